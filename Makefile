@@ -1,0 +1,37 @@
+# The two commands of the README. Both install what is missing first, so they
+# work on a fresh Debian 12 machine (as root) and on a clean CI clone.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := slapd ldap-utils docker-compose
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install debs clean-var
+
+demo: install
+	$(VENV)/bin/porth load-demo
+	$(VENV)/bin/porth serve
+
+test: install
+	bash scripts/run-tests
+
+install: debs $(STAMP)
+
+# Debian's slapd is only used as a binary: its own service is never started.
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "porth: run as root (or install$$missing yourself)"; exit 2; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean-var:
+	-$(VENV)/bin/porth directory stop
+	rm -rf var

@@ -1,0 +1,1 @@
+"""Porth's settings and defaults: the only reader of the environment."""

@@ -1,0 +1,279 @@
+"""Typed settings (pydantic-settings).
+
+Sources, strongest first: environment variables (prefix ``PORTH_``, nested
+with ``__``, e.g. ``PORTH_LDAP__URL``), the TOML file named by
+``PORTH_CONFIG``, then the embedded defaults below. With no configuration at
+all Porth runs a private slapd and SQLite under ``./var/``.
+
+Secrets that are not given are generated on first run into
+``./var/secrets/`` (mode 0600) and reused afterwards. They are SecretStr
+values: their repr and str never show them, so they cannot leak into logs.
+
+This module is the only one that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets as random_secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import TomlConfigSettingsSource
+
+ENV_PREFIX = "PORTH_"
+CONFIG_FILE_VARIABLE = "PORTH_CONFIG"
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_DN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*=[^,]+(,[A-Za-z][A-Za-z0-9-]*=[^,]+)*$")
+
+
+class ConfigError(Exception):
+    """A setting Porth cannot start with; str() is one line naming the setting."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_dn(value: str) -> str:
+    if not _DN.match(value):
+        raise ValueError("must be an LDAP DN such as dc=porth")
+    return value
+
+
+class LdapSettings(_Section):
+    # None: Porth runs its own private slapd under var/ (the embedded default).
+    url: str | None = None
+    base_dn: str = "dc=porth"
+    bind_dn: str | None = None  # default: cn=porth,<base_dn>
+    bind_password: SecretStr | None = None
+    embedded_host: str = "127.0.0.1"
+    embedded_port: int = Field(default=3890, ge=1, le=65535)
+    # Durable commits by default; a throw-away instance (tests) may skip fsync.
+    embedded_no_sync: bool = False
+    pool_size: int = Field(default=4, ge=1, le=64)
+    timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    page_size: int = Field(default=500, ge=10, le=5000)
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^ldaps?://[^/\s]+/?$|^ldapi://\S+$", value):
+            raise ValueError("must be an ldap://host:port, ldaps://host:port or ldapi:// URL")
+        return value
+
+    @field_validator("base_dn", "bind_dn")
+    @classmethod
+    def _dn_shape(cls, value: str | None) -> str | None:
+        return None if value is None else _check_dn(value)
+
+    @property
+    def embedded(self) -> bool:
+        return self.url is None
+
+    @property
+    def effective_url(self) -> str:
+        return self.url or f"ldap://{self.embedded_host}:{self.embedded_port}"
+
+    @property
+    def effective_bind_dn(self) -> str:
+        return self.bind_dn or f"cn=porth,{self.base_dn}"
+
+
+class DatabaseSettings(_Section):
+    # None: SQLite at var/porth.sqlite3. Production: postgresql+psycopg://...
+    url: str | None = None
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported_engine(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(sqlite(\+pysqlite)?|postgresql\+psycopg)://", value):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+
+class AccountSettings(_Section):
+    username_domain: str = "hwbcymru.net"
+
+    @field_validator("username_domain")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value):
+            raise ValueError("must be a DNS domain such as hwbcymru.net")
+        return value.lower()
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+
+
+class SecretSettings(_Section):
+    """Keys Porth needs; any left empty is generated into var/secrets/."""
+
+    upn_hash_key: SecretStr | None = None
+    password_vault_key: SecretStr | None = None
+    flask_secret_key: SecretStr | None = None
+
+    @field_validator("upn_hash_key", "flask_secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("password_vault_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except (ValueError, TypeError):
+                raise ValueError("must be a Fernet key (32 url-safe base64-encoded bytes)") from None
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    var_dir: Path = Path("var")
+    ldap: LdapSettings = LdapSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    accounts: AccountSettings = AccountSettings()
+    web: WebSettings = WebSettings()
+    secrets: SecretSettings = SecretSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings]
+        toml_file = _config_file_from(os.environ)
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.var_dir / 'porth.sqlite3').resolve()}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.var_dir / "secrets"
+
+    @property
+    def slapd_dir(self) -> Path:
+        return self.var_dir / "slapd"
+
+
+def _config_file_from(environ: os._Environ[str] | dict[str, str]) -> Path | None:
+    raw = environ.get(CONFIG_FILE_VARIABLE)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {raw}")
+    return path
+
+
+def _setting_name(location: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in location)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    name = _setting_name(tuple(error["loc"]))
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{name}: unknown setting"
+    shown = error.get("input")
+    secret = any("secret" in str(part) or "password" in str(part) or "key" in str(part) for part in error["loc"])
+    if shown is None or secret or isinstance(shown, dict):
+        return f"{name}: {message}"
+    return f"{name}: {message} (got {shown!r})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad one raises ConfigError with one line naming it."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_describe(errors[0]) + more) from None
+    except (ValueError, OSError) as exc:  # e.g. a TOML file that does not parse
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: {exc}") from None
+    if not settings.ldap.embedded and settings.ldap.bind_password is None:
+        raise ConfigError(
+            f"{ENV_PREFIX}LDAP__BIND_PASSWORD: required when {ENV_PREFIX}LDAP__URL names an existing directory"
+        )
+    if not settings.ldap.embedded and settings.ldap.bind_dn is None:
+        raise ConfigError(
+            f"{ENV_PREFIX}LDAP__BIND_DN: required when {ENV_PREFIX}LDAP__URL names an existing directory"
+        )
+    return settings
+
+
+# --- Secrets generated on first run ---------------------------------------
+
+_GENERATORS = {
+    "ldap_bind_password": lambda: random_secrets.token_urlsafe(32),
+    "upn_hash_key": lambda: random_secrets.token_urlsafe(48),
+    "password_vault_key": lambda: Fernet.generate_key().decode("ascii"),
+    "flask_secret_key": lambda: random_secrets.token_urlsafe(48),
+}
+
+
+def _read_or_create_secret(directory: Path, name: str) -> SecretStr:
+    """Read var/secrets/<name>, creating it (0600, never overwritten) if absent."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        value = path.read_text("ascii").strip()
+        if not value:
+            raise ConfigError(f"{path}: secret file is empty; delete it to generate a new one") from None
+        return SecretStr(value)
+    # O_EXCL: if two processes start at once, only one writes the secret.
+    value = _GENERATORS[name]()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return SecretStr(value)
+
+
+def with_secrets(settings: Settings) -> Settings:
+    """The settings with every missing secret filled from (or generated into) var/secrets."""
+    directory = settings.secrets_dir
+    secrets_section = settings.secrets
+    filled = {
+        name: getattr(secrets_section, name) or _read_or_create_secret(directory, name)
+        for name in ("upn_hash_key", "password_vault_key", "flask_secret_key")
+    }
+    ldap = settings.ldap
+    if ldap.bind_password is None:
+        ldap = ldap.model_copy(update={"bind_password": _read_or_create_secret(directory, "ldap_bind_password")})
+    return settings.model_copy(
+        update={"secrets": secrets_section.model_copy(update=filled), "ldap": ldap}
+    )
+
+
+def settings_from_environment() -> Settings:
+    """What every entry point calls: load, validate, fill secrets."""
+    return with_secrets(load_settings())

@@ -1,0 +1,1 @@
+"""The directory: Porth's system of record (schools, people, groups, states)."""

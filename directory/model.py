@@ -1,0 +1,205 @@
+"""Domain objects of the directory: what the rest of Porth sees of LDAP.
+
+Frozen dataclasses and string enums only; no storage knowledge here (the
+attribute mapping lives in directory.store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class AccountKind(StrEnum):
+    """SPEC A-1. Learner and staff accounts come only from the MIS."""
+
+    LEARNER = "learner"
+    STAFF = "staff"
+    GOVERNOR = "governor"
+    SCHOOL_NONMIS = "school-nonmis"
+    LA_NONMIS = "la-nonmis"
+    REC_NONMIS = "rec-nonmis"
+    STAKEHOLDER = "stakeholder"
+
+    @property
+    def is_mis(self) -> bool:
+        return self in (AccountKind.LEARNER, AccountKind.STAFF)
+
+    @property
+    def belongs_to_school(self) -> bool:
+        return self in (
+            AccountKind.LEARNER,
+            AccountKind.STAFF,
+            AccountKind.GOVERNOR,
+            AccountKind.SCHOOL_NONMIS,
+        )
+
+
+class AccountState(StrEnum):
+    """SPEC A-6."""
+
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    DELETED = "deleted"
+
+
+class Consent(StrEnum):
+    """SPEC C-1."""
+
+    NOT_OBTAINED = "not-obtained"
+    WITHDRAWN = "withdrawn"
+    LEGACY = "legacy"
+    EXPLICIT = "explicit"
+
+
+class PasswordStatus(StrEnum):
+    """SPEC A-4: what an administrator sees in the password column."""
+
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+    USER_CHANGED = "user-changed"
+
+    @property
+    def label(self) -> str:
+        return {
+            PasswordStatus.AVAILABLE: "Show password",
+            PasswordStatus.UNAVAILABLE: "-",
+            PasswordStatus.USER_CHANGED: "User changed password",
+        }[self]
+
+
+class Role(StrEnum):
+    """Administrative roles held on top of an account (SPEC R-3, R-4)."""
+
+    DIGITAL_CHAMPION = "digital-champion"
+    LA_ADMINISTRATOR = "la-administrator"
+    REC_ADMINISTRATOR = "rec-administrator"
+    NATIONAL_ADMINISTRATOR = "national-administrator"
+
+
+class SchoolType(StrEnum):
+    NURSERY = "nursery"
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    MIDDLE = "middle"
+    SPECIAL = "special"
+
+
+class SchoolState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class OrganisationKind(StrEnum):
+    LOCAL_AUTHORITY = "local-authority"
+    CONSORTIUM = "consortium"
+
+
+class GroupKind(StrEnum):
+    REGISTRATION_GROUP = "registration-group"
+    CLASS = "class"
+    YEAR_GROUP = "year-group"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A local authority (code = 3-digit LA number) or a regional consortium."""
+
+    code: str
+    name: str
+    kind: OrganisationKind
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class School:
+    """SPEC O-1."""
+
+    dfes: str
+    name: str
+    type: SchoolType
+    la_code: str
+    mail_domain: str | None = None
+    state: SchoolState = SchoolState.OPEN
+    staff_licence_quota: int | None = None
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """Who or what moved an account to a state, when and why (SPEC A-6)."""
+
+    state: AccountState
+    at: datetime
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    username: str
+    kind: AccountKind
+    state: AccountState
+    surname: str
+    forename: str
+    display_name: str
+    mail: str
+    aliases: tuple[str, ...] = ()
+    school: str | None = None
+    organisation: str | None = None
+    upn_hash: str | None = None
+    admission_number: str | None = None
+    staff_code: str | None = None
+    year_group: str | None = None
+    registration_group: str | None = None
+    classes: tuple[str, ...] = ()
+    consent: Consent | None = None
+    password_status: PasswordStatus = PasswordStatus.UNAVAILABLE
+    expiry: datetime | None = None
+    last_sign_in: datetime | None = None
+    leaving_date: date | None = None
+    roles: frozenset[Role] = frozenset()
+    state_change: StateChange | None = None
+    created_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state is AccountState.ACTIVE
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """What it takes to create an account; the username is allocated by the store."""
+
+    kind: AccountKind
+    surname: str
+    forename: str
+    created_by: str
+    school: str | None = None
+    organisation: str | None = None
+    upn_hash: str | None = None
+    admission_number: str | None = None
+    staff_code: str | None = None
+    year_group: str | None = None
+    registration_group: str | None = None
+    classes: tuple[str, ...] = ()
+    consent: Consent | None = None
+    expiry: datetime | None = None
+    leaving_date: date | None = None
+    roles: frozenset[Role] = frozenset()
+    # A cleartext initial password: slapd hashes it, Porth keeps only the
+    # encrypted reveal copy (A-4). None creates an account that cannot sign in yet.
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A teaching group of a school; membership is held on the accounts (M-8)."""
+
+    id: str
+    school: str
+    kind: GroupKind
+    code: str
+    name: str

@@ -1,0 +1,1 @@
+"""Pure account rules: no I/O, no clock (callers pass `now` / `today`)."""
