@@ -1,0 +1,45 @@
+"""Porth's own directory exceptions: ldap3's never leave directory.store."""
+
+
+class DirectoryError(Exception):
+    """Base class; str() is one line fit to show an operator."""
+
+
+class DirectoryUnavailable(DirectoryError):
+    """The directory server cannot be reached (down, wrong host/port, timed out)."""
+
+
+class DirectoryMisconfigured(DirectoryError):
+    """The server answers but refuses Porth (wrong bind DN/password, missing base)."""
+
+
+class EntryNotFound(DirectoryError):
+    pass
+
+
+class EntryAlreadyExists(DirectoryError):
+    pass
+
+
+class ConstraintViolation(DirectoryError):
+    """The server refused a write that breaks a rule (e.g. a username already used)."""
+
+
+class InvalidEntry(DirectoryError):
+    """The server refused an entry as malformed (schema, syntax)."""
+
+
+class MultipleMatches(DirectoryError):
+    """More than one account matched where one was expected (SPEC M-9)."""
+
+
+class UsernameUnavailable(DirectoryError):
+    """No free username could be claimed (too much contention)."""
+
+
+class InvalidCredentials(DirectoryError):
+    """Wrong username or password, or a locked account: deliberately not told apart."""
+
+
+class SlapdError(DirectoryError):
+    """The private slapd could not be configured, started or stopped."""

@@ -1,0 +1,223 @@
+"""A private slapd for the demo and the tests (never Debian's system service).
+
+Everything lives under one folder (``var/slapd`` by default): the cn=config
+tree built with ``slapadd -n0`` from ``config/ldap/slapd-config.ldif.in``,
+the MDB database, the pid file. The server listens only on the address given
+(127.0.0.1 by default) and on an ldapi socket in the folder when the path is
+short enough for a Unix socket.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+import urllib.parse
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from directory.errors import SlapdError
+
+SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_PATH = Path("/usr/lib/ldap")
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+
+
+def _ssha(password: str) -> str:
+    """{SSHA} for olcRootPW: cn=config cannot depend on a module to check it."""
+    salt = os.urandom(8)
+    digest = hashlib.sha1(password.encode("utf-8") + salt).digest()
+    return "{SSHA}" + base64.b64encode(digest + salt).decode("ascii")
+
+
+def _find_binary(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin")
+    if path is None:
+        raise SlapdError(f"{name} is not installed: run `make install` (Debian packages slapd ldap-utils)")
+    return path
+
+
+@dataclass
+class PrivateSlapd:
+    root: Path
+    host: str
+    port: int
+    suffix: str
+    root_dn: str
+    root_password: str
+    no_sync: bool = False
+    max_size: int = 8 * 1024**3
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+
+    # -- paths ---------------------------------------------------------------
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "slapd.d"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "slapd.pid"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.root / "ldapi"
+
+    @property
+    def url(self) -> str:
+        return f"ldap://{self.host}:{self.port}"
+
+    def listen_urls(self) -> str:
+        urls = [f"ldap://{self.host}:{self.port}/"]
+        if len(str(self.socket_path)) <= _MAX_SOCKET_PATH:
+            urls.append("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        return " ".join(urls)
+
+    # -- configuration -------------------------------------------------------
+    @property
+    def is_configured(self) -> bool:
+        return (self.config_dir / "cn=config.ldif").exists()
+
+    def render_config(self) -> str:
+        template = string.Template(
+            files("config").joinpath("ldap/slapd-config.ldif.in").read_text("utf-8")
+        )
+        return template.substitute(
+            pid_file=self.pid_file,
+            args_file=self.root / "slapd.args",
+            module_path=MODULE_PATH,
+            system_schema_dir=SYSTEM_SCHEMA_DIR,
+            porth_schema=files("config").joinpath("ldap/porth-schema.ldif"),
+            uid=os.getuid(),
+            gid=os.getgid(),
+            suffix=self.suffix,
+            root_dn=self.root_dn,
+            root_pw_hash=_ssha(self.root_password),
+            data_dir=self.data_dir,
+            max_size=self.max_size,
+            no_sync="TRUE" if self.no_sync else "FALSE",
+        )
+
+    def configure(self) -> None:
+        """Build cn=config with slapadd -n0 (only when not configured yet)."""
+        if self.is_configured:
+            return
+        slapadd = _find_binary("slapadd")
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        staging = self.root / "slapd.d.new"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700)
+        self.data_dir.mkdir(exist_ok=True, mode=0o700)
+        ldif = self.root / "config.ldif"
+        fd = os.open(ldif, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.render_config())
+        try:
+            result = subprocess.run(
+                [slapadd, "-n0", "-F", str(staging), "-l", str(ldif)],
+                capture_output=True, text=True, timeout=60,
+            )
+        finally:
+            ldif.unlink(missing_ok=True)  # it holds the root password hash
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SlapdError(f"slapadd could not build the slapd configuration: {_last_line(result.stderr)}")
+        # Renamed into place only when complete: a killed configure is redone.
+        staging.rename(self.config_dir)
+
+    # -- process -------------------------------------------------------------
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    @property
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self, timeout: float = 15.0) -> bool:
+        """Start slapd unless it already runs; True if this call started it."""
+        if self.is_running:
+            return False
+        self.configure()
+        slapd = _find_binary("slapd")
+        self.pid_file.unlink(missing_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        if _port_in_use(self.host, self.port):
+            raise SlapdError(
+                f"cannot start the private slapd: {self.host}:{self.port} is already in use "
+                "(another program? set PORTH_LDAP__EMBEDDED_PORT)"
+            )
+        # slapd forks into the background once it listens; its exit status
+        # tells whether the configuration loaded.
+        result = subprocess.run(
+            [slapd, "-F", str(self.config_dir), "-h", self.listen_urls()],
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise SlapdError(f"slapd did not start: {_last_line(result.stderr) or 'exit status ' + str(result.returncode)}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is not None and _port_in_use(self.host, self.port):
+                return True
+            time.sleep(0.02)
+        raise SlapdError(f"slapd did not answer on {self.url} within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop slapd (SIGTERM, then wait); True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() is None:
+                return True
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        return True
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def private_slapd_for(settings) -> PrivateSlapd:  # settings: config.settings.Settings
+    """The private slapd the settings describe (embedded mode)."""
+    return PrivateSlapd(
+        root=settings.slapd_dir,
+        host=settings.ldap.embedded_host,
+        port=settings.ldap.embedded_port,
+        suffix=settings.ldap.base_dn,
+        root_dn=settings.ldap.effective_bind_dn,
+        root_password=settings.ldap.bind_password.get_secret_value(),
+        no_sync=settings.ldap.embedded_no_sync,
+    )

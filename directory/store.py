@@ -1,0 +1,811 @@
+"""The directory store: Porth's only door to LDAP (ldap3).
+
+DN scheme
+---------
+Every account is named by an immutable, opaque identifier::
+
+    porthId=<uuid4>,ou=people,<base>
+
+and every teaching group likewise under ``ou=groups``. The username and the
+school are ordinary attributes (``uid``/``porthUsername``, ``porthSchool``),
+not parts of the DN. So a username change (A-5) or a move to another school
+(M-6) is a plain modify, never a rename: the DN that SAML persistent
+identifiers, audit entries, licence state and replicas refer to stays the
+same for the account's whole life, and a modify is one atomic operation
+where a modrdn plus a modify would not be. People sit flat under one
+``ou=people`` for the same reason: moving between schools, LAs or kinds
+never moves the entry. Schools are ``porthDfes=<number>,ou=schools`` and
+organisations ``porthOrgCode=<code>,ou=organisations``: those identifiers
+never change (a merger makes a new school, O-2).
+
+``uid`` holds the current username and every former one (its aliases);
+``porthUsername`` says which is current. The directory's unique overlay on
+``uid`` (serialised) makes a name, once used, never given to anyone else and
+makes allocation safe between processes: the store picks the first free
+candidate and lets the server refuse it if another process was faster.
+
+LDAP attribute names are declared once, in the tables below. ldap3's
+exceptions are mapped to directory.errors at this boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as lx
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from directory import errors
+from directory.model import (
+    Account,
+    AccountKind,
+    AccountState,
+    Consent,
+    Group,
+    GroupKind,
+    NewAccount,
+    Organisation,
+    OrganisationKind,
+    PasswordStatus,
+    Role,
+    School,
+    SchoolState,
+    SchoolType,
+    StateChange,
+)
+from directory.rules import passwords, usernames
+from directory.rules.vault import PasswordVault
+
+# -- The mapping: domain field -> LDAP attribute ------------------------------
+ACCOUNT_ATTRIBUTES: dict[str, str] = {
+    "id": "porthId",
+    "username": "porthUsername",
+    "names": "uid",  # current username + aliases
+    "kind": "porthAccountKind",
+    "state": "porthAccountState",
+    "surname": "sn",
+    "forename": "givenName",
+    "display_name": "displayName",
+    "common_name": "cn",
+    "mail": "mail",
+    "school": "porthSchool",
+    "organisation": "porthOrganisation",
+    "upn_hash": "porthUpnHash",
+    "admission_number": "porthAdmissionNumber",
+    "staff_code": "porthStaffCode",
+    "year_group": "porthYearGroup",
+    "registration_group": "porthRegistrationGroup",
+    "classes": "porthClass",
+    "consent": "porthConsent",
+    "password_status": "porthPasswordStatus",
+    "password_vault": "porthPasswordVault",
+    "password": "userPassword",
+    "expiry": "porthExpiry",
+    "last_sign_in": "porthLastSignIn",
+    "leaving_date": "porthLeavingDate",
+    "roles": "porthRole",
+    "state_changed_at": "porthStateChangedAt",
+    "state_changed_by": "porthStateChangedBy",
+    "state_reason": "porthStateReason",
+    "created_at": "createTimestamp",
+}
+A = ACCOUNT_ATTRIBUTES
+ACCOUNT_OBJECT_CLASSES = ["inetOrgPerson", "porthAccount"]
+# What the domain object is built from (never the hash or the vault copy).
+_ACCOUNT_READ = [
+    attr for field, attr in A.items() if field not in ("password", "password_vault", "common_name")
+]
+# Fields an update may change, through update_account. Username, state and
+# password have their own operations because each carries extra rules.
+UPDATABLE_FIELDS = frozenset({
+    "surname", "forename", "display_name", "school", "organisation", "upn_hash",
+    "admission_number", "staff_code", "year_group", "registration_group", "classes",
+    "consent", "expiry", "leaving_date", "roles",
+})
+# Personal data removed when an account is deleted; uid stays so that its
+# names are never reused (A-2).
+_ERASED_ON_DELETE = [
+    "givenName", "displayName", "mail", "porthSchool", "porthOrganisation", "porthUpnHash",
+    "porthAdmissionNumber", "porthStaffCode", "porthYearGroup", "porthRegistrationGroup",
+    "porthClass", "porthConsent", "porthPasswordVault", "userPassword", "porthExpiry",
+    "porthLastSignIn", "porthLeavingDate", "porthRole",
+]
+
+SCHOOL_ATTRIBUTES = {
+    "dfes": "porthDfes",
+    "name": "o",
+    "type": "porthSchoolType",
+    "la_code": "porthOrgCode",
+    "mail_domain": "porthMailDomain",
+    "state": "porthSchoolState",
+    "staff_licence_quota": "porthStaffLicenceQuota",
+    "merged_into": "porthMergedInto",
+}
+ORGANISATION_ATTRIBUTES = {
+    "code": "porthOrgCode",
+    "name": "o",
+    "kind": "porthOrgKind",
+    "parent": "porthParentOrg",
+}
+GROUP_ATTRIBUTES = {
+    "id": "porthId",
+    "school": "porthSchool",
+    "kind": "porthGroupKind",
+    "code": "porthGroupCode",
+    "name": "cn",
+}
+
+PEOPLE_OU = "ou=people"
+SCHOOLS_OU = "ou=schools"
+ORGANISATIONS_OU = "ou=organisations"
+GROUPS_OU = "ou=groups"
+POLICIES_OU = "ou=policies"
+DEFAULT_POLICY = {
+    "objectClass": ["device", "pwdPolicy"],
+    "cn": "default",
+    "pwdAttribute": "userPassword",
+    "pwdMinLength": str(passwords.MIN_LENGTH),
+    "pwdCheckQuality": "1",
+    "pwdMaxFailure": "10",
+    "pwdLockout": "TRUE",
+    "pwdLockoutDuration": "900",
+    "pwdFailureCountInterval": "900",
+    "pwdAllowUserChange": "TRUE",
+    "pwdMustChange": "FALSE",
+}
+_PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+_USERNAME_ATTEMPTS = 25
+
+
+# -- Value encoding ------------------------------------------------------------
+def _generalized_time(value: datetime | date) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("datetimes written to the directory must be timezone-aware")
+        return value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    return value.strftime("%Y%m%d000000Z")
+
+
+def _encode(value: Any) -> list[str]:
+    """A domain value as LDAP values; empty list deletes the attribute."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(str(v) for v in value) if isinstance(value, (set, frozenset)) else [str(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return [_generalized_time(value)]
+    if isinstance(value, bool):
+        return ["TRUE" if value else "FALSE"]
+    return [str(value)]
+
+
+def _parse_time(text: str) -> datetime:
+    text = text.rstrip("Z")
+    return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def _values(attributes: Mapping[str, Any], name: str) -> list[str]:
+    raw = attributes.get(name)
+    if raw is None:
+        return []
+    if isinstance(raw, (list, tuple)):
+        return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in raw]
+    return [raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)]
+
+
+def _one(attributes: Mapping[str, Any], name: str) -> str | None:
+    values = _values(attributes, name)
+    return values[0] if values else None
+
+
+def _opt(kind, text: str | None):
+    return None if text is None else kind(text)
+
+
+def _account_from(attributes: Mapping[str, Any]) -> Account:
+    one = lambda field: _one(attributes, A[field])  # noqa: E731
+    username = one("username") or ""
+    changed_at = one("state_changed_at")
+    state = AccountState(one("state"))
+    leaving = one("leaving_date")
+    return Account(
+        id=one("id"),
+        username=username,
+        aliases=tuple(n for n in _values(attributes, A["names"]) if n.casefold() != username.casefold()),
+        kind=AccountKind(one("kind")),
+        state=state,
+        surname=one("surname") or "",
+        forename=one("forename") or "",
+        display_name=one("display_name") or "",
+        mail=one("mail") or "",
+        school=one("school"),
+        organisation=one("organisation"),
+        upn_hash=one("upn_hash"),
+        admission_number=one("admission_number"),
+        staff_code=one("staff_code"),
+        year_group=one("year_group"),
+        registration_group=one("registration_group"),
+        classes=tuple(sorted(_values(attributes, A["classes"]))),
+        consent=_opt(Consent, one("consent")),
+        password_status=_opt(PasswordStatus, one("password_status")) or PasswordStatus.UNAVAILABLE,
+        expiry=_opt(_parse_time, one("expiry")),
+        last_sign_in=_opt(_parse_time, one("last_sign_in")),
+        leaving_date=_parse_time(leaving).date() if leaving else None,
+        roles=frozenset(Role(r) for r in _values(attributes, A["roles"])),
+        state_change=StateChange(
+            state=state,
+            at=_parse_time(changed_at),
+            by=one("state_changed_by") or "",
+            reason=one("state_reason") or "",
+        ) if changed_at else None,
+        created_at=_opt(_parse_time, one("created_at")),
+    )
+
+
+def _school_from(attributes: Mapping[str, Any]) -> School:
+    one = lambda field: _one(attributes, SCHOOL_ATTRIBUTES[field])  # noqa: E731
+    quota = one("staff_licence_quota")
+    return School(
+        dfes=one("dfes"),
+        name=one("name"),
+        type=SchoolType(one("type")),
+        la_code=one("la_code"),
+        mail_domain=one("mail_domain"),
+        state=SchoolState(one("state")),
+        staff_licence_quota=int(quota) if quota is not None else None,
+        merged_into=one("merged_into"),
+    )
+
+
+def _organisation_from(attributes: Mapping[str, Any]) -> Organisation:
+    one = lambda field: _one(attributes, ORGANISATION_ATTRIBUTES[field])  # noqa: E731
+    return Organisation(
+        code=one("code"), name=one("name"), kind=OrganisationKind(one("kind")), parent=one("parent")
+    )
+
+
+def _group_from(attributes: Mapping[str, Any]) -> Group:
+    one = lambda field: _one(attributes, GROUP_ATTRIBUTES[field])  # noqa: E731
+    return Group(
+        id=one("id"), school=one("school"), kind=GroupKind(one("kind")), code=one("code"), name=one("name")
+    )
+
+
+def _equals(attribute: str, value: str) -> str:
+    return f"({attribute}={escape_filter_chars(value)})"
+
+
+def _all_of(*filters: str) -> str:
+    return filters[0] if len(filters) == 1 else "(&" + "".join(filters) + ")"
+
+
+# -- Error mapping -------------------------------------------------------------
+@dataclass(frozen=True)
+class DirectoryConfig:
+    url: str
+    base_dn: str
+    bind_dn: str
+    bind_password: str
+    mail_domain: str
+    pool_size: int = 4
+    timeout_seconds: float = 5.0
+    page_size: int = 500
+
+    def __repr__(self) -> str:
+        return f"DirectoryConfig(url={self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
+
+
+_COMMUNICATION = (lx.LDAPCommunicationError, lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError,
+                  lx.LDAPSocketSendError, lx.LDAPSessionTerminatedByServerError, lx.LDAPStartTLSError,
+                  lx.LDAPResponseTimeoutError)
+_MALFORMED = (lx.LDAPObjectClassViolationResult, lx.LDAPInvalidAttributeSyntaxResult,
+              lx.LDAPUndefinedAttributeTypeResult, lx.LDAPInvalidDNSyntaxResult,
+              lx.LDAPNamingViolationResult, lx.LDAPAttributeOrValueExistsResult,
+              lx.LDAPObjectClassModsProhibitedResult, lx.LDAPNotAllowedOnRDNResult)
+
+
+def _reason(exc: Exception) -> str:
+    message = getattr(exc, "message", "") or ""
+    description = getattr(exc, "description", "") or ""
+    text = f"{description}: {message}" if message and description else (message or description or str(exc))
+    return " ".join(text.split())
+
+
+@contextmanager
+def _mapped_errors(config: DirectoryConfig, doing: str):
+    try:
+        yield
+    except errors.DirectoryError:
+        raise
+    except _COMMUNICATION as exc:
+        raise errors.DirectoryUnavailable(
+            f"cannot reach the directory at {config.url} while {doing}: {_reason(exc)}"
+        ) from None
+    except lx.LDAPNoSuchObjectResult as exc:
+        raise errors.EntryNotFound(f"{doing}: no such entry ({_reason(exc)})") from None
+    except lx.LDAPEntryAlreadyExistsResult:
+        raise errors.EntryAlreadyExists(f"{doing}: the entry already exists") from None
+    except lx.LDAPConstraintViolationResult as exc:
+        raise errors.ConstraintViolation(f"{doing}: {_reason(exc)}") from None
+    except _MALFORMED as exc:
+        raise errors.InvalidEntry(f"{doing}: the directory refused the entry: {_reason(exc)}") from None
+    except (lx.LDAPInsufficientAccessRightsResult, lx.LDAPInvalidCredentialsResult) as exc:
+        raise errors.DirectoryMisconfigured(
+            f"the directory at {config.url} refused {config.bind_dn} while {doing}: {_reason(exc)}"
+        ) from None
+    except lx.LDAPException as exc:
+        raise errors.DirectoryError(f"{doing}: {_reason(exc)}") from None
+
+
+# -- Connection pool -----------------------------------------------------------
+class _ConnectionPool:
+    """A few bound service connections, reused; a broken one is dropped."""
+
+    def __init__(self, config: DirectoryConfig):
+        self._config = config
+        self._server = ldap3.Server(config.url, get_info=ldap3.NONE, connect_timeout=config.timeout_seconds)
+        self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+        self._lock = threading.Lock()
+
+    def _open(self) -> ldap3.Connection:
+        with _mapped_errors(self._config, "binding as Porth's service account"):
+            try:
+                return ldap3.Connection(
+                    self._server,
+                    user=self._config.bind_dn,
+                    password=self._config.bind_password,
+                    auto_bind=ldap3.AUTO_BIND_NO_TLS,
+                    raise_exceptions=True,
+                    receive_timeout=math.ceil(self._config.timeout_seconds),
+                    read_only=False,
+                )
+            except lx.LDAPBindError as exc:
+                raise errors.DirectoryMisconfigured(
+                    f"the directory at {self._config.url} refused Porth's bind as {self._config.bind_dn}: "
+                    f"{_reason(exc)} (check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
+                ) from None
+
+    @contextmanager
+    def connection(self) -> Iterator[ldap3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._open()
+        healthy = False
+        try:
+            yield conn
+            healthy = True
+        except errors.DirectoryUnavailable:
+            raise
+        except errors.DirectoryError:
+            healthy = True  # an LDAP result error leaves the connection usable
+            raise
+        finally:
+            if healthy and self._idle.qsize() < self._config.pool_size:
+                self._idle.put(conn)
+            else:
+                try:
+                    conn.unbind()
+                except Exception:  # noqa: BLE001 - closing a dead socket may fail any way
+                    pass
+
+    def close(self) -> None:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                conn.unbind()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+# -- The store -----------------------------------------------------------------
+class DirectoryStore:
+    def __init__(self, config: DirectoryConfig, vault: PasswordVault):
+        self.config = config
+        self.vault = vault
+        self._pool = _ConnectionPool(config)
+        base = config.base_dn
+        self.people_dn = f"{PEOPLE_OU},{base}"
+        self.schools_dn = f"{SCHOOLS_OU},{base}"
+        self.organisations_dn = f"{ORGANISATIONS_OU},{base}"
+        self.groups_dn = f"{GROUPS_OU},{base}"
+        self.policies_dn = f"{POLICIES_OU},{base}"
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- low level ---------------------------------------------------------
+    def _search(self, base: str, search_filter: str, attributes: list[str], doing: str,
+                scope=ldap3.SUBTREE, size_limit: int = 0) -> list[dict[str, Any]]:
+        for attempt in (1, 2):
+            try:
+                with _mapped_errors(self.config, doing), self._pool.connection() as conn:
+                    conn.search(base, search_filter, scope, attributes=attributes, size_limit=size_limit)
+                    return [e["attributes"] for e in conn.response if e.get("type") == "searchResEntry"]
+            except errors.DirectoryUnavailable:
+                if attempt == 2:  # a read is retried once on a fresh connection (slapd restarted)
+                    raise
+        raise AssertionError("unreachable")
+
+    def _paged(self, base: str, search_filter: str, attributes: list[str], doing: str) -> Iterator[dict[str, Any]]:
+        """Entries in server-side pages of page_size (RFC 2696), one connection throughout."""
+        with _mapped_errors(self.config, doing), self._pool.connection() as conn:
+            cookie: bytes | None = None
+            while True:
+                conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes,
+                            paged_size=self.config.page_size, paged_cookie=cookie)
+                page = [e["attributes"] for e in conn.response if e.get("type") == "searchResEntry"]
+                cookie = conn.result.get("controls", {}).get(_PAGED_RESULTS_OID, {}).get("value", {}).get("cookie")
+                yield from page
+                if not cookie:
+                    return
+
+    def _add(self, dn: str, attributes: dict[str, Any], doing: str) -> None:
+        with _mapped_errors(self.config, doing), self._pool.connection() as conn:
+            conn.add(dn, attributes=attributes)
+
+    def _modify(self, dn: str, changes: dict[str, list], doing: str) -> None:
+        with _mapped_errors(self.config, doing), self._pool.connection() as conn:
+            conn.modify(dn, changes)
+
+    # -- health and structure ----------------------------------------------
+    def check(self) -> None:
+        """Bind and read the base entry: raises one clear DirectoryError if not usable."""
+        found = self._search(self.config.base_dn, "(objectClass=*)", ["objectClass"],
+                             "checking the directory", scope=ldap3.BASE)
+        if not found:
+            raise errors.DirectoryMisconfigured(f"the base entry {self.config.base_dn} is missing")
+
+    def initialise(self) -> bool:
+        """Create the DIT (base, ou=people/schools/organisations/groups/policies,
+        the default password policy) where missing. True if anything was added."""
+        base = self.config.base_dn
+        first_rdn = base.split(",", 1)[0]
+        attr, value = first_rdn.split("=", 1)
+        base_entry = {"objectClass": ["top", "organization"], "o": "Porth"}
+        if attr.lower() == "dc":
+            base_entry = {"objectClass": ["top", "dcObject", "organization"], "dc": value, "o": "Porth"}
+        wanted: list[tuple[str, dict[str, Any]]] = [(base, base_entry)]
+        for dn in (self.people_dn, self.schools_dn, self.organisations_dn, self.groups_dn, self.policies_dn):
+            wanted.append((dn, {"objectClass": ["organizationalUnit"], "ou": dn.split(",")[0][3:]}))
+        wanted.append((f"cn=default,{self.policies_dn}", DEFAULT_POLICY))
+        added = False
+        for dn, attributes in wanted:
+            try:
+                self._add(dn, attributes, f"creating {dn}")
+                added = True
+            except errors.EntryAlreadyExists:
+                pass
+        return added
+
+    # -- organisations and schools -----------------------------------------
+    def add_organisation(self, organisation: Organisation) -> None:
+        attrs = {"objectClass": ["organization", "porthOrganisationInfo"]}
+        for field, attr in ORGANISATION_ATTRIBUTES.items():
+            values = _encode(getattr(organisation, field))
+            if values:
+                attrs[attr] = values
+        dn = f"porthOrgCode={escape_rdn(organisation.code)},{self.organisations_dn}"
+        self._add(dn, attrs, f"adding organisation {organisation.code}")
+
+    def organisations(self) -> list[Organisation]:
+        found = self._search(self.organisations_dn, "(objectClass=porthOrganisationInfo)",
+                             list(ORGANISATION_ATTRIBUTES.values()), "listing organisations")
+        return sorted((_organisation_from(a) for a in found), key=lambda o: (o.kind, o.code))
+
+    def add_school(self, school: School) -> None:
+        attrs: dict[str, Any] = {"objectClass": ["organization", "porthSchoolInfo"]}
+        for field, attr in SCHOOL_ATTRIBUTES.items():
+            values = _encode(getattr(school, field))
+            if values:
+                attrs[attr] = values
+        self._add(self._school_dn(school.dfes), attrs, f"adding school {school.dfes}")
+
+    def _school_dn(self, dfes: str) -> str:
+        return f"porthDfes={escape_rdn(dfes)},{self.schools_dn}"
+
+    def get_school(self, dfes: str) -> School | None:
+        found = self._search(self.schools_dn, _all_of("(objectClass=porthSchoolInfo)", _equals("porthDfes", dfes)),
+                             list(SCHOOL_ATTRIBUTES.values()), f"reading school {dfes}")
+        return _school_from(found[0]) if found else None
+
+    def schools(self, la_code: str | None = None) -> list[School]:
+        search = "(objectClass=porthSchoolInfo)"
+        if la_code is not None:
+            search = _all_of(search, _equals("porthOrgCode", la_code))
+        found = self._search(self.schools_dn, search, list(SCHOOL_ATTRIBUTES.values()), "listing schools")
+        return sorted((_school_from(a) for a in found), key=lambda s: s.dfes)
+
+    # -- groups ----------------------------------------------------------------
+    def add_group(self, school: str, kind: GroupKind, code: str, name: str | None = None) -> Group:
+        group = Group(id=str(uuid.uuid4()), school=school, kind=kind, code=code, name=name or code)
+        attrs: dict[str, Any] = {"objectClass": ["porthGroup"]}
+        for field, attr in GROUP_ATTRIBUTES.items():
+            attrs[attr] = _encode(getattr(group, field))
+        self._add(f"porthId={group.id},{self.groups_dn}", attrs, f"adding group {code} of school {school}")
+        return group
+
+    def groups(self, school: str, kind: GroupKind | None = None) -> list[Group]:
+        filters = ["(objectClass=porthGroup)", _equals("porthSchool", school)]
+        if kind is not None:
+            filters.append(_equals("porthGroupKind", kind.value))
+        found = self._search(self.groups_dn, _all_of(*filters), list(GROUP_ATTRIBUTES.values()),
+                             f"listing groups of school {school}")
+        return sorted((_group_from(a) for a in found), key=lambda g: (g.kind, g.code))
+
+    # -- reading accounts ----------------------------------------------------
+    def account_dn(self, account_id: str) -> str:
+        return f"porthId={escape_rdn(account_id)},{self.people_dn}"
+
+    def _find_accounts(self, search_filter: str, doing: str) -> list[Account]:
+        found = self._search(self.people_dn, _all_of("(objectClass=porthAccount)", search_filter),
+                             _ACCOUNT_READ, doing)
+        return [_account_from(a) for a in found]
+
+    def _exactly_one(self, accounts: list[Account], what: str) -> Account | None:
+        live = [a for a in accounts if a.state is not AccountState.DELETED]
+        if len(live) > 1:
+            raise errors.MultipleMatches(f"Multiple entries for search: {len(live)} accounts match {what}")
+        return live[0] if live else None
+
+    def get_account(self, account_id: str) -> Account | None:
+        return self._exactly_one(self._find_accounts(_equals(A["id"], account_id), "reading an account"),
+                                 f"id {account_id}")
+
+    def find_by_username(self, name: str) -> Account | None:
+        """By current username or any alias, any case, with or without @domain."""
+        if "@" in name:
+            local, _, domain = name.strip().rpartition("@")
+            if domain.lower() != self.config.mail_domain.lower():
+                return None
+        else:
+            local = name.strip()
+        if not local:
+            return None
+        return self._exactly_one(self._find_accounts(_equals(A["names"], local), "finding an account by username"),
+                                 "that username")
+
+    def find_by_upn_hash(self, upn_hash: str) -> Account | None:
+        """The one live account of a learner, matched across schools (M-6); MultipleMatches if more."""
+        return self._exactly_one(
+            self._find_accounts(_equals(A["upn_hash"], upn_hash), "finding a learner by UPN"),
+            "that UPN",
+        )
+
+    def iter_accounts(self, school: str | None = None, kind: AccountKind | None = None,
+                      state: AccountState | None = None, organisation: str | None = None) -> Iterator[Account]:
+        """All matching accounts, read from the server in pages."""
+        filters = ["(objectClass=porthAccount)"]
+        if school is not None:
+            filters.append(_equals(A["school"], school))
+        if organisation is not None:
+            filters.append(_equals(A["organisation"], organisation))
+        if kind is not None:
+            filters.append(_equals(A["kind"], kind.value))
+        if state is not None:
+            filters.append(_equals(A["state"], state.value))
+        for attributes in self._paged(self.people_dn, _all_of(*filters), _ACCOUNT_READ, "listing accounts"):
+            yield _account_from(attributes)
+
+    def account_counts(self, state: AccountState = AccountState.ACTIVE) -> dict[str, Counter[AccountKind]]:
+        """Per school: how many accounts of each kind are in `state`."""
+        counts: dict[str, Counter[AccountKind]] = {}
+        search = _all_of("(objectClass=porthAccount)", _equals(A["state"], state.value), f"({A['school']}=*)")
+        for attributes in self._paged(self.people_dn, search, [A["school"], A["kind"]], "counting accounts"):
+            school = _one(attributes, A["school"])
+            counts.setdefault(school, Counter())[AccountKind(_one(attributes, A["kind"]))] += 1
+        return counts
+
+    def _names_starting(self, base: str) -> set[str]:
+        search = f"({A['names']}={escape_filter_chars(base)}*)"
+        found = self._search(self.people_dn, search, [A["names"]], "looking up taken usernames")
+        return {name for attributes in found for name in _values(attributes, A["names"])}
+
+    def _name_taken(self, name: str) -> bool:
+        return bool(self._search(self.people_dn, _equals(A["names"], name), [A["id"]], "checking a username"))
+
+    # -- writing accounts ----------------------------------------------------
+    def _password_attributes(self, password: str, set_by_user: bool) -> dict[str, list[str]]:
+        status = passwords.status_after_set_by_user() if set_by_user else passwords.status_after_set_by_administrator()
+        return {
+            # Cleartext over the wire, hashed by slapd (ppolicy hash-cleartext,
+            # {ARGON2}): Porth never computes or sees the hash.
+            A["password"]: [password],
+            A["password_status"]: [status.value],
+            A["password_vault"]: [self.vault.seal(password)] if passwords.keeps_reveal_copy(status) else [],
+        }
+
+    def add_account(self, new: NewAccount, now: datetime) -> Account:
+        """Create an account with a freshly allocated username, in one LDAP add.
+
+        The add is a single atomic operation: it either creates the whole entry
+        (names, password hash, reveal copy) or nothing.
+        """
+        if new.kind.belongs_to_school and not new.school:
+            raise errors.InvalidEntry(f"a {new.kind.value} account needs a school")
+        if new.kind is AccountKind.LEARNER and not new.upn_hash:
+            raise errors.InvalidEntry("a learner account needs a UPN hash (M-2)")
+        if new.password is not None:
+            passwords.check_policy(new.password)
+        base = usernames.username_base(new.surname, new.forename)
+        account_id = str(uuid.uuid4())
+        display_name = f"{new.forename} {new.surname}".strip()
+        for _ in range(_USERNAME_ATTEMPTS):
+            username = usernames.next_free_username(base, self._names_starting(base))
+            attributes: dict[str, Any] = {
+                "objectClass": ACCOUNT_OBJECT_CLASSES,
+                A["id"]: account_id,
+                A["username"]: username,
+                A["names"]: [username],
+                A["mail"]: usernames.address(username, self.config.mail_domain),
+                A["common_name"]: display_name,
+                A["kind"]: new.kind.value,
+                A["state"]: AccountState.ACTIVE.value,
+                A["state_changed_at"]: _generalized_time(now),
+                A["state_changed_by"]: new.created_by,
+                A["state_reason"]: "created",
+                A["password_status"]: PasswordStatus.UNAVAILABLE.value,
+            }
+            for field in ("surname", "forename", "school", "organisation", "upn_hash", "admission_number",
+                          "staff_code", "year_group", "registration_group", "classes", "consent", "expiry",
+                          "leaving_date", "roles"):
+                values = _encode(getattr(new, field))
+                if values:
+                    attributes[A[field]] = values
+            attributes[A["display_name"]] = display_name
+            if new.password is not None:
+                attributes.update({k: v for k, v in self._password_attributes(new.password, False).items() if v})
+            try:
+                self._add(self.account_dn(account_id), attributes, f"adding account {username}")
+            except errors.ConstraintViolation:
+                if self._name_taken(username):
+                    continue  # another process claimed it first: take the next one
+                raise
+            created = dict(attributes)
+            created[A["created_at"]] = _generalized_time(now)
+            return _account_from(created)
+        raise errors.UsernameUnavailable(f"no free username for {base} after {_USERNAME_ATTEMPTS} attempts")
+
+    def update_account(self, account_id: str, changes: Mapping[str, Any]) -> None:
+        """Replace the given fields (None removes one); one atomic modify."""
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"fields that update_account cannot change: {', '.join(sorted(unknown))}")
+        modification = {A[field]: [(ldap3.MODIFY_REPLACE, _encode(value))] for field, value in changes.items()}
+        if "surname" in changes or "forename" in changes:
+            current = self.get_account(account_id)
+            if current is None:
+                raise errors.EntryNotFound(f"no account {account_id}")
+            forename = changes.get("forename", current.forename)
+            surname = changes.get("surname", current.surname)
+            modification.setdefault(A["display_name"], [(ldap3.MODIFY_REPLACE, [f"{forename} {surname}"])])
+            modification[A["common_name"]] = [(ldap3.MODIFY_REPLACE, [f"{forename} {surname}"])]
+        if modification:
+            self._modify(self.account_dn(account_id), modification, f"updating account {account_id}")
+
+    def change_username(self, account_id: str, surname: str, forename: str) -> Account:
+        """A new username from the names (A-5); the old one stays as an alias."""
+        base = usernames.username_base(surname, forename)
+        for _ in range(_USERNAME_ATTEMPTS):
+            username = usernames.next_free_username(base, self._names_starting(base))
+            try:
+                self._modify(self.account_dn(account_id), {
+                    A["names"]: [(ldap3.MODIFY_ADD, [username])],
+                    A["username"]: [(ldap3.MODIFY_REPLACE, [username])],
+                    A["mail"]: [(ldap3.MODIFY_REPLACE, [usernames.address(username, self.config.mail_domain)])],
+                }, f"changing the username of account {account_id}")
+            except errors.ConstraintViolation:
+                if self._name_taken(username):
+                    continue
+                raise
+            account = self.get_account(account_id)
+            assert account is not None
+            return account
+        raise errors.UsernameUnavailable(f"no free username for {base} after {_USERNAME_ATTEMPTS} attempts")
+
+    def set_password(self, account_id: str, password: str, set_by_user: bool = False) -> PasswordStatus:
+        """Set a password (policy checked), its status and reveal copy, in one modify (A-3, A-4)."""
+        passwords.check_policy(password)
+        attributes = self._password_attributes(password, set_by_user)
+        modification = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in attributes.items()}
+        self._modify(self.account_dn(account_id), modification, f"setting the password of account {account_id}")
+        return PasswordStatus(attributes[A["password_status"]][0])
+
+    def forget_password_copy(self, account_id: str, status: PasswordStatus = PasswordStatus.UNAVAILABLE) -> None:
+        """Destroy the reveal copy (e.g. on transfer between schools, M-6)."""
+        self._modify(self.account_dn(account_id), {
+            A["password_vault"]: [(ldap3.MODIFY_REPLACE, [])],
+            A["password_status"]: [(ldap3.MODIFY_REPLACE, [status.value])],
+        }, f"forgetting the password copy of account {account_id}")
+
+    def reveal_password(self, account_id: str) -> str | None:
+        """The administrator-set password, if a copy is kept (A-4). Callers audit the reveal."""
+        found = self._search(self.people_dn, _equals(A["id"], account_id), [A["password_vault"]],
+                             "reading a password copy")
+        token = _one(found[0], A["password_vault"]) if found else None
+        return self.vault.open(token) if token else None
+
+    def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime) -> None:
+        """Move an account to a state, recording who, when and why (A-6)."""
+        if state is AccountState.DELETED:
+            self.delete_account(account_id, by, reason, now)
+            return
+        self._modify(self.account_dn(account_id), {
+            A["state"]: [(ldap3.MODIFY_REPLACE, [state.value])],
+            A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
+            A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
+            A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
+        }, f"changing the state of account {account_id}")
+
+    def delete_account(self, account_id: str, by: str, reason: str, now: datetime) -> None:
+        """Delete permanently (L-4): personal data is erased in one modify.
+
+        What remains is a tombstone holding the account's names (uid), so the
+        unique overlay keeps them from ever being given to someone else (A-2).
+        """
+        modification: dict[str, list] = {attr: [(ldap3.MODIFY_REPLACE, [])] for attr in _ERASED_ON_DELETE}
+        modification.update({
+            "sn": [(ldap3.MODIFY_REPLACE, ["deleted"])],
+            "cn": [(ldap3.MODIFY_REPLACE, ["deleted"])],
+            A["state"]: [(ldap3.MODIFY_REPLACE, [AccountState.DELETED.value])],
+            A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
+            A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
+            A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
+        })
+        self._modify(self.account_dn(account_id), modification, f"deleting account {account_id}")
+
+    def record_sign_in(self, account_id: str, now: datetime) -> None:
+        self._modify(self.account_dn(account_id), {
+            A["last_sign_in"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
+        }, "recording a sign-in")
+
+    # -- authentication ----------------------------------------------------
+    def authenticate(self, username: str, password: str) -> Account:
+        """Check a password with an LDAP bind as the account (slapd verifies the
+        Argon2 hash and applies the lockout policy). Wrong username, wrong
+        password and a locked account all raise the same InvalidCredentials."""
+        if not password:
+            raise errors.InvalidCredentials("wrong username or password")
+        account = self.find_by_username(username)
+        if account is None or account.state is AccountState.DELETED:
+            raise errors.InvalidCredentials("wrong username or password")
+        server = ldap3.Server(self.config.url, get_info=ldap3.NONE, connect_timeout=self.config.timeout_seconds)
+        with _mapped_errors(self.config, "checking a password"):
+            conn = ldap3.Connection(server, user=self.account_dn(account.id), password=password,
+                                    receive_timeout=math.ceil(self.config.timeout_seconds))
+            try:
+                if not conn.bind():
+                    raise errors.InvalidCredentials("wrong username or password")
+            finally:
+                conn.unbind()
+        return account
+
+
+def store_for(settings) -> DirectoryStore:  # settings: config.settings.Settings (with secrets)
+    ldap = settings.ldap
+    config = DirectoryConfig(
+        url=ldap.effective_url,
+        base_dn=ldap.base_dn,
+        bind_dn=ldap.effective_bind_dn,
+        bind_password=ldap.bind_password.get_secret_value(),
+        mail_domain=settings.accounts.username_domain,
+        pool_size=ldap.pool_size,
+        timeout_seconds=ldap.timeout_seconds,
+        page_size=ldap.page_size,
+    )
+    return DirectoryStore(config, PasswordVault(settings.secrets.password_vault_key.get_secret_value()))
+
