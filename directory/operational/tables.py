@@ -1,0 +1,139 @@
+"""Tables of the operational store. Changing one needs a migration (tests check)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+WORKFLOWS = ("school-details", "staff", "learners", "groups", "leavers")  # SPEC M-10
+RUN_OUTCOMES = ("running", "succeeded", "failed", "held")
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC in and out, on every engine (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the operational store only takes timezone-aware datetimes")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+_BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AuditEvent(Base):
+    """SPEC R-7: who, what, target, when, from where."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    actor: Mapped[str] = mapped_column(String(256), nullable=False)
+    actor_role: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target_kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    target_label: Mapped[str | None] = mapped_column(String(256))
+    school: Mapped[str | None] = mapped_column(String(16))
+    organisation: Mapped[str | None] = mapped_column(String(16))
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="success")
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_school_at", "school", "at"),
+        Index("ix_audit_events_organisation_at", "organisation", "at"),
+        Index("ix_audit_events_actor_at", "actor", "at"),
+        Index("ix_audit_events_target_id", "target_id"),
+        CheckConstraint("outcome IN ('success', 'refused', 'failed')", name="outcome"),
+    )
+
+
+class WorkflowRun(Base):
+    """SPEC M-10: one run of one of a school's five workflows."""
+
+    __tablename__ = "workflow_runs"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    school: Mapped[str] = mapped_column(String(16), nullable=False)
+    workflow: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    source: Mapped[str | None] = mapped_column(String(512))
+    created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    updated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    moved: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    deactivated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    errors: Mapped[list[WorkflowError]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", order_by="WorkflowError.id"
+    )
+
+    __table_args__ = (
+        Index("ix_workflow_runs_school_workflow_started", "school", "workflow", "started_at"),
+        Index("ix_workflow_runs_started_at", "started_at"),
+        CheckConstraint(
+            "workflow IN (" + ", ".join(f"'{w}'" for w in WORKFLOWS) + ")", name="workflow"
+        ),
+        CheckConstraint("outcome IN (" + ", ".join(f"'{o}'" for o in RUN_OUTCOMES) + ")", name="outcome"),
+    )
+
+
+class WorkflowError(Base):
+    """One record's error in a run (SPEC M-9): named by admission number or staff code."""
+
+    __tablename__ = "workflow_errors"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    record: Mapped[str] = mapped_column(String(128), nullable=False)
+    error: Mapped[str] = mapped_column(String(64), nullable=False)
+    field: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    run: Mapped[WorkflowRun] = relationship(back_populates="errors")
