@@ -1,0 +1,1 @@
+"""The portal (Flask), the `porth` command line and the process entry points."""
