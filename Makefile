@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := slapd ldap-utils docker-compose
+DEBS := slapd ldap-utils docker-compose chromium fonts-dejavu-core
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install debs clean-var
