@@ -370,7 +370,7 @@ class _ConnectionPool:
                     receive_timeout=math.ceil(self._config.timeout_seconds),
                     read_only=False,
                 )
-            except lx.LDAPBindError as exc:
+            except (lx.LDAPBindError, lx.LDAPInvalidCredentialsResult) as exc:
                 raise errors.DirectoryMisconfigured(
                     f"the directory at {self._config.url} refused Porth's bind as {self._config.bind_dn}: "
                     f"{_reason(exc)} (check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"

@@ -1,0 +1,134 @@
+"""The operational store on SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from directory.operational import audit, workflow_runs
+from directory.operational.db import Database, OperationalStoreError
+from directory.operational.tables import Base
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_database() -> Iterator[str]:
+    """A fresh database on the local server, dropped afterwards."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but PostgreSQL at 127.0.0.1:5432 does not answer: {exc}")
+        pytest.skip(f"no PostgreSQL server answers at 127.0.0.1:5432 ({exc})")
+    name = f"porth_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        urls = iter([f"sqlite:///{tmp_path / 'var' / 'porth.sqlite3'}"])
+    else:
+        urls = _postgres_database()
+    for url in urls:
+        database = Database(url)
+        database.migrate()
+        yield database
+        database.dispose()
+
+
+def test_migrations_are_idempotent_and_match_the_models(db):
+    db.migrate()
+    assert db.current_revision() == db.head_revision() == "0001"
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_audit_events_are_recorded_and_filtered_by_scope(db, now):
+    for school, action, minutes in (("6612001", "reset-password", 0), ("6612001", "reveal-password", 1),
+                                    ("6614001", "deactivate", 2)):
+        audit.record(db, audit.AuditEntry(
+            at=now + timedelta(minutes=minutes), actor="JonesA", actor_role="digital-champion",
+            action=action, target_kind="account", target_id=str(uuid.uuid4()), target_label="BloggsJ",
+            school=school, source_address="192.0.2.10", detail={"reason": "forgotten"},
+        ))
+    in_scope = audit.events(db, audit.AuditFilter(schools=("6612001",)))
+    assert [entry.action for _, entry in in_scope] == ["reveal-password", "reset-password"]  # newest first
+    first_id, first = in_scope[0]
+    assert first.at == now + timedelta(minutes=1) and first.at.tzinfo is not None
+    assert first.source_address == "192.0.2.10" and first.detail == {"reason": "forgotten"}
+    assert [e.action for _, e in audit.events(db, audit.AuditFilter(action="deactivate"))] == ["deactivate"]
+    assert len(audit.events(db, audit.AuditFilter(since=now + timedelta(minutes=1)))) == 2
+    older = audit.events(db, audit.AuditFilter(before_id=first_id, schools=("6612001",)))
+    assert [e.action for _, e in older] == ["reset-password"]
+
+
+def test_audit_refuses_a_password_in_details(db, now):
+    with pytest.raises(ValueError, match="never carry a password"):
+        audit.record(db, audit.AuditEntry(at=now, actor="a", action="reset-password", target_kind="account",
+                                          detail={"Password": "Tiger4821"}))
+
+
+def test_workflow_runs_record_counts_errors_and_the_seven_day_flag(db, now):
+    run = workflow_runs.start_run(db, "6612001", "learners", now - timedelta(days=8), source="ctf.xml")
+    workflow_runs.finish_run(db, run, "succeeded", now - timedelta(days=8), workflow_runs.RunCounts(created=40))
+    run = workflow_runs.start_run(db, "6612001", "learners", now)
+    assert workflow_runs.last_runs(db, "6612001")["learners"].outcome == "running"
+    workflow_runs.finish_run(
+        db, run, "failed", now + timedelta(minutes=2), workflow_runs.RunCounts(updated=3, deactivated=1),
+        [workflow_runs.RecordError("001234", "Missing UPN", "UPN"), workflow_runs.RecordError("S017", "Duplicate staff code")],
+    )
+    workflow_runs.start_run(db, "6612001", "staff", now, dry_run=True)  # dry runs never count as "last run"
+    last = workflow_runs.last_runs(db, "6612001")
+    assert set(last) == {"learners"}
+    assert last["learners"].outcome == "failed" and last["learners"].error_count == 2
+    assert last["learners"].counts == workflow_runs.RunCounts(updated=3, deactivated=1)
+    detail = workflow_runs.get_run(db, run)
+    assert [(e.record, e.error) for e in detail.errors] == [("001234", "Missing UPN"), ("S017", "Duplicate staff code")]
+    assert workflow_runs.schools_without_recent_success(db, ["6612001", "6614001"], now) == ["6612001", "6614001"]
+    ok = workflow_runs.start_run(db, "6614001", "groups", now)
+    workflow_runs.finish_run(db, ok, "succeeded", now, workflow_runs.RunCounts())
+    assert workflow_runs.schools_without_recent_success(db, ["6612001", "6614001"], now) == ["6612001"]
+
+
+def test_unknown_workflow_is_refused_by_code_and_by_the_database(db, now):
+    with pytest.raises(ValueError, match="unknown workflow"):
+        workflow_runs.start_run(db, "6612001", "payroll", now)
+    with pytest.raises(Exception), db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO workflow_runs (school, workflow, started_at, outcome, dry_run, created, updated, moved, "
+            "deactivated, error_count) VALUES ('1', 'payroll', '2026-01-01', 'running', false, 0, 0, 0, 0, 0)"
+        ))
+
+
+def test_deleting_a_run_deletes_its_errors(db, now):
+    run = workflow_runs.start_run(db, "6612001", "staff", now)
+    workflow_runs.finish_run(db, run, "succeeded", now, workflow_runs.RunCounts(),
+                             [workflow_runs.RecordError("S1", "Missing staff code")])
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM workflow_runs WHERE id = :id"), {"id": run})
+        assert connection.execute(text("SELECT count(*) FROM workflow_errors")).scalar() == 0
+
+
+def test_unreachable_database_is_one_line():
+    database = Database("postgresql+psycopg://nobody:secretpw@127.0.0.1:1/porth?connect_timeout=2")
+    with pytest.raises(OperationalStoreError) as error:
+        database.migrate()
+    message = str(error.value)
+    assert message.startswith("cannot use the operational database postgresql+psycopg://nobody:***@127.0.0.1:1/porth")
+    assert "secretpw" not in message and "\n" not in message

@@ -1,0 +1,105 @@
+"""The private slapd's life cycle and the one-line errors an operator sees."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from directory import errors
+from directory.rules.vault import PasswordVault
+from directory.slapd import PrivateSlapd
+from directory.store import DirectoryConfig, DirectoryStore
+from tests.conftest import free_port
+from tests.integration.conftest import BASE_DN, ROOT_DN, SCHOOL, learner, make_store
+
+ROOT = Path(__file__).parents[2]
+
+
+def _store_at(url: str, password: str = "x") -> DirectoryStore:
+    return DirectoryStore(
+        DirectoryConfig(url=url, base_dn=BASE_DN, bind_dn=ROOT_DN, bind_password=password,
+                        mail_domain="hwbcymru.net", timeout_seconds=2),
+        PasswordVault(PasswordVault.new_key()),
+    )
+
+
+def test_data_survives_a_restart(tmp_path, now):
+    server = PrivateSlapd(root=tmp_path / "s", host="127.0.0.1", port=free_port(), suffix=BASE_DN,
+                          root_dn=ROOT_DN, root_password="restart-secret", no_sync=False)
+    assert server.start() is True
+    assert server.start() is False  # already running: reused, not started twice
+    try:
+        store = make_store(server)
+        store.initialise()
+        created = store.add_account(learner(school=SCHOOL), now)
+        store.close()
+        assert server.stop() is True and not server.is_running
+        server.start()
+        store = make_store(server)
+        assert store.find_by_username("BloggsJ").id == created.id
+        store.close()
+    finally:
+        server.stop()
+    assert server.stop() is False
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        server = PrivateSlapd(root=tmp_path / "s", host="127.0.0.1", port=port, suffix=BASE_DN,
+                              root_dn=ROOT_DN, root_password="pw")
+        with pytest.raises(errors.SlapdError) as error:
+            server.start()
+    assert f"127.0.0.1:{port} is already in use" in str(error.value)
+    assert "PORTH_LDAP__EMBEDDED_PORT" in str(error.value)
+
+
+def test_unreachable_directory_is_one_line(now):
+    store = _store_at(f"ldap://127.0.0.1:{free_port()}")
+    with pytest.raises(errors.DirectoryUnavailable) as error:
+        store.check()
+    assert "cannot reach the directory at ldap://127.0.0.1:" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_wrong_bind_password_names_the_settings(slapd):
+    with pytest.raises(errors.DirectoryMisconfigured) as error:
+        _store_at(slapd.url, password="wrong").check()
+    assert "PORTH_LDAP__BIND_PASSWORD" in str(error.value)
+
+
+def _porth(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
+    env.update(extra)
+    return env
+
+
+def test_cli_reports_an_unreachable_directory_without_a_traceback(tmp_path):
+    env = _clean_env(PORTH_VAR_DIR=str(tmp_path), PORTH_LDAP__URL=f"ldap://127.0.0.1:{free_port()}",
+                     PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD="pw", PORTH_LDAP__TIMEOUT_SECONDS="2")
+    result = _porth(["directory", "status"], env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("porth: cannot reach the directory at ldap://127.0.0.1:")
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_reports_a_bad_setting_in_one_line(tmp_path):
+    result = _porth(["directory", "status"], _clean_env(PORTH_VAR_DIR=str(tmp_path), PORTH_LDAP__URL="http://x"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "porth: configuration error: PORTH_LDAP__URL: must be an ldap://host:port, ldaps://host:port "
+        "or ldapi:// URL (got 'http://x')"
+    ]
