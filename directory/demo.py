@@ -38,6 +38,7 @@ class DemoSchool:
     staff: int
     governors: int
     year_groups: tuple[str, ...]
+    non_mis: int = 1  # supply teachers, students, services such as printers
 
 
 DEMO_SCHOOLS = (
@@ -51,7 +52,7 @@ DEMO_SCHOOLS = (
                ("R", "1", "2", "3", "4", "5", "6")),
     DemoSchool(School("6614001", "Ysgol Uwchradd Eryri", SchoolType.SECONDARY, "661",
                       "eryri.ysgol.cymru", staff_licence_quota=30), 90, 22, 6,
-               ("7", "8", "9", "10", "11", "12", "13")),
+               ("7", "8", "9", "10", "11", "12", "13"), non_mis=3),
     DemoSchool(School("6617001", "Ysgol Arbennig y Wern", SchoolType.SPECIAL, "661",
                       "ywern.ysgol.cymru", staff_licence_quota=8), 14, 9, 3, ("3", "6", "9", "11")),
 )
@@ -143,6 +144,21 @@ def demo_people(demo: DemoSchool, upn_key: bytes, today: datetime, seed: int = 2
                 password=passwords.generate_password(rng),
             ),
             match_key=f"name:{AccountKind.GOVERNOR.value}:{forename} {surname}",
+        )
+    for number in range(1, demo.non_mis + 1):
+        surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
+        yield DemoPerson(
+            NewAccount(
+                kind=AccountKind.SCHOOL_NONMIS,
+                surname=surname,
+                forename=forename,
+                created_by="demo",
+                school=dfes,
+                expiry=datetime.combine(lifecycle.expiry_date(lifecycle.ExpiryChoice.THREE_MONTHS, today.date()),
+                                        datetime.min.time(), tzinfo=today.tzinfo),
+                password=passwords.generate_password(rng),
+            ),
+            match_key=f"name:{AccountKind.SCHOOL_NONMIS.value}:{forename} {surname}",
         )
 
 

@@ -143,13 +143,7 @@ class PrivateSlapd:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return pid if process_alive(pid) else None
 
     @property
     def is_running(self) -> bool:
@@ -190,13 +184,25 @@ class PrivateSlapd:
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
+        # slapd removes its pid file early in shutdown and only then closes the
+        # database: wait for the process itself, or a restart could find the
+        # port or the MDB environment still held.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.pid() is None:
+            if not process_alive(pid):
                 return True
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return True
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie awaiting its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _port_in_use(host: str, port: int) -> bool:

@@ -465,10 +465,15 @@ class DirectoryStore:
     # -- health and structure ----------------------------------------------
     def check(self) -> None:
         """Bind and read the base entry: raises one clear DirectoryError if not usable."""
-        found = self._search(self.config.base_dn, "(objectClass=*)", ["objectClass"],
-                             "checking the directory", scope=ldap3.BASE)
+        try:
+            found = self._search(self.config.base_dn, "(objectClass=*)", ["objectClass"],
+                                 "checking the directory", scope=ldap3.BASE)
+        except errors.EntryNotFound:
+            found = []
         if not found:
-            raise errors.DirectoryMisconfigured(f"the base entry {self.config.base_dn} is missing")
+            raise errors.DirectoryMisconfigured(
+                f"the directory at {self.config.url} has no base entry {self.config.base_dn} (check PORTH_LDAP__BASE_DN)"
+            )
 
     def initialise(self) -> bool:
         """Create the DIT (base, ou=people/schools/organisations/groups/policies,

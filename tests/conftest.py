@@ -28,3 +28,75 @@ def _no_porth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PORTH_"):
             monkeypatch.delenv(name)
+
+
+# -- A whole Porth as a user runs it: `porth load-demo`, then `porth serve` ------
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+
+
+def porth_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
+    env.update(PORTH_VAR_DIR=str(var_dir), **extra)
+    return env
+
+
+def run_porth(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def wait_until_answering(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Poll until the server answers (a readiness check, bounded, not a sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"porth serve exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@dataclass
+class DemoServer:
+    url: str
+    env: dict[str, str]
+    var_dir: Path
+    process: subprocess.Popen
+    load_outputs: list[str]
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory) -> "DemoServer":
+    var_dir = tmp_path_factory.mktemp("demo") / "var"
+    env = porth_env(var_dir, PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true")
+    outputs = []
+    for _ in range(2):  # the second run must find everything already there
+        loaded = run_porth(["load-demo"], env)
+        assert loaded.returncode == 0, loaded.stderr
+        outputs.append(loaded.stdout)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "webui.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    server = DemoServer(f"http://127.0.0.1:{port}", env, var_dir, process, outputs)
+    try:
+        wait_until_answering(server.url + "/healthz", process)
+        yield server
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+            process.wait(timeout=30)

@@ -56,6 +56,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     with directory_running(settings) as slapd:
         runtime = build_runtime(settings)
         try:
+            if slapd is not None:
+                runtime.store.initialise()  # a fresh private directory gets its DIT
             runtime.store.check()
             runtime.db.migrate()
         finally:

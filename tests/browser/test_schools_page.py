@@ -1,0 +1,52 @@
+"""The demo authority in a real browser (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from directory.demo import DEMO_SCHOOLS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parents[2] / "var" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def test_schools_page_in_a_browser(browser, demo_server, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(demo_server.url + "/")
+    assert page.title() == "Schools – Porth"
+    assert page.get_by_role("heading", name="Gwynedd").is_visible()
+    rows = page.locator("tbody tr")
+    assert rows.count() == len(DEMO_SCHOOLS)
+    for demo in DEMO_SCHOOLS:
+        row = page.locator(f'tr[data-dfes="{demo.school.dfes}"]')
+        assert row.get_by_role("rowheader").inner_text() == demo.school.name
+        assert row.locator('[data-kind="staff"]').inner_text() == str(demo.staff)
+        assert row.locator('[data-kind="governors"]').inner_text() == str(demo.governors)
+        assert row.locator('[data-kind="non-mis"]').inner_text() == str(demo.non_mis)
+    # Keyboard users get the skip link first.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    shot = tmp_path / "schools.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "schools.png")
+    page.close()
