@@ -103,3 +103,23 @@ def test_cli_reports_a_bad_setting_in_one_line(tmp_path):
         "porth: configuration error: PORTH_LDAP__URL: must be an ldap://host:port, ldaps://host:port "
         "or ldapi:// URL (got 'http://x')"
     ]
+
+
+def test_cli_uses_an_existing_directory_and_postgresql_when_configured(slapd, store, tmp_path):
+    """PORTH_LDAP__URL / PORTH_DATABASE__URL: no private slapd, no SQLite."""
+    from tests.integration.test_operational_store import _postgres_database
+
+    for database_url in _postgres_database():
+        env = _clean_env(PORTH_VAR_DIR=str(tmp_path / "var"), PORTH_LDAP__URL=slapd.url,
+                         PORTH_LDAP__BASE_DN=BASE_DN, PORTH_LDAP__BIND_DN=ROOT_DN,
+                         PORTH_LDAP__BIND_PASSWORD=slapd.root_password, PORTH_DATABASE__URL=database_url)
+        status = _porth(["directory", "status"], env)
+        assert status.returncode == 0, status.stderr
+        assert f"directory at {slapd.url} answers as {ROOT_DN}" in status.stdout
+        upgraded = _porth(["db", "upgrade"], env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert "operational database at revision 0001" in upgraded.stdout
+        refused = _porth(["directory", "start"], env)
+        assert refused.returncode != 0 and "the directory is external" in refused.stderr
+        assert not (tmp_path / "var" / "slapd").exists()
+        assert not (tmp_path / "var" / "porth.sqlite3").exists()
