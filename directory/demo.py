@@ -130,36 +130,26 @@ def demo_people(demo: DemoSchool, upn_key: bytes, today: datetime, seed: int = 2
             ),
             match_key=f"staff:{code}",
         )
-    for number in range(1, demo.governors + 1):
-        surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
-        yield DemoPerson(
-            NewAccount(
-                kind=AccountKind.GOVERNOR,
-                surname=surname,
-                forename=forename,
-                created_by="demo",
-                school=dfes,
-                expiry=datetime.combine(lifecycle.end_of_academic_year(today.date()), datetime.min.time(),
-                                        tzinfo=today.tzinfo),
-                password=passwords.generate_password(rng),
-            ),
-            match_key=f"name:{AccountKind.GOVERNOR.value}:{forename} {surname}",
-        )
-    for number in range(1, demo.non_mis + 1):
-        surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
-        yield DemoPerson(
-            NewAccount(
-                kind=AccountKind.SCHOOL_NONMIS,
-                surname=surname,
-                forename=forename,
-                created_by="demo",
-                school=dfes,
-                expiry=datetime.combine(lifecycle.expiry_date(lifecycle.ExpiryChoice.THREE_MONTHS, today.date()),
-                                        datetime.min.time(), tzinfo=today.tzinfo),
-                password=passwords.generate_password(rng),
-            ),
-            match_key=f"name:{AccountKind.SCHOOL_NONMIS.value}:{forename} {surname}",
-        )
+    non_mis = (
+        (AccountKind.GOVERNOR, demo.governors, lifecycle.ExpiryChoice.END_OF_ACADEMIC_YEAR),
+        (AccountKind.SCHOOL_NONMIS, demo.non_mis, lifecycle.ExpiryChoice.THREE_MONTHS),
+    )
+    for kind, count, expiry_choice in non_mis:
+        expiry_day = lifecycle.expiry_date(expiry_choice, today.date())
+        for _ in range(count):
+            surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
+            yield DemoPerson(
+                NewAccount(
+                    kind=kind,
+                    surname=surname,
+                    forename=forename,
+                    created_by="demo",
+                    school=dfes,
+                    expiry=datetime.combine(expiry_day, datetime.min.time(), tzinfo=today.tzinfo),
+                    password=passwords.generate_password(rng),
+                ),
+                match_key=f"name:{kind.value}:{forename} {surname}",
+            )
 
 
 def _match_key(account) -> str:
