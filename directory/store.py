@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import queue
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -356,7 +355,6 @@ class _ConnectionPool:
         self._config = config
         self._server = ldap3.Server(config.url, get_info=ldap3.NONE, connect_timeout=config.timeout_seconds)
         self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
-        self._lock = threading.Lock()
 
     def _open(self) -> ldap3.Connection:
         with _mapped_errors(self._config, "binding as Porth's service account"):
@@ -386,10 +384,10 @@ class _ConnectionPool:
         try:
             yield conn
             healthy = True
-        except errors.DirectoryUnavailable:
-            raise
-        except errors.DirectoryError:
-            healthy = True  # an LDAP result error leaves the connection usable
+        except (lx.LDAPOperationResult, errors.DirectoryError) as exc:
+            # A result the server sent (no such entry, constraint violation...)
+            # leaves the connection usable; a broken socket does not.
+            healthy = not isinstance(exc, (*_COMMUNICATION, errors.DirectoryUnavailable))
             raise
         finally:
             if healthy and self._idle.qsize() < self._config.pool_size:
