@@ -1,0 +1,116 @@
+"""CTF XML: the DfE Common Transfer File (pupils).
+
+Read with defusedxml and no DTD at all: a CTF never has one, so a DOCTYPE
+(the carrier of entity-expansion "billion laughs" and external-entity
+attacks) refuses the whole file before anything is expanded or fetched.
+
+Where Porth reads each field (docs/mis-formats.md):
+- school: Header/SourceSchool/LEA + Estab (the DfES number)
+- legal names: Pupil/Surname, Pupil/Forename; preferred names:
+  Pupil/PreferredSurname, Pupil/PreferredForename (or under BasicDetails)
+- Pupil/UPN, Pupil/DOB, BasicDetails/NCyearActual, BasicDetails/EnrolStatus
+- admission and leaving dates: SchoolHistory/School whose LEA + Estab is the
+  source school: EntryDate, LeavingDate
+- admission number: Pupil/AdmissionNumber or BasicDetails/AdmissionNumber
+- registration group (not in the DfE CTF): Pupil/RegGroup or
+  BasicDetails/RegGroup; teaching groups: Pupil/Classes/Class (Porth extensions)
+"""
+
+from __future__ import annotations
+
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from connectors.mis.records import ExportBuilder, FormatRefused, LearnerRecord, Problem, SchoolExport, Source, UpnField
+from connectors.mis.text import MAX_FILE_BYTES, blank_to_none, is_dfes, parse_date
+
+FORMAT = "ctf"
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(element: Element | None, *names: str) -> Element | None:
+    if element is None:
+        return None
+    for name in names:
+        for child in element:
+            if _local(child.tag) == name:
+                return child
+    return None
+
+
+def _text(element: Element | None, *path: str) -> str | None:
+    for name in path:
+        element = _child(element, name)
+    return blank_to_none(element.text) if element is not None and element.text else None
+
+
+def _first_text(pupil: Element, name: str) -> str | None:
+    return _text(pupil, name) or _text(pupil, "BasicDetails", name)
+
+
+def _strip_zeros(year: str | None) -> str | None:
+    return year.lstrip("0") or "0" if year and year.isdigit() else year
+
+
+def parse_document(name: str, data: bytes) -> Element:
+    if len(data) > MAX_FILE_BYTES:
+        raise FormatRefused(f"{name}: the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise FormatRefused(f"{name}: the file declares a DTD or entities, which a CTF never does; refused") from None
+    except ParseError as exc:
+        raise FormatRefused(f"{name}: not well-formed XML ({exc})") from None
+    if _local(root.tag) != "CTfile":
+        raise FormatRefused(f"{name}: not a Common Transfer File (the root element is <{_local(root.tag)}>)")
+    return root
+
+
+def parse(name: str, data: bytes, upn_key: bytes) -> list[SchoolExport]:
+    root = parse_document(name, data)
+    header = _child(root, "Header")
+    source_school = _child(header, "SourceSchool")
+    lea, estab = _text(source_school, "LEA"), _text(source_school, "Estab")
+    school = f"{lea or ''}{estab or ''}"
+    if not is_dfes(school):
+        raise FormatRefused(f"{name}: Header/SourceSchool LEA + Estab ({school!r}) is not a 7-digit DfES number")
+    builder = ExportBuilder(FORMAT, (name,))
+    builder.names[school] = _text(source_school, "SchoolName") or ""
+    builder.ensure_school(school)
+    pupils = [p for p in (_child(root, "CTFpupilData") or []) if _local(p.tag) == "Pupil"]
+    for index, pupil in enumerate(pupils, start=1):
+        source = Source(name, f"Pupil {index}")
+        reference = _first_text(pupil, "AdmissionNumber")
+        history = None
+        for entry in _child(pupil, "SchoolHistory") or []:
+            if f"{_text(entry, 'LEA') or ''}{_text(entry, 'Estab') or ''}" == school:
+                history = entry
+        dates = {}
+        for field, value in (("DOB", _text(pupil, "DOB")), ("EntryDate", _text(history, "EntryDate")),
+                             ("LeavingDate", _text(history, "LeavingDate"))):
+            try:
+                dates[field] = parse_date(value)
+            except ValueError as exc:
+                builder.add_problem(school, Problem(source, field, str(exc), reference))
+                dates[field] = None
+        classes = tuple(
+            text for text in (blank_to_none(c.text) for c in (_child(pupil, "Classes") or []) if c.text) if text
+        )
+        builder.add_learner(LearnerRecord(
+            source=source, school=school, admission_number=reference,
+            upn=UpnField.from_raw(_text(pupil, "UPN"), upn_key),
+            legal_surname=_text(pupil, "Surname"), legal_forename=_text(pupil, "Forename"),
+            preferred_surname=_first_text(pupil, "PreferredSurname"),
+            preferred_forename=_first_text(pupil, "PreferredForename"),
+            date_of_birth=dates["DOB"], admission_date=dates["EntryDate"], leaving_date=dates["LeavingDate"],
+            year_group=_strip_zeros(_first_text(pupil, "NCyearActual")),
+            registration_group=_first_text(pupil, "RegGroup"),
+            classes=classes,
+            enrolment_status=_first_text(pupil, "EnrolStatus"),
+        ))
+    return builder.build(has_learners=True, has_staff=False)

@@ -1,0 +1,169 @@
+"""What every MIS parser returns, whatever the format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from directory.rules import upn as upn_rules
+
+# SPEC M-9 error names a parser can already tell.
+MISSING_UPN = "Missing UPN"
+TEMPORARY_UPN = "Temporary UPN"
+INVALID_UPN = "Invalid UPN"
+
+
+class FormatRefused(ValueError):
+    """The file is not the format it claims (or is hostile): refused whole.
+
+    str() is one line naming the file and the reason.
+    """
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record came from: a file and a line (CSV) or an element (XML)."""
+
+    file: str
+    location: str
+
+    def __str__(self) -> str:
+        return f"{self.file}, {self.location}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record the parser could not read fully; `record` names it by admission
+    number or staff code when known, never by UPN."""
+
+    source: Source
+    field: str | None
+    reason: str
+    record: str | None = None
+
+
+@dataclass(frozen=True)
+class UpnField:
+    """The UPN as it leaves the parser: its keyed hash, or the M-9 error why not."""
+
+    hash: str | None = None
+    error: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: str | None, key: bytes) -> UpnField:
+        if raw is None or not raw.strip():
+            return cls(error=MISSING_UPN)
+        try:
+            parsed = upn_rules.parse_upn(raw)
+        except upn_rules.InvalidUpn as exc:
+            return cls(error=INVALID_UPN, detail=str(exc))
+        if parsed.is_temporary:
+            return cls(error=TEMPORARY_UPN)
+        return cls(hash=upn_rules.upn_hash(parsed, key))
+
+
+@dataclass(frozen=True)
+class LearnerRecord:
+    source: Source
+    school: str
+    admission_number: str | None
+    upn: UpnField
+    legal_surname: str | None
+    legal_forename: str | None
+    preferred_surname: str | None = None
+    preferred_forename: str | None = None
+    date_of_birth: date | None = None
+    admission_date: date | None = None
+    leaving_date: date | None = None
+    year_group: str | None = None
+    registration_group: str | None = None
+    classes: tuple[str, ...] = ()
+    enrolment_status: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """How logs name this learner (M-9): the admission number, never the UPN."""
+        return self.admission_number or f"{self.source}"
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    source: Source
+    school: str
+    staff_code: str | None
+    legal_surname: str | None
+    legal_forename: str | None
+    preferred_surname: str | None = None
+    preferred_forename: str | None = None
+    start_date: date | None = None
+    leaving_date: date | None = None
+    role: str | None = None
+    classes: tuple[str, ...] = ()
+
+    @property
+    def reference(self) -> str:
+        return self.staff_code or f"{self.source}"
+
+
+@dataclass(frozen=True)
+class SchoolExport:
+    """One school's records from one export (a file or a set of files)."""
+
+    school: str
+    format: str
+    files: tuple[str, ...]
+    school_name: str | None = None
+    learners: tuple[LearnerRecord, ...] = ()
+    staff: tuple[StaffRecord, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    has_learners: bool = True  # False when the export carries no learner data at all
+    has_staff: bool = True
+
+
+@dataclass
+class ExportBuilder:
+    """Collects records per school while a parser walks its input."""
+
+    format: str
+    files: tuple[str, ...]
+    learners: dict[str, list[LearnerRecord]] = field(default_factory=dict)
+    staff: dict[str, list[StaffRecord]] = field(default_factory=dict)
+    problems: dict[str, list[Problem]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    schools: list[str] = field(default_factory=list)
+    # Problems of lines whose school cannot be told: every school of the
+    # export shows them, so no digital champion misses a broken line.
+    unplaced: list[Problem] = field(default_factory=list)
+
+    def ensure_school(self, school: str) -> None:
+        if school not in self.schools:
+            self.schools.append(school)
+
+    def add_learner(self, record: LearnerRecord) -> None:
+        self.ensure_school(record.school)
+        self.learners.setdefault(record.school, []).append(record)
+
+    def add_staff(self, record: StaffRecord) -> None:
+        self.ensure_school(record.school)
+        self.staff.setdefault(record.school, []).append(record)
+
+    def add_problem(self, school: str, problem: Problem) -> None:
+        self.ensure_school(school)
+        self.problems.setdefault(school, []).append(problem)
+
+    def add_unplaced_problem(self, problem: Problem) -> None:
+        self.unplaced.append(problem)
+
+    def build(self, has_learners: bool, has_staff: bool) -> list[SchoolExport]:
+        if not self.schools and self.unplaced:
+            first = self.unplaced[0]
+            raise FormatRefused(f"{first.source}: no readable record in the export ({first.reason})")
+        return [
+            SchoolExport(
+                school=school, format=self.format, files=self.files, school_name=self.names.get(school),
+                learners=tuple(self.learners.get(school, ())), staff=tuple(self.staff.get(school, ())),
+                problems=tuple(self.problems.get(school, ())) + tuple(self.unplaced), has_learners=has_learners, has_staff=has_staff,
+            )
+            for school in self.schools
+        ]
