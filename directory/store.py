@@ -34,7 +34,7 @@ import math
 import queue
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -533,6 +533,10 @@ class DirectoryStore:
         found = self._search(self.schools_dn, search, list(SCHOOL_ATTRIBUTES.values()), "listing schools")
         return sorted((_school_from(a) for a in found), key=lambda s: s.dfes)
 
+    def rename_school(self, dfes: str, name: str) -> None:
+        self._modify(self._school_dn(dfes), {SCHOOL_ATTRIBUTES["name"]: [(ldap3.MODIFY_REPLACE, [name])]},
+                     f"renaming school {dfes}")
+
     # -- groups ----------------------------------------------------------------
     def add_group(self, school: str, kind: GroupKind, code: str, name: str | None = None) -> Group:
         group = Group(id=str(uuid.uuid4()), school=school, kind=kind, code=code, name=name or code)
@@ -541,6 +545,10 @@ class DirectoryStore:
             attrs[attr] = _encode(getattr(group, field))
         self._add(f"porthId={group.id},{self.groups_dn}", attrs, f"adding group {code} of school {school}")
         return group
+
+    def remove_group(self, group_id: str) -> None:
+        with _mapped_errors(self.config, f"removing group {group_id}"), self._pool.connection() as conn:
+            conn.delete(f"porthId={escape_rdn(group_id)},{self.groups_dn}")
 
     def groups(self, school: str, kind: GroupKind | None = None) -> list[Group]:
         filters = ["(objectClass=porthGroup)", _equals("porthSchool", school)]
@@ -588,6 +596,18 @@ class DirectoryStore:
             self._find_accounts(_equals(A["upn_hash"], upn_hash), "finding a learner by UPN"),
             "that UPN",
         )
+
+    def find_by_upn_hashes(self, upn_hashes: Iterable[str], chunk: int = 200) -> dict[str, list[Account]]:
+        """Live accounts carrying each of these UPN hashes (a few searches, not one per hash)."""
+        found: dict[str, list[Account]] = {}
+        wanted = sorted(set(upn_hashes))
+        for start in range(0, len(wanted), chunk):
+            part = wanted[start:start + chunk]
+            search = "(|" + "".join(_equals(A["upn_hash"], h) for h in part) + ")"
+            for account in self._find_accounts(search, "finding learners by UPN"):
+                if account.state is not AccountState.DELETED and account.upn_hash:
+                    found.setdefault(account.upn_hash, []).append(account)
+        return found
 
     def iter_accounts(self, school: str | None = None, kind: AccountKind | None = None,
                       state: AccountState | None = None, organisation: str | None = None) -> Iterator[Account]:
@@ -742,17 +762,32 @@ class DirectoryStore:
         token = _one(found[0], A["password_vault"]) if found else None
         return self.vault.open(token) if token else None
 
-    def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime) -> None:
-        """Move an account to a state, recording who, when and why (A-6)."""
+    def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime,
+                  changes: Mapping[str, Any] | None = None, forget_password: bool = False) -> None:
+        """Move an account to a state, recording who, when and why (A-6).
+
+        `changes` (updatable fields) and forgetting the password copy go in
+        the same modify, so a transfer (M-6) or a leaver (M-5) is one atomic
+        write: a killed run leaves the entry either before or after it.
+        """
         if state is AccountState.DELETED:
             self.delete_account(account_id, by, reason, now)
             return
-        self._modify(self.account_dn(account_id), {
+        changes = dict(changes or {})
+        unknown = set(changes) - UPDATABLE_FIELDS
+        if unknown:
+            raise ValueError(f"fields that set_state cannot change: {', '.join(sorted(unknown))}")
+        modification = {A[field]: [(ldap3.MODIFY_REPLACE, _encode(value))] for field, value in changes.items()}
+        modification.update({
             A["state"]: [(ldap3.MODIFY_REPLACE, [state.value])],
             A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
             A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
             A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
-        }, f"changing the state of account {account_id}")
+        })
+        if forget_password:
+            modification[A["password_vault"]] = [(ldap3.MODIFY_REPLACE, [])]
+            modification[A["password_status"]] = [(ldap3.MODIFY_REPLACE, [passwords.status_after_transfer().value])]
+        self._modify(self.account_dn(account_id), modification, f"changing the state of account {account_id}")
 
     def delete_account(self, account_id: str, by: str, reason: str, now: datetime) -> None:
         """Delete permanently (L-4): personal data is erased in one modify.

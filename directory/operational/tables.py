@@ -107,6 +107,9 @@ class WorkflowRun(Base):
     deactivated: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    # SPEC M-11: a held run's deactivation count, and when an administrator released it.
+    held_deactivations: Mapped[int | None] = mapped_column(Integer)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     errors: Mapped[list[WorkflowError]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="WorkflowError.id"

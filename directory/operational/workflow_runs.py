@@ -45,6 +45,8 @@ class RunSummary:
     source: str | None = None
     note: str | None = None
     errors: tuple[RecordError, ...] = field(default=())
+    held_deactivations: int | None = None
+    released_at: datetime | None = None
 
 
 def _check_workflow(workflow: str) -> None:
@@ -65,7 +67,8 @@ def start_run(db: Database, school: str, workflow: str, now: datetime,
 
 
 def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: RunCounts,
-               record_errors: list[RecordError] | tuple[RecordError, ...] = (), note: str | None = None) -> None:
+               record_errors: list[RecordError] | tuple[RecordError, ...] = (), note: str | None = None,
+               held_deactivations: int | None = None) -> None:
     """Close a run with its outcome, counts and error log, in one transaction."""
     if outcome not in ("succeeded", "failed", "held"):
         raise ValueError(f"a run finishes as succeeded, failed or held, not {outcome!r}")
@@ -79,6 +82,7 @@ def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: R
         run.moved, run.deactivated = counts.moved, counts.deactivated
         run.error_count = len(record_errors)
         run.note = note
+        run.held_deactivations = held_deactivations
         run.errors.extend(
             WorkflowError(record=e.record, error=e.error, field=e.field, detail=e.detail) for e in record_errors
         )
@@ -91,6 +95,7 @@ def _summary(run: WorkflowRun, with_errors: bool) -> RunSummary:
         counts=RunCounts(run.created, run.updated, run.moved, run.deactivated),
         error_count=run.error_count, source=run.source, note=run.note,
         errors=tuple(RecordError(e.record, e.error, e.field, e.detail) for e in run.errors) if with_errors else (),
+        held_deactivations=run.held_deactivations, released_at=run.released_at,
     )
 
 
@@ -126,3 +131,28 @@ def schools_without_recent_success(db: Database, schools: list[str], now: dateti
             ).distinct()
         ))
     return [school for school in schools if school not in fresh]
+
+
+def abandon_running(db: Database, school: str, now: datetime) -> int:
+    """Runs of a school still 'running' were interrupted (killed): close them as failed."""
+    with db.session() as session, session.begin():
+        runs = session.scalars(select(WorkflowRun).where(WorkflowRun.school == school,
+                                                         WorkflowRun.outcome == "running")).all()
+        for run in runs:
+            run.outcome, run.ended_at, run.note = "failed", now, "interrupted: the run stopped before it finished"
+        return len(runs)
+
+
+def mark_released(db: Database, run_id: int, now: datetime) -> RunSummary:
+    """An administrator releases a held run (M-11); returns it. Refuses anything not held or released twice."""
+    with db.session() as session, session.begin():
+        run = session.get(WorkflowRun, run_id)
+        if run is None:
+            raise LookupError(f"no workflow run {run_id}")
+        if run.outcome != "held" or run.held_deactivations is None:
+            raise LookupError(f"run {run_id} is not a held run")
+        if run.released_at is not None:
+            raise LookupError(f"run {run_id} was already released at {run.released_at:%Y-%m-%d %H:%M}")
+        run.released_at = now
+        session.flush()
+        return _summary(run, with_errors=False)

@@ -53,7 +53,7 @@ def db(request, tmp_path) -> Iterator[Database]:
 
 def test_migrations_are_idempotent_and_match_the_models(db):
     db.migrate()
-    assert db.current_revision() == db.head_revision() == "0001"
+    assert db.current_revision() == db.head_revision() is not None
     with db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []

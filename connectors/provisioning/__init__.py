@@ -1,0 +1,1 @@
+"""Reconciliation of MIS exports with the directory: plan (pure), hold or apply, record."""

@@ -1,0 +1,152 @@
+"""A provisioning plan: the changes one school's MIS export asks of the directory.
+
+Working out a change is separate from applying it (DESIGN.md, after LSC):
+the planner returns this as data, which can be printed (--dry-run), held
+(SPEC M-11) or applied. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Union
+
+from connectors.mis.records import LearnerRecord, StaffRecord
+
+# The five workflows of a school (SPEC M-10).
+SCHOOL_DETAILS = "school-details"
+STAFF = "staff"
+LEARNERS = "learners"
+GROUPS = "groups"
+LEAVERS = "leavers"
+WORKFLOWS = (SCHOOL_DETAILS, STAFF, LEARNERS, GROUPS, LEAVERS)
+
+# SPEC M-9 error names (and the few more a record can earn).
+MISSING_STAFF_CODE = "Missing staff code"
+DUPLICATE_STAFF_CODE = "Duplicate staff code"
+MISSING_LEGAL_NAME = "Missing legal name"
+MISSING_ADMISSION_DATE = "Missing admission date"
+MULTIPLE_ENTRIES = "Multiple entries for search"
+PENDING_TRANSFER = "Pending transfer"
+MISSING_ADMISSION_NUMBER = "Missing admission number"
+DUPLICATE_UPN = "Duplicate UPN"
+UNREADABLE_FIELD = "Unreadable field"
+INVALID_NAME = "Invalid legal name"
+DIRECTORY_REFUSED = "Directory refused the change"
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record's error: `record` is an admission number or staff code (never a UPN)."""
+
+    workflow: str
+    record: str
+    error: str
+    field: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateAccount:
+    workflow: str
+    record: LearnerRecord | StaffRecord
+
+    @property
+    def reference(self) -> str:
+        return self.record.reference
+
+
+@dataclass(frozen=True)
+class UpdateAccount:
+    """Forced fields that differ from the MIS (M-8); names are never here (A-5)."""
+
+    workflow: str
+    account_id: str
+    reference: str
+    changes: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class TransferIn:
+    """A released learner admitted here (M-6): moved, reactivated, password status '-'."""
+
+    workflow: str
+    account_id: str
+    reference: str
+    from_school: str | None
+    changes: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Reactivate:
+    """A learner deactivated here who is current again in the MIS (re-admitted)."""
+
+    workflow: str
+    account_id: str
+    reference: str
+    changes: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Deactivate:
+    """A leaver (M-5): deactivated and released from the school."""
+
+    workflow: str
+    account_id: str
+    reference: str
+    reason: str
+    leaving_date: date | None
+
+
+@dataclass(frozen=True)
+class UpdateSchoolName:
+    workflow: str
+    school: str
+    name: str
+
+
+@dataclass(frozen=True)
+class AddGroup:
+    workflow: str
+    school: str
+    kind: str
+    code: str
+
+
+@dataclass(frozen=True)
+class RemoveGroup:
+    workflow: str
+    group_id: str
+    code: str
+
+
+Action = Union[CreateAccount, UpdateAccount, TransferIn, Reactivate, Deactivate, UpdateSchoolName, AddGroup, RemoveGroup]
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why a plan is held (M-11) instead of applied."""
+
+    deactivations: int
+    active_accounts: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    school: str
+    actions: tuple[Action, ...] = ()
+    errors: tuple[RecordError, ...] = ()
+    hold: Hold | None = None
+    workflows: tuple[str, ...] = WORKFLOWS  # the workflows this export feeds
+    notes: tuple[str, ...] = field(default=())
+
+    def actions_of(self, workflow: str) -> list[Action]:
+        return [a for a in self.actions if a.workflow == workflow]
+
+    def errors_of(self, workflow: str) -> list[RecordError]:
+        return [e for e in self.errors if e.workflow == workflow]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
