@@ -108,6 +108,13 @@ class AccountSettings(_Section):
         return value.lower()
 
 
+class ProvisioningSettings(_Section):
+    # SPEC M-11: hold a run deactivating more than this share of a school's
+    # active accounts, once it reaches guard_min_accounts.
+    guard_max_share: float = Field(default=0.10, gt=0, le=1)
+    guard_min_accounts: int = Field(default=25, ge=1)
+
+
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
@@ -152,6 +159,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     accounts: AccountSettings = AccountSettings()
     web: WebSettings = WebSettings()
+    provisioning: ProvisioningSettings = ProvisioningSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -203,6 +203,16 @@ def show_settings(ctx: click.Context) -> None:
     click.echo(settings.model_dump_json(indent=2))
 
 
+def _register_commands() -> None:
+    from webui.provisioning_cli import provision, status
+
+    cli.add_command(provision)
+    cli.add_command(status)
+
+
+_register_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

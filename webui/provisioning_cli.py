@@ -1,0 +1,221 @@
+"""`porth provision` and `porth status`: the provisioning client's command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from connectors.mis.detect import FORMATS, parse_bundle
+from connectors.mis.records import FormatRefused
+from connectors.provisioning.inputs import find_bundles, read_bundle
+from connectors.provisioning.plan import (
+    AddGroup,
+    CreateAccount,
+    Deactivate,
+    Plan,
+    Reactivate,
+    RemoveGroup,
+    TransferIn,
+    UpdateAccount,
+    UpdateSchoolName,
+)
+from connectors.provisioning.planner import GuardPolicy
+from connectors.provisioning.service import SchoolOutcome, provision_school
+from directory.operational import workflow_runs
+from directory.operational.tables import WORKFLOWS
+
+EXIT_APPLIED = 0
+EXIT_UNUSABLE_INPUT = 2
+EXIT_HELD = 3
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def describe(action) -> str:
+    """One line of a dry-run plan, in the school's words."""
+    if isinstance(action, CreateAccount):
+        record = action.record
+        kind = "learner" if hasattr(record, "upn") else "staff"
+        return f"create {kind} {record.reference}: {record.legal_forename} {record.legal_surname}"
+    if isinstance(action, UpdateAccount):
+        return f"update {action.reference}: " + ", ".join(f"{k} -> {v!r}" for k, v in action.changes)
+    if isinstance(action, TransferIn):
+        return f"transfer in {action.reference} from school {action.from_school}"
+    if isinstance(action, Reactivate):
+        return f"reactivate {action.reference}"
+    if isinstance(action, Deactivate):
+        return f"deactivate {action.reference}: {action.reason}"
+    if isinstance(action, UpdateSchoolName):
+        return f"rename school to {action.name!r}"
+    if isinstance(action, AddGroup):
+        return f"add {action.kind} {action.code!r}"
+    if isinstance(action, RemoveGroup):
+        return f"remove group {action.code!r}"
+    return repr(action)
+
+
+def _print_plan(plan: Plan) -> None:
+    click.echo(f"School {plan.school}: {len(plan.actions)} changes, {len(plan.errors)} record errors"
+               + (" — WOULD BE HELD (M-11)" if plan.hold else ""))
+    for action in plan.actions:
+        click.echo(f"  [{action.workflow}] {describe(action)}")
+    for error in plan.errors:
+        detail = f" ({error.detail})" if error.detail else ""
+        click.echo(f"  [{error.workflow}] ERROR {error.record}: {error.error}{detail}")
+
+
+def _summary(outcomes: list[SchoolOutcome], refused: list[str]) -> None:
+    click.echo("")
+    header = f"{'school':9} {'outcome':10} {'created':>8} {'updated':>8} {'moved':>6} {'deactivated':>12} {'errors':>7}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    totals = dict.fromkeys(("created", "updated", "moved", "deactivated", "errors"), 0)
+    for outcome in outcomes:
+        row = {key: outcome.counts.get(key, 0) for key in ("created", "updated", "moved", "deactivated")}
+        row["errors"] = len(outcome.errors)
+        for key, value in row.items():
+            totals[key] += value
+        click.echo(f"{outcome.school:9} {outcome.outcome:10} {row['created']:8} {row['updated']:8} "
+                   f"{row['moved']:6} {row['deactivated']:12} {row['errors']:7}")
+    click.echo("-" * len(header))
+    click.echo(f"{'all':9} {len(outcomes):<10} {totals['created']:8} {totals['updated']:8} {totals['moved']:6} "
+               f"{totals['deactivated']:12} {totals['errors']:7}")
+    for outcome in outcomes:
+        if outcome.message:
+            click.echo(f"{outcome.school}: {outcome.message}")
+    for line in refused:
+        click.echo(f"refused: {line}", err=True)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--school", "only_school", metavar="DFES", help="Only this school.")
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True)
+@click.option("--release", "release_run", type=int, metavar="RUN_ID",
+              help="Release a held run (M-11) and apply that school's export.")
+@click.pass_context
+def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_school: str | None,
+              fmt: str, release_run: int | None) -> None:
+    """Reconcile MIS exports (files, or folders of per-school exports) with the directory."""
+    from webui.cli import _settings
+    from webui.runtime import build_runtime, directory_running
+
+    if not paths:
+        raise click.UsageError("give at least one export file or folder")
+    settings = _settings(ctx)
+    guard = GuardPolicy(settings.provisioning.guard_max_share, settings.provisioning.guard_min_accounts)
+    try:
+        found = find_bundles(list(paths))
+    except FormatRefused as exc:
+        click.echo(f"porth: {exc}", err=True)
+        sys.exit(EXIT_UNUSABLE_INPUT)
+    interactive = sys.stdout.isatty()
+    outcomes: list[SchoolOutcome] = []
+    refused: list[str] = []
+    with directory_running(settings):
+        runtime = build_runtime(settings)
+        try:
+            runtime.db.migrate()
+            released_school, allowed = None, None
+            if release_run is not None:
+                try:
+                    run = workflow_runs.mark_released(runtime.db, release_run, _now())
+                except LookupError as exc:
+                    raise click.ClickException(str(exc)) from None
+                released_school, allowed = run.school, run.held_deactivations
+                only_school = only_school or released_school
+            for index, (name, files) in enumerate(found, start=1):
+                try:
+                    exports = parse_bundle(read_bundle(files), runtime.upn_hash_key, fmt)
+                except FormatRefused as exc:
+                    refused.append(str(exc))
+                    click.echo(f"[{index}/{len(found)}] refused: {exc}", err=True)
+                    continue
+                for export in exports:
+                    if only_school and export.school != only_school:
+                        continue
+                    label = f"[{index}/{len(found)}] {export.school}"
+                    outcome = _provision_one(runtime, export, guard, dry_run,
+                                             allowed if export.school == released_school else None,
+                                             label, interactive)
+                    outcomes.append(outcome)
+        finally:
+            runtime.close()
+    _summary(outcomes, refused)
+    if refused:
+        sys.exit(EXIT_UNUSABLE_INPUT)
+    if any(o.outcome == "held" for o in outcomes):
+        sys.exit(EXIT_HELD)
+    if any(o.outcome == "failed" for o in outcomes):
+        sys.exit(1)
+
+
+def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
+    now = _now()
+    if dry_run:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, dry_run=True,
+                                   allowed_deactivations=allowed)
+        if outcome.plan is not None:
+            _print_plan(outcome.plan)
+        return outcome
+    if not interactive:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items())) or "no change"
+        click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
+        return outcome
+    bar = {"bar": None}
+
+    def on_plan(plan: Plan) -> None:
+        bar["bar"] = click.progressbar(length=max(1, len(plan.actions)), label=label, show_pos=True)
+        bar["bar"].__enter__()
+
+    try:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed,
+                                   on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
+    finally:
+        if bar["bar"] is not None:
+            bar["bar"].__exit__(None, None, None)
+    return outcome
+
+
+@click.command()
+@click.option("--school", "only_school", metavar="DFES", help="Only this school.")
+@click.pass_context
+def status(ctx: click.Context, only_school: str | None) -> None:
+    """Each school's last run of each workflow; flags schools without a success in 7 days (M-10)."""
+    from webui.cli import _settings
+    from webui.runtime import build_runtime, directory_running
+
+    settings = _settings(ctx)
+    with directory_running(settings):
+        runtime = build_runtime(settings)
+        try:
+            runtime.db.migrate()
+            schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
+            if only_school and not schools:
+                raise click.ClickException(f"no school {only_school} in the directory")
+            now = _now()
+            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now))
+            for school in schools:
+                flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
+                click.echo(f"{school.dfes} {school.name}{flag}")
+                last = workflow_runs.last_runs(runtime.db, school.dfes)
+                for workflow in WORKFLOWS:
+                    run = last.get(workflow)
+                    if run is None:
+                        click.echo(f"  {workflow:15} never run")
+                        continue
+                    c = run.counts
+                    click.echo(
+                        f"  {workflow:15} {run.outcome:10} {run.started_at:%Y-%m-%d %H:%M} run {run.id}: "
+                        f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
+                        f"{run.error_count} errors"
+                    )
+        finally:
+            runtime.close()
