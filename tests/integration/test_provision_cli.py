@@ -1,0 +1,118 @@
+"""`porth provision` and `porth status` as an operator runs them, and a run killed mid-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from directory.model import AccountKind, AccountState
+from tests.conftest import ROOT, porth_env, run_porth
+from tests.integration.conftest import BASE_DN, ROOT_DN, SCHOOL
+from tests.integration.test_provisioning import LEARNER_HEADER, STAFF_HEADER, learner_row, staff_row
+
+FIXTURES = ROOT / "tests" / "fixtures" / "mis"
+
+
+@pytest.fixture
+def env(slapd, store, tmp_path) -> dict[str, str]:
+    """The porth command pointed at the test slapd (as an existing directory) and a fresh SQLite."""
+    return porth_env(
+        tmp_path / "var", PORTH_LDAP__URL=slapd.url, PORTH_LDAP__BASE_DN=BASE_DN, PORTH_LDAP__BIND_DN=ROOT_DN,
+        PORTH_LDAP__BIND_PASSWORD=slapd.root_password, PORTH_SECRETS__UPN_HASH_KEY="k" * 40,
+    )
+
+
+def _write_export(folder: Path, learners: list[str], staff: list[str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "learners.csv").write_text("\n".join([LEARNER_HEADER, *learners]) + "\n", encoding="utf-8")
+    if staff is not None:
+        (folder / "staff.csv").write_text("\n".join([STAFF_HEADER, *staff]) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_provision_applies_prints_a_summary_and_status_shows_the_runs(env, store, tmp_path):
+    export = _write_export(tmp_path / "exports" / SCHOOL, [learner_row(1), learner_row(2, upn_value="")],
+                           [staff_row("S1")])
+    result = run_porth(["provision", str(tmp_path / "exports")], env)
+    assert result.returncode == 0, result.stderr
+    assert f"[1/1] {SCHOOL}: succeeded, 2 created, 1 record errors" in result.stdout
+    assert "school    outcome" in result.stdout
+    assert len(list(store.iter_accounts(school=SCHOOL))) == 2
+    status = run_porth(["status", "--school", SCHOOL], env)
+    assert status.returncode == 0, status.stderr
+    assert "learners        succeeded" in status.stdout and "1 created" in status.stdout and "1 errors" in status.stdout
+    assert "no successful run in the last 7 days" not in status.stdout
+    assert export.exists()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(env, store, tmp_path):
+    _write_export(tmp_path / "x", [learner_row(1, "Llŵyd", "Gwen")])
+    result = run_porth(["provision", "--dry-run", str(tmp_path / "x")], env)
+    assert result.returncode == 0, result.stderr
+    assert "[learners] create learner 000001: Gwen Llŵyd" in result.stdout
+    assert list(store.iter_accounts()) == []
+    status = run_porth(["status", "--school", SCHOOL], env)
+    assert "never run" in status.stdout and "no successful run in the last 7 days" in status.stdout
+
+
+def test_held_run_exits_3_and_release_applies_it(env, store, tmp_path):
+    _write_export(tmp_path / "full", [learner_row(n) for n in range(1, 31)])
+    assert run_porth(["provision", str(tmp_path / "full")], env).returncode == 0
+    _write_export(tmp_path / "truncated", [learner_row(1)])
+    held = run_porth(["provision", str(tmp_path / "truncated")], env)
+    assert held.returncode == 3, held.stdout + held.stderr
+    run_id = int(held.stdout.split("porth provision --release ")[1].split()[0])
+    assert all(a.is_active for a in store.iter_accounts(school=SCHOOL))
+    released = run_porth(["provision", "--release", str(run_id), str(tmp_path / "truncated")], env)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert sum(1 for a in store.iter_accounts(school=SCHOOL) if a.is_active) == 1
+    again = run_porth(["provision", "--release", str(run_id), str(tmp_path / "truncated")], env)
+    assert again.returncode != 0 and "already released" in again.stderr
+
+
+def test_unusable_input_exits_2_with_one_line_per_file(env, tmp_path):
+    result = run_porth(["provision", str(FIXTURES / "ctf" / "billion-laughs.xml")], env)
+    assert result.returncode == 2
+    assert "billion-laughs.xml: the file declares a DTD or entities" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = run_porth(["provision", str(tmp_path / "nothing-here")], env)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+
+
+def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
+    count = 150
+    rows = [learner_row(n, surname=("Jones", "Davies", "Evans")[n % 3]) for n in range(1, count + 1)]
+    folder = _write_export(tmp_path / "big", rows, [staff_row(f"S{n}") for n in range(1, 11)])
+    process = subprocess.Popen([sys.executable, "-m", "webui.cli", "provision", str(folder)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # wait until the run is well under way, then kill it
+            if sum(1 for _ in store.iter_accounts(school=SCHOOL)) >= 40 or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    partial = list(store.iter_accounts(school=SCHOOL))
+    assert 0 < len(partial) < count + 10, "the kill did not land mid-run"
+
+    rerun = run_porth(["provision", str(folder)], env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    learners = list(store.iter_accounts(school=SCHOOL, kind=AccountKind.LEARNER))
+    assert len(learners) == count
+    assert len({a.upn_hash for a in learners}) == count
+    assert len({a.username.casefold() for a in learners}) == count
+    assert all(a.state is AccountState.ACTIVE for a in learners)
+    assert len(list(store.iter_accounts(school=SCHOOL, kind=AccountKind.STAFF))) == 10
+    # the killed run's workflow runs are closed as interrupted, not left "running"
+    status = run_porth(["status", "--school", SCHOOL], env)
+    assert "running" not in status.stdout
+    third = run_porth(["provision", str(folder)], env)
+    assert f"{SCHOOL}: succeeded, no change" in third.stdout
