@@ -22,6 +22,7 @@ from directory.model import (
     School,
     SchoolType,
 )
+from directory.demo_names import FORENAMES, SURNAMES
 from directory.rules import lifecycle, passwords, upn
 from directory.store import DirectoryStore
 
@@ -57,23 +58,6 @@ DEMO_SCHOOLS = (
                       "ywern.ysgol.cymru", staff_licence_quota=8), 14, 9, 3, ("3", "6", "9", "11")),
 )
 
-FORENAMES = (
-    "Aled", "Alys", "Angharad", "Anwen", "Arwel", "Bethan", "Bryn", "Carys", "Catrin", "Cerys",
-    "Ceri", "Dafydd", "Deiniol", "Dylan", "Efa", "Elen", "Elin", "Emrys", "Ffion", "Gethin",
-    "Glesni", "Gruffudd", "Gwen", "Gwenllïan", "Gwion", "Heledd", "Huw", "Iestyn", "Ifan", "Ioan",
-    "Llŷr", "Lowri", "Mabli", "Macsen", "Manon", "Math", "Megan", "Meinir", "Mererid", "Nia",
-    "Osian", "Rhodri", "Rhys", "Sioned", "Siôn", "Steffan", "Tomos", "Twm", "Elliw", "Wyn",
-    "Olivia", "Oliver", "Amelia", "Jack", "Isla", "Harry", "Ava", "George", "Mia", "Noah",
-    "Chloë", "Zoë", "Seán", "Aoife", "Zofia", "Jakub", "Amir", "Priya", "José", "Kwame",
-)
-SURNAMES = (
-    "Jones", "Jones", "Jones", "Davies", "Davies", "Davies", "Williams", "Williams", "Evans", "Evans",
-    "Thomas", "Thomas", "Roberts", "Roberts", "Hughes", "Lewis", "Morgan", "Griffiths", "Owen",
-    "Price", "Rees", "Jenkins", "Pritchard", "Parry", "Lloyd", "Edwards", "Pugh", "Vaughan",
-    "ap Rhys", "ap Gwilym", "ab Owain", "Ellis-Jones", "Wyn-Williams", "Llŵyd", "Prŷs", "Siôn",
-    "O'Brien", "O'Neill", "Smith", "Taylor", "Brown", "Wilson", "Nowak", "Kowalski", "de la Cruz",
-    "van der Berg", "MacDonald", "Müller", "Ní Bhriain", "Ahmed",
-)
 REGISTRATION_SUFFIXES = ("A", "B")
 
 

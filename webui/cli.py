@@ -204,10 +204,11 @@ def show_settings(ctx: click.Context) -> None:
 
 
 def _register_commands() -> None:
+    from webui.data_cli import demo_data, schools
     from webui.provisioning_cli import provision, status
 
-    cli.add_command(provision)
-    cli.add_command(status)
+    for command in (provision, status, demo_data, schools):
+        cli.add_command(command)
 
 
 _register_commands()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from connectors.mis import ctf, oneroster, porth_csv
 from connectors.mis.records import FormatRefused, SchoolExport
@@ -28,17 +29,47 @@ def detect_format(files: Mapping[str, bytes]) -> str:
     )
 
 
+def _merge(exports: list[SchoolExport]) -> list[SchoolExport]:
+    """A CTF for the pupils and a staff.csv beside it make one school export."""
+    merged: dict[str, SchoolExport] = {}
+    for export in exports:
+        seen = merged.get(export.school)
+        if seen is None:
+            merged[export.school] = export
+            continue
+        merged[export.school] = replace(
+            seen,
+            format=seen.format if seen.format == export.format else f"{seen.format}+{export.format}",
+            files=tuple(dict.fromkeys(seen.files + export.files)),
+            school_name=seen.school_name or export.school_name,
+            learners=seen.learners + export.learners,
+            staff=seen.staff + export.staff,
+            problems=seen.problems + export.problems,
+            has_learners=seen.has_learners or export.has_learners,
+            has_staff=seen.has_staff or export.has_staff,
+        )
+    return list(merged.values())
+
+
 def parse_bundle(files: Mapping[str, bytes], upn_key: bytes, fmt: str = "auto") -> list[SchoolExport]:
-    """Parse a bundle; FormatRefused (one line) if it is not the format it claims."""
-    fmt = detect_format(files) if fmt == "auto" else fmt
-    if fmt == "oneroster":
+    """Parse a bundle; FormatRefused (one line) if it is not the format it claims.
+
+    With "auto", a folder may hold CTF files for pupils beside a Porth
+    staff.csv (CTF carries no staff): both are read and merged per school.
+    """
+    if fmt not in ("auto", *FORMATS):
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)} or auto")
+    detected = detect_format(files)
+    if fmt == "oneroster" or (fmt == "auto" and detected == "oneroster"):
         return oneroster.parse(files, upn_key)
-    if fmt == "csv":
-        return porth_csv.parse(files, upn_key)
-    if fmt == "ctf":
-        exports = []
-        xml_files = [n for n in files if _base(n).endswith(".xml")] or list(files)
-        for name in sorted(xml_files):
+    xml_files = sorted(n for n in files if _base(n).endswith(".xml"))
+    csv_files = {n: files[n] for n in files if _base(n) in (porth_csv.LEARNER_FILE, porth_csv.STAFF_FILE)}
+    exports: list[SchoolExport] = []
+    if fmt in ("auto", "ctf"):
+        for name in xml_files or (sorted(files) if fmt == "ctf" else []):
             exports.extend(ctf.parse(name, files[name], upn_key))
-        return exports
-    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)} or auto")
+    if fmt in ("auto", "csv") and csv_files:
+        exports.extend(porth_csv.parse(csv_files, upn_key))
+    if fmt == "csv" and not csv_files:
+        raise FormatRefused(f"no {porth_csv.LEARNER_FILE} or {porth_csv.STAFF_FILE} among {', '.join(sorted(files))}")
+    return _merge(exports)
