@@ -72,8 +72,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 @cli.command("load-demo")
 @click.pass_context
 def load_demo_command(ctx: click.Context) -> None:
-    """Load the demo local authority into the directory (again: adds only what is missing)."""
-    from directory.demo import load_demo
+    """Load the demo local authority: generated MIS exports, provisioned (again: changes nothing)."""
+    from webui.demo import load_demo
     from webui.runtime import build_runtime, directory_running
 
     settings = _settings(ctx)
@@ -81,12 +81,12 @@ def load_demo_command(ctx: click.Context) -> None:
         runtime = build_runtime(settings)
         try:
             runtime.db.migrate()
-            report = load_demo(runtime.store, runtime.upn_hash_key, _now())
+            report = load_demo(runtime, _now(), echo=click.echo)
         finally:
             runtime.close()
     click.echo(
-        f"Demo authority: {report.schools_added} schools and {report.accounts_added} accounts added, "
-        f"{report.accounts_present} accounts already present."
+        f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
+        f"{report.record_errors} MIS record errors in the workflow logs."
     )
 
 

@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections import Counter
+from datetime import datetime, timezone
 
 from config.settings import load_settings, with_secrets
-from directory.demo import DEMO_SCHOOLS
+from directory.model import AccountKind, AccountState
 from directory.slapd import process_alive
-from directory.model import AccountKind
 from directory.store import store_for
 from tests.conftest import ROOT, free_port, porth_env, run_porth, wait_until_answering
+from webui.demo import DEMO_SCHOOLS
 
 
 def _page(url: str) -> str:
@@ -23,35 +23,39 @@ def _page(url: str) -> str:
         return response.read().decode("utf-8")
 
 
-def test_load_demo_is_idempotent(demo_server):
+def _store(demo_server):
+    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
+                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
+    return store_for(settings)
+
+
+def _learner_counts(html: str) -> dict[str, int]:
+    rows = dict(re.findall(r'<tr data-dfes="(\d+)">(.*?)</tr>', html, re.S))
+    return {dfes: int(re.search(r'data-kind="learners">(\d+)<', row).group(1)) for dfes, row in rows.items()}
+
+
+def test_load_demo_provisions_generated_exports_and_is_idempotent(demo_server):
     first, second = demo_server.load_outputs
-    planned = sum(d.learners + d.staff + d.governors + d.non_mis for d in DEMO_SCHOOLS) + 1  # + the LA administrator
-    assert f"5 schools and {planned} accounts added" in first
-    assert f"0 schools and 0 accounts added, {planned} accounts already present" in second
+    assert f"Demo authority: {DEMO_SCHOOLS} schools added" in first
+    assert "Generated MIS exports of 4 schools" in first
+    created = int(re.search(r"(\d+) accounts created, \d+ MIS record errors", first).group(1))
+    assert created > 1000  # realistic sizes: a secondary of ~1,000 and primaries of ~200
+    assert "Demo authority: 0 schools added, 0 accounts created" in second
+    assert (demo_server.var_dir / "demo-exports" / "schools.csv").exists()
 
 
 def test_page_shows_every_school_with_counts_read_live_from_ldap(demo_server):
-    html = _page(demo_server.url + "/")
-    for demo in DEMO_SCHOOLS:
-        assert demo.school.dfes in html
-    rows = dict(re.findall(r'<tr data-dfes="(\d+)">(.*?)</tr>', html, re.S))
-    assert set(rows) == {d.school.dfes for d in DEMO_SCHOOLS}
-    learners = {dfes: int(re.search(r'data-kind="learners">(\d+)<', row).group(1)) for dfes, row in rows.items()}
-    assert learners == {d.school.dfes: d.learners for d in DEMO_SCHOOLS}
-
-    # Live: a change in LDAP shows on the next page load.
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    store = store_for(settings)
+    store = _store(demo_server)
     try:
-        learner = next(store.iter_accounts(school="6612001", kind=AccountKind.LEARNER))
-        from datetime import datetime, timezone
-        from directory.model import AccountState
-
+        counts = store.account_counts()
+        learners = _learner_counts(_page(demo_server.url + "/"))
+        assert learners == {dfes: kinds[AccountKind.LEARNER] for dfes, kinds in counts.items()}
+        assert len(learners) == DEMO_SCHOOLS
+        # Live: a change in LDAP shows on the next page load.
+        school = sorted(learners)[0]
+        learner = next(store.iter_accounts(school=school, kind=AccountKind.LEARNER, state=AccountState.ACTIVE))
         store.set_state(learner.id, AccountState.DEACTIVATED, "test", "left", datetime.now(timezone.utc))
-        html = _page(demo_server.url + "/")
-        row = dict(re.findall(r'<tr data-dfes="(\d+)">(.*?)</tr>', html, re.S))["6612001"]
-        assert int(re.search(r'data-kind="learners">(\d+)<', row).group(1)) == learners["6612001"] - 1
+        assert _learner_counts(_page(demo_server.url + "/"))[school] == learners[school] - 1
         store.set_state(learner.id, AccountState.ACTIVE, "test", "back", datetime.now(timezone.utc))
     finally:
         store.close()
@@ -60,7 +64,7 @@ def test_page_shows_every_school_with_counts_read_live_from_ldap(demo_server):
 def test_page_escapes_and_names_the_authority(demo_server):
     html = _page(demo_server.url + "/")
     assert "Gwynedd" in html and "GwE" in html
-    assert "Ysgol Gynradd Glan y Môr" in html
+    assert "Ysgol Gynradd" in html and "Ysgol Uwchradd" in html
 
 
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):

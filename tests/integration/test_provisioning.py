@@ -8,7 +8,6 @@ import pytest
 
 from connectors.mis import porth_csv
 from connectors.mis.records import SchoolExport
-from connectors.provisioning import plan as P
 from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import provision_school
 from directory.model import AccountKind, AccountState, GroupKind, PasswordStatus
