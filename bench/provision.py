@@ -1,0 +1,242 @@
+"""Provisioning speed against the raw slapd limit, measured in the same run.
+
+    .venv/bin/python bench/provision.py [--schools 20] [--seed 7] [--no-sync]
+    .venv/bin/python bench/provision.py --wales          # the national scale (hours with durable commits)
+
+Generates Porth CSV exports for the schools, then on scratch private slapds
+with the same configuration measures:
+  (a) the raw limit: the same account entries (cleartext passwords, hashed
+      by slapd with Argon2 as Porth's are) added by `ldapadd`;
+  (b) Porth's initial load: `porth provision` of the exports;
+  (c) a rerun with no change (must write nothing);
+  (d) a rerun after 1 % of records changed: new year groups, leavers,
+      joiners and transfers between schools.
+It prints records/s, the peak memory of the `porth provision` process and
+the ratio of (b) to (a). Not a test: record the figures in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import io
+import os
+import random
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from connectors.mis import demo_exports  # noqa: E402
+from connectors.mis.records import UpnField  # noqa: E402
+from directory.rules import usernames  # noqa: E402
+from directory.rules.vault import PasswordVault  # noqa: E402
+from directory.school_register import parse_register  # noqa: E402
+from directory.slapd import PrivateSlapd  # noqa: E402
+from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from webui.data_cli import import_register, write_demo_exports  # noqa: E402
+
+BASE = "dc=porth"
+ROOT_DN = f"cn=porth,{BASE}"
+UPN_KEY = "bench-upn-hash-key-" + "x" * 24
+
+
+def slapd_in(folder: Path, password: str, no_sync: bool) -> PrivateSlapd:
+    server = PrivateSlapd(folder, "127.0.0.1", free_port(), BASE, ROOT_DN, password, no_sync=no_sync)
+    server.start()
+    return server
+
+
+def store_for(server: PrivateSlapd) -> DirectoryStore:
+    return DirectoryStore(DirectoryConfig(url=server.url, base_dn=BASE, bind_dn=ROOT_DN,
+                                          bind_password=server.root_password, mail_domain="hwbcymru.net"),
+                          PasswordVault(PasswordVault.new_key()))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8-sig")
+
+
+def _ldif_value(name: str, value: str) -> str:
+    if value.isascii() and not value.startswith((" ", ":", "<")):
+        return f"{name}: {value}"
+    return f"{name}:: {base64.b64encode(value.encode()).decode()}"
+
+
+def accounts_ldif(exports: Path, vault: PasswordVault) -> tuple[str, int]:
+    """The entries Porth's initial load writes, as LDIF for ldapadd (the raw limit)."""
+    taken: set[str] = set()
+    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    today = datetime.now(timezone.utc).date().isoformat()
+    entries = []
+    for folder in sorted(p for p in exports.iterdir() if p.is_dir()):
+        people = []
+        for row in read_csv(folder / "learners.csv"):
+            upn = UpnField.from_raw(row["UPN"], UPN_KEY.encode())
+            if upn.hash and row["Legal Surname"] and row["Admission Date"] <= today:
+                people.append(("learner", row, {"porthUpnHash": upn.hash, "porthAdmissionNumber": row["Admission Number"],
+                                                "porthYearGroup": row["Year Group"],
+                                                "porthRegistrationGroup": row["Registration Group"]}))
+        codes = [r["Staff Code"] for r in read_csv(folder / "staff.csv")]
+        for row in read_csv(folder / "staff.csv"):
+            if row["Staff Code"] and codes.count(row["Staff Code"]) == 1:
+                people.append(("staff", row, {"porthStaffCode": row["Staff Code"]}))
+        for kind, row, extra in people:
+            base = usernames.username_base(row["Legal Surname"], row["Legal Forename"])
+            name = usernames.next_free_username(base, taken)
+            taken.add(name.casefold())
+            password = "Tiger4821"
+            entry_id = str(uuid.uuid4())
+            attributes = [
+                ("objectClass", "inetOrgPerson"), ("objectClass", "porthAccount"), ("porthId", entry_id),
+                ("porthUsername", name), ("uid", name), ("mail", f"{name}@hwbcymru.net"),
+                ("cn", f"{row['Legal Forename']} {row['Legal Surname']}"), ("sn", row["Legal Surname"]),
+                ("givenName", row["Legal Forename"]), ("displayName", f"{row['Legal Forename']} {row['Legal Surname']}"),
+                ("porthAccountKind", kind), ("porthAccountState", "active"), ("porthStateChangedAt", now),
+                ("porthStateChangedBy", "provisioning"), ("porthStateReason", "created"),
+                ("porthSchool", row["DfES"]), ("porthPasswordStatus", "available"),
+                ("porthPasswordVault", vault.seal(password)), ("userPassword", password),
+                *extra.items(), *(("porthClass", c.strip()) for c in row.get("Classes", "").split(";") if c.strip()),
+            ]
+            lines = [f"dn: porthId={entry_id},ou=people,{BASE}"] + [_ldif_value(k, v) for k, v in attributes if v]
+            entries.append("\n".join(lines))
+    return "\n\n".join(entries) + "\n", len(entries)
+
+
+def change_one_percent(exports: Path, seed: int) -> dict[str, int]:
+    """Year groups, leavers, joiners and transfers for 1 % of learner records."""
+    rng = random.Random(f"change-{seed}")
+    folders = sorted(p for p in exports.iterdir() if p.is_dir())
+    files = {f: read_csv(f / "learners.csv") for f in folders}
+    total = sum(len(rows) for rows in files.values())
+    changes = {"year groups": 0, "leavers": 0, "joiners": 0, "transfers": 0}
+    quota = max(4, total // 100)
+    today = datetime.now(timezone.utc).date()
+    for step in range(quota):
+        folder = rng.choice(folders)
+        rows = [r for r in files[folder] if r["UPN"] and not r["Leaving Date"]]
+        if not rows:
+            continue
+        row = rng.choice(rows)
+        what = ("year groups", "leavers", "joiners", "transfers")[step % 4]
+        if what == "year groups":
+            row["Year Group"] = row["Year Group"] + "x"
+        elif what == "leavers":
+            row["Leaving Date"] = (today - timedelta(days=3)).isoformat()
+        elif what == "joiners":
+            number = f"9{len(files[folder]):05d}"
+            body = f"{row['DfES']}99{len(files[folder]) % 1000:03d}"
+            from directory.rules.upn import check_letter
+
+            files[folder].append(row | {"Admission Number": number, "UPN": check_letter(body) + body,
+                                        "Legal Forename": "Newydd", "Leaving Date": ""})
+        else:
+            target = rng.choice([f for f in folders if f != folder])
+            files[target].append(row | {"Admission Number": f"8{len(files[target]):05d}", "DfES": target.name,
+                                        "Admission Date": (today - timedelta(days=1)).isoformat()})
+            row["Leaving Date"] = (today - timedelta(days=2)).isoformat()
+        changes[what] += 1
+    for folder, rows in files.items():
+        write_csv(folder / "learners.csv", rows)
+    return changes
+
+
+def porth(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"porth {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    return elapsed, result.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schools", type=int, default=20)
+    parser.add_argument("--wales", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-sync", action="store_true", help="olcDbNoSync on both slapds")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="porth-bench-") as scratch:
+        scratch = Path(scratch)
+        specs = demo_exports.wales_specs(args.seed, "csv") if args.wales else demo_exports.school_specs(
+            args.schools, args.seed, "csv", ("661", "662", "670", "681"))
+        exports = scratch / "exports"
+        write_demo_exports(exports, specs, args.seed, echo=lambda _line: None)
+        schools, _ = parse_register("schools.csv", (exports / "schools.csv").read_bytes())
+        password = secrets.token_urlsafe(16)
+        vault = PasswordVault(PasswordVault.new_key())
+
+        # (a) the raw limit: ldapadd of the same entries into a scratch slapd with the same config
+        raw_server = slapd_in(scratch / "raw", password, args.no_sync)
+        try:
+            raw_store = store_for(raw_server)
+            import_register(raw_store, schools)
+            raw_store.close()
+            ldif, entries = accounts_ldif(exports, vault)
+            (scratch / "people.ldif").write_text(ldif, encoding="utf-8")
+            start = time.perf_counter()
+            subprocess.run(["ldapadd", "-x", "-c", "-H", raw_server.url, "-D", ROOT_DN, "-w", password,
+                            "-f", str(scratch / "people.ldif")], check=True, capture_output=True)
+            raw_seconds = time.perf_counter() - start
+        finally:
+            raw_server.stop()
+
+        # (b), (c), (d): Porth on its own scratch slapd with the same config
+        server = slapd_in(scratch / "porth", password, args.no_sync)
+        try:
+            store = store_for(server)
+            import_register(store, schools)
+            store.close()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
+            env.update(PORTH_VAR_DIR=str(scratch / "var"), PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE,
+                       PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=password,
+                       PORTH_SECRETS__UPN_HASH_KEY=UPN_KEY)
+            records = sum(len(read_csv(f / "learners.csv")) + len(read_csv(f / "staff.csv"))
+                          for f in exports.iterdir() if f.is_dir())
+            initial, _ = porth(["provision", str(exports)], env)
+            initial_memory = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            rerun, out = porth(["provision", str(exports)], env)
+            totals = next(line for line in out.splitlines() if line.startswith("all ")).split()[2:6]
+            if totals != ["0", "0", "0", "0"]:
+                raise SystemExit(f"(c) the no-change rerun wrote something: {totals}")
+            changed = change_one_percent(exports, args.seed)
+            changed_run, changed_out = porth(["provision", str(exports)], env)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        finally:
+            server.stop()
+
+    durability = "olcDbNoSync" if args.no_sync else "durable commits"
+    print(f"Porth provisioning bench: {len(specs)} schools, {records} MIS records, {entries} accounts, {durability}")
+    print(f"(a) raw ldapadd of the same {entries} entries: {raw_seconds:8.1f} s {entries / raw_seconds:8.0f} entries/s")
+    print(f"(b) porth initial load:                  {initial:8.1f} s {entries / initial:8.0f} accounts/s"
+          f"  ratio to (a): {(entries / initial) / (entries / raw_seconds):.0%}")
+    print(f"(c) rerun, no change:                    {rerun:8.1f} s {records / rerun:8.0f} records/s")
+    print(f"(d) rerun, 1 % changed {changed}: {changed_run:.1f} s")
+    print(f"peak memory of porth provision: {peak:.0f} MiB (initial load {initial_memory:.0f} MiB)")
+    print("summary of (d):")
+    print("\n".join(line for line in changed_out.splitlines() if line.startswith(("all", "school"))))
+
+
+if __name__ == "__main__":
+    main()
