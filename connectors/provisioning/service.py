@@ -53,7 +53,7 @@ def plan_for(store: DirectoryStore, export: SchoolExport, today, guard: GuardPol
     school = store.get_school(export.school)
     if school is None:
         return None
-    accounts = [a for a in store.iter_accounts(school=export.school) if a.kind.is_mis]
+    accounts = [a for a in store.accounts_for_planning(export.school) if a.kind.is_mis]
     wanted = hashes_to_look_up(export, [a for a in accounts if a.kind is AccountKind.LEARNER])
     elsewhere = {
         upn_hash: [a for a in found if a.school != export.school]

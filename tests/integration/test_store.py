@@ -20,6 +20,8 @@ from directory.model import (
 )
 from directory.rules.passwords import PasswordPolicyError
 from directory.rules.usernames import UsernameError
+from directory.rules.vault import PasswordVault
+from directory.store import DirectoryConfig, DirectoryStore
 from tests.integration.conftest import BASE_DN, OTHER_SCHOOL, ROOT_DN, SCHOOL, learner, make_store, staff
 
 
@@ -254,3 +256,31 @@ def test_initialise_is_idempotent_and_creates_the_password_policy(slapd, store):
                 attributes=["pwdMaxFailure", "pwdLockout", "pwdMinLength"])
     policy = conn.entries[0]
     assert (policy.pwdMaxFailure.value, policy.pwdLockout.value, policy.pwdMinLength.value) == (10, True, 8)
+
+
+def test_accounts_for_planning_reads_the_compared_fields_of_a_whole_school(slapd, store, now):
+    """The bulk path (python-ldap) returns the same accounts and planner fields as ldap3."""
+    from directory.store import PLANNING_FIELDS
+
+    small_pages = make_store(slapd, page_size=10)
+    for n in range(25):
+        small_pages.add_account(learner("Pupil", f"N{chr(65 + n)}", year_group="7", classes=("7A", "7 Ma1")), now)
+    small_pages.add_account(staff(roles=frozenset({Role.DIGITAL_CHAMPION})), now)
+    small_pages.add_account(learner("Elsewhere", "Ann", school=OTHER_SCHOOL), now)
+    full = {a.id: a for a in store.iter_accounts(school=SCHOOL)}
+    bulk = {a.id: a for a in small_pages.accounts_for_planning(SCHOOL)}
+    assert set(bulk) == set(full) and len(bulk) == 26
+    for account_id, account in bulk.items():
+        for field in PLANNING_FIELDS:
+            assert getattr(account, field) == getattr(full[account_id], field), field
+    small_pages.close()
+
+
+def test_accounts_for_planning_reports_an_unreachable_directory(now):
+    from tests.conftest import free_port
+
+    config = DirectoryConfig(
+        url=f"ldap://127.0.0.1:{free_port()}", base_dn=BASE_DN, bind_dn=ROOT_DN, bind_password="x",
+        mail_domain="hwbcymru.net", timeout_seconds=2)
+    with pytest.raises(errors.DirectoryUnavailable, match="cannot reach the directory at ldap://127.0.0.1:"):
+        DirectoryStore(config, PasswordVault(PasswordVault.new_key())).accounts_for_planning(SCHOOL)
