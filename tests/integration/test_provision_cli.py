@@ -116,3 +116,31 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
     assert "running" not in status.stdout
     third = run_porth(["provision", str(folder)], env)
     assert f"{SCHOOL}: succeeded, no change" in third.stdout
+
+
+def test_generated_exports_in_all_three_formats_provision_and_rerun_without_change(env, store, tmp_path):
+    """porth demo-data -> schools import -> provision, for CTF(+staff.csv), OneRoster and Porth CSV."""
+    from datetime import date
+
+    from connectors.mis import demo_exports
+
+    out = tmp_path / "exports"
+    made = run_porth(["demo-data", "--out", str(out), "--schools", "3", "--seed", "11", "--la", "661"], env)
+    assert made.returncode == 0, made.stderr
+    imported = run_porth(["schools", "import", str(out / "schools.csv")], env)
+    assert "Schools: 3 added" in imported.stdout, imported.stdout + imported.stderr
+    first = run_porth(["provision", str(out)], env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    today = date.today()
+    for spec in demo_exports.school_specs(3, 11, "all", ("661",)):
+        learners = demo_exports.learners_of(spec, 11, today)
+        creatable = [l for l in learners if l.upn and l.upn[-1].isdigit() and l.admission_date <= today]
+        active = [a for a in store.iter_accounts(school=spec.dfes, kind=AccountKind.LEARNER) if a.is_active]
+        assert len(active) == len(creatable), (spec.format, spec.dfes)
+        sample = next(a for a in active if a.admission_number == creatable[0].admission_number)
+        assert (sample.year_group, sample.registration_group) == (creatable[0].year_group,
+                                                                    creatable[0].registration_group), spec.format
+    formats = {spec.format for spec in demo_exports.school_specs(3, 11, "all", ("661",))}
+    assert formats == {"csv", "ctf", "oneroster"}
+    again = run_porth(["provision", str(out)], env)
+    assert again.stdout.count("succeeded, no change") == 3, again.stdout
