@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,9 +100,10 @@ def _summary(outcomes: list[SchoolOutcome], refused: list[str]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True)
 @click.option("--release", "release_run", type=int, metavar="RUN_ID",
               help="Release a held run (M-11) and apply that school's export.")
+@click.option("--jobs", type=click.IntRange(1, 16), help="Schools provisioned at once (default: provisioning.jobs).")
 @click.pass_context
 def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_school: str | None,
-              fmt: str, release_run: int | None) -> None:
+              fmt: str, release_run: int | None, jobs: int | None) -> None:
     """Reconcile MIS exports (files, or folders of per-school exports) with the directory."""
     from webui.cli import _settings
     from webui.runtime import build_runtime, directory_running
@@ -110,6 +112,7 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
         raise click.UsageError("give at least one export file or folder")
     settings = _settings(ctx)
     guard = GuardPolicy(settings.provisioning.guard_max_share, settings.provisioning.guard_min_accounts)
+    jobs = jobs or settings.provisioning.jobs
     try:
         found = find_bundles(list(paths))
     except FormatRefused as exc:
@@ -130,21 +133,12 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
                     raise click.ClickException(str(exc)) from None
                 released_school, allowed = run.school, run.held_deactivations
                 only_school = only_school or released_school
-            for index, (name, files) in enumerate(found, start=1):
-                try:
-                    exports = parse_bundle(read_bundle(files), runtime.upn_hash_key, fmt)
-                except FormatRefused as exc:
-                    refused.append(str(exc))
-                    click.echo(f"[{index}/{len(found)}] refused: {exc}", err=True)
-                    continue
-                for export in exports:
-                    if only_school and export.school != only_school:
-                        continue
-                    label = f"[{index}/{len(found)}] {export.school}"
-                    outcome = _provision_one(runtime, export, guard, dry_run,
-                                             allowed if export.school == released_school else None,
-                                             label, interactive)
-                    outcomes.append(outcome)
+            work = _work(found, runtime.upn_hash_key, fmt, only_school, released_school, allowed, refused)
+            if jobs > 1 and not dry_run:
+                outcomes = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
+            else:
+                outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
+                            for label, export, allowed_here in work]
         finally:
             runtime.close()
     _summary(outcomes, refused)
@@ -154,6 +148,60 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
         sys.exit(EXIT_HELD)
     if any(o.outcome == "failed" for o in outcomes):
         sys.exit(1)
+
+
+def _work(found, upn_key, fmt, only_school, released_school, allowed, refused):
+    """(label, export, allowed deactivations) for every school export, parsed one bundle at a time."""
+    for index, (_name, files) in enumerate(found, start=1):
+        try:
+            exports = parse_bundle(read_bundle(files), upn_key, fmt)
+        except FormatRefused as exc:
+            refused.append(str(exc))
+            click.echo(f"[{index}/{len(found)}] refused: {exc}", err=True)
+            continue
+        for export in exports:
+            if only_school and export.school != only_school:
+                continue
+            yield (f"[{index}/{len(found)}] {export.school}", export,
+                   allowed if export.school == released_school else None)
+
+
+def _report(label: str, outcome: SchoolOutcome) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items())) or "no change"
+    click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
+
+
+def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interactive: bool) -> list[SchoolOutcome]:
+    """Several schools at once: slapd hashes passwords on every core. Each school's
+    plan is still applied by one worker, in order; at most 2 x jobs exports are
+    held in memory."""
+    outcomes: list[SchoolOutcome] = []
+    bar = click.progressbar(length=bundles, label="schools", show_pos=True) if interactive else None
+
+    def finished(future) -> None:
+        label, outcome = future.result()
+        outcomes.append(outcome)
+        if bar is not None:
+            bar.update(1)
+        else:
+            _report(label, outcome)
+
+    def one(label, export, allowed):
+        return label, provision_school(runtime.store, runtime.db, export, _now(), guard, allowed_deactivations=allowed)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = set()
+        for label, export, allowed in work:
+            if len(pending) >= 2 * jobs:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finished(future)
+            pending.add(pool.submit(one, label, export, allowed))
+        for future in as_completed(pending):
+            finished(future)
+    if bar is not None:
+        bar.render_finish()
+    return sorted(outcomes, key=lambda o: o.school)
 
 
 def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
@@ -166,8 +214,7 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
         return outcome
     if not interactive:
         outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
-        counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items())) or "no change"
-        click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
+        _report(label, outcome)
         return outcome
     bar = {"bar": None}
 
