@@ -47,6 +47,11 @@ def _sum(result: ApplyResult) -> dict[str, int]:
     return totals
 
 
+def _error_log(errors: list[RecordError] | tuple[RecordError, ...], workflow: str) -> list[workflow_runs.RecordError]:
+    """One workflow's entries of the error log a digital champion reads (M-10)."""
+    return [workflow_runs.RecordError(e.record, e.error, e.field, e.detail) for e in errors if e.workflow == workflow]
+
+
 def plan_for(store: DirectoryStore, export: SchoolExport, today, guard: GuardPolicy,
              allowed_deactivations: int | None = None) -> Plan | None:
     """The plan for one school, or None if the school is not in the directory."""
@@ -97,7 +102,7 @@ def provision_school(
         for workflow, run_id in run_ids.items():
             workflow_runs.finish_run(
                 db, run_id, "held", now, workflow_runs.RunCounts(),
-                [workflow_runs.RecordError(e.record, e.error, e.field, e.detail) for e in plan.errors_of(workflow)],
+                _error_log(plan.errors, workflow),
                 note=note, held_deactivations=hold.deactivations if workflow == "leavers" else None,
             )
         return SchoolOutcome(export.school, plan, "held", errors=list(plan.errors), run_ids=run_ids, message=note)
@@ -115,6 +120,6 @@ def provision_school(
             db, run_id, "succeeded", now,
             workflow_runs.RunCounts(counter.get("created", 0), counter.get("updated", 0),
                                     counter.get("moved", 0), counter.get("deactivated", 0)),
-            [workflow_runs.RecordError(e.record, e.error, e.field, e.detail) for e in errors if e.workflow == workflow],
+            _error_log(errors, workflow),
         )
     return SchoolOutcome(export.school, plan, "succeeded", _sum(result), errors, run_ids)
