@@ -227,7 +227,10 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
                                    on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
     finally:
         if bar["bar"] is not None:
-            bar["bar"].__exit__(None, None, None)
+            progress = bar["bar"]
+            progress.update(max(0, progress.length - progress.pos))  # an empty plan is done too
+            progress.__exit__(None, None, None)
+    _report(label, outcome)
     return outcome
 
 
