@@ -1,9 +1,8 @@
 """A real private slapd for the whole session, and a clean directory per test.
 
-No ldap3 MOCK strategy and no mockldap (it does not even install on Python
-3, and it mocks python-ldap, not ldap3): directory behaviour is only worth
-testing against the server that enforces it (schema, unique overlay,
-ppolicy, Argon2 hashing).
+No mocked LDAP of any kind (README: "Why no mock"): directory behaviour is
+only worth testing against the server that enforces it (schema, unique
+overlay, ppolicy, Argon2 hashing).
 """
 
 from __future__ import annotations
