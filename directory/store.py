@@ -35,7 +35,7 @@ import queue
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -282,6 +282,16 @@ def _group_from(attributes: Mapping[str, Any]) -> Group:
     return Group(
         id=one("id"), school=one("school"), kind=GroupKind(one("kind")), code=one("code"), name=one("name")
     )
+
+
+def _state_modification(state: AccountState, by: str, reason: str, now: datetime) -> dict[str, list]:
+    """The state and its who/when/why (SPEC A-6), as modify operations."""
+    return {
+        A["state"]: [(ldap3.MODIFY_REPLACE, [state.value])],
+        A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
+        A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
+        A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
+    }
 
 
 def _equals(attribute: str, value: str) -> str:
@@ -745,43 +755,51 @@ class DirectoryStore:
             raise errors.InvalidEntry("a learner account needs a UPN hash (M-2)")
         if new.password is not None:
             passwords.check_policy(new.password)
-        base = usernames.username_base(new.surname, new.forename)
         account_id = str(uuid.uuid4())
         display_name = f"{new.forename} {new.surname}".strip()
+        attributes: dict[str, Any] = {
+            "objectClass": ACCOUNT_OBJECT_CLASSES,
+            A["id"]: account_id,
+            A["common_name"]: display_name,
+            A["display_name"]: display_name,
+            A["kind"]: new.kind.value,
+            A["state"]: AccountState.ACTIVE.value,
+            A["state_changed_at"]: _generalized_time(now),
+            A["state_changed_by"]: new.created_by,
+            A["state_reason"]: "created",
+            A["password_status"]: PasswordStatus.UNAVAILABLE.value,
+        }
+        for field in ("surname", "forename", "school", "organisation", "upn_hash", "admission_number",
+                      "staff_code", "year_group", "registration_group", "classes", "consent", "expiry",
+                      "leaving_date", "roles"):
+            values = _encode(getattr(new, field))
+            if values:
+                attributes[A[field]] = values
+        if new.password is not None:
+            attributes.update({k: v for k, v in self._password_attributes(new.password, False).items() if v})
+
+        def add_with(username: str) -> None:
+            attributes.update({A["username"]: username, A["names"]: [username],
+                               A["mail"]: usernames.address(username, self.config.mail_domain)})
+            self._add(self.account_dn(account_id), attributes, f"adding account {username}")
+
+        self._claim_username(usernames.username_base(new.surname, new.forename), add_with)
+        created = dict(attributes)
+        created[A["created_at"]] = _generalized_time(now)
+        return _account_from(created)
+
+    def _claim_username(self, base: str, write: Callable[[str], None]) -> str:
+        """Write with the first free name for `base`; if another process claimed
+        it first (the unique overlay refuses the write), take the next one."""
         for _ in range(_USERNAME_ATTEMPTS):
             username = usernames.next_free_username(base, self._names_starting(base))
-            attributes: dict[str, Any] = {
-                "objectClass": ACCOUNT_OBJECT_CLASSES,
-                A["id"]: account_id,
-                A["username"]: username,
-                A["names"]: [username],
-                A["mail"]: usernames.address(username, self.config.mail_domain),
-                A["common_name"]: display_name,
-                A["kind"]: new.kind.value,
-                A["state"]: AccountState.ACTIVE.value,
-                A["state_changed_at"]: _generalized_time(now),
-                A["state_changed_by"]: new.created_by,
-                A["state_reason"]: "created",
-                A["password_status"]: PasswordStatus.UNAVAILABLE.value,
-            }
-            for field in ("surname", "forename", "school", "organisation", "upn_hash", "admission_number",
-                          "staff_code", "year_group", "registration_group", "classes", "consent", "expiry",
-                          "leaving_date", "roles"):
-                values = _encode(getattr(new, field))
-                if values:
-                    attributes[A[field]] = values
-            attributes[A["display_name"]] = display_name
-            if new.password is not None:
-                attributes.update({k: v for k, v in self._password_attributes(new.password, False).items() if v})
             try:
-                self._add(self.account_dn(account_id), attributes, f"adding account {username}")
+                write(username)
             except errors.ConstraintViolation:
                 if self._name_taken(username):
-                    continue  # another process claimed it first: take the next one
+                    continue
                 raise
-            created = dict(attributes)
-            created[A["created_at"]] = _generalized_time(now)
-            return _account_from(created)
+            return username
         raise errors.UsernameUnavailable(f"no free username for {base} after {_USERNAME_ATTEMPTS} attempts")
 
     def update_account(self, account_id: str, changes: Mapping[str, Any]) -> None:
@@ -803,23 +821,17 @@ class DirectoryStore:
 
     def change_username(self, account_id: str, surname: str, forename: str) -> Account:
         """A new username from the names (A-5); the old one stays as an alias."""
-        base = usernames.username_base(surname, forename)
-        for _ in range(_USERNAME_ATTEMPTS):
-            username = usernames.next_free_username(base, self._names_starting(base))
-            try:
-                self._modify(self.account_dn(account_id), {
-                    A["names"]: [(ldap3.MODIFY_ADD, [username])],
-                    A["username"]: [(ldap3.MODIFY_REPLACE, [username])],
-                    A["mail"]: [(ldap3.MODIFY_REPLACE, [usernames.address(username, self.config.mail_domain)])],
-                }, f"changing the username of account {account_id}")
-            except errors.ConstraintViolation:
-                if self._name_taken(username):
-                    continue
-                raise
-            account = self.get_account(account_id)
-            assert account is not None
-            return account
-        raise errors.UsernameUnavailable(f"no free username for {base} after {_USERNAME_ATTEMPTS} attempts")
+        def rename_to(username: str) -> None:
+            self._modify(self.account_dn(account_id), {
+                A["names"]: [(ldap3.MODIFY_ADD, [username])],
+                A["username"]: [(ldap3.MODIFY_REPLACE, [username])],
+                A["mail"]: [(ldap3.MODIFY_REPLACE, [usernames.address(username, self.config.mail_domain)])],
+            }, f"changing the username of account {account_id}")
+
+        self._claim_username(usernames.username_base(surname, forename), rename_to)
+        account = self.get_account(account_id)
+        assert account is not None
+        return account
 
     def set_password(self, account_id: str, password: str, set_by_user: bool = False) -> PasswordStatus:
         """Set a password (policy checked), its status and reveal copy, in one modify (A-3, A-4)."""
@@ -859,12 +871,7 @@ class DirectoryStore:
         if unknown:
             raise ValueError(f"fields that set_state cannot change: {', '.join(sorted(unknown))}")
         modification = {A[field]: [(ldap3.MODIFY_REPLACE, _encode(value))] for field, value in changes.items()}
-        modification.update({
-            A["state"]: [(ldap3.MODIFY_REPLACE, [state.value])],
-            A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
-            A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
-            A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
-        })
+        modification.update(_state_modification(state, by, reason, now))
         if forget_password:
             modification[A["password_vault"]] = [(ldap3.MODIFY_REPLACE, [])]
             modification[A["password_status"]] = [(ldap3.MODIFY_REPLACE, [passwords.status_after_transfer().value])]
@@ -880,11 +887,8 @@ class DirectoryStore:
         modification.update({
             "sn": [(ldap3.MODIFY_REPLACE, ["deleted"])],
             "cn": [(ldap3.MODIFY_REPLACE, ["deleted"])],
-            A["state"]: [(ldap3.MODIFY_REPLACE, [AccountState.DELETED.value])],
-            A["state_changed_at"]: [(ldap3.MODIFY_REPLACE, [_generalized_time(now)])],
-            A["state_changed_by"]: [(ldap3.MODIFY_REPLACE, [by])],
-            A["state_reason"]: [(ldap3.MODIFY_REPLACE, [reason])],
         })
+        modification.update(_state_modification(AccountState.DELETED, by, reason, now))
         self._modify(self.account_dn(account_id), modification, f"deleting account {account_id}")
 
     def record_sign_in(self, account_id: str, now: datetime) -> None:
