@@ -54,14 +54,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     bind_host = host or settings.web.host
     bind_port = port or settings.web.port
     with directory_running(settings) as slapd:
-        runtime = build_runtime(settings)
-        try:
+        with build_runtime(settings) as runtime:
             if slapd is not None:
                 runtime.store.initialise()  # a fresh private directory gets its DIT
             runtime.store.check()
             runtime.db.migrate()
-        finally:
-            runtime.close()
         if slapd is not None:
             click.echo(f"Directory: private slapd on {slapd.url} (data in {slapd.root})")
         click.echo(f"Porth is at http://{bind_host}:{bind_port}/  (Ctrl-C stops it)")
@@ -78,12 +75,9 @@ def load_demo_command(ctx: click.Context) -> None:
 
     settings = _settings(ctx)
     with directory_running(settings):
-        runtime = build_runtime(settings)
-        try:
+        with build_runtime(settings) as runtime:
             runtime.db.migrate()
             report = load_demo(runtime, _now(), echo=click.echo)
-        finally:
-            runtime.close()
     click.echo(
         f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
         f"{report.record_errors} MIS record errors in the workflow logs."
@@ -109,11 +103,8 @@ def _embedded_slapd(settings: Settings):
 def _initialise(settings: Settings) -> bool:
     from webui.runtime import build_runtime
 
-    runtime = build_runtime(settings)
-    try:
+    with build_runtime(settings) as runtime:
         return runtime.store.initialise()
-    finally:
-        runtime.close()
 
 
 @directory.command("start")
@@ -142,11 +133,8 @@ def directory_status(ctx: click.Context) -> None:
     from webui.runtime import build_runtime
 
     settings = _settings(ctx)
-    runtime = build_runtime(settings)
-    try:
+    with build_runtime(settings) as runtime:
         runtime.store.check()
-    finally:
-        runtime.close()
     click.echo(f"directory at {settings.ldap.effective_url} answers as {settings.ldap.effective_bind_dn}")
 
 

@@ -104,9 +104,6 @@ def schools_import(ctx: click.Context, register: Path) -> None:
         click.echo(f"{register}, line {problem.line}: {problem.reason}", err=True)
     settings = _settings(ctx)
     with directory_running(settings):
-        runtime = build_runtime(settings)
-        try:
+        with build_runtime(settings) as runtime:
             added, present = import_register(runtime.store, parsed)
-        finally:
-            runtime.close()
     click.echo(f"Schools: {added} added, {present} already present, {len(problems)} lines refused.")

@@ -122,8 +122,7 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     outcomes: list[SchoolOutcome] = []
     refused: list[str] = []
     with directory_running(settings):
-        runtime = build_runtime(settings)
-        try:
+        with build_runtime(settings) as runtime:
             runtime.db.migrate()
             released_school, allowed = None, None
             if release_run is not None:
@@ -139,8 +138,6 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
             else:
                 outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
                             for label, export, allowed_here in work]
-        finally:
-            runtime.close()
     _summary(outcomes, refused)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
@@ -244,8 +241,7 @@ def status(ctx: click.Context, only_school: str | None) -> None:
 
     settings = _settings(ctx)
     with directory_running(settings):
-        runtime = build_runtime(settings)
-        try:
+        with build_runtime(settings) as runtime:
             runtime.db.migrate()
             schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
             if only_school and not schools:
@@ -267,5 +263,3 @@ def status(ctx: click.Context, only_school: str | None) -> None:
                         f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
                         f"{run.error_count} errors"
                     )
-        finally:
-            runtime.close()

@@ -26,6 +26,12 @@ class Runtime:
         self.store.close()
         self.db.dispose()
 
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_exc_info) -> None:
+        self.close()
+
 
 def build_runtime(settings: Settings) -> Runtime:
     return Runtime(
