@@ -106,6 +106,12 @@ def _changes(account: Account, desired: Mapping[str, Any]) -> tuple[tuple[str, A
     return tuple((name, value) for name, value in desired.items() if getattr(account, name) != value)
 
 
+def _leaver(account: Account, record: LearnerRecord | StaffRecord) -> Deactivate:
+    """M-5: a record whose leaving date has come deactivates its account."""
+    return Deactivate(LEAVERS, account.id, record.reference, f"left on {record.leaving_date.isoformat()}",
+                      record.leaving_date)
+
+
 class _SchoolPlanner:
     def __init__(self, export: SchoolExport, today: date):
         self.export = export
@@ -168,8 +174,7 @@ class _SchoolPlanner:
     def _existing_learner(self, account: Account, record: LearnerRecord, leaving: bool) -> None:
         if leaving:
             if account.state is AccountState.ACTIVE:
-                self.actions.append(Deactivate(LEAVERS, account.id, record.reference,
-                                               f"left on {record.leaving_date.isoformat()}", record.leaving_date))
+                self.actions.append(_leaver(account, record))
             return
         changes = _changes(account, _learner_fields(record, self.today))
         if account.state is AccountState.DEACTIVATED:
@@ -234,8 +239,7 @@ class _SchoolPlanner:
             if matched:
                 account = matched[0]
                 if leaving and account.state is AccountState.ACTIVE:
-                    self.actions.append(Deactivate(LEAVERS, account.id, ref,
-                                                   f"left on {record.leaving_date.isoformat()}", record.leaving_date))
+                    self.actions.append(_leaver(account, record))
                 elif not leaving and account.state is AccountState.ACTIVE:
                     changes = _changes(account, _staff_fields(record, self.today))
                     if changes:
