@@ -120,6 +120,9 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
             enrolment = enrolments.get((row["sourcedid"], org), {"begin": [], "end": [], "classes": [], "homeroom": None})
             begins = sorted(d for d in enrolment["begin"] if d)
             ends = sorted(d for d in enrolment["end"] if d)
+            begin = begins[0] if begins else None
+            # Left only when every enrolment at the school has ended.
+            end = ends[-1] if ends and len(ends) == len(enrolment["end"]) else None
             if role == "student":
                 reference = blank_to_none(row.get("metadata_admissionnumber")) or row["sourcedid"]
                 upn_raw = row.get("metadata_upn") if "metadata_upn" in row else row.get("identifier")
@@ -129,9 +132,8 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
                     legal_surname=blank_to_none(row["familyname"]), legal_forename=blank_to_none(row["givenname"]),
                     preferred_forename=blank_to_none(row.get("preferredgivenname")),
                     preferred_surname=blank_to_none(row.get("preferredfamilyname")),
-                    admission_date=_date(begins[0] if begins else None, source, "beginDate", builder, school, reference),
-                    leaving_date=_date(ends[-1] if ends and len(ends) == len(enrolment["end"]) else None,
-                                       source, "endDate", builder, school, reference),
+                    admission_date=_date(begin, source, "beginDate", builder, school, reference),
+                    leaving_date=_date(end, source, "endDate", builder, school, reference),
                     year_group=_grade(row.get("grades")),
                     registration_group=enrolment["homeroom"],
                     classes=tuple(dict.fromkeys(enrolment["classes"])),
@@ -141,9 +143,8 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
                 builder.add_staff(StaffRecord(
                     source=source, school=school, staff_code=reference,
                     legal_surname=blank_to_none(row["familyname"]), legal_forename=blank_to_none(row["givenname"]),
-                    start_date=_date(begins[0] if begins else None, source, "beginDate", builder, school, reference),
-                    leaving_date=_date(ends[-1] if ends and len(ends) == len(enrolment["end"]) else None,
-                                       source, "endDate", builder, school, reference),
+                    start_date=_date(begin, source, "beginDate", builder, school, reference),
+                    leaving_date=_date(end, source, "endDate", builder, school, reference),
                     role=role, classes=tuple(dict.fromkeys(enrolment["classes"])),
                 ))
     return builder.build(has_learners=True, has_staff=True)
