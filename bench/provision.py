@@ -166,6 +166,11 @@ def change_one_percent(exports: Path, seed: int) -> dict[str, int]:
 PEAK_MEMORY_MIB: list[float] = []
 
 
+def progress(line: str) -> None:
+    """A phase's figure as soon as it is measured: a national run takes hours."""
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
 def _high_water_mark_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -213,6 +218,7 @@ def main() -> None:
             args.schools, args.seed, "csv", ("661", "662", "670", "681"))
         exports = scratch / "exports"
         write_demo_exports(exports, specs, args.seed, echo=lambda _line: None)
+        progress(f"generated exports for {len(specs)} schools")
         schools, _ = parse_register("schools.csv", (exports / "schools.csv").read_bytes())
         password = secrets.token_urlsafe(16)
         vault = PasswordVault(PasswordVault.new_key())
@@ -239,6 +245,7 @@ def main() -> None:
                 if any(adder.wait() != 0 for adder in adders):
                     raise SystemExit("ldapadd failed")
                 raw_seconds = time.perf_counter() - start
+                progress(f"(a) measured: {entries} entries in {raw_seconds:.1f} s, {entries / raw_seconds:.0f} entries/s")
             finally:
                 raw_server.stop()
 
@@ -269,6 +276,7 @@ def main() -> None:
             else:
                 initial, _ = porth(["provision", str(exports)], env)
                 initial_memory = PEAK_MEMORY_MIB[-1]
+                progress(f"(b) measured: {initial:.1f} s, {entries / initial:.0f} accounts/s, peak {initial_memory:.0f} MiB")
             rerun, out = porth(["provision", str(exports)], env)
             totals = next(line for line in out.splitlines() if line.startswith("all ")).split()[2:6]
             if totals != ["0", "0", "0", "0"]:

@@ -49,6 +49,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from directory import errors
+from directory.password_hash import ldap_password_hash
 from directory.model import (
     Account,
     AccountKind,
@@ -736,9 +737,8 @@ class DirectoryStore:
     def _password_attributes(self, password: str, set_by_user: bool) -> dict[str, list[str]]:
         status = passwords.status_after_set_by_user() if set_by_user else passwords.status_after_set_by_administrator()
         return {
-            # Cleartext over the wire, hashed by slapd (ppolicy hash-cleartext,
-            # {ARGON2}): Porth never computes or sees the hash.
-            A["password"]: [password],
+            # Hashed here, not by slapd: see directory/password_hash.py.
+            A["password"]: [ldap_password_hash(password)],
             A["password_status"]: [status.value],
             A["password_vault"]: [self.vault.seal(password)] if passwords.keeps_reveal_copy(status) else [],
         }

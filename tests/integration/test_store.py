@@ -180,18 +180,30 @@ def test_deletion_erases_personal_data_but_keeps_the_name_reserved(slapd, store,
     assert store.add_account(learner("Bloggs", "Jim"), now).username == "BloggsJ2"
 
 
-def test_password_is_hashed_by_slapd_with_argon2_and_a_reveal_copy_is_kept(slapd, store, now):
+def test_password_is_stored_as_an_argon2id_hash_slapd_verifies_and_a_reveal_copy_is_kept(slapd, store, now):
     created = store.add_account(learner(password="Tiger4821"), now)
     conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
     conn.search(store.account_dn(created.id), "(objectClass=*)", ldap3.BASE,
                 attributes=["userPassword", "porthPasswordVault"])
     stored = conn.entries[0].entry_attributes_as_dict
-    assert stored["userPassword"][0].startswith(b"{ARGON2}$argon2")
+    assert stored["userPassword"][0].startswith(b"{ARGON2}$argon2id$v=19$m=4096,t=3,p=1$")
     assert b"Tiger4821" not in stored["userPassword"][0]
     assert "Tiger4821" not in stored["porthPasswordVault"][0]
     assert created.password_status is PasswordStatus.AVAILABLE
     assert store.reveal_password(created.id) == "Tiger4821"
     assert store.authenticate("bloggsj", "Tiger4821").id == created.id
+    with pytest.raises(errors.InvalidCredentials):
+        store.authenticate("bloggsj", "Tiger4822")
+
+
+def test_cleartext_written_by_another_ldap_client_is_hashed_by_slapd(slapd, store, now):
+    created = store.add_account(learner(password="Tiger4821"), now)
+    conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
+    conn.modify(store.account_dn(created.id), {"userPassword": [(ldap3.MODIFY_REPLACE, ["Lion5555a"])]})
+    conn.search(store.account_dn(created.id), "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
+    stored = conn.entries[0].entry_attributes_as_dict["userPassword"][0]
+    assert stored.startswith(b"{ARGON2}$argon2") and b"Lion5555a" not in stored
+    assert store.authenticate("bloggsj", "Lion5555a").id == created.id
 
 
 def test_a_user_set_password_destroys_the_copy(store, now):
