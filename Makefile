@@ -3,8 +3,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-# python3-venv/-dev, gcc and the libldap/libsasl headers build python-ldap.
-DEBS := slapd ldap-utils docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev
+# python3-venv/-dev, gcc and the libldap/libsasl headers build python-ldap; xmlsec1 is
+# the program pysaml2 (a test service provider) runs.
+DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install debs clean-var

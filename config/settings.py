@@ -124,14 +124,58 @@ class WebSettings(_Section):
     workers: int = Field(default=2, ge=1, le=64)
 
 
+class IdpSettings(_Section):
+    """The SAML identity provider (issue 4; SPEC S-1..S-4)."""
+
+    # Where people and services reach Porth; the IdP's entityID and endpoints derive from it.
+    base_url: str = "http://127.0.0.1:5000"
+    entity_id: str | None = None  # default: <base_url>/idp/metadata
+    # SAML metadata of the services (name.xml) and their Porth policy (name.toml); re-read when changed.
+    services_dir: Path = Path("config/services")
+    # PEM files; when both are unset a key and a self-signed certificate are generated into var/secrets.
+    signing_key_file: Path | None = None
+    signing_certificate_file: Path | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    clock_skew_seconds: int = Field(default=180, ge=0, le=600)
+    assertion_lifetime_seconds: int = Field(default=300, ge=30, le=3600)
+    # An AuthnRequest issued longer ago than this is refused (and its ID is remembered this long).
+    request_max_age_seconds: int = Field(default=600, ge=60, le=86400)
+    require_signed_requests: bool = False
+    # SHA-1 signatures on requests are refused unless a legacy service needs them (saml2int).
+    allow_sha1_requests: bool = False
+    # S-3: after this many failures for a username, each further attempt must wait; then it locks.
+    failures_before_delay: int = Field(default=3, ge=1, le=100)
+    failures_before_lock: int = Field(default=10, ge=2, le=1000)
+    lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Per source address: whole schools sign in from one public address, so far higher.
+    address_failures_before_lock: int = Field(default=300, ge=10, le=100000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def effective_entity_id(self) -> str:
+        return self.entity_id or f"{self.base_url}/idp/metadata"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
 class SecretSettings(_Section):
     """Keys Porth needs; any left empty is generated into var/secrets/."""
 
     upn_hash_key: SecretStr | None = None
     password_vault_key: SecretStr | None = None
     flask_secret_key: SecretStr | None = None
+    # Keys the persistent NameIDs (an opaque identifier per person and service): never change it.
+    persistent_id_key: SecretStr | None = None
 
-    @field_validator("upn_hash_key", "flask_secret_key")
+    @field_validator("upn_hash_key", "flask_secret_key", "persistent_id_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
@@ -163,6 +207,7 @@ class Settings(BaseSettings):
     accounts: AccountSettings = AccountSettings()
     web: WebSettings = WebSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
+    idp: IdpSettings = IdpSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -248,6 +293,7 @@ _GENERATORS = {
     "upn_hash_key": lambda: random_secrets.token_urlsafe(48),
     "password_vault_key": lambda: Fernet.generate_key().decode("ascii"),
     "flask_secret_key": lambda: random_secrets.token_urlsafe(48),
+    "persistent_id_key": lambda: random_secrets.token_urlsafe(48),
 }
 
 
@@ -275,7 +321,7 @@ def with_secrets(settings: Settings) -> Settings:
     secrets_section = settings.secrets
     filled = {
         name: getattr(secrets_section, name) or _read_or_create_secret(directory, name)
-        for name in ("upn_hash_key", "password_vault_key", "flask_secret_key")
+        for name in ("upn_hash_key", "password_vault_key", "flask_secret_key", "persistent_id_key")
     }
     ldap = settings.ldap
     if ldap.bind_password is None:

@@ -96,6 +96,9 @@ ACCOUNT_ATTRIBUTES: dict[str, str] = {
     "password": "userPassword",
     "expiry": "porthExpiry",
     "last_sign_in": "porthLastSignIn",
+    # Written by slapd's lastbind overlay on every successful password bind
+    # (to the hour): the IdP's sign-ins are recorded at no extra cost (S-2).
+    "last_bind": "pwdLastSuccess",
     "leaving_date": "porthLeavingDate",
     "roles": "porthRole",
     "state_changed_at": "porthStateChangedAt",
@@ -243,7 +246,8 @@ def _account_from(attributes: Mapping[str, Any]) -> Account:
         consent=_opt(Consent, one("consent")),
         password_status=_opt(PasswordStatus, one("password_status")) or PasswordStatus.UNAVAILABLE,
         expiry=_opt(_parse_time, one("expiry")),
-        last_sign_in=_opt(_parse_time, one("last_sign_in")),
+        last_sign_in=max(filter(None, (_opt(_parse_time, one("last_sign_in")), _opt(_parse_time, one("last_bind")))),
+                         default=None),
         leaving_date=_parse_time(leaving).date() if leaving else None,
         roles=frozenset(Role(r) for r in _values(attributes, A["roles"])),
         state_change=StateChange(

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, g, render_template, request, url_for
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
 
 from config.settings import Settings, settings_from_environment
 from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
+from idp import views as idp_views
+from idp.provider import build_identity_provider
 from webui.runtime import Runtime, build_runtime
+
+LANGUAGES = ("en", "cy")  # SPEC S-4: English and Welsh on every page
+LANGUAGE_COOKIE = "porth_lang"
 
 NON_MIS_AT_SCHOOL = (AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS)
 
@@ -20,16 +28,67 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secrets.flask_secret_key.get_secret_value(),
+        SESSION_COOKIE_NAME="porth_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Secure whenever Porth is served over https (its public URL says so).
+        SESSION_COOKIE_SECURE=settings.idp.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.idp.session_hours),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
+        BABEL_DEFAULT_LOCALE="en",
     )
     # Built once per process (per gunicorn worker, after the fork).
-    app.extensions["porth"] = runtime or build_runtime(settings)
+    runtime = runtime or build_runtime(settings)
+    app.extensions["porth"] = runtime
+    app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
+
+    Babel(app, locale_selector=_language)
+    csrf = CSRFProtect(app)
+    # Services post SAML messages across sites by design; those messages carry their own
+    # integrity (signatures, one-time request IDs) and are carried to a GET before any session use.
+    csrf.exempt(idp_views.sso_post)
+    csrf.exempt(idp_views.slo_post)
+    app.register_blueprint(idp_views.blueprint)
 
     app.add_url_rule("/", "schools", schools_page)
     app.add_url_rule("/healthz", "health", health)
     app.register_error_handler(DirectoryError, directory_error)
+    app.context_processor(_language_context)
+    app.after_request(_remember_language)
     return app
+
+
+def _language() -> str:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        g.language_chosen = chosen
+        return chosen
+    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    if remembered in LANGUAGES:
+        return remembered
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _language_url(code: str) -> str:
+    """This page in another language (a POSTed form's pending sign-in is kept)."""
+    arguments = {**request.args.to_dict(), **(request.view_args or {}), "lang": code}
+    if request.method == "POST" and "pending" in request.form:
+        arguments["pending"] = request.form["pending"]
+    return url_for(request.endpoint, **arguments) if request.endpoint else f"?lang={code}"
+
+
+def _language_context() -> dict[str, Any]:
+    from flask_babel import get_locale
+
+    return {"language": str(get_locale() or "en"), "language_url": _language_url}
+
+
+def _remember_language(response):
+    chosen = g.get("language_chosen")
+    if chosen:
+        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax",
+                            secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True)
+    return response
 
 
 def _runtime() -> Runtime:

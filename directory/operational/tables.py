@@ -140,3 +140,26 @@ class WorkflowError(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[WorkflowRun] = relationship(back_populates="errors")
+
+
+class SeenSamlRequest(Base):
+    """IDs of AuthnRequests already answered, kept until they would have expired
+    anyway: a replayed request is refused by every web worker (issue 4)."""
+
+    __tablename__ = "seen_saml_requests"
+
+    issuer_and_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of issuer + ID
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+
+
+class SignInFailures(Base):
+    """Failed sign-ins per username or per source address (SPEC S-3), shared
+    by every web worker. The key is a keyed hash, so what people typed into
+    the username box (sometimes their password) is never stored."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -92,7 +92,8 @@ def test_secrets_are_generated_once_with_mode_0600_and_reused(tmp_path):
     settings = with_secrets(load_settings(var_dir=tmp_path / "var"))
     folder = tmp_path / "var" / "secrets"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["flask_secret_key", "ldap_bind_password", "password_vault_key", "upn_hash_key"]
+    assert names == ["flask_secret_key", "ldap_bind_password", "password_vault_key", "persistent_id_key",
+                     "upn_hash_key"]
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700

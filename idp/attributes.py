@@ -1,0 +1,87 @@
+"""What each service receives about a person (pure: no I/O, no clock).
+
+Attributes are released by name from a service's policy (`release` in its
+.toml, see idp/services.py) and sent with their URI names
+(`urn:oasis:names:tc:SAML:2.0:attrname-format:uri`, saml2int): standard
+OIDs where one exists (eduPerson, inetOrgPerson), Porth's own schema OIDs
+otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from directory.model import Account, AccountKind
+
+PORTH_ATTRIBUTE_ARC = "2.25.298160738874564124985748203221283306760.1"  # config/ldap/porth-schema.ldif
+
+
+@dataclass(frozen=True)
+class AttributeDefinition:
+    uri: str
+    friendly_name: str
+    values: Callable[[Account], tuple[str, ...]]
+
+
+def _one(value: str | None) -> tuple[str, ...]:
+    return (value,) if value else ()
+
+
+def _affiliation(account: Account) -> tuple[str, ...]:
+    if account.kind is AccountKind.LEARNER:
+        return ("student", "member")
+    if account.kind is AccountKind.STAFF:
+        return ("staff", "member")
+    return ("affiliate",)
+
+
+ATTRIBUTES: dict[str, AttributeDefinition] = {
+    "username": AttributeDefinition("urn:oid:0.9.2342.19200300.100.1.1", "uid", lambda a: _one(a.username)),
+    "mail": AttributeDefinition("urn:oid:0.9.2342.19200300.100.1.3", "mail", lambda a: _one(a.mail)),
+    "principal_name": AttributeDefinition("urn:oid:1.3.6.1.4.1.5923.1.1.1.6", "eduPersonPrincipalName",
+                                          lambda a: _one(a.mail)),
+    "given_name": AttributeDefinition("urn:oid:2.5.4.42", "givenName", lambda a: _one(a.forename)),
+    "surname": AttributeDefinition("urn:oid:2.5.4.4", "sn", lambda a: _one(a.surname)),
+    "display_name": AttributeDefinition("urn:oid:2.16.840.1.113730.3.1.241", "displayName",
+                                        lambda a: _one(a.display_name)),
+    "affiliation": AttributeDefinition("urn:oid:1.3.6.1.4.1.5923.1.1.1.1", "eduPersonAffiliation", _affiliation),
+    "account_kind": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.2", "porthAccountKind",
+                                        lambda a: _one(a.kind.value)),
+    "school": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.7", "porthSchool", lambda a: _one(a.school)),
+    "year_group": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.12", "porthYearGroup",
+                                      lambda a: _one(a.year_group)),
+    "registration_group": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.13", "porthRegistrationGroup",
+                                              lambda a: _one(a.registration_group)),
+    "roles": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.21", "porthRole",
+                                 lambda a: tuple(sorted(r.value for r in a.roles))),
+}
+KNOWN_ATTRIBUTES = frozenset(ATTRIBUTES)
+
+
+@dataclass(frozen=True)
+class ReleasedAttribute:
+    uri: str
+    friendly_name: str
+    values: tuple[str, ...]
+
+
+def released(account: Account, release: tuple[str, ...]) -> list[ReleasedAttribute]:
+    """The service's release list applied to the account; attributes without a value are left out."""
+    out = []
+    for name in release:
+        definition = ATTRIBUTES[name]
+        values = definition.values(account)
+        if values:
+            out.append(ReleasedAttribute(definition.uri, definition.friendly_name, values))
+    return out
+
+
+def persistent_id(key: bytes, account_id: str, service_entity_id: str) -> str:
+    """Opaque, stable per person and service, different between services, and
+    unchanged by a username change (it is keyed on the account's UUID)."""
+    digest = hmac.new(key, f"{account_id}\x00{service_entity_id}".encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

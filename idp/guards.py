@@ -1,0 +1,101 @@
+"""The IdP's state shared by every web worker, in the operational store:
+answered request IDs (replay) and failed sign-in counters (SPEC S-3)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from directory.operational.db import Database
+from directory.operational.tables import SeenSamlRequest, SignInFailures
+from idp import throttling
+from idp.throttling import Counter, Limits, Verdict
+
+
+class RequestLedger:
+    """Each AuthnRequest is answered once: a second use of its ID is a replay."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
+        key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
+        with self.db.session() as session:
+            if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
+                session.execute(delete(SeenSamlRequest).where(SeenSamlRequest.expires_at < now))
+            session.add(SeenSamlRequest(issuer_and_id=key, expires_at=keep_until))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+        return True
+
+
+class SignInThrottle:
+    """Failure counters per username and per source address, keyed by a hash."""
+
+    def __init__(self, db: Database, key: bytes, limits: Limits, address_lock_at: int):
+        self.db = db
+        self._key = key
+        self.limits = limits
+        self.address_lock_at = address_lock_at
+
+    def _keys(self, username: str, address: str) -> tuple[str, str]:
+        name = username.strip().casefold().partition("@")[0] or "-"
+        digest = lambda text: hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()  # noqa: E731
+        return digest(f"user\x00{name}"), digest(f"address\x00{address}")
+
+    def _counters(self, session, keys: tuple[str, ...]) -> dict[str, SignInFailures]:
+        rows = session.execute(select(SignInFailures).where(SignInFailures.key.in_(keys))).scalars()
+        return {row.key: row for row in rows}
+
+    @staticmethod
+    def _counter(row: SignInFailures | None) -> Counter | None:
+        return Counter(row.failures, row.last_failure_at, row.locked_until) if row else None
+
+    def check(self, username: str, address: str, now: datetime) -> Verdict:
+        """May this attempt go ahead? The stricter of the username's and the address's verdicts."""
+        user_key, address_key = self._keys(username, address)
+        with self.db.session() as session:
+            rows = self._counters(session, (user_key, address_key))
+        address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
+        verdicts = [throttling.verdict(self._counter(rows.get(user_key)), now, self.limits),
+                    throttling.verdict(self._counter(rows.get(address_key)), now, address_limits)]
+        strictest = max(verdicts, key=lambda v: (v.locked, v.wait_seconds))
+        return Verdict(strictest.wait_seconds, strictest.locked, username_has_failures=user_key in rows)
+
+    def failed(self, username: str, address: str, now: datetime) -> None:
+        user_key, address_key = self._keys(username, address)
+        address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
+        for _attempt in range(3):  # two workers counting the same key at once: retry the insert as an update
+            with self.db.session() as session:
+                rows = self._counters(session, (user_key, address_key))
+                for key, limits, lock_at in ((user_key, self.limits, self.limits.failures_before_lock),
+                                             (address_key, address_limits, self.address_lock_at)):
+                    row = rows.get(key)
+                    updated = throttling.after_failure(self._counter(row), now, limits, lock_at)
+                    if row is None:
+                        session.add(SignInFailures(key=key, failures=updated.failures,
+                                                   last_failure_at=updated.last_failure_at,
+                                                   locked_until=updated.locked_until))
+                    else:
+                        row.failures, row.last_failure_at = updated.failures, updated.last_failure_at
+                        row.locked_until = updated.locked_until
+                try:
+                    session.commit()
+                    return
+                except IntegrityError:
+                    session.rollback()
+
+    def succeeded(self, username: str, address: str) -> None:
+        """A right password clears the username's count (not the address's: others share it)."""
+        user_key, _ = self._keys(username, address)
+        with self.db.session() as session:
+            session.execute(delete(SignInFailures).where(SignInFailures.key == user_key))
+            session.commit()

@@ -1,0 +1,190 @@
+"""An incoming AuthnRequest checked against the service registry and the
+rules of saml2int, turned into either a pending sign-in or a refusal.
+
+A refusal goes back to the service as a SAML Response (`to_service`) when
+the service is registered and a listed AssertionConsumerService is known;
+otherwise (unknown service, unlisted ACS URL, unreadable message) it can
+only be an error page, because Porth never sends a Response anywhere the
+metadata does not list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from idp import bindings, signing
+from idp.messages import AuthnRequest, MessageError, read_authn_request
+from idp.saml_xml import (
+    AUTHN_PASSWORD,
+    AUTHN_PASSWORD_PROTECTED,
+    AUTHN_UNSPECIFIED,
+    BINDING_POST,
+    NAMEID_EMAIL,
+    NAMEID_PERSISTENT,
+    NAMEID_TRANSIENT,
+    NAMEID_UNSPECIFIED,
+    STATUS_INVALID_NAME_ID_POLICY,
+    STATUS_NO_AUTHN_CONTEXT,
+    STATUS_NO_PASSIVE,
+    STATUS_REQUEST_DENIED,
+    XmlRefused,
+    parse,
+)
+from idp.services import Service, ServiceRegistry
+
+NAME_ID_FORMATS = {"persistent": NAMEID_PERSISTENT, "transient": NAMEID_TRANSIENT, "email": NAMEID_EMAIL}
+_CONTEXTS_MET = {AUTHN_PASSWORD_PROTECTED, AUTHN_PASSWORD, AUTHN_UNSPECIFIED}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A sign-in waiting to be answered: everything needed to send the Response later."""
+
+    service: str  # entityID
+    acs_url: str
+    request_id: str | None  # None: IdP-initiated
+    relay_state: str | None
+    name_id_format: str
+    force_authn: bool = False
+    is_passive: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Pending:
+        return cls(**{k: data.get(k) for k in ("service", "acs_url", "request_id", "relay_state", "name_id_format")},
+                   force_authn=bool(data.get("force_authn")), is_passive=bool(data.get("is_passive")))
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a request is refused: sent to the service when `to_service` is set, else shown as a page."""
+
+    reason: str  # one line, for the log and the page
+    status: str = STATUS_REQUEST_DENIED
+    to_service: Pending | None = None
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    sso_urls: tuple[str, ...]  # this IdP's SSO endpoints: an AuthnRequest's Destination must be one of them
+    clock_skew: timedelta
+    max_age: timedelta
+    require_signed: bool
+    allow_sha1: bool
+
+
+@dataclass(frozen=True)
+class Received:
+    """An AuthnRequest as it arrived on one of the two bindings."""
+
+    document: bytes
+    relay_state: str | None
+    redirect_octets: bytes | None = None  # Redirect binding: what the query-string signature covers
+    sig_alg: str | None = None
+    signature: str | None = None
+
+
+def receive_redirect(query_string: bytes) -> Received:
+    raw = bindings.raw_query_values(query_string)
+    if "SAMLRequest" not in raw:
+        raise bindings.BindingError("no SAMLRequest in the query string")
+    relay = bindings.decoded(raw["RelayState"]) if "RelayState" in raw else None
+    return Received(document=bindings.decode_redirect(bindings.decoded(raw["SAMLRequest"])), relay_state=relay,
+                    redirect_octets=bindings.redirect_signed_octets(raw, "SAMLRequest"),
+                    sig_alg=bindings.decoded(raw["SigAlg"]) if "SigAlg" in raw else None,
+                    signature=bindings.decoded(raw["Signature"]) if "Signature" in raw else None)
+
+
+def receive_post(form_value: str | None, relay_state: str | None) -> Received:
+    if not form_value:
+        raise bindings.BindingError("no SAMLRequest in the form")
+    return Received(document=bindings.decode_post(form_value), relay_state=relay_state)
+
+
+def _signature_problem(received: Received, request: AuthnRequest, certificates: tuple[x509.Certificate, ...],
+                       required: bool, allow_sha1: bool, root) -> str | None:
+    try:
+        if received.redirect_octets is not None:
+            signing.verify_redirect(received.redirect_octets, received.sig_alg or "", received.signature or "",
+                                    certificates, allow_sha1)
+        elif request.signed:
+            signing.verify_enveloped(root, certificates, allow_sha1)
+        elif required:
+            return "the service must sign its requests and this one is not signed"
+    except signing.SignatureRefused as exc:
+        return str(exc)
+    return None
+
+
+def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRules, now: datetime,
+                  first_use) -> Pending | Refused:
+    """`first_use(issuer, id, keep_until)` records the request ID and says whether it is new."""
+    try:
+        root = parse(received.document)
+        request = read_authn_request(root)
+    except (XmlRefused, MessageError) as exc:
+        return Refused(f"the sign-in request cannot be read: {exc}")
+    if received.relay_state is not None and len(received.relay_state) > 1024:
+        return Refused("the RelayState is too long")
+    service = registry.get(request.issuer)
+    if service is None:
+        return Refused(f"the service {request.issuer!r} is not registered with Porth")
+    if request.protocol_binding and request.protocol_binding != BINDING_POST:
+        return Refused(f"{service.name} asks for the answer over {request.protocol_binding}; Porth answers over "
+                       "HTTP-POST only")
+    consumer = service.consumer_for(request.acs_url, request.acs_index)
+    if consumer is None:
+        return Refused(f"{service.name} asks for the answer at an address its metadata does not list "
+                       f"({request.acs_url or request.acs_index})")
+    name_id_format = NAME_ID_FORMATS[service.name_id]
+    answer = Pending(service=service.entity_id, acs_url=consumer.location, request_id=request.id,
+                     relay_state=received.relay_state, name_id_format=name_id_format,
+                     force_authn=request.force_authn)
+
+    def refuse(reason: str, status: str = STATUS_REQUEST_DENIED) -> Refused:
+        return Refused(reason, status, answer)
+
+    problem = _signature_problem(received, request, service.signing_certificates,
+                                 rules.require_signed or service.authn_requests_signed, rules.allow_sha1, root)
+    if problem:
+        return refuse(f"{service.name}: {problem}")
+    if request.destination is not None and request.destination not in rules.sso_urls:
+        return refuse(f"{service.name}: the request is addressed to {request.destination}, not to Porth")
+    if request.issue_instant > now + rules.clock_skew:
+        return refuse(f"{service.name}: the request is dated in the future")
+    if request.issue_instant < now - rules.max_age:
+        return refuse(f"{service.name}: the request has expired")
+    if not first_use(request.issuer, request.id, request.issue_instant + rules.max_age + rules.clock_skew):
+        return refuse(f"{service.name}: the request was already used (replayed)")
+    if request.name_id_format and request.name_id_format != NAMEID_UNSPECIFIED:
+        if request.name_id_format not in NAME_ID_FORMATS.values():
+            return refuse(f"{service.name}: NameID format {request.name_id_format} is not offered",
+                          STATUS_INVALID_NAME_ID_POLICY)
+        answer = Pending(**{**answer.to_dict(), "name_id_format": request.name_id_format})
+    if request.requested_contexts and not _context_met(request.requested_contexts, request.context_comparison):
+        return refuse(f"{service.name}: asks for an authentication context Porth does not provide",
+                      STATUS_NO_AUTHN_CONTEXT)
+    if request.is_passive and request.force_authn:
+        return refuse(f"{service.name}: ForceAuthn and IsPassive together cannot be met", STATUS_NO_PASSIVE)
+    return Pending(**{**answer.to_dict(), "is_passive": request.is_passive})
+
+
+def _context_met(requested: tuple[str, ...], comparison: str) -> bool:
+    if comparison == "better":
+        return any(c in (AUTHN_PASSWORD, AUTHN_UNSPECIFIED) for c in requested)
+    return any(c in _CONTEXTS_MET for c in requested)
+
+
+def idp_initiated(service: Service | None, relay_state: str | None) -> Pending | Refused:
+    if service is None:
+        return Refused("that service is not registered with Porth")
+    if not service.idp_initiated:
+        return Refused(f"{service.name} does not take sign-ins started at Porth")
+    consumer = service.consumer_for(None, None)
+    return Pending(service=service.entity_id, acs_url=consumer.location, request_id=None, relay_state=relay_state,
+                   name_id_format=NAME_ID_FORMATS[service.name_id])

@@ -1,0 +1,72 @@
+"""Everything the identity provider holds for the life of a web worker, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from config.settings import Settings
+from directory.operational.db import Database
+from directory.sign_in import SignInDirectory
+from directory.store import DirectoryConfig
+from idp.attributes import KNOWN_ATTRIBUTES
+from idp.guards import RequestLedger, SignInThrottle
+from idp.intake import IntakeRules
+from idp.services import ServiceRegistry
+from idp.signing import SigningKey, generate_signing_files, load_signing_key
+from idp.throttling import Limits
+
+
+@dataclass
+class IdentityProvider:
+    settings: Settings
+    entity_id: str
+    base_url: str
+    key: SigningKey
+    services: ServiceRegistry
+    directory: SignInDirectory
+    ledger: RequestLedger
+    throttle: SignInThrottle
+    persistent_id_key: bytes
+
+    @property
+    def intake_rules(self) -> IntakeRules:
+        idp = self.settings.idp
+        return IntakeRules(sso_urls=(f"{self.base_url}/idp/sso/redirect", f"{self.base_url}/idp/sso/post"),
+                           clock_skew=timedelta(seconds=idp.clock_skew_seconds),
+                           max_age=timedelta(seconds=idp.request_max_age_seconds),
+                           require_signed=idp.require_signed_requests, allow_sha1=idp.allow_sha1_requests)
+
+    def close(self) -> None:
+        self.directory.close()
+
+
+def signing_files(settings: Settings) -> tuple[Path, Path]:
+    idp = settings.idp
+    if idp.signing_key_file and idp.signing_certificate_file:
+        return idp.signing_key_file, idp.signing_certificate_file
+    key_file, certificate_file = settings.secrets_dir / "idp-signing.key", settings.secrets_dir / "idp-signing.crt"
+    if not key_file.exists():
+        generate_signing_files(key_file, certificate_file, idp.effective_entity_id)
+    return key_file, certificate_file
+
+
+def build_identity_provider(settings: Settings, db: Database, directory_config: DirectoryConfig) -> IdentityProvider:
+    idp = settings.idp
+    secrets = settings.secrets
+    persistent_key = secrets.persistent_id_key.get_secret_value().encode("utf-8")
+    return IdentityProvider(
+        settings=settings,
+        entity_id=idp.effective_entity_id,
+        base_url=idp.base_url,
+        key=load_signing_key(*signing_files(settings)),
+        services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES),
+        directory=SignInDirectory(directory_config),
+        ledger=RequestLedger(db),
+        throttle=SignInThrottle(db, secrets.flask_secret_key.get_secret_value().encode("utf-8"),
+                                Limits(idp.failures_before_delay, idp.failures_before_lock,
+                                       timedelta(minutes=idp.lock_minutes)),
+                                idp.address_failures_before_lock),
+        persistent_id_key=persistent_key,
+    )

@@ -1,0 +1,256 @@
+"""The services (SAML service providers) Porth signs people in to.
+
+Each service is a pair of files in the services folder
+(`PORTH_IDP__SERVICES_DIR`, default `config/services/`):
+
+- `NAME.xml`: the service's own SAML metadata, as the service publishes it;
+- `NAME.toml`: Porth's policy for it (docs/services.md): its category for
+  consent (SPEC C-2), which NameID it gets, which attributes are released,
+  whether it may be entered IdP-initiated, its name in English and Welsh.
+
+A service without a `.toml` gets the narrowest policy: category
+`additional`, a persistent NameID, no attributes. The folder is re-read
+when a file in it changes, so a service is added or changed without a
+restart. A file that cannot be read is logged and left out; the others
+still work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from lxml import etree
+
+from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, XmlRefused, parse, q
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("core", "legacy", "additional")  # SPEC C-2
+NAME_ID_CHOICES = ("persistent", "transient", "email")
+MAX_METADATA_BYTES = 2 * 1024 * 1024
+
+
+class ServiceConfigError(ValueError):
+    """A service's files are not usable; str() names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    binding: str
+    location: str
+    index: int | None = None
+    is_default: bool | None = None
+    response_location: str | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    entity_id: str
+    assertion_consumers: tuple[Endpoint, ...]
+    logout_endpoints: tuple[Endpoint, ...] = ()
+    signing_certificates: tuple[x509.Certificate, ...] = ()
+    encryption_certificates: tuple[x509.Certificate, ...] = ()
+    authn_requests_signed: bool = False
+    category: str = "additional"
+    name_id: str = "persistent"
+    release: tuple[str, ...] = ()
+    idp_initiated: bool = False
+    display_name: dict[str, str] = field(default_factory=dict)
+
+    def title(self, language: str) -> str:
+        return self.display_name.get(language) or self.display_name.get("en") or self.name
+
+    def consumer_for(self, url: str | None, index: int | None) -> Endpoint | None:
+        """The HTTP-POST AssertionConsumerService a Response may go to (saml2int):
+        the requested URL only if listed (exactly, case-sensitive), the requested
+        index, or the default; never a URL the metadata does not list."""
+        post = [e for e in self.assertion_consumers if e.binding == BINDING_POST]
+        if url is not None:
+            return next((e for e in post if e.location == url), None)
+        if index is not None:
+            return next((e for e in post if e.index == index), None)
+        return default_endpoint(post)
+
+    def logout_endpoint(self) -> Endpoint | None:
+        for binding in (BINDING_REDIRECT, BINDING_POST):
+            found = [e for e in self.logout_endpoints if e.binding == binding]
+            if found:
+                return found[0]
+        return None
+
+
+def default_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
+    if not endpoints:
+        return None
+    marked = [e for e in endpoints if e.is_default]
+    if marked:
+        return marked[0]
+    unmarked = [e for e in endpoints if e.is_default is None]
+    return sorted(unmarked or endpoints, key=lambda e: e.index if e.index is not None else 0)[0]
+
+
+def _certificate(element: etree._Element, source: str) -> x509.Certificate:
+    text = "".join((element.text or "").split())
+    pem = "-----BEGIN CERTIFICATE-----\n" + text + "\n-----END CERTIFICATE-----\n"
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError:
+        raise ServiceConfigError(f"{source}: a KeyDescriptor holds a certificate that does not parse") from None
+
+
+def _endpoint(element: etree._Element, source: str) -> Endpoint:
+    location = element.get("Location")
+    binding = element.get("Binding")
+    if not location or not binding:
+        raise ServiceConfigError(f"{source}: an endpoint lacks Binding or Location")
+    index = element.get("index")
+    default = element.get("isDefault")
+    return Endpoint(binding=binding, location=location, index=int(index) if index and index.isdigit() else None,
+                    is_default=None if default is None else default in ("true", "1"),
+                    response_location=element.get("ResponseLocation"))
+
+
+def read_metadata(document: bytes, source: str) -> dict:
+    """The SP parts of a metadata file (an EntityDescriptor with one SPSSODescriptor)."""
+    try:
+        root = parse(document, MAX_METADATA_BYTES)
+    except XmlRefused as exc:
+        raise ServiceConfigError(f"{source}: {exc}") from None
+    if root.tag == q(MD, "EntitiesDescriptor"):
+        entities = root.findall(q(MD, "EntityDescriptor"))
+        if len(entities) != 1:
+            raise ServiceConfigError(f"{source}: holds {len(entities)} entities; put one service per file")
+        root = entities[0]
+    if root.tag != q(MD, "EntityDescriptor"):
+        raise ServiceConfigError(f"{source}: not SAML metadata (no EntityDescriptor)")
+    entity_id = root.get("entityID")
+    sp = root.find(q(MD, "SPSSODescriptor"))
+    if not entity_id or sp is None:
+        raise ServiceConfigError(f"{source}: no entityID or no SPSSODescriptor")
+    signing, encryption = [], []
+    for descriptor in sp.findall(q(MD, "KeyDescriptor")):
+        use = descriptor.get("use")
+        for cert in descriptor.iterfind(f".//{q(DS, 'X509Certificate')}"):
+            parsed = _certificate(cert, source)
+            if use in (None, "signing"):
+                signing.append(parsed)
+            if use in (None, "encryption"):
+                encryption.append(parsed)
+    consumers = tuple(_endpoint(e, source) for e in sp.findall(q(MD, "AssertionConsumerService")))
+    if not any(e.binding == BINDING_POST for e in consumers):
+        raise ServiceConfigError(f"{source}: no AssertionConsumerService with the HTTP-POST binding")
+    return {
+        "entity_id": entity_id,
+        "assertion_consumers": consumers,
+        "logout_endpoints": tuple(_endpoint(e, source) for e in sp.findall(q(MD, "SingleLogoutService"))),
+        "signing_certificates": tuple(signing),
+        "encryption_certificates": tuple(encryption),
+        "authn_requests_signed": sp.get("AuthnRequestsSigned") in ("true", "1"),
+    }
+
+
+def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dict:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ServiceConfigError(f"{source}: {exc}") from None
+    unknown = set(raw) - {"category", "name_id", "release", "idp_initiated", "display_name"}
+    if unknown:
+        raise ServiceConfigError(f"{source}: unknown setting {sorted(unknown)[0]!r}")
+    policy: dict = {}
+    if "category" in raw:
+        if raw["category"] not in CATEGORIES:
+            raise ServiceConfigError(f"{source}: category must be one of {', '.join(CATEGORIES)}")
+        policy["category"] = raw["category"]
+    if "name_id" in raw:
+        if raw["name_id"] not in NAME_ID_CHOICES:
+            raise ServiceConfigError(f"{source}: name_id must be one of {', '.join(NAME_ID_CHOICES)}")
+        policy["name_id"] = raw["name_id"]
+    if "release" in raw:
+        release = raw["release"]
+        if not isinstance(release, list) or not all(isinstance(a, str) for a in release):
+            raise ServiceConfigError(f"{source}: release must be a list of attribute names")
+        wrong = [a for a in release if a not in known_attributes]
+        if wrong:
+            raise ServiceConfigError(f"{source}: release names an unknown attribute {wrong[0]!r} "
+                                     f"(known: {', '.join(sorted(known_attributes))})")
+        policy["release"] = tuple(release)
+    if "idp_initiated" in raw:
+        policy["idp_initiated"] = bool(raw["idp_initiated"])
+    if "display_name" in raw:
+        names = raw["display_name"]
+        if not isinstance(names, dict):
+            raise ServiceConfigError(f"{source}: display_name must be a table (en = ..., cy = ...)")
+        policy["display_name"] = {str(k): str(v) for k, v in names.items()}
+    return policy
+
+
+def load_service(metadata_file: Path, known_attributes: frozenset[str]) -> Service:
+    metadata = read_metadata(metadata_file.read_bytes(), metadata_file.name)
+    policy_file = metadata_file.with_suffix(".toml")
+    policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, known_attributes) \
+        if policy_file.exists() else {}
+    return Service(name=metadata_file.stem, **metadata, **policy)
+
+
+class ServiceRegistry:
+    """The services in a folder, re-read when the folder's files change (checked at most once a second)."""
+
+    def __init__(self, folder: Path, known_attributes: frozenset[str], check_every: float = 1.0):
+        self.folder = folder
+        self.known_attributes = known_attributes
+        self.check_every = check_every
+        self._lock = threading.Lock()
+        self._signature: tuple | None = None
+        self._checked_at = 0.0
+        self._by_entity_id: dict[str, Service] = {}
+        self.problems: list[str] = []
+
+    def _folder_signature(self) -> tuple:
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                for p in self.folder.iterdir() if p.suffix in (".xml", ".toml")))
+        except FileNotFoundError:
+            return ()
+
+    def _reload_if_changed(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < self.check_every and self._signature is not None:
+            return
+        with self._lock:
+            self._checked_at = now
+            signature = self._folder_signature()
+            if signature == self._signature:
+                return
+            services: dict[str, Service] = {}
+            problems: list[str] = []
+            for metadata_file in sorted(self.folder.glob("*.xml")) if self.folder.exists() else []:
+                try:
+                    service = load_service(metadata_file, self.known_attributes)
+                except (ServiceConfigError, OSError) as exc:
+                    problems.append(str(exc))
+                    log.error("service left out: %s", exc)
+                    continue
+                if service.entity_id in services:
+                    problems.append(f"{metadata_file.name}: entityID {service.entity_id} is already registered "
+                                    f"by {services[service.entity_id].name}.xml")
+                    log.error("service left out: %s", problems[-1])
+                    continue
+                services[service.entity_id] = service
+            self._by_entity_id, self.problems, self._signature = services, problems, signature
+            log.info("services loaded from %s: %d (%d left out)", self.folder, len(services), len(problems))
+
+    def get(self, entity_id: str) -> Service | None:
+        self._reload_if_changed()
+        return self._by_entity_id.get(entity_id)
+
+    def all(self) -> list[Service]:
+        self._reload_if_changed()
+        return sorted(self._by_entity_id.values(), key=lambda s: s.name)
