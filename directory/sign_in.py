@@ -2,8 +2,8 @@
 
 A sign-in is one indexed search for the account (only the attributes the
 IdP needs) and one simple bind as the account, in which slapd verifies the
-Argon2 hash, applies the ppolicy lockout and, through the lastbind overlay,
-records the time of the sign-in (S-2, for L-3) without a further write.
+Argon2 hash, applies the ppolicy lockout and, through the lastbind overlay
+(authTimestamp), records the time of the sign-in (S-2, for L-3) without a further write.
 Each thread keeps two python-ldap connections open (FACTS.md: python-ldap
 decodes about six times faster than ldap3): one bound as Porth for the
 look-ups and one that is re-bound as each person signing in and used for

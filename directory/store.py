@@ -96,9 +96,9 @@ ACCOUNT_ATTRIBUTES: dict[str, str] = {
     "password": "userPassword",
     "expiry": "porthExpiry",
     "last_sign_in": "porthLastSignIn",
-    # Written by slapd's lastbind overlay on every successful password bind
-    # (to the hour): the IdP's sign-ins are recorded at no extra cost (S-2).
-    "last_bind": "pwdLastSuccess",
+    # Written by slapd's lastbind overlay on a successful password bind (to
+    # the hour): the IdP's sign-ins are recorded at no extra cost (S-2, L-3).
+    "last_bind": "authTimestamp",
     "leaving_date": "porthLeavingDate",
     "roles": "porthRole",
     "state_changed_at": "porthStateChangedAt",

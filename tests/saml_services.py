@@ -152,8 +152,8 @@ class OneLoginService:
 
         query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
         auth = OneLogin_Saml2_Auth(self._request_data("/sls", get=query), old_settings=self.settings())
-        auth.process_slo(keep_local_session=True)
-        return auth
+        answer_url = auth.process_slo(keep_local_session=True)
+        return auth, answer_url
 
 
 class PySaml2Service:

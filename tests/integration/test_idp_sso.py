@@ -8,7 +8,7 @@ import pytest
 from directory.model import Consent
 from tests.integration.conftest import learner, staff
 from tests.integration.idp_fixtures import PASSWORD, porth  # noqa: F401 (fixture)
-from tests.saml_services import OneLoginService, posted_form
+from tests.saml_services import OneLoginService, path_of, posted_form
 
 MAIL = "urn:oid:0.9.2342.19200300.100.1.3"
 GIVEN_NAME = "urn:oid:2.5.4.42"
@@ -36,3 +36,334 @@ def test_a_learner_signs_in_to_a_strict_python3_saml_service(porth, store, now):
     assert auth.get_nameid_format() == "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
     assert account.id not in auth.get_nameid() and account.username not in auth.get_nameid()
     assert auth.get_session_index()
+
+
+# -- helpers ---------------------------------------------------------------------
+import base64  # noqa: E402
+import zlib  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from urllib.parse import parse_qs, quote, urlsplit  # noqa: E402
+
+from lxml import etree  # noqa: E402
+
+from directory.model import AccountState  # noqa: E402
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+
+
+def status_of(form) -> list[str]:
+    """The status codes (outer, inner) of a Response, read from the posted form."""
+    root = etree.fromstring(base64.b64decode(form.fields["SAMLResponse"]))
+    return [code.get("Value").rsplit(":", 1)[-1] for code in root.iter(f"{{{SAMLP}}}StatusCode")]
+
+
+def answer_form(response):
+    form = posted_form(response.get_data(as_text=True))
+    assert form is not None, response.get_data(as_text=True)[:2000]
+    return form
+
+
+def request_xml(url: str) -> bytes:
+    encoded = parse_qs(urlsplit(url).query)["SAMLRequest"][0]
+    return zlib.decompress(base64.b64decode(encoded), -15)
+
+
+def redirect_url_for(document: bytes, relay_state: str | None = None) -> str:
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    encoded = base64.b64encode(deflater.compress(document) + deflater.flush()).decode()
+    url = f"http://localhost/idp/sso/redirect?SAMLRequest={quote(encoded, safe='')}"
+    return url + (f"&RelayState={quote(relay_state, safe='')}" if relay_state else "")
+
+
+# -- interoperability ---------------------------------------------------------------
+def test_signed_requests_and_encrypted_assertions_work_with_python3_saml(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth, sign_requests=True, encrypted=True)
+    url, request_id = service.login_url()
+    assert "Signature=" in url
+    form = answer_form(porth.sign_in(url, "JonesA"))
+    assert b"EncryptedAssertion" in base64.b64decode(form.fields["SAMLResponse"])
+    auth = service.accept(form, request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_attribute(AFFILIATION) == ["staff", "member"]
+
+
+@pytest.mark.parametrize("binding", ["redirect", "post"])
+def test_pysaml2_signs_in_over_both_request_bindings_and_validates_the_response(porth, store, now, tmp_path,
+                                                                               binding):
+    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+
+    from tests.saml_services import PySaml2Service
+
+    account = store.add_account(learner(password=PASSWORD, consent=Consent.LEGACY), now)
+    service = PySaml2Service("https://pysaml2.example/sp", porth.metadata, tmp_path,
+                             binding=BINDING_HTTP_POST if binding == "post" else BINDING_HTTP_REDIRECT)
+    porth.register("pysaml2", service.metadata(),
+                   'category = "legacy"\nrelease = ["mail", "given_name", "surname", "username"]\n')
+    request_id, browser = service.login(relay_state="opaque-state-123")
+    if binding == "post":
+        page = porth.follow(porth.client.post("/idp/sso/post", data=browser["fields"]))
+        answer = porth.submit(page, "bloggsj")
+    else:
+        answer = porth.sign_in(browser, "bloggsj")
+    form = answer_form(answer)
+    assert form.fields["RelayState"] == "opaque-state-123"
+    response = service.accept(form, request_id)
+    assert response.ava["mail"] == [account.mail]
+    assert response.ava["givenName"] == ["Joe"] and response.ava["sn"] == ["Bloggs"]
+    assert response.ava["uid"] == ["BloggsJ"]
+
+
+# -- single sign-on, ForceAuthn, IsPassive, IdP-initiated ---------------------------------------
+def test_one_sign_in_reaches_a_second_service_without_the_password_form(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    first, second = onelogin(porth, "first"), onelogin(porth, "second")
+    url, request_id = first.login_url()
+    assert first.accept(answer_form(porth.sign_in(url, "JonesA")), request_id).is_authenticated()
+    url, request_id = second.login_url()
+    page = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    auth = second.accept(answer_form(page), request_id)
+    assert auth.get_errors() == [] and auth.is_authenticated()
+
+
+def test_force_authn_asks_for_the_password_again_and_is_passive_never_does(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    plain = onelogin(porth, "plain")
+    url, request_id = plain.login_url()
+    plain.accept(answer_form(porth.sign_in(url, "JonesA")), request_id)
+
+    strict = onelogin(porth, "stepup", force_authn=True)
+    url, request_id = strict.login_url()
+    page = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    assert posted_form(page.get_data(as_text=True)) is None
+    assert 'name="password"' in page.get_data(as_text=True) and 'value="JonesA"' in page.get_data(as_text=True)
+    auth = strict.accept(answer_form(porth.submit(page, "JonesA")), request_id)
+    assert auth.is_authenticated()
+
+    porth.client.delete_cookie("porth_session")
+    passive = onelogin(porth, "passive", is_passive=True)
+    url, request_id = passive.login_url()
+    form = answer_form(porth.follow(porth.client.get(url.replace("http://localhost", ""))))
+    assert status_of(form) == ["Responder", "NoPassive"]
+    assert not passive.accept(form, request_id).is_authenticated()
+
+
+def test_idp_initiated_sign_in_only_for_services_that_take_it(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth, "portal", policy=RELEASE + "idp_initiated = true\n")
+    onelogin(porth, "closed")
+    page = porth.follow(porth.client.get("/idp/sso/init?service=portal&RelayState=%2Fhome"))
+    form = answer_form(porth.submit(page, "JonesA"))
+    assert form.fields["RelayState"] == "/home"
+    assert service.accept(form, None).is_authenticated()
+    assert porth.client.get("/idp/sso/init?service=closed").status_code == 404
+
+
+# -- who may sign in where ----------------------------------------------------------------------
+def test_a_learner_without_consent_reaches_core_services_but_not_additional_ones(porth, store, now):
+    store.add_account(learner(password=PASSWORD), now)  # consent not obtained
+    core = onelogin(porth, "assessments")
+    extra = onelogin(porth, "extra", policy='category = "additional"\n')
+    url, request_id = core.login_url()
+    assert core.accept(answer_form(porth.sign_in(url, "BloggsJ")), request_id).is_authenticated()
+    url, _ = extra.login_url()
+    page = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    assert page.status_code == 403 and posted_form(page.get_data(as_text=True)) is None
+    assert "consent" in page.get_data(as_text=True)
+    url, _ = extra.login_url()  # a new request: the first one is spent
+    welsh = porth.follow(porth.client.get(url.replace("http://localhost", "") + "&lang=cy"))
+    assert welsh.status_code == 403 and "caniatâd" in welsh.get_data(as_text=True)
+
+
+def test_a_deactivated_account_cannot_sign_in(porth, store, now):
+    account = store.add_account(staff(password=PASSWORD), now)
+    store.set_state(account.id, AccountState.DEACTIVATED, "test", "left", now)
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    page = porth.sign_in(url, "JonesA")
+    assert page.status_code == 403 and "not active" in page.get_data(as_text=True)
+
+
+def test_a_wrong_password_and_an_unknown_username_get_the_same_answer(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    answers = []
+    for username, password in (("JonesA", "Wrong1234"), ("NobodyX", "Wrong1234")):
+        url, _ = service.login_url()
+        page = porth.sign_in(url, username, password)
+        assert page.status_code == 200 and posted_form(page.get_data(as_text=True)) is None
+        text = page.get_data(as_text=True)
+        answers.append(text[text.index("govuk-error-summary__list"):][:200])
+    assert answers[0] == answers[1] and "not right" in answers[0]
+
+
+def test_repeated_failures_slow_down_then_lock_the_username_even_for_the_right_password(slapd, store, now,
+                                                                                        tmp_path):
+    from tests.integration.idp_fixtures import make_porth
+
+    porth = make_porth(slapd, tmp_path, failures_before_delay=2, failures_before_lock=3)
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    statuses = []
+    for _ in range(3):
+        url, _ = service.login_url()
+        statuses.append(porth.sign_in(url, "JonesA", "Wrong1234").status_code)
+    assert statuses[:2] == [200, 200]
+    assert statuses[2] in (200, 429)  # the third may already have to wait
+    url, _ = service.login_url()
+    page = porth.sign_in(url, "jonesa", PASSWORD)
+    assert page.status_code == 429 and "Too many attempts" in page.get_data(as_text=True)
+    assert posted_form(page.get_data(as_text=True)) is None
+
+
+def test_each_sign_in_records_its_time_on_the_account(porth, store, now):
+    account = store.add_account(staff(password=PASSWORD), now)
+    assert store.get_account(account.id).last_sign_in is None
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    porth.sign_in(url, "JonesA")
+    recorded = store.get_account(account.id).last_sign_in
+    assert recorded is not None and abs(recorded - datetime.now(timezone.utc)) < timedelta(hours=1, minutes=1)
+
+
+# -- NameIDs -----------------------------------------------------------------------------------------
+def test_the_persistent_name_id_survives_a_username_change_and_differs_between_services(porth, store, now):
+    account = store.add_account(staff(password=PASSWORD), now)
+    first, second = onelogin(porth, "first"), onelogin(porth, "second")
+
+    def name_id_at(service, username):
+        porth.client.delete_cookie("porth_session")
+        url, request_id = service.login_url()
+        auth = service.accept(answer_form(porth.sign_in(url, username)), request_id)
+        assert auth.is_authenticated(), auth.get_last_error_reason()
+        return auth.get_nameid()
+
+    before = name_id_at(first, "JonesA")
+    other = name_id_at(second, "JonesA")
+    renamed = store.change_username(account.id, "Jones", "Annie")
+    assert renamed.username != "JonesA"
+    assert name_id_at(first, renamed.username) == before
+    assert other != before
+
+
+# -- refusals ------------------------------------------------------------------------------------------
+def test_a_request_from_an_unknown_service_or_for_an_unlisted_acs_gets_a_page_not_a_response(porth, store, now):
+    service = onelogin(porth)
+    stranger = OneLoginService(entity_id="https://stranger.example/sp", idp_metadata=porth.metadata)
+    url, _ = stranger.login_url()
+    page = porth.client.get(url.replace("http://localhost", ""))
+    assert page.status_code == 400 and posted_form(page.get_data(as_text=True)) is None
+    assert "not registered" in page.get_data(as_text=True)
+
+    url, _ = service.login_url()
+    document = request_xml(url).replace(b"https://onelogin-sp.example/acs", b"https://evil.example/acs")
+    page = porth.client.get(redirect_url_for(document).replace("http://localhost", ""))
+    assert page.status_code == 400 and "evil.example" not in (posted_form(page.get_data(as_text=True)) or
+                                                              type("", (), {"action": ""})).action
+    assert posted_form(page.get_data(as_text=True)) is None
+
+
+def test_tampered_or_unsigned_requests_are_denied_when_the_service_signs(porth, store, now):
+    service = onelogin(porth, sign_requests=True)
+    url, _ = service.login_url()
+    query = parse_qs(urlsplit(url).query)
+    document = request_xml(url).replace(b'ForceAuthn="false"', b'ForceAuthn="true"') \
+        if b'ForceAuthn="false"' in request_xml(url) else request_xml(url).replace(b"<samlp:AuthnRequest",
+                                                                                    b'<samlp:AuthnRequest ForceAuthn="true"', 1)
+    tampered = redirect_url_for(document, query["RelayState"][0])
+    tampered += "&SigAlg=" + quote(query["SigAlg"][0], safe="") + "&Signature=" + quote(query["Signature"][0],
+                                                                                        safe="")
+    form = answer_form(porth.client.get(tampered.replace("http://localhost", "")))
+    assert status_of(form) == ["Responder", "RequestDenied"]
+
+    unsigned = redirect_url_for(request_xml(service.login_url()[0]))
+    form = answer_form(porth.client.get(unsigned.replace("http://localhost", "")))
+    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert not service.accept(form, None).is_authenticated()
+
+
+def test_a_replayed_or_expired_request_is_denied(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    porth.client.get(url.replace("http://localhost", ""))
+    form = answer_form(porth.client.get(url.replace("http://localhost", "")))
+    assert status_of(form) == ["Responder", "RequestDenied"]
+
+    url, _ = service.login_url()
+    old = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document = request_xml(url)
+    issued = document.split(b'IssueInstant="', 1)[1].split(b'"', 1)[0]
+    expired = redirect_url_for(document.replace(issued, old.encode()))
+    form = answer_form(porth.client.get(expired.replace("http://localhost", "")))
+    assert status_of(form) == ["Responder", "RequestDenied"]
+
+
+@pytest.mark.parametrize("encoded, reason", [
+    ("not*base64!", "cannot be read"),
+    (base64.b64encode(b"plain text, not deflated").decode(), "DEFLATE"),
+    (base64.b64encode(zlib.compress(b"<a>" * 10, 9)[2:-4]).decode(), "cannot be read"),
+    ("A" * 70000, "too large"),
+])
+def test_malformed_requests_get_a_clear_page_never_a_500(porth, encoded, reason):
+    page = porth.client.get(f"/idp/sso/redirect?SAMLRequest={quote(encoded, safe='')}")
+    assert page.status_code == 400
+    assert reason in page.get_data(as_text=True) or "problem" in page.get_data(as_text=True)
+
+
+def test_xml_bombs_and_zip_bombs_are_refused(porth):
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+            b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&lol2;</samlp:AuthnRequest>')
+    page = porth.client.get(redirect_url_for(bomb).replace("http://localhost", ""))
+    assert page.status_code == 400 and "DTD" in page.get_data(as_text=True)
+    zip_bomb = redirect_url_for(b"<a>" + b" " * 5_000_000 + b"</a>")
+    page = porth.client.get(zip_bomb.replace("http://localhost", ""))
+    assert page.status_code == 400 and "size limit" in page.get_data(as_text=True)
+    page = porth.client.post("/idp/sso/post", data={"SAMLRequest": base64.b64encode(bomb).decode()})
+    assert page.status_code == 400
+
+
+# -- logout --------------------------------------------------------------------------------------------
+def test_single_logout_from_a_service_ends_the_session_and_answers_it(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    url, request_id = service.login_url()
+    auth = service.accept(answer_form(porth.sign_in(url, "JonesA")), request_id)
+    logout = service.logout_url(auth.get_nameid(), auth.get_session_index())
+    answer = porth.client.get(logout.replace("http://localhost", ""))
+    assert answer.status_code == 303 and answer.headers["Location"].startswith("https://onelogin-sp.example/sls")
+    slo, _ = service.accept_logout(answer.headers["Location"])
+    assert slo.get_errors() == [], slo.get_last_error_reason()
+    url, _ = service.login_url()
+    page = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    assert 'name="password"' in page.get_data(as_text=True)
+
+
+def test_the_local_logout_page_signs_out(porth, store, now):
+    from tests.saml_services import csrf_token
+
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth, policy=RELEASE)
+    url, request_id = service.login_url()
+    service.accept(answer_form(porth.sign_in(url, "JonesA")), request_id)
+    page = porth.client.get("/idp/logout")
+    assert "Sign out" in page.get_data(as_text=True)
+    asked = porth.client.post("/idp/logout", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    # The service has a logout endpoint: Porth asks it to log out too (signed), then shows its own page.
+    assert asked.status_code == 303 and asked.headers["Location"].startswith("https://onelogin-sp.example/sls")
+    slo, back = service.accept_logout(asked.headers["Location"])
+    assert slo.get_errors() == [], slo.get_last_error_reason()
+    done = porth.client.get(path_of(back))
+    assert done.status_code == 200 and "You have signed out" in done.get_data(as_text=True)
+    assert "not signed in" in porth.client.get("/idp/logout").get_data(as_text=True)
+
+
+def test_forms_without_a_csrf_token_are_refused(porth, store, now):
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    page = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    pending = page.get_data(as_text=True).split('name="pending" value="', 1)[1].split('"', 1)[0]
+    refused = porth.client.post("/idp/sign-in", data={"pending": pending, "username": "JonesA",
+                                                       "password": PASSWORD})
+    assert refused.status_code == 400 and posted_form(refused.get_data(as_text=True)) is None
