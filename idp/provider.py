@@ -14,7 +14,7 @@ from idp.attributes import KNOWN_ATTRIBUTES
 from idp.guards import RequestLedger, SignInThrottle
 from idp.intake import IntakeRules
 from idp.services import ServiceRegistry
-from idp.signing import SigningKey, generate_signing_files, load_signing_key
+from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
 
 
@@ -46,10 +46,9 @@ def signing_files(settings: Settings) -> tuple[Path, Path]:
     idp = settings.idp
     if idp.signing_key_file and idp.signing_certificate_file:
         return idp.signing_key_file, idp.signing_certificate_file
-    key_file, certificate_file = settings.secrets_dir / "idp-signing.key", settings.secrets_dir / "idp-signing.crt"
-    if not key_file.exists():
-        generate_signing_files(key_file, certificate_file, idp.effective_entity_id)
-    return key_file, certificate_file
+    pair = settings.secrets_dir / "idp-signing.pem"
+    generate_signing_pair(pair, idp.effective_entity_id)
+    return pair, pair
 
 
 def build_identity_provider(settings: Settings, db: Database, directory_config: DirectoryConfig) -> IdentityProvider:

@@ -59,8 +59,12 @@ class SigningKey:
         return self._signer.sign(element, key=self.private_key, cert=[self.certificate])
 
 
-def generate_signing_files(key_file: Path, certificate_file: Path, common_name: str) -> None:
-    """An RSA-2048 key (0600) and a ten-year self-signed certificate, as SAML IdPs use."""
+def generate_signing_pair(pem_file: Path, common_name: str) -> None:
+    """An RSA-2048 key and a ten-year self-signed certificate (what SAML IdPs publish),
+    in one PEM file (0600), created atomically: several web workers starting at
+    once all end up with the same pair."""
+    if pem_file.exists():
+        return
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
     now = datetime.now(timezone.utc)
@@ -68,21 +72,39 @@ def generate_signing_files(key_file: Path, certificate_file: Path, common_name: 
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                    .not_valid_after(now + timedelta(days=3650))
                    .sign(key, hashes.SHA256()))
-    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process generated the pair first
+    pem_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    draft = pem_file.with_name(f".{pem_file.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
-    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        handle.write(certificate.public_bytes(serialization.Encoding.PEM))
+    try:
+        os.link(draft, pem_file)  # atomic, and refuses to replace a pair another worker made first
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+
+
+def _pem_block(text: str, kind: str, source: Path) -> bytes:
+    begin = text.find(f"-----BEGIN {kind}-----")
+    end_marker = f"-----END {kind}-----"
+    end = text.find(end_marker, begin)
+    if begin < 0 or end < 0:
+        raise SignatureRefused(f"{source}: no {kind.lower()} in it")
+    return text[begin:end + len(end_marker)].encode("ascii")
 
 
 def load_signing_key(key_file: Path, certificate_file: Path) -> SigningKey:
+    """The key and certificate, from two PEM files or one holding both."""
     try:
-        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
-        certificate = x509.load_pem_x509_certificate(certificate_file.read_bytes())
+        key_text = key_file.read_text("ascii")
+        certificate_text = key_text if certificate_file == key_file else certificate_file.read_text("ascii")
+        key = serialization.load_pem_private_key(_pem_block(key_text, "PRIVATE KEY", key_file)
+                                                 if "BEGIN PRIVATE KEY" in key_text
+                                                 else _pem_block(key_text, "RSA PRIVATE KEY", key_file), password=None)
+        certificate = x509.load_pem_x509_certificate(_pem_block(certificate_text, "CERTIFICATE", certificate_file))
     except (OSError, ValueError, TypeError) as exc:
         raise SignatureRefused(f"cannot load the IdP signing key {key_file} / {certificate_file}: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:

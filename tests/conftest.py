@@ -75,24 +75,28 @@ class DemoServer:
     var_dir: Path
     process: subprocess.Popen
     load_outputs: list[str]
+    services_dir: Path
 
 
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory) -> "DemoServer":
     var_dir = tmp_path_factory.mktemp("demo") / "var"
-    env = porth_env(var_dir, PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true")
+    port = free_port()
+    services_dir = var_dir.parent / "services"
+    services_dir.mkdir()
+    env = porth_env(var_dir, PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true",
+                    PORTH_IDP__BASE_URL=f"http://127.0.0.1:{port}", PORTH_IDP__SERVICES_DIR=str(services_dir))
     outputs = []
     for _ in range(2):  # the second run must find everything already there
         loaded = run_porth(["load-demo"], env)
         assert loaded.returncode == 0, loaded.stderr
         outputs.append(loaded.stdout)
-    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "webui.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
-    server = DemoServer(f"http://127.0.0.1:{port}", env, var_dir, process, outputs)
+    server = DemoServer(f"http://127.0.0.1:{port}", env, var_dir, process, outputs, services_dir)
     try:
         wait_until_answering(server.url + "/healthz", process)
         yield server

@@ -50,9 +50,16 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from webui.runtime import build_runtime, directory_running
     from webui.wsgi_server import run_gunicorn
 
+    from idp.provider import signing_files
+    from idp.signing import SignatureRefused, load_signing_key
+
     settings = _settings(ctx)
     bind_host = host or settings.web.host
     bind_port = port or settings.web.port
+    try:  # made here, before the workers start: they all load the same pair
+        load_signing_key(*signing_files(settings))
+    except SignatureRefused as exc:
+        raise ConfigError(f"PORTH_IDP__SIGNING_KEY_FILE: {exc}") from None
     with directory_running(settings) as slapd:
         with build_runtime(settings) as runtime:
             if slapd is not None:
@@ -62,6 +69,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         if slapd is not None:
             click.echo(f"Directory: private slapd on {slapd.url} (data in {slapd.root})")
         click.echo(f"Porth is at http://{bind_host}:{bind_port}/  (Ctrl-C stops it)")
+        click.echo(f"Sign-in (SAML IdP): metadata at {settings.idp.base_url}/idp/metadata, "
+                   f"services from {settings.idp.services_dir}/")
         run_gunicorn(settings, bind_host, bind_port, workers or settings.web.workers)
 
 
