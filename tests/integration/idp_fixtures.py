@@ -55,13 +55,13 @@ class Porth:
                                                       "username": username, "password": password})
 
 
-def make_porth(slapd: PrivateSlapd, tmp_path: Path, **idp_settings) -> Porth:
+def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = None, **idp_settings) -> Porth:
     services_dir = tmp_path / "services"
     services_dir.mkdir(exist_ok=True)
     settings = with_secrets(load_settings(
         var_dir=tmp_path / "var",
         ldap={"url": slapd.url, "base_dn": BASE_DN, "bind_dn": ROOT_DN, "bind_password": slapd.root_password},
-        database={"url": f"sqlite:///{tmp_path}/operational.sqlite3"},
+        database={"url": database_url or f"sqlite:///{tmp_path}/operational.sqlite3"},
         idp={"base_url": "http://localhost", "services_dir": services_dir, **idp_settings},
     ))
     runtime = build_runtime(settings)

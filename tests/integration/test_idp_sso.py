@@ -367,3 +367,32 @@ def test_forms_without_a_csrf_token_are_refused(porth, store, now):
     refused = porth.client.post("/idp/sign-in", data={"pending": pending, "username": "JonesA",
                                                        "password": PASSWORD})
     assert refused.status_code == 400 and posted_form(refused.get_data(as_text=True)) is None
+
+
+# -- several web workers ------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_two_web_workers_share_the_replay_ledger_and_the_failure_counters(slapd, store, now, tmp_path, engine):
+    """Nothing that matters lives in one worker's memory (DESIGN.md): two app
+    instances with one operational database behave as one IdP."""
+    from tests.integration.idp_fixtures import make_porth
+    from tests.integration.test_operational_store import _postgres_database
+
+    urls = _postgres_database() if engine == "postgresql" else iter([None])
+    for url in urls:
+        first = make_porth(slapd, tmp_path, database_url=url, failures_before_delay=2, failures_before_lock=3)
+        second = make_porth(slapd, tmp_path, database_url=url, failures_before_delay=2, failures_before_lock=3)
+        store.add_account(staff(password=PASSWORD), now)
+        service = onelogin(first)
+        url_once, _ = service.login_url()
+        first.client.get(url_once.replace("http://localhost", ""))
+        replayed = answer_form(second.client.get(url_once.replace("http://localhost", "")))
+        assert status_of(replayed) == ["Responder", "RequestDenied"]
+
+        for porth_worker in (first, second, first):
+            login, _ = service.login_url()
+            porth_worker.sign_in(login, "JonesA", "Wrong1234")
+        login, _ = service.login_url()
+        assert second.sign_in(login, "JonesA", PASSWORD).status_code == 429
+        for worker in (first, second):
+            worker.app.extensions["porth.idp"].close()
+            worker.runtime.close()
