@@ -58,7 +58,8 @@ def wait_until_answering(url: str, process: subprocess.Popen, timeout: float = 6
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"porth serve exited with {process.returncode}: {process.stdout.read()}")
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"porth serve exited with {process.returncode}: {output}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -91,9 +92,11 @@ def demo_server(tmp_path_factory) -> "DemoServer":
         loaded = run_porth(["load-demo"], env)
         assert loaded.returncode == 0, loaded.stderr
         outputs.append(loaded.stdout)
+    # A file, not a pipe: nobody reads the access log while tests run, and a full pipe would block the server.
+    log = (var_dir.parent / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "webui.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
     server = DemoServer(f"http://127.0.0.1:{port}", env, var_dir, process, outputs, services_dir)

@@ -1,0 +1,259 @@
+"""Sign-in speed of the identity provider against the raw slapd bind limit, in one run.
+
+    .venv/bin/python bench/login.py [--accounts 400] [--clients 16] [--seconds 20] [--workers 2]
+
+On a scratch private slapd with Porth's configuration (durable commits,
+Argon2 hashes as Porth writes them) it measures:
+  (a) the raw limit: LDAP simple binds/s of the same accounts, from as many
+      concurrent clients on kept-open python-ldap connections;
+  (b) Porth: `porth serve` (gunicorn, --workers) and as many concurrent
+      browsers, each doing the whole flow with a new cookie jar every time
+      (no single sign-on shortcut): AuthnRequest (HTTP-Redirect) -> sign-in
+      form -> POST credentials -> signed Response. A sample of the Responses
+      is validated by python3-saml in strict mode.
+It prints sign-ins/s, the ratio of (b) to (a), and p50/p95/p99 latency of the
+whole flow and of the credentials POST. Each phase signs in its own half of
+the accounts, so both pay slapd's lastbind write on a first sign-in alike.
+Not a test: record the figures in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import multiprocessing
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
+from directory.rules.vault import PasswordVault  # noqa: E402
+from directory.slapd import PrivateSlapd  # noqa: E402
+from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
+from tests.conftest import free_port, wait_until_answering  # noqa: E402
+from tests.saml_services import OneLoginService, PostedForm, posted_form  # noqa: E402
+
+BASE = "dc=porth-bench"
+ROOT_DN = f"cn=porth,{BASE}"
+SCHOOL = "6619999"
+PASSWORD = "Tiger4821"
+SURNAMES = ["Jones", "Davies", "Williams", "Evans", "Thomas", "Roberts", "Hughes", "Lewis", "Morgan", "Price"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def describe(latencies: list[float]) -> str:
+    ms = [v * 1000 for v in latencies]
+    return f"p50 {percentile(ms, .50):6.1f} ms  p95 {percentile(ms, .95):6.1f} ms  p99 {percentile(ms, .99):6.1f} ms"
+
+
+# -- (a) raw binds -----------------------------------------------------------------
+def raw_binds(url: str, dns: list[str], clients: int, seconds: float) -> tuple[int, list[float], float]:
+    import ldap
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    def client() -> None:
+        conn = ldap.initialize(url)
+        conn.protocol_version = 3
+        mine = []
+        while time.perf_counter() < stop_at:
+            dn = dns[next(counter) % len(dns)]
+            started = time.perf_counter()
+            conn.simple_bind_s(dn, PASSWORD)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), latencies, time.perf_counter() - started
+
+
+# -- (b) the browser flow ---------------------------------------------------------------
+def authn_request(idp_url: str, sp_entity: str, acs: str) -> str:
+    request_id = "_" + secrets.token_hex(16)
+    issued = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    xml = (f'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+           f'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{request_id}" Version="2.0" '
+           f'IssueInstant="{issued}" Destination="{idp_url}/idp/sso/redirect" '
+           f'AssertionConsumerServiceURL="{acs}" '
+           f'ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">'
+           f"<saml:Issuer>{sp_entity}</saml:Issuer></samlp:AuthnRequest>").encode()
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    encoded = base64.b64encode(deflater.compress(xml) + deflater.flush()).decode()
+    return f"{idp_url}/idp/sso/redirect?SAMLRequest={quote(encoded, safe='')}&RelayState=bench"
+
+
+def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str], threads: int, stop_at_wall: float,
+                     results) -> None:
+    import requests
+
+    flows, posts, failures, samples = [], [], [0], []
+    lock = threading.Lock()
+    counter = iter(range(10**9))
+
+    def browser() -> None:
+        session = requests.Session()
+        mine_flows, mine_posts = [], []
+        while time.time() < stop_at_wall:
+            username = usernames[next(counter) % len(usernames)]
+            session.cookies.clear()  # a new browser every time: no single sign-on shortcut
+            started = time.perf_counter()
+            try:
+                first = session.get(authn_request(idp_url, sp_entity, acs), allow_redirects=False, timeout=30)
+                form = session.get(idp_url + first.headers["Location"], timeout=30)
+                token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+                pending = re.search(r'name="pending" value="([^"]+)"', form.text).group(1)
+                posted = time.perf_counter()
+                answer = session.post(idp_url + "/idp/sign-in", timeout=30, data={
+                    "csrf_token": token, "pending": pending, "username": username, "password": PASSWORD})
+                done = time.perf_counter()
+                if answer.status_code != 200 or 'name="SAMLResponse"' not in answer.text:
+                    raise RuntimeError(f"no Response ({answer.status_code})")
+            except Exception:  # noqa: BLE001 - counted and reported, the run goes on
+                with lock:
+                    failures[0] += 1
+                continue
+            mine_flows.append(done - started)
+            mine_posts.append(done - posted)
+            if len(samples) < 3:
+                with lock:
+                    samples.append(answer.text)
+        with lock:
+            flows.extend(mine_flows)
+            posts.extend(mine_posts)
+
+    workers = [threading.Thread(target=browser) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    results.put((flows, posts, failures[0], samples))
+
+
+def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
+                  seconds: float) -> tuple[list[float], list[float], int, list[str], float]:
+    # Several processes, so the clients' own Python does not serialise on one GIL.
+    processes = min(4, clients)
+    per_process = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    results = multiprocessing.Queue()
+    stop_at = time.time() + seconds
+    started = time.perf_counter()
+    children = [multiprocessing.Process(target=_browser_process,
+                                        args=(idp_url, sp_entity, acs, usernames, n, stop_at, results))
+                for n in per_process]
+    for child in children:
+        child.start()
+    gathered = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    elapsed = time.perf_counter() - started
+    flows = [v for g in gathered for v in g[0]]
+    posts = [v for g in gathered for v in g[1]]
+    return flows, posts, sum(g[2] for g in gathered), [s for g in gathered for s in g[3]], elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=400, help="accounts per phase")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of porth serve")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="porth-login-bench-") as scratch:
+        scratch = Path(scratch)
+        password = secrets.token_urlsafe(16)
+        slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE, ROOT_DN, password)
+        slapd.start()
+        server = None
+        try:
+            store = DirectoryStore(DirectoryConfig(url=slapd.url, base_dn=BASE, bind_dn=ROOT_DN,
+                                                   bind_password=password, mail_domain="hwbcymru.net"),
+                                   PasswordVault(PasswordVault.new_key()))
+            store.initialise()
+            store.add_school(School(SCHOOL, "Bench", SchoolType.SECONDARY, "661"))
+            now = datetime.now(timezone.utc)
+            accounts = [store.add_account(NewAccount(kind=AccountKind.STAFF, surname=SURNAMES[i % len(SURNAMES)],
+                                                     forename=f"Bench{i}", created_by="bench", school=SCHOOL,
+                                                     staff_code=f"B{i:05d}", password=PASSWORD), now)
+                        for i in range(2 * args.accounts)]
+            store.close()
+            raw_set, porth_set = accounts[:args.accounts], accounts[args.accounts:]
+            print(f"{len(accounts)} accounts with Argon2 hashes on a durable private slapd; "
+                  f"{args.clients} concurrent clients, {args.seconds:.0f} s per phase", flush=True)
+
+            # (a) the raw limit
+            count, latencies, elapsed = raw_binds(slapd.url, [store.account_dn(a.id) for a in raw_set],
+                                                  args.clients, args.seconds)
+            raw_rate = count / elapsed
+            print(f"(a) raw LDAP simple binds:   {raw_rate:7.1f} /s   {describe(latencies)}", flush=True)
+
+            # (b) Porth under gunicorn
+            port = free_port()
+            idp_url = f"http://127.0.0.1:{port}"
+            services = scratch / "services"
+            services.mkdir()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
+            env.update(PORTH_VAR_DIR=str(scratch / "var"), PORTH_LDAP__URL=slapd.url, PORTH_LDAP__BASE_DN=BASE,
+                       PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=password,
+                       PORTH_IDP__BASE_URL=idp_url, PORTH_IDP__SERVICES_DIR=str(services),
+                       PORTH_LOG_LEVEL="WARNING")
+            server_log = (scratch / "serve.log").open("w")
+            server = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port),
+                                       "--workers", str(args.workers)], cwd=ROOT, env=env,
+                                      stdout=server_log, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True)
+            wait_until_answering(idp_url + "/healthz", server)
+            with __import__("urllib.request").request.urlopen(idp_url + "/idp/metadata") as response:
+                service = OneLoginService(entity_id="https://bench-sp.example/sp",
+                                          idp_metadata=response.read().decode())
+            (services / "bench.xml").write_bytes(service.metadata())
+            (services / "bench.toml").write_text('category = "core"\nrelease = ["mail", "given_name"]\n')
+            time.sleep(1.1)  # the registry re-reads the folder at most once a second
+            flows, posts, failures, samples, elapsed = browser_flows(
+                idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
+                args.seconds)
+            porth_rate = len(flows) / elapsed
+            print(f"(b) porth sign-ins (flow):   {porth_rate:7.1f} /s   {describe(flows)}"
+                  f"   ratio to (a): {porth_rate / raw_rate:.0%}", flush=True)
+            print(f"    credentials POST alone:              {describe(posts)}")
+            print(f"    failed flows: {failures}")
+            valid = 0
+            for page in samples:
+                auth = service.accept(posted_form(page) or PostedForm("", {}), None)
+                valid += auth.is_authenticated() and not auth.get_errors()
+            print(f"    Responses validated by python3-saml (strict): {valid}/{len(samples)}")
+        finally:
+            if server is not None and server.poll() is None:
+                os.killpg(server.pid, 2)
+                server.wait(timeout=30)
+            slapd.stop()
+
+
+if __name__ == "__main__":
+    main()
