@@ -396,3 +396,60 @@ def test_two_web_workers_share_the_replay_ledger_and_the_failure_counters(slapd,
         for worker in (first, second):
             worker.app.extensions["porth.idp"].close()
             worker.runtime.close()
+
+
+def test_an_authentication_context_or_name_id_format_porth_cannot_give_is_answered_with_its_status(porth, store,
+                                                                                                   now):
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    document = request_xml(url)
+    assert b"PasswordProtectedTransport" in document
+    x509 = redirect_url_for(document.replace(b"PasswordProtectedTransport", b"X509"))
+    assert status_of(answer_form(porth.client.get(x509.replace("http://localhost", "")))) == \
+        ["Requester", "NoAuthnContext"]
+    url, _ = service.login_url()
+    kerberos = redirect_url_for(request_xml(url).replace(b"nameid-format:persistent", b"nameid-format:kerberos"))
+    assert status_of(answer_form(porth.client.get(kerberos.replace("http://localhost", "")))) == \
+        ["Requester", "InvalidNameIDPolicy"]
+
+
+def test_porth_can_require_every_service_to_sign_its_requests(slapd, store, now, tmp_path):
+    from tests.integration.idp_fixtures import make_porth
+
+    strict_porth = make_porth(slapd, tmp_path, require_signed_requests=True)
+    store.add_account(staff(password=PASSWORD), now)
+    unsigned = onelogin(strict_porth, "unsigned")
+    url, _ = unsigned.login_url()
+    assert status_of(answer_form(strict_porth.client.get(url.replace("http://localhost", "")))) == \
+        ["Responder", "RequestDenied"]
+    signed = onelogin(strict_porth, "signed", sign_requests=True)
+    url, request_id = signed.login_url()
+    assert signed.accept(answer_form(strict_porth.sign_in(url, "JonesA")), request_id).is_authenticated()
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure_over_https(slapd, store, now, tmp_path):
+    from tests.integration.idp_fixtures import make_porth
+
+    store.add_account(staff(password=PASSWORD), now)
+    for base_url, secure in (("http://localhost", False), ("https://localhost", True)):
+        porth = make_porth(slapd, tmp_path / base_url.split(":")[0], base_url=base_url)
+        service = onelogin(porth)
+        url, _ = service.login_url()
+        page = porth.follow(porth.client.get(url.replace(base_url, ""), base_url=base_url), )
+        cookie = page.headers.get("Set-Cookie") or ""
+        assert "porth_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure
+
+
+def test_many_failures_from_one_address_throttle_that_address_whatever_the_usernames(slapd, store, now, tmp_path):
+    from tests.integration.idp_fixtures import make_porth
+
+    porth = make_porth(slapd, tmp_path, address_failures_before_lock=10, failures_before_delay=5,
+                       failures_before_lock=50)
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    for n in range(10):
+        url, _ = service.login_url()
+        porth.sign_in(url, f"Guess{n}", "Wrong1234")
+    url, _ = service.login_url()
+    assert porth.sign_in(url, "JonesA", PASSWORD).status_code == 429
