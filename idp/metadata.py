@@ -8,11 +8,13 @@ from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, NAMEID_EMAIL, N
 from idp.signing import SigningKey
 
 
-def idp_metadata(*, entity_id: str, base_url: str, key: SigningKey, organisation: str = "Porth") -> bytes:
+def idp_metadata(*, entity_id: str, base_url: str, key: SigningKey, requests_must_be_signed: bool = False,
+                 organisation: str = "Porth") -> bytes:
     root = etree.Element(q(MD, "EntityDescriptor"), nsmap={"md": MD, "ds": DS}, entityID=entity_id)
     descriptor = etree.SubElement(root, q(MD, "IDPSSODescriptor"),
                                   protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
-                                  WantAuthnRequestsSigned="false", errorURL=f"{base_url}/idp/problem")
+                                  WantAuthnRequestsSigned="true" if requests_must_be_signed else "false",
+                                  errorURL=f"{base_url}/idp/problem")
     # Only a signing key: services send Porth nothing encrypted.
     key_descriptor = etree.SubElement(descriptor, q(MD, "KeyDescriptor"), use="signing")
     x509_data = etree.SubElement(etree.SubElement(key_descriptor, q(DS, "KeyInfo")), q(DS, "X509Data"))

@@ -191,7 +191,8 @@ def _pending_from(token: str | None) -> Pending | None:
 @blueprint.get("/metadata")
 def metadata() -> Response:
     provider = _idp()
-    return Response(idp_metadata(entity_id=provider.entity_id, base_url=provider.base_url, key=provider.key),
+    return Response(idp_metadata(entity_id=provider.entity_id, base_url=provider.base_url, key=provider.key,
+                                 requests_must_be_signed=provider.settings.idp.require_signed_requests),
                     mimetype="application/samlmetadata+xml")
 
 
@@ -353,7 +354,9 @@ def _end_session(initiator: dict | None):
     return _next_logout_step()
 
 
-def _single_logout(document: bytes, relay_state: str | None, redirect_raw: dict[str, str] | None):
+def _read_logout(document: bytes, redirect_raw: dict[str, str] | None) -> dict | tuple[str, int]:
+    """A service's LogoutRequest or LogoutResponse, checked (issuer registered, signature
+    good or not required), as the few values acting on it needs; or a problem page."""
     provider = _idp()
     try:
         root = parse(document)
@@ -364,27 +367,32 @@ def _single_logout(document: bytes, relay_state: str | None, redirect_raw: dict[
     service = provider.services.get(message.issuer)
     if service is None:
         return _problem(f"the service {message.issuer!r} is not registered with Porth")
+    allow_sha1 = provider.settings.idp.allow_sha1_requests
     try:
-        octets = bindings.redirect_signed_octets(redirect_raw, "SAMLRequest" if kind == "LogoutRequest"
-                                                 else "SAMLResponse") if redirect_raw else None
+        field = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
+        octets = bindings.redirect_signed_octets(redirect_raw, field) if redirect_raw else None
         if octets is not None:
             verify_redirect(octets, bindings.decoded(redirect_raw["SigAlg"]),
-                            bindings.decoded(redirect_raw["Signature"]), service.signing_certificates,
-                            provider.settings.idp.allow_sha1_requests)
+                            bindings.decoded(redirect_raw["Signature"]), service.signing_certificates, allow_sha1)
         elif message.signed:
-            verify_enveloped(root, service.signing_certificates, provider.settings.idp.allow_sha1_requests)
+            verify_enveloped(root, service.signing_certificates, allow_sha1)
         elif kind == "LogoutRequest" and (service.authn_requests_signed
                                           or provider.settings.idp.require_signed_requests):
             raise SignatureRefused("the logout request is not signed")
     except SignatureRefused as exc:
         return _problem(f"{service.name}: {exc}")
-    if kind == "LogoutResponse":
+    return {"kind": kind, "service": service.entity_id, "id": message.id,
+            "status": getattr(message, "status", None)}
+
+
+def _act_on_logout(checked: dict, relay_state: str | None):
+    if checked["kind"] == "LogoutResponse":
         state = session.get("logout")
-        if state is not None and message.status != STATUS_SUCCESS:
+        if state is not None and checked["status"] != STATUS_SUCCESS:
             state["partial"] = True
             session["logout"] = state
         return _next_logout_step()
-    return _end_session({"service": service.entity_id, "request_id": message.id, "relay_state": relay_state})
+    return _end_session({"service": checked["service"], "request_id": checked["id"], "relay_state": relay_state})
 
 
 @blueprint.get("/slo/redirect")
@@ -398,7 +406,8 @@ def slo_redirect():
     except bindings.BindingError as exc:
         return _problem(str(exc))
     relay = bindings.decoded(raw["RelayState"]) if "RelayState" in raw else None
-    return _single_logout(document, relay, raw)
+    checked = _read_logout(document, raw)
+    return _act_on_logout(checked, relay) if isinstance(checked, dict) else checked
 
 
 @blueprint.post("/slo/post")
@@ -409,8 +418,10 @@ def slo_post():
         document = bindings.decode_post(request.form.get(field, ""))
     except bindings.BindingError as exc:
         return _problem(str(exc))
-    token = _tokens("slo").dumps({"document": bindings.encode_post(document),
-                                  "relay_state": request.form.get("RelayState")})
+    checked = _read_logout(document, None)
+    if not isinstance(checked, dict):
+        return checked
+    token = _tokens("slo").dumps({**checked, "relay_state": request.form.get("RelayState")})
     return redirect(url_for("idp.slo_continue", message=token), 303)
 
 
@@ -420,7 +431,7 @@ def slo_continue():
         data = _tokens("slo").loads(request.args.get("message", ""), max_age=60)
     except BadSignature:
         return _problem(_("This sign-out link has expired."))
-    return _single_logout(bindings.decode_post(data["document"]), data.get("relay_state"), None)
+    return _act_on_logout(data, data.get("relay_state"))
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])

@@ -38,5 +38,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         "loglevel": settings.log_level.lower(),
         "graceful_timeout": 5,
         "proc_name": "porth",
+        # SAML's Redirect binding and Porth's signed continuation links make long URLs.
+        "limit_request_line": 8190,
     }
     _PorthGunicorn(settings, options).run()

@@ -453,3 +453,23 @@ def test_many_failures_from_one_address_throttle_that_address_whatever_the_usern
         porth.sign_in(url, f"Guess{n}", "Wrong1234")
     url, _ = service.login_url()
     assert porth.sign_in(url, "JonesA", PASSWORD).status_code == 429
+
+
+def test_a_logout_request_posted_by_a_service_ends_the_session(porth, store, now):
+    from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    url, request_id = service.login_url()
+    auth = service.accept(answer_form(porth.sign_in(url, "JonesA")), request_id)
+    request = OneLogin_Saml2_Logout_Request(service.settings(), name_id=auth.get_nameid(),
+                                            session_index=auth.get_session_index())
+    carried = porth.client.post("/idp/slo/post", data={"SAMLRequest": base64.b64encode(
+        request.get_xml().encode()).decode(), "RelayState": "back-to-app"})
+    assert carried.status_code == 303 and "/idp/slo/continue" in carried.headers["Location"]
+    answered = porth.client.get(path_of(carried.headers["Location"]))
+    assert answered.status_code == 303 and answered.headers["Location"].startswith("https://onelogin-sp.example/sls")
+    assert "RelayState=back-to-app" in answered.headers["Location"]
+    url, _ = service.login_url()
+    assert 'name="password"' in porth.follow(porth.client.get(url.replace("http://localhost", ""))).get_data(
+        as_text=True)
