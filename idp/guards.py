@@ -8,7 +8,7 @@ import hmac
 import random
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from directory.operational.db import Database
@@ -25,15 +25,15 @@ class RequestLedger:
 
     def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
         key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
-        with self.db.session() as session:
-            if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
-                session.execute(delete(SeenSamlRequest).where(SeenSamlRequest.expires_at < now))
-            session.add(SeenSamlRequest(issuer_and_id=key, expires_at=keep_until))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
+        table = SeenSamlRequest.__table__
+        try:
+            # Core, not the ORM: this runs on every sign-in request.
+            with self.db.engine.begin() as connection:
+                if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
+                    connection.execute(delete(table).where(table.c.expires_at < now))
+                connection.execute(insert(table).values(issuer_and_id=key, expires_at=keep_until))
+        except IntegrityError:
+            return False
         return True
 
 
@@ -55,6 +55,14 @@ class SignInThrottle:
         rows = session.execute(select(SignInFailures).where(SignInFailures.key.in_(keys))).scalars()
         return {row.key: row for row in rows}
 
+    def _counter_rows(self, keys: tuple[str, ...]) -> dict[str, Counter]:
+        """Read on every attempt: Core, not the ORM."""
+        table = SignInFailures.__table__
+        with self.db.engine.connect() as connection:
+            rows = connection.execute(select(table.c.key, table.c.failures, table.c.last_failure_at,
+                                             table.c.locked_until).where(table.c.key.in_(keys)))
+            return {row.key: Counter(row.failures, row.last_failure_at, row.locked_until) for row in rows}
+
     @staticmethod
     def _counter(row: SignInFailures | None) -> Counter | None:
         return Counter(row.failures, row.last_failure_at, row.locked_until) if row else None
@@ -62,11 +70,10 @@ class SignInThrottle:
     def check(self, username: str, address: str, now: datetime) -> Verdict:
         """May this attempt go ahead? The stricter of the username's and the address's verdicts."""
         user_key, address_key = self._keys(username, address)
-        with self.db.session() as session:
-            rows = self._counters(session, (user_key, address_key))
+        rows = self._counter_rows((user_key, address_key))
         address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
-        verdicts = [throttling.verdict(self._counter(rows.get(user_key)), now, self.limits),
-                    throttling.verdict(self._counter(rows.get(address_key)), now, address_limits)]
+        verdicts = [throttling.verdict(rows.get(user_key), now, self.limits),
+                    throttling.verdict(rows.get(address_key), now, address_limits)]
         strictest = max(verdicts, key=lambda v: (v.locked, v.wait_seconds))
         return Verdict(strictest.wait_seconds, strictest.locked, username_has_failures=user_key in rows)
 
