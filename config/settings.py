@@ -121,7 +121,16 @@ class ProvisioningSettings(_Section):
 class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=5000, ge=1, le=65535)
-    workers: int = Field(default=2, ge=1, le=64)
+    # None: gunicorn's rule of thumb, 2 x CPU cores + 1 (a sign-in spends ~10 ms waiting
+    # for slapd's Argon2 check, during which another worker uses the core).
+    workers: int | None = Field(default=None, ge=1, le=64)
+    # sync: one request at a time per worker process, the lowest overhead per sign-in
+    # (bench/README.md); gthread: threads in each worker.
+    worker_class: Literal["sync", "gthread"] = "sync"
+
+    @property
+    def effective_workers(self) -> int:
+        return self.workers or 2 * (os.cpu_count() or 1) + 1
 
 
 class IdpSettings(_Section):

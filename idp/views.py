@@ -26,6 +26,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -173,8 +174,26 @@ def _proceed(pending: Pending):
     if pending.is_passive:
         return _refuse(Refused("no live session and the service asked Porth not to ask for a password",
                                STATUS_NO_PASSIVE, pending))
-    token = _tokens("pending").dumps(pending.to_dict())
-    return redirect(url_for("idp.sign_in", pending=token), 303)
+    if pending.request_id:
+        # This browser may reload the page: the request's second use is then not a replay.
+        session["idp_request"] = _request_key(pending.service, pending.request_id)
+    username = sso["username"] if sso and pending.force_authn else ""
+    return _sign_in_form(pending, _tokens("pending").dumps(pending.to_dict()), username)
+
+
+def _request_key(issuer: str, request_id: str) -> str:
+    return f"{issuer} {request_id}"
+
+
+def _sign_in_form(pending: Pending, token: str, username: str, error: str | None = None, status: int = 200):
+    """The form is shown where the request arrived (one round trip less per sign-in);
+    its language switch and its POST carry the checked request in `token`."""
+    service = _idp().services.get(pending.service)
+    if service is None:
+        return _problem(_("That service is no longer registered with Porth."))
+    g.language_base = url_for("idp.sign_in", pending=token)
+    return render_template("idp/sign_in.html", service=service, pending=token, username=username,
+                           error=error), status
 
 
 def _pending_from(token: str | None) -> Pending | None:
@@ -199,9 +218,12 @@ def metadata() -> Response:
 def _check(received) -> Pending | Refused:
     provider = _idp()
     now = _now()
-    return check_request(received, provider.services, provider.intake_rules, now,
-                         lambda issuer, request_id, keep_until: provider.ledger.first_use(issuer, request_id,
-                                                                                          keep_until, now))
+
+    def first_use(issuer: str, request_id: str, keep_until: datetime) -> bool:
+        return (provider.ledger.first_use(issuer, request_id, keep_until, now)
+                or session.get("idp_request") == _request_key(issuer, request_id))
+
+    return check_request(received, provider.services, provider.intake_rules, now, first_use)
 
 
 @blueprint.get("/sso/redirect")
@@ -229,7 +251,8 @@ def sso_post():
 @blueprint.get("/sso/continue")
 def sso_continue():
     try:
-        data = _tokens("post").loads(request.args.get("request", ""), max_age=60)
+        data = _tokens("post").loads(request.args.get("request", ""),
+                                     max_age=_idp().settings.idp.request_max_age_seconds)
     except BadSignature:
         return _problem(_("This sign-in link has expired. Go back to the service and try again."))
     return _proceed(Pending.from_dict(data))
@@ -256,31 +279,27 @@ def sign_in():
     sso = _live_session()
     username = request.form.get("username", sso["username"] if sso and pending.force_authn else "").strip()
     if request.method == "GET":
-        return render_template("idp/sign_in.html", service=service, pending=token, username=username, error=None)
+        return _sign_in_form(pending, token, username)
 
     provider = _idp()
     password = request.form.get("password", "")
     address = request.remote_addr or "-"
     now = _now()
     if not username or not password:
-        error = _("Enter your username and password")
-        return render_template("idp/sign_in.html", service=service, pending=token, username=username,
-                               error=error), 200
+        return _sign_in_form(pending, token, username, _("Enter your username and password"))
     verdict = provider.throttle.check(username, address, now)
     if verdict.wait_seconds:
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
         error = (_("Too many attempts. Try again in %(minutes)d minutes.", minutes=minutes) if verdict.locked
                  else _("Too many attempts. Wait %(seconds)d seconds and try again.", seconds=verdict.wait_seconds))
-        return render_template("idp/sign_in.html", service=service, pending=token, username=username,
-                               error=error), 429
+        return _sign_in_form(pending, token, username, error, 429)
     try:
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials:
         provider.throttle.failed(username, address, now)
         log.info("sign-in failed from %s", address)
-        return render_template("idp/sign_in.html", service=service, pending=token, username=username,
-                               error=_("The username or password is not right")), 200
+        return _sign_in_form(pending, token, username, _("The username or password is not right"))
     if verdict.username_has_failures:
         provider.throttle.succeeded(username, address)
     if policy.may_sign_in(account) is not None:

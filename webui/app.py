@@ -71,6 +71,9 @@ def _language() -> str:
 
 def _language_url(code: str) -> str:
     """This page in another language (a POSTed form's pending sign-in is kept)."""
+    if g.get("language_base"):  # a view said which address shows this page again
+        separator = "&" if "?" in g.language_base else "?"
+        return f"{g.language_base}{separator}lang={code}"
     arguments = {**request.args.to_dict(), **(request.view_args or {}), "lang": code}
     if request.method == "POST" and "pending" in request.form:
         arguments["pending"] = request.form["pending"]

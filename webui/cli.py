@@ -71,7 +71,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo(f"Porth is at http://{bind_host}:{bind_port}/  (Ctrl-C stops it)")
         click.echo(f"Sign-in (SAML IdP): metadata at {settings.idp.base_url}/idp/metadata, "
                    f"services from {settings.idp.services_dir}/")
-        run_gunicorn(settings, bind_host, bind_port, workers or settings.web.workers)
+        run_gunicorn(settings, bind_host, bind_port, workers or settings.web.effective_workers)
 
 
 # -- demo ---------------------------------------------------------------------

@@ -31,8 +31,8 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
-        "threads": 4,
+        "worker_class": settings.web.worker_class,
+        "threads": 4 if settings.web.worker_class == "gthread" else 1,
         "accesslog": "-",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),

@@ -45,7 +45,9 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+        # A server's connections can go stale (restarts, idle timeouts): check each before use.
+        # SQLite is a file opened in process: nothing to check, and sign-ins use it on every request.
+        self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"), future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

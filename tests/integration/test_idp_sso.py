@@ -282,12 +282,16 @@ def test_tampered_or_unsigned_requests_are_denied_when_the_service_signs(porth, 
     assert not service.accept(form, None).is_authenticated()
 
 
-def test_a_replayed_or_expired_request_is_denied(porth, store, now):
+def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload(porth, store, now):
     store.add_account(staff(password=PASSWORD), now)
     service = onelogin(porth)
     url, _ = service.login_url()
-    porth.client.get(url.replace("http://localhost", ""))
-    form = answer_form(porth.client.get(url.replace("http://localhost", "")))
+    first = porth.client.get(url.replace("http://localhost", ""))
+    assert 'name="password"' in first.get_data(as_text=True)
+    reloaded = porth.client.get(url.replace("http://localhost", ""))
+    assert 'name="password"' in reloaded.get_data(as_text=True)
+    another_browser = porth.app.test_client()
+    form = answer_form(another_browser.get(url.replace("http://localhost", "")))
     assert status_of(form) == ["Responder", "RequestDenied"]
 
     url, _ = service.login_url()
