@@ -1,6 +1,6 @@
 """Sign-in speed of the identity provider against the raw slapd bind limit, in one run.
 
-    .venv/bin/python bench/login.py [--accounts 400] [--clients 16] [--seconds 20] [--workers 2]
+    .venv/bin/python bench/login.py [--accounts 400] [--clients 16] [--seconds 15] [--rounds 3] [--workers N]
 
 On a scratch private slapd with Porth's configuration (durable commits,
 Argon2 hashes as Porth writes them) it measures:
@@ -198,9 +198,10 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
 
 
 def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
-                  seconds: float) -> tuple[list[float], list[float], int, list[str], float]:
-    # Several processes, so the clients' own Python does not serialise on one GIL.
-    processes = min(4, clients)
+                  seconds: float, processes: int = 2) -> tuple[list[float], list[float], int, list[str], float]:
+    # Two processes, so the clients' own Python does not serialise on one GIL, and no more:
+    # every process is a share of the two cores taken from Porth.
+    processes = min(processes, clients)
     per_process = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     results = multiprocessing.Queue()
     stop_at = time.time() + seconds
@@ -223,7 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=400, help="accounts per phase")
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=15, help="per phase and round")
+    parser.add_argument("--rounds", type=int, default=3, help="(a) and (b) alternate this many times")
+    parser.add_argument("--client-processes", type=int, default=2, help="processes the browsers run in")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers of porth serve (default: its own, 2 x cores + 1)")
     args = parser.parse_args()
@@ -253,13 +256,8 @@ def main() -> None:
             print(f"{len(accounts)} accounts with Argon2 hashes on a durable private slapd; "
                   f"{args.clients} concurrent clients, {args.seconds:.0f} s per phase", flush=True)
 
-            # (a) the raw limit
-            count, latencies, elapsed = raw_binds(slapd.url, [store.account_dn(a.id) for a in raw_set],
-                                                  args.clients, args.seconds)
-            raw_rate = count / elapsed
-            print(f"(a) raw LDAP simple binds:   {raw_rate:7.1f} /s   {describe(latencies)}", flush=True)
-
-            # (b) Porth under gunicorn
+            # Porth under gunicorn, started once; then (a) and (b) alternate for --rounds
+            # rounds, so a noisy moment of the machine does not fall on one side only.
             port = free_port()
             idp_url = f"http://127.0.0.1:{port}"
             services = scratch / "services"
@@ -272,8 +270,7 @@ def main() -> None:
             server_log = (scratch / "serve.log").open("w")
             workers = ["--workers", str(args.workers)] if args.workers else []
             server = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port), *workers],
-                                      cwd=ROOT, env=env,
-                                      stdout=server_log, stderr=subprocess.STDOUT, text=True,
+                                      cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT, text=True,
                                       start_new_session=True)
             wait_until_answering(idp_url + "/healthz", server)
             with __import__("urllib.request").request.urlopen(idp_url + "/idp/metadata") as response:
@@ -282,13 +279,32 @@ def main() -> None:
             (services / "bench.xml").write_bytes(service.metadata())
             (services / "bench.toml").write_text('category = "core"\nrelease = ["mail", "given_name"]\n')
             time.sleep(1.1)  # the registry re-reads the folder at most once a second
-            flows, posts, failures, samples, elapsed = browser_flows(
-                idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
-                args.seconds)
-            porth_rate = len(flows) / elapsed
-            print(f"(b) porth sign-ins (flow):   {porth_rate:7.1f} /s   {describe(flows)}"
-                  f"   ratio to (a): {porth_rate / raw_rate:.0%}", flush=True)
-            print(f"    credentials POST alone:              {describe(posts)}")
+
+            raw_count = raw_time = porth_count = porth_time = 0.0
+            raw_latencies: list[float] = []
+            all_flows: list[float] = []
+            all_posts: list[float] = []
+            failures, samples = 0, []
+            raw_dns = [store.account_dn(a.id) for a in raw_set]
+            for round_number in range(1, args.rounds + 1):
+                count, latencies, raw_elapsed = raw_binds(slapd.url, raw_dns, args.clients, args.seconds)
+                raw_count, raw_time = raw_count + count, raw_time + raw_elapsed
+                raw_latencies += latencies
+                flows, posts, failed, sampled, elapsed = browser_flows(
+                    idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
+                    args.seconds, args.client_processes)
+                porth_count, porth_time = porth_count + len(flows), porth_time + elapsed
+                all_flows += flows
+                all_posts += posts
+                failures += failed
+                samples += sampled
+                print(f"round {round_number}: (a) {count / raw_elapsed:.0f} binds/s, "
+                      f"(b) {len(flows) / elapsed:.1f} sign-ins/s", flush=True)
+            raw_rate, porth_rate = raw_count / raw_time, porth_count / porth_time
+            print(f"(a) raw LDAP simple binds:   {raw_rate:7.1f} /s   {describe(raw_latencies)}")
+            print(f"(b) porth sign-ins (flow):   {porth_rate:7.1f} /s   {describe(all_flows)}"
+                  f"   ratio to (a): {porth_rate / raw_rate:.0%}")
+            print(f"    credentials POST alone:              {describe(all_posts)}")
             print(f"    failed flows: {failures}")
             valid = 0
             for page in samples:

@@ -8,7 +8,7 @@ import hmac
 import random
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from directory.operational.db import Database
@@ -22,16 +22,18 @@ class RequestLedger:
 
     def __init__(self, db: Database):
         self.db = db
+        table = SeenSamlRequest.__table__
+        # Built once, values bound per call: this runs on every sign-in request (bench/login.py).
+        self._record = insert(table)
+        self._forget = delete(table).where(table.c.expires_at < bindparam("now"))
 
     def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
         key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
-        table = SeenSamlRequest.__table__
         try:
-            # Core, not the ORM: this runs on every sign-in request.
             with self.db.engine.begin() as connection:
                 if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
-                    connection.execute(delete(table).where(table.c.expires_at < now))
-                connection.execute(insert(table).values(issuer_and_id=key, expires_at=keep_until))
+                    connection.execute(self._forget, {"now": now})
+                connection.execute(self._record, {"issuer_and_id": key, "expires_at": keep_until})
         except IntegrityError:
             return False
         return True
@@ -45,6 +47,10 @@ class SignInThrottle:
         self._key = key
         self.limits = limits
         self.address_lock_at = address_lock_at
+        table = SignInFailures.__table__
+        # Read on every attempt: built once, values bound per call.
+        self._read = select(table.c.key, table.c.failures, table.c.last_failure_at, table.c.locked_until).where(
+            table.c.key.in_(bindparam("keys", expanding=True)))
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
         name = username.strip().casefold().partition("@")[0] or "-"
@@ -56,11 +62,8 @@ class SignInThrottle:
         return {row.key: row for row in rows}
 
     def _counter_rows(self, keys: tuple[str, ...]) -> dict[str, Counter]:
-        """Read on every attempt: Core, not the ORM."""
-        table = SignInFailures.__table__
         with self.db.engine.connect() as connection:
-            rows = connection.execute(select(table.c.key, table.c.failures, table.c.last_failure_at,
-                                             table.c.locked_until).where(table.c.key.in_(keys)))
+            rows = connection.execute(self._read, {"keys": list(keys)})
             return {row.key: Counter(row.failures, row.last_failure_at, row.locked_until) for row in rows}
 
     @staticmethod
