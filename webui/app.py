@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_url_rule("/healthz", "health", health)
     app.register_error_handler(DirectoryError, directory_error)
     app.context_processor(_language_context)
+    app.jinja_env.globals["asset"] = _asset_url
     app.after_request(_remember_language)
     return app
 
@@ -78,6 +79,17 @@ def _language_url(code: str) -> str:
     if request.method == "POST" and "pending" in request.form:
         arguments["pending"] = request.form["pending"]
     return url_for(request.endpoint, **arguments) if request.endpoint else f"?lang={code}"
+
+
+_ASSET_URLS: dict[tuple[str, str], str] = {}
+
+
+def _asset_url(filename: str) -> str:
+    """url_for('static', ...) once per file and mount point: every page asks for the same few."""
+    key = (request.script_root, filename)
+    if key not in _ASSET_URLS:
+        _ASSET_URLS[key] = url_for("static", filename=filename)
+    return _ASSET_URLS[key]
 
 
 def _language_context() -> dict[str, Any]:
