@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 from config.settings import Settings, settings_from_environment
 from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
+from idp import logout_views as idp_logout_views
 from idp import views as idp_views
 from idp.provider import build_identity_provider
 from webui.runtime import Runtime, build_runtime
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Services post SAML messages across sites by design; those messages carry their own
     # integrity (signatures, one-time request IDs) and are carried to a GET before any session use.
     csrf.exempt(idp_views.sso_post)
-    csrf.exempt(idp_views.slo_post)
+    csrf.exempt(idp_logout_views.slo_post)
     app.register_blueprint(idp_views.blueprint)
 
     app.add_url_rule("/", "schools", schools_page)
