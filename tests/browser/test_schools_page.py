@@ -52,3 +52,18 @@ def test_schools_page_in_a_browser(browser, demo_server, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "schools.png")
     page.close()
+
+
+def test_the_schools_page_in_welsh(browser, demo_server, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(demo_server.url + "/?lang=cy")
+    assert page.title() == "Ysgolion – Porth"
+    assert page.locator("html").get_attribute("lang") == "cy"
+    assert page.get_by_role("columnheader", name="Dysgwyr").is_visible()
+    # The choice is remembered: the next page comes in Welsh without asking again.
+    page.goto(demo_server.url + "/")
+    assert page.get_by_role("heading", name="Ysgolion", exact=True).is_visible()
+    page.screenshot(path=str(tmp_path / "schools-cy.png"), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tmp_path / "schools-cy.png", ARTIFACTS / "schools-cy.png")
+    page.close()
