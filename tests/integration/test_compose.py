@@ -14,6 +14,8 @@ SECRETS = {
     "PORTH_PASSWORD_VAULT_KEY": "v" * 43 + "=",
     "PORTH_FLASK_SECRET_KEY": "f" * 48,
     "PORTH_POSTGRES_PASSWORD": "pg-password",
+    "PORTH_PERSISTENT_ID_KEY": "p" * 48,
+    "PORTH_PUBLIC_URL": "https://porth.example.org",
 }
 
 
