@@ -126,3 +126,15 @@ def test_cli_uses_an_existing_directory_and_postgresql_when_configured(slapd, st
         assert refused.returncode != 0 and "the directory is external" in refused.stderr
         assert not (tmp_path / "var" / "slapd").exists()
         assert not (tmp_path / "var" / "porth.sqlite3").exists()
+
+
+def test_serve_stops_at_once_with_one_line_when_the_idp_signing_key_is_unusable(tmp_path):
+    junk = tmp_path / "signing.pem"
+    junk.write_text("not a key\n")
+    served = _porth(["serve", "--port", "1"], _clean_env(PORTH_VAR_DIR=str(tmp_path / "var"),
+                                                          PORTH_IDP__SIGNING_KEY_FILE=str(junk),
+                                                          PORTH_IDP__SIGNING_CERTIFICATE_FILE=str(junk)))
+    assert served.returncode == 2
+    assert served.stderr.count("\n") == 1 and "PORTH_IDP__SIGNING_KEY_FILE" in served.stderr
+    assert "Traceback" not in served.stderr
+    assert not (tmp_path / "var" / "slapd").exists()  # stopped before starting anything
