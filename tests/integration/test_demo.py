@@ -30,7 +30,7 @@ def _store(demo_server):
 
 
 def _learner_counts(html: str) -> dict[str, int]:
-    rows = dict(re.findall(r'<tr data-dfes="(\d+)">(.*?)</tr>', html, re.S))
+    rows = dict(re.findall(r'<tr[^>]*\sdata-dfes="(\d+)"[^>]*>(.*?)</tr>', html, re.S))
     return {dfes: int(re.search(r'data-kind="learners">(\d+)<', row).group(1)) for dfes, row in rows.items()}
 
 
