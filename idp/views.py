@@ -67,6 +67,7 @@ def _tokens(purpose: str) -> URLSafeTimedSerializer:
 def _problem(reason: str, status: int = 400) -> tuple[str, int]:
     """A page for a request that cannot be answered to any service."""
     log.warning("sign-in request refused: %s", reason)
+    g.language_base = url_for("idp.problem_page")  # never the request's own URL: a second use is refused
     return render_template("idp/problem.html", reason=reason), status
 
 
@@ -151,6 +152,10 @@ def _answer(pending: Pending, account: Account, sso: dict):
 
 def _proceed(pending: Pending):
     """Answer at once from a live session, or NoPassive, or ask for the password."""
+    if pending.request_id:
+        # This browser may load the page again (reload, language switch): the request's
+        # second use is then not a replay. Another browser's is.
+        session["idp_request"] = _request_key(pending.service, pending.request_id)
     sso = _live_session()
     if sso and not pending.force_authn:
         account = _idp().directory.account_by_id(sso["account"])
@@ -161,9 +166,6 @@ def _proceed(pending: Pending):
     if pending.is_passive:
         return _refuse(Refused("no live session and the service asked Porth not to ask for a password",
                                STATUS_NO_PASSIVE, pending))
-    if pending.request_id:
-        # This browser may reload the page: the request's second use is then not a replay.
-        session["idp_request"] = _request_key(pending.service, pending.request_id)
     username = sso["username"] if sso and pending.force_authn else ""
     return _sign_in_form(pending, _tokens("pending").dumps(pending.to_dict()), username)
 
@@ -266,6 +268,8 @@ def sign_in():
     sso = _live_session()
     username = request.form.get("username", sso["username"] if sso and pending.force_authn else "").strip()
     if request.method == "GET":
+        if sso and not pending.force_authn:  # signed in meanwhile (another tab, or this page in another language)
+            return _proceed(pending)
         return _sign_in_form(pending, token, username)
 
     provider = _idp()

@@ -477,3 +477,30 @@ def test_a_logout_request_posted_by_a_service_ends_the_session(porth, store, now
     url, _ = service.login_url()
     assert 'name="password"' in porth.follow(porth.client.get(url.replace("http://localhost", ""))).get_data(
         as_text=True)
+
+
+def test_the_consent_page_switches_to_welsh_without_spending_the_request(porth, store, now):
+    import re
+
+    store.add_account(learner(password=PASSWORD), now)
+    extra = onelogin(porth, "extra", policy='category = "additional"\n')
+    url, _ = extra.login_url()
+    refused = porth.sign_in(url, "BloggsJ")
+    assert refused.status_code == 403 and "consent" in refused.get_data(as_text=True)
+    welsh_link = re.search(r'href="([^"]+)" lang="cy"', refused.get_data(as_text=True)).group(1)
+    welsh = porth.client.get(welsh_link.replace("&amp;", "&"))
+    assert welsh.status_code == 403 and "caniatâd" in welsh.get_data(as_text=True)
+    assert posted_form(welsh.get_data(as_text=True)) is None
+
+    url, _ = extra.login_url()  # single sign-on path: the page comes where the request arrived, now in Welsh
+    refused = porth.follow(porth.client.get(url.replace("http://localhost", "")))
+    assert refused.status_code == 403 and "caniatâd" in refused.get_data(as_text=True)
+    english_link = re.search(r'href="([^"]+)" lang="en"', refused.get_data(as_text=True)).group(1)
+    english = porth.client.get(english_link.replace("&amp;", "&"))
+    assert english.status_code == 403 and "consent" in english.get_data(as_text=True)
+
+
+def test_a_problem_page_switches_language_without_resending_the_request(porth):
+    page = porth.client.get("/idp/sso/redirect?SAMLRequest=not-base64!")
+    assert page.status_code == 400
+    assert 'href="/idp/problem?lang=cy"' in page.get_data(as_text=True)
