@@ -127,6 +127,10 @@ class WebSettings(_Section):
     # sync: one request at a time per worker process, the lowest overhead per sign-in
     # (bench/README.md); gthread: threads in each worker.
     worker_class: Literal["sync", "gthread"] = "sync"
+    # Reverse proxies in front of Porth whose X-Forwarded-For/-Proto/-Host are believed: the
+    # sign-in throttle counts failures per client address (S-3), which behind a proxy is
+    # the proxy's own unless this says how many hops to trust. 0: none (Porth faces clients).
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
 
     @property
     def effective_workers(self) -> int:

@@ -185,6 +185,8 @@ def idp_initiated(service: Service | None, relay_state: str | None) -> Pending |
         return Refused("that service is not registered with Porth")
     if not service.idp_initiated:
         return Refused(f"{service.name} does not take sign-ins started at Porth")
+    if relay_state is not None and len(relay_state) > 1024:
+        return Refused("the RelayState is too long")
     consumer = service.consumer_for(None, None)
     return Pending(service=service.entity_id, acs_url=consumer.location, request_id=None, relay_state=relay_state,
                    name_id_format=NAME_ID_FORMATS[service.name_id])

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, current_app, g, render_template, request, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings, settings_from_environment
 from directory.errors import DirectoryError, DirectoryUnavailable
@@ -50,6 +51,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     csrf.exempt(idp_views.sso_post)
     csrf.exempt(idp_logout_views.slo_post)
     app.register_blueprint(idp_views.blueprint)
+    if settings.web.trusted_proxies:
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     app.add_url_rule("/", "schools", schools_page)
     app.add_url_rule("/healthz", "health", health)

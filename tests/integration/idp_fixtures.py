@@ -55,7 +55,8 @@ class Porth:
                                                       "username": username, "password": password})
 
 
-def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = None, **idp_settings) -> Porth:
+def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = None, web: dict | None = None,
+               **idp_settings) -> Porth:
     tmp_path.mkdir(parents=True, exist_ok=True)
     services_dir = tmp_path / "services"
     services_dir.mkdir(exist_ok=True)
@@ -64,6 +65,7 @@ def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = N
         ldap={"url": slapd.url, "base_dn": BASE_DN, "bind_dn": ROOT_DN, "bind_password": slapd.root_password},
         database={"url": database_url or f"sqlite:///{tmp_path}/operational.sqlite3"},
         idp={"base_url": "http://localhost", "services_dir": services_dir} | idp_settings,
+        web=web or {},
     ))
     runtime = build_runtime(settings)
     runtime.db.migrate()

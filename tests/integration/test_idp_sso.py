@@ -504,3 +504,25 @@ def test_a_problem_page_switches_language_without_resending_the_request(porth):
     page = porth.client.get("/idp/sso/redirect?SAMLRequest=not-base64!")
     assert page.status_code == 400
     assert 'href="/idp/problem?lang=cy"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("trusted_proxies, second_address_throttled", [(1, False), (0, True)])
+def test_behind_a_trusted_proxy_failures_are_counted_per_client_address(slapd, store, now, tmp_path,
+                                                                        trusted_proxies, second_address_throttled):
+    from tests.integration.idp_fixtures import make_porth
+
+    porth = make_porth(slapd, tmp_path, web={"trusted_proxies": trusted_proxies}, address_failures_before_lock=10,
+                       failures_before_delay=50, failures_before_lock=100)
+    store.add_account(staff(password=PASSWORD), now)
+    service = onelogin(porth)
+    porth.client.environ_base["REMOTE_ADDR"] = "10.0.0.2"  # the proxy
+    porth.client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"  # a school's address
+    statuses = []
+    for n in range(12):
+        url, _ = service.login_url()
+        statuses.append(porth.sign_in(url, f"Guess{n}", "Wrong1234").status_code)
+    assert 429 in statuses
+    porth.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.9"  # another school
+    url, _ = service.login_url()
+    answer = porth.sign_in(url, "JonesA", PASSWORD)
+    assert (answer.status_code == 429) is second_address_throttled
