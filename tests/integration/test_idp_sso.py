@@ -526,3 +526,14 @@ def test_behind_a_trusted_proxy_failures_are_counted_per_client_address(slapd, s
     url, _ = service.login_url()
     answer = porth.sign_in(url, "JonesA", PASSWORD)
     assert (answer.status_code == 429) is second_address_throttled
+
+
+def test_pages_forbid_framing_sniffing_and_cross_site_referers(porth, store, now):
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    page = porth.client.get(url.replace("http://localhost", ""))
+    assert 'name="password"' in page.get_data(as_text=True)
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "same-origin"
