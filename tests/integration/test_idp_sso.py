@@ -537,3 +537,15 @@ def test_pages_forbid_framing_sniffing_and_cross_site_referers(porth, store, now
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_an_unreachable_directory_gives_a_clear_page_not_a_500(slapd, store, now, tmp_path):
+    from tests.conftest import free_port
+    from tests.integration.idp_fixtures import make_porth
+
+    porth = make_porth(slapd, tmp_path, ldap_url=f"ldap://127.0.0.1:{free_port()}")
+    service = onelogin(porth)
+    url, _ = service.login_url()
+    page = porth.sign_in(url, "JonesA")
+    assert page.status_code == 503
+    assert "directory is not answering" in page.get_data(as_text=True)
