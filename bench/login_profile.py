@@ -1,0 +1,117 @@
+"""Where a sign-in's CPU goes inside Porth, function by function.
+
+    .venv/bin/python bench/login_profile.py [--flows 300]
+
+Runs the same flow as bench/login.py (AuthnRequest answered with the form,
+then the credentials POST answered with the signed Response) through the
+Flask app in process, against a scratch private slapd, and prints the CPU
+time (`time.thread_time`, so waiting for slapd's Argon2 check is not
+counted) each part of Porth spends per sign-in. CPU time hardly changes
+with what else the machine is doing, so this can guide work on the IdP's
+speed while a long benchmark runs; bench/login.py gives the real rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import re
+import secrets
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
+from directory.slapd import PrivateSlapd  # noqa: E402
+from login import authn_request  # noqa: E402  (bench/login.py: this script's folder is on the path)
+from tests.conftest import free_port  # noqa: E402
+from tests.integration.conftest import BASE_DN, ROOT_DN  # noqa: E402
+from tests.integration.idp_fixtures import make_porth  # noqa: E402
+from tests.saml_services import OneLoginService  # noqa: E402
+
+PASSWORD = "Tiger4821"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flows", type=int, default=300)
+    args = parser.parse_args()
+    spent: collections.Counter[str] = collections.Counter()
+
+    def measured(name: str, function):
+        @functools.wraps(function)
+        def wrapper(*arguments, **keywords):
+            started = time.thread_time()
+            try:
+                return function(*arguments, **keywords)
+            finally:
+                spent[name] += time.thread_time() - started
+        return wrapper
+
+    with tempfile.TemporaryDirectory(prefix="porth-login-profile-") as scratch:
+        scratch = Path(scratch)
+        slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE_DN, ROOT_DN,
+                             secrets.token_urlsafe(12), no_sync=True)
+        slapd.start()
+        try:
+            porth = make_porth(slapd, scratch)
+            store = porth.runtime.store
+            store.initialise()
+            store.add_school(School("6619999", "Bench", SchoolType.SECONDARY, "661"))
+            now = datetime.now(timezone.utc)
+            accounts = [store.add_account(NewAccount(kind=AccountKind.STAFF, surname="Jones", forename=f"Bench{i}",
+                                                     created_by="bench", school="6619999", staff_code=f"B{i:04d}",
+                                                     password=PASSWORD), now) for i in range(50)]
+            service = OneLoginService(entity_id="https://bench-sp.example/sp", idp_metadata=porth.metadata)
+            porth.register("bench", service.metadata(), 'category = "core"\nrelease = ["mail", "given_name"]\n')
+            app = porth.app
+            provider = app.extensions["porth.idp"]
+            provider.services.check_every = 1.0  # as in production
+
+            from idp import views
+            for name in ("_check", "_sign_in_form", "_answer", "_start_session"):
+                setattr(views, name, measured(f"views.{name}", getattr(views, name)))
+            views.authn_response = measured("building and signing the Response", views.authn_response)
+            views.render_template = measured("rendering pages", views.render_template)
+            provider.ledger.first_use = measured("replay ledger", provider.ledger.first_use)
+            provider.throttle.check = measured("throttle check", provider.throttle.check)
+            provider.directory.account = measured("account look-up", provider.directory.account)
+            provider.directory.password_matches = measured("password bind (client side)",
+                                                           provider.directory.password_matches)
+            interface = app.session_interface
+            interface.open_session = measured("session cookie read", interface.open_session)
+            interface.save_session = measured("session cookie write", interface.save_session)
+            app.extensions["csrf"].protect = measured("CSRF check", app.extensions["csrf"].protect)
+            app.wsgi_app = measured("the whole WSGI app", app.wsgi_app)
+
+            def sign_in(n: int) -> None:
+                porth.client.delete_cookie("porth_session")
+                url = authn_request("http://localhost", service.entity_id, service.acs_url)
+                form = porth.client.get(url.removeprefix("http://localhost")).get_data(as_text=True)
+                answer = porth.client.post("/idp/sign-in", data={
+                    "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form).group(1),
+                    "pending": re.search(r'name="pending" value="([^"]+)"', form).group(1),
+                    "username": accounts[n % len(accounts)].username, "password": PASSWORD})
+                if b'name="SAMLResponse"' not in answer.data:
+                    raise SystemExit(f"no Response: {answer.status_code}")
+
+            for n in range(len(accounts)):  # warm up: lastbind's first write per account, caches
+                sign_in(n)
+            spent.clear()
+            for n in range(args.flows):
+                sign_in(n)
+        finally:
+            slapd.stop()
+    print(f"CPU per sign-in inside Porth's app, {args.flows} sign-ins (nested parts are also in their callers):")
+    for name, seconds in spent.most_common():
+        print(f"  {seconds / args.flows * 1000:6.2f} ms  {name}")
+
+
+if __name__ == "__main__":
+    main()
