@@ -504,6 +504,7 @@ class DirectoryStore:
         self.vault = vault
         self._pool = _ConnectionPool(config)
         self._bulk = _BulkReader(config)
+        self._next_free_number: dict[str, int] = {}  # username base (casefolded) -> number to try next
         base = config.base_dn
         self.people_dn = f"{PEOPLE_OU},{base}"
         self.schools_dn = f"{SCHOOLS_OU},{base}"
@@ -794,7 +795,26 @@ class DirectoryStore:
 
     def _claim_username(self, base: str, write: Callable[[str], None]) -> str:
         """Write with the first free name for `base`; if another process claimed
-        it first (the unique overlay refuses the write), take the next one."""
+        it first (the unique overlay refuses the write), take the next one.
+
+        Names are never freed (A-2), so once this store has given `base`+n, every
+        number up to n is taken and n+1 is the first free one unless another
+        process took it: that name is tried first, and only if the overlay
+        refuses it are all the base's names read (with thousands of Joneses that
+        read grows with the directory and slowed a national load, bench/README.md).
+        """
+        key = base.casefold()
+        hint = self._next_free_number.get(key)
+        if hint is not None:
+            username = usernames.candidate(base, hint)
+            try:
+                write(username)
+            except errors.ConstraintViolation:
+                if not self._name_taken(username):
+                    raise
+            else:
+                self._next_free_number[key] = hint + 1
+                return username
         for _ in range(_USERNAME_ATTEMPTS):
             username = usernames.next_free_username(base, self._names_starting(base))
             try:
@@ -803,6 +823,8 @@ class DirectoryStore:
                 if self._name_taken(username):
                     continue
                 raise
+            suffix = username[len(base):]
+            self._next_free_number[key] = (int(suffix) if suffix else 1) + 1
             return username
         raise errors.UsernameUnavailable(f"no free username for {base} after {_USERNAME_ATTEMPTS} attempts")
 

@@ -296,3 +296,15 @@ def test_accounts_for_planning_reports_an_unreachable_directory(now):
         mail_domain="hwbcymru.net", timeout_seconds=2)
     with pytest.raises(errors.DirectoryUnavailable, match="cannot reach the directory at ldap://127.0.0.1:"):
         DirectoryStore(config, PasswordVault(PasswordVault.new_key())).accounts_for_planning(SCHOOL)
+
+
+def test_a2_the_next_number_is_remembered_and_a_name_another_process_took_is_never_given(slapd, store, now):
+    other_process = make_store(slapd)
+    try:
+        assert store.add_account(learner("Bloggs", "Joe"), now).username == "BloggsJ"
+        assert other_process.add_account(learner("Bloggs", "Jim"), now).username == "BloggsJ2"
+        # This store would try BloggsJ2 next; the unique overlay refuses it and the next free one is found.
+        assert store.add_account(learner("Bloggs", "Jane"), now).username == "BloggsJ3"
+        assert store.add_account(learner("Bloggs", "Jo"), now).username == "BloggsJ4"
+    finally:
+        other_process.close()
