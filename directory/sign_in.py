@@ -29,7 +29,7 @@ from directory import errors
 from directory.model import Account, AccountState
 from directory.password_hash import MEMORY_COST_KIB, PARALLELISM, TIME_COST
 from directory.store import ACCOUNT_ATTRIBUTES as A
-from directory.store import DirectoryConfig, _account_from
+from directory.store import DirectoryConfig, _account_from, python_ldap_connection
 
 # What the IdP reads about a person: state and consent (may they go there?),
 # and what services may be sent (idp/attributes.py).
@@ -51,32 +51,28 @@ class SignInDirectory:
         self._local = threading.local()
 
     # -- connections ----------------------------------------------------------
-    def _open(self):
-        conn = python_ldap.initialize(self.config.url)
-        conn.set_option(python_ldap.OPT_NETWORK_TIMEOUT, self.config.timeout_seconds)
-        conn.set_option(python_ldap.OPT_TIMEOUT, self.config.timeout_seconds)
-        conn.protocol_version = 3
+    def _connection(self, name: str):
+        """This thread's `lookup` connection (bound as Porth) or `binder` (re-bound per sign-in)."""
+        conn = getattr(self._local, name, None)
+        if conn is None:
+            conn = python_ldap_connection(self.config, self.config.timeout_seconds, bind_as_porth=name == "lookup")
+            setattr(self._local, name, conn)
         return conn
 
-    def _lookup_connection(self):
-        conn = getattr(self._local, "lookup", None)
-        if conn is None:
-            conn = self._open()
+    def _on(self, name: str, doing: str, operation):
+        """Run `operation(connection)`; a connection slapd closed (restart, idle timeout) is reopened once."""
+        for attempt in (1, 2):
             try:
-                conn.simple_bind_s(self.config.bind_dn, self.config.bind_password)
+                return operation(self._connection(name))
+            except python_ldap.SERVER_DOWN as exc:
+                self._drop(name)
+                if attempt == 2:
+                    raise self._unavailable(doing, exc) from None
             except python_ldap.INVALID_CREDENTIALS:
-                raise errors.DirectoryMisconfigured(
-                    f"the directory at {self.config.url} refused Porth's bind as {self.config.bind_dn} "
-                    "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
-                ) from None
-            self._local.lookup = conn
-        return conn
-
-    def _bind_connection(self):
-        conn = getattr(self._local, "binder", None)
-        if conn is None:
-            conn = self._local.binder = self._open()
-        return conn
+                raise
+            except python_ldap.LDAPError as exc:
+                self._drop(name)
+                raise errors.DirectoryError(f"{doing}: {exc}") from None
 
     def _drop(self, name: str) -> None:
         conn = getattr(self._local, name, None)
@@ -109,17 +105,8 @@ class SignInDirectory:
 
     def _live_account(self, condition: str) -> Account | None:
         search = f"(&(objectClass=porthAccount){condition})"
-        for attempt in (1, 2):  # a connection slapd closed (restart, idle timeout) is reopened once
-            try:
-                found = self._lookup_connection().search_s(self._people_dn, python_ldap.SCOPE_ONELEVEL, search, _READ)
-                break
-            except python_ldap.SERVER_DOWN as exc:
-                self._drop("lookup")
-                if attempt == 2:
-                    raise self._unavailable("looking up an account to sign in", exc) from None
-            except python_ldap.LDAPError as exc:
-                self._drop("lookup")
-                raise errors.DirectoryError(f"looking up an account to sign in: {exc}") from None
+        found = self._on("lookup", "looking up an account to sign in",
+                         lambda conn: conn.search_s(self._people_dn, python_ldap.SCOPE_ONELEVEL, search, _READ))
         live = [_account_from(attributes) for _dn, attributes in found if _dn is not None]
         live = [account for account in live if account.state is not AccountState.DELETED]
         if len(live) > 1:
@@ -129,20 +116,11 @@ class SignInDirectory:
     def password_matches(self, account_id: str, password: str) -> bool:
         """A bind as the account: slapd checks the hash, the lockout, and records the sign-in."""
         dn = f"porthId={escape_rdn(account_id)},{self._people_dn}"
-        for attempt in (1, 2):
-            try:
-                self._bind_connection().simple_bind_s(dn, password)
-                return True
-            except python_ldap.INVALID_CREDENTIALS:
-                return False
-            except python_ldap.SERVER_DOWN as exc:
-                self._drop("binder")
-                if attempt == 2:
-                    raise self._unavailable("checking a password", exc) from None
-            except python_ldap.LDAPError as exc:
-                self._drop("binder")
-                raise errors.DirectoryError(f"checking a password: {exc}") from None
-        return False
+        try:
+            self._on("binder", "checking a password", lambda conn: conn.simple_bind_s(dn, password))
+        except python_ldap.INVALID_CREDENTIALS:
+            return False
+        return True
 
     def authenticate(self, username: str, password: str) -> Account:
         """The account, if the password is right; InvalidCredentials, the same for every failure."""

@@ -436,6 +436,24 @@ PLANNING_FIELDS = ("id", "username", "kind", "state", "surname", "forename", "sc
                    "leaving_date", "roles")
 
 
+def python_ldap_connection(config: DirectoryConfig, timeout: float, bind_as_porth: bool = True):
+    """A python-ldap connection (its C decoder is what bulk reads and sign-ins use),
+    bound as Porth's service account unless the caller binds it as someone else."""
+    conn = python_ldap.initialize(config.url)
+    conn.set_option(python_ldap.OPT_NETWORK_TIMEOUT, config.timeout_seconds)
+    conn.set_option(python_ldap.OPT_TIMEOUT, timeout)
+    conn.protocol_version = 3
+    if bind_as_porth:
+        try:
+            conn.simple_bind_s(config.bind_dn, config.bind_password)
+        except python_ldap.INVALID_CREDENTIALS:
+            raise errors.DirectoryMisconfigured(
+                f"the directory at {config.url} refused Porth's bind as {config.bind_dn} "
+                "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
+            ) from None
+    return conn
+
+
 class _BulkReader:
     """Paged bulk reads with python-ldap, whose C decoder reads entries about six
     times faster than ldap3 (FACTS.md); used only where whole schools are read."""
@@ -447,17 +465,7 @@ class _BulkReader:
     def _connection(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = python_ldap.initialize(self._config.url)
-            conn.set_option(python_ldap.OPT_NETWORK_TIMEOUT, self._config.timeout_seconds)
-            conn.set_option(python_ldap.OPT_TIMEOUT, max(self._config.timeout_seconds, 30))
-            conn.protocol_version = 3
-            try:
-                conn.simple_bind_s(self._config.bind_dn, self._config.bind_password)
-            except python_ldap.INVALID_CREDENTIALS:
-                raise errors.DirectoryMisconfigured(
-                    f"the directory at {self._config.url} refused Porth's bind as {self._config.bind_dn} "
-                    "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
-                ) from None
+            conn = python_ldap_connection(self._config, max(self._config.timeout_seconds, 30))
             self._local.conn = conn
         return conn
 
