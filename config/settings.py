@@ -179,6 +179,15 @@ class IdpSettings(_Section):
         return self.base_url.startswith("https://")
 
 
+class PortalSettings(_Section):
+    """The User Management Portal (issue 5; SPEC R-1..R-7)."""
+
+    # R-6: entering user management asks for the password again; the forced sign-in lasts this long.
+    session_minutes: int = Field(default=60, ge=5, le=12 * 60)
+    # Accounts listed per page in View Users.
+    page_size: int = Field(default=50, ge=10, le=500)
+
+
 class SecretSettings(_Section):
     """Keys Porth needs; any left empty is generated into var/secrets/."""
 
@@ -221,6 +230,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
     idp: IdpSettings = IdpSettings()
+    portal: PortalSettings = PortalSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -211,7 +211,14 @@ class ServiceRegistry:
         self._signature: tuple | None = None
         self._checked_at = 0.0
         self._by_entity_id: dict[str, Service] = {}
+        self._built_in: dict[str, Service] = {}
         self.problems: list[str] = []
+
+    def add_built_in(self, service: Service) -> None:
+        """A service that is part of Porth itself (the portal): always registered, whatever the folder holds."""
+        with self._lock:
+            self._built_in[service.entity_id] = service
+            self._signature = None  # merge it on the next look-up
 
     def _folder_signature(self) -> tuple:
         try:
@@ -229,7 +236,7 @@ class ServiceRegistry:
             signature = self._folder_signature()
             if signature == self._signature:
                 return
-            services: dict[str, Service] = {}
+            services: dict[str, Service] = dict(self._built_in)
             problems: list[str] = []
             for metadata_file in sorted(self.folder.glob("*.xml")) if self.folder.exists() else []:
                 try:
@@ -239,8 +246,9 @@ class ServiceRegistry:
                     log.error("service left out: %s", exc)
                     continue
                 if service.entity_id in services:
+                    holder = services[service.entity_id].name
                     problems.append(f"{metadata_file.name}: entityID {service.entity_id} is already registered "
-                                    f"by {services[service.entity_id].name}.xml")
+                                    f"by {'Porth itself' if service.entity_id in self._built_in else holder + '.xml'}")
                     log.error("service left out: %s", problems[-1])
                     continue
                 services[service.entity_id] = service

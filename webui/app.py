@@ -17,6 +17,7 @@ from directory.model import AccountKind, OrganisationKind
 from idp import logout_views as idp_logout_views
 from idp import views as idp_views
 from idp.provider import build_identity_provider
+from webui.portal import init_portal
 from webui.runtime import Runtime, build_runtime
 
 LANGUAGES = ("en", "cy")  # SPEC S-4: English and Welsh on every page
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.idp.session_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         BABEL_DEFAULT_LOCALE="en",
+        BABEL_DEFAULT_TIMEZONE="Europe/London",  # times shown to schools are Welsh local time
     )
     # Built once per process (per gunicorn worker, after the fork).
     runtime = runtime or build_runtime(settings)
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     csrf.exempt(idp_views.sso_post)
     csrf.exempt(idp_logout_views.slo_post)
     app.register_blueprint(idp_views.blueprint)
+    init_portal(app, settings, app.extensions["porth.idp"])
     if settings.web.trusted_proxies:
         hops = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from directory.model import Account, AccountKind, Role, SchoolType
+from collections.abc import Iterable
+
+from directory.model import Account, AccountKind, Organisation, OrganisationKind, Role, School, SchoolType
 
 
 class PortalRole(StrEnum):
@@ -183,6 +185,31 @@ class Scope:
 
     def covers_organisation(self, code: str | None) -> bool:
         return self.organisations is None or (code is not None and code in self.organisations)
+
+
+def scope_for(account: Account, role: PortalRole, schools: Iterable[School],
+              organisations: Iterable[Organisation]) -> Scope:
+    """R-4/R-5: a school's people act in their school; an LA administrator in every school
+    of the LA and on the LA's own accounts; a REC administrator in every LA of the region."""
+    if role is PortalRole.NATIONAL_ADMINISTRATOR:
+        return Scope(schools=None, organisations=None)
+    own_school = frozenset({account.school}) if account.school else frozenset()
+    if role in (PortalRole.LA_ADMINISTRATOR, PortalRole.REC_ADMINISTRATOR):
+        schools = list(schools)
+        home_la = next((s.la_code for s in schools if s.dfes == account.school), None)
+        home = account.organisation or home_la
+        if role is PortalRole.LA_ADMINISTRATOR:
+            las = {home} if home else set()
+            organisations_in_scope = set(las)
+        else:
+            consortia = {o.code: o for o in organisations if o.kind is OrganisationKind.CONSORTIUM}
+            rec = home if home in consortia else next(
+                (o.parent for o in organisations if o.code == home and o.parent in consortia), None)
+            las = {o.code for o in organisations if o.parent == rec and rec is not None}
+            organisations_in_scope = las | ({rec} if rec else set())
+        return Scope(schools=frozenset(s.dfes for s in schools if s.la_code in las) | own_school,
+                     organisations=frozenset(organisations_in_scope))
+    return Scope(schools=own_school, organisations=frozenset())
 
 
 @dataclass(frozen=True)

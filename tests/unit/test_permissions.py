@@ -153,3 +153,29 @@ def test_actions_allowed_lists_what_a_page_may_offer():
     assert offered == {A.VIEW_ACCOUNTS, A.RESET_PASSWORD, A.SHOW_PASSWORD, A.PRINT_CREDENTIALS,
                        A.DOWNLOAD_CREDENTIALS}
     assert not actions_allowed(staff, Target(T.STAFF, "colleague", school="6610001")) - {A.VIEW_SCHOOL}
+
+
+def test_scope_for_each_kind_of_administrator():
+    """R-4: LA administrators reach their LA's schools; REC administrators every LA of the region."""
+    from directory.model import Organisation, OrganisationKind, School
+
+    organisations = [Organisation("SEWC", "South East Wales", OrganisationKind.CONSORTIUM),
+                     Organisation("661", "Cardiff", OrganisationKind.LOCAL_AUTHORITY, parent="SEWC"),
+                     Organisation("662", "Newport", OrganisationKind.LOCAL_AUTHORITY, parent="SEWC"),
+                     Organisation("663", "Gwynedd", OrganisationKind.LOCAL_AUTHORITY, parent="GwE")]
+    schools = [School("6610001", "A", SchoolType.PRIMARY, "661"), School("6620001", "B", SchoolType.PRIMARY, "662"),
+               School("6630001", "C", SchoolType.PRIMARY, "663")]
+    la_admin = _account(AccountKind.LA_NONMIS, (Role.LA_ADMINISTRATOR,))
+    la_admin = Account(**{**la_admin.__dict__, "organisation": "661"})
+    assert portal_role(la_admin, None) is PortalRole.LA_ADMINISTRATOR
+    from directory.rules.permissions import scope_for
+    assert scope_for(la_admin, PortalRole.LA_ADMINISTRATOR, schools, organisations) == \
+        Scope(frozenset({"6610001"}), frozenset({"661"}))
+    rec_admin = Account(**{**la_admin.__dict__, "organisation": "SEWC", "roles": frozenset({Role.REC_ADMINISTRATOR})})
+    assert scope_for(rec_admin, PortalRole.REC_ADMINISTRATOR, schools, organisations) == \
+        Scope(frozenset({"6610001", "6620001"}), frozenset({"SEWC", "661", "662"}))
+    champion = Account(**{**la_admin.__dict__, "kind": AccountKind.STAFF, "organisation": None, "school": "6630001",
+                          "roles": frozenset({Role.DIGITAL_CHAMPION})})
+    assert scope_for(champion, PortalRole.DIGITAL_CHAMPION, schools, organisations) == \
+        Scope(frozenset({"6630001"}), frozenset())
+    assert scope_for(la_admin, PortalRole.NATIONAL_ADMINISTRATOR, schools, organisations).schools is None
