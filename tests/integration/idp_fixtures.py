@@ -56,7 +56,7 @@ class Porth:
 
 
 def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = None, web: dict | None = None,
-               ldap_url: str | None = None, **idp_settings) -> Porth:
+               ldap_url: str | None = None, portal: dict | None = None, **idp_settings) -> Porth:
     tmp_path.mkdir(parents=True, exist_ok=True)
     services_dir = tmp_path / "services"
     services_dir.mkdir(exist_ok=True)
@@ -66,6 +66,7 @@ def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = N
         database={"url": database_url or f"sqlite:///{tmp_path}/operational.sqlite3"},
         idp={"base_url": "http://localhost", "services_dir": services_dir} | idp_settings,
         web=web or {},
+        portal=portal or {},
     ))
     runtime = build_runtime(settings)
     runtime.db.migrate()

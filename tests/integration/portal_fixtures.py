@@ -34,7 +34,7 @@ class PortalBrowser:
 
 @pytest.fixture
 def portal(slapd, store, tmp_path):
-    made = make_porth(slapd, tmp_path)
+    made = make_porth(slapd, tmp_path, portal={"page_size": 10})
     yield PortalBrowser(made)
     made.app.extensions["porth.idp"].close()
     made.runtime.close()

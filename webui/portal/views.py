@@ -21,7 +21,7 @@ from directory.model import AccountKind, AccountState
 from directory.operational import workflow_runs
 from directory.operational.tables import WORKFLOWS
 from directory.rules.lifecycle import expires_within
-from directory.rules.permissions import Action
+from directory.rules.permissions import Action, Target, TargetKind
 from webui.portal.access import (
     SIGN_IN_NAME,
     SIGN_IN_SESSION_INDEX,
@@ -69,13 +69,34 @@ def _local_path(target: str | None) -> str:
 
 
 @blueprint.context_processor
-def _menu() -> dict:
-    def portal_menu() -> list[tuple[str, str]]:
+def _page_helpers() -> dict:
+    def portal_menu() -> list[tuple[str, str, bool]]:
+        """(address, label, is this the current area) for each area the person may use."""
         from flask_babel import gettext as _
 
-        return [("portal.dashboard", _("Dashboard"))]
+        user = current_user
+        school = request.args.get("school") or user.account.school
+        items = [(url_for("portal.dashboard", school=school if school != user.account.school else None),
+                  _("Dashboard"), request.endpoint == "portal.dashboard")]
+        first_list = next((name for name in ("learners", "staff", "governors", "non-mis")
+                           if school and list_allowed(name, school)), None)
+        if first_list:
+            items.append((url_for("portal.users", list_name=first_list,
+                                  school=school if school != user.account.school else None),
+                          _("View Users"), request.endpoint in ("portal.users", "portal.account_details")))
+        return items
 
-    return {"portal_menu": portal_menu}
+    def list_allowed(list_name: str, dfes: str) -> bool:
+        from webui.portal.users import USER_LISTS
+
+        kind = TargetKind.of_account(USER_LISTS[list_name].kinds[0])
+        return current_user.may(Action.VIEW_ACCOUNTS, Target(kind, school=dfes))
+
+    def page_url(number: int) -> str:
+        arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": number}
+        return url_for(request.endpoint, **arguments)
+
+    return {"portal_menu": portal_menu, "list_allowed": list_allowed, "page_url": page_url}
 
 
 # -- signing in and out -----------------------------------------------------------------
@@ -144,7 +165,7 @@ def signed_out():
 
 
 # -- the dashboard ------------------------------------------------------------------------
-def _chosen_school():
+def chosen_school():
     """The school the page is about: the person's own, or one an administrator picked (in scope)."""
     dfes = request.args.get("school") or current_user.account.school
     if not dfes:
@@ -169,7 +190,7 @@ def _expiring_count(dfes: str, today: date) -> int:
 @blueprint.get("/")
 @login_required
 def dashboard():
-    school = _chosen_school()
+    school = chosen_school()
     user = current_user
     choosable = []
     if user.actor.scope.schools is None or len(user.actor.scope.schools) > 1:

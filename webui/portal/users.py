@@ -1,0 +1,128 @@
+"""View Users: the lists of a school's learners, staff, governors and non-MIS
+accounts, one account's details, and revealing a password (SPEC A-4, R-2..R-5).
+
+    GET  /portal/users/<list>                 ?school=&q=&year=&reg=&class=&consent=&status=&page=
+    GET  /portal/accounts/<id>                View Details
+    POST /portal/accounts/<id>/password       Show password (audited; JSON for the page's script)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from flask import abort, current_app, jsonify, render_template, request
+from flask_login import current_user, login_required
+
+from directory.model import Account, AccountKind, AccountState, Consent, GroupKind, PasswordStatus
+from directory.rules.permissions import Action, Target, TargetKind
+from directory.store import AccountQuery
+from webui.portal import audit_log
+from webui.portal.access import account_target, require
+from webui.portal.views import _register, _store, blueprint, chosen_school
+
+
+@dataclass(frozen=True)
+class UserList:
+    name: str
+    kinds: tuple[AccountKind, ...]
+
+
+USER_LISTS = {
+    "learners": UserList("learners", (AccountKind.LEARNER,)),
+    "staff": UserList("staff", (AccountKind.STAFF,)),
+    "governors": UserList("governors", (AccountKind.GOVERNOR,)),
+    "non-mis": UserList("non-mis", (AccountKind.SCHOOL_NONMIS,)),
+}
+STATUS_FILTERS = {"active": (AccountState.ACTIVE,), "deactivated": (AccountState.DEACTIVATED,),
+                  "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Account]
+    number: int
+    count: int
+    total: int
+
+
+def page_of(accounts: list[Account], number: int, size: int) -> Page:
+    """Sorted by surname then forename (as a register is), cut to one page."""
+    ordered = sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))
+    count = max(1, ceil(len(ordered) / size))
+    number = min(max(1, number), count)
+    return Page(ordered[(number - 1) * size: number * size], number, count, len(ordered))
+
+
+def _query_words(text: str) -> tuple[str, ...]:
+    # A pasted full address still finds the account: its local part is the username.
+    return tuple(word.split("@", 1)[0] for word in text.split() if word.split("@", 1)[0])[:5]
+
+
+@blueprint.get("/users/<list_name>")
+@login_required
+def users(list_name: str):
+    wanted = USER_LISTS.get(list_name)
+    if wanted is None:
+        abort(404)
+    school = chosen_school()
+    if school is None:
+        abort(404)
+    require(Action.VIEW_ACCOUNTS, Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes))
+    args = request.args
+    status = args.get("status") if args.get("status") in STATUS_FILTERS else "active"
+    consent = args.get("consent") if args.get("consent") in {c.value for c in Consent} else None
+    search = args.get("q", "").strip()[:100]
+    query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],
+                         year_group=args.get("year") or None, registration_group=args.get("reg") or None,
+                         group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
+                         words=_query_words(search))
+    page = page_of(_store().find_accounts(query), args.get("page", 1, type=int),
+                   current_app.extensions["porth"].settings.portal.page_size)
+    groups = _store().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
+    filters = {"q": search, "year": query.year_group or "", "reg": query.registration_group or "",
+               "class": query.group_class or "", "consent": consent or "", "status": status}
+    return render_template(
+        "portal/users.html", school=school, list_name=list_name, page=page, filters=filters,
+        year_groups=[g for g in groups if g.kind is GroupKind.YEAR_GROUP],
+        registration_groups=[g for g in groups if g.kind is GroupKind.REGISTRATION_GROUP],
+        classes=[g for g in groups if g.kind is GroupKind.CLASS],
+        may_show=current_user.may(Action.SHOW_PASSWORD, Target(TargetKind.of_account(wanted.kinds[0]),
+                                                                school=school.dfes)))
+
+
+def account_in_scope(account_id: str, action: Action) -> Account:
+    """The account, if the signed-in person may do `action` to it (404 when out of scope or gone)."""
+    account = _store().get_account(account_id)
+    if account is None or account.state is AccountState.DELETED:
+        abort(404)
+    require(action, account_target(account))
+    return account
+
+
+@blueprint.get("/accounts/<account_id>")
+@login_required
+def account_details(account_id: str):
+    account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
+    offered = {action for action in Action if current_user.may(action, account_target(account))}
+    return render_template("portal/account.html", account=account, offered=offered,
+                           school=_register().school(account.school))
+
+
+@blueprint.post("/accounts/<account_id>/password")
+@login_required
+def show_password(account_id: str):
+    """A-4: the reveal copy, only while the status is Show password; every reveal audited (R-7)."""
+    account = account_in_scope(account_id, Action.SHOW_PASSWORD)
+    password = _store().reveal_password(account.id) if account.password_status is PasswordStatus.AVAILABLE else None
+    audit_log.record("show-password", account, outcome="success" if password else "refused")
+    if request.accept_mimetypes.best == "application/json":  # the page's script
+        response = jsonify({"password": password, "status": account.password_status.value})
+        response.status_code = 200 if password else 409
+    else:  # no script: the details page, with the password on it
+        offered = {action for action in Action if current_user.may(action, account_target(account))}
+        response = current_app.make_response(render_template(
+            "portal/account.html", account=account, offered=offered, revealed=password,
+            school=_register().school(account.school)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
