@@ -930,6 +930,20 @@ class DirectoryStore:
         token = _one(found[0], A["password_vault"]) if found else None
         return self.vault.open(token) if token else None
 
+    def reveal_passwords(self, school: str, account_ids: Iterable[str]) -> dict[str, str]:
+        """The kept copies (A-4) of these accounts of one school, in one read: printing a
+        class's slips or a school's CSV. Callers audit every reveal (R-7)."""
+        wanted = set(account_ids)
+        search = _all_of("(objectClass=porthAccount)", _equals(A["school"], school),
+                         _equals(A["password_status"], PasswordStatus.AVAILABLE.value))
+        copies = {}
+        for attributes in self._bulk.search(self.people_dn, search, [A["id"], A["password_vault"]],
+                                            f"reading password copies of school {school}"):
+            account_id, token = _one(attributes, A["id"]), _one(attributes, A["password_vault"])
+            if account_id in wanted and token:
+                copies[account_id] = self.vault.open(token)
+        return copies
+
     def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime,
                   changes: Mapping[str, Any] | None = None, forget_password: bool = False) -> None:
         """Move an account to a state, recording who, when and why (A-6).

@@ -43,20 +43,31 @@ class AuditFilter:
     before_id: int | None = None  # keyset paging: newest first
 
 
-def record(db: Database, entry: AuditEntry) -> int:
-    """Write one audit event; returns its id."""
+def _event(entry: AuditEntry) -> AuditEvent:
     if "password" in {key.lower() for key in entry.detail}:
         raise ValueError("audit details never carry a password")
+    return AuditEvent(
+        at=entry.at, actor=entry.actor, actor_role=entry.actor_role, action=entry.action,
+        target_kind=entry.target_kind, target_id=entry.target_id, target_label=entry.target_label,
+        school=entry.school, organisation=entry.organisation, source_address=entry.source_address,
+        outcome=entry.outcome, detail=entry.detail or None,
+    )
+
+
+def record(db: Database, entry: AuditEntry) -> int:
+    """Write one audit event; returns its id."""
+    event = _event(entry)
     with db.session() as session, session.begin():
-        event = AuditEvent(
-            at=entry.at, actor=entry.actor, actor_role=entry.actor_role, action=entry.action,
-            target_kind=entry.target_kind, target_id=entry.target_id, target_label=entry.target_label,
-            school=entry.school, organisation=entry.organisation, source_address=entry.source_address,
-            outcome=entry.outcome, detail=entry.detail or None,
-        )
         session.add(event)
         session.flush()
         return event.id
+
+
+def record_many(db: Database, entries: list[AuditEntry]) -> None:
+    """Several events in one transaction (a class's printed passwords: one event per learner)."""
+    events_ = [_event(entry) for entry in entries]
+    with db.session() as session, session.begin():
+        session.add_all(events_)
 
 
 def _entry(event: AuditEvent) -> tuple[int, AuditEntry]:

@@ -163,3 +163,52 @@ class SignInFailures(Base):
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+CHANGE_STATES = ("pending", "applied", "failed")
+
+
+class UsernameChange(Base):
+    """A queued Generate New Username (SPEC A-5), done by a scheduled job within minutes.
+    The new name comes from the account's names when the job runs (they change at once)."""
+
+    __tablename__ = "username_changes"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    requested_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    old_username: Mapped[str | None] = mapped_column(String(256))
+    new_username: Mapped[str | None] = mapped_column(String(256))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_username_changes_state_requested_at", "state", "requested_at"),
+        Index("ix_username_changes_account_id", "account_id"),
+        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+    )
+
+
+class LicenceRequest(Base):
+    """A staff licence allocated or revoked in the portal (SPEC G-2), queued for the
+    Graph job; its state is what the licence page shows (pending / applied / failed)."""
+
+    __tablename__ = "licence_requests"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    school: Mapped[str] = mapped_column(String(16), nullable=False)
+    wanted: Mapped[bool] = mapped_column(Boolean, nullable=False)  # allocate (true) or revoke (false)
+    requested_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(Text)  # e.g. the Graph error code
+
+    __table_args__ = (
+        Index("ix_licence_requests_school_account", "school", "account_id", "id"),
+        Index("ix_licence_requests_state", "state"),
+        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+    )

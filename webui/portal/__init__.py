@@ -11,7 +11,8 @@ from webui.portal.saml_sp import PortalServiceProvider
 
 
 def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> None:
-    from webui.portal import users, views  # noqa: F401 - users adds its routes to the blueprint
+    # Each module adds its routes to the one portal blueprint.
+    from webui.portal import credentials, manage, users, views  # noqa: F401
 
     sp = PortalServiceProvider(base_url=settings.idp.base_url, idp_entity_id=provider.entity_id,
                                idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem")

@@ -13,12 +13,11 @@ from directory.operational import audit
 from directory.operational.audit import AuditEntry
 
 
-def record(action: str, target: Account | None = None, *, outcome: str = "success", target_kind: str | None = None,
+def _entry(action: str, target: Account | None = None, *, outcome: str = "success", target_kind: str | None = None,
            target_id: str | None = None, target_label: str | None = None, school: str | None = None,
-           organisation: str | None = None, detail: dict[str, Any] | None = None) -> int:
-    """One event for the signed-in person's action; an account target names itself."""
+           organisation: str | None = None, detail: dict[str, Any] | None = None) -> AuditEntry:
     actor = current_user.account
-    entry = AuditEntry(
+    return AuditEntry(
         at=datetime.now(timezone.utc), actor=actor.username, actor_role=current_user.role.value, action=action,
         target_kind=target_kind or (target.kind.value if target else "portal"),
         target_id=target_id or (target.id if target else None),
@@ -27,4 +26,13 @@ def record(action: str, target: Account | None = None, *, outcome: str = "succes
         organisation=organisation or (target.organisation if target else None),
         source_address=request.remote_addr, outcome=outcome, detail=detail or {},
     )
-    return audit.record(current_app.extensions["porth"].db, entry)
+
+
+def record(action: str, target: Account | None = None, **fields: Any) -> int:
+    """One event for the signed-in person's action; an account target names itself."""
+    return audit.record(current_app.extensions["porth"].db, _entry(action, target, **fields))
+
+
+def record_each(action: str, targets: list[Account], **fields: Any) -> None:
+    """One event per account, written together."""
+    audit.record_many(current_app.extensions["porth"].db, [_entry(action, t, **fields) for t in targets])

@@ -15,11 +15,12 @@ from flask import abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from directory.model import Account, AccountKind, AccountState, Consent, GroupKind, PasswordStatus
+from directory.operational import username_changes
 from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
-from webui.portal.views import _register, _store, blueprint, chosen_school
+from webui.portal.views import _db, _register, _store, blueprint, chosen_school
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def users(list_name: str):
     school = chosen_school()
     if school is None:
         abort(404)
-    require(Action.VIEW_ACCOUNTS, Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes))
+    target = Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes)
+    require(Action.VIEW_ACCOUNTS, target)
     args = request.args
     status = args.get("status") if args.get("status") in STATUS_FILTERS else "active"
     consent = args.get("consent") if args.get("consent") in {c.value for c in Consent} else None
@@ -87,8 +89,10 @@ def users(list_name: str):
         year_groups=[g for g in groups if g.kind is GroupKind.YEAR_GROUP],
         registration_groups=[g for g in groups if g.kind is GroupKind.REGISTRATION_GROUP],
         classes=[g for g in groups if g.kind is GroupKind.CLASS],
-        may_show=current_user.may(Action.SHOW_PASSWORD, Target(TargetKind.of_account(wanted.kinds[0]),
-                                                                school=school.dfes)))
+        may_show=current_user.may(Action.SHOW_PASSWORD, target), may={
+            "reset": current_user.may(Action.RESET_PASSWORD, target),
+            "print": current_user.may(Action.PRINT_CREDENTIALS, target),
+            "consent": current_user.may(Action.MANAGE_CONSENT, target)})
 
 
 def account_in_scope(account_id: str, action: Action) -> Account:
@@ -106,7 +110,8 @@ def account_details(account_id: str):
     account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
     offered = {action for action in Action if current_user.may(action, account_target(account))}
     return render_template("portal/account.html", account=account, offered=offered,
-                           school=_register().school(account.school))
+                           school=_register().school(account.school),
+                           username_pending=bool(username_changes.pending_among(_db(), [account.id])))
 
 
 @blueprint.post("/accounts/<account_id>/password")

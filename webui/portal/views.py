@@ -84,6 +84,7 @@ def _page_helpers() -> dict:
             items.append((url_for("portal.users", list_name=first_list,
                                   school=school if school != user.account.school else None),
                           _("View Users"), request.endpoint in ("portal.users", "portal.account_details")))
+        items.append((url_for("portal.profile"), _("My Profile"), request.endpoint == "portal.profile"))
         return items
 
     def list_allowed(list_name: str, dfes: str) -> bool:
@@ -201,9 +202,11 @@ def dashboard():
         last = workflow_runs.last_runs(_db(), school.dfes)
         runs = [(workflow, last.get(workflow)) for workflow in WORKFLOWS]
         expiring = _expiring_count(school.dfes, _now().date())
+    downloads = [which for which, kind in (("pupils", TargetKind.LEARNER), ("staff", TargetKind.STAFF))
+                 if school is not None and user.may(Action.DOWNLOAD_CREDENTIALS, Target(kind, school=school.dfes))]
     stale = bool(runs) and workflow_runs.schools_without_recent_success(_db(), [school.dfes], _now()) == [school.dfes]
     return render_template("portal/dashboard.html", school=school, runs=runs, stale=stale, expiring=expiring,
-                           choosable=choosable)
+                           choosable=choosable, downloads=downloads)
 
 
 @blueprint.get("/runs/<int:run_id>")

@@ -40,3 +40,11 @@
     }
   });
 })();
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-print]")) { window.print(); }
+});
+document.addEventListener("change", function (event) {
+  if (!event.target.matches("[data-select-all]")) { return; }
+  var form = event.target.closest("form");
+  form.querySelectorAll("input[name=account]").forEach(function (box) { box.checked = event.target.checked; });
+});

@@ -1,0 +1,134 @@
+"""Credentials on paper and in a spreadsheet (SPEC P-1, P-2, A-4, R-7).
+
+    GET/POST /portal/users/learners/print-group     Print Registration Group (details or with passwords)
+    POST     /portal/accounts/<id>/print            Print Details / Print With Password for one user
+    GET/POST /portal/download/<pupils|staff>        the warning, then the CSV
+
+Only passwords still available (Show password) are printed or downloaded;
+every password that leaves Porth this way is one audit event per account.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timezone
+
+from flask import Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from directory.model import Account, AccountKind, AccountState, Consent, PasswordStatus
+from directory.rules.permissions import Action, Target, TargetKind
+from directory.store import AccountQuery
+from webui.portal import audit_log
+from webui.portal.users import account_in_scope
+from webui.portal.views import _register, _store, blueprint, chosen_school
+from webui.portal.access import require
+
+PUPIL_COLUMNS = ("Forename", "Surname", "Username", "Password", "Date created", "Year", "Reg group", "Consent",
+                 "Admission number")  # SPEC P-2, exactly
+STAFF_COLUMNS = ("Forename", "Surname", "Username", "Password", "Date created", "Staff code")
+DOWNLOADS = {"pupils": (AccountKind.LEARNER, PUPIL_COLUMNS), "staff": (AccountKind.STAFF, STAFF_COLUMNS)}
+CONSENT_WORDS = {Consent.NOT_OBTAINED: "Consent not obtained", Consent.WITHDRAWN: "Consent withdrawn",
+                 Consent.LEGACY: "Legacy consent", Consent.EXPLICIT: "Explicit consent"}
+
+
+def _revealed(accounts: list[Account], action: str) -> dict[str, str]:
+    """The available passwords of these accounts (A-4), each reveal audited (R-7)."""
+    revealed: dict[str, str] = {}
+    by_school: dict[str, list[Account]] = {}
+    for account in accounts:
+        if account.password_status is PasswordStatus.AVAILABLE and account.school:
+            by_school.setdefault(account.school, []).append(account)
+    for school, members in by_school.items():
+        revealed.update(_store().reveal_passwords(school, [a.id for a in members]))
+    audit_log.record_each(action, [a for a in accounts if a.id in revealed])
+    return revealed
+
+
+def print_page(accounts: list[Account], with_passwords: bool, title: str | None = None) -> str:
+    """One slip per person, A4, large names (P-1); passwords only where available."""
+    accounts = sorted(accounts, key=lambda a: (a.registration_group or "", a.surname.casefold(),
+                                               a.forename.casefold()))
+    revealed = _revealed(accounts, "print-with-password") if with_passwords else {}
+    if not with_passwords:
+        audit_log.record_each("print-details", accounts)
+    schools = {a.school: _register().school(a.school) for a in accounts}
+    return render_template("portal/print.html", accounts=accounts, revealed=revealed, schools=schools,
+                           with_passwords=with_passwords, title=title or _("Sign-in details"))
+
+
+@blueprint.post("/accounts/<account_id>/print")
+@login_required
+def print_account(account_id: str):
+    account = account_in_scope(account_id, Action.PRINT_CREDENTIALS)
+    return print_page([account], with_passwords=request.form.get("passwords") == "yes")
+
+
+@blueprint.route("/users/learners/print-group", methods=["GET", "POST"])
+@login_required
+def print_group():
+    """Print Registration Group (or a class or year): pick it, then print details or passwords."""
+    from webui.portal.manage import GROUP_KINDS
+
+    school = chosen_school()
+    if school is None:
+        abort(404)
+    require(Action.PRINT_CREDENTIALS, Target(TargetKind.LEARNER, school=school.dfes))
+    groups = _store().groups(school.dfes)
+    chosen = request.values.get("group", "")
+    kind_key, _sep, code = chosen.partition(":")
+    group = next((g for g in groups if GROUP_KINDS.get(kind_key) is g.kind and g.code == code), None)
+    if request.method == "GET" or group is None:
+        error = _("Select a group") if request.method == "POST" else None
+        return render_template("portal/print_group.html", school=school, groups=groups, chosen=chosen,
+                               error=error), 400 if error else 200
+    field = {"reg": "registration_group", "class": "group_class", "year": "year_group"}[kind_key]
+    learners = _store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.LEARNER,),
+                                                   states=(AccountState.ACTIVE,), **{field: code}))
+    return print_page(learners, with_passwords=request.form.get("passwords") == "yes",
+                      title=group.name or group.code)
+
+
+def _csv_cell(value: str) -> str:
+    # A spreadsheet runs a cell that starts like a formula: keep names such as "=cmd" inert.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "-" else value
+
+
+@blueprint.route("/download/<any(pupils, staff):which>", methods=["GET", "POST"])
+@login_required
+def download(which: str):
+    """P-2: the warning first; then every active account of the kind, one row each."""
+    school = chosen_school()
+    if school is None:
+        abort(404)
+    kind, columns = DOWNLOADS[which]
+    require(Action.DOWNLOAD_CREDENTIALS, Target(TargetKind.of_account(kind), school=school.dfes))
+    if request.method == "GET":
+        return render_template("portal/download_warning.html", school=school, which=which,
+                               back=url_for("portal.dashboard", school=school.dfes))
+    accounts = _store().find_accounts(AccountQuery(school=school.dfes, kinds=(kind,), states=(AccountState.ACTIVE,)))
+    accounts.sort(key=lambda a: (a.surname.casefold(), a.forename.casefold()))
+    revealed = _revealed(accounts, "download-credentials")
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for account in accounts:
+        password = revealed.get(account.id) or ("User changed password"
+                                                if account.password_status is PasswordStatus.USER_CHANGED else "-")
+        created = account.created_at.date().isoformat() if account.created_at else ""
+        common = [account.forename, account.surname, account.mail, password, created]
+        if kind is AccountKind.LEARNER:
+            row = common + [account.year_group or "", account.registration_group or "",
+                            CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED], account.admission_number or ""]
+        else:
+            row = common + [account.staff_code or ""]
+        writer.writerow([_csv_cell(str(value)) for value in row])
+    audit_log.record("download-" + which, target_kind="school", target_id=school.dfes, target_label=school.name,
+                     school=school.dfes, detail={"rows": len(accounts)})
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv; charset=utf-8")  # BOM: Excel reads UTF-8
+    response.headers["Content-Disposition"] = f'attachment; filename="{which}-{school.dfes}-{stamp}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
