@@ -137,6 +137,16 @@ class StateChange:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """What helps recognise a non-MIS user (the portal's optional fields), never used to sign in."""
+
+    organisation_name: str | None = None
+    job_title: str | None = None
+    work_email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
 class Account:
     id: str
     username: str
@@ -163,6 +173,7 @@ class Account:
     roles: frozenset[Role] = frozenset()
     state_change: StateChange | None = None
     created_at: datetime | None = None
+    contact: Contact | None = None
 
     @property
     def is_active(self) -> bool:
@@ -189,6 +200,7 @@ class NewAccount:
     expiry: datetime | None = None
     leaving_date: date | None = None
     roles: frozenset[Role] = frozenset()
+    contact: Contact | None = None
     # A cleartext initial password: slapd hashes it, Porth keeps only the
     # encrypted reveal copy (A-4). None creates an account that cannot sign in yet.
     password: str | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -174,9 +175,39 @@ class PrivateSlapd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is not None and _port_in_use(self.host, self.port):
+                self.add_missing_schema()
                 return True
             time.sleep(0.02)
         raise SlapdError(f"slapd did not answer on {self.url} within {timeout:.0f} s")
+
+    def add_missing_schema(self) -> list[str]:
+        """Add the attribute types and object classes of Porth's schema that this
+        instance lacks: one configured by an older Porth keeps working after an
+        upgrade. Only additions are made (slapd cannot drop schema in use), over
+        ldapi as the owner of the process; returns the names added."""
+        if not self.socket_path.exists():
+            return []
+        import ldap
+        import ldap.modlist  # noqa: F401 - python-ldap's submodules load on import
+
+        wanted = _schema_elements(files("config").joinpath("ldap/porth-schema.ldif").read_text("utf-8"))
+        conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        try:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+            [(dn, current)] = conn.search_s("cn=schema,cn=config", ldap.SCOPE_ONELEVEL, "(cn=*porth)",
+                                            ["olcAttributeTypes", "olcObjectClasses"])
+            added = []
+            for attribute in ("olcAttributeTypes", "olcObjectClasses"):
+                have = {_schema_name(v.decode("utf-8")) for v in current.get(attribute, [])}
+                missing = [v for v in wanted[attribute] if _schema_name(v) not in have]
+                if missing:
+                    conn.modify_s(dn, [(ldap.MOD_ADD, attribute, [v.encode("utf-8") for v in missing])])
+                    added += [_schema_name(v) for v in missing]
+            return added
+        except ldap.LDAPError as exc:
+            raise SlapdError(f"cannot bring the slapd schema up to date: {exc}") from None
+        finally:
+            conn.unbind_s()
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
@@ -194,6 +225,22 @@ class PrivateSlapd:
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return True
+
+
+def _schema_elements(ldif_text: str) -> dict[str, list[str]]:
+    """The olcAttributeTypes and olcObjectClasses values of a cn=config schema LDIF, unfolded."""
+    unfolded = re.sub(r"\n ", "", ldif_text.replace("\r\n", "\n"))
+    elements: dict[str, list[str]] = {"olcAttributeTypes": [], "olcObjectClasses": []}
+    for line in unfolded.splitlines():
+        name, _sep, value = line.partition(": ")
+        if name in elements:
+            elements[name].append(" ".join(value.split()))
+    return elements
+
+
+def _schema_name(definition: str) -> str:
+    found = re.search(r"NAME '([^']+)'", definition)
+    return found.group(1).lower() if found else definition
 
 
 def process_alive(pid: int) -> bool:

@@ -53,6 +53,7 @@ from directory.password_hash import ldap_password_hash
 from directory.model import (
     Account,
     AccountKind,
+    Contact,
     AccountState,
     Consent,
     Group,
@@ -106,12 +107,17 @@ ACCOUNT_ATTRIBUTES: dict[str, str] = {
     "state_reason": "porthStateReason",
     "created_at": "createTimestamp",
 }
+# The optional contact details of a non-MIS account (Contact), inetOrgPerson's own
+# attributes except the work address; porthContactInfo is added only when that is set.
+CONTACT_ATTRIBUTES = {"organisation_name": "o", "job_title": "title", "work_email": "porthWorkEmail",
+                      "phone": "telephoneNumber"}
+CONTACT_OBJECT_CLASS = "porthContactInfo"
 A = ACCOUNT_ATTRIBUTES
 ACCOUNT_OBJECT_CLASSES = ["inetOrgPerson", "porthAccount"]
 # What the domain object is built from (never the hash or the vault copy).
 _ACCOUNT_READ = [
     attr for field, attr in A.items() if field not in ("password", "password_vault", "common_name")
-]
+] + list(CONTACT_ATTRIBUTES.values())
 # Fields an update may change, through update_account. Username, state and
 # password have their own operations because each carries extra rules.
 UPDATABLE_FIELDS = frozenset({
@@ -257,7 +263,13 @@ def _account_from(attributes: Mapping[str, Any]) -> Account:
             reason=one("state_reason") or "",
         ) if changed_at else None,
         created_at=_opt(_parse_time, one("created_at")),
+        contact=_contact_from(attributes),
     )
+
+
+def _contact_from(attributes: Mapping[str, Any]) -> Contact | None:
+    values = {field: _one(attributes, attr) for field, attr in CONTACT_ATTRIBUTES.items()}
+    return Contact(**values) if any(values.values()) else None
 
 
 def _school_from(attributes: Mapping[str, Any]) -> School:
@@ -831,6 +843,13 @@ class DirectoryStore:
                 attributes[A[field]] = values
         if new.password is not None:
             attributes.update({k: v for k, v in self._password_attributes(new.password, False).items() if v})
+        if new.contact is not None:
+            for field, attr in CONTACT_ATTRIBUTES.items():
+                value = getattr(new.contact, field)
+                if value:
+                    attributes[attr] = value
+            if new.contact.work_email:
+                attributes["objectClass"] = ACCOUNT_OBJECT_CLASSES + [CONTACT_OBJECT_CLASS]
 
         def add_with(username: str) -> None:
             attributes.update({A["username"]: username, A["names"]: [username],

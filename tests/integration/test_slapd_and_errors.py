@@ -138,3 +138,42 @@ def test_serve_stops_at_once_with_one_line_when_the_idp_signing_key_is_unusable(
     assert served.stderr.count("\n") == 1 and "PORTH_IDP__SIGNING_KEY_FILE" in served.stderr
     assert "Traceback" not in served.stderr
     assert not (tmp_path / "var" / "slapd").exists()  # stopped before starting anything
+
+
+def test_a_slapd_configured_with_an_older_schema_gains_the_new_elements_at_start(tmp_path, now, monkeypatch):
+    """An instance made by an earlier Porth (without porthContactInfo) is brought up to date, additions only."""
+    import importlib.resources
+
+    current = importlib.resources.files("config").joinpath("ldap/porth-schema.ldif").read_text("utf-8")
+    older = current.split("olcAttributeTypes: ( PorthAttr:34", 1)[0] + "olcObjectClasses: ( PorthClass:1" + \
+        current.split("olcObjectClasses: ( PorthClass:1", 1)[1].split("olcObjectClasses: ( PorthClass:5", 1)[0]
+    assert "porthWorkEmail" not in older and "porthGroup" in older
+    (tmp_path / "old-schema.ldif").write_text(older)
+    server = PrivateSlapd(root=tmp_path / "s", host="127.0.0.1", port=free_port(), suffix=BASE_DN,
+                          root_dn=ROOT_DN, root_password="upgrade-secret", no_sync=True)
+    rendered = server.render_config()
+    monkeypatch.setattr(server, "render_config", lambda: rendered.replace(
+        str(importlib.resources.files("config").joinpath("ldap/porth-schema.ldif")), str(tmp_path / "old-schema.ldif")))
+    server.configure()
+    from directory.model import AccountKind, Contact, NewAccount
+    new = NewAccount(kind=AccountKind.LA_NONMIS, surname="Evans", forename="Huw", created_by="test",
+                     organisation="661", contact=Contact(work_email="huw.evans@cardiff.gov.uk"))
+    upgrade = server.add_missing_schema
+    monkeypatch.setattr(server, "add_missing_schema", lambda: [])  # as an older Porth started it
+    server.start()
+    try:
+        store = make_store(server)
+        store.initialise()
+        with pytest.raises(errors.InvalidEntry):
+            store.add_account(new, now)
+        server.stop()
+        monkeypatch.setattr(server, "add_missing_schema", upgrade)
+        server.start()  # this Porth: the missing elements are added
+        assert server.add_missing_schema() == []  # and only once
+        store.close()
+        store = make_store(server)
+        made = store.add_account(new, now)
+        assert store.get_account(made.id).contact.work_email == "huw.evans@cardiff.gov.uk"
+        store.close()
+    finally:
+        server.stop()
