@@ -92,7 +92,8 @@ def users(list_name: str):
         may_show=current_user.may(Action.SHOW_PASSWORD, target), may={
             "reset": current_user.may(Action.RESET_PASSWORD, target),
             "print": current_user.may(Action.PRINT_CREDENTIALS, target),
-            "consent": current_user.may(Action.MANAGE_CONSENT, target)})
+            "consent": current_user.may(Action.MANAGE_CONSENT, target),
+            "create": list_name in ("governors", "non-mis") and current_user.may(Action.CREATE_ACCOUNT, target)})
 
 
 def account_in_scope(account_id: str, action: Action) -> Account:

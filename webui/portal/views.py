@@ -84,6 +84,9 @@ def _page_helpers() -> dict:
             items.append((url_for("portal.users", list_name=first_list,
                                   school=school if school != user.account.school else None),
                           _("View Users"), request.endpoint in ("portal.users", "portal.account_details")))
+        if user.actor.scope.organisations is None or user.actor.scope.organisations:
+            items.append((url_for("portal.organisation_users"), _("Non-MIS Users"),
+                          request.endpoint in ("portal.organisation_users", "portal.new_organisation_user")))
         items.append((url_for("portal.profile"), _("My Profile"), request.endpoint == "portal.profile"))
         return items
 
