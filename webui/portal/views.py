@@ -84,7 +84,12 @@ def _page_helpers() -> dict:
             items.append((url_for("portal.users", list_name=first_list,
                                   school=school if school != user.account.school else None),
                           _("View Users"), request.endpoint in ("portal.users", "portal.account_details")))
+        if school and user.may(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school)):
+            items.append((url_for("portal.champions", school=school if school != user.account.school else None),
+                          _("Digital Champions"), request.endpoint == "portal.champions"))
         if user.actor.scope.organisations is None or user.actor.scope.organisations:
+            items.append((url_for("portal.administrators"), _("Administrators"),
+                          request.endpoint == "portal.administrators"))
             items.append((url_for("portal.organisation_users"), _("Non-MIS Users"),
                           request.endpoint in ("portal.organisation_users", "portal.new_organisation_user")))
         items.append((url_for("portal.profile"), _("My Profile"), request.endpoint == "portal.profile"))
