@@ -55,6 +55,19 @@ class Database:
     def session(self) -> Session:
         return self.sessions()
 
+    @staticmethod
+    def serialise(session: Session, key: str, table: str) -> None:
+        """Within the session's transaction, wait for and hold a lock named `key`, so that a
+        read-check-write (a quota) cannot interleave with another worker's. PostgreSQL: an
+        advisory transaction lock. SQLite: its one write lock, taken by a write that changes
+        nothing (pysqlite starts the transaction only at the first write, after the reads)."""
+        from sqlalchemy import text
+
+        if session.bind.dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+        elif session.bind.dialect.name == "sqlite":
+            session.execute(text(f"UPDATE {table} SET id = id WHERE 0"))
+
     def _alembic_config(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(files("directory.operational").joinpath("migrations")))

@@ -132,3 +132,40 @@ def test_unreachable_database_is_one_line():
     message = str(error.value)
     assert message.startswith("cannot use the operational database postgresql+psycopg://nobody:***@127.0.0.1:1/porth")
     assert "secretpw" not in message and "\n" not in message
+
+
+def test_licence_requests_keep_the_latest_wanted_state_and_never_pass_the_quota(db, now):
+    """G-2 on both engines: two administrators allocating at once cannot both take the last licence."""
+    import threading
+
+    from directory.operational import licence_requests
+    from directory.operational.licence_requests import OverQuota
+    from directory.rules.licences import within_quota
+
+    def quota_of(limit):
+        return lambda projected: within_quota(sum(1 for s in projected.values() if s.wanted), limit)
+
+    assert licence_requests.request(db, "6610001", ["a", "b"], True, "dc", now, quota_of(3)) == ["a", "b"]
+    assert licence_requests.request(db, "6610001", ["a"], True, "dc", now, quota_of(3)) == []  # already wanted
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def allocate(account):
+        barrier.wait()
+        try:
+            outcomes.append(licence_requests.request(db, "6610001", [account], True, "dc", now, quota_of(3)))
+        except OverQuota:
+            outcomes.append("refused")
+        except Exception as exc:  # noqa: BLE001 - SQLite may refuse the second writer outright: also a refusal
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=allocate, args=(name,)) for name in ("c", "d")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    states = licence_requests.latest(db, "6610001")
+    assert sum(1 for s in states.values() if s.wanted) == 3, outcomes
+    assert licence_requests.request(db, "6610001", ["a"], False, "dc", now) == ["a"]
+    assert licence_requests.latest(db, "6610001")["a"].wanted is False
+    assert licence_requests.latest(db, "6610001")["a"].state == "pending"

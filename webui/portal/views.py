@@ -87,6 +87,9 @@ def _page_helpers() -> dict:
         if school and user.may(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school)):
             items.append((url_for("portal.champions", school=school if school != user.account.school else None),
                           _("Digital Champions"), request.endpoint == "portal.champions"))
+        if school and user.may(Action.MANAGE_LICENCES, Target(TargetKind.SCHOOL, school=school)):
+            items.append((url_for("portal.licences", school=school if school != user.account.school else None),
+                          _("M365 Licences"), request.endpoint == "portal.licences"))
         if user.actor.scope.organisations is None or user.actor.scope.organisations:
             items.append((url_for("portal.administrators"), _("Administrators"),
                           request.endpoint == "portal.administrators"))
