@@ -12,7 +12,7 @@ from webui.portal.saml_sp import PortalServiceProvider
 
 def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> None:
     # Each module adds its routes to the one portal blueprint.
-    from webui.portal import administrators, credentials, licences, manage, nonmis, users, views  # noqa: F401
+    from webui.portal import administrators, audit_view, credentials, licences, manage, nonmis, users, views  # noqa: F401
 
     sp = PortalServiceProvider(base_url=settings.idp.base_url, idp_entity_id=provider.entity_id,
                                idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem")

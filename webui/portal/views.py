@@ -95,6 +95,8 @@ def _page_helpers() -> dict:
                           request.endpoint == "portal.administrators"))
             items.append((url_for("portal.organisation_users"), _("Non-MIS Users"),
                           request.endpoint in ("portal.organisation_users", "portal.new_organisation_user")))
+        if user.role.is_administrator:
+            items.append((url_for("portal.audit_log_page"), _("Audit log"), request.endpoint == "portal.audit_log_page"))
         items.append((url_for("portal.profile"), _("My Profile"), request.endpoint == "portal.profile"))
         return items
 

@@ -1,0 +1,63 @@
+"""The audit log for administrators, within their scope (SPEC R-7, R-5).
+
+    GET /portal/audit   ?school=&actor=&action=&from=&to=&before=   newest first, 50 a page
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask import abort, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from directory.operational import audit
+from directory.operational.audit import AuditFilter
+from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.access import require
+from webui.portal.views import _db, blueprint
+
+PAGE = 50
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@blueprint.get("/audit")
+@login_required
+def audit_log_page():
+    scope = current_user.actor.scope
+    school = request.args.get("school") or None
+    if school:
+        require(Action.VIEW_AUDIT, Target(TargetKind.SCHOOL, school=school))
+        schools, organisations = (school,), ()
+    else:
+        if not current_user.role.is_administrator:  # VIEW_AUDIT belongs to champions and Hwb administrators
+            abort(403)
+        schools = None if scope.schools is None else tuple(sorted(scope.schools))
+        organisations = None if scope.organisations is None else tuple(sorted(scope.organisations))
+    since, until = _day(request.args.get("from")), _day(request.args.get("to"))
+    wanted = AuditFilter(
+        schools=schools, organisations=organisations,
+        actor=request.args.get("actor", "").strip().split("@", 1)[0] or None,
+        action=request.args.get("action") or None,
+        since=datetime.combine(since, time(0), tzinfo=timezone.utc) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=timezone.utc) if until else None,
+        limit=PAGE + 1, before_id=request.args.get("before", type=int))
+    found = audit.events(_db(), wanted)
+    older = found[PAGE - 1][0] if len(found) > PAGE else None
+    def older_url(before: int) -> str:
+        return url_for("portal.audit_log_page", **{**request.args.to_dict(), "before": before})
+
+    return render_template("portal/audit.html", entries=found[:PAGE], older=older, older_url=older_url, school=school,
+                           filters={k: request.args.get(k, "") for k in ("actor", "action", "from", "to")},
+                           actions=sorted(ACTION_NAMES))
+
+
+ACTION_NAMES = ("show-password", "reset-password", "edit-names", "request-new-username", "deactivate", "reactivate",
+                "confirm-consent", "withdraw-consent", "print-details", "print-with-password", "download-pupils",
+                "download-staff", "create-account", "extend-expiry", "promote", "demote", "allocate-licence",
+                "revoke-licence", "change-own-password")
