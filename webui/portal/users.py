@@ -14,7 +14,7 @@ from math import ceil
 from flask import abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
-from directory.model import Account, AccountKind, AccountState, Consent, GroupKind, PasswordStatus
+from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind, PasswordStatus
 from directory.operational import username_changes
 from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
@@ -55,6 +55,16 @@ def page_of(accounts: list[Account], number: int, size: int) -> Page:
     return Page(ordered[(number - 1) * size: number * size], number, count, len(ordered))
 
 
+# National Curriculum years as MIS exports carry them (NCyearActual): nursery, reception, 1-14.
+NC_YEARS = ("N1", "N2", "R") + tuple(str(n) for n in range(1, 15))
+
+
+def year_choices(groups: list[Group]) -> list[Group]:
+    """The school's year-group entries, or every NC year when provisioning made none."""
+    years = [g for g in groups if g.kind is GroupKind.YEAR_GROUP]
+    return years or [Group(id="", school="", kind=GroupKind.YEAR_GROUP, code=y, name=y) for y in NC_YEARS]
+
+
 def _query_words(text: str) -> tuple[str, ...]:
     # A pasted full address still finds the account: its local part is the username.
     return tuple(word.split("@", 1)[0] for word in text.split() if word.split("@", 1)[0])[:5]
@@ -86,7 +96,7 @@ def users(list_name: str):
                "class": query.group_class or "", "consent": consent or "", "status": status}
     return render_template(
         "portal/users.html", school=school, list_name=list_name, page=page, filters=filters,
-        year_groups=[g for g in groups if g.kind is GroupKind.YEAR_GROUP],
+        year_groups=year_choices(groups) if wanted.kinds == (AccountKind.LEARNER,) else [],
         registration_groups=[g for g in groups if g.kind is GroupKind.REGISTRATION_GROUP],
         classes=[g for g in groups if g.kind is GroupKind.CLASS],
         may_show=current_user.may(Action.SHOW_PASSWORD, target), may={
