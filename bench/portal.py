@@ -1,0 +1,158 @@
+"""The portal's heavy pages against the raw slapd limit, measured in the same run.
+
+    .venv/bin/python bench/portal.py [--learners 2000] [--group 300] [--repeat 20]
+
+On a scratch durable private slapd holding one school of `--learners` learners
+(with Porth's Argon2 hashes and reveal copies), a digital champion signed in
+through the IdP (Flask test client, in process) times:
+  (1) View Learners, first page (and a search, and a registration-group filter),
+      against the raw read of the school's learner entries with python-ldap;
+  (2) resetting the passwords of a `--group`-learner registration group, against
+      the raw LDAP work: the same number of Argon2 hashes and modifies of
+      userPassword, status and reveal copy with python-ldap;
+  (3) the all-pupils CSV (every learner, passwords revealed and audited),
+      against the raw read of the same entries with their reveal copies.
+Not a test: record the figures in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from directory.model import AccountKind, GroupKind, NewAccount, Role, School, SchoolType  # noqa: E402
+from directory.password_hash import ldap_password_hash  # noqa: E402
+from directory.rules.passwords import generate_learner_password  # noqa: E402
+from directory.slapd import PrivateSlapd  # noqa: E402
+from directory.store import A, python_ldap_connection  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.integration.conftest import BASE_DN, ROOT_DN  # noqa: E402
+from tests.integration.idp_fixtures import make_porth  # noqa: E402
+from tests.integration.portal_fixtures import PortalBrowser  # noqa: E402
+from tests.saml_services import csrf_token  # noqa: E402
+
+SCHOOL = "6617777"
+PASSWORD = "Tiger4821"
+
+
+def timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def median_of(repeat: int, action) -> float:
+    return statistics.median(timed(action) for _ in range(repeat))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=2000)
+    parser.add_argument("--group", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    now = datetime.now(timezone.utc)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-portal-") as scratch:
+        scratch = Path(scratch)
+        slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE_DN, ROOT_DN,
+                             secrets.token_urlsafe(12), no_sync=False)
+        slapd.start()
+        try:
+            porth = make_porth(slapd, scratch / "porth", portal={"page_size": 50})
+            store = porth.runtime.store
+            store.initialise()
+            store.add_school(School(SCHOOL, "Ysgol Fawr", SchoolType.SECONDARY, "661"))
+            groups = [f"{year}{letter}" for year in range(7, 14) for letter in "ABCDEFGH"]
+            store.add_group(SCHOOL, GroupKind.REGISTRATION_GROUP, "7X")
+            for code in groups:
+                store.add_group(SCHOOL, GroupKind.REGISTRATION_GROUP, code)
+            started = time.perf_counter()
+            for n in range(args.learners):
+                group = "7X" if n < args.group else groups[n % len(groups)]
+                store.add_account(NewAccount(kind=AccountKind.LEARNER, surname=f"Learner{chr(65 + n % 26)}",
+                                             forename=f"Dai{n}", created_by="bench", school=SCHOOL,
+                                             upn_hash=secrets.token_hex(32), year_group=group[:-1],
+                                             registration_group=group, admission_number=f"{n:06d}",
+                                             password=generate_learner_password()), now)
+            print(f"set-up: {args.learners} learners in {time.perf_counter() - started:.0f} s")
+            store.add_account(NewAccount(kind=AccountKind.STAFF, surname="Price", forename="Non", created_by="bench",
+                                         school=SCHOOL, staff_code="DC1", password=PASSWORD,
+                                         roles=frozenset({Role.DIGITAL_CHAMPION})), now)
+            browser = PortalBrowser(porth)
+            browser.sign_in("PriceN@hwbcymru.net")
+            client = browser.client
+            raw = python_ldap_connection(store.config, 60)
+            import ldap
+
+            learner_filter = f"(&(objectClass=porthAccount)({A['school']}={SCHOOL})({A['kind']}=learner))"
+
+            def raw_read(attributes):
+                return raw.search_s(store.people_dn, ldap.SCOPE_ONELEVEL, learner_filter, attributes)
+
+            read_attributes = None  # every user attribute
+            raw_list = median_of(args.repeat, lambda: raw_read(read_attributes))
+
+            def view(path):
+                answer = client.get(path)
+                assert answer.status_code == 200, answer.status_code
+
+            first_page = median_of(args.repeat, lambda: view("/portal/users/learners"))
+            search = median_of(args.repeat, lambda: view("/portal/users/learners?q=LearnerQ"))
+            filtered = median_of(args.repeat, lambda: view("/portal/users/learners?reg=9C"))
+            last_page = median_of(args.repeat, lambda: view(f"/portal/users/learners?page={args.learners // 50}"))
+
+            token = csrf_token(client.get("/portal/users/learners").get_data(as_text=True))
+            reset = timed(lambda: client.post("/portal/users/learners/group-reset",
+                                              data={"csrf_token": token, "group": "reg:7X", "confirmed": "yes"}))
+            targets = [dn for dn, _ in raw.search_s(store.people_dn, ldap.SCOPE_ONELEVEL,
+                                                    learner_filter.replace(")(", f")({A['registration_group']}=7X)(", 1),
+                                                    ["1.1"])]
+            assert len(targets) == args.group
+
+            def raw_reset():
+                for dn in targets:
+                    raw.modify_s(dn, [(ldap.MOD_REPLACE, A["password"], ldap_password_hash("Otter1234").encode()),
+                                      (ldap.MOD_REPLACE, A["password_status"], b"available"),
+                                      (ldap.MOD_REPLACE, A["password_vault"], store.vault.seal("Otter1234").encode())])
+            raw_reset_time = timed(raw_reset)
+
+            csv_time = median_of(max(3, args.repeat // 4), lambda: client.post(
+                f"/portal/download/pupils?school={SCHOOL}", data={"csrf_token": token}))
+            download = client.post(f"/portal/download/pupils?school={SCHOOL}", data={"csrf_token": token})
+            rows = download.get_data(as_text=True).count("\r\n") - 1
+            assert rows == args.learners, rows
+
+            def raw_csv():
+                for _dn, attributes in raw_read(None):
+                    store.vault.open(attributes[A["password_vault"]][0].decode())
+            raw_csv_time = median_of(max(3, args.repeat // 4), raw_csv)
+            raw.unbind_s()
+        finally:
+            slapd.stop()
+    n, g = args.learners, args.group
+    print(f"\nOne school of {n} learners, durable slapd, medians of {args.repeat} runs:")
+    print(f"  raw read of the school's learner entries (python-ldap)   {raw_list * 1000:7.1f} ms")
+    print(f"  (1) View Learners, first page of 50                      {first_page * 1000:7.1f} ms"
+          f"   ratio raw/porth {raw_list / first_page:5.0%}")
+    print(f"      ... a search (surname)                               {search * 1000:7.1f} ms")
+    print(f"      ... a registration-group filter                      {filtered * 1000:7.1f} ms")
+    print(f"      ... the last page                                    {last_page * 1000:7.1f} ms")
+    print(f"  raw reset of {g} passwords (Argon2 + modify)             {raw_reset_time:7.2f} s")
+    print(f"  (2) group reset of {g} learners                          {reset:7.2f} s"
+          f"   ratio raw/porth {raw_reset_time / reset:5.0%}")
+    print(f"  raw read of {n} entries with reveal copies decrypted     {raw_csv_time * 1000:7.1f} ms")
+    print(f"  (3) all-pupils CSV ({n} rows, passwords audited)         {csv_time * 1000:7.1f} ms"
+          f"   ratio raw/porth {raw_csv_time / csv_time:5.0%}")
+
+
+if __name__ == "__main__":
+    main()
