@@ -91,6 +91,9 @@ def load_demo_command(ctx: click.Context) -> None:
         f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
         f"{report.record_errors} MIS record errors in the workflow logs."
     )
+    base = settings.idp.base_url
+    for who, username, password in report.sign_ins:
+        click.echo(f"User management ({base}/portal/) as the {who}: {username} / {password}")
 
 
 # -- the directory ------------------------------------------------------------

@@ -34,6 +34,25 @@ class DemoLoadReport:
     schools_added: int
     accounts_created: int
     record_errors: int
+    sign_ins: tuple[tuple[str, str, str], ...] = ()  # (who, username, password) to try the portal with
+
+
+def demo_sign_ins(runtime: Runtime) -> tuple[tuple[str, str, str], ...]:
+    """A digital champion and the LA administrator of the demo, with their (demo) passwords."""
+    from directory.model import AccountKind, Role
+
+    found = []
+    school = min(runtime.store.schools(), key=lambda s: s.dfes, default=None)
+    if school is not None:
+        champion = next((a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
+                         if Role.DIGITAL_CHAMPION in a.roles), None)
+        if champion is not None:
+            found.append((f"digital champion of {school.name}", champion.mail,
+                          runtime.store.reveal_password(champion.id) or "-"))
+    administrator = next(runtime.store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS), None)
+    if administrator is not None:
+        found.append(("LA administrator", administrator.mail, runtime.store.reveal_password(administrator.id) or "-"))
+    return tuple(found)
 
 
 def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
@@ -58,4 +77,4 @@ def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
             echo(f"  {export.school}: {outcome.counts.get('created', 0)} accounts created, "
                  f"{len(outcome.errors)} record errors logged")
     created += add_demo_non_mis(runtime.store, now)
-    return DemoLoadReport(added, created, errors)
+    return DemoLoadReport(added, created, errors, demo_sign_ins(runtime))

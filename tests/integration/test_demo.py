@@ -41,6 +41,10 @@ def test_load_demo_provisions_generated_exports_and_is_idempotent(demo_server):
     created = int(re.search(r"(\d+) accounts created, \d+ MIS record errors", first).group(1))
     assert created > 1000  # realistic sizes: a secondary of ~1,000 and primaries of ~200
     assert "Demo authority: 0 schools added, 0 accounts created" in second
+    # It says how to try the portal: a champion and the LA administrator with their demo passwords.
+    logins = re.findall(r"User management \(\S+/portal/\) as the (.+?): (\S+@hwbcymru\.net) / (\S+)", second)
+    assert [who.split(" of ")[0] for who, _u, _p in logins] == ["digital champion", "LA administrator"]
+    assert all(len(password) >= 8 for _w, _u, password in logins)
     assert (demo_server.var_dir / "demo-exports" / "schools.csv").exists()
 
 
