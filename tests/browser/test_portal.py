@@ -181,7 +181,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
 
     # The other page types, each looked at once.
     for path, name in ((f"/portal/accounts/{wanted.id}/password/reset", "reset-password"),
-                       (f"/portal/licences", "licences"), ("/portal/champions", "champions"),
+                       ("/portal/licences", "licences"), ("/portal/champions", "champions"),
                        ("/portal/audit", "audit"), ("/portal/profile", "profile"),
                        ("/portal/expiring", "expiring"), ("/portal/users/learners/print-group", "print-group"),
                        (f"/portal/accounts/{wanted.id}/consent/withdraw", "withdraw-consent"),

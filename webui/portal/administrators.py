@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from directory.model import Account, AccountKind, AccountState, OrganisationKind, Role
 from directory.rules.permissions import Action, Target, TargetKind
@@ -19,12 +19,8 @@ from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import require
 from webui.portal.nonmis import _chosen_organisation, _organisation_choices
-from webui.portal.users import account_in_scope
+from webui.portal.users import account_in_scope, by_name
 from webui.portal.views import _store, blueprint, chosen_school
-
-
-def _by_name(accounts: list[Account]) -> list[Account]:
-    return sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold()))
 
 
 def _role_change(account: Account, role: Role, promote: bool, list_url: str):
@@ -59,7 +55,7 @@ def champions():
     if school is None:
         abort(404)
     require(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school.dfes))
-    staff = _by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
+    staff = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
                                                          states=(AccountState.ACTIVE,))))
     return render_template("portal/role_holders.html", title=_("View Digital Champions"), caption=school.name,
                            holders=[a for a in staff if Role.DIGITAL_CHAMPION in a.roles],
@@ -90,7 +86,7 @@ def administrators():
     organisation, kind = _chosen_organisation()
     require(Action.PROMOTE, Target(TargetKind.ADMINISTRATOR, organisation=organisation.code))
     role = _administrator_role(organisation.kind)
-    people = _by_name(_store().find_accounts(AccountQuery(organisation=organisation.code, kinds=(kind,),
+    people = by_name(_store().find_accounts(AccountQuery(organisation=organisation.code, kinds=(kind,),
                                                           states=(AccountState.ACTIVE,))))
     return render_template("portal/role_holders.html", title=_("Manage Administrators"), caption=organisation.name,
                            holders=[a for a in people if role in a.roles],

@@ -22,7 +22,7 @@ from directory.model import Account, AccountKind, AccountState, Consent, Passwor
 from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
-from webui.portal.users import account_in_scope
+from webui.portal.users import account_in_scope, by_name, group_choice
 from webui.portal.views import _register, _store, blueprint, chosen_school
 from webui.portal.access import require
 
@@ -70,25 +70,17 @@ def print_account(account_id: str):
 @login_required
 def print_group():
     """Print Registration Group (or a class or year): pick it, then print details or passwords."""
-    from webui.portal.manage import GROUP_KINDS
-
     school = chosen_school()
     if school is None:
         abort(404)
     require(Action.PRINT_CREDENTIALS, Target(TargetKind.LEARNER, school=school.dfes))
-    groups = _store().groups(school.dfes)
-    chosen = request.values.get("group", "")
-    kind_key, _sep, code = chosen.partition(":")
-    group = next((g for g in groups if GROUP_KINDS.get(kind_key) is g.kind and g.code == code), None)
-    if request.method == "GET" or group is None:
+    choice = group_choice(school.dfes)
+    if request.method == "GET" or choice.group is None:
         error = _("Select a group") if request.method == "POST" else None
-        return render_template("portal/print_group.html", school=school, groups=groups, chosen=chosen,
-                               error=error), 400 if error else 200
-    field = {"reg": "registration_group", "class": "group_class", "year": "year_group"}[kind_key]
-    learners = _store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.LEARNER,),
-                                                   states=(AccountState.ACTIVE,), **{field: code}))
-    return print_page(learners, with_passwords=request.form.get("passwords") == "yes",
-                      title=group.name or group.code)
+        return render_template("portal/print_group.html", school=school, groups=choice.groups,
+                               chosen=choice.chosen, error=error), 400 if error else 200
+    return print_page(choice.learners(school.dfes), with_passwords=request.form.get("passwords") == "yes",
+                      title=choice.group.name or choice.group.code)
 
 
 def _csv_cell(value: str) -> str:
@@ -108,8 +100,8 @@ def download(which: str):
     if request.method == "GET":
         return render_template("portal/download_warning.html", school=school, which=which,
                                back=url_for("portal.dashboard", school=school.dfes))
-    accounts = _store().find_accounts(AccountQuery(school=school.dfes, kinds=(kind,), states=(AccountState.ACTIVE,)))
-    accounts.sort(key=lambda a: (a.surname.casefold(), a.forename.casefold()))
+    accounts = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(kind,),
+                                                           states=(AccountState.ACTIVE,))))
     revealed = _revealed(accounts, "download-credentials")
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")

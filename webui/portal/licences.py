@@ -23,6 +23,7 @@ from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
+from webui.portal.users import by_name
 from webui.portal.views import _db, _store, blueprint, chosen_school
 
 
@@ -33,9 +34,8 @@ def licences():
     if school is None:
         abort(404)
     require(Action.MANAGE_LICENCES, Target(TargetKind.SCHOOL, school=school.dfes))
-    staff = sorted(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
-                                                       states=(AccountState.ACTIVE,))),
-                   key=lambda a: (a.surname.casefold(), a.forename.casefold()))
+    staff = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
+                                                        states=(AccountState.ACTIVE,))))
     active = {a.id: a for a in staff}
     error = None
     if request.method == "POST":

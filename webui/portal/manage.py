@@ -22,14 +22,14 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
-from directory.model import Account, AccountKind, AccountState, Consent, GroupKind
+from directory.model import Account, AccountState, Consent
 from directory.operational import username_changes
 from directory.rules import passwords
 from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
-from webui.portal.users import USER_LISTS, account_in_scope
+from webui.portal.users import USER_LISTS, account_in_scope, group_choice
 from webui.portal.views import _db, _register, _store, blueprint, chosen_school
 
 POLICY_MESSAGES = {
@@ -258,9 +258,6 @@ def selected_users(list_name: str):
     return redirect(back, 303)
 
 
-GROUP_KINDS = {"reg": GroupKind.REGISTRATION_GROUP, "class": GroupKind.CLASS, "year": GroupKind.YEAR_GROUP}
-
-
 @blueprint.route("/users/learners/group-reset", methods=["GET", "POST"])
 @login_required
 def group_reset():
@@ -269,18 +266,13 @@ def group_reset():
     if school is None:
         abort(404)
     require(Action.RESET_PASSWORD, Target(TargetKind.LEARNER, school=school.dfes))
-    groups = _store().groups(school.dfes)
-    chosen = request.values.get("group", "")
-    kind_key, _sep, code = chosen.partition(":")
-    group = next((g for g in groups if GROUP_KINDS.get(kind_key) is g.kind and g.code == code), None)
+    choice = group_choice(school.dfes)
+    group, chosen = choice.group, choice.chosen
     if request.method == "GET" or group is None:
-        return render_template("portal/group_reset.html", school=school, groups=groups,
+        return render_template("portal/group_reset.html", school=school, groups=choice.groups,
                                error=_("Select a group") if request.method == "POST" else None), \
             400 if request.method == "POST" else 200
-    field = {"reg": "registration_group", "class": "group_class", "year": "year_group"}[kind_key]
-    learners = _store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.LEARNER,),
-                                                   states=(AccountState.ACTIVE,), **{field: code}))
-    learners.sort(key=lambda a: (a.surname.casefold(), a.forename.casefold()))
+    learners = choice.learners(school.dfes)
     if request.form.get("confirmed") != "yes":
         return render_template(
             "portal/confirm.html", title=_("Reset the passwords of %(group)s?", group=group.name or group.code),

@@ -47,9 +47,14 @@ class Page:
     total: int
 
 
+def by_name(accounts) -> list[Account]:
+    """In register order: surname, then forename (then username, to be stable)."""
+    return sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))
+
+
 def page_of(accounts: list[Account], number: int, size: int) -> Page:
-    """Sorted by surname then forename (as a register is), cut to one page."""
-    ordered = sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))
+    """Sorted as a register is, cut to one page."""
+    ordered = by_name(accounts)
     count = max(1, ceil(len(ordered) / size))
     number = min(max(1, number), count)
     return Page(ordered[(number - 1) * size: number * size], number, count, len(ordered))
@@ -68,6 +73,34 @@ def year_choices(groups: list[Group]) -> list[Group]:
 def _query_words(text: str) -> tuple[str, ...]:
     # A pasted full address still finds the account: its local part is the username.
     return tuple(word.split("@", 1)[0] for word in text.split() if word.split("@", 1)[0])[:5]
+
+
+GROUP_KINDS = {"reg": GroupKind.REGISTRATION_GROUP, "class": GroupKind.CLASS, "year": GroupKind.YEAR_GROUP}
+_GROUP_FIELDS = {"reg": "registration_group", "class": "group_class", "year": "year_group"}
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """A registration group, class or year picked on a form (`reg:7A`, `class:7M1`, `year:7`)."""
+
+    groups: list[Group]  # the school's, to choose from
+    chosen: str
+    group: Group | None  # None: nothing valid picked
+
+    def learners(self, school: str) -> list[Account]:
+        """The group's active learners, in register order."""
+        kind_key, _sep, code = self.chosen.partition(":")
+        return by_name(_store().find_accounts(AccountQuery(
+            school=school, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
+            **{_GROUP_FIELDS[kind_key]: code})))
+
+
+def group_choice(school: str) -> GroupChoice:
+    groups = _store().groups(school)
+    chosen = request.values.get("group", "")
+    kind_key, _sep, code = chosen.partition(":")
+    group = next((g for g in groups if GROUP_KINDS.get(kind_key) is g.kind and g.code == code), None)
+    return GroupChoice(groups, chosen, group)
 
 
 @blueprint.get("/users/<list_name>")
