@@ -188,6 +188,19 @@ class PortalSettings(_Section):
     page_size: int = Field(default=50, ge=10, le=500)
 
 
+class JobsSettings(_Section):
+    """The scheduled jobs (issue 6): `porth scheduler` runs them."""
+
+    # A-5: queued username changes are done within 10 minutes; the job runs this often.
+    username_change_minutes: int = Field(default=5, ge=1, le=10)
+    # L-1, L-3, L-4: the daily lifecycle jobs run at this hour (Europe/London).
+    lifecycle_hour: int = Field(default=2, ge=0, le=23)
+    # L-4: a deletion run that would delete more than this holds until confirmed.
+    max_deletions_per_run: int = Field(default=500, ge=1)
+    # A job's lock lasts this long; a scheduler that died frees its jobs after it.
+    lock_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
+
 class SecretSettings(_Section):
     """Keys Porth needs; any left empty is generated into var/secrets/."""
 
@@ -231,6 +244,7 @@ class Settings(BaseSettings):
     provisioning: ProvisioningSettings = ProvisioningSettings()
     idp: IdpSettings = IdpSettings()
     portal: PortalSettings = PortalSettings()
+    jobs: JobsSettings = JobsSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

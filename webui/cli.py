@@ -205,9 +205,10 @@ def show_settings(ctx: click.Context) -> None:
 
 def _register_commands() -> None:
     from webui.data_cli import demo_data, schools
+    from webui.jobs_cli import jobs, scheduler
     from webui.provisioning_cli import provision, status
 
-    for command in (provision, status, demo_data, schools):
+    for command in (provision, status, demo_data, schools, scheduler, jobs):
         cli.add_command(command)
 
 

@@ -212,3 +212,51 @@ class LicenceRequest(Base):
         Index("ix_licence_requests_state", "state"),
         CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
     )
+
+
+JOB_OUTCOMES = ("running", "succeeded", "failed", "held", "skipped")
+
+
+class JobRun(Base):
+    """One run of a scheduled job (issue 6), recorded like a workflow run (M-10)."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(64), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False, default="schedule")  # schedule | by hand
+    holder: Mapped[str | None] = mapped_column(String(128))  # which scheduler process ran it
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    errors: Mapped[list[Any] | None] = mapped_column(JSON)  # [{record, error, detail}], the first few hundred
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_job_runs_job_started", "job", "started_at"),
+        CheckConstraint("outcome IN (" + ", ".join(f"'{o}'" for o in JOB_OUTCOMES) + ")", name="outcome"),
+    )
+
+
+class JobLock(Base):
+    """Who runs a job now: a lease a second scheduler cannot take while it lasts (issue 6)."""
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# APScheduler 3's own job store table (SQLAlchemyJobStore), declared here so that the
+# migrations create it and the models-versus-database check knows it.
+from sqlalchemy import Column, Float, LargeBinary, Table, Unicode  # noqa: E402
+
+apscheduler_jobs = Table(
+    "apscheduler_jobs", Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

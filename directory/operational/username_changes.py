@@ -4,6 +4,7 @@ worked through by the scheduled job (issue 6)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -35,3 +36,34 @@ def pending_among(db: Database, account_ids: Iterable[str]) -> set[str]:
             found.update(session.scalars(select(UsernameChange.account_id).where(
                 UsernameChange.state == "pending", UsernameChange.account_id.in_(wanted[start:start + 500]))))
     return found
+
+
+@dataclass(frozen=True)
+class QueuedChange:
+    id: int
+    account_id: str
+    requested_by: str
+    requested_at: datetime
+    old_username: str | None  # set once the job has begun this change (a rerun then finishes it)
+
+
+def pending(db: Database, limit: int = 1000) -> list[QueuedChange]:
+    """The oldest waiting requests first."""
+    with db.session() as session:
+        return [QueuedChange(r.id, r.account_id, r.requested_by, r.requested_at, r.old_username)
+                for r in session.scalars(select(UsernameChange).where(UsernameChange.state == "pending")
+                                         .order_by(UsernameChange.requested_at, UsernameChange.id).limit(limit))]
+
+
+def note_begun(db: Database, change_id: int, old_username: str) -> None:
+    """Before the directory is written: a killed job's rerun knows the old name."""
+    with db.session() as session, session.begin():
+        session.get(UsernameChange, change_id).old_username = old_username
+
+
+def finish(db: Database, change_id: int, now: datetime, new_username: str | None = None,
+           error: str | None = None) -> None:
+    with db.session() as session, session.begin():
+        row = session.get(UsernameChange, change_id)
+        row.state, row.done_at = ("failed" if error else "applied"), now
+        row.new_username, row.error = new_username, error

@@ -169,3 +169,20 @@ def test_licence_requests_keep_the_latest_wanted_state_and_never_pass_the_quota(
     assert licence_requests.request(db, "6610001", ["a"], False, "dc", now) == ["a"]
     assert licence_requests.latest(db, "6610001")["a"].wanted is False
     assert licence_requests.latest(db, "6610001")["a"].state == "pending"
+
+
+def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
+    """Issue 6: a second scheduler cannot take a job another holds; a dead holder's lease runs out."""
+    from datetime import timedelta as minutes_from
+
+    from directory.operational import job_runs
+
+    lease = minutes_from(minutes=30)
+    assert job_runs.take_lock(db, "deletions", "host-a:1", now, lease)
+    assert not job_runs.take_lock(db, "deletions", "host-b:2", now + minutes_from(minutes=5), lease)
+    assert job_runs.lock_holder(db, "deletions", now) == "host-a:1"
+    assert job_runs.take_lock(db, "deletions", "host-b:2", now + minutes_from(minutes=31), lease)  # A died
+    job_runs.release_lock(db, "deletions", "host-a:1")  # A's late release frees nothing of B's
+    assert job_runs.lock_holder(db, "deletions", now + minutes_from(minutes=32)) == "host-b:2"
+    job_runs.release_lock(db, "deletions", "host-b:2")
+    assert job_runs.take_lock(db, "deletions", "host-a:1", now + minutes_from(minutes=33), lease)

@@ -1,0 +1,145 @@
+"""The scheduled jobs on a real slapd, with the clock passed in (issue 6; SPEC A-5, L-1, L-3, L-4)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from directory.jobs.framework import JobContext, JobSettings, run_job
+from directory.jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
+from directory.jobs.username_changes import process_username_changes
+from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
+from directory.operational import username_changes
+from directory.operational.audit import AuditFilter, events
+from directory.operational.db import Database
+from tests.integration.conftest import SCHOOL, learner, staff
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def context(store, db, now, **settings) -> JobContext:
+    return JobContext(store=store, db=db, now=now, settings=JobSettings(**settings))
+
+
+def real_now() -> datetime:
+    return datetime.now(timezone.utc)  # slapd stamps createTimestamp with the real clock
+
+
+def governor(surname: str, expiry: datetime | None = None) -> NewAccount:
+    return NewAccount(kind=AccountKind.GOVERNOR, surname=surname, forename="Gwen", created_by="test", school=SCHOOL,
+                      expiry=expiry)
+
+
+# -- username changes (A-5) ----------------------------------------------------------------------
+def test_a_queued_username_change_renames_keeps_the_alias_and_sets_a_new_password(store, db, now):
+    pupil = store.add_account(learner("Avery", "Ann", password="Tiger4821"), now)
+    store.update_account(pupil.id, {"surname": "Bevan"})  # the portal: names at once
+    assert username_changes.request_change(db, pupil.id, "PriceN", now)
+    run = run_job("username-changes", process_username_changes, context(store, db, now))
+    assert run.outcome == "succeeded" and run.counts == {"changed": 1}
+    changed = store.get_account(pupil.id)
+    assert changed.username == "BevanA" and changed.mail == "BevanA@hwbcymru.net"
+    assert changed.aliases == ("AveryA",)
+    assert store.find_by_username("AveryA@hwbcymru.net").id == pupil.id  # the old address still resolves
+    assert changed.password_status is PasswordStatus.AVAILABLE
+    new_password = store.reveal_password(pupil.id)
+    assert new_password != "Tiger4821" and store.authenticate("AveryA", new_password).id == pupil.id
+    assert username_changes.pending(db) == []
+    [entry] = [e for _i, e in events(db, AuditFilter(action="username-changed"))]
+    assert entry.detail["from"] == "AveryA" and entry.detail["to"] == "BevanA" and entry.actor == "scheduler"
+    # The old name is never given to anyone else (A-2).
+    assert store.add_account(learner("Avery", "Alun"), now).username == "AveryA2"
+
+
+def test_a_killed_run_is_finished_by_the_next_without_a_second_rename(store, db, now):
+    pupil = store.add_account(learner("Avery", "Ann"), now)
+    store.update_account(pupil.id, {"surname": "Bevan"})
+    username_changes.request_change(db, pupil.id, "PriceN", now)
+    [change] = username_changes.pending(db)
+    username_changes.note_begun(db, change.id, "AveryA")  # the job got this far...
+    store.change_username(pupil.id, "Bevan", "Ann")  # ...and renamed, then was killed
+    run = run_job("username-changes", process_username_changes, context(store, db, now))
+    assert run.counts == {"changed": 1}
+    after = store.get_account(pupil.id)
+    assert after.username == "BevanA" and after.aliases == ("AveryA",)  # no BevanA2
+    assert store.reveal_password(pupil.id)
+
+
+def test_a_change_for_a_deleted_account_fails_alone(store, db, now):
+    gone = store.add_account(learner("Avery", "Ann"), now)
+    kept = store.add_account(learner("Cole", "Cai"), now)
+    store.update_account(kept.id, {"surname": "Davies"})
+    for account in (gone, kept):
+        username_changes.request_change(db, account.id, "PriceN", now)
+    store.delete_account(gone.id, "test", "gone", now)
+    run = run_job("username-changes", process_username_changes, context(store, db, now))
+    assert run.counts == {"changed": 1} and run.error_count == 1
+    assert store.get_account(kept.id).username == "DaviesC"
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+def test_expired_non_mis_accounts_are_deactivated_the_day_after_expiry(store, db):
+    today = real_now()
+    past = store.add_account(governor("Ifan", expiry=today - timedelta(days=1)), today)
+    last_day = store.add_account(governor("Rees", expiry=today), today)
+    teacher = store.add_account(staff(), today)
+    run = run_job("non-mis-expiry", expire_non_mis, context(store, db, today))
+    assert run.counts == {"deactivated": 1}
+    expired = store.get_account(past.id)
+    assert expired.state is AccountState.DEACTIVATED
+    assert (expired.state_change.by, expired.state_change.reason) == ("scheduler", "expired")
+    assert store.get_account(last_day.id).state is AccountState.ACTIVE  # L-1: past expiry means after the day
+    assert store.get_account(teacher.id).state is AccountState.ACTIVE  # MIS accounts never expire
+
+
+def test_non_mis_accounts_unused_for_90_days_are_deactivated_and_keep_their_expiry(store, db):
+    created = real_now()
+    expiry = created + timedelta(days=365)
+    idle = store.add_account(governor("Ifan", expiry=expiry), created)
+    used = store.add_account(governor("Rees", expiry=expiry), created)
+    store.record_sign_in(used.id, created + timedelta(days=60))
+    pupil = store.add_account(learner(), created)
+    assert run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=89))).counts == {}
+    run = run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=91)))
+    assert run.counts == {"deactivated": 1}
+    after = store.get_account(idle.id)
+    assert after.state is AccountState.DEACTIVATED and after.expiry == expiry.replace(microsecond=0)
+    assert store.get_account(used.id).state is AccountState.ACTIVE
+    assert store.get_account(pupil.id).state is AccountState.ACTIVE  # learners are not non-MIS
+
+
+def test_accounts_deactivated_twelve_months_ago_are_deleted_and_the_guard_holds_a_big_run(store, db):
+    start = real_now()
+    old = [store.add_account(learner(name), start) for name in ("Avery", "Bevan")]
+    for account in old:
+        store.set_state(account.id, AccountState.DEACTIVATED, "provisioning", "leaver", start)
+    recent = store.add_account(learner("Cole"), start)
+    store.set_state(recent.id, AccountState.DEACTIVATED, "provisioning", "leaver", start + timedelta(days=200))
+    later = start + timedelta(days=370)
+    held = run_job("deletions", delete_due, context(store, db, later, max_deletions_per_run=1))
+    assert held.outcome == "held" and held.counts == {"due": 2} and "--confirm" in held.note
+    assert all(store.get_account(a.id).state is AccountState.DEACTIVATED for a in old)  # nothing deleted
+    confirmed = JobContext(store=store, db=db, now=later, settings=JobSettings(max_deletions_per_run=1),
+                           confirmed=True)
+    done = run_job("deletions", delete_due, confirmed)
+    assert done.outcome == "succeeded" and done.counts == {"deleted": 2}
+    assert all(store.get_account(a.id) is None or store.get_account(a.id).state is AccountState.DELETED
+               for a in old)
+    assert store.get_account(recent.id).state is AccountState.DEACTIVATED
+    assert len(events(db, AuditFilter(action="delete"))) == 2
+
+
+def test_a_failing_job_is_recorded_and_its_lock_released(store, db, now):
+    def broken(_context):
+        raise RuntimeError("the directory said no")
+
+    run = run_job("non-mis-expiry", broken, context(store, db, now))
+    assert run.outcome == "failed" and "the directory said no" in run.note
+    assert run_job("non-mis-expiry", expire_non_mis, context(store, db, now)).outcome == "succeeded"

@@ -1,0 +1,110 @@
+"""`porth scheduler` and `porth jobs` as processes, on PostgreSQL (the production engine)
+and a real slapd: two schedulers never run a job at once, every change is made once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from directory.operational import job_runs, username_changes
+from directory.operational.db import Database
+from tests.conftest import ROOT, run_porth
+from tests.integration.conftest import BASE_DN, ROOT_DN, learner
+from tests.integration.test_operational_store import _postgres_database
+
+
+@pytest.fixture
+def production(slapd, store, tmp_path):
+    """The environment of a Porth on an existing directory and PostgreSQL, and that database."""
+    for url in _postgres_database():
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
+        env.update(PORTH_VAR_DIR=str(tmp_path / "var"), PORTH_LDAP__URL=slapd.url, PORTH_LDAP__BASE_DN=BASE_DN,
+                   PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=slapd.root_password,
+                   PORTH_DATABASE__URL=url)
+        db = Database(url)
+        db.migrate()
+        yield env, db
+        db.dispose()
+
+
+def queue_renames(store, db, count: int) -> list[str]:
+    now = datetime.now(timezone.utc)
+    ids = []
+    for n in range(count):
+        account = store.add_account(learner("Avery" + "abcdefghijklmnopqrstuvwxyz"[n], "Ann"), now)
+        store.update_account(account.id, {"surname": "Bevan" + "abcdefghijklmnopqrstuvwxyz"[n]})
+        username_changes.request_change(db, account.id, "PriceN", now)
+        ids.append(account.id)
+    return ids
+
+
+def test_a_job_held_by_another_scheduler_is_skipped_then_runs(production, store):
+    env, db = production
+    [account_id] = queue_renames(store, db, 1)
+    now = datetime.now(timezone.utc)
+    assert job_runs.take_lock(db, "username-changes", "other-host:4242", now, timedelta(minutes=30))
+    skipped = run_porth(["jobs", "run", "username-changes"], env)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "another scheduler is running it now; nothing done" in skipped.stdout
+    assert store.get_account(account_id).username == "AveryaA"
+    job_runs.release_lock(db, "username-changes", "other-host:4242")
+    done = run_porth(["jobs", "run", "username-changes"], env)
+    assert "username-changes: succeeded (changed 1; 0 errors)" in done.stdout, done.stdout + done.stderr
+    assert store.get_account(account_id).username == "BevanaA"
+
+
+def test_two_processes_running_the_same_job_make_each_change_once(production, store):
+    env, db = production
+    ids = queue_renames(store, db, 12)
+    command = [sys.executable, "-m", "webui.cli", "jobs", "run", "username-changes"]
+    processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert all(process.returncode == 0 for process in processes), outputs
+    for account_id in ids:
+        account = store.get_account(account_id)
+        assert account.username.startswith("Bevan") and len(account.aliases) == 1, account  # renamed once
+    changed = sum(run.counts.get("changed", 0) for run in job_runs.runs_of(db, "username-changes"))
+    assert changed == 12
+
+
+def test_the_scheduler_stores_its_jobs_and_jobs_list_shows_them(production, store):
+    env, db = production
+    scheduler = subprocess.Popen([sys.executable, "-m", "webui.cli", "scheduler"], cwd=ROOT, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # readiness: the job store has the four jobs
+            with db.engine.connect() as connection:
+                if connection.exec_driver_sql("SELECT count(*) FROM apscheduler_jobs").scalar() == 4:
+                    break
+            assert scheduler.poll() is None, scheduler.stdout.read()
+            time.sleep(0.2)
+        else:
+            raise TimeoutError("the scheduler did not store its jobs")
+        listed = run_porth(["jobs", "list"], env)
+        assert listed.returncode == 0, listed.stderr
+        lines = {line.split()[0]: line for line in listed.stdout.splitlines()[1:] if line.strip()}
+        assert set(lines) >= {"username-changes", "non-mis-expiry", "inactivity", "deletions"}
+        assert "interval[0:05:00]" in lines["username-changes"] and "not scheduled" not in lines["username-changes"]
+        ran = run_porth(["jobs", "run", "non-mis-expiry"], env)
+        assert "non-mis-expiry: succeeded" in ran.stdout, ran.stdout + ran.stderr
+        relisted = run_porth(["jobs", "list"], env).stdout
+        assert "succeeded" in next(line for line in relisted.splitlines() if line.startswith("non-mis-expiry"))
+    finally:
+        os.killpg(scheduler.pid, signal.SIGINT)
+        scheduler.wait(timeout=30)
+    assert scheduler.returncode == 0
+
+
+def test_an_unknown_job_is_one_clear_line(production):
+    env, _db = production
+    refused = run_porth(["jobs", "run", "tidy-up"], env)
+    assert refused.returncode == 2 and "no job 'tidy-up'; the jobs are username-changes" in refused.stderr
