@@ -14,6 +14,7 @@ from directory.operational import username_changes
 from directory.operational.audit import AuditFilter, events
 from directory.operational.db import Database
 from tests.integration.conftest import SCHOOL, learner, staff
+from tests.integration.idp_fixtures import porth  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -143,3 +144,20 @@ def test_a_failing_job_is_recorded_and_its_lock_released(store, db, now):
     run = run_job("non-mis-expiry", broken, context(store, db, now))
     assert run.outcome == "failed" and "the directory said no" in run.note
     assert run_job("non-mis-expiry", expire_non_mis, context(store, db, now)).outcome == "succeeded"
+
+
+def test_after_the_change_the_old_address_signs_in_to_the_same_account(porth, now):
+    """A-5 at the IdP: a service told the username sees the new one after a sign-in with the old address."""
+    from tests.integration.test_idp_sso import answer_form, onelogin
+
+    store, db = porth.runtime.store, porth.runtime.db
+    pupil = store.add_account(learner("Avery", "Ann", password="Tiger4821"), now)
+    store.update_account(pupil.id, {"surname": "Bevan"})
+    username_changes.request_change(db, pupil.id, "PriceN", now)
+    run_job("username-changes", process_username_changes, context(store, db, now))
+    new_password = store.reveal_password(pupil.id)
+    service = onelogin(porth)
+    url, request_id = service.login_url()
+    auth = service.accept(answer_form(porth.sign_in(url, "AveryA@hwbcymru.net", new_password)), request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_attribute("urn:oid:0.9.2342.19200300.100.1.1") == ["BevanA"]
