@@ -1,0 +1,260 @@
+"""A Microsoft Graph client that keeps to Graph's contract (FORMATS.md "Microsoft Graph").
+
+- One HTTP connection pool (httpx), a bearer token from MSAL, a fresh token once
+  when Graph answers 401 (a token can expire mid-run).
+- 429, 503 and 504 are retried: after `Retry-After` when Graph gives it
+  (seconds, possibly fractional), else after a capped exponential back-off with
+  jitter; a request that stays refused raises the mapped exception.
+- `$batch` of at most 20 steps: steps answered 429/503/504 are sent again on
+  their own (with the steps that depend on them), the others are final.
+- Paging follows `@odata.nextLink` until it is absent.
+- Writes are paced to the documented budget (WritePacer) instead of being
+  discovered by 429s, and `dry_run` blocks every write before it leaves.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from connectors.graph.errors import GraphError, Unavailable, WritesBlocked, error_for
+from connectors.graph.tokens import TokenSource
+
+log = logging.getLogger("porth.graph")
+MAX_BATCH = 20
+RETRYABLE = (429, 503, 504)
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+
+
+class WritePacer:
+    """At most `limit` writes in any `window` seconds, shared by every thread of the sync:
+    Graph's documented budget (3,000 writes per 150 s per app and tenant) kept, not
+    discovered by 429s. A sliding log of the writes sent, like Graph's own count; a
+    little margin on both sides, since Graph counts a write when it arrives."""
+
+    def __init__(self, limit: int = 3000, window: float = 150.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, margin: float = 0.02):
+        self.limit = max(1, int(limit * (1 - margin)))
+        self.window = window * (1 + margin) + 0.05
+        self.clock, self.sleep = clock, sleep
+        self.sent: collections.deque[float] = collections.deque()
+        self.lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self, writes: int) -> None:
+        writes = min(writes, self.limit)
+        while writes > 0:
+            with self.lock:
+                now = self.clock()
+                while self.sent and self.sent[0] <= now - self.window:
+                    self.sent.popleft()
+                if len(self.sent) + writes <= self.limit:
+                    self.sent.extend([now] * writes)
+                    return
+                wait = self.sent[len(self.sent) + writes - self.limit - 1] + self.window - now
+            self.waited += wait
+            self.sleep(max(wait, 0.001))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One request of a $batch."""
+
+    id: str
+    method: str
+    url: str  # relative to the Graph root, e.g. /users/{id}
+    body: dict[str, Any] | None = None
+    depends_on: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        step: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        if self.body is not None:
+            step["body"] = self.body
+            step["headers"] = {"Content-Type": "application/json"}
+        if self.depends_on:
+            step["dependsOn"] = list(self.depends_on)
+        return step
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A step's final answer."""
+
+    id: str
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def error(self) -> GraphError | None:
+        return None if self.ok else error_for(self.status, self.body)
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    batches: int = 0
+    steps: int = 0
+    retries: int = 0
+    throttled: int = 0
+    token_refreshes: int = 0
+
+
+def retry_after(headers: dict[str, str] | httpx.Headers) -> float | None:
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class GraphClient:
+    def __init__(self, base_url: str, tokens: TokenSource, *, dry_run: bool = False, max_attempts: int = 8,
+                 backoff_base: float = 0.5, backoff_cap: float = 60.0, pacer: WritePacer | None = None,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                 timeout: float = 30.0, connections: int = 8):
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.dry_run = dry_run
+        self.max_attempts = max_attempts
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.pacer = pacer or WritePacer()
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+        self.http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=connections,
+                                                                       max_keepalive_connections=connections))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    # -- the wire ------------------------------------------------------------------------------
+    def _backoff(self, attempt: int, hinted: float | None) -> float:
+        if hinted is not None:
+            return hinted
+        return min(self.backoff_cap, self.backoff_base * 2 ** attempt) * (0.5 + self.rng.random() / 2)
+
+    def _send(self, method: str, url: str, body: Any = None) -> httpx.Response:
+        """One HTTP exchange, with one token refresh on 401 and transport errors as Unavailable."""
+        for refreshed in (False, True):
+            headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+            self.stats.requests += 1
+            try:
+                response = self.http.request(method, url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                raise Unavailable(0, "TransportError", str(exc)) from None
+            if response.status_code != 401 or refreshed:
+                return response
+            self.stats.token_refreshes += 1
+            self.tokens.refresh()
+        raise AssertionError("unreachable")
+
+    def _url(self, path_or_url: str) -> str:
+        return path_or_url if path_or_url.startswith("http") else self.base_url + path_or_url
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One request, retried while throttled or unavailable; returns the JSON body (or None)."""
+        method = method.upper()
+        if method in WRITE_METHODS:
+            if self.dry_run:
+                raise WritesBlocked(method, path)
+            self.pacer.acquire(1)
+        for attempt in range(self.max_attempts):
+            try:
+                response = self._send(method, self._url(path), body)
+            except Unavailable:
+                if attempt + 1 == self.max_attempts:
+                    raise
+                self.stats.retries += 1
+                self.sleep(self._backoff(attempt, None))
+                continue
+            if response.status_code in RETRYABLE and attempt + 1 < self.max_attempts:
+                self.stats.retries += 1
+                self.stats.throttled += response.status_code == 429
+                self.sleep(self._backoff(attempt, retry_after(response.headers)))
+                continue
+            payload = response.json() if response.content else None
+            if response.status_code >= 400:
+                raise error_for(response.status_code, payload, response.headers.get("request-id"))
+            return payload
+        raise AssertionError("unreachable")
+
+    def pages(self, path: str) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, following @odata.nextLink."""
+        url: str | None = path
+        while url:
+            page = self.request("GET", url) or {}
+            yield from page.get("value", [])
+            url = page.get("@odata.nextLink")
+
+    # -- $batch --------------------------------------------------------------------------------
+    def batch(self, steps: list[Step]) -> dict[str, Answer]:
+        """Every step's final answer, in batches of 20 (a step's dependencies must be in its batch)."""
+        writes = sum(1 for s in steps if s.method.upper() in WRITE_METHODS)
+        if writes and self.dry_run:
+            first = next(s for s in steps if s.method.upper() in WRITE_METHODS)
+            raise WritesBlocked(first.method, first.url)
+        answers: dict[str, Answer] = {}
+        for start in range(0, len(steps), MAX_BATCH):
+            answers.update(self._batch_of_twenty(steps[start:start + MAX_BATCH]))
+        return answers
+
+    def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
+        final: dict[str, Answer] = {}
+        waiting = list(steps)
+        for attempt in range(self.max_attempts):
+            self.pacer.acquire(sum(1 for s in waiting if s.method.upper() in WRITE_METHODS))
+            self.stats.batches += 1
+            self.stats.steps += len(waiting)
+            try:
+                response = self._send("POST", self.base_url + "/$batch",
+                                      {"requests": [s.as_json() for s in waiting]})
+            except Unavailable:
+                response = None
+            if response is None or response.status_code in RETRYABLE:
+                if attempt + 1 == self.max_attempts:
+                    raise Unavailable(response.status_code if response else 0, "BatchUnavailable",
+                                      "the $batch endpoint did not answer")
+                self.stats.retries += 1
+                self.sleep(self._backoff(attempt, retry_after(response.headers) if response else None))
+                continue
+            if response.status_code >= 400:  # the whole batch refused (malformed): a bug, not a condition
+                raise error_for(response.status_code, response.json() if response.content else None)
+            answered = {r["id"]: Answer(r["id"], r["status"], r.get("body"), r.get("headers") or {})
+                        for r in response.json()["responses"]}
+            again = [s for s in waiting if answered[s.id].status in RETRYABLE]
+            retried_ids = {s.id for s in again}
+            # A step that failed only because a retried step failed (424) goes again with it.
+            again += [s for s in waiting if answered[s.id].status == 424 and set(s.depends_on) & retried_ids]
+            for step in waiting:
+                if step not in again:
+                    final[step.id] = answered[step.id]
+            if not again or attempt + 1 == self.max_attempts:
+                for step in again:
+                    final[step.id] = answered[step.id]
+                return final
+            self.stats.retries += 1
+            self.stats.throttled += sum(1 for s in again if answered[s.id].status == 429)
+            hinted = [retry_after(answered[s.id].headers) for s in again]
+            known = [h for h in hinted if h is not None]
+            self.sleep(max(known) if known else self._backoff(attempt, None))
+            waiting = sorted(again, key=lambda s: steps.index(s))
+        return final
