@@ -332,6 +332,7 @@ class AccountQuery:
     group_class: str | None = None
     consent: Consent | None = None
     words: tuple[str, ...] = ()  # search terms: surname, forename or username contains each
+    changed_since: datetime | None = None  # entries modified at or after (slapd's modifyTimestamp)
 
 
 # -- Error mapping -------------------------------------------------------------
@@ -769,6 +770,8 @@ class DirectoryStore:
             filters.append(f"(|{_equals(A['consent'], query.consent.value)}(!({A['consent']}=*)))")
         elif query.consent is not None:
             filters.append(_equals(A["consent"], query.consent.value))
+        if query.changed_since is not None:
+            filters.append(f"(modifyTimestamp>={_generalized_time(query.changed_since)})")
         for word in query.words:  # each word must be in a surname, forename or username
             term = escape_filter_chars(word)
             filters.append(f"(|({A['surname']}=*{term}*)({A['forename']}=*{term}*)({A['names']}=*{term}*))")

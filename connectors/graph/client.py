@@ -219,6 +219,7 @@ class GraphClient:
 
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
         final: dict[str, Answer] = {}
+        order = {s.id: n for n, s in enumerate(steps)}
         waiting = list(steps)
         for attempt in range(self.max_attempts):
             self.pacer.acquire(sum(1 for s in waiting if s.method.upper() in WRITE_METHODS))
@@ -244,8 +245,9 @@ class GraphClient:
             retried_ids = {s.id for s in again}
             # A step that failed only because a retried step failed (424) goes again with it.
             again += [s for s in waiting if answered[s.id].status == 424 and set(s.depends_on) & retried_ids]
+            again_ids = {s.id for s in again}
             for step in waiting:
-                if step not in again:
+                if step.id not in again_ids:
                     final[step.id] = answered[step.id]
             if not again or attempt + 1 == self.max_attempts:
                 for step in again:
@@ -256,5 +258,7 @@ class GraphClient:
             hinted = [retry_after(answered[s.id].headers) for s in again]
             known = [h for h in hinted if h is not None]
             self.sleep(max(known) if known else self._backoff(attempt, None))
-            waiting = sorted(again, key=lambda s: steps.index(s))
+            # Sent again on their own: a dependency already answered is no longer in the batch.
+            waiting = [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in again_ids))
+                       for s in sorted(again, key=lambda s: order[s.id])]
         return final

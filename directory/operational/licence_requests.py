@@ -57,3 +57,20 @@ def request(db: Database, school: str, account_ids: list[str], wanted: bool, by:
         session.add_all(LicenceRequest(account_id=a, school=school, wanted=wanted, requested_by=by,
                                        requested_at=now, state="pending") for a in changing)
         return changing
+
+
+def latest_everywhere(db: Database) -> dict[str, LicenceState]:
+    """Every account's latest request, whatever its school (the tenant sync reads them all)."""
+    newest = select(func.max(LicenceRequest.id).label("id")).group_by(LicenceRequest.account_id).subquery()
+    with db.session() as session:
+        return {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error)
+                for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
+
+
+def settle(db: Database, account_id: str, applied: bool, now: datetime, error: str | None = None) -> None:
+    """The tenant answered the account's latest pending request: applied, or failed with Graph's code."""
+    with db.session() as session, session.begin():
+        row = session.scalar(select(LicenceRequest).where(LicenceRequest.account_id == account_id)
+                             .order_by(LicenceRequest.id.desc()).limit(1))
+        if row is not None and row.state != "applied":
+            row.state, row.done_at, row.error = ("applied" if applied else "failed"), now, error

@@ -260,3 +260,35 @@ apscheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
+
+
+class CloudAccount(Base):
+    """What Porth last applied to Microsoft 365 for an account (issue 6, G-1..G-3): its cloud
+    user, licence and the state of the last change, with Graph's error code when it failed."""
+
+    __tablename__ = "cloud_accounts"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cloud_id: Mapped[str | None] = mapped_column(String(64))
+    upn: Mapped[str | None] = mapped_column(String(256))
+    licence: Mapped[str | None] = mapped_column(String(64))  # skuPartNumber
+    digest: Mapped[str | None] = mapped_column(String(32))  # of the desired state last applied
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_permanent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_cloud_accounts_state", "state"),
+        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+    )
+
+
+class SyncMark(Base):
+    """Where an incremental job got to (e.g. the directory time of the last good tenant sync)."""
+
+    __tablename__ = "sync_marks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

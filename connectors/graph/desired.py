@@ -1,0 +1,118 @@
+"""What the Microsoft 365 tenant should hold for each account, and what to send to get
+there (SPEC G-1..G-3). Pure: the caller reads the directory, the licence requests and
+what Porth last applied; this module decides; connectors/graph/sync.py sends.
+
+The cloud user of an account is found by its `onPremisesImmutableId`, the account's
+UUID: a username change (A-5) renames the same cloud user, never makes a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from directory.model import Account, AccountKind, AccountState, Consent
+
+USAGE_LOCATION = "GB"
+# C-2: consent that opens Office 365 to a learner (legacy: the services that existed before; explicit: all).
+LICENSING_CONSENT = (Consent.LEGACY, Consent.EXPLICIT)
+
+
+@dataclass(frozen=True)
+class CloudUser:
+    """The desired cloud user of an account; `licence` is a skuPartNumber or None."""
+
+    account_id: str
+    upn: str
+    display_name: str
+    mail_nickname: str
+    given_name: str
+    surname: str
+    enabled: bool
+    licence: str | None
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+    def profile(self) -> dict:
+        """The user's properties as Graph takes them (PATCH / POST)."""
+        return {"accountEnabled": self.enabled, "displayName": self.display_name, "mailNickname": self.mail_nickname,
+                "userPrincipalName": self.upn, "givenName": self.given_name, "surname": self.surname,
+                "usageLocation": USAGE_LOCATION}
+
+
+@dataclass(frozen=True)
+class Skus:
+    learner: str  # skuPartNumber, e.g. STANDARDWOFFPACK_STUDENT
+    staff: str  # e.g. STANDARDWOFFPACK_FACULTY
+
+
+def mail_nickname(username: str) -> str:
+    return "".join(ch for ch in username if ch.isalnum() or ch in "-_.")[:64] or "user"
+
+
+def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> CloudUser | None:
+    """None: the account must have no cloud user (deleted, L-4)."""
+    if account.state is AccountState.DELETED:
+        return None
+    active = account.state is AccountState.ACTIVE
+    licence = None
+    if active and account.kind is AccountKind.LEARNER and account.consent in LICENSING_CONSENT:
+        licence = skus.learner  # G-1
+    elif active and account.kind is AccountKind.STAFF and staff_licence_wanted:
+        licence = skus.staff  # G-2: the portal's allocation; a leaver's returns to the pool
+    return CloudUser(account_id=account.id, upn=account.mail, display_name=account.display_name or account.username,
+                     mail_nickname=mail_nickname(account.username), given_name=account.forename,
+                     surname=account.surname, enabled=active, licence=licence)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What Porth last applied for an account (the operational store's cloud_accounts row)."""
+
+    cloud_id: str | None
+    digest: str | None
+    upn: str | None
+    licence: str | None  # skuPartNumber assigned, as far as Porth knows
+    state: str  # pending | applied | failed
+    error_permanent: bool = False
+
+
+class Change(StrEnum):
+    CREATE = "create"
+    FIND = "find"  # a create may have happened unrecorded (a killed run): look it up by immutable id first
+    UPDATE = "update"
+    DELETE = "delete"
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True)
+class AccountPlan:
+    account_id: str
+    change: Change
+    user: CloudUser | None
+    add_licence: str | None = None
+    remove_licence: str | None = None
+
+
+def plan_account(desired: CloudUser | None, known: Known | None, retry_failed: bool = False) -> AccountPlan:
+    """The change one account needs. A failed change is retried only when what is wanted
+    changed, or on the periodic full reconciliation (`retry_failed`): a tenant refusing
+    (no free licence) is reported against the account, never retried forever."""
+    account_id = desired.account_id if desired else ""
+    if desired is None:
+        if known is None or known.cloud_id is None:
+            return AccountPlan(account_id, Change.NOTHING, None)
+        return AccountPlan(account_id, Change.DELETE, None)
+    if known is None:
+        return AccountPlan(desired.account_id, Change.CREATE, desired, add_licence=desired.licence)
+    same = known.digest == desired.digest()
+    if same and (known.state == "applied" or (known.state == "failed" and known.error_permanent and not retry_failed)):
+        return AccountPlan(desired.account_id, Change.NOTHING, desired)
+    if known.cloud_id is None:
+        return AccountPlan(desired.account_id, Change.FIND, desired, add_licence=desired.licence)
+    add = desired.licence if desired.licence != known.licence else None
+    remove = known.licence if known.licence and known.licence != desired.licence else None
+    return AccountPlan(desired.account_id, Change.UPDATE, desired, add_licence=add, remove_licence=remove)

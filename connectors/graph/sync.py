@@ -1,0 +1,317 @@
+"""Keeping the Microsoft 365 tenant in step with the directory (issue 6; SPEC G-1..G-3).
+
+Incremental by default: the accounts changed in LDAP since the last good run
+(slapd's modifyTimestamp), those whose staff licence request waits, and those
+a transient Graph failure left pending. A full reconciliation also reads every
+cloud user and repairs drift made in the tenant by hand. What to do is decided
+by connectors/graph/desired.py (pure); this module reads, sends in $batch of
+20 (an account's steps always in one batch), and records each account's
+outcome in the operational store before and after sending, so a killed run
+reruns without a duplicate cloud user: an account whose create may have gone
+out unrecorded is looked up by its immutable id first.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from connectors.graph import errors
+from connectors.graph.client import Answer, GraphClient, Step
+from connectors.graph.desired import AccountPlan, Change, CloudUser, Known, Skus, desired_user, plan_account
+from directory.model import Account, AccountKind, AccountState
+from directory.operational import licence_requests
+from directory.operational.db import Database
+from directory.operational.tables import CloudAccount, SyncMark
+from directory.store import AccountQuery, DirectoryStore
+
+log = logging.getLogger("porth.graph.sync")
+MARK = "graph-sync"
+STEPS_PER_BATCH = 20
+
+
+@dataclass
+class SyncReport:
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict] = field(default_factory=list)
+
+    def count(self, name: str, by: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + by
+
+
+def _known(row: CloudAccount | None) -> Known | None:
+    if row is None:
+        return None
+    return Known(row.cloud_id, row.digest, row.upn, row.licence, row.state, row.error_permanent)
+
+
+class TenantSync:
+    def __init__(self, store: DirectoryStore, db: Database, graph: GraphClient, skus: Skus, now: datetime):
+        self.store, self.db, self.graph, self.skus, self.now = store, db, graph, skus, now
+        self.report = SyncReport()
+        self._sku_ids: dict[str, str] | None = None
+
+    # -- reading ---------------------------------------------------------------------------------
+    def sku_ids(self) -> dict[str, str]:
+        if self._sku_ids is None:
+            self._sku_ids = {s["skuPartNumber"]: s["skuId"] for s in self.graph.pages("/subscribedSkus")}
+            for part in (self.skus.learner, self.skus.staff):
+                if part not in self._sku_ids:
+                    raise errors.BadRequest(400, "UnknownSku", f"the tenant has no subscription {part} "
+                                                               "(PORTH_GRAPH__LEARNER_SKU / STAFF_SKU)")
+        return self._sku_ids
+
+    def _rows(self, account_ids: list[str] | None = None) -> dict[str, CloudAccount]:
+        with self.db.session() as session:
+            query = select(CloudAccount)
+            if account_ids is not None:
+                found = {}
+                for start in range(0, len(account_ids), 500):
+                    part = account_ids[start:start + 500]
+                    found.update({r.account_id: r for r in session.scalars(query.where(
+                        CloudAccount.account_id.in_(part)))})
+                return found
+            return {r.account_id: r for r in session.scalars(query)}
+
+    def _mark(self) -> datetime | None:
+        with self.db.session() as session:
+            mark = session.get(SyncMark, MARK)
+            return mark.at if mark else None
+
+    def _set_mark(self, at: datetime) -> None:
+        with self.db.session() as session, session.begin():
+            session.merge(SyncMark(name=MARK, at=at))
+
+    # -- the run -----------------------------------------------------------------------------------
+    def run(self, full: bool = False, kinds: tuple[AccountKind, ...] = ()) -> SyncReport:
+        started = self.now
+        since = None if full else self._mark()
+        staff_wanted = {a: s for a, s in licence_requests.latest_everywhere(self.db).items()}
+        if since is None:
+            accounts = self.store.find_accounts(AccountQuery(kinds=kinds))
+            rows = self._rows()
+        else:
+            accounts = self.store.find_accounts(AccountQuery(kinds=kinds, changed_since=since))
+            waiting = {a for a, s in staff_wanted.items() if s.state == "pending"}
+            with self.db.session() as session:
+                waiting |= set(session.scalars(select(CloudAccount.account_id).where(CloudAccount.state == "pending")))
+            have = {a.id for a in accounts}
+            for account_id in sorted(waiting - have):
+                account = self.store.get_account(account_id)
+                if account is not None and (not kinds or account.kind in kinds):
+                    accounts.append(account)
+            rows = self._rows([a.id for a in accounts])
+        drifted = self._drift(accounts, rows) if full else set()
+        plans: list[AccountPlan] = []
+        for account in accounts:
+            wanted = staff_wanted.get(account.id)
+            desired = desired_user(account, bool(wanted and wanted.wanted), self.skus)
+            known = _known(rows.get(account.id))
+            if account.id in drifted and known is not None:
+                known = Known(known.cloud_id, None, known.upn, None, "pending")  # what the tenant holds is unknown
+            plan = plan_account(desired, known, retry_failed=full)
+            if desired is None and plan.change is Change.DELETE:
+                plan = AccountPlan(account.id, Change.DELETE, None)
+            if plan.change is not Change.NOTHING:
+                plans.append(plan)
+        if full:
+            present = {a.id for a in accounts}
+            plans += [AccountPlan(account_id, Change.DELETE, None) for account_id, row in rows.items()
+                      if account_id not in present and row.cloud_id]  # an account gone from the directory
+        self.report.count("considered", len(accounts))
+        self._apply(plans, rows)
+        if not kinds:
+            self._set_mark(started)
+        return self.report
+
+    def _drift(self, accounts: list[Account], rows: dict[str, CloudAccount]) -> set[str]:
+        """Accounts whose cloud user differs from what Porth last applied (changed by hand in the tenant)."""
+        by_cloud_id = {row.cloud_id: row for row in rows.values() if row.cloud_id}
+        enabled = {a.id: a.state is AccountState.ACTIVE for a in accounts}
+        part_numbers = {v: k for k, v in self.sku_ids().items()}
+        drifted = set()
+        seen = set()
+        for user in self.graph.pages("/users?$select=id,userPrincipalName,accountEnabled,assignedLicenses,"
+                                     "onPremisesImmutableId&$top=999"):
+            row = by_cloud_id.get(user["id"])
+            if row is None:
+                continue  # not Porth's (made in the tenant for something else)
+            seen.add(row.account_id)
+            licences = {part_numbers.get(entry["skuId"]) for entry in user.get("assignedLicenses") or []}
+            if user.get("userPrincipalName", "").lower() != (row.upn or "").lower() \
+                    or licences != ({row.licence} if row.licence else set()):
+                drifted.add(row.account_id)
+            elif row.digest and user.get("accountEnabled") != enabled.get(row.account_id):
+                drifted.add(row.account_id)
+        # A cloud user deleted by hand: create it again.
+        for account_id, row in list(rows.items()):
+            if row.cloud_id and account_id not in seen:
+                self._forget(account_id)
+                rows.pop(account_id)
+                drifted.discard(account_id)
+                self.report.count("recreated")
+        self.report.count("drifted", len(drifted))
+        return drifted
+
+    def _forget(self, account_id: str) -> None:
+        with self.db.session() as session, session.begin():
+            row = session.get(CloudAccount, account_id)
+            if row is not None:
+                session.delete(row)
+
+    # -- sending ---------------------------------------------------------------------------------
+    def _steps(self, plan: AccountPlan, cloud_id: str | None) -> list[Step]:
+        user, key = plan.user, plan.account_id
+        steps: list[Step] = []
+        licence_path = None
+        if plan.change is Change.CREATE:
+            body = {**user.profile(), "onPremisesImmutableId": plan.account_id,
+                    "passwordProfile": {"forceChangePasswordNextSignIn": False,
+                                        # Never used: people sign in through Porth's IdP (federated).
+                                        "password": secrets.token_urlsafe(18) + "Aa1"}}
+            steps.append(Step(f"{key}:user", "POST", "/users", body))
+            licence_path = f"/users/{user.upn}/assignLicense"
+        elif plan.change is Change.UPDATE:
+            steps.append(Step(f"{key}:user", "PATCH", f"/users/{cloud_id}", user.profile()))
+            licence_path = f"/users/{cloud_id}/assignLicense"
+        elif plan.change is Change.DELETE:
+            steps.append(Step(f"{key}:user", "DELETE", f"/users/{cloud_id}"))
+        if licence_path and (plan.add_licence or plan.remove_licence):
+            ids = self.sku_ids()
+            steps.append(Step(f"{key}:licence", "POST", licence_path, {
+                "addLicenses": [{"skuId": ids[plan.add_licence], "disabledPlans": []}] if plan.add_licence else [],
+                "removeLicenses": [ids[plan.remove_licence]] if plan.remove_licence else []},
+                depends_on=(f"{key}:user",)))
+        return steps
+
+    def _find_existing(self, plan: AccountPlan) -> tuple[AccountPlan, str | None]:
+        """A create that may have gone out unrecorded (a killed run): adopt the cloud user if it exists."""
+        found = next(iter(self.graph.pages(f"/users?$filter=onPremisesImmutableId eq '{plan.account_id}'")), None)
+        if found is None:
+            return AccountPlan(plan.account_id, Change.CREATE, plan.user, add_licence=plan.user.licence), None
+        part_numbers = {v: k for k, v in self.sku_ids().items()}
+        held = next((part_numbers.get(entry["skuId"]) for entry in found.get("assignedLicenses") or []), None)
+        self._record(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
+                     digest=None, state="pending")
+        self.report.count("adopted")
+        known = Known(found["id"], None, found.get("userPrincipalName"), held, "pending")
+        return plan_account(plan.user, known), found["id"]
+
+    def _apply(self, plans: list[AccountPlan], rows: dict[str, CloudAccount]) -> None:
+        cloud_ids = {a: r.cloud_id for a, r in rows.items()}
+        resolved: list[AccountPlan] = []
+        for plan in plans:
+            if plan.change is Change.FIND:
+                plan, cloud_ids[plan.account_id] = self._find_existing(plan)
+            resolved.append(plan)
+        # Intent first: a create recorded as pending with no cloud id is looked up on a rerun.
+        self._record_many([p for p in resolved if p.change is Change.CREATE])
+        batch: list[tuple[AccountPlan, list[Step]]] = []
+        size = 0
+        for plan in resolved:
+            steps = self._steps(plan, cloud_ids.get(plan.account_id))
+            if not steps:
+                continue
+            if size + len(steps) > STEPS_PER_BATCH:
+                self._send(batch)
+                batch, size = [], 0
+            batch.append((plan, steps))
+            size += len(steps)
+        if batch:
+            self._send(batch)
+
+    def _send(self, batch: list[tuple[AccountPlan, list[Step]]]) -> None:
+        steps = [step for _plan, account_steps in batch for step in account_steps]
+        try:
+            answers = self.graph.batch(steps)
+        except errors.WritesBlocked:
+            for plan, _steps in batch:
+                self.report.count(f"would {plan.change.value}")
+            return
+        except (errors.Unavailable, errors.Throttled) as exc:  # still refused after every retry: next run
+            for plan, _steps in batch:
+                self._record(plan.account_id, state="pending", error=exc, digest=None)
+                self.report.errors.append({"record": plan.account_id, "error": exc.code, "detail": exc.message})
+            self.report.count("left pending", len(batch))
+            return
+        for plan, account_steps in batch:
+            self._settle(plan, [answers[s.id] for s in account_steps])
+
+    def _settle(self, plan: AccountPlan, answers: list[Answer]) -> None:
+        user_answer = answers[0]
+        licence_answer = answers[1] if len(answers) > 1 else None
+        if plan.change is Change.DELETE:
+            if user_answer.ok or isinstance(user_answer.error, errors.NotFound):
+                self._forget(plan.account_id)
+                self.report.count("deleted")
+            else:
+                self._failed(plan, user_answer.error)
+            return
+        if not user_answer.ok:
+            self._failed(plan, user_answer.error)
+            return
+        cloud_id = user_answer.body["id"] if plan.change is Change.CREATE else None
+        if licence_answer is not None and not licence_answer.ok:
+            # The user is there; its licence is not: recorded against the account with Graph's code.
+            error = licence_answer.error
+            transient = error.retryable
+            self._record(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
+                         licence=None if plan.change is Change.CREATE else self._UNSET,
+                         digest=None if transient else plan.user.digest(),
+                         state="pending" if transient else "failed", error=error)
+            if not transient:
+                self._licence_outcome(plan, False, error)
+            self.report.count("licence failed")
+            self.report.errors.append({"record": plan.user.upn, "error": licence_answer.error.code,
+                                       "detail": licence_answer.error.message})
+            return
+        self._record(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn, licence=plan.user.licence,
+                     digest=plan.user.digest(), state="applied")
+        if licence_answer is not None:
+            self._licence_outcome(plan, True, None)
+            self.report.count("licensed" if plan.add_licence else "unlicensed")
+        self.report.count("created" if plan.change is Change.CREATE else "updated")
+
+    def _licence_outcome(self, plan: AccountPlan, applied: bool, error: errors.GraphError | None) -> None:
+        licence_requests.settle(self.db, plan.account_id, applied, self.now,
+                                error=f"{error.code}: {error.message}" if error else None)
+
+    def _failed(self, plan: AccountPlan, error: errors.GraphError) -> None:
+        transient = error.retryable or isinstance(error, errors.FailedDependency)
+        # A permanent refusal is remembered with what was wanted: not sent again until that changes
+        # (or the full reconciliation retries it); a transient one is retried by the next run.
+        self._record(plan.account_id, state="pending" if transient else "failed", error=error,
+                     digest=None if transient or plan.user is None else plan.user.digest())
+        if not transient and plan.user is not None and plan.user.licence:
+            self._licence_outcome(plan, False, error)
+        self.report.count("left pending" if transient else "failed")
+        self.report.errors.append({"record": plan.user.upn if plan.user else plan.account_id, "error": error.code,
+                                   "detail": error.message})
+
+    # -- the record ----------------------------------------------------------------------------
+    _UNSET = object()
+
+    def _record(self, account_id: str, *, cloud_id=_UNSET, upn=_UNSET, licence=_UNSET, digest=_UNSET,
+                state: str, error: errors.GraphError | None = None) -> None:
+        with self.db.session() as session, session.begin():
+            row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id, error_permanent=False)
+            for name, value in (("cloud_id", cloud_id), ("upn", upn), ("licence", licence), ("digest", digest)):
+                if value is not self._UNSET and not (name == "cloud_id" and value is None and row.cloud_id):
+                    setattr(row, name, value)
+            row.state, row.updated_at = state, self.now
+            row.error_code = error.code if error else None
+            row.error_message = error.message if error else None
+            row.error_permanent = bool(error and not error.retryable)
+            session.add(row)
+
+    def _record_many(self, creates: list[AccountPlan]) -> None:
+        with self.db.session() as session, session.begin():
+            for plan in creates:
+                row = session.get(CloudAccount, plan.account_id) or CloudAccount(account_id=plan.account_id,
+                                                                                 error_permanent=False)
+                row.upn, row.state, row.updated_at = plan.user.upn, "pending", self.now
+                session.add(row)
