@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import TomlConfigSettingsSource
 
@@ -201,6 +201,43 @@ class JobsSettings(_Section):
     lock_minutes: int = Field(default=30, ge=1, le=24 * 60)
 
 
+class GraphSettings(_Section):
+    """Microsoft 365 through Microsoft Graph (issue 6; SPEC G-1..G-3). Off until configured."""
+
+    enabled: bool = False
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    # Default: https://login.microsoftonline.com/<tenant_id>. MSAL needs https.
+    authority: str | None = None
+    # Only for a local fake Graph: where requests for the https authority really go.
+    authority_server: str | None = None
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    learner_sku: str = "STANDARDWOFFPACK_STUDENT"  # skuPartNumber (FORMATS.md lists the education SKUs)
+    staff_sku: str = "STANDARDWOFFPACK_FACULTY"
+    dry_run: bool = False  # read the tenant, send no write
+    # Graph's documented budget per app and tenant: 3,000 writes per 150 s. The sync keeps below it.
+    writes_per_window: int = Field(default=3000, ge=1)
+    window_seconds: float = Field(default=150.0, gt=0)
+    # G-3: changes reach the tenant within the hour; C-3: consent within 24 hours.
+    sync_minutes: int = Field(default=15, ge=1, le=60)
+    consent_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    full_sync_hour: int = Field(default=3, ge=0, le=23)
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> "GraphSettings":
+        if self.enabled:
+            missing = [name for name in ("tenant_id", "client_id", "client_secret") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"graph.enabled needs {', '.join(missing)} "
+                                 f"(PORTH_GRAPH__{missing[0].upper()})")
+        return self
+
+    @property
+    def effective_authority(self) -> str:
+        return self.authority or f"https://login.microsoftonline.com/{self.tenant_id}"
+
+
 class SecretSettings(_Section):
     """Keys Porth needs; any left empty is generated into var/secrets/."""
 
@@ -245,6 +282,7 @@ class Settings(BaseSettings):
     idp: IdpSettings = IdpSettings()
     portal: PortalSettings = PortalSettings()
     jobs: JobsSettings = JobsSettings()
+    graph: GraphSettings = GraphSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

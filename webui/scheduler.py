@@ -48,6 +48,24 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
                      "deactivate non-MIS accounts unused for 90 days (L-3)"),
         ScheduledJob("deletions", delete_due, CronTrigger(minute=20, **daily),
                      "delete accounts deactivated 12 months ago (L-4)"),
+    ] + _graph_jobs(settings)
+
+
+def _graph_jobs(settings: Settings) -> list[ScheduledJob]:
+    graph = settings.graph
+    if not graph.enabled:
+        return []
+    from connectors.graph.jobs import consent_job, full_sync_job, tenant_sync_job
+
+    return [
+        ScheduledJob("graph-sync", tenant_sync_job(graph), IntervalTrigger(minutes=graph.sync_minutes, timezone=TIMEZONE),
+                     "Microsoft 365: what changed since the last run (G-1..G-3)"),
+        ScheduledJob("consent-propagation", consent_job(graph),
+                     IntervalTrigger(minutes=graph.consent_minutes, timezone=TIMEZONE),
+                     "learners' consent to their Microsoft 365 licences (C-3)"),
+        ScheduledJob("graph-full-sync", full_sync_job(graph),
+                     CronTrigger(hour=graph.full_sync_hour, minute=30, timezone=TIMEZONE),
+                     "Microsoft 365: every account, repairing changes made in the tenant"),
     ]
 
 

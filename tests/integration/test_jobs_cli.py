@@ -108,3 +108,28 @@ def test_an_unknown_job_is_one_clear_line(production):
     env, _db = production
     refused = run_porth(["jobs", "run", "tidy-up"], env)
     assert refused.returncode == 2 and "no job 'tidy-up'; the jobs are username-changes" in refused.stderr
+
+
+def test_the_tenant_sync_runs_as_a_job_against_a_fake_graph(production, store):
+    """Issue 6: with Graph configured, `porth jobs run graph-sync` brings the tenant in step."""
+    from connectors.graph.fake import STUDENT_SKU, FakeGraph
+    from directory.model import Consent
+
+    env, db = production
+    now = datetime.now(timezone.utc)
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    with FakeGraph() as fake:
+        graph_env = {**env, "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": fake.settings.tenant,
+                     "PORTH_GRAPH__CLIENT_ID": fake.settings.client_id,
+                     "PORTH_GRAPH__CLIENT_SECRET": fake.settings.client_secret,
+                     "PORTH_GRAPH__AUTHORITY": fake.authority, "PORTH_GRAPH__AUTHORITY_SERVER": fake.url,
+                     "PORTH_GRAPH__GRAPH_URL": fake.graph_url}
+        ran = run_porth(["jobs", "run", "graph-sync"], graph_env)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "graph-sync: succeeded (considered 1, licensed 1, created 1" in ran.stdout
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        listed = run_porth(["jobs", "list"], graph_env).stdout
+        assert "graph-sync" in listed and "consent-propagation" in listed and "graph-full-sync" in listed
+    incomplete = run_porth(["jobs", "list"], {**env, "PORTH_GRAPH__ENABLED": "true"})
+    assert incomplete.returncode == 2
+    assert "graph.enabled needs tenant_id, client_id, client_secret" in incomplete.stderr
