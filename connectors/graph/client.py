@@ -217,6 +217,28 @@ class GraphClient:
             answers.update(self._batch_of_twenty(steps[start:start + MAX_BATCH]))
         return answers
 
+    def send_batch(self, steps: list[Step]) -> dict[str, Answer]:
+        """One $batch exchange of at most 20 steps, nothing retried: for callers that schedule
+        their own retries (the tenant sync sends other work while throttled steps wait).
+        A whole batch refused with 429/503/504 raises Throttled/Unavailable with `retry_after`."""
+        if len(steps) > MAX_BATCH:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH} steps")
+        if self.dry_run and any(s.method.upper() in WRITE_METHODS for s in steps):
+            first = next(s for s in steps if s.method.upper() in WRITE_METHODS)
+            raise WritesBlocked(first.method, first.url)
+        self.pacer.acquire(sum(1 for s in steps if s.method.upper() in WRITE_METHODS))
+        self.stats.batches += 1
+        self.stats.steps += len(steps)
+        response = self._send("POST", self.base_url + "/$batch", {"requests": [s.as_json() for s in steps]})
+        if response.status_code in RETRYABLE or response.status_code >= 400:
+            error = error_for(response.status_code, response.json() if response.content else None)
+            error.retry_after = retry_after(response.headers)
+            raise error
+        answers = {r["id"]: Answer(r["id"], r["status"], r.get("body"), r.get("headers") or {})
+                   for r in response.json()["responses"]}
+        self.stats.throttled += sum(1 for a in answers.values() if a.status == 429)
+        return answers
+
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
         final: dict[str, Answer] = {}
         order = {s.id: n for n, s in enumerate(steps)}

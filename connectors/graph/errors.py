@@ -7,6 +7,7 @@ from __future__ import annotations
 class GraphError(Exception):
     def __init__(self, status: int, code: str, message: str, request_id: str | None = None):
         self.status, self.code, self.message, self.request_id = status, code, message, request_id
+        self.retry_after: float | None = None  # seconds Graph asked to wait, when it said
         super().__init__(f"{status} {code}: {message}")
 
     @property

@@ -13,15 +13,18 @@ out unrecorded is looked up by its immutable id first.
 
 from __future__ import annotations
 
+import collections
+import heapq
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
 
 from connectors.graph import errors
-from connectors.graph.client import Answer, GraphClient, Step
+from connectors.graph.client import RETRYABLE, Answer, GraphClient, Step, retry_after
 from connectors.graph.desired import AccountPlan, Change, CloudUser, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
 from directory.operational import licence_requests
@@ -54,6 +57,9 @@ class TenantSync:
         self.store, self.db, self.graph, self.skus, self.now = store, db, graph, skus, now
         self.report = SyncReport()
         self._sku_ids: dict[str, str] | None = None
+        self._staged: dict[str, dict] = {}
+        self._forgotten: set[str] = set()
+        self._licences: dict[str, tuple[bool, str | None]] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def sku_ids(self) -> dict[str, str]:
@@ -150,18 +156,13 @@ class TenantSync:
         # A cloud user deleted by hand: create it again.
         for account_id, row in list(rows.items()):
             if row.cloud_id and account_id not in seen:
-                self._forget(account_id)
+                self._stage_forget(account_id)
                 rows.pop(account_id)
                 drifted.discard(account_id)
                 self.report.count("recreated")
+        self._flush()
         self.report.count("drifted", len(drifted))
         return drifted
-
-    def _forget(self, account_id: str) -> None:
-        with self.db.session() as session, session.begin():
-            row = session.get(CloudAccount, account_id)
-            if row is not None:
-                session.delete(row)
 
     # -- sending ---------------------------------------------------------------------------------
     def _steps(self, plan: AccountPlan, cloud_id: str | None) -> list[Step]:
@@ -195,58 +196,73 @@ class TenantSync:
             return AccountPlan(plan.account_id, Change.CREATE, plan.user, add_licence=plan.user.licence), None
         part_numbers = {v: k for k, v in self.sku_ids().items()}
         held = next((part_numbers.get(entry["skuId"]) for entry in found.get("assignedLicenses") or []), None)
-        self._record(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
-                     digest=None, state="pending")
+        self._stage(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
+                    digest=None, state="pending")
         self.report.count("adopted")
         known = Known(found["id"], None, found.get("userPrincipalName"), held, "pending")
         return plan_account(plan.user, known), found["id"]
 
     def _apply(self, plans: list[AccountPlan], rows: dict[str, CloudAccount]) -> None:
         cloud_ids = {a: r.cloud_id for a, r in rows.items()}
-        resolved: list[AccountPlan] = []
+        groups: list[_Group] = []
         for plan in plans:
             if plan.change is Change.FIND:
                 plan, cloud_ids[plan.account_id] = self._find_existing(plan)
-            resolved.append(plan)
-        # Intent first: a create recorded as pending with no cloud id is looked up on a rerun.
-        self._record_many([p for p in resolved if p.change is Change.CREATE])
-        batch: list[tuple[AccountPlan, list[Step]]] = []
-        size = 0
-        for plan in resolved:
             steps = self._steps(plan, cloud_ids.get(plan.account_id))
-            if not steps:
-                continue
-            if size + len(steps) > STEPS_PER_BATCH:
-                self._send(batch)
-                batch, size = [], 0
-            batch.append((plan, steps))
-            size += len(steps)
-        if batch:
-            self._send(batch)
+            if steps:
+                groups.append(_Group(plan, steps))
+            if plan.change is Change.CREATE:  # intent first: a rerun looks a pending create up before making it
+                self._stage(plan.account_id, upn=plan.user.upn, state="pending")
+        self._flush()
+        self._pipeline(groups)
 
-    def _send(self, batch: list[tuple[AccountPlan, list[Step]]]) -> None:
-        steps = [step for _plan, account_steps in batch for step in account_steps]
-        try:
-            answers = self.graph.batch(steps)
-        except errors.WritesBlocked:
-            for plan, _steps in batch:
-                self.report.count(f"would {plan.change.value}")
-            return
-        except (errors.Unavailable, errors.Throttled) as exc:  # still refused after every retry: next run
-            for plan, _steps in batch:
-                self._record(plan.account_id, state="pending", error=exc, digest=None)
-                self.report.errors.append({"record": plan.account_id, "error": exc.code, "detail": exc.message})
-            self.report.count("left pending", len(batch))
-            return
-        for plan, account_steps in batch:
-            self._settle(plan, [answers[s.id] for s in account_steps])
+    def _pipeline(self, groups: list[_Group]) -> None:
+        """Batches of 20 steps; throttled steps wait for their Retry-After while other work goes on."""
+        ready = collections.deque(groups)
+        waiting: list[tuple[float, int, _Group]] = []
+        serial = 0
+        while ready or waiting:
+            now = time.monotonic()
+            while waiting and waiting[0][0] <= now:
+                ready.append(heapq.heappop(waiting)[2])
+            if not ready:
+                self.graph.sleep(max(0.001, waiting[0][0] - now))
+                continue
+            batch, size = [], 0
+            while ready and size + len(ready[0].unanswered()) <= STEPS_PER_BATCH:
+                group = ready.popleft()
+                batch.append(group)
+                size += len(group.unanswered())
+            steps = [step for group in batch for step in group.to_send()]
+            try:
+                answers = self.graph.send_batch(steps)
+            except errors.WritesBlocked:
+                for group in batch:
+                    self.report.count(f"would {group.plan.change.value}")
+                continue
+            except (errors.Throttled, errors.Unavailable) as exc:
+                delay = exc.retry_after
+                answers = None
+            for group in batch:
+                if answers is not None:
+                    delay = group.take(answers)
+                if group.done():
+                    self._settle(group.plan, group.final_answers())
+                elif group.attempts >= self.graph.max_attempts:
+                    self._settle(group.plan, group.final_answers(last=answers))
+                else:
+                    serial += 1
+                    pause = delay if delay is not None else self.graph._backoff(group.attempts, None)
+                    self.graph.stats.retries += 1
+                    heapq.heappush(waiting, (time.monotonic() + pause, serial, group))
+            self._flush()
 
     def _settle(self, plan: AccountPlan, answers: list[Answer]) -> None:
         user_answer = answers[0]
         licence_answer = answers[1] if len(answers) > 1 else None
         if plan.change is Change.DELETE:
             if user_answer.ok or isinstance(user_answer.error, errors.NotFound):
-                self._forget(plan.account_id)
+                self._stage_forget(plan.account_id)
                 self.report.count("deleted")
             else:
                 self._failed(plan, user_answer.error)
@@ -254,64 +270,115 @@ class TenantSync:
         if not user_answer.ok:
             self._failed(plan, user_answer.error)
             return
-        cloud_id = user_answer.body["id"] if plan.change is Change.CREATE else None
+        cloud_id = user_answer.body["id"] if plan.change is Change.CREATE else self._UNSET
         if licence_answer is not None and not licence_answer.ok:
             # The user is there; its licence is not: recorded against the account with Graph's code.
             error = licence_answer.error
-            transient = error.retryable
-            self._record(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
-                         licence=None if plan.change is Change.CREATE else self._UNSET,
-                         digest=None if transient else plan.user.digest(),
-                         state="pending" if transient else "failed", error=error)
+            transient = error.retryable or isinstance(error, errors.FailedDependency)
+            self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
+                        licence=None if plan.change is Change.CREATE else self._UNSET,
+                        digest=None if transient else plan.user.digest(),
+                        state="pending" if transient else "failed", error=error)
             if not transient:
                 self._licence_outcome(plan, False, error)
-            self.report.count("licence failed")
-            self.report.errors.append({"record": plan.user.upn, "error": licence_answer.error.code,
-                                       "detail": licence_answer.error.message})
+            self.report.count("licence left pending" if transient else "licence failed")
+            self.report.errors.append({"record": plan.user.upn, "error": error.code, "detail": error.message})
             return
-        self._record(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn, licence=plan.user.licence,
-                     digest=plan.user.digest(), state="applied")
+        self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn, licence=plan.user.licence,
+                    digest=plan.user.digest(), state="applied")
         if licence_answer is not None:
             self._licence_outcome(plan, True, None)
             self.report.count("licensed" if plan.add_licence else "unlicensed")
         self.report.count("created" if plan.change is Change.CREATE else "updated")
 
     def _licence_outcome(self, plan: AccountPlan, applied: bool, error: errors.GraphError | None) -> None:
-        licence_requests.settle(self.db, plan.account_id, applied, self.now,
-                                error=f"{error.code}: {error.message}" if error else None)
+        self._licences[plan.account_id] = (applied, f"{error.code}: {error.message}" if error else None)
 
     def _failed(self, plan: AccountPlan, error: errors.GraphError) -> None:
         transient = error.retryable or isinstance(error, errors.FailedDependency)
         # A permanent refusal is remembered with what was wanted: not sent again until that changes
         # (or the full reconciliation retries it); a transient one is retried by the next run.
-        self._record(plan.account_id, state="pending" if transient else "failed", error=error,
-                     digest=None if transient or plan.user is None else plan.user.digest())
+        self._stage(plan.account_id, state="pending" if transient else "failed", error=error,
+                    digest=None if transient or plan.user is None else plan.user.digest())
         if not transient and plan.user is not None and plan.user.licence:
             self._licence_outcome(plan, False, error)
         self.report.count("left pending" if transient else "failed")
         self.report.errors.append({"record": plan.user.upn if plan.user else plan.account_id, "error": error.code,
                                    "detail": error.message})
 
-    # -- the record ----------------------------------------------------------------------------
+    # -- the record: staged per account, written once per batch --------------------------------------
     _UNSET = object()
 
-    def _record(self, account_id: str, *, cloud_id=_UNSET, upn=_UNSET, licence=_UNSET, digest=_UNSET,
-                state: str, error: errors.GraphError | None = None) -> None:
-        with self.db.session() as session, session.begin():
-            row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id, error_permanent=False)
-            for name, value in (("cloud_id", cloud_id), ("upn", upn), ("licence", licence), ("digest", digest)):
-                if value is not self._UNSET and not (name == "cloud_id" and value is None and row.cloud_id):
-                    setattr(row, name, value)
-            row.state, row.updated_at = state, self.now
-            row.error_code = error.code if error else None
-            row.error_message = error.message if error else None
-            row.error_permanent = bool(error and not error.retryable)
-            session.add(row)
+    def _stage(self, account_id: str, *, state: str, error: errors.GraphError | None = None, **fields) -> None:
+        staged = self._staged.setdefault(account_id, {})
+        staged.update({k: v for k, v in fields.items() if v is not self._UNSET})
+        staged.update(state=state, error_code=error.code if error else None,
+                      error_message=error.message if error else None,
+                      error_permanent=bool(error and not (error.retryable or isinstance(error, errors.FailedDependency))))
+        self._forgotten.discard(account_id)
 
-    def _record_many(self, creates: list[AccountPlan]) -> None:
+    def _stage_forget(self, account_id: str) -> None:
+        self._staged.pop(account_id, None)
+        self._forgotten.add(account_id)
+
+    def _flush(self) -> None:
+        if not (self._staged or self._forgotten or self._licences):
+            return
         with self.db.session() as session, session.begin():
-            for plan in creates:
-                row = session.get(CloudAccount, plan.account_id) or CloudAccount(account_id=plan.account_id,
-                                                                                 error_permanent=False)
-                row.upn, row.state, row.updated_at = plan.user.upn, "pending", self.now
+            for account_id, fields in self._staged.items():
+                row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id, error_permanent=False)
+                if fields.get("cloud_id", "keep") is None and row.cloud_id:
+                    fields = {k: v for k, v in fields.items() if k != "cloud_id"}
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                row.updated_at = self.now
                 session.add(row)
+            for account_id in self._forgotten:
+                row = session.get(CloudAccount, account_id)
+                if row is not None:
+                    session.delete(row)
+        for account_id, (applied, error) in self._licences.items():
+            licence_requests.settle(self.db, account_id, applied, self.now, error=error)
+        self._staged, self._forgotten, self._licences = {}, set(), {}
+
+
+@dataclass
+class _Group:
+    """One account's steps (a user change and perhaps its licence) and their answers so far."""
+
+    plan: AccountPlan
+    steps: list[Step]
+    answers: dict[str, Answer] = field(default_factory=dict)
+    attempts: int = 0
+
+    def unanswered(self) -> list[Step]:
+        return [s for s in self.steps if s.id not in self.answers]
+
+    def to_send(self) -> list[Step]:
+        """The unanswered steps; a dependency already answered is no longer in the batch."""
+        waiting = {s.id for s in self.unanswered()}
+        return [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in waiting))
+                for s in self.unanswered()]
+
+    def take(self, answers: dict[str, Answer]) -> float | None:
+        """Keep the final answers; returns the wait Graph asked for when some must go again."""
+        self.attempts += 1
+        again = []
+        for step in self.unanswered():
+            answer = answers[step.id]
+            retry = answer.status in RETRYABLE or (
+                answer.status == 424 and any(answers.get(d) and answers[d].status in RETRYABLE
+                                             for d in step.depends_on))
+            if retry:
+                again.append(answer)
+            else:
+                self.answers[step.id] = answer
+        hinted = [h for h in (retry_after(a.headers) for a in again) if h is not None]
+        return max(hinted) if hinted else None
+
+    def done(self) -> bool:
+        return not self.unanswered()
+
+    def final_answers(self, last: dict[str, Answer] | None = None) -> list[Answer]:
+        return [self.answers.get(s.id) or (last or {}).get(s.id) or
+                Answer(s.id, 503, {"error": {"code": "NotSent", "message": "not answered"}}) for s in self.steps]

@@ -114,16 +114,16 @@ def test_no_free_licence_is_reported_against_the_account_and_not_retried_each_ru
 def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, monkeypatch):
     accounts = [store.add_account(learner(name, consent=Consent.EXPLICIT), now) for name in ("Avery", "Bevan", "Cole")]
     with FakeGraph() as fake:
-        real_batch = GraphClient.batch
+        real_batch = GraphClient.send_batch
 
         def batch_then_die(self, steps):
             real_batch(self, steps)  # Graph made the users...
             raise KeyboardInterrupt  # ...and the process was killed before recording them
 
-        monkeypatch.setattr(GraphClient, "batch", batch_then_die)
+        monkeypatch.setattr(GraphClient, "send_batch", batch_then_die)
         with pytest.raises(KeyboardInterrupt):
             sync(store, db, fake)
-        monkeypatch.setattr(GraphClient, "batch", real_batch)
+        monkeypatch.setattr(GraphClient, "send_batch", real_batch)
         report = sync(store, db, fake)
         assert report.counts.get("adopted") == 3 and report.counts.get("created", 0) == 0
         assert len(fake.users) == 3
