@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/porth load-demo
-	$(VENV)/bin/porth serve
+	$(VENV)/bin/porth demo
 
 test: install
 	bash scripts/run-tests

@@ -64,3 +64,31 @@ def add_demo_non_mis(store: DirectoryStore, now: datetime) -> int:
         ), now)
         added += 1
     return added
+
+
+def add_demo_consent_and_licences(store: DirectoryStore, db, now: datetime) -> tuple[int, int]:
+    """What digital champions of the demo schools have done: consent recorded for most learners
+    (explicit for three in five, legacy for one in five, C-1) and staff licences allocated for
+    half of each school's quota (G-2), so the demo tenant has licences to show. Decided per
+    account from its id, so a rerun changes nothing."""
+    import hashlib
+
+    from directory.model import Consent
+    from directory.operational import licence_requests
+
+    consented = allocated = 0
+    for school in store.schools():
+        for account in store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER, state=AccountState.ACTIVE):
+            if account.consent not in (None, Consent.NOT_OBTAINED):
+                continue
+            roll = hashlib.sha256(f"consent:{account.id}".encode()).digest()[0] % 5
+            if roll < 4:
+                store.update_account(account.id, {"consent": (Consent.EXPLICIT if roll < 3 else Consent.LEGACY).value})
+                consented += 1
+        quota = school.staff_licence_quota or 0
+        staff = sorted((a for a in store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF,
+                                                        state=AccountState.ACTIVE)), key=lambda a: a.staff_code or "")
+        if quota and not licence_requests.latest(db, school.dfes):
+            chosen = [a.id for a in staff[:quota // 2]]
+            allocated += len(licence_requests.request(db, school.dfes, chosen, True, "demo", now))
+    return consented, allocated

@@ -205,10 +205,11 @@ def show_settings(ctx: click.Context) -> None:
 
 def _register_commands() -> None:
     from webui.data_cli import demo_data, schools
+    from webui.demo_cli import demo
     from webui.jobs_cli import jobs, scheduler
     from webui.provisioning_cli import provision, status
 
-    for command in (provision, status, demo_data, schools, scheduler, jobs):
+    for command in (provision, status, demo_data, schools, scheduler, jobs, demo):
         cli.add_command(command)
 
 

@@ -20,7 +20,7 @@ from connectors.mis.detect import parse_bundle
 from connectors.provisioning.inputs import find_bundles, read_bundle
 from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import provision_school
-from directory.demo import DEMO_LA, add_demo_non_mis
+from directory.demo import DEMO_LA, add_demo_consent_and_licences, add_demo_non_mis
 from directory.school_register import parse_register
 from webui.data_cli import import_register, write_demo_exports
 from webui.runtime import Runtime
@@ -77,4 +77,7 @@ def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
             echo(f"  {export.school}: {outcome.counts.get('created', 0)} accounts created, "
                  f"{len(outcome.errors)} record errors logged")
     created += add_demo_non_mis(runtime.store, now)
+    consented, allocated = add_demo_consent_and_licences(runtime.store, runtime.db, now)
+    if consented or allocated:
+        echo(f"Consent recorded for {consented} learners; {allocated} staff licences allocated")
     return DemoLoadReport(added, created, errors, demo_sign_ins(runtime))

@@ -93,3 +93,44 @@ def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
         assert "started" in again.stdout, again.stderr
     finally:
         run_porth(["directory", "stop"], env)
+
+
+def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fills(demo_server):
+    """Issue 6: the demo runs against the fake Graph, so a new user sees licences applied."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from connectors.graph.fake import FakeTenantSettings
+    from tests.conftest import ROOT, free_port, run_porth, wait_until_answering
+
+    web_port, graph_port = free_port(), free_port()
+    process = subprocess.Popen([sys.executable, "-m", "webui.cli", "demo", "--port", str(web_port),
+                                "--graph-port", str(graph_port)], cwd=ROOT, env=demo_server.env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_until_answering(f"http://127.0.0.1:{web_port}/healthz", process)
+        tenant = FakeTenantSettings()
+        env = {**demo_server.env, "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": tenant.tenant,
+               "PORTH_GRAPH__CLIENT_ID": tenant.client_id, "PORTH_GRAPH__CLIENT_SECRET": tenant.client_secret,
+               "PORTH_GRAPH__AUTHORITY": f"https://{tenant.login_host}/{tenant.tenant}",
+               "PORTH_GRAPH__AUTHORITY_SERVER": f"http://127.0.0.1:{graph_port}",
+               "PORTH_GRAPH__GRAPH_URL": f"http://127.0.0.1:{graph_port}/v1.0"}
+        ran = run_porth(["jobs", "run", "graph-sync"], env)
+        assert "graph-sync: succeeded" in ran.stdout, ran.stdout + ran.stderr
+        created = int(re.search(r"created (\d+)", ran.stdout).group(1))
+        assert created > 1000
+        token = httpx.post(f"http://127.0.0.1:{graph_port}/{tenant.tenant}/oauth2/v2.0/token",
+                           data={"grant_type": "client_credentials", "client_id": tenant.client_id,
+                                 "client_secret": tenant.client_secret}).json()["access_token"]
+        skus = httpx.get(f"http://127.0.0.1:{graph_port}/v1.0/subscribedSkus",
+                         headers={"Authorization": f"Bearer {token}"}).json()["value"]
+        assert sum(s["consumedUnits"] for s in skus) > 0  # licences applied in the demo tenant
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert "Fake Microsoft Graph at" in output
+    assert _page(demo_server.url + "/healthz")  # the shared directory still runs
