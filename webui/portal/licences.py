@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -67,5 +67,6 @@ def licences():
     states = licence_requests.latest(_db(), school.dfes)
     use = LicenceUse(used=sum(1 for i, s in states.items() if s.wanted and i in active),
                      quota=school.staff_licence_quota)
+    connected = current_app.extensions["porth"].settings.graph.enabled
     return render_template("portal/licences.html", school=school, staff=staff, states=states, use=use,
-                           error=error), 400 if error else 200
+                           error=error, connected=connected), 400 if error else 200
