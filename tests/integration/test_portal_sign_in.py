@@ -189,3 +189,20 @@ def test_malformed_saml_messages_to_the_portal_are_refused_not_a_server_error(po
         assert portal.client.post("/portal/saml/acs", data={"SAMLResponse": junk}).status_code == 400
         assert portal.client.get(f"/portal/saml/sls?SAMLResponse={junk}").status_code == 303
     assert "refused" in caplog.text
+
+
+def test_signing_out_at_porth_signs_the_portal_out_too(portal, now, caplog):
+    """The IdP's own sign-out page asks the portal (a service with Single Logout) to end its session."""
+    add(portal, staff(password=PASSWORD), now)
+    portal.sign_in("JonesA@hwbcymru.net")
+    page = portal.client.get("/idp/logout")
+    assert "User Management Portal" in text(page)  # listed among the services being signed out of
+    answer = portal.client.post("/idp/logout", data={"csrf_token": csrf_token(text(page))})
+    visited = []
+    while answer.status_code in (302, 303):
+        visited.append(answer.headers["Location"].split("?")[0])
+        answer = portal.client.get(path_of(answer.headers["Location"]))
+    assert "http://localhost/portal/saml/sls" in visited  # the portal was asked, and answered
+    assert answer.status_code == 200 and "You have signed out" in text(answer)
+    assert "refused" not in caplog.text
+    assert portal.client.get("/portal/").status_code == 303  # the portal session is gone too
