@@ -147,7 +147,7 @@ class GraphClient:
         self.close()
 
     # -- the wire ------------------------------------------------------------------------------
-    def _backoff(self, attempt: int, hinted: float | None) -> float:
+    def backoff(self, attempt: int, hinted: float | None) -> float:
         if hinted is not None:
             return hinted
         return min(self.backoff_cap, self.backoff_base * 2 ** attempt) * (0.5 + self.rng.random() / 2)
@@ -184,12 +184,12 @@ class GraphClient:
                 if attempt + 1 == self.max_attempts:
                     raise
                 self.stats.retries += 1
-                self.sleep(self._backoff(attempt, None))
+                self.sleep(self.backoff(attempt, None))
                 continue
             if response.status_code in RETRYABLE and attempt + 1 < self.max_attempts:
                 self.stats.retries += 1
                 self.stats.throttled += response.status_code == 429
-                self.sleep(self._backoff(attempt, retry_after(response.headers)))
+                self.sleep(self.backoff(attempt, retry_after(response.headers)))
                 continue
             payload = response.json() if response.content else None
             if response.status_code >= 400:
@@ -257,7 +257,7 @@ class GraphClient:
                     raise Unavailable(response.status_code if response else 0, "BatchUnavailable",
                                       "the $batch endpoint did not answer")
                 self.stats.retries += 1
-                self.sleep(self._backoff(attempt, retry_after(response.headers) if response else None))
+                self.sleep(self.backoff(attempt, retry_after(response.headers) if response else None))
                 continue
             if response.status_code >= 400:  # the whole batch refused (malformed): a bug, not a condition
                 raise error_for(response.status_code, response.json() if response.content else None)
@@ -279,7 +279,7 @@ class GraphClient:
             self.stats.throttled += sum(1 for s in again if answered[s.id].status == 429)
             hinted = [retry_after(answered[s.id].headers) for s in again]
             known = [h for h in hinted if h is not None]
-            self.sleep(max(known) if known else self._backoff(attempt, None))
+            self.sleep(max(known) if known else self.backoff(attempt, None))
             # Sent again on their own: a dependency already answered is no longer in the batch.
             waiting = [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in again_ids))
                        for s in sorted(again, key=lambda s: order[s.id])]

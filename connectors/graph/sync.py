@@ -252,7 +252,7 @@ class TenantSync:
                     self._settle(group.plan, group.final_answers(last=answers))
                 else:
                     serial += 1
-                    pause = delay if delay is not None else self.graph._backoff(group.attempts, None)
+                    pause = delay if delay is not None else self.graph.backoff(group.attempts, None)
                     self.graph.stats.retries += 1
                     heapq.heappush(waiting, (time.monotonic() + pause, serial, group))
             self._flush()
