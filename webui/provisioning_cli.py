@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
 
     def finished(future) -> None:
         label, outcome = future.result()
-        outcomes.append(outcome)
+        outcomes.append(_without_plan(outcome))
         if bar is not None:
             bar.update(1)
         else:
@@ -201,6 +202,12 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
     return sorted(outcomes, key=lambda o: o.school)
 
 
+def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
+    """What the summary needs of an applied school: its plan (every new account of an initial
+    load) is dropped, or the whole nation's plans would stay in memory to the end of the run."""
+    return replace(outcome, plan=None)
+
+
 def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
     now = _now()
     if dry_run:
@@ -212,7 +219,7 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
     if not interactive:
         outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
         _report(label, outcome)
-        return outcome
+        return _without_plan(outcome)
     bar = {"bar": None}
 
     def on_plan(plan: Plan) -> None:
@@ -228,7 +235,7 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
             progress.update(max(0, progress.length - progress.pos))  # an empty plan is done too
             progress.__exit__(None, None, None)
     _report(label, outcome)
-    return outcome
+    return _without_plan(outcome)
 
 
 @click.command()
