@@ -100,9 +100,11 @@ def download(which: str):
     if request.method == "GET":
         return render_template("portal/download_warning.html", school=school, which=which,
                                back=url_for("portal.dashboard", school=school.dfes))
-    accounts = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(kind,),
-                                                           states=(AccountState.ACTIVE,))))
-    revealed = _revealed(accounts, "download-credentials")
+    found = _store().accounts_with_passwords(AccountQuery(school=school.dfes, kinds=(kind,),
+                                                          states=(AccountState.ACTIVE,)))
+    revealed = {account.id: password for account, password in found if password}
+    accounts = by_name(account for account, _password in found)
+    audit_log.record_each("download-credentials", [a for a in accounts if a.id in revealed])
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)

@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind, PasswordStatus
 from directory.operational import username_changes
 from directory.rules.permissions import Action, Target, TargetKind
-from directory.store import AccountQuery
+from directory.store import LIST_FIELDS, AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
 from webui.portal.views import _db, _register, _store, blueprint, chosen_school
@@ -121,7 +121,7 @@ def users(list_name: str):
     query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],
                          year_group=args.get("year") or None, registration_group=args.get("reg") or None,
                          group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
-                         words=_query_words(search))
+                         words=_query_words(search), fields=LIST_FIELDS)
     page = page_of(_store().find_accounts(query), args.get("page", 1, type=int),
                    current_app.extensions["porth"].settings.portal.page_size)
     groups = _store().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
