@@ -96,7 +96,9 @@ class FakeGraph:
         self.settings = settings or FakeTenantSettings()
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
+        self._by_upn: dict[str, str] = {}  # lower-cased userPrincipalName -> id
         self.licences: dict[str, set[str]] = {}  # user id -> skuIds
+        self.consumed: collections.Counter = collections.Counter()  # skuId -> seats in use
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.skus = {STUDENT_SKU[0]: STUDENT_SKU[1], FACULTY_SKU[0]: FACULTY_SKU[1]}
         self.random = random.Random(self.settings.seed)
@@ -248,7 +250,9 @@ class FakeGraph:
                     return self._update_user(user, body or {})
                 if len(segments) == 2 and method == "DELETE":
                     del self.users[user["id"]]
-                    self.licences.pop(user["id"], None)
+                    self._by_upn.pop(user["userPrincipalName"].lower(), None)
+                    for sku_id in self.licences.pop(user["id"], set()):
+                        self.consumed[sku_id] -= 1
                     return 204, None, {}
                 if segments[2:] == ["assignLicense"] and method == "POST":
                     return self._assign(user, body or {})
@@ -258,15 +262,16 @@ class FakeGraph:
         return graph_error(400, "BadRequest", f"Unsupported request {method} {parts.path}")
 
     def _sku(self, sku_id: str) -> dict:
-        consumed = sum(1 for held in self.licences.values() if sku_id in held)
+        consumed = self.consumed[sku_id]
         return {"skuId": sku_id, "skuPartNumber": self.skus[sku_id], "consumedUnits": consumed,
                 "prepaidUnits": {"enabled": self.settings.seats.get(sku_id, 0), "suspended": 0, "warning": 0}}
 
     def _find(self, key: str) -> dict | None:
         if key in self.users:
             return self.users[key]
-        lowered = key.lower()
-        return next((u for u in self.users.values() if u["userPrincipalName"].lower() == lowered), None)
+        found = self._by_upn.get(key.lower())
+        user = self.users.get(found) if found else None
+        return user if user is not None and user["userPrincipalName"].lower() == key.lower() else None
 
     def _public(self, user: dict) -> dict:
         shown = {k: v for k, v in user.items() if k != "passwordProfile"}
@@ -313,6 +318,7 @@ class FakeGraph:
             user.setdefault("usageLocation", None)
             user.setdefault("onPremisesImmutableId", None)
             self.users[user["id"]] = user
+            self._by_upn[upn.lower()] = user["id"]
             return 201, self._public(user), {}
 
     def _update_user(self, user: dict, body: dict) -> tuple:
@@ -323,7 +329,10 @@ class FakeGraph:
         for key, value in body.items():
             if key in ("id", "assignedLicenses"):
                 return graph_error(400, "Request_BadRequest", f"Property '{key}' is read-only.")
-            user[key] = value
+        if upn:
+            self._by_upn.pop(user["userPrincipalName"].lower(), None)
+            self._by_upn[upn.lower()] = user["id"]
+        user.update(body)
         return 204, None, {}
 
     def _assign(self, user: dict, body: dict) -> tuple:
@@ -338,9 +347,13 @@ class FakeGraph:
                                "License assignment cannot be done for user with invalid usage location.")
         held = self.licences.setdefault(user["id"], set())
         for sku_id in adding:
-            if sku_id not in held and self._sku(sku_id)["consumedUnits"] >= self.settings.seats.get(sku_id, 0):
+            if sku_id not in held and self.consumed[sku_id] >= self.settings.seats.get(sku_id, 0):
                 return graph_error(400, "Request_BadRequest",
                                    f"Subscription with SKU {sku_id} does not have any available licenses.")
+        for sku_id in set(adding) - held:
+            self.consumed[sku_id] += 1
+        for sku_id in set(removing) & held:
+            self.consumed[sku_id] -= 1
         held.update(adding)
         held.difference_update(removing)
         return 200, self._public(user), {}
