@@ -284,3 +284,15 @@ def test_a_primary_learner_cannot_change_their_password(portal, now):
     assert post(portal, "/portal/profile", {"password": "Dragon2024x", "confirm": "Dragon2024x"},
                 page="/portal/profile").status_code == 403
     assert portal.client.get("/portal/users/learners").status_code == 403
+
+
+def test_the_print_page_switches_language_by_sending_the_same_request_again(portal, now):
+    """Issue 5 point 11: the language switch is on the print page too."""
+    pupil = add(portal, learner("Avery", "Ann", password="Tiger4821"), now)
+    as_staff(portal, now)
+    english = text(post(portal, "/portal/users/learners/selected", {
+        "action": "print-with-passwords", "school": SCHOOL, "account": [pupil.id]}))
+    assert "Username" in english and 'action="/portal/users/learners/selected?lang=cy"' in english
+    welsh = text(post(portal, "/portal/users/learners/selected?lang=cy", {
+        "action": "print-with-passwords", "school": SCHOOL, "account": [pupil.id]}))
+    assert "Enw defnyddiwr" in welsh and "Tiger4821" in welsh and '<html lang="cy">' in welsh

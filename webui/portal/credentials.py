@@ -55,8 +55,10 @@ def print_page(accounts: list[Account], with_passwords: bool, title: str | None 
     if not with_passwords:
         audit_log.record_each("print-details", accounts)
     schools = {a.school: _register().school(a.school) for a in accounts}
+    # The language switch sends the same form again (a print page is the answer to a POST).
+    resend = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
     return render_template("portal/print.html", accounts=accounts, revealed=revealed, schools=schools,
-                           with_passwords=with_passwords, title=title or _("Sign-in details"))
+                           with_passwords=with_passwords, title=title or _("Sign-in details"), resend=resend)
 
 
 @blueprint.post("/accounts/<account_id>/print")
