@@ -51,9 +51,18 @@ def deactivate_inactive(context: JobContext) -> JobResult:
     """L-3: active non-MIS accounts with no sign-in for 90 days are deactivated; their expiry is kept."""
     result = JobResult()
     for account in context.store.find_accounts(AccountQuery(kinds=NON_MIS, states=(AccountState.ACTIVE,))):
-        if lifecycle.is_inactive(account.last_sign_in, account.created_at, context.now):
+        if lifecycle.is_inactive(_last_use(account), account.created_at, context.now):
             _deactivate(context, result, account, "no sign-in for 90 days", "deactivated")
     return result
+
+
+def _last_use(account: Account):
+    """The later of its last sign-in and its reactivation (L-5): an administrator who
+    reactivates an idle account gives it 90 days again, not one night."""
+    reactivated = account.state_change.at if account.state_change and account.state_change.reason != "created" \
+        else None
+    moments = [m for m in (account.last_sign_in, reactivated) if m is not None]
+    return max(moments) if moments else None
 
 
 def deactivated_on(account: Account) -> date | None:

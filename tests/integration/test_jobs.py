@@ -161,3 +161,16 @@ def test_after_the_change_the_old_address_signs_in_to_the_same_account(porth, no
     auth = service.accept(answer_form(porth.sign_in(url, "AveryA@hwbcymru.net", new_password)), request_id)
     assert auth.get_errors() == [], auth.get_last_error_reason()
     assert auth.get_attribute("urn:oid:0.9.2342.19200300.100.1.1") == ["BevanA"]
+
+
+def test_a_reactivated_idle_account_gets_ninety_days_again(store, db):
+    """L-3 with L-5: reactivation by an administrator restarts the inactivity clock."""
+    created = real_now()
+    idle = store.add_account(governor("Ifan", expiry=created + timedelta(days=365)), created)
+    run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=91)))
+    assert store.get_account(idle.id).state is AccountState.DEACTIVATED
+    store.set_state(idle.id, AccountState.ACTIVE, "PriceN", "reactivated in the portal", created + timedelta(days=92))
+    run = run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=93)))
+    assert run.counts == {} and store.get_account(idle.id).state is AccountState.ACTIVE
+    later = run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=183)))
+    assert later.counts == {"deactivated": 1}

@@ -296,3 +296,26 @@ def test_the_print_page_switches_language_by_sending_the_same_request_again(port
     welsh = text(post(portal, "/portal/users/learners/selected?lang=cy", {
         "action": "print-with-passwords", "school": SCHOOL, "account": [pupil.id]}))
     assert "Enw defnyddiwr" in welsh and "Tiger4821" in welsh and '<html lang="cy">' in welsh
+
+
+def test_reactivating_an_expired_account_asks_for_a_new_expiry(portal, now):
+    """L-1 with L-5: otherwise the expiry job would deactivate it again that night."""
+    from datetime import datetime as moment
+    from datetime import timedelta, timezone as tz
+
+    from directory.model import AccountKind, NewAccount
+    from directory.rules.lifecycle import add_months
+
+    today = moment.now(tz.utc)
+    governor = add(portal, NewAccount(kind=AccountKind.GOVERNOR, surname="Ifan", forename="Gwen", created_by="test",
+                                      school=SCHOOL, expiry=today - timedelta(days=3)), now)
+    store(portal).set_state(governor.id, AccountState.DEACTIVATED, "scheduler", "expired", now)
+    as_champion(portal, now)
+    path = f"/portal/accounts/{governor.id}/reactivate"
+    assert "it will now expire after" in text(portal.open(path))
+    refused = post(portal, path, {}, page=path)
+    assert refused.status_code == 400
+    assert store(portal).get_account(governor.id).state is AccountState.DEACTIVATED
+    post(portal, path, {"expiry": "3-months"}, page=path)
+    back = store(portal).get_account(governor.id)
+    assert back.state is AccountState.ACTIVE and back.expiry.date() == add_months(today.date(), 3)

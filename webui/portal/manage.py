@@ -25,6 +25,7 @@ from flask_login import current_user, login_required
 from directory.model import Account, AccountState, Consent
 from directory.operational import username_changes
 from directory.rules import passwords
+from directory.rules.lifecycle import ExpiryChoice, expiry_date
 from directory.rules.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
@@ -133,20 +134,30 @@ def change_state(account_id: str, change: str):
         return _details(account)
     if account.id == current_user.account.id:
         abort(403)  # nobody locks themselves out
-    if request.method == "POST":
+    # L-1 with L-5: an account reactivated past its expiry would be deactivated again that night:
+    # reactivating it sets a new expiry, chosen here.
+    expired = (change == "reactivate" and not account.kind.is_mis and account.expiry is not None
+               and account.expiry.date() < _now().date())
+    choice = request.form.get("expiry", "")
+    if request.method == "POST" and (not expired or choice in {c.value for c in ExpiryChoice}):
         by = current_user.account.username
         reason = _("deactivated in the portal") if change == "deactivate" else _("reactivated in the portal")
-        _store().set_state(account.id, wanted, by, reason, _now())
-        audit_log.record(change, account)
+        changes = {"expiry": datetime.combine(expiry_date(choice, _now().date()), datetime.min.time(),
+                                              tzinfo=timezone.utc)} if expired else None
+        _store().set_state(account.id, wanted, by, reason, _now(), changes=changes)
+        audit_log.record(change, account, detail={"expiry": choice} if expired else None)
         flash(_("The account has been deactivated.") if change == "deactivate"
               else _("The account has been reactivated."), "success")
         return _details(account)
     question = (_("Are you sure you wish to deactivate this account?") if change == "deactivate"
                 else _("Are you sure you wish to reactivate this account?"))
+    from webui.portal.nonmis import EXPIRY_LABELS
+
     return render_template("portal/confirm.html", title=question, accounts=[account], warning=(
         _("%(name)s will not be able to sign in until the account is reactivated.", name=account.display_name)
         if change == "deactivate" else None), confirm_label=_("Yes"),
-        cancel_url=url_for("portal.account_details", account_id=account.id), hidden={})
+        cancel_url=url_for("portal.account_details", account_id=account.id), hidden={},
+        expiry_labels=EXPIRY_LABELS if expired else None), 400 if request.method == "POST" else 200
 
 
 # -- consent ----------------------------------------------------------------------------------
