@@ -178,3 +178,17 @@ def test_only_what_changed_since_the_last_run_is_read_and_sent(store, db, now):
         assert report.counts["created"] == 1 and "updated" not in report.counts
         assert fake.stats["writes"] - writes == 2  # the new user and its licence, nothing else
         assert fake.licence_part_numbers(changed.mail) == {STUDENT_SKU[1]}
+
+
+def test_a_reactivation_reaches_the_tenant_with_the_licence_back(store, db, now):
+    """L-5: a reactivated account (by an administrator, or a learner on transfer) is unblocked and relicensed."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    with FakeGraph() as fake:
+        sync(store, db, fake)
+        store.set_state(pupil.id, AccountState.DEACTIVATED, "provisioning", "leaver", now)
+        sync(store, db, fake)
+        assert fake.user_by_upn(pupil.mail)["accountEnabled"] is False and not fake.licence_part_numbers(pupil.mail)
+        store.set_state(pupil.id, AccountState.ACTIVE, "provisioning", "transfer in", now)
+        sync(store, db, fake)
+        assert fake.user_by_upn(pupil.mail)["accountEnabled"] is True
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
