@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from connectors.graph import errors
 from connectors.graph.client import RETRYABLE, Answer, GraphClient, Step, retry_after
-from connectors.graph.desired import AccountPlan, Change, CloudUser, Known, Skus, desired_user, plan_account
+from connectors.graph.desired import AccountPlan, Change, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
 from directory.operational import licence_requests
 from directory.operational.db import Database

@@ -15,6 +15,7 @@ import ldap3
 import pytest
 
 from directory.model import AccountKind, NewAccount, School, SchoolType
+from directory.operational.db import Database
 from directory.rules.vault import PasswordVault
 from directory.slapd import PrivateSlapd
 from directory.store import DirectoryConfig, DirectoryStore
@@ -74,6 +75,15 @@ def store(slapd: PrivateSlapd) -> Iterator[DirectoryStore]:
     yield directory_store
     directory_store.close()
     _wipe(slapd)
+
+
+@pytest.fixture
+def db(tmp_path) -> Iterator[Database]:
+    """A migrated SQLite operational store of the test's own."""
+    database = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
+    database.migrate()
+    yield database
+    database.dispose()
 
 
 def learner(surname: str = "Bloggs", forename: str = "Joe", *, upn_hash: str | None = None,

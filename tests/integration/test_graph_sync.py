@@ -14,18 +14,9 @@ from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
 from directory.model import AccountState, Consent
 from directory.operational import licence_requests
-from directory.operational.db import Database
 from tests.integration.conftest import SCHOOL, learner, staff
 
 SKUS = Skus(learner=STUDENT_SKU[1], staff=FACULTY_SKU[1])
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def graph_for(fake: FakeGraph, **options) -> GraphClient:

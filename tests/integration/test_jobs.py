@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from directory.jobs.framework import JobContext, JobSettings, run_job
 from directory.jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
@@ -12,17 +11,8 @@ from directory.jobs.username_changes import process_username_changes
 from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
 from directory.operational import username_changes
 from directory.operational.audit import AuditFilter, events
-from directory.operational.db import Database
 from tests.integration.conftest import SCHOOL, learner, staff
 from tests.integration.idp_fixtures import porth  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def context(store, db, now, **settings) -> JobContext:

@@ -12,7 +12,6 @@ from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import provision_school
 from directory.model import AccountKind, AccountState, GroupKind, PasswordStatus
 from directory.operational import workflow_runs
-from directory.operational.db import Database
 from directory.rules.upn import check_letter
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 
@@ -48,14 +47,6 @@ def export(learners: list[str] | None = None, staff: list[str] | None = None, sc
     return next((e for e in exports if e.school == school),
                 SchoolExport(school, "csv", tuple(files), has_learners=learners is not None,
                              has_staff=staff is not None))
-
-
-@pytest.fixture
-def db(tmp_path):
-    database = Database(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def run(store, db, school_export, now=NOW, **kwargs):

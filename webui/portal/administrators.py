@@ -19,7 +19,7 @@ from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import require
 from webui.portal.nonmis import _chosen_organisation, _organisation_choices
-from webui.portal.users import account_in_scope, by_name
+from webui.portal.users import account_in_scope, active_staff, by_name
 from webui.portal.views import _store, blueprint, chosen_school
 
 
@@ -51,12 +51,9 @@ def _role_name(role: Role) -> str:
 @blueprint.get("/champions")
 @login_required
 def champions():
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school.dfes))
-    staff = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
-                                                         states=(AccountState.ACTIVE,))))
+    staff = active_staff(school.dfes)
     return render_template("portal/role_holders.html", title=_("View Digital Champions"), caption=school.name,
                            holders=[a for a in staff if Role.DIGITAL_CHAMPION in a.roles],
                            others=[a for a in staff if Role.DIGITAL_CHAMPION not in a.roles],

@@ -14,7 +14,7 @@ import csv
 import io
 from datetime import datetime, timezone
 
-from flask import Response, abort, render_template, request, url_for
+from flask import Response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -72,9 +72,7 @@ def print_account(account_id: str):
 @login_required
 def print_group():
     """Print Registration Group (or a class or year): pick it, then print details or passwords."""
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.PRINT_CREDENTIALS, Target(TargetKind.LEARNER, school=school.dfes))
     choice = group_choice(school.dfes)
     if request.method == "GET" or choice.group is None:
@@ -94,9 +92,7 @@ def _csv_cell(value: str) -> str:
 @login_required
 def download(which: str):
     """P-2: the warning first; then every active account of the kind, one row each."""
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     kind, columns = DOWNLOADS[which]
     require(Action.DOWNLOAD_CREDENTIALS, Target(TargetKind.of_account(kind), school=school.dfes))
     if request.method == "GET":

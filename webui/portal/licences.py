@@ -10,32 +10,27 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
-from directory.model import AccountKind, AccountState
 from directory.operational import licence_requests
 from directory.operational.licence_requests import OverQuota
 from directory.rules.licences import LicenceUse, within_quota
 from directory.rules.permissions import Action, Target, TargetKind
-from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
-from webui.portal.users import by_name
-from webui.portal.views import _db, _store, blueprint, chosen_school
+from webui.portal.users import active_staff
+from webui.portal.views import _db, blueprint, chosen_school
 
 
 @blueprint.route("/licences", methods=["GET", "POST"])
 @login_required
 def licences():
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.MANAGE_LICENCES, Target(TargetKind.SCHOOL, school=school.dfes))
-    staff = by_name(_store().find_accounts(AccountQuery(school=school.dfes, kinds=(AccountKind.STAFF,),
-                                                        states=(AccountState.ACTIVE,))))
+    staff = active_staff(school.dfes)
     active = {a.id: a for a in staff}
     error = None
     if request.method == "POST":

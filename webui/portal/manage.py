@@ -273,9 +273,7 @@ def selected_users(list_name: str):
 @login_required
 def group_reset():
     """Reset Passwords for a registration group, class or year (R-2): confirm, then every learner in it."""
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.RESET_PASSWORD, Target(TargetKind.LEARNER, school=school.dfes))
     choice = group_choice(school.dfes)
     group, chosen = choice.group, choice.chosen

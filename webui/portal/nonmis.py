@@ -97,9 +97,7 @@ def _create(kind: AccountKind, form: dict, school: str | None, organisation: str
 @login_required
 def new_school_user(list_name: str):
     kind = SCHOOL_NON_MIS_LISTS[list_name]
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.CREATE_ACCOUNT, Target(TargetKind.of_account(kind), school=school.dfes))
     back = url_for("portal.users", list_name=list_name, school=school.dfes)
     if request.method == "GET" and request.args.get("understood") != "yes":
@@ -165,9 +163,7 @@ def new_organisation_user():
 @login_required
 def expiring():
     """The school's governors and non-MIS accounts expiring within 8 weeks; extend one or many."""
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     require(Action.EXTEND_EXPIRY, Target(TargetKind.GOVERNOR, school=school.dfes))
     today = _today()
     soon = [a for a in _store().find_accounts(AccountQuery(

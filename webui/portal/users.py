@@ -52,6 +52,12 @@ def by_name(accounts) -> list[Account]:
     return sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))
 
 
+def active_staff(school: str) -> list[Account]:
+    """A school's active staff, in register order (licences, digital champions)."""
+    return by_name(_store().find_accounts(AccountQuery(school=school, kinds=(AccountKind.STAFF,),
+                                                       states=(AccountState.ACTIVE,))))
+
+
 def page_of(accounts: list[Account], number: int, size: int) -> Page:
     """Sorted as a register is, cut to one page."""
     ordered = by_name(accounts)
@@ -109,9 +115,7 @@ def users(list_name: str):
     wanted = USER_LISTS.get(list_name)
     if wanted is None:
         abort(404)
-    school = chosen_school()
-    if school is None:
-        abort(404)
+    school = chosen_school(required=True)
     target = Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes)
     require(Action.VIEW_ACCOUNTS, target)
     args = request.args

@@ -179,10 +179,13 @@ def signed_out():
 
 
 # -- the dashboard ------------------------------------------------------------------------
-def chosen_school():
-    """The school the page is about: the person's own, or one an administrator picked (in scope)."""
+def chosen_school(required: bool = False):
+    """The school the page is about: the person's own, or one an administrator picked (in scope).
+    None when there is none; with `required`, the page is not found instead."""
     dfes = request.args.get("school") or current_user.account.school
     if not dfes:
+        if required:
+            abort(404)
         return None
     require(Action.VIEW_SCHOOL, school_target(dfes))
     school = _register().school(dfes)
