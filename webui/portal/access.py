@@ -104,7 +104,9 @@ def signed_in_recently(now: datetime) -> bool:
 
 
 def init_login(app, register: SchoolRegister) -> LoginManager:
-    manager = LoginManager(app)
+    # current_user reaches the portal's templates through the portal blueprint alone
+    # (webui/portal/views.py): the sign-in pages must not load a portal user on every render.
+    manager = LoginManager(app, add_context_processor=False)
     manager.session_protection = None  # the signed session cookie and the short portal lifetime do this job
 
     @manager.user_loader

@@ -110,7 +110,8 @@ def _page_helpers() -> dict:
         arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": number}
         return url_for(request.endpoint, **arguments)
 
-    return {"portal_menu": portal_menu, "list_allowed": list_allowed, "page_url": page_url}
+    return {"portal_menu": portal_menu, "list_allowed": list_allowed, "page_url": page_url,
+            "current_user": current_user}
 
 
 # -- signing in and out -----------------------------------------------------------------
