@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from connectors.graph.errors import GraphError, Unavailable, WritesBlocked, error_for
+from connectors.graph.errors import GraphError, Throttled, Unavailable, WritesBlocked, error_for
 from connectors.graph.tokens import TokenSource
 
 log = logging.getLogger("porth.graph")
@@ -240,47 +240,66 @@ class GraphClient:
         return answers
 
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
-        final: dict[str, Answer] = {}
-        order = {s.id: n for n, s in enumerate(steps)}
-        waiting = list(steps)
-        for attempt in range(self.max_attempts):
-            self.pacer.acquire(sum(1 for s in waiting if s.method.upper() in WRITE_METHODS))
-            self.stats.batches += 1
-            self.stats.steps += len(waiting)
+        pending = PendingSteps(steps)
+        while True:
+            refused: GraphError | None = None
             try:
-                response = self._send("POST", self.base_url + "/$batch",
-                                      {"requests": [s.as_json() for s in waiting]})
-            except Unavailable:
-                response = None
-            if response is None or response.status_code in RETRYABLE:
-                if attempt + 1 == self.max_attempts:
-                    raise Unavailable(response.status_code if response else 0, "BatchUnavailable",
-                                      "the $batch endpoint did not answer")
-                self.stats.retries += 1
-                self.sleep(self.backoff(attempt, retry_after(response.headers) if response else None))
-                continue
-            if response.status_code >= 400:  # the whole batch refused (malformed): a bug, not a condition
-                raise error_for(response.status_code, response.json() if response.content else None)
-            answered = {r["id"]: Answer(r["id"], r["status"], r.get("body"), r.get("headers") or {})
-                        for r in response.json()["responses"]}
-            again = [s for s in waiting if answered[s.id].status in RETRYABLE]
-            retried_ids = {s.id for s in again}
-            # A step that failed only because a retried step failed (424) goes again with it.
-            again += [s for s in waiting if answered[s.id].status == 424 and set(s.depends_on) & retried_ids]
-            again_ids = {s.id for s in again}
-            for step in waiting:
-                if step.id not in again_ids:
-                    final[step.id] = answered[step.id]
-            if not again or attempt + 1 == self.max_attempts:
-                for step in again:
-                    final[step.id] = answered[step.id]
-                return final
+                answers = self.send_batch(pending.to_send())
+            except (Throttled, Unavailable) as exc:  # the whole batch
+                answers, refused = None, exc
+            delay = pending.take(answers) if answers is not None else pending.take_refusal(refused)
+            if pending.done():
+                return {a.id: a for a in pending.final_answers()}
+            if pending.attempts >= self.max_attempts:
+                if refused is not None:
+                    raise refused
+                return {a.id: a for a in pending.final_answers(last=answers)}
             self.stats.retries += 1
-            self.stats.throttled += sum(1 for s in again if answered[s.id].status == 429)
-            hinted = [retry_after(answered[s.id].headers) for s in again]
-            known = [h for h in hinted if h is not None]
-            self.sleep(max(known) if known else self.backoff(attempt, None))
-            # Sent again on their own: a dependency already answered is no longer in the batch.
-            waiting = [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in again_ids))
-                       for s in sorted(again, key=lambda s: order[s.id])]
-        return final
+            self.sleep(delay if delay is not None else self.backoff(pending.attempts - 1, None))
+
+
+@dataclass
+class PendingSteps:
+    """The steps of one $batch and their final answers so far: after a partial failure, what
+    goes again (429/503/504, and a 424 caused by one of those) and how long to wait."""
+
+    steps: list[Step]
+    answers: dict[str, Answer] = field(default_factory=dict)
+    attempts: int = 0
+
+    def unanswered(self) -> list[Step]:
+        return [s for s in self.steps if s.id not in self.answers]
+
+    def to_send(self) -> list[Step]:
+        """The unanswered steps; a dependency already answered is no longer in the batch."""
+        waiting = {s.id for s in self.unanswered()}
+        return [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in waiting))
+                for s in self.unanswered()]
+
+    def take(self, answers: dict[str, Answer]) -> float | None:
+        """Keep the final answers; returns the wait Graph asked for when some must go again."""
+        self.attempts += 1
+        again = []
+        for step in self.unanswered():
+            answer = answers[step.id]
+            retry = answer.status in RETRYABLE or (
+                answer.status == 424 and any(answers.get(d) and answers[d].status in RETRYABLE
+                                             for d in step.depends_on))
+            if retry:
+                again.append(answer)
+            else:
+                self.answers[step.id] = answer
+        hinted = [h for h in (retry_after(a.headers) for a in again) if h is not None]
+        return max(hinted) if hinted else None
+
+    def take_refusal(self, refused: GraphError) -> float | None:
+        """The whole batch was refused (429/503/504): an attempt spent, every step goes again."""
+        self.attempts += 1
+        return refused.retry_after
+
+    def done(self) -> bool:
+        return not self.unanswered()
+
+    def final_answers(self, last: dict[str, Answer] | None = None) -> list[Answer]:
+        return [self.answers.get(s.id) or (last or {}).get(s.id) or
+                Answer(s.id, 503, {"error": {"code": "NotSent", "message": "not answered"}}) for s in self.steps]

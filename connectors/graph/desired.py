@@ -97,22 +97,22 @@ class AccountPlan:
     remove_licence: str | None = None
 
 
-def plan_account(desired: CloudUser | None, known: Known | None, retry_failed: bool = False) -> AccountPlan:
+def plan_account(account_id: str, desired: CloudUser | None, known: Known | None,
+                 retry_failed: bool = False) -> AccountPlan:
     """The change one account needs. A failed change is retried only when what is wanted
     changed, or on the periodic full reconciliation (`retry_failed`): a tenant refusing
     (no free licence) is reported against the account, never retried forever."""
-    account_id = desired.account_id if desired else ""
     if desired is None:
         if known is None or known.cloud_id is None:
             return AccountPlan(account_id, Change.NOTHING, None)
         return AccountPlan(account_id, Change.DELETE, None)
     if known is None:
-        return AccountPlan(desired.account_id, Change.CREATE, desired, add_licence=desired.licence)
+        return AccountPlan(account_id, Change.CREATE, desired, add_licence=desired.licence)
     same = known.digest == desired.digest()
     if same and (known.state == "applied" or (known.state == "failed" and known.error_permanent and not retry_failed)):
-        return AccountPlan(desired.account_id, Change.NOTHING, desired)
+        return AccountPlan(account_id, Change.NOTHING, desired)
     if known.cloud_id is None:
-        return AccountPlan(desired.account_id, Change.FIND, desired, add_licence=desired.licence)
+        return AccountPlan(account_id, Change.FIND, desired, add_licence=desired.licence)
     add = desired.licence if desired.licence != known.licence else None
     remove = known.licence if known.licence and known.licence != desired.licence else None
-    return AccountPlan(desired.account_id, Change.UPDATE, desired, add_licence=add, remove_licence=remove)
+    return AccountPlan(account_id, Change.UPDATE, desired, add_licence=add, remove_licence=remove)

@@ -24,7 +24,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from connectors.graph import errors
-from connectors.graph.client import RETRYABLE, Answer, GraphClient, Step, retry_after
+from connectors.graph.client import Answer, GraphClient, PendingSteps, Step
 from connectors.graph.desired import AccountPlan, Change, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
 from directory.operational import licence_requests
@@ -44,6 +44,11 @@ class SyncReport:
 
     def count(self, name: str, by: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + by
+
+
+def _transient(error: errors.GraphError) -> bool:
+    """Worth sending again on the next run (throttled, unavailable, or held up by such a step)."""
+    return error.retryable or isinstance(error, errors.FailedDependency)
 
 
 def _known(row: CloudAccount | None) -> Known | None:
@@ -71,6 +76,10 @@ class TenantSync:
                                                                "(PORTH_GRAPH__LEARNER_SKU / STAFF_SKU)")
         return self._sku_ids
 
+    def part_numbers(self) -> dict[str, str]:
+        """skuId -> skuPartNumber."""
+        return {sku_id: part for part, sku_id in self.sku_ids().items()}
+
     def _rows(self, account_ids: list[str] | None = None) -> dict[str, CloudAccount]:
         with self.db.session() as session:
             query = select(CloudAccount)
@@ -96,7 +105,7 @@ class TenantSync:
     def run(self, full: bool = False, kinds: tuple[AccountKind, ...] = ()) -> SyncReport:
         started = self.now
         since = None if full else self._mark()
-        staff_wanted = {a: s for a, s in licence_requests.latest_everywhere(self.db).items()}
+        staff_wanted = licence_requests.latest_everywhere(self.db)
         if since is None:
             accounts = self.store.find_accounts(AccountQuery(kinds=kinds))
             rows = self._rows()
@@ -119,9 +128,7 @@ class TenantSync:
             known = _known(rows.get(account.id))
             if account.id in drifted and known is not None:
                 known = Known(known.cloud_id, None, known.upn, None, "pending")  # what the tenant holds is unknown
-            plan = plan_account(desired, known, retry_failed=full)
-            if desired is None and plan.change is Change.DELETE:
-                plan = AccountPlan(account.id, Change.DELETE, None)
+            plan = plan_account(account.id, desired, known, retry_failed=full)
             if plan.change is not Change.NOTHING:
                 plans.append(plan)
         if full:
@@ -138,7 +145,7 @@ class TenantSync:
         """Accounts whose cloud user differs from what Porth last applied (changed by hand in the tenant)."""
         by_cloud_id = {row.cloud_id: row for row in rows.values() if row.cloud_id}
         enabled = {a.id: a.state is AccountState.ACTIVE for a in accounts}
-        part_numbers = {v: k for k, v in self.sku_ids().items()}
+        part_numbers = self.part_numbers()
         drifted = set()
         seen = set()
         for user in self.graph.pages("/users?$select=id,userPrincipalName,accountEnabled,assignedLicenses,"
@@ -194,13 +201,13 @@ class TenantSync:
         found = next(iter(self.graph.pages(f"/users?$filter=onPremisesImmutableId eq '{plan.account_id}'")), None)
         if found is None:
             return AccountPlan(plan.account_id, Change.CREATE, plan.user, add_licence=plan.user.licence), None
-        part_numbers = {v: k for k, v in self.sku_ids().items()}
+        part_numbers = self.part_numbers()
         held = next((part_numbers.get(entry["skuId"]) for entry in found.get("assignedLicenses") or []), None)
         self._stage(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
                     digest=None, state="pending")
         self.report.count("adopted")
         known = Known(found["id"], None, found.get("userPrincipalName"), held, "pending")
-        return plan_account(plan.user, known), found["id"]
+        return plan_account(plan.account_id, plan.user, known), found["id"]
 
     def _apply(self, plans: list[AccountPlan], rows: dict[str, CloudAccount]) -> None:
         cloud_ids = {a: r.cloud_id for a, r in rows.items()}
@@ -210,7 +217,7 @@ class TenantSync:
                 plan, cloud_ids[plan.account_id] = self._find_existing(plan)
             steps = self._steps(plan, cloud_ids.get(plan.account_id))
             if steps:
-                groups.append(_Group(plan, steps))
+                groups.append(_Group(plan, PendingSteps(steps)))
             if plan.change is Change.CREATE:  # intent first: a rerun looks a pending create up before making it
                 self._stage(plan.account_id, upn=plan.user.upn, state="pending")
         self._flush()
@@ -229,30 +236,30 @@ class TenantSync:
                 self.graph.sleep(max(0.001, waiting[0][0] - now))
                 continue
             batch, size = [], 0
-            while ready and size + len(ready[0].unanswered()) <= STEPS_PER_BATCH:
+            while ready and size + len(ready[0].pending.unanswered()) <= STEPS_PER_BATCH:
                 group = ready.popleft()
                 batch.append(group)
-                size += len(group.unanswered())
-            steps = [step for group in batch for step in group.to_send()]
+                size += len(group.pending.unanswered())
+            steps = [step for group in batch for step in group.pending.to_send()]
+            refused = None
             try:
                 answers = self.graph.send_batch(steps)
             except errors.WritesBlocked:
                 for group in batch:
                     self.report.count(f"would {group.plan.change.value}")
                 continue
-            except (errors.Throttled, errors.Unavailable) as exc:
-                delay = exc.retry_after
-                answers = None
+            except (errors.Throttled, errors.Unavailable) as exc:  # the whole batch
+                answers, refused = None, exc
             for group in batch:
-                if answers is not None:
-                    delay = group.take(answers)
-                if group.done():
-                    self._settle(group.plan, group.final_answers())
-                elif group.attempts >= self.graph.max_attempts:
-                    self._settle(group.plan, group.final_answers(last=answers))
+                pending = group.pending
+                delay = pending.take(answers) if answers is not None else pending.take_refusal(refused)
+                if pending.done():
+                    self._settle(group.plan, pending.final_answers())
+                elif pending.attempts >= self.graph.max_attempts:
+                    self._settle(group.plan, pending.final_answers(last=answers))
                 else:
                     serial += 1
-                    pause = delay if delay is not None else self.graph.backoff(group.attempts, None)
+                    pause = delay if delay is not None else self.graph.backoff(pending.attempts, None)
                     self.graph.stats.retries += 1
                     heapq.heappush(waiting, (time.monotonic() + pause, serial, group))
             self._flush()
@@ -274,7 +281,7 @@ class TenantSync:
         if licence_answer is not None and not licence_answer.ok:
             # The user is there; its licence is not: recorded against the account with Graph's code.
             error = licence_answer.error
-            transient = error.retryable or isinstance(error, errors.FailedDependency)
+            transient = _transient(error)
             self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
                         licence=None if plan.change is Change.CREATE else self._UNSET,
                         digest=None if transient else plan.user.digest(),
@@ -295,7 +302,7 @@ class TenantSync:
         self._licences[plan.account_id] = (applied, f"{error.code}: {error.message}" if error else None)
 
     def _failed(self, plan: AccountPlan, error: errors.GraphError) -> None:
-        transient = error.retryable or isinstance(error, errors.FailedDependency)
+        transient = _transient(error)
         # A permanent refusal is remembered with what was wanted: not sent again until that changes
         # (or the full reconciliation retries it); a transient one is retried by the next run.
         self._stage(plan.account_id, state="pending" if transient else "failed", error=error,
@@ -314,7 +321,7 @@ class TenantSync:
         staged.update({k: v for k, v in fields.items() if v is not self._UNSET})
         staged.update(state=state, error_code=error.code if error else None,
                       error_message=error.message if error else None,
-                      error_permanent=bool(error and not (error.retryable or isinstance(error, errors.FailedDependency))))
+                      error_permanent=bool(error and not _transient(error)))
         self._forgotten.discard(account_id)
 
     def _stage_forget(self, account_id: str) -> None:
@@ -344,41 +351,7 @@ class TenantSync:
 
 @dataclass
 class _Group:
-    """One account's steps (a user change and perhaps its licence) and their answers so far."""
+    """One account's steps (a user change and perhaps its licence) on their way to Graph."""
 
     plan: AccountPlan
-    steps: list[Step]
-    answers: dict[str, Answer] = field(default_factory=dict)
-    attempts: int = 0
-
-    def unanswered(self) -> list[Step]:
-        return [s for s in self.steps if s.id not in self.answers]
-
-    def to_send(self) -> list[Step]:
-        """The unanswered steps; a dependency already answered is no longer in the batch."""
-        waiting = {s.id for s in self.unanswered()}
-        return [Step(s.id, s.method, s.url, s.body, tuple(d for d in s.depends_on if d in waiting))
-                for s in self.unanswered()]
-
-    def take(self, answers: dict[str, Answer]) -> float | None:
-        """Keep the final answers; returns the wait Graph asked for when some must go again."""
-        self.attempts += 1
-        again = []
-        for step in self.unanswered():
-            answer = answers[step.id]
-            retry = answer.status in RETRYABLE or (
-                answer.status == 424 and any(answers.get(d) and answers[d].status in RETRYABLE
-                                             for d in step.depends_on))
-            if retry:
-                again.append(answer)
-            else:
-                self.answers[step.id] = answer
-        hinted = [h for h in (retry_after(a.headers) for a in again) if h is not None]
-        return max(hinted) if hinted else None
-
-    def done(self) -> bool:
-        return not self.unanswered()
-
-    def final_answers(self, last: dict[str, Answer] | None = None) -> list[Answer]:
-        return [self.answers.get(s.id) or (last or {}).get(s.id) or
-                Answer(s.id, 503, {"error": {"code": "NotSent", "message": "not answered"}}) for s in self.steps]
+    pending: PendingSteps
