@@ -27,7 +27,7 @@ from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
 from webui.portal.manage import MAX_SELECTED, _generated, _policy_errors
-from webui.portal.users import page_of
+from webui.portal.users import page_of, query_words
 from webui.portal.views import EXPIRY_WARNING_WEEKS, _register, _store, blueprint, chosen_school
 
 SCHOOL_NON_MIS_LISTS = {"governors": AccountKind.GOVERNOR, "non-mis": AccountKind.SCHOOL_NONMIS}
@@ -136,7 +136,7 @@ def organisation_users():
     search = request.args.get("q", "").strip()[:100]
     accounts = _store().find_accounts(AccountQuery(
         organisation=organisation.code, kinds=(kind,), states=(AccountState.ACTIVE, AccountState.DEACTIVATED),
-        words=tuple(w.split("@", 1)[0] for w in search.split() if w.split("@", 1)[0])[:5]))
+        words=query_words(search)))
     page = page_of(accounts, request.args.get("page", 1, type=int),
                    current_app.extensions["porth"].settings.portal.page_size)
     target = Target(TargetKind.of_account(kind), organisation=organisation.code)

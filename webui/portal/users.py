@@ -76,7 +76,7 @@ def year_choices(groups: list[Group]) -> list[Group]:
     return years or [Group(id="", school="", kind=GroupKind.YEAR_GROUP, code=y, name=y) for y in NC_YEARS]
 
 
-def _query_words(text: str) -> tuple[str, ...]:
+def query_words(text: str) -> tuple[str, ...]:
     # A pasted full address still finds the account: its local part is the username.
     return tuple(word.split("@", 1)[0] for word in text.split() if word.split("@", 1)[0])[:5]
 
@@ -125,7 +125,7 @@ def users(list_name: str):
     query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],
                          year_group=args.get("year") or None, registration_group=args.get("reg") or None,
                          group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
-                         words=_query_words(search), fields=LIST_FIELDS)
+                         words=query_words(search), fields=LIST_FIELDS)
     page = page_of(_store().find_accounts(query), args.get("page", 1, type=int),
                    current_app.extensions["porth"].settings.portal.page_size)
     groups = _store().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
