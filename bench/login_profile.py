@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import cProfile
 import functools
+import pstats
 import re
 import secrets
 import sys
@@ -41,6 +43,8 @@ PASSWORD = "Tiger4821"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
+                        help="also print the N functions with most own time (cProfile, wall clock)")
     args = parser.parse_args()
     spent: collections.Counter[str] = collections.Counter()
 
@@ -104,8 +108,14 @@ def main() -> None:
             for n in range(len(accounts)):  # warm up: lastbind's first write per account, caches
                 sign_in(n)
             spent.clear()
+            profiler = cProfile.Profile() if args.cprofile else None
+            if profiler:
+                profiler.enable()
             for n in range(args.flows):
                 sign_in(n)
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
         finally:
             slapd.stop()
     print(f"CPU per sign-in inside Porth's app, {args.flows} sign-ins (nested parts are also in their callers):")

@@ -32,7 +32,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from directory import errors as directory_errors
@@ -41,6 +43,7 @@ from idp import bindings, policy
 from idp.attributes import persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
+from idp.pages import PreparedPage, with_language
 from idp.provider import IdentityProvider
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import NAMEID_EMAIL, NAMEID_PERSISTENT, STATUS_NO_PASSIVE
@@ -95,9 +98,16 @@ def _start_session(account: Account) -> dict:
 
 
 # -- answering a service -----------------------------------------------------------
+POST_BINDING_PAGE = PreparedPage("idp/post_binding.html", ("action", "value", "relay_state"))
+SIGN_IN_PAGE = PreparedPage("idp/sign_in.html",
+                            ("csrf_token", "pending", "username", "language_url_en", "language_url_cy"))
+
+
 def _post_to(url: str, field: str, message: bytes, relay_state: str | None) -> str:
-    return render_template("idp/post_binding.html", action=url, field=field,
-                           value=bindings.encode_post(message), relay_state=relay_state)
+    """The page that posts a message to a service (HTTP-POST binding), submitted by script."""
+    fixed = {"field": field} if relay_state is not None else {"field": field, "relay_state": None}
+    return POST_BINDING_PAGE.render((field, relay_state is None), fixed, {
+        "action": url, "value": bindings.encode_post(message), "relay_state": relay_state or ""})
 
 
 def _refuse(refused: Refused):
@@ -181,8 +191,16 @@ def _sign_in_form(pending: Pending, token: str, username: str, error: str | None
     if service is None:
         return _problem(_("That service is no longer registered with Porth."))
     g.language_base = url_for("idp.sign_in", pending=token)
-    return render_template("idp/sign_in.html", service=service, pending=token, username=username,
-                           error=error), status
+    if error is not None:
+        return render_template("idp/sign_in.html", service=service, pending=token, username=username,
+                               error=error), status
+    page = SIGN_IN_PAGE.render((service.entity_id, service.title(str(get_locale()))), {
+        "service": service, "error": None, "csrf_token": lambda: SIGN_IN_PAGE.marker("csrf_token"),
+        "language_url": lambda code: SIGN_IN_PAGE.marker(f"language_url_{code}"),
+    }, {"csrf_token": generate_csrf(), "pending": token, "username": username,
+        "language_url_en": with_language(g.language_base, "en"),
+        "language_url_cy": with_language(g.language_base, "cy")})
+    return page, status
 
 
 def _pending_from(token: str | None) -> Pending | None:

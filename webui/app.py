@@ -18,6 +18,7 @@ from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
 from idp import logout_views as idp_logout_views
 from idp import views as idp_views
+from idp.pages import with_language
 from idp.provider import build_identity_provider
 from webui.portal import init_portal
 from webui.runtime import Runtime, build_runtime
@@ -103,8 +104,7 @@ def _language() -> str:
 def _language_url(code: str) -> str:
     """This page in another language (a POSTed form's pending sign-in is kept)."""
     if g.get("language_base"):  # a view said which address shows this page again
-        separator = "&" if "?" in g.language_base else "?"
-        return f"{g.language_base}{separator}lang={code}"
+        return with_language(g.language_base, code)
     arguments = {**request.args.to_dict(), **(request.view_args or {}), "lang": code}
     if request.method == "POST" and "pending" in request.form:
         arguments["pending"] = request.form["pending"]

@@ -114,6 +114,29 @@ def test_pysaml2_signs_in_over_both_request_bindings_and_validates_the_response(
     assert response.ava["uid"] == ["BloggsJ"]
 
 
+def test_pages_kept_from_an_earlier_sign_in_show_this_sign_ins_own_values(porth, store, now):
+    """The form and the auto-posted page are rendered once and filled per request (idp/pages.py):
+    each browser must still get its own service name, sign-in token, language links and RelayState."""
+    store.add_account(staff(password=PASSWORD), now)
+    first, second = onelogin(porth, "first"), onelogin(porth, "second")
+    pages = []
+    for service in (first, first, second):
+        porth.client.delete_cookie("porth_session")
+        url, _ = service.login_url()
+        pages.append(porth.follow(porth.client.get(path_of(url) + "&lang=cy")).get_data(as_text=True))
+    pending = [text.split('name="pending" value="', 1)[1].split('"', 1)[0] for text in pages]
+    assert len(set(pending)) == 3
+    for text, token, name in zip(pages, pending, ("first", "first", "second")):
+        assert '<html lang="cy"' in text and "Mewngofnodi" in text and f"i {name}." in text
+        assert f'href="/idp/sign-in?pending={token}&amp;lang=en"' in text
+    assert "second" not in pages[0] and "first" not in pages[2]
+
+    url, request_id = second.login_url(relay_state='/back?to="<here>"&x=1')
+    form = answer_form(porth.sign_in(url, "JonesA"))
+    assert form.fields["RelayState"] == '/back?to="<here>"&x=1'
+    assert second.accept(form, request_id).is_authenticated()
+
+
 # -- single sign-on, ForceAuthn, IsPassive, IdP-initiated ---------------------------------------
 def test_one_sign_in_reaches_a_second_service_without_the_password_form(porth, store, now):
     store.add_account(staff(password=PASSWORD), now)
