@@ -17,6 +17,7 @@ import argparse
 import collections
 import cProfile
 import functools
+import os
 import pstats
 import re
 import secrets
@@ -115,7 +116,7 @@ def main() -> None:
                 sign_in(n)
             if profiler:
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
+                pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(os.environ.get("PROFILE_FILTER", ""), args.cprofile)
         finally:
             slapd.stop()
     print(f"CPU per sign-in inside Porth's app, {args.flows} sign-ins (nested parts are also in their callers):")

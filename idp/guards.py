@@ -8,10 +8,10 @@ import hmac
 import random
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from directory.operational.db import Database
+from directory.operational.db import Database, KeptConnections
 from directory.operational.tables import SeenSamlRequest, SignInFailures
 from idp import throttling
 from idp.throttling import Counter, Limits, Verdict
@@ -20,8 +20,9 @@ from idp.throttling import Counter, Limits, Verdict
 class RequestLedger:
     """Each AuthnRequest is answered once: a second use of its ID is a replay."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, connections: KeptConnections):
         self.db = db
+        self._connections = connections
         table = SeenSamlRequest.__table__
         # Built once, values bound per call: this runs on every sign-in request (bench/login.py).
         self._record = insert(table)
@@ -29,11 +30,14 @@ class RequestLedger:
 
     def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
         key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
+
+        def record(connection) -> None:
+            if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
+                connection.execute(self._forget, {"now": now})
+            connection.execute(self._record, {"issuer_and_id": key, "expires_at": keep_until})
+
         try:
-            with self.db.engine.begin() as connection:
-                if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
-                    connection.execute(self._forget, {"now": now})
-                connection.execute(self._record, {"issuer_and_id": key, "expires_at": keep_until})
+            self._connections.run(record)
         except IntegrityError:
             return False
         return True
@@ -42,15 +46,18 @@ class RequestLedger:
 class SignInThrottle:
     """Failure counters per username and per source address, keyed by a hash."""
 
-    def __init__(self, db: Database, key: bytes, limits: Limits, address_lock_at: int):
+    def __init__(self, db: Database, connections: KeptConnections, key: bytes, limits: Limits,
+                 address_lock_at: int):
         self.db = db
+        self._connections = connections
         self._key = key
         self.limits = limits
         self.address_lock_at = address_lock_at
         table = SignInFailures.__table__
-        # Read on every attempt: built once, values bound per call.
+        # Read on every attempt: built once, values bound per call (two plain parameters:
+        # an expanding IN list is compiled again for every call).
         self._read = select(table.c.key, table.c.failures, table.c.last_failure_at, table.c.locked_until).where(
-            table.c.key.in_(bindparam("keys", expanding=True)))
+            or_(table.c.key == bindparam("user_key"), table.c.key == bindparam("address_key")))
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
         name = username.strip().casefold().partition("@")[0] or "-"
@@ -61,10 +68,12 @@ class SignInThrottle:
         rows = session.execute(select(SignInFailures).where(SignInFailures.key.in_(keys))).scalars()
         return {row.key: row for row in rows}
 
-    def _counter_rows(self, keys: tuple[str, ...]) -> dict[str, Counter]:
-        with self.db.engine.connect() as connection:
-            rows = connection.execute(self._read, {"keys": list(keys)})
+    def _counter_rows(self, user_key: str, address_key: str) -> dict[str, Counter]:
+        def read(connection) -> dict[str, Counter]:
+            rows = connection.execute(self._read, {"user_key": user_key, "address_key": address_key})
             return {row.key: Counter(row.failures, row.last_failure_at, row.locked_until) for row in rows}
+
+        return self._connections.run(read)
 
     @staticmethod
     def _counter(row: SignInFailures | None) -> Counter | None:
@@ -73,7 +82,7 @@ class SignInThrottle:
     def check(self, username: str, address: str, now: datetime) -> Verdict:
         """May this attempt go ahead? The stricter of the username's and the address's verdicts."""
         user_key, address_key = self._keys(username, address)
-        rows = self._counter_rows((user_key, address_key))
+        rows = self._counter_rows(user_key, address_key)
         address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
         verdicts = [throttling.verdict(rows.get(user_key), now, self.limits),
                     throttling.verdict(rows.get(address_key), now, address_limits)]

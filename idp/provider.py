@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.settings import Settings
-from directory.operational.db import Database
+from directory.operational.db import Database, KeptConnections
 from directory.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
@@ -29,6 +29,7 @@ class IdentityProvider:
     ledger: RequestLedger
     throttle: SignInThrottle
     persistent_id_key: bytes
+    connections: KeptConnections
 
     @property
     def intake_rules(self) -> IntakeRules:
@@ -40,6 +41,7 @@ class IdentityProvider:
 
     def close(self) -> None:
         self.directory.close()
+        self.connections.close()
 
 
 def signing_files(settings: Settings) -> tuple[Path, Path]:
@@ -55,6 +57,7 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
     idp = settings.idp
     secrets = settings.secrets
     persistent_key = secrets.persistent_id_key.get_secret_value().encode("utf-8")
+    connections = KeptConnections(db)
     return IdentityProvider(
         settings=settings,
         entity_id=idp.effective_entity_id,
@@ -62,10 +65,11 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         key=load_signing_key(*signing_files(settings)),
         services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES),
         directory=SignInDirectory(directory_config),
-        ledger=RequestLedger(db),
-        throttle=SignInThrottle(db, secrets.flask_secret_key.get_secret_value().encode("utf-8"),
+        ledger=RequestLedger(db, connections),
+        throttle=SignInThrottle(db, connections, secrets.flask_secret_key.get_secret_value().encode("utf-8"),
                                 Limits(idp.failures_before_delay, idp.failures_before_lock,
                                        timedelta(minutes=idp.lock_minutes)),
                                 idp.address_failures_before_lock),
         persistent_id_key=persistent_key,
+        connections=connections,
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from importlib.resources import files
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+T = TypeVar("T")
 
 
 class OperationalStoreError(Exception):
@@ -28,6 +33,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _engine(url: str, **options) -> Engine:
+    engine = create_engine(url, future=True, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _redacted(url: str) -> str:
@@ -47,9 +59,7 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         # A server's connections can go stale (restarts, idle timeouts): check each before use.
         # SQLite is a file opened in process: nothing to check, and sign-ins use it on every request.
-        self.engine: Engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"), future=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = _engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -96,3 +106,59 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class KeptConnections:
+    """A connection per thread, kept open between requests, for the small statements
+    every sign-in runs (the replay ledger, the failure counters). Checking a connection
+    out of the pool for each one, and PostgreSQL's liveness ping before it, cost more
+    than the statements themselves (bench/login_profile.py). A connection the server
+    dropped meanwhile is replaced and the work run once more."""
+
+    def __init__(self, db: Database):
+        # Outside the engine's pool: held connections must not starve it, however many
+        # threads a web server runs. (An in-memory SQLite database exists only in its one pool.)
+        self.engine = db.engine if db.url in ("sqlite://", "sqlite:///:memory:") else _engine(db.url, poolclass=NullPool)
+        self._local = threading.local()
+        self._opened: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in a transaction of its own: committed if it returns,
+        rolled back (and the exception passed on) if it raises."""
+        for attempt in (1, 2):
+            connection = getattr(self._local, "connection", None)
+            if connection is None or connection.closed or connection.invalidated:
+                connection = self._local.connection = self.engine.connect()
+                with self._lock:
+                    self._opened = [c for c in self._opened if not c.closed] + [connection]
+            try:
+                result = work(connection)
+                connection.commit()
+                return result
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt == 1:
+                    self._local.connection = None
+                    continue
+                self._roll_back(connection)
+                raise
+            except BaseException:
+                self._roll_back(connection)
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """At shutdown: every thread's connection (a database being dropped must have none)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            try:
+                connection.close()
+            except DBAPIError:
+                pass
+
+    def _roll_back(self, connection: Connection) -> None:
+        try:
+            connection.rollback()
+        except DBAPIError:
+            self._local.connection = None

@@ -186,3 +186,28 @@ def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
     assert job_runs.lock_holder(db, "deletions", now + minutes_from(minutes=32)) == "host-b:2"
     job_runs.release_lock(db, "deletions", "host-b:2")
     assert job_runs.take_lock(db, "deletions", "host-a:1", now + minutes_from(minutes=33), lease)
+
+
+def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
+    """The replay ledger and failure counters keep one connection per thread (KeptConnections);
+    a server restart or an idle timeout must cost nobody their sign-in."""
+    from directory.operational.db import KeptConnections
+    from idp.guards import RequestLedger, SignInThrottle
+    from idp.throttling import Limits
+
+    connections = KeptConnections(db)
+    ledger = RequestLedger(db, connections)
+    throttle = SignInThrottle(db, connections, b"key", Limits(2, 4, timedelta(minutes=5)), 20)
+    keep = now + timedelta(minutes=5)
+    assert ledger.first_use("https://sp.example", "_one", keep, now)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as admin:  # what a server restart does to every open connection
+            admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    else:
+        connections._local.connection.close()
+    assert ledger.first_use("https://sp.example", "_two", keep, now)
+    assert not ledger.first_use("https://sp.example", "_one", keep, now)  # still a replay
+    throttle.failed("JonesA", "192.0.2.1", now)
+    assert throttle.check("JonesA", "192.0.2.1", now).username_has_failures
+    connections.close()
