@@ -65,6 +65,39 @@ def describe(latencies: list[float]) -> str:
     return f"p50 {percentile(ms, .50):6.1f} ms  p95 {percentile(ms, .95):6.1f} ms  p99 {percentile(ms, .99):6.1f} ms"
 
 
+# -- CPU used, read from /proc ----------------------------------------------------------
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS, idle / _TICKS
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds of every live process in a process group (porth serve: gunicorn and its workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    total += process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
 # -- (a) raw binds -----------------------------------------------------------------
 def raw_binds(url: str, dns: list[str], clients: int, seconds: float) -> tuple[int, list[float], float]:
     import ldap
@@ -193,11 +226,12 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
         worker.start()
     for worker in workers:
         worker.join()
-    results.put((flows, posts, failures[0], samples))
+    used = os.times()
+    results.put((flows, posts, failures[0], samples, used.user + used.system))
 
 
 def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
-                  seconds: float, processes: int = 2) -> tuple[list[float], list[float], int, list[str], float]:
+                  seconds: float, processes: int = 2) -> tuple[list[float], list[float], int, list[str], float, float]:
     # Two processes, so the clients' own Python does not serialise on one GIL, and no more:
     # every process is a share of the two cores taken from Porth.
     processes = min(processes, clients)
@@ -216,7 +250,8 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     elapsed = time.perf_counter() - started
     flows = [v for g in gathered for v in g[0]]
     posts = [v for g in gathered for v in g[1]]
-    return flows, posts, sum(g[2] for g in gathered), [s for g in gathered for s in g[3]], elapsed
+    return (flows, posts, sum(g[2] for g in gathered), [s for g in gathered for s in g[3]], elapsed,
+            sum(g[4] for g in gathered))
 
 
 def main() -> None:
@@ -228,6 +263,8 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=2, help="processes the browsers run in")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers of porth serve (default: its own, 2 x cores + 1)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default=None,
+                        help="gunicorn worker class of porth serve (default: its own, web.worker_class)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="porth-login-bench-") as scratch:
@@ -266,6 +303,8 @@ def main() -> None:
                        PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=password,
                        PORTH_IDP__BASE_URL=idp_url, PORTH_IDP__SERVICES_DIR=str(services),
                        PORTH_LOG_LEVEL="WARNING")
+            if args.worker_class:
+                env["PORTH_WEB__WORKER_CLASS"] = args.worker_class
             server_log = (scratch / "serve.log").open("w")
             workers = ["--workers", str(args.workers)] if args.workers else []
             server = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port), *workers],
@@ -285,13 +324,25 @@ def main() -> None:
             all_posts: list[float] = []
             failures, samples = 0, []
             raw_dns = [store.account_dn(a.id) for a in raw_set]
+            slapd_pid = slapd.pid()
+            cpu = {"raw slapd": 0.0, "raw clients": 0.0, "slapd": 0.0, "porth": 0.0, "browsers": 0.0}
+            machine = {"raw": [0.0, 0.0], "porth": [0.0, 0.0]}  # busy, idle
             for round_number in range(1, args.rounds + 1):
+                slapd_before, own_before, machine_before = process_cpu(slapd_pid), process_cpu(os.getpid()), machine_cpu()
                 count, latencies, raw_elapsed = raw_binds(slapd.url, raw_dns, args.clients, args.seconds)
+                machine["raw"] = [a + b - c for a, b, c in zip(machine["raw"], machine_cpu(), machine_before)]
+                cpu["raw slapd"] += process_cpu(slapd_pid) - slapd_before
+                cpu["raw clients"] += process_cpu(os.getpid()) - own_before
                 raw_count, raw_time = raw_count + count, raw_time + raw_elapsed
                 raw_latencies += latencies
-                flows, posts, failed, sampled, elapsed = browser_flows(
+                slapd_before, porth_before, machine_before = process_cpu(slapd_pid), group_cpu(server.pid), machine_cpu()
+                flows, posts, failed, sampled, elapsed, browsers_cpu = browser_flows(
                     idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
                     args.seconds, args.client_processes)
+                cpu["slapd"] += process_cpu(slapd_pid) - slapd_before
+                cpu["porth"] += group_cpu(server.pid) - porth_before
+                cpu["browsers"] += browsers_cpu
+                machine["porth"] = [a + b - c for a, b, c in zip(machine["porth"], machine_cpu(), machine_before)]
                 porth_count, porth_time = porth_count + len(flows), porth_time + elapsed
                 all_flows += flows
                 all_posts += posts
@@ -305,6 +356,14 @@ def main() -> None:
                   f"   ratio to (a): {porth_rate / raw_rate:.0%}")
             print(f"    credentials POST alone:              {describe(all_posts)}")
             print(f"    failed flows: {failures}")
+            per_bind = {k: cpu[k] / raw_count * 1000 for k in ("raw slapd", "raw clients")}
+            per_sign_in = {k: cpu[k] / porth_count * 1000 for k in ("slapd", "porth", "browsers")}
+            print(f"    CPU per raw bind:  slapd {per_bind['raw slapd']:.2f} ms, "
+                  f"clients {per_bind['raw clients']:.2f} ms;  total {sum(per_bind.values()):.2f} ms")
+            busy = {k: busy / (busy + idle) for k, (busy, idle) in machine.items()}
+            print(f"    machine busy: {busy['raw']:.0%} during (a), {busy['porth']:.0%} during (b)")
+            print(f"    CPU per sign-in:   slapd {per_sign_in['slapd']:.2f} ms, porth serve {per_sign_in['porth']:.2f} ms, "
+                  f"browsers {per_sign_in['browsers']:.2f} ms;  total {sum(per_sign_in.values()):.2f} ms")
             valid = 0
             for page in samples:
                 auth = service.accept(posted_form(page) or PostedForm("", {}), None)

@@ -24,17 +24,18 @@ class RequestLedger:
         self.db = db
         self._connections = connections
         table = SeenSamlRequest.__table__
-        # Built once, values bound per call: this runs on every sign-in request (bench/login.py).
-        self._record = insert(table)
-        self._forget = delete(table).where(table.c.expires_at < bindparam("now"))
+        # Compiled once, values bound per call: this runs on every sign-in request (bench/login.py).
+        self._record = connections.prepare(insert(table).values(issuer_and_id=bindparam("issuer_and_id"),
+                                                                expires_at=bindparam("expires_at")))
+        self._forget = connections.prepare(delete(table).where(table.c.expires_at < bindparam("now")))
 
     def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
         key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
 
-        def record(connection) -> None:
+        def record(cursor) -> None:
             if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
-                connection.execute(self._forget, {"now": now})
-            connection.execute(self._record, {"issuer_and_id": key, "expires_at": keep_until})
+                self._connections.execute(cursor, self._forget, {"now": now})
+            self._connections.execute(cursor, self._record, {"issuer_and_id": key, "expires_at": keep_until})
 
         try:
             self._connections.run(record)
@@ -56,8 +57,9 @@ class SignInThrottle:
         table = SignInFailures.__table__
         # Read on every attempt: built once, values bound per call (two plain parameters:
         # an expanding IN list is compiled again for every call).
-        self._read = select(table.c.key, table.c.failures, table.c.last_failure_at, table.c.locked_until).where(
-            or_(table.c.key == bindparam("user_key"), table.c.key == bindparam("address_key")))
+        self._read = connections.prepare(
+            select(table.c.key, table.c.failures, table.c.last_failure_at, table.c.locked_until).where(
+                or_(table.c.key == bindparam("user_key"), table.c.key == bindparam("address_key"))))
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
         name = username.strip().casefold().partition("@")[0] or "-"
@@ -69,9 +71,10 @@ class SignInThrottle:
         return {row.key: row for row in rows}
 
     def _counter_rows(self, user_key: str, address_key: str) -> dict[str, Counter]:
-        def read(connection) -> dict[str, Counter]:
-            rows = connection.execute(self._read, {"user_key": user_key, "address_key": address_key})
-            return {row.key: Counter(row.failures, row.last_failure_at, row.locked_until) for row in rows}
+        def read(cursor) -> dict[str, Counter]:
+            self._connections.execute(cursor, self._read, {"user_key": user_key, "address_key": address_key})
+            return {key: Counter(failures, last_failure_at, locked_until)
+                    for key, failures, last_failure_at, locked_until in self._read.rows(cursor)}
 
         return self._connections.run(read)
 

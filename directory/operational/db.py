@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from importlib.resources import files
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -108,43 +108,85 @@ class Database:
         self.engine.dispose()
 
 
+class DirectStatement:
+    """A Core statement compiled once for one engine, run on the database driver's own
+    cursor; its parameters and result columns go through the columns' SQLAlchemy types
+    (UtcDateTime and the like), so values read and written match the ORM's exactly."""
+
+    def __init__(self, statement: Executable, dialect: Dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._order = list(compiled.positiontup) if compiled.positional else None
+        self._binds = {name: parameter.type.dialect_impl(dialect).bind_processor(dialect)
+                       for name, parameter in compiled.binds.items()}
+        columns = getattr(statement, "selected_columns", None) or ()
+        self._results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        converted = {name: (process(value) if (process := self._binds.get(name)) else value)
+                     for name, value in values.items()}
+        return tuple(converted[name] for name in self._order) if self._order is not None else converted
+
+    def rows(self, cursor) -> list[tuple[Any, ...]]:
+        processors = self._results
+        return [tuple(process(value) if process else value for process, value in zip(processors, row))
+                for row in cursor.fetchall()]
+
+
 class KeptConnections:
-    """A connection per thread, kept open between requests, for the small statements
-    every sign-in runs (the replay ledger, the failure counters). Checking a connection
-    out of the pool for each one, and PostgreSQL's liveness ping before it, cost more
-    than the statements themselves (bench/login_profile.py). A connection the server
-    dropped meanwhile is replaced and the work run once more."""
+    """A database connection per thread, kept open between requests, for the few small
+    statements every sign-in runs (the replay ledger, the failure counters). Checking a
+    connection out of the pool for each, PostgreSQL's liveness ping before it, and
+    SQLAlchemy's execution machinery cost several times the statements themselves
+    (bench/login_profile.py). A connection the server dropped is replaced and the work
+    run once more; driver errors come out as SQLAlchemy's exceptions (IntegrityError...)."""
 
     def __init__(self, db: Database):
         # Outside the engine's pool: held connections must not starve it, however many
         # threads a web server runs. (An in-memory SQLite database exists only in its one pool.)
         self.engine = db.engine if db.url in ("sqlite://", "sqlite:///:memory:") else _engine(db.url, poolclass=NullPool)
+        self._driver_error = self.engine.dialect.loaded_dbapi.Error
         self._local = threading.local()
-        self._opened: list[Connection] = []
+        self._opened: list[Any] = []
         self._lock = threading.Lock()
 
-    def run(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` in a transaction of its own: committed if it returns,
-        rolled back (and the exception passed on) if it raises."""
+    def prepare(self, statement: Executable) -> DirectStatement:
+        return DirectStatement(statement, self.engine.dialect)
+
+    def execute(self, cursor, statement: DirectStatement, values: dict[str, Any]) -> None:
+        cursor.execute(statement.sql, statement.parameters(values))
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        """`work(cursor)` in a transaction of its own: committed if it returns, rolled back
+        (and the error passed on) if it raises."""
         for attempt in (1, 2):
             connection = getattr(self._local, "connection", None)
-            if connection is None or connection.closed or connection.invalidated:
-                connection = self._local.connection = self.engine.connect()
+            if connection is None:
+                connection = self._local.connection = self.engine.raw_connection()
                 with self._lock:
-                    self._opened = [c for c in self._opened if not c.closed] + [connection]
+                    self._opened.append(connection)
+            cursor = None
             try:
-                result = work(connection)
+                cursor = connection.cursor()
+                result = work(cursor)
                 connection.commit()
                 return result
-            except DBAPIError as exc:
-                if exc.connection_invalidated and attempt == 1:
-                    self._local.connection = None
+            except self._driver_error as exc:
+                lost = self.engine.dialect.is_disconnect(exc, connection, cursor)
+                self._roll_back(connection, lost)
+                if lost and attempt == 1:
                     continue
-                self._roll_back(connection)
-                raise
+                raise DBAPIError.instance(None, None, exc, self._driver_error,
+                                          ismulti=False, connection_invalidated=lost) from None
             except BaseException:
-                self._roll_back(connection)
+                self._roll_back(connection, False)
                 raise
+            finally:
+                if cursor is not None:
+                    try:
+                        cursor.close()
+                    except self._driver_error:
+                        pass
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -154,11 +196,20 @@ class KeptConnections:
         for connection in opened:
             try:
                 connection.close()
-            except DBAPIError:
+            except self._driver_error:
                 pass
 
-    def _roll_back(self, connection: Connection) -> None:
+    def _roll_back(self, connection, lost: bool) -> None:
+        if not lost:
+            try:
+                connection.rollback()
+                return
+            except self._driver_error:
+                pass
+        self._local.connection = None
+        with self._lock:
+            self._opened = [c for c in self._opened if c is not connection]
         try:
-            connection.rollback()
-        except DBAPIError:
-            self._local.connection = None
+            connection.close()
+        except self._driver_error:
+            pass
