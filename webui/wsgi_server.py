@@ -34,6 +34,7 @@ def run_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None
         "worker_class": settings.web.worker_class,
         "threads": 4 if settings.web.worker_class == "gthread" else 1,
         "accesslog": "-",
+        "logger_class": "webui.access_log.AccessLogger",
         "errorlog": "-",
         "loglevel": settings.log_level.lower(),
         "graceful_timeout": 5,

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 
@@ -69,6 +70,27 @@ def test_page_escapes_and_names_the_authority(demo_server):
     html = _page(demo_server.url + "/")
     assert "Gwynedd" in html and "GwE" in html
     assert "Ysgol Gynradd" in html and "Ysgol Uwchradd" in html
+
+
+def test_the_access_log_names_each_request_but_never_its_query_string(demo_server):
+    """Query strings carry SAML messages, RelayStates and sign-in tokens (webui/access_log.py)."""
+    import time
+
+    request = urllib.request.Request(demo_server.url + "/idp/sso/init?service=nobody&RelayState=secret-relay-123",
+                                     headers={"User-Agent": 'probe "quoted"',
+                                              "Referer": "https://sp.example/page?token=abc"})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 404
+    log = demo_server.var_dir.parent / "serve.log"
+    deadline = time.monotonic() + 10
+    while "probe" not in log.read_text() and time.monotonic() < deadline:  # written after the answer
+        time.sleep(0.05)
+    line = next(line for line in log.read_text().splitlines() if "probe" in line)
+    assert '"GET /idp/sso/init HTTP/1.1" 404' in line
+    assert '"https://sp.example/page" "probe \\x22quoted\\x22"' in line
+    assert "secret-relay-123" not in log.read_text() and "token=abc" not in log.read_text()
 
 
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
