@@ -3,6 +3,7 @@ logout messages. Built with lxml from plain values; signed in process."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,57 +79,140 @@ def _response(idp_entity_id: str, destination: str, in_response_to: str | None, 
     return response
 
 
-def _assertion(idp_entity_id: str, service: Service, destination: str, in_response_to: str | None,
-               name_id: str, name_id_format: str, attributes: list[ReleasedAttribute], facts: SignInFacts,
-               timing: Timing) -> etree._Element:
+# -- the Response to a sign-in, written as text -------------------------------------
+# A sign-in's Response is written as text in exclusive C14N form (attributes in
+# order, empty elements as start and end tags, C14N's escaping), so the digests
+# are taken over the text itself: building it with lxml and canonicalising it
+# twice per signature took a third of the Response's CPU (bench/login_profile.py).
+# The document differs from the canonical form only in namespace declarations,
+# which exclusive C14N places on the elements that use them: the assertion also
+# declares xs and xsi (its xsi:type="xs:string" values need them), and in the
+# canonical form xsi is declared on each AttributeValue and saml on the Response's
+# Issuer instead of on the Response. tests/unit/test_response_text.py checks the
+# text against lxml's C14N and xmlsec's verification.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _checked(value: str) -> str:
+    if _NOT_XML.search(value):
+        raise ValueError(f"a character XML cannot carry in {value!r}")
+    return value
+
+
+def _text(value: str) -> str:
+    return _checked(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+
+
+def _start(name: str, attributes: dict[str, str], namespaces: str = "") -> str:
+    """A start tag: namespace declarations first, then attributes sorted by name (all unqualified)."""
+    rendered = "".join(
+        f' {key}="' + _checked(value).replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+        .replace("\t", "&#x9;").replace("\n", "&#xA;").replace("\r", "&#xD;") + '"'
+        for key, value in sorted(attributes.items()))
+    return f"<{name}{namespaces}{rendered}>"
+
+
+def _element(name: str, attributes: dict[str, str], text: str = "") -> str:
+    return f"{_start(name, attributes)}{_text(text)}</{name}>"
+
+
+_SAML_NS = f' xmlns:saml="{SAML}"'
+_ASSERTION_NS_WRITTEN = f' xmlns:saml="{SAML}" xmlns:xs="{XS}" xmlns:xsi="{XSI}"'
+_VALUE_WRITTEN = '<saml:AttributeValue xsi:type="xs:string">'
+_VALUE_CANONICAL = f'<saml:AttributeValue xmlns:xsi="{XSI}" xsi:type="xs:string">'
+
+
+@dataclass(frozen=True)
+class _Text:
+    """An element as written in the document and as exclusive C14N renders it on its own,
+    each in two halves: the enveloped signature goes between them, after the Issuer."""
+
+    written: tuple[str, str]
+    canonical: tuple[str, str]
+
+    def signed(self, key: SigningKey, element_id: str) -> tuple[str, str]:
+        signature = key.signature_text(element_id, "".join(self.canonical).encode("utf-8"))
+        return signature.join(self.written), signature.join(self.canonical)
+
+
+def _assertion_text(assertion_id: str, idp_entity_id: str, service: Service, destination: str,
+                    in_response_to: str | None, name_id: str, name_id_format: str,
+                    attributes: list[ReleasedAttribute], facts: SignInFacts, timing: Timing) -> _Text:
     now = timing.now
-    assertion = etree.Element(q(SAML, "Assertion"), nsmap={"saml": SAML, "xs": XS, "xsi": XSI}, ID=new_id(),
-                              Version="2.0", IssueInstant=instant(now))
-    _issuer(assertion, idp_entity_id)
-    subject = etree.SubElement(assertion, q(SAML, "Subject"))
-    name = etree.SubElement(subject, q(SAML, "NameID"), Format=name_id_format)
-    if name_id_format != NAMEID_TRANSIENT:
-        name.set("NameQualifier", idp_entity_id)
-        name.set("SPNameQualifier", service.entity_id)
-    name.text = name_id
-    confirmation = etree.SubElement(subject, q(SAML, "SubjectConfirmation"), Method=CM_BEARER)
-    data = etree.SubElement(confirmation, q(SAML, "SubjectConfirmationData"),
-                            NotOnOrAfter=instant(now + timing.lifetime), Recipient=destination)
+    start = {"ID": assertion_id, "IssueInstant": instant(now), "Version": "2.0"}
+    issuer = _element("saml:Issuer", {}, idp_entity_id)
+    qualifiers = {} if name_id_format == NAMEID_TRANSIENT else {"NameQualifier": idp_entity_id,
+                                                                 "SPNameQualifier": service.entity_id}
+    confirmation = {"NotOnOrAfter": instant(now + timing.lifetime), "Recipient": destination}
     if in_response_to:
-        data.set("InResponseTo", in_response_to)
-    conditions = etree.SubElement(assertion, q(SAML, "Conditions"), NotBefore=instant(now - timing.clock_skew),
-                                  NotOnOrAfter=instant(now + timing.lifetime))
-    restriction = etree.SubElement(conditions, q(SAML, "AudienceRestriction"))
-    etree.SubElement(restriction, q(SAML, "Audience")).text = service.entity_id
-    statement = etree.SubElement(assertion, q(SAML, "AuthnStatement"), AuthnInstant=instant(facts.authn_instant),
-                                 SessionIndex=facts.session_index,
-                                 SessionNotOnOrAfter=instant(facts.session_not_on_or_after))
-    context = etree.SubElement(statement, q(SAML, "AuthnContext"))
-    etree.SubElement(context, q(SAML, "AuthnContextClassRef")).text = AUTHN_PASSWORD_PROTECTED
-    if attributes:
-        attribute_statement = etree.SubElement(assertion, q(SAML, "AttributeStatement"))
-        for attribute in attributes:
-            element = etree.SubElement(attribute_statement, q(SAML, "Attribute"), Name=attribute.uri,
-                                       NameFormat=ATTRNAME_URI, FriendlyName=attribute.friendly_name)
-            for value in attribute.values:
-                value_element = etree.SubElement(element, q(SAML, "AttributeValue"))
-                value_element.set(q(XSI, "type"), "xs:string")
-                value_element.text = value
-    return assertion
+        confirmation["InResponseTo"] = in_response_to
+    body = (
+        "<saml:Subject>" + _element("saml:NameID", {"Format": name_id_format, **qualifiers}, name_id)
+        + _start("saml:SubjectConfirmation", {"Method": CM_BEARER})
+        + _element("saml:SubjectConfirmationData", confirmation) + "</saml:SubjectConfirmation></saml:Subject>"
+        + _start("saml:Conditions", {"NotBefore": instant(now - timing.clock_skew),
+                                     "NotOnOrAfter": instant(now + timing.lifetime)})
+        + "<saml:AudienceRestriction>" + _element("saml:Audience", {}, service.entity_id)
+        + "</saml:AudienceRestriction></saml:Conditions>"
+        + _start("saml:AuthnStatement", {"AuthnInstant": instant(facts.authn_instant),
+                                         "SessionIndex": facts.session_index,
+                                         "SessionNotOnOrAfter": instant(facts.session_not_on_or_after)})
+        + "<saml:AuthnContext>" + _element("saml:AuthnContextClassRef", {}, AUTHN_PASSWORD_PROTECTED)
+        + "</saml:AuthnContext></saml:AuthnStatement>"
+    )
+    values = "".join(
+        _start("saml:Attribute", {"Name": attribute.uri, "NameFormat": ATTRNAME_URI,
+                                  "FriendlyName": attribute.friendly_name})
+        + "".join("\x00" + _text(value) + "</saml:AttributeValue>" for value in attribute.values)
+        + "</saml:Attribute>" for attribute in attributes)
+    statement = f"<saml:AttributeStatement>{values}</saml:AttributeStatement>" if attributes else ""
+    # \x00 (never in XML text: _checked refuses it) marks where each AttributeValue start tag goes.
+    return _Text(
+        written=(_start("saml:Assertion", start, _ASSERTION_NS_WRITTEN) + issuer,
+                 body + statement.replace("\x00", _VALUE_WRITTEN) + "</saml:Assertion>"),
+        canonical=(_start("saml:Assertion", start, _SAML_NS) + issuer,
+                   body + statement.replace("\x00", _VALUE_CANONICAL) + "</saml:Assertion>"),
+    )
+
+
+def _response_text(response_id: str, idp_entity_id: str, destination: str, in_response_to: str | None,
+                   now: datetime, assertion: tuple[str, str]) -> _Text:
+    start = {"ID": response_id, "Version": "2.0", "IssueInstant": instant(now), "Destination": destination}
+    if in_response_to:
+        start["InResponseTo"] = in_response_to
+    issuer = _element("saml:Issuer", {}, idp_entity_id)
+    status = ("<samlp:Status>" + _element("samlp:StatusCode", {"Value": STATUS_SUCCESS}) + "</samlp:Status>")
+    written, canonical = assertion
+    return _Text(
+        written=(_start("samlp:Response", start, f' xmlns:samlp="{SAMLP}"{_SAML_NS}') + issuer,
+                 status + written + "</samlp:Response>"),
+        canonical=(_start("samlp:Response", start, f' xmlns:samlp="{SAMLP}"')
+                   + issuer.replace("<saml:Issuer>", f"<saml:Issuer{_SAML_NS}>", 1),
+                   status + canonical + "</samlp:Response>"),
+    )
 
 
 def authn_response(*, key: SigningKey, idp_entity_id: str, service: Service, destination: str,
                    in_response_to: str | None, name_id: str, name_id_format: str,
                    attributes: list[ReleasedAttribute], facts: SignInFacts, timing: Timing) -> bytes:
     """A signed Response carrying one signed (and, if the service offers a key, encrypted) assertion."""
-    assertion = key.sign(_assertion(idp_entity_id, service, destination, in_response_to, name_id, name_id_format,
-                                    attributes, facts, timing))
+    assertion_id = new_id()
+    assertion = _assertion_text(assertion_id, idp_entity_id, service, destination, in_response_to, name_id,
+                                name_id_format, attributes, facts, timing).signed(key, assertion_id)
     if service.encryption_certificates:
-        assertion = encrypt_assertion(assertion, service.encryption_certificates[0])
-    response = _response(idp_entity_id, destination, in_response_to, timing.now)
-    _status(response, STATUS_SUCCESS)
-    response.append(assertion)
-    return etree.tostring(key.sign(response), xml_declaration=True, encoding="UTF-8")
+        encrypted = encrypt_assertion(etree.fromstring(assertion[0].encode("utf-8")),
+                                      service.encryption_certificates[0])
+        response = _response(idp_entity_id, destination, in_response_to, timing.now)
+        _status(response, STATUS_SUCCESS)
+        response.append(encrypted)
+        return etree.tostring(key.sign(response), xml_declaration=True, encoding="UTF-8")
+    response_id = new_id()
+    written, _ = _response_text(response_id, idp_entity_id, destination, in_response_to, timing.now,
+                                assertion).signed(key, response_id)
+    return _XML_DECLARATION + written.encode("utf-8")
+
+
+_XML_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 
 
 def status_response(*, key: SigningKey, idp_entity_id: str, destination: str, in_response_to: str | None,
