@@ -39,7 +39,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from directory import errors as directory_errors
 from directory.model import Account
-from idp import bindings, policy
+from idp import bindings, policy, tokens
 from idp.attributes import persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
@@ -64,7 +64,7 @@ def _now() -> datetime:
 
 
 def _tokens(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=f"porth.idp.{purpose}")
+    return tokens.serializer(current_app.secret_key, salt=f"porth.idp.{purpose}")
 
 
 def _problem(reason: str, status: int = 400) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
 from idp import logout_views as idp_logout_views
 from idp import views as idp_views
+from idp import tokens
 from idp.pages import with_language
 from idp.provider import build_identity_provider
 from webui.portal import init_portal
@@ -143,6 +144,15 @@ class _CompactJson:
 
 class PlainJsonSessionInterface(SecureCookieSessionInterface):
     serializer = _CompactJson()
+
+    def get_signing_serializer(self, app: Flask):
+        """Flask's own makes a new serializer for every request, which also compresses (idp/tokens.py)."""
+        if not app.secret_key:
+            return None
+        keys = [*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key]  # current key last, as Flask's
+        return tokens.serializer(keys, self.salt, serializer=self.serializer,
+                                 signer_kwargs={"key_derivation": self.key_derivation,
+                                                "digest_method": self.digest_method})
 
 
 def _translate_templates_once_per_render(app: Flask) -> None:
