@@ -99,6 +99,20 @@ def group_cpu(pgid: int) -> float:
     return total
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of the local PostgreSQL server's processes (all of them: run the benchmark
+    while nothing else uses that server)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    total += process_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
 # -- (a) raw binds -----------------------------------------------------------------
 def raw_binds(url: str, dns: list[str], clients: int, seconds: float) -> tuple[int, list[float], float]:
     import ldap
@@ -269,6 +283,22 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
             sum(g[4] for g in gathered))
 
 
+def _create_database(admin_url: str) -> str:
+    import psycopg
+
+    name = f"porth_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return "postgresql+psycopg://" + admin_url.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=400, help="accounts per phase")
@@ -276,6 +306,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="per phase and round")
     parser.add_argument("--rounds", type=int, default=3, help="(a) and (b) alternate this many times")
     parser.add_argument("--client-processes", type=int, default=2, help="processes the browsers run in")
+    parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?", const="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="operational store on a scratch database of this PostgreSQL server, dropped afterwards "
+                             "(default: SQLite, Porth's embedded default)")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers of porth serve (default: its own, 2 x cores + 1)")
     parser.add_argument("--worker-class", choices=("sync", "gthread"), default=None,
@@ -288,6 +321,7 @@ def main() -> None:
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE, ROOT_DN, password)
         slapd.start()
         server = None
+        scratch_database = None
         try:
             store = DirectoryStore(DirectoryConfig(url=slapd.url, base_dn=BASE, bind_dn=ROOT_DN,
                                                    bind_password=password, mail_domain="hwbcymru.net"),
@@ -320,6 +354,8 @@ def main() -> None:
                        PORTH_LOG_LEVEL="WARNING")
             if args.worker_class:
                 env["PORTH_WEB__WORKER_CLASS"] = args.worker_class
+            if args.postgres:
+                env["PORTH_DATABASE__URL"] = scratch_database = _create_database(args.postgres)
             server_log = (scratch / "serve.log").open("w")
             workers = ["--workers", str(args.workers)] if args.workers else []
             server = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port), *workers],
@@ -340,7 +376,8 @@ def main() -> None:
             failures, samples = 0, []
             raw_dns = [store.account_dn(a.id) for a in raw_set]
             slapd_pid = slapd.pid()
-            cpu = {"raw slapd": 0.0, "raw clients": 0.0, "slapd": 0.0, "porth": 0.0, "browsers": 0.0}
+            cpu = {"raw slapd": 0.0, "raw clients": 0.0, "slapd": 0.0, "porth": 0.0, "browsers": 0.0,
+                   "postgres": 0.0}
             machine = {"raw": [0.0, 0.0], "porth": [0.0, 0.0]}  # busy, idle
             for round_number in range(1, args.rounds + 1):
                 slapd_before, own_before, machine_before = process_cpu(slapd_pid), process_cpu(os.getpid()), machine_cpu()
@@ -351,12 +388,14 @@ def main() -> None:
                 raw_count, raw_time = raw_count + count, raw_time + raw_elapsed
                 raw_latencies += latencies
                 slapd_before, porth_before, machine_before = process_cpu(slapd_pid), group_cpu(server.pid), machine_cpu()
+                database_before = postgres_cpu() if args.postgres else 0.0
                 flows, posts, failed, sampled, elapsed, browsers_cpu = browser_flows(
                     idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
                     args.seconds, args.client_processes)
                 cpu["slapd"] += process_cpu(slapd_pid) - slapd_before
                 cpu["porth"] += group_cpu(server.pid) - porth_before
                 cpu["browsers"] += browsers_cpu
+                cpu["postgres"] += postgres_cpu() - database_before if args.postgres else 0.0
                 machine["porth"] = [a + b - c for a, b, c in zip(machine["porth"], machine_cpu(), machine_before)]
                 porth_count, porth_time = porth_count + len(flows), porth_time + elapsed
                 all_flows += flows
@@ -372,13 +411,15 @@ def main() -> None:
             print(f"    credentials POST alone:              {describe(all_posts)}")
             print(f"    failed flows: {failures}")
             per_bind = {k: cpu[k] / raw_count * 1000 for k in ("raw slapd", "raw clients")}
-            per_sign_in = {k: cpu[k] / porth_count * 1000 for k in ("slapd", "porth", "browsers")}
+            per_sign_in = {k: cpu[k] / porth_count * 1000 for k in ("slapd", "porth", "browsers", "postgres")}
             print(f"    CPU per raw bind:  slapd {per_bind['raw slapd']:.2f} ms, "
                   f"clients {per_bind['raw clients']:.2f} ms;  total {sum(per_bind.values()):.2f} ms")
             busy = {k: busy / (busy + idle) for k, (busy, idle) in machine.items()}
             print(f"    machine busy: {busy['raw']:.0%} during (a), {busy['porth']:.0%} during (b)")
             print(f"    CPU per sign-in:   slapd {per_sign_in['slapd']:.2f} ms, porth serve {per_sign_in['porth']:.2f} ms, "
-                  f"browsers {per_sign_in['browsers']:.2f} ms;  total {sum(per_sign_in.values()):.2f} ms")
+                  f"browsers {per_sign_in['browsers']:.2f} ms"
+                  + (f", PostgreSQL {per_sign_in['postgres']:.2f} ms" if args.postgres else "")
+                  + f";  total {sum(per_sign_in.values()):.2f} ms")
             valid = 0
             for page in samples:
                 auth = service.accept(posted_form(page) or PostedForm("", {}), None)
@@ -389,6 +430,8 @@ def main() -> None:
                 os.killpg(server.pid, 2)
                 server.wait(timeout=30)
             slapd.stop()
+            if scratch_database:
+                _drop_database(args.postgres, scratch_database)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ PASSWORD = "Tiger4821"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=300)
+    parser.add_argument("--database-url", help="operational store (default: SQLite in the scratch folder)")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="also print the N functions with most own time (cProfile, wall clock)")
     args = parser.parse_args()
@@ -65,7 +66,7 @@ def main() -> None:
                              secrets.token_urlsafe(12), no_sync=True)
         slapd.start()
         try:
-            porth = make_porth(slapd, scratch)
+            porth = make_porth(slapd, scratch, database_url=args.database_url)
             store = porth.runtime.store
             store.initialise()
             store.add_school(School("6619999", "Bench", SchoolType.SECONDARY, "661"))

@@ -135,7 +135,7 @@ class DirectStatement:
 
 class KeptConnections:
     """A database connection per thread, kept open between requests, for the few small
-    statements every sign-in runs (the replay ledger, the failure counters). Checking a
+    single statements every sign-in runs (the replay ledger, the failure counters). Checking a
     connection out of the pool for each, PostgreSQL's liveness ping before it, and
     SQLAlchemy's execution machinery cost several times the statements themselves
     (bench/login_profile.py). A connection the server dropped is replaced and the work
@@ -144,7 +144,10 @@ class KeptConnections:
     def __init__(self, db: Database):
         # Outside the engine's pool: held connections must not starve it, however many
         # threads a web server runs. (An in-memory SQLite database exists only in its one pool.)
-        self.engine = db.engine if db.url in ("sqlite://", "sqlite:///:memory:") else _engine(db.url, poolclass=NullPool)
+        # Each statement is its own transaction (autocommit): on PostgreSQL a separate BEGIN
+        # and COMMIT were two more round trips, and server work, per statement.
+        self.engine = db.engine if db.url in ("sqlite://", "sqlite:///:memory:") else _engine(
+            db.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
         self._driver_error = self.engine.dialect.loaded_dbapi.Error
         self._local = threading.local()
         self._opened: list[Any] = []
@@ -157,8 +160,8 @@ class KeptConnections:
         cursor.execute(statement.sql, statement.parameters(values))
 
     def run(self, work: Callable[[Any], T]) -> T:
-        """`work(cursor)` in a transaction of its own: committed if it returns, rolled back
-        (and the error passed on) if it raises."""
+        """`work(cursor)`, each of its statements committed as it runs (keep to statements
+        that stand alone); a driver error is passed on as SQLAlchemy's."""
         for attempt in (1, 2):
             connection = getattr(self._local, "connection", None)
             if connection is None:
