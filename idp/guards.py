@@ -20,8 +20,7 @@ from idp.throttling import Counter, Limits, Verdict
 class RequestLedger:
     """Each AuthnRequest is answered once: a second use of its ID is a replay."""
 
-    def __init__(self, db: Database, connections: KeptConnections):
-        self.db = db
+    def __init__(self, connections: KeptConnections):
         self._connections = connections
         table = SeenSamlRequest.__table__
         # Compiled once, values bound per call: this runs on every sign-in request (bench/login.py).
@@ -34,8 +33,8 @@ class RequestLedger:
 
         def record(cursor) -> None:
             if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
-                self._connections.execute(cursor, self._forget, {"now": now})
-            self._connections.execute(cursor, self._record, {"issuer_and_id": key, "expires_at": keep_until})
+                self._forget.execute(cursor, {"now": now})
+            self._record.execute(cursor, {"issuer_and_id": key, "expires_at": keep_until})
 
         try:
             self._connections.run(record)
@@ -72,7 +71,7 @@ class SignInThrottle:
 
     def _counter_rows(self, user_key: str, address_key: str) -> dict[str, Counter]:
         def read(cursor) -> dict[str, Counter]:
-            self._connections.execute(cursor, self._read, {"user_key": user_key, "address_key": address_key})
+            self._read.execute(cursor, {"user_key": user_key, "address_key": address_key})
             return {key: Counter(failures, last_failure_at, locked_until)
                     for key, failures, last_failure_at, locked_until in self._read.rows(cursor)}
 

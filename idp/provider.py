@@ -65,7 +65,7 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         key=load_signing_key(*signing_files(settings)),
         services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES),
         directory=SignInDirectory(directory_config),
-        ledger=RequestLedger(db, connections),
+        ledger=RequestLedger(connections),
         throttle=SignInThrottle(db, connections, secrets.flask_secret_key.get_secret_value().encode("utf-8"),
                                 Limits(idp.failures_before_delay, idp.failures_before_lock,
                                        timedelta(minutes=idp.lock_minutes)),

@@ -122,10 +122,11 @@ class DirectStatement:
         columns = getattr(statement, "selected_columns", None) or ()
         self._results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
 
-    def parameters(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+    def execute(self, cursor, values: dict[str, Any]) -> None:
         converted = {name: (process(value) if (process := self._binds.get(name)) else value)
                      for name, value in values.items()}
-        return tuple(converted[name] for name in self._order) if self._order is not None else converted
+        cursor.execute(self.sql, tuple(converted[name] for name in self._order) if self._order is not None
+                       else converted)
 
     def rows(self, cursor) -> list[tuple[Any, ...]]:
         processors = self._results
@@ -155,9 +156,6 @@ class KeptConnections:
 
     def prepare(self, statement: Executable) -> DirectStatement:
         return DirectStatement(statement, self.engine.dialect)
-
-    def execute(self, cursor, statement: DirectStatement, values: dict[str, Any]) -> None:
-        cursor.execute(statement.sql, statement.parameters(values))
 
     def run(self, work: Callable[[Any], T]) -> T:
         """`work(cursor)`, each of its statements committed as it runs (keep to statements

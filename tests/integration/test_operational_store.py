@@ -196,7 +196,7 @@ def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
     from idp.throttling import Limits
 
     connections = KeptConnections(db)
-    ledger = RequestLedger(db, connections)
+    ledger = RequestLedger(connections)
     throttle = SignInThrottle(db, connections, b"key", Limits(2, 4, timedelta(minutes=5)), 20)
     keep = now + timedelta(minutes=5)
     assert ledger.first_use("https://sp.example", "_one", keep, now)
