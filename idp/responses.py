@@ -160,19 +160,22 @@ def _assertion_text(assertion_id: str, idp_entity_id: str, service: Service, des
         + "<saml:AuthnContext>" + _element("saml:AuthnContextClassRef", {}, AUTHN_PASSWORD_PROTECTED)
         + "</saml:AuthnContext></saml:AuthnStatement>"
     )
-    values = "".join(
-        _start("saml:Attribute", {"Name": attribute.uri, "NameFormat": ATTRNAME_URI,
-                                  "FriendlyName": attribute.friendly_name})
-        + "".join("\x00" + _text(value) + "</saml:AttributeValue>" for value in attribute.values)
-        + "</saml:Attribute>" for attribute in attributes)
-    statement = f"<saml:AttributeStatement>{values}</saml:AttributeStatement>" if attributes else ""
-    # \x00 (never in XML text: _checked refuses it) marks where each AttributeValue start tag goes.
     return _Text(
         written=(_start("saml:Assertion", start, _ASSERTION_NS_WRITTEN) + issuer,
-                 body + statement.replace("\x00", _VALUE_WRITTEN) + "</saml:Assertion>"),
+                 body + _attribute_statement(attributes, _VALUE_WRITTEN) + "</saml:Assertion>"),
         canonical=(_start("saml:Assertion", start, _SAML_NS) + issuer,
-                   body + statement.replace("\x00", _VALUE_CANONICAL) + "</saml:Assertion>"),
+                   body + _attribute_statement(attributes, _VALUE_CANONICAL) + "</saml:Assertion>"),
     )
+
+
+def _attribute_statement(attributes: list[ReleasedAttribute], value_start: str) -> str:
+    if not attributes:
+        return ""
+    return "<saml:AttributeStatement>" + "".join(
+        _start("saml:Attribute", {"Name": attribute.uri, "NameFormat": ATTRNAME_URI,
+                                  "FriendlyName": attribute.friendly_name})
+        + "".join(value_start + _text(value) + "</saml:AttributeValue>" for value in attribute.values)
+        + "</saml:Attribute>" for attribute in attributes) + "</saml:AttributeStatement>"
 
 
 def _response_text(response_id: str, idp_entity_id: str, destination: str, in_response_to: str | None,
