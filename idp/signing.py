@@ -65,31 +65,16 @@ class SigningKey:
         of a sign-in's CPU (bench/README.md); the verifiers in the tests (xmlsec in
         python3-saml and in pysaml2's xmlsec1) check every signature made here.
         """
-        digest = hashlib.sha256(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
-        signature = etree.Element(q(DS, "Signature"), nsmap={"ds": DS})
-        signed_info = etree.SubElement(signature, q(DS, "SignedInfo"))
-        etree.SubElement(signed_info, q(DS, "CanonicalizationMethod"), Algorithm=EXC_C14N)
-        etree.SubElement(signed_info, q(DS, "SignatureMethod"), Algorithm=RSA_SHA256)
-        reference = etree.SubElement(signed_info, q(DS, "Reference"), URI=f"#{element.get('ID')}")
-        transforms = etree.SubElement(reference, q(DS, "Transforms"))
-        etree.SubElement(transforms, q(DS, "Transform"), Algorithm=ENVELOPED)
-        etree.SubElement(transforms, q(DS, "Transform"), Algorithm=EXC_C14N)
-        etree.SubElement(reference, q(DS, "DigestMethod"), Algorithm=SHA256_DIGEST)
-        etree.SubElement(reference, q(DS, "DigestValue")).text = base64.b64encode(digest.digest()).decode("ascii")
-        element[0].addnext(signature)
-        canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
-        value = self.private_key.sign(canonical, padding.PKCS1v15(), hashes.SHA256())
-        etree.SubElement(signature, q(DS, "SignatureValue")).text = base64.b64encode(value).decode("ascii")
-        x509_data = etree.SubElement(etree.SubElement(signature, q(DS, "KeyInfo")), q(DS, "X509Data"))
-        etree.SubElement(x509_data, q(DS, "X509Certificate")).text = self.certificate_base64
+        canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+        element[0].addnext(etree.fromstring(self.signature_text(element.get("ID"), canonical)))
         return element
 
-
     def signature_text(self, reference_id: str, canonical: bytes) -> str:
-        """The same enveloped signature as `sign`, as text, for an element Porth writes as text
-        itself: `canonical` is that element's exclusive C14N form without the signature
-        (idp/responses.py). SignedInfo is signed in its canonical form (namespace declared on
-        it, as when it stands alone) and written inside a Signature that declares `ds`."""
+        """The enveloped signature, as text, of the element with ID `reference_id` whose
+        exclusive C14N form without the signature is `canonical` (`sign` above; idp/responses.py
+        writes a sign-in's Response as text and calls this directly). SignedInfo is signed in
+        its canonical form (namespace declared on it, as when it stands alone) and written
+        inside a Signature that declares `ds`."""
         digest = base64.b64encode(hashlib.sha256(canonical).digest()).decode("ascii")
         body = _SIGNED_INFO_BODY.format(reference=f"#{reference_id}", digest=digest)
         canonical_signed_info = f'<ds:SignedInfo xmlns:ds="{DS}">{body}</ds:SignedInfo>'
