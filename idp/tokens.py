@@ -9,6 +9,7 @@ URL. These serializers write values uncompressed; a value written compressed bef
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
@@ -21,14 +22,10 @@ class UncompressedSerializer(URLSafeTimedSerializer):
         return base64_encode(super(URLSafeSerializerMixin, self).dump_payload(obj))
 
 
-_SERIALIZERS: dict[tuple[Any, ...], UncompressedSerializer] = {}
-
-
-def serializer(secret_keys: str | bytes | list, salt: str, **options: Any) -> UncompressedSerializer:
-    """One serializer per key set, salt and options, made once: each call signs anew."""
-    keys = tuple(secret_keys) if isinstance(secret_keys, list) else (secret_keys,)
-    cache_key = (keys, salt, tuple(sorted((k, repr(v)) for k, v in options.items())))
-    made = _SERIALIZERS.get(cache_key)
-    if made is None:
-        made = _SERIALIZERS[cache_key] = UncompressedSerializer(list(keys), salt=salt, **options)
-    return made
+@functools.cache
+def serializer(keys: tuple[str | bytes, ...], salt: str, json: Any = None, key_derivation: str | None = None,
+               digest_method: Any = None) -> UncompressedSerializer:
+    """One serializer per key set (the newest last), salt and options, made once: each call signs anew."""
+    signer_options = {"key_derivation": key_derivation, "digest_method": digest_method}
+    return UncompressedSerializer(list(keys), salt=salt, serializer=json,
+                                  signer_kwargs={k: v for k, v in signer_options.items() if v is not None})

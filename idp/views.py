@@ -64,7 +64,7 @@ def _now() -> datetime:
 
 
 def _tokens(purpose: str) -> URLSafeTimedSerializer:
-    return tokens.serializer(current_app.secret_key, salt=f"porth.idp.{purpose}")
+    return tokens.serializer((current_app.secret_key,), f"porth.idp.{purpose}")
 
 
 def _problem(reason: str, status: int = 400) -> tuple[str, int]:

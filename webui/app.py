@@ -149,10 +149,8 @@ class PlainJsonSessionInterface(SecureCookieSessionInterface):
         """Flask's own makes a new serializer for every request, which also compresses (idp/tokens.py)."""
         if not app.secret_key:
             return None
-        keys = [*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key]  # current key last, as Flask's
-        return tokens.serializer(keys, self.salt, serializer=self.serializer,
-                                 signer_kwargs={"key_derivation": self.key_derivation,
-                                                "digest_method": self.digest_method})
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)  # current key last, as Flask's
+        return tokens.serializer(keys, self.salt, self.serializer, self.key_derivation, self.digest_method)
 
 
 def _translate_templates_once_per_render(app: Flask) -> None:
