@@ -86,31 +86,28 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields[:8]) - idle) / _TICKS, idle / _TICKS
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds of every live process in a process group (porth serve: gunicorn and its workers)."""
+def _cpu_of(belongs) -> float:
+    """CPU seconds of every live process whose pid `belongs(pid)` says is counted."""
     total = 0.0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if os.getpgid(int(entry.name)) == pgid:
+                if belongs(int(entry.name)):
                     total += process_cpu(int(entry.name))
-            except OSError:
+            except OSError:  # gone meanwhile
                 continue
     return total
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds of a process group (porth serve: gunicorn and its workers)."""
+    return _cpu_of(lambda pid: os.getpgid(pid) == pgid)
 
 
 def postgres_cpu() -> float:
     """CPU seconds of the local PostgreSQL server's processes (all of them: run the benchmark
     while nothing else uses that server)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    total += process_cpu(int(entry.name))
-            except OSError:
-                continue
-    return total
+    return _cpu_of(lambda pid: Path(f"/proc/{pid}/comm").read_text().strip() in ("postgres", "postmaster"))
 
 
 # -- (a) raw binds -----------------------------------------------------------------
