@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.graph.client import GraphClient, WritePacer  # noqa: E402
 from connectors.graph.desired import Skus  # noqa: E402
-from connectors.graph.fake import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
 from connectors.graph.sync import TenantSync  # noqa: E402
 from connectors.graph.tokens import LocalAuthority, TokenSource  # noqa: E402
 from directory.model import School, SchoolType  # noqa: E402
-from directory.operational.db import Database  # noqa: E402
-from directory.operational.tables import LicenceRequest  # noqa: E402
+from operational.db import Database  # noqa: E402
+from operational.tables import LicenceRequest  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402

@@ -355,7 +355,7 @@ def main() -> None:
                 env["PORTH_DATABASE__URL"] = scratch_database = _create_database(args.postgres)
             server_log = (scratch / "serve.log").open("w")
             workers = ["--workers", str(args.workers)] if args.workers else []
-            server = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port), *workers],
+            server = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), *workers],
                                       cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT, text=True,
                                       start_new_session=True)
             wait_until_answering(idp_url + "/healthz", server)

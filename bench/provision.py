@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.mis import demo_exports  # noqa: E402
+from demo import exports as demo_exports  # noqa: E402
 from connectors.mis.records import UpnField  # noqa: E402
 from directory.rules import usernames  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
@@ -43,7 +43,8 @@ from directory.school_register import parse_register  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from webui.data_cli import import_register, write_demo_exports  # noqa: E402
+from demo.files import write_demo_exports
+from directory.school_register import add_register  # noqa: E402
 
 BASE = "dc=porth"
 ROOT_DN = f"cn=porth,{BASE}"
@@ -185,7 +186,7 @@ def porth(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Run `porth ARGS`; its peak resident memory (VmHWM, read until it exits) goes to PEAK_MEMORY_MIB."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
-        process = subprocess.Popen([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", *args], cwd=ROOT, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, text=True)
         peak = 0.0
         while process.poll() is None:
@@ -229,7 +230,7 @@ def main() -> None:
             raw_server = slapd_in(scratch / "raw", password, args.no_sync)
             try:
                 raw_store = store_for(raw_server)
-                import_register(raw_store, schools)
+                add_register(raw_store, schools)
                 raw_store.close()
                 ldif, entries = accounts_ldif(exports, vault)
                 # As many ldapadd processes as Porth has jobs: the raw limit gets the same cores.
@@ -253,7 +254,7 @@ def main() -> None:
         server = slapd_in(scratch / "porth", password, args.no_sync)
         try:
             store = store_for(server)
-            import_register(store, schools)
+            add_register(store, schools)
             store.close()
             env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
             env.update(PORTH_PROVISIONING__JOBS=str(args.jobs), PORTH_VAR_DIR=str(scratch / "var"), PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE,

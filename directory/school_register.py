@@ -1,4 +1,5 @@
-"""The school register (SPEC O-1): the CSV a national administrator imports. Pure."""
+"""The school register (SPEC O-1): the CSV a national administrator imports, read (pure) and
+added to the directory (add_register)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from directory.model import School, SchoolType
+from directory.errors import EntryAlreadyExists
+from directory.model import Organisation, OrganisationKind, School, SchoolType
+from directory.wales import organisations_for
+
+if TYPE_CHECKING:
+    from directory.store import DirectoryStore
 
 COLUMNS = ("dfes", "name", "type", "la_code", "mail_domain", "staff_licence_quota")
 REQUIRED = ("dfes", "name", "type")
@@ -67,3 +74,28 @@ def parse_register(name: str, data: bytes) -> tuple[list[School], list[RegisterP
                               mail_domain=(row.get("mail_domain") or "").strip().lower() or None,
                               staff_licence_quota=int(quota) if quota else None))
     return schools, problems
+
+
+def add_register(store: DirectoryStore, schools: list[School]) -> tuple[int, int]:
+    """Add missing organisations and schools; returns (added, already present)."""
+    store.initialise()
+    known_orgs = {o.code for o in store.organisations()}
+    known_schools = {s.dfes for s in store.schools()}
+    added = present = 0
+    for school in schools:
+        organisations = organisations_for(school.la_code) or [
+            Organisation(school.la_code, f"Local authority {school.la_code}", OrganisationKind.LOCAL_AUTHORITY)]
+        for organisation in organisations:
+            if organisation.code not in known_orgs:
+                store.add_organisation(organisation)
+                known_orgs.add(organisation.code)
+        if school.dfes in known_schools:
+            present += 1
+            continue
+        try:
+            store.add_school(school)
+            added += 1
+        except EntryAlreadyExists:
+            present += 1
+        known_schools.add(school.dfes)
+    return added, present

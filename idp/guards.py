@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from directory.operational.db import Database, KeptConnections
-from directory.operational.tables import SeenSamlRequest, SignInFailures
+from operational.db import Database, KeptConnections
+from operational.tables import SeenSamlRequest, SignInFailures
 from idp import throttling
 from idp.throttling import Counter, Limits, Verdict
 

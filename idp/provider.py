@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.settings import Settings
-from directory.operational.db import Database, KeptConnections
+from operational.db import Database, KeptConnections
 from directory.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES

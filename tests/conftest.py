@@ -49,7 +49,7 @@ def porth_env(var_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def run_porth(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -95,7 +95,7 @@ def demo_server(tmp_path_factory) -> "DemoServer":
     # A file, not a pipe: nobody reads the access log while tests run, and a full pipe would block the server.
     log = (var_dir.parent / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "webui.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -13,7 +13,6 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config.settings import Settings, settings_from_environment
 from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
 from idp import logout_views as idp_logout_views
@@ -22,7 +21,9 @@ from idp import tokens
 from idp.pages import with_language
 from idp.provider import build_identity_provider
 from webui.portal import init_portal
-from webui.runtime import Runtime, build_runtime
+
+if TYPE_CHECKING:  # the runtime is built by the process that serves the app (entrypoints)
+    from entrypoints.runtime import Runtime
 
 LANGUAGES = ("en", "cy")  # SPEC S-4: English and Welsh on every page
 LANGUAGE_COOKIE = "porth_lang"
@@ -30,8 +31,9 @@ LANGUAGE_COOKIE = "porth_lang"
 NON_MIS_AT_SCHOOL = (AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
-    settings = settings or (runtime.settings if runtime else settings_from_environment())
+def create_app(runtime: Runtime) -> Flask:
+    """The web application over one process's runtime (built per gunicorn worker, after the fork)."""
+    settings = runtime.settings
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secrets.flask_secret_key.get_secret_value(),
@@ -45,8 +47,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         BABEL_DEFAULT_LOCALE="en",
         BABEL_DEFAULT_TIMEZONE="Europe/London",  # times shown to schools are Welsh local time
     )
-    # Built once per process (per gunicorn worker, after the fork).
-    runtime = runtime or build_runtime(settings)
     app.extensions["porth"] = runtime
     app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
 

@@ -27,9 +27,9 @@ from connectors.graph import errors
 from connectors.graph.client import Answer, GraphClient, PendingSteps, Step
 from connectors.graph.desired import AccountPlan, Change, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
-from directory.operational import licence_requests
-from directory.operational.db import Database
-from directory.operational.tables import CloudAccount, SyncMark
+from operational import licence_requests
+from operational.db import Database
+from operational.tables import CloudAccount, SyncMark
 from directory.store import AccountQuery, DirectoryStore
 
 log = logging.getLogger("porth.graph.sync")

@@ -14,7 +14,7 @@ import pytest
 from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState, GroupKind, Role
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
-from webui.runtime import build_runtime
+from entrypoints.runtime import build_runtime
 
 BLOCKING = ("serious", "critical")
 

@@ -13,7 +13,7 @@ from directory.model import AccountKind, AccountState
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 from tests.conftest import free_port
 from tests.saml_test_service import DemoService
-from webui.runtime import build_runtime
+from entrypoints.runtime import build_runtime
 
 
 def _a_demo_learner(demo_server):

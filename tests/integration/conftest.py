@@ -15,7 +15,7 @@ import ldap3
 import pytest
 
 from directory.model import AccountKind, NewAccount, School, SchoolType
-from directory.operational.db import Database
+from operational.db import Database
 from directory.rules.vault import PasswordVault
 from directory.slapd import PrivateSlapd
 from directory.store import DirectoryConfig, DirectoryStore

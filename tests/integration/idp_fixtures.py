@@ -12,7 +12,7 @@ from directory.slapd import PrivateSlapd
 from tests.integration.conftest import BASE_DN, ROOT_DN
 from tests.saml_services import csrf_token, path_of, posted_form
 from webui.app import create_app
-from webui.runtime import build_runtime
+from entrypoints.runtime import build_runtime
 
 PASSWORD = "Tiger4821"
 
@@ -70,7 +70,7 @@ def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = N
     ))
     runtime = build_runtime(settings)
     runtime.db.migrate()
-    app = create_app(settings, runtime)
+    app = create_app(runtime)
     return Porth(app=app, client=app.test_client(), services_dir=services_dir, runtime=runtime)
 
 

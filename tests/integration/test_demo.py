@@ -16,7 +16,7 @@ from directory.model import AccountKind, AccountState
 from directory.slapd import process_alive
 from directory.store import store_for
 from tests.conftest import ROOT, free_port, porth_env, run_porth, wait_until_answering
-from webui.demo import DEMO_SCHOOLS
+from demo.loader import DEMO_SCHOOLS
 
 
 def _page(url: str) -> str:
@@ -96,7 +96,7 @@ def test_the_access_log_names_each_request_but_never_its_query_string(demo_serve
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
     env = porth_env(tmp_path / "var", PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "webui.cli", "serve", "--port", str(port), "--workers", "1"],
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), "--workers", "1"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
@@ -126,11 +126,11 @@ def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fil
 
     import httpx
 
-    from connectors.graph.fake import FakeTenantSettings
+    from demo.fake_graph import FakeTenantSettings
     from tests.conftest import ROOT, free_port, run_porth, wait_until_answering
 
     web_port, graph_port = free_port(), free_port()
-    process = subprocess.Popen([sys.executable, "-m", "webui.cli", "demo", "--port", str(web_port),
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(web_port),
                                 "--graph-port", str(graph_port)], cwd=ROOT, env=demo_server.env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from connectors.graph import errors
 from connectors.graph.client import GraphClient, Step, WritePacer
-from connectors.graph.fake import FACULTY_SKU, FakeGraph, FakeTenantSettings
+from demo.fake_graph import FACULTY_SKU, FakeGraph, FakeTenantSettings
 from connectors.graph.tokens import LocalAuthority, TokenSource
 
 

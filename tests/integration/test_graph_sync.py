@@ -9,11 +9,11 @@ import pytest
 
 from connectors.graph.client import GraphClient, WritePacer
 from connectors.graph.desired import Skus
-from connectors.graph.fake import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
 from directory.model import AccountState, Consent
-from directory.operational import licence_requests
+from operational import licence_requests
 from tests.integration.conftest import SCHOOL, learner, staff
 
 SKUS = Skus(learner=STUDENT_SKU[1], staff=FACULTY_SKU[1])

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 
-from directory.jobs.framework import JobContext, JobSettings, run_job
-from directory.jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
-from directory.jobs.username_changes import process_username_changes
+from jobs.framework import JobContext, JobSettings, run_job
+from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
+from jobs.username_changes import process_username_changes
 from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
-from directory.operational import username_changes
-from directory.operational.audit import AuditFilter, events
+from operational import username_changes
+from operational.audit import AuditFilter, events
 from tests.integration.conftest import SCHOOL, learner, staff
 from tests.integration.idp_fixtures import porth  # noqa: F401 (fixture)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from directory.operational import job_runs, username_changes
-from directory.operational.db import Database
+from operational import job_runs, username_changes
+from operational.db import Database
 from tests.conftest import ROOT, run_porth
 from tests.integration.conftest import BASE_DN, ROOT_DN, learner
 from tests.integration.test_operational_store import _postgres_database
@@ -62,7 +62,7 @@ def test_a_job_held_by_another_scheduler_is_skipped_then_runs(production, store)
 def test_two_processes_running_the_same_job_make_each_change_once(production, store):
     env, db = production
     ids = queue_renames(store, db, 12)
-    command = [sys.executable, "-m", "webui.cli", "jobs", "run", "username-changes"]
+    command = [sys.executable, "-m", "entrypoints.cli", "jobs", "run", "username-changes"]
     processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=120) for process in processes]
@@ -76,7 +76,7 @@ def test_two_processes_running_the_same_job_make_each_change_once(production, st
 
 def test_the_scheduler_stores_its_jobs_and_jobs_list_shows_them(production, store):
     env, db = production
-    scheduler = subprocess.Popen([sys.executable, "-m", "webui.cli", "scheduler"], cwd=ROOT, env=env,
+    scheduler = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], cwd=ROOT, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                  start_new_session=True)
     try:
@@ -112,7 +112,7 @@ def test_an_unknown_job_is_one_clear_line(production):
 
 def test_the_tenant_sync_runs_as_a_job_against_a_fake_graph(production, store):
     """Issue 6: with Graph configured, `porth jobs run graph-sync` brings the tenant in step."""
-    from connectors.graph.fake import STUDENT_SKU, FakeGraph
+    from demo.fake_graph import STUDENT_SKU, FakeGraph
     from directory.model import Consent
 
     env, db = production

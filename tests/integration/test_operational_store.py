@@ -12,9 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from directory.operational import audit, workflow_runs
-from directory.operational.db import Database, OperationalStoreError
-from directory.operational.tables import Base
+from operational import audit, workflow_runs
+from operational.db import Database, OperationalStoreError
+from operational.tables import Base
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -138,8 +138,8 @@ def test_licence_requests_keep_the_latest_wanted_state_and_never_pass_the_quota(
     """G-2 on both engines: two administrators allocating at once cannot both take the last licence."""
     import threading
 
-    from directory.operational import licence_requests
-    from directory.operational.licence_requests import OverQuota
+    from operational import licence_requests
+    from operational.licence_requests import OverQuota
     from directory.rules.licences import within_quota
 
     def quota_of(limit):
@@ -175,7 +175,7 @@ def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
     """Issue 6: a second scheduler cannot take a job another holds; a dead holder's lease runs out."""
     from datetime import timedelta as minutes_from
 
-    from directory.operational import job_runs
+    from operational import job_runs
 
     lease = minutes_from(minutes=30)
     assert job_runs.take_lock(db, "deletions", "host-a:1", now, lease)
@@ -191,7 +191,7 @@ def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
 def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
     """The replay ledger and failure counters keep one connection per thread (KeptConnections);
     a server restart or an idle timeout must cost nobody their sign-in."""
-    from directory.operational.db import KeptConnections
+    from operational.db import KeptConnections
     from idp.guards import RequestLedger, SignInThrottle
     from idp.throttling import Limits
 

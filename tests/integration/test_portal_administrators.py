@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
-from directory.operational.audit import AuditFilter, events
+from operational.audit import AuditFilter, events
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from directory.model import Role, School, SchoolType
-from directory.operational import licence_requests
+from operational import licence_requests
 from tests.integration.conftest import staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)

@@ -8,8 +8,8 @@ import io
 import re
 
 from directory.model import AccountState, Consent, GroupKind, PasswordStatus, Role
-from directory.operational.audit import AuditFilter, events
-from directory.operational.username_changes import pending_among
+from operational.audit import AuditFilter, events
+from operational.username_changes import pending_among
 from directory.rules.passwords import learner_words
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD

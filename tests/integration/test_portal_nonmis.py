@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
-from directory.operational.audit import AuditFilter, events
+from operational.audit import AuditFilter, events
 from directory.rules.lifecycle import add_months, end_of_academic_year
 from tests.integration.conftest import SCHOOL, staff
 from tests.integration.idp_fixtures import PASSWORD

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
-from directory.operational import workflow_runs
-from directory.rules.permissions import Action, Decision, PortalRole, Target, TargetKind, decide
+from operational import workflow_runs
+from webui.portal.permissions import Action, Decision, PortalRole, Target, TargetKind, decide
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)

@@ -6,8 +6,8 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from directory.model import AccountKind, AccountState, NewAccount, Role
-from directory.operational import workflow_runs
-from directory.operational.workflow_runs import RecordError, RunCounts
+from operational import workflow_runs
+from operational.workflow_runs import RecordError, RunCounts
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from directory.model import AccountKind, AccountState, Consent, GroupKind, NewAccount, PasswordStatus, Role
-from directory.operational.audit import AuditFilter, events
+from operational.audit import AuditFilter, events
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)

@@ -89,7 +89,7 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
     count = 150
     rows = [learner_row(n, surname=("Jones", "Davies", "Evans")[n % 3]) for n in range(1, count + 1)]
     folder = _write_export(tmp_path / "big", rows, [staff_row(f"S{n}") for n in range(1, 11)])
-    process = subprocess.Popen([sys.executable, "-m", "webui.cli", "provision", str(folder)], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "provision", str(folder)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     try:
@@ -122,7 +122,7 @@ def test_generated_exports_in_all_three_formats_provision_and_rerun_without_chan
     """porth demo-data -> schools import -> provision, for CTF(+staff.csv), OneRoster and Porth CSV."""
     from datetime import date
 
-    from connectors.mis import demo_exports
+    from demo import exports as demo_exports
 
     out = tmp_path / "exports"
     made = run_porth(["demo-data", "--out", str(out), "--schools", "3", "--seed", "11", "--la", "661"], env)

@@ -11,7 +11,7 @@ from connectors.mis.records import SchoolExport
 from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import provision_school
 from directory.model import AccountKind, AccountState, GroupKind, PasswordStatus
-from directory.operational import workflow_runs
+from operational import workflow_runs
 from directory.rules.upn import check_letter
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 

@@ -76,7 +76,7 @@ def test_wrong_bind_password_names_the_settings(slapd):
 
 
 def _porth(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "webui.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -118,7 +118,7 @@ def test_cli_uses_an_existing_directory_and_postgresql_when_configured(slapd, st
         assert f"directory at {slapd.url} answers as {ROOT_DN}" in status.stdout
         upgraded = _porth(["db", "upgrade"], env)
         assert upgraded.returncode == 0, upgraded.stderr
-        from directory.operational.db import Database
+        from operational.db import Database
 
         newest = Database(database_url).head_revision()
         assert f"operational database at revision {newest}" in upgraded.stdout

@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from directory.model import Account, AccountKind, AccountState, Role, SchoolType
-from directory.rules.permissions import (
+from webui.portal.permissions import (
     Action,
     Actor,
     Decision,
@@ -168,7 +168,7 @@ def test_scope_for_each_kind_of_administrator():
     la_admin = _account(AccountKind.LA_NONMIS, (Role.LA_ADMINISTRATOR,))
     la_admin = Account(**{**la_admin.__dict__, "organisation": "661"})
     assert portal_role(la_admin, None) is PortalRole.LA_ADMINISTRATOR
-    from directory.rules.permissions import scope_for
+    from webui.portal.permissions import scope_for
     assert scope_for(la_admin, PortalRole.LA_ADMINISTRATOR, schools, organisations) == \
         Scope(frozenset({"6610001"}), frozenset({"661"}))
     rec_admin = Account(**{**la_admin.__dict__, "organisation": "SEWC", "roles": frozenset({Role.REC_ADMINISTRATOR})})

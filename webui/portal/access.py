@@ -18,7 +18,7 @@ from flask import abort, current_app, session
 from flask_login import LoginManager, UserMixin, current_user
 
 from directory.model import Account, Organisation, School
-from directory.rules.permissions import (
+from webui.portal.permissions import (
     Action,
     Actor,
     Decision,

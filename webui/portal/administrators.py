@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from directory.model import Account, AccountKind, AccountState, OrganisationKind, Role
-from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import require

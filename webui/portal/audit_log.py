@@ -9,8 +9,8 @@ from flask import current_app, request
 from flask_login import current_user
 
 from directory.model import Account
-from directory.operational import audit
-from directory.operational.audit import AuditEntry
+from operational import audit
+from operational.audit import AuditEntry
 
 
 def _entry(action: str, target: Account | None = None, *, outcome: str = "success", target_kind: str | None = None,

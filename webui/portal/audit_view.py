@@ -10,9 +10,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from flask import abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from directory.operational import audit
-from directory.operational.audit import AuditFilter
-from directory.rules.permissions import Action, Target, TargetKind
+from operational import audit
+from operational.audit import AuditFilter
+from webui.portal.permissions import Action, Target, TargetKind
 from webui.portal.access import require
 from webui.portal.views import _db, blueprint
 

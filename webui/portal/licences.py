@@ -15,10 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
-from directory.operational import licence_requests
-from directory.operational.licence_requests import OverQuota
+from operational import licence_requests
+from operational.licence_requests import OverQuota
 from directory.rules.licences import LicenceUse, within_quota
-from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.permissions import Action, Target, TargetKind
 from webui.portal import audit_log
 from webui.portal.access import account_target, require
 from webui.portal.users import active_staff

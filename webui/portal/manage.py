@@ -23,10 +23,10 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from directory.model import Account, AccountState, Consent
-from directory.operational import username_changes
+from operational import username_changes
 from directory.rules import passwords
 from directory.rules.lifecycle import ExpiryChoice, expiry_date
-from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require

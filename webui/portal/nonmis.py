@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 
 from directory.model import AccountKind, AccountState, Contact, NewAccount, Organisation, OrganisationKind
 from directory.rules.lifecycle import ExpiryChoice, expires_within, expiry_date
-from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.permissions import Action, Target, TargetKind
 from directory.store import AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require

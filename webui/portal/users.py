@@ -15,8 +15,8 @@ from flask import abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind, PasswordStatus
-from directory.operational import username_changes
-from directory.rules.permissions import Action, Target, TargetKind
+from operational import username_changes
+from webui.portal.permissions import Action, Target, TargetKind
 from directory.store import LIST_FIELDS, AccountQuery
 from webui.portal import audit_log
 from webui.portal.access import account_target, require

@@ -18,10 +18,10 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_login import current_user, login_required, login_user, logout_user
 
 from directory.model import AccountKind, AccountState
-from directory.operational import workflow_runs
-from directory.operational.tables import WORKFLOWS
+from operational import workflow_runs
+from operational.tables import WORKFLOWS
 from directory.rules.lifecycle import expires_within
-from directory.rules.permissions import Action, Target, TargetKind
+from webui.portal.permissions import Action, Target, TargetKind
 from webui.portal.access import (
     SIGN_IN_NAME,
     SIGN_IN_SESSION_INDEX,

@@ -1,0 +1,86 @@
+"""`porth load-demo`: a demo local authority built the way a real one is.
+
+1. realistic MIS exports are generated once into var/demo-exports (the
+   same generator as `porth demo-data`);
+2. the school register is imported;
+3. the provisioning client creates the learners and staff from the exports;
+4. governors, supply staff and an LA administrator are added by hand, as
+   a digital champion would.
+Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from connectors.mis.detect import parse_bundle
+from connectors.provisioning.inputs import find_bundles, read_bundle
+from connectors.provisioning.planner import GuardPolicy
+from connectors.provisioning.service import provision_school
+from demo import exports as demo_exports
+from demo.files import write_demo_exports
+from demo.people import DEMO_LA, add_demo_consent_and_licences, add_demo_non_mis
+from directory.school_register import add_register, parse_register
+
+if TYPE_CHECKING:  # built by the command that loads the demo (entrypoints)
+    from entrypoints.runtime import Runtime
+
+DEMO_SCHOOLS = 4
+DEMO_SEED = 2026
+
+
+@dataclass(frozen=True)
+class DemoLoadReport:
+    schools_added: int
+    accounts_created: int
+    record_errors: int
+    sign_ins: tuple[tuple[str, str, str], ...] = ()  # (who, username, password) to try the portal with
+
+
+def demo_sign_ins(runtime: Runtime) -> tuple[tuple[str, str, str], ...]:
+    """A digital champion and the LA administrator of the demo, with their (demo) passwords."""
+    from directory.model import AccountKind, Role
+
+    found = []
+    school = min(runtime.store.schools(), key=lambda s: s.dfes, default=None)
+    if school is not None:
+        champion = next((a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
+                         if Role.DIGITAL_CHAMPION in a.roles), None)
+        if champion is not None:
+            found.append((f"digital champion of {school.name}", champion.mail,
+                          runtime.store.reveal_password(champion.id) or "-"))
+    administrator = next(runtime.store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS), None)
+    if administrator is not None:
+        found.append(("LA administrator", administrator.mail, runtime.store.reveal_password(administrator.id) or "-"))
+    return tuple(found)
+
+
+def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
+    exports = runtime.settings.var_dir / "demo-exports"
+    register = exports / "schools.csv"
+    if not register.exists():
+        specs = demo_exports.school_specs(DEMO_SCHOOLS, DEMO_SEED, "all", (DEMO_LA,))
+        write_demo_exports(exports, specs, DEMO_SEED, echo=lambda _line: None)
+        echo(f"Generated MIS exports of {len(specs)} schools in {exports}")
+    schools, _ = parse_register(str(register), register.read_bytes())
+    added, _ = add_register(runtime.store, schools)
+    guard = GuardPolicy(runtime.settings.provisioning.guard_max_share,
+                        runtime.settings.provisioning.guard_min_accounts)
+    created = errors = 0
+    for _, files in find_bundles([Path(exports)]):
+        for export in parse_bundle(read_bundle(files), runtime.upn_hash_key):
+            outcome = provision_school(runtime.store, runtime.db, export, now, guard)
+            if outcome.outcome != "succeeded":
+                raise RuntimeError(f"provisioning the demo school {export.school} {outcome.outcome}: {outcome.message}")
+            created += outcome.counts.get("created", 0)
+            errors += len(outcome.errors)
+            echo(f"  {export.school}: {outcome.counts.get('created', 0)} accounts created, "
+                 f"{len(outcome.errors)} record errors logged")
+    created += add_demo_non_mis(runtime.store, now)
+    consented, allocated = add_demo_consent_and_licences(runtime.store, runtime.db, now)
+    if consented or allocated:
+        echo(f"Consent recorded for {consented} learners; {allocated} staff licences allocated")
+    return DemoLoadReport(added, created, errors, demo_sign_ins(runtime))

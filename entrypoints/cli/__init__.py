@@ -1,0 +1,1 @@
+"""The `porth` command line (entrypoints.cli.main)."""

@@ -1,0 +1,5 @@
+"""`python -m entrypoints.cli`: the `porth` command."""
+
+from entrypoints.cli.main import main
+
+main()

@@ -1,0 +1,108 @@
+"""`porth directory start|stop|status|run` (the private slapd) and `porth db upgrade`."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+from config.settings import Settings
+from entrypoints.cli.context import settings_of
+
+
+# -- the directory ------------------------------------------------------------
+@click.group()
+def directory() -> None:
+    """Manage the embedded private slapd (only when PORTH_LDAP__URL is not set)."""
+
+
+def _embedded_slapd(settings: Settings):
+    from directory.slapd import private_slapd_for
+
+    if not settings.ldap.embedded:
+        raise click.ClickException(
+            f"the directory is external ({settings.ldap.url}); there is no private slapd to manage"
+        )
+    return private_slapd_for(settings)
+
+
+def _initialise(settings: Settings) -> bool:
+    from entrypoints.runtime import build_runtime
+
+    with build_runtime(settings) as runtime:
+        return runtime.store.initialise()
+
+
+@directory.command("start")
+@click.pass_context
+def directory_start(ctx: click.Context) -> None:
+    """Start the private slapd in the background and create the DIT."""
+    settings = settings_of(ctx)
+    slapd = _embedded_slapd(settings)
+    started = slapd.start()
+    _initialise(settings)
+    click.echo(f"slapd {'started' if started else 'already running'} on {slapd.url} (pid {slapd.pid()})")
+
+
+@directory.command("stop")
+@click.pass_context
+def directory_stop(ctx: click.Context) -> None:
+    """Stop the private slapd."""
+    slapd = _embedded_slapd(settings_of(ctx))
+    click.echo("slapd stopped" if slapd.stop() else "slapd was not running")
+
+
+@directory.command("status")
+@click.pass_context
+def directory_status(ctx: click.Context) -> None:
+    """Say whether the directory answers."""
+    from entrypoints.runtime import build_runtime
+
+    settings = settings_of(ctx)
+    with build_runtime(settings) as runtime:
+        runtime.store.check()
+    click.echo(f"directory at {settings.ldap.effective_url} answers as {settings.ldap.effective_bind_dn}")
+
+
+@directory.command("run")
+@click.pass_context
+def directory_run(ctx: click.Context) -> None:
+    """Run the private slapd in the foreground until SIGTERM/Ctrl-C (for containers)."""
+    settings = settings_of(ctx)
+    slapd = _embedded_slapd(settings)
+    slapd.start()
+    try:
+        _initialise(settings)
+        click.echo(f"slapd running on {slapd.url}; SIGTERM or Ctrl-C stops it")
+        stop = {"now": False}
+
+        def _stop(_signum, _frame):
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        while not stop["now"] and slapd.is_running:
+            signal.pause()
+    finally:
+        slapd.stop()
+
+
+# -- the operational database ---------------------------------------------------
+@click.group()
+def db() -> None:
+    """The operational database (audit log, workflow runs)."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply the database migrations (idempotent)."""
+    from operational.db import Database
+
+    settings = settings_of(ctx)
+    database = Database(settings.database_url)
+    try:
+        database.migrate()
+        click.echo(f"operational database at revision {database.current_revision()}")
+    finally:
+        database.dispose()

@@ -1,0 +1,90 @@
+"""`porth scheduler` and `porth jobs list|run`."""
+
+from __future__ import annotations
+
+import click
+
+from entrypoints.cli.context import settings_of
+
+EXIT_HELD = 3
+
+
+@click.command("scheduler")
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Run the scheduled jobs (one process; a second one started by mistake does no harm)."""
+    from entrypoints.runtime import build_runtime, directory_running
+    from entrypoints.scheduler import build_scheduler, scheduled_jobs
+
+    settings = settings_of(ctx)
+    with directory_running(settings), build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        built = build_scheduler(runtime)
+        for job in scheduled_jobs(settings):
+            click.echo(f"  {job.name:18} {job.trigger}  {job.description}")
+        click.echo("Scheduler running (Ctrl-C stops it)")
+        try:
+            built.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """The scheduled jobs: what they are, when they ran, run one now."""
+
+
+@jobs.command("list")
+@click.pass_context
+def list_jobs(ctx: click.Context) -> None:
+    """Each job, its schedule, its last run and outcome, and its next run."""
+    from operational import job_runs
+    from entrypoints.runtime import build_runtime
+    from entrypoints.scheduler import next_runs, scheduled_jobs
+
+    settings = settings_of(ctx)
+    with build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        last = job_runs.last_runs(runtime.db)
+        upcoming = next_runs(runtime)
+    click.echo(f"{'job':18} {'schedule':34} {'last run':17} {'outcome':10} {'counts':24} next run")
+    for job in scheduled_jobs(settings):
+        run = last.get(job.name)
+        started = run.started_at.strftime("%Y-%m-%d %H:%M") if run else "never"
+        counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) if run and run.counts else "-"
+        following = upcoming.get(job.name)
+        click.echo(f"{job.name:18} {str(job.trigger)[:34]:34} {started:17} {(run.outcome if run else '-'):10} "
+                   f"{counts[:24]:24} {following.strftime('%Y-%m-%d %H:%M %Z') if following else 'not scheduled'}")
+        if run and run.note:
+            click.echo(f"{'':18} {run.note}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option("--confirm", is_flag=True, help="Let a run go ahead that the job would hold (deletions beyond the limit).")
+@click.pass_context
+def run_job_now(ctx: click.Context, name: str, confirm: bool) -> None:
+    """Run one job now (recorded like a scheduled run)."""
+    from entrypoints.runtime import build_runtime, directory_running
+    from entrypoints.scheduler import run_now, scheduled_jobs
+
+    settings = settings_of(ctx)
+    names = [job.name for job in scheduled_jobs(settings)]
+    if name not in names:
+        raise click.BadParameter(f"no job {name!r}; the jobs are {', '.join(names)}", param_hint="NAME")
+    with directory_running(settings), build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        run = run_now(runtime, name, confirmed=confirm)
+    if run is None:
+        click.echo(f"{name}: another scheduler is running it now; nothing done")
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) or "nothing to do"
+    click.echo(f"{name}: {run.outcome} ({counts}; {run.error_count} errors)")
+    for error in run.errors[:20]:
+        click.echo(f"  {error['record']}: {error['error']}{': ' + error['detail'] if error.get('detail') else ''}")
+    if run.note:
+        click.echo(run.note)
+    if run.outcome == "held":
+        ctx.exit(EXIT_HELD)
+    if run.outcome == "failed":
+        ctx.exit(1)

@@ -1,0 +1,51 @@
+"""The `porth` command line: one group, the commands of entrypoints/cli/*.
+
+Every operator error (bad setting, unreachable directory or database) ends
+the command with one line on stderr saying what to fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from config.settings import ConfigError
+from directory.errors import DirectoryError
+from entrypoints.cli import demo, directory, jobs, provisioning, schools, serve
+from entrypoints.cli.context import EXIT_CONFIGURATION, EXIT_FAILURE, settings_of
+from operational.db import OperationalStoreError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Porth: accounts for a nation's schools."""
+    ctx.ensure_object(dict)
+
+
+@cli.command("settings")
+@click.pass_context
+def show_settings(ctx: click.Context) -> None:
+    """Print the effective settings (secrets are never shown)."""
+    settings = settings_of(ctx)
+    click.echo(settings.model_dump_json(indent=2))
+
+
+for _command in (serve.serve, demo.load_demo_command, demo.demo, demo.demo_data, directory.directory, directory.db,
+                 provisioning.provision, provisioning.status, schools.schools, jobs.scheduler, jobs.jobs):
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cli.main(args=argv, prog_name="porth", standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"porth: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIGURATION)
+    except (DirectoryError, OperationalStoreError) as exc:
+        click.echo(f"porth: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
+

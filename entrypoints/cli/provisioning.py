@@ -1,0 +1,268 @@
+"""`porth provision` and `porth status`: the provisioning client's command line."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from connectors.mis.detect import FORMATS, parse_bundle
+from connectors.mis.records import FormatRefused
+from connectors.provisioning.inputs import find_bundles, read_bundle
+from connectors.provisioning.plan import (
+    AddGroup,
+    CreateAccount,
+    Deactivate,
+    Plan,
+    Reactivate,
+    RemoveGroup,
+    TransferIn,
+    UpdateAccount,
+    UpdateSchoolName,
+)
+from connectors.provisioning.planner import GuardPolicy
+from connectors.provisioning.service import SchoolOutcome, provision_school
+from entrypoints.cli.context import now, settings_of
+from operational import workflow_runs
+from operational.tables import WORKFLOWS
+
+EXIT_APPLIED = 0
+EXIT_UNUSABLE_INPUT = 2
+EXIT_HELD = 3
+
+
+
+def describe(action) -> str:
+    """One line of a dry-run plan, in the school's words."""
+    if isinstance(action, CreateAccount):
+        record = action.record
+        kind = "learner" if hasattr(record, "upn") else "staff"
+        return f"create {kind} {record.reference}: {record.legal_forename} {record.legal_surname}"
+    if isinstance(action, UpdateAccount):
+        return f"update {action.reference}: " + ", ".join(f"{k} -> {v!r}" for k, v in action.changes)
+    if isinstance(action, TransferIn):
+        return f"transfer in {action.reference} from school {action.from_school}"
+    if isinstance(action, Reactivate):
+        return f"reactivate {action.reference}"
+    if isinstance(action, Deactivate):
+        return f"deactivate {action.reference}: {action.reason}"
+    if isinstance(action, UpdateSchoolName):
+        return f"rename school to {action.name!r}"
+    if isinstance(action, AddGroup):
+        return f"add {action.kind} {action.code!r}"
+    if isinstance(action, RemoveGroup):
+        return f"remove group {action.code!r}"
+    return repr(action)
+
+
+def _print_plan(plan: Plan) -> None:
+    click.echo(f"School {plan.school}: {len(plan.actions)} changes, {len(plan.errors)} record errors"
+               + (" — WOULD BE HELD (M-11)" if plan.hold else ""))
+    for action in plan.actions:
+        click.echo(f"  [{action.workflow}] {describe(action)}")
+    for error in plan.errors:
+        detail = f" ({error.detail})" if error.detail else ""
+        click.echo(f"  [{error.workflow}] ERROR {error.record}: {error.error}{detail}")
+
+
+def _summary(outcomes: list[SchoolOutcome], refused: list[str]) -> None:
+    click.echo("")
+    header = f"{'school':9} {'outcome':10} {'created':>8} {'updated':>8} {'moved':>6} {'deactivated':>12} {'errors':>7}"
+    click.echo(header)
+    click.echo("-" * len(header))
+    totals = dict.fromkeys(("created", "updated", "moved", "deactivated", "errors"), 0)
+    for outcome in outcomes:
+        row = {key: outcome.counts.get(key, 0) for key in ("created", "updated", "moved", "deactivated")}
+        row["errors"] = len(outcome.errors)
+        for key, value in row.items():
+            totals[key] += value
+        click.echo(f"{outcome.school:9} {outcome.outcome:10} {row['created']:8} {row['updated']:8} "
+                   f"{row['moved']:6} {row['deactivated']:12} {row['errors']:7}")
+    click.echo("-" * len(header))
+    click.echo(f"{'all':9} {len(outcomes):<10} {totals['created']:8} {totals['updated']:8} {totals['moved']:6} "
+               f"{totals['deactivated']:12} {totals['errors']:7}")
+    for outcome in outcomes:
+        if outcome.message:
+            click.echo(f"{outcome.school}: {outcome.message}")
+    for line in refused:
+        click.echo(f"refused: {line}", err=True)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
+@click.option("--school", "only_school", metavar="DFES", help="Only this school.")
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True)
+@click.option("--release", "release_run", type=int, metavar="RUN_ID",
+              help="Release a held run (M-11) and apply that school's export.")
+@click.option("--jobs", type=click.IntRange(1, 16), help="Schools provisioned at once (default: provisioning.jobs).")
+@click.pass_context
+def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_school: str | None,
+              fmt: str, release_run: int | None, jobs: int | None) -> None:
+    """Reconcile MIS exports (files, or folders of per-school exports) with the directory."""
+    from entrypoints.runtime import build_runtime, directory_running
+
+    if not paths:
+        raise click.UsageError("give at least one export file or folder")
+    settings = settings_of(ctx)
+    guard = GuardPolicy(settings.provisioning.guard_max_share, settings.provisioning.guard_min_accounts)
+    jobs = jobs or settings.provisioning.jobs
+    try:
+        found = find_bundles(list(paths))
+    except FormatRefused as exc:
+        click.echo(f"porth: {exc}", err=True)
+        sys.exit(EXIT_UNUSABLE_INPUT)
+    interactive = sys.stdout.isatty()
+    outcomes: list[SchoolOutcome] = []
+    refused: list[str] = []
+    with directory_running(settings):
+        with build_runtime(settings) as runtime:
+            runtime.db.migrate()
+            released_school, allowed = None, None
+            if release_run is not None:
+                try:
+                    run = workflow_runs.mark_released(runtime.db, release_run, now())
+                except LookupError as exc:
+                    raise click.ClickException(str(exc)) from None
+                released_school, allowed = run.school, run.held_deactivations
+                only_school = only_school or released_school
+            work = _work(found, runtime.upn_hash_key, fmt, only_school, released_school, allowed, refused)
+            if jobs > 1 and not dry_run:
+                outcomes = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
+            else:
+                outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
+                            for label, export, allowed_here in work]
+    _summary(outcomes, refused)
+    if refused:
+        sys.exit(EXIT_UNUSABLE_INPUT)
+    if any(o.outcome == "held" for o in outcomes):
+        sys.exit(EXIT_HELD)
+    if any(o.outcome == "failed" for o in outcomes):
+        sys.exit(1)
+
+
+def _work(found, upn_key, fmt, only_school, released_school, allowed, refused):
+    """(label, export, allowed deactivations) for every school export, parsed one bundle at a time."""
+    for index, (_name, files) in enumerate(found, start=1):
+        try:
+            exports = parse_bundle(read_bundle(files), upn_key, fmt)
+        except FormatRefused as exc:
+            refused.append(str(exc))
+            click.echo(f"[{index}/{len(found)}] refused: {exc}", err=True)
+            continue
+        for export in exports:
+            if only_school and export.school != only_school:
+                continue
+            yield (f"[{index}/{len(found)}] {export.school}", export,
+                   allowed if export.school == released_school else None)
+
+
+def _report(label: str, outcome: SchoolOutcome) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items())) or "no change"
+    click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
+
+
+def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interactive: bool) -> list[SchoolOutcome]:
+    """Several schools at once: slapd hashes passwords on every core. Each school's
+    plan is still applied by one worker, in order; at most 2 x jobs exports are
+    held in memory."""
+    outcomes: list[SchoolOutcome] = []
+    bar = click.progressbar(length=bundles, label="schools", show_pos=True) if interactive else None
+
+    def finished(future) -> None:
+        label, outcome = future.result()
+        outcomes.append(_without_plan(outcome))
+        if bar is not None:
+            bar.update(1)
+        else:
+            _report(label, outcome)
+
+    def one(label, export, allowed):
+        return label, provision_school(runtime.store, runtime.db, export, now(), guard, allowed_deactivations=allowed)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = set()
+        for label, export, allowed in work:
+            if len(pending) >= 2 * jobs:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finished(future)
+            pending.add(pool.submit(one, label, export, allowed))
+        for future in as_completed(pending):
+            finished(future)
+    if bar is not None:
+        bar.render_finish()
+    return sorted(outcomes, key=lambda o: o.school)
+
+
+def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
+    """What the summary needs of an applied school: its plan (every new account of an initial
+    load) is dropped, or the whole nation's plans would stay in memory to the end of the run."""
+    return replace(outcome, plan=None)
+
+
+def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
+    now = now()
+    if dry_run:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, dry_run=True,
+                                   allowed_deactivations=allowed)
+        if outcome.plan is not None:
+            _print_plan(outcome.plan)
+        return outcome
+    if not interactive:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
+        _report(label, outcome)
+        return _without_plan(outcome)
+    bar = {"bar": None}
+
+    def on_plan(plan: Plan) -> None:
+        bar["bar"] = click.progressbar(length=max(1, len(plan.actions)), label=label, show_pos=True)
+        bar["bar"].__enter__()
+
+    try:
+        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed,
+                                   on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
+    finally:
+        if bar["bar"] is not None:
+            progress = bar["bar"]
+            progress.update(max(0, progress.length - progress.pos))  # an empty plan is done too
+            progress.__exit__(None, None, None)
+    _report(label, outcome)
+    return _without_plan(outcome)
+
+
+@click.command()
+@click.option("--school", "only_school", metavar="DFES", help="Only this school.")
+@click.pass_context
+def status(ctx: click.Context, only_school: str | None) -> None:
+    """Each school's last run of each workflow; flags schools without a success in 7 days (M-10)."""
+    from entrypoints.runtime import build_runtime, directory_running
+
+    settings = settings_of(ctx)
+    with directory_running(settings):
+        with build_runtime(settings) as runtime:
+            runtime.db.migrate()
+            schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
+            if only_school and not schools:
+                raise click.ClickException(f"no school {only_school} in the directory")
+            now = now()
+            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now))
+            for school in schools:
+                flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
+                click.echo(f"{school.dfes} {school.name}{flag}")
+                last = workflow_runs.last_runs(runtime.db, school.dfes)
+                for workflow in WORKFLOWS:
+                    run = last.get(workflow)
+                    if run is None:
+                        click.echo(f"  {workflow:15} never run")
+                        continue
+                    c = run.counts
+                    click.echo(
+                        f"  {workflow:15} {run.outcome:10} {run.started_at:%Y-%m-%d %H:%M} run {run.id}: "
+                        f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
+                        f"{run.error_count} errors"
+                    )

@@ -1,0 +1,126 @@
+"""`porth scheduler`: the jobs of issue 6 on their schedules, in one process.
+
+APScheduler 3 keeps the schedule in the operational database
+(SQLAlchemyJobStore, table apscheduler_jobs). Each run goes through
+jobs.framework.run_job, which takes the job's lock first: a second
+scheduler started by mistake finds every job held and skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from config.settings import Settings
+from jobs.framework import Job, JobContext, JobSettings, run_job
+from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
+from jobs.username_changes import process_username_changes
+from operational.job_runs import JobRunSummary
+from entrypoints.runtime import Runtime
+
+log = logging.getLogger("porth.scheduler")
+TIMEZONE = "Europe/London"
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    job: Job
+    trigger: BaseTrigger
+    description: str
+
+
+def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
+    jobs = settings.jobs
+    daily = dict(hour=jobs.lifecycle_hour, timezone=TIMEZONE)
+    return [
+        ScheduledJob("username-changes", process_username_changes,
+                     IntervalTrigger(minutes=jobs.username_change_minutes, timezone=TIMEZONE),
+                     "Generate New Username requests from the portal (A-5)"),
+        ScheduledJob("non-mis-expiry", expire_non_mis, CronTrigger(minute=0, **daily),
+                     "deactivate non-MIS accounts past their expiry (L-1)"),
+        ScheduledJob("inactivity", deactivate_inactive, CronTrigger(minute=10, **daily),
+                     "deactivate non-MIS accounts unused for 90 days (L-3)"),
+        ScheduledJob("deletions", delete_due, CronTrigger(minute=20, **daily),
+                     "delete accounts deactivated 12 months ago (L-4)"),
+    ] + _graph_jobs(settings)
+
+
+def _graph_jobs(settings: Settings) -> list[ScheduledJob]:
+    graph = settings.graph
+    if not graph.enabled:
+        return []
+    from jobs.microsoft365 import consent_job, full_sync_job, tenant_sync_job
+
+    return [
+        ScheduledJob("graph-sync", tenant_sync_job(graph), IntervalTrigger(minutes=graph.sync_minutes, timezone=TIMEZONE),
+                     "Microsoft 365: what changed since the last run (G-1..G-3)"),
+        ScheduledJob("consent-propagation", consent_job(graph),
+                     IntervalTrigger(minutes=graph.consent_minutes, timezone=TIMEZONE),
+                     "learners' consent to their Microsoft 365 licences (C-3)"),
+        ScheduledJob("graph-full-sync", full_sync_job(graph),
+                     CronTrigger(hour=graph.full_sync_hour, minute=30, timezone=TIMEZONE),
+                     "Microsoft 365: every account, repairing changes made in the tenant"),
+    ]
+
+
+def job_named(settings: Settings, name: str) -> ScheduledJob | None:
+    return next((job for job in scheduled_jobs(settings) if job.name == name), None)
+
+
+def run_now(runtime: Runtime, name: str, trigger: str = "by hand", confirmed: bool = False,
+            now: datetime | None = None) -> JobRunSummary | None:
+    """Run one job at once (its lock still applies); None when another scheduler holds it."""
+    settings = runtime.settings
+    scheduled = job_named(settings, name)
+    if scheduled is None:
+        raise KeyError(name)
+    context = JobContext(store=runtime.store, db=runtime.db, now=now or datetime.now(timezone.utc),
+                         settings=JobSettings(max_deletions_per_run=settings.jobs.max_deletions_per_run),
+                         confirmed=confirmed)
+    return run_job(name, scheduled.job, context, trigger=trigger, lease=timedelta(minutes=settings.jobs.lock_minutes),
+                   clock=lambda: datetime.now(timezone.utc))
+
+
+# The scheduler process's runtime: APScheduler stores a job as a reference to a
+# module-level function and its arguments, so the function finds the runtime here.
+_RUNTIME: Runtime | None = None
+
+
+def scheduled_run(name: str) -> None:
+    assert _RUNTIME is not None, "scheduled_run runs inside `porth scheduler` only"
+    run_now(_RUNTIME, name, trigger="schedule")
+
+
+def build_scheduler(runtime: Runtime, blocking: bool = True):
+    """The scheduler with every job (re)written into the database job store."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    global _RUNTIME
+    _RUNTIME = runtime
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = kind(jobstores={"default": SQLAlchemyJobStore(engine=runtime.db.engine)}, timezone=TIMEZONE,
+                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    for job in scheduled_jobs(runtime.settings):
+        scheduler.add_job(scheduled_run, job.trigger, args=[job.name], id=job.name, name=job.description,
+                          replace_existing=True)
+    return scheduler
+
+
+def next_runs(runtime: Runtime) -> dict[str, datetime | None]:
+    """When each job runs next, from the job store (what `porth jobs list` shows)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    store = SQLAlchemyJobStore(engine=runtime.db.engine)
+    store.start(None, "default")
+    try:
+        return {job.id: job.next_run_time for job in store.get_all_jobs()}
+    finally:
+        store.shutdown()

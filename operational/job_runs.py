@@ -1,0 +1,105 @@
+"""Scheduled jobs' runs and locks (issue 6), in the operational store.
+
+A lock is a lease: a row per job naming the scheduler process holding it
+until a time. Taking it is one conditional UPDATE, atomic on SQLite and
+PostgreSQL alike, so a second scheduler started by mistake finds the job
+held and skips it; a holder that died frees it when its lease runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from operational.db import Database
+from operational.tables import JobLock, JobRun
+
+MAX_ERRORS_KEPT = 500
+
+
+@dataclass(frozen=True)
+class JobRunSummary:
+    id: int
+    job: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    trigger: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error_count: int = 0
+    errors: tuple[dict[str, Any], ...] = ()
+    note: str | None = None
+
+
+def _summary(run: JobRun) -> JobRunSummary:
+    return JobRunSummary(run.id, run.job, run.started_at, run.ended_at, run.outcome, run.trigger,
+                         dict(run.counts or {}), run.error_count, tuple(run.errors or ()), run.note)
+
+
+# -- locks ---------------------------------------------------------------------------------
+def take_lock(db: Database, job: str, holder: str, now: datetime, lease: timedelta) -> bool:
+    """Hold the job until now + lease, unless someone else holds it; True when taken."""
+    try:
+        with db.session() as session, session.begin():
+            session.add(JobLock(job=job))
+    except IntegrityError:
+        pass  # the row exists already
+    with db.session() as session, session.begin():
+        taken = session.execute(
+            update(JobLock)
+            .where(JobLock.job == job,
+                   or_(JobLock.holder.is_(None), JobLock.holder == holder, JobLock.expires_at < now))
+            .values(holder=holder, expires_at=now + lease))
+        return taken.rowcount == 1
+
+
+def release_lock(db: Database, job: str, holder: str) -> None:
+    with db.session() as session, session.begin():
+        session.execute(update(JobLock).where(JobLock.job == job, JobLock.holder == holder)
+                        .values(holder=None, expires_at=None))
+
+
+def lock_holder(db: Database, job: str, now: datetime) -> str | None:
+    with db.session() as session:
+        lock = session.get(JobLock, job)
+        return lock.holder if lock and lock.holder and lock.expires_at and lock.expires_at >= now else None
+
+
+# -- runs ----------------------------------------------------------------------------------
+def start_run(db: Database, job: str, now: datetime, trigger: str, holder: str) -> int:
+    with db.session() as session, session.begin():
+        run = JobRun(job=job, started_at=now, outcome="running", trigger=trigger, holder=holder, error_count=0)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: dict[str, int],
+               errors: list[dict[str, Any]], note: str | None = None) -> None:
+    with db.session() as session, session.begin():
+        run = session.get(JobRun, run_id)
+        run.outcome, run.ended_at, run.counts, run.note = outcome, now, counts, note
+        run.error_count, run.errors = len(errors), errors[:MAX_ERRORS_KEPT] or None
+
+
+def get_run(db: Database, run_id: int) -> JobRunSummary | None:
+    with db.session() as session:
+        run = session.get(JobRun, run_id)
+        return _summary(run) if run else None
+
+
+def last_runs(db: Database) -> dict[str, JobRunSummary]:
+    """The latest run of each job."""
+    latest = select(func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
+    with db.session() as session:
+        return {run.job: _summary(run) for run in session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))}
+
+
+def runs_of(db: Database, job: str, limit: int = 20) -> list[JobRunSummary]:
+    with db.session() as session:
+        return [_summary(r) for r in session.scalars(
+            select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(limit))]

@@ -1,0 +1,76 @@
+"""Staff licence requests from the portal (SPEC G-2), queued for the Graph job (issue 6).
+
+An account's latest request is its wanted state: allocated (wanted) or not,
+and where the tenant is with it (pending / applied / failed, with the Graph
+error). Requests are only ever added, so the history stays for the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from operational.db import Database
+from operational.tables import LicenceRequest
+
+
+@dataclass(frozen=True)
+class LicenceState:
+    wanted: bool
+    state: str  # pending | applied | failed
+    requested_at: datetime
+    error: str | None = None
+
+
+class OverQuota(Exception):
+    """The allocation would take the school beyond its staff licence quota."""
+
+
+def latest(db: Database, school: str, account_ids: Iterable[str] | None = None) -> dict[str, LicenceState]:
+    newest = (select(func.max(LicenceRequest.id).label("id")).where(LicenceRequest.school == school)
+              .group_by(LicenceRequest.account_id).subquery())
+    query = select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id)
+    if account_ids is not None:
+        query = query.where(LicenceRequest.account_id.in_(list(account_ids)))
+    with db.session() as session:
+        return {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error) for r in session.scalars(query)}
+
+
+def request(db: Database, school: str, account_ids: list[str], wanted: bool, by: str, now: datetime,
+            allowed: Callable[[dict[str, LicenceState]], bool] | None = None) -> list[str]:
+    """Queue allocations (wanted) or revocations for the accounts whose wanted state changes;
+    returns them. `allowed` sees the school's current states inside the same transaction
+    (the quota check), so two administrators cannot both take the last licence."""
+    with db.session() as session, session.begin():
+        db.serialise(session, f"licences:{school}", LicenceRequest.__tablename__)
+        newest = (select(func.max(LicenceRequest.id).label("id")).where(LicenceRequest.school == school)
+                  .group_by(LicenceRequest.account_id).subquery())
+        current = {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error)
+                   for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
+        changing = [a for a in dict.fromkeys(account_ids) if (current.get(a).wanted if a in current else False) != wanted]
+        if allowed is not None and not allowed({**current, **{a: LicenceState(wanted, "pending", now)
+                                                              for a in changing}}):
+            raise OverQuota(school)
+        session.add_all(LicenceRequest(account_id=a, school=school, wanted=wanted, requested_by=by,
+                                       requested_at=now, state="pending") for a in changing)
+        return changing
+
+
+def latest_everywhere(db: Database) -> dict[str, LicenceState]:
+    """Every account's latest request, whatever its school (the tenant sync reads them all)."""
+    newest = select(func.max(LicenceRequest.id).label("id")).group_by(LicenceRequest.account_id).subquery()
+    with db.session() as session:
+        return {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error)
+                for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
+
+
+def settle(db: Database, account_id: str, applied: bool, now: datetime, error: str | None = None) -> None:
+    """The tenant answered the account's latest pending request: applied, or failed with Graph's code."""
+    with db.session() as session, session.begin():
+        row = session.scalar(select(LicenceRequest).where(LicenceRequest.account_id == account_id)
+                             .order_by(LicenceRequest.id.desc()).limit(1))
+        if row is not None and row.state != "applied":
+            row.state, row.done_at, row.error = ("applied" if applied else "failed"), now, error

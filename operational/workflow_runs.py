@@ -1,0 +1,158 @@
+"""Workflow runs (SPEC M-10): five workflows per school, each run recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from operational.db import Database
+from operational.tables import WORKFLOWS, WorkflowError, WorkflowRun
+
+STALE_AFTER = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record's error (M-9): `record` is an admission number or staff code, never a UPN."""
+
+    record: str
+    error: str
+    field: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    created: int = 0
+    updated: int = 0
+    moved: int = 0
+    deactivated: int = 0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    school: str
+    workflow: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    dry_run: bool
+    counts: RunCounts
+    error_count: int
+    source: str | None = None
+    note: str | None = None
+    errors: tuple[RecordError, ...] = field(default=())
+    held_deactivations: int | None = None
+    released_at: datetime | None = None
+
+
+def _check_workflow(workflow: str) -> None:
+    if workflow not in WORKFLOWS:
+        raise ValueError(f"unknown workflow {workflow!r}; one of {', '.join(WORKFLOWS)}")
+
+
+def start_run(db: Database, school: str, workflow: str, now: datetime,
+              dry_run: bool = False, source: str | None = None) -> int:
+    _check_workflow(workflow)
+    with db.session() as session, session.begin():
+        run = WorkflowRun(school=school, workflow=workflow, started_at=now, outcome="running",
+                          dry_run=dry_run, source=source, created=0, updated=0, moved=0,
+                          deactivated=0, error_count=0)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: RunCounts,
+               record_errors: list[RecordError] | tuple[RecordError, ...] = (), note: str | None = None,
+               held_deactivations: int | None = None) -> None:
+    """Close a run with its outcome, counts and error log, in one transaction."""
+    if outcome not in ("succeeded", "failed", "held"):
+        raise ValueError(f"a run finishes as succeeded, failed or held, not {outcome!r}")
+    with db.session() as session, session.begin():
+        run = session.get(WorkflowRun, run_id)
+        if run is None:
+            raise LookupError(f"no workflow run {run_id}")
+        run.outcome = outcome
+        run.ended_at = now
+        run.created, run.updated = counts.created, counts.updated
+        run.moved, run.deactivated = counts.moved, counts.deactivated
+        run.error_count = len(record_errors)
+        run.note = note
+        run.held_deactivations = held_deactivations
+        run.errors.extend(
+            WorkflowError(record=e.record, error=e.error, field=e.field, detail=e.detail) for e in record_errors
+        )
+
+
+def _summary(run: WorkflowRun, with_errors: bool) -> RunSummary:
+    return RunSummary(
+        id=run.id, school=run.school, workflow=run.workflow, started_at=run.started_at,
+        ended_at=run.ended_at, outcome=run.outcome, dry_run=run.dry_run,
+        counts=RunCounts(run.created, run.updated, run.moved, run.deactivated),
+        error_count=run.error_count, source=run.source, note=run.note,
+        errors=tuple(RecordError(e.record, e.error, e.field, e.detail) for e in run.errors) if with_errors else (),
+        held_deactivations=run.held_deactivations, released_at=run.released_at,
+    )
+
+
+def get_run(db: Database, run_id: int) -> RunSummary | None:
+    with db.session() as session:
+        run = session.get(WorkflowRun, run_id)
+        return _summary(run, with_errors=True) if run else None
+
+
+def last_runs(db: Database, school: str) -> dict[str, RunSummary]:
+    """The latest real (not dry) run of each workflow of a school."""
+    latest = (
+        select(WorkflowRun.workflow, func.max(WorkflowRun.id).label("id"))
+        .where(WorkflowRun.school == school, WorkflowRun.dry_run.is_(False))
+        .group_by(WorkflowRun.workflow)
+        .subquery()
+    )
+    with db.session() as session:
+        runs = session.scalars(select(WorkflowRun).join(latest, WorkflowRun.id == latest.c.id))
+        return {run.workflow: _summary(run, with_errors=False) for run in runs}
+
+
+def schools_without_recent_success(db: Database, schools: list[str], now: datetime) -> list[str]:
+    """Schools where no workflow succeeded in the last 7 days (M-10 flag)."""
+    since = now - STALE_AFTER
+    with db.session() as session:
+        fresh = set(session.scalars(
+            select(WorkflowRun.school).where(
+                WorkflowRun.outcome == "succeeded",
+                WorkflowRun.dry_run.is_(False),
+                WorkflowRun.started_at >= since,
+                WorkflowRun.school.in_(schools),
+            ).distinct()
+        ))
+    return [school for school in schools if school not in fresh]
+
+
+def abandon_running(db: Database, school: str, now: datetime) -> int:
+    """Runs of a school still 'running' were interrupted (killed): close them as failed."""
+    with db.session() as session, session.begin():
+        runs = session.scalars(select(WorkflowRun).where(WorkflowRun.school == school,
+                                                         WorkflowRun.outcome == "running")).all()
+        for run in runs:
+            run.outcome, run.ended_at, run.note = "failed", now, "interrupted: the run stopped before it finished"
+        return len(runs)
+
+
+def mark_released(db: Database, run_id: int, now: datetime) -> RunSummary:
+    """An administrator releases a held run (M-11); returns it. Refuses anything not held or released twice."""
+    with db.session() as session, session.begin():
+        run = session.get(WorkflowRun, run_id)
+        if run is None:
+            raise LookupError(f"no workflow run {run_id}")
+        if run.outcome != "held" or run.held_deactivations is None:
+            raise LookupError(f"run {run_id} is not a held run")
+        if run.released_at is not None:
+            raise LookupError(f"run {run_id} was already released at {run.released_at:%Y-%m-%d %H:%M}")
+        run.released_at = now
+        session.flush()
+        return _summary(run, with_errors=False)
