@@ -17,7 +17,7 @@ EXIT_FAILURE = 1
 EXIT_CONFIGURATION = 2
 
 
-def now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 

@@ -13,7 +13,7 @@ import click
 
 from demo import exports as demo_exports
 from demo.files import write_demo_exports
-from entrypoints.cli.context import now, settings_of
+from entrypoints.cli.context import settings_of, utc_now
 
 
 @click.command("demo")
@@ -67,7 +67,7 @@ def load_demo_command(ctx: click.Context) -> None:
     with directory_running(settings):
         with build_runtime(settings) as runtime:
             runtime.db.migrate()
-            report = load_demo(runtime, now(), echo=click.echo)
+            report = load_demo(runtime, utc_now(), echo=click.echo)
     click.echo(
         f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
         f"{report.record_errors} MIS record errors in the workflow logs."

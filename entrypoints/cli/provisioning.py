@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -26,7 +25,7 @@ from connectors.provisioning.plan import (
 )
 from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import SchoolOutcome, provision_school
-from entrypoints.cli.context import now, settings_of
+from entrypoints.cli.context import settings_of, utc_now
 from operational import workflow_runs
 from operational.tables import WORKFLOWS
 
@@ -125,7 +124,7 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
             released_school, allowed = None, None
             if release_run is not None:
                 try:
-                    run = workflow_runs.mark_released(runtime.db, release_run, now())
+                    run = workflow_runs.mark_released(runtime.db, release_run, utc_now())
                 except LookupError as exc:
                     raise click.ClickException(str(exc)) from None
                 released_school, allowed = run.school, run.held_deactivations
@@ -182,7 +181,7 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
             _report(label, outcome)
 
     def one(label, export, allowed):
-        return label, provision_school(runtime.store, runtime.db, export, now(), guard, allowed_deactivations=allowed)
+        return label, provision_school(runtime.store, runtime.db, export, utc_now(), guard, allowed_deactivations=allowed)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending = set()
@@ -206,7 +205,7 @@ def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
 
 
 def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
-    now = now()
+    now = utc_now()
     if dry_run:
         outcome = provision_school(runtime.store, runtime.db, export, now, guard, dry_run=True,
                                    allowed_deactivations=allowed)
@@ -249,7 +248,7 @@ def status(ctx: click.Context, only_school: str | None) -> None:
             schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
             if only_school and not schools:
                 raise click.ClickException(f"no school {only_school} in the directory")
-            now = now()
+            now = utc_now()
             stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now))
             for school in schools:
                 flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
