@@ -15,6 +15,10 @@ COPY directory directory
 COPY connectors connectors
 COPY idp idp
 COPY webui webui
+COPY operational operational
+COPY jobs jobs
+COPY entrypoints entrypoints
+COPY demo demo
 RUN python3 -m venv /opt/porth/.venv \
  && /opt/porth/.venv/bin/pip install --no-cache-dir . \
  && ln -s /opt/porth/.venv/bin/porth /usr/local/bin/porth
