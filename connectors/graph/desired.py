@@ -13,11 +13,10 @@ import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from directory.model import Account, AccountKind, AccountState, Consent
+from directory.model import Account, AccountKind, AccountState
+from directory.rules import consent
 
 USAGE_LOCATION = "GB"
-# C-2: consent that opens Office 365 to a learner (legacy: the services that existed before; explicit: all).
-LICENSING_CONSENT = (Consent.LEGACY, Consent.EXPLICIT)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> Cl
         return None
     active = account.state is AccountState.ACTIVE
     licence = None
-    if active and account.kind is AccountKind.LEARNER and account.consent in LICENSING_CONSENT:
-        licence = skus.learner  # G-1
+    if active and account.kind is AccountKind.LEARNER and consent.allows_learner_licence(account.consent):
+        licence = skus.learner  # G-1, by the consent table the sign-in gate reads too (C-2)
     elif active and account.kind is AccountKind.STAFF and staff_licence_wanted:
         licence = skus.staff  # G-2: the portal's allocation; a leaver's returns to the pool
     return CloudUser(account_id=account.id, upn=account.mail, display_name=account.display_name or account.username,
