@@ -206,15 +206,15 @@ def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
 
 
 def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
-    now = now()
+    started = now()
     if dry_run:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, dry_run=True,
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, dry_run=True,
                                    allowed_deactivations=allowed)
         if outcome.plan is not None:
             _print_plan(outcome.plan)
         return outcome
     if not interactive:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed)
         _report(label, outcome)
         return _without_plan(outcome)
     bar = {"bar": None}
@@ -224,7 +224,7 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
         bar["bar"].__enter__()
 
     try:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed,
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed,
                                    on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
     finally:
         if bar["bar"] is not None:
@@ -249,8 +249,7 @@ def status(ctx: click.Context, only_school: str | None) -> None:
             schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
             if only_school and not schools:
                 raise click.ClickException(f"no school {only_school} in the directory")
-            now = now()
-            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now))
+            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now()))
             for school in schools:
                 flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
                 click.echo(f"{school.dfes} {school.name}{flag}")
