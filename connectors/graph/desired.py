@@ -69,14 +69,15 @@ def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> Cl
 
 @dataclass(frozen=True)
 class Known:
-    """What Porth last applied for an account (the operational store's cloud_accounts row)."""
+    """What Porth last applied for an account (the operational store's cloud_accounts row,
+    whose state the sync reads into `applied` / `refused`)."""
 
     cloud_id: str | None
     digest: str | None
     upn: str | None
     licence: str | None  # skuPartNumber assigned, as far as Porth knows
-    state: str  # pending | applied | failed
-    error_permanent: bool = False
+    applied: bool  # the last change reached the tenant
+    refused: bool = False  # the tenant refused the last change for good (e.g. no free licence)
 
 
 class Change(StrEnum):
@@ -108,7 +109,7 @@ def plan_account(account_id: str, desired: CloudUser | None, known: Known | None
     if known is None:
         return AccountPlan(account_id, Change.CREATE, desired, add_licence=desired.licence)
     same = known.digest == desired.digest()
-    if same and (known.state == "applied" or (known.state == "failed" and known.error_permanent and not retry_failed)):
+    if same and (known.applied or (known.refused and not retry_failed)):
         return AccountPlan(account_id, Change.NOTHING, desired)
     if known.cloud_id is None:
         return AccountPlan(account_id, Change.FIND, desired, add_licence=desired.licence)

@@ -25,7 +25,7 @@ from connectors.provisioning.plan import (
     UpdateSchoolName,
 )
 from connectors.provisioning.planner import GuardPolicy
-from connectors.provisioning.service import SchoolOutcome, provision_school
+from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, provision_school
 from entrypoints.cli.context import now, settings_of
 from operational import workflow_runs
 from operational.tables import WORKFLOWS
@@ -139,9 +139,9 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     _summary(outcomes, refused)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
-    if any(o.outcome == "held" for o in outcomes):
+    if any(o.outcome is ProvisioningOutcome.HELD for o in outcomes):
         sys.exit(EXIT_HELD)
-    if any(o.outcome == "failed" for o in outcomes):
+    if any(o.outcome is ProvisioningOutcome.FAILED for o in outcomes):
         sys.exit(1)
 
 
