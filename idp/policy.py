@@ -1,31 +1,22 @@
 """Who may sign in, and reach which service (pure: no I/O, no clock).
 
-SPEC A-6: only active accounts sign in. SPEC C-2: a learner without consent
-reaches core services only; `legacy` consent adds the services that existed
-before the new client; `explicit` consent opens every service. Staff and
-non-MIS accounts are not subject to learner consent.
+SPEC A-6: only active accounts sign in. SPEC C-2: what a learner's consent
+opens is the consent table of directory/rules/consent.py (the licence planner
+reads the same table). Staff and non-MIS accounts are not subject to learner
+consent.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from directory.model import Account, AccountKind, AccountState, Consent
+from directory.model import Account, AccountKind, AccountState
+from directory.rules import consent
 
 
 class Refusal(StrEnum):
     NOT_ACTIVE = "not-active"
     NO_CONSENT = "no-consent"
-
-
-# The service categories each consent state opens to a learner.
-CATEGORIES_BY_CONSENT: dict[Consent | None, frozenset[str]] = {
-    None: frozenset({"core"}),
-    Consent.NOT_OBTAINED: frozenset({"core"}),
-    Consent.WITHDRAWN: frozenset({"core"}),
-    Consent.LEGACY: frozenset({"core", "legacy"}),
-    Consent.EXPLICIT: frozenset({"core", "legacy", "additional"}),
-}
 
 
 def may_sign_in(account: Account) -> Refusal | None:
@@ -37,6 +28,6 @@ def may_reach(account: Account, category: str) -> Refusal | None:
     refused = may_sign_in(account)
     if refused:
         return refused
-    if account.kind is AccountKind.LEARNER and category not in CATEGORIES_BY_CONSENT[account.consent]:
+    if account.kind is AccountKind.LEARNER and not consent.opens(account.consent, category):
         return Refusal.NO_CONSENT
     return None

@@ -27,11 +27,12 @@ from pathlib import Path
 from cryptography import x509
 from lxml import etree
 
+from directory.rules.consent import ServiceCategory
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, XmlRefused, parse, q
 
 log = logging.getLogger(__name__)
 
-CATEGORIES = ("core", "legacy", "additional")  # SPEC C-2
+CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 NAME_ID_CHOICES = ("persistent", "transient", "email")
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 

@@ -13,6 +13,7 @@ from typing import Any
 from operational import job_runs
 from operational.db import Database
 from operational.job_runs import JobRunSummary
+from operational.statuses import JobOutcome
 from directory.store import DirectoryStore
 
 log = logging.getLogger("porth.jobs")
@@ -38,7 +39,7 @@ class JobContext:
 class JobResult:
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
-    outcome: str = "succeeded"  # or "held" (waiting for confirmation)
+    outcome: JobOutcome = JobOutcome.SUCCEEDED  # or HELD (waiting for confirmation)
     note: str | None = None
 
     def count(self, name: str, by: int = 1) -> None:
@@ -70,7 +71,7 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
         log.info("job %s: %s %s, %d errors", name, result.outcome, result.counts, len(result.errors))
     except Exception as exc:  # noqa: BLE001 - one job failing must not stop the others
         log.exception("job %s failed", name)
-        job_runs.finish_run(context.db, run_id, "failed", clock(), {}, [], f"{type(exc).__name__}: {exc}")
+        job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
     finally:
         job_runs.release_lock(context.db, name, holder)
     return job_runs.get_run(context.db, run_id)

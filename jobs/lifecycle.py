@@ -17,6 +17,7 @@ from jobs.framework import JobContext, JobResult
 from directory.model import Account, AccountKind, AccountState
 from operational import audit
 from operational.audit import AuditEntry
+from operational.statuses import JobOutcome
 from directory.rules import lifecycle
 from directory.store import AccountQuery
 
@@ -79,7 +80,7 @@ def delete_due(context: JobContext) -> JobResult:
            if lifecycle.is_due_for_deletion(deactivated_on(a), today)]
     limit = context.settings.max_deletions_per_run
     if len(due) > limit and not context.confirmed:
-        result.outcome = "held"
+        result.outcome = JobOutcome.HELD
         result.counts = {"due": len(due)}
         result.note = (f"{len(due)} accounts are due for deletion, more than the {limit} a run may delete "
                        f"unconfirmed; nothing was deleted. Check, then run `porth jobs run deletions --confirm`.")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from operational.db import Database
+from operational.statuses import AuditOutcome
 from operational.tables import AuditEvent
 
 
@@ -24,7 +25,7 @@ class AuditEntry:
     organisation: str | None = None
     source_address: str | None = None
     actor_role: str | None = None
-    outcome: str = "success"
+    outcome: AuditOutcome = AuditOutcome.SUCCESS
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,7 +76,7 @@ def _entry(event: AuditEvent) -> tuple[int, AuditEntry]:
         at=event.at, actor=event.actor, actor_role=event.actor_role, action=event.action,
         target_kind=event.target_kind, target_id=event.target_id, target_label=event.target_label,
         school=event.school, organisation=event.organisation, source_address=event.source_address,
-        outcome=event.outcome, detail=event.detail or {},
+        outcome=AuditOutcome(event.outcome), detail=event.detail or {},
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from operational.db import Database
+from operational.statuses import JobOutcome
 from operational.tables import JobLock, JobRun
 
 MAX_ERRORS_KEPT = 500
@@ -27,7 +28,7 @@ class JobRunSummary:
     job: str
     started_at: datetime
     ended_at: datetime | None
-    outcome: str
+    outcome: JobOutcome
     trigger: str
     counts: dict[str, int] = field(default_factory=dict)
     error_count: int = 0
@@ -36,7 +37,7 @@ class JobRunSummary:
 
 
 def _summary(run: JobRun) -> JobRunSummary:
-    return JobRunSummary(run.id, run.job, run.started_at, run.ended_at, run.outcome, run.trigger,
+    return JobRunSummary(run.id, run.job, run.started_at, run.ended_at, JobOutcome(run.outcome), run.trigger,
                          dict(run.counts or {}), run.error_count, tuple(run.errors or ()), run.note)
 
 
@@ -72,13 +73,13 @@ def lock_holder(db: Database, job: str, now: datetime) -> str | None:
 # -- runs ----------------------------------------------------------------------------------
 def start_run(db: Database, job: str, now: datetime, trigger: str, holder: str) -> int:
     with db.session() as session, session.begin():
-        run = JobRun(job=job, started_at=now, outcome="running", trigger=trigger, holder=holder, error_count=0)
+        run = JobRun(job=job, started_at=now, outcome=JobOutcome.RUNNING, trigger=trigger, holder=holder, error_count=0)
         session.add(run)
         session.flush()
         return run.id
 
 
-def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: dict[str, int],
+def finish_run(db: Database, run_id: int, outcome: JobOutcome, now: datetime, counts: dict[str, int],
                errors: list[dict[str, Any]], note: str | None = None) -> None:
     with db.session() as session, session.begin():
         run = session.get(JobRun, run_id)

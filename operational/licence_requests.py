@@ -14,15 +14,20 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from operational.db import Database
+from operational.statuses import ChangeState
 from operational.tables import LicenceRequest
 
 
 @dataclass(frozen=True)
 class LicenceState:
     wanted: bool
-    state: str  # pending | applied | failed
+    state: ChangeState
     requested_at: datetime
     error: str | None = None
+
+
+def _state(row: LicenceRequest) -> LicenceState:
+    return LicenceState(row.wanted, ChangeState(row.state), row.requested_at, row.error)
 
 
 class OverQuota(Exception):
@@ -36,7 +41,7 @@ def latest(db: Database, school: str, account_ids: Iterable[str] | None = None) 
     if account_ids is not None:
         query = query.where(LicenceRequest.account_id.in_(list(account_ids)))
     with db.session() as session:
-        return {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error) for r in session.scalars(query)}
+        return {r.account_id: _state(r) for r in session.scalars(query)}
 
 
 def request(db: Database, school: str, account_ids: list[str], wanted: bool, by: str, now: datetime,
@@ -48,14 +53,14 @@ def request(db: Database, school: str, account_ids: list[str], wanted: bool, by:
         db.serialise(session, f"licences:{school}", LicenceRequest.__tablename__)
         newest = (select(func.max(LicenceRequest.id).label("id")).where(LicenceRequest.school == school)
                   .group_by(LicenceRequest.account_id).subquery())
-        current = {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error)
+        current = {r.account_id: _state(r)
                    for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
         changing = [a for a in dict.fromkeys(account_ids) if (current.get(a).wanted if a in current else False) != wanted]
-        if allowed is not None and not allowed({**current, **{a: LicenceState(wanted, "pending", now)
+        if allowed is not None and not allowed({**current, **{a: LicenceState(wanted, ChangeState.PENDING, now)
                                                               for a in changing}}):
             raise OverQuota(school)
         session.add_all(LicenceRequest(account_id=a, school=school, wanted=wanted, requested_by=by,
-                                       requested_at=now, state="pending") for a in changing)
+                                       requested_at=now, state=ChangeState.PENDING) for a in changing)
         return changing
 
 
@@ -63,7 +68,7 @@ def latest_everywhere(db: Database) -> dict[str, LicenceState]:
     """Every account's latest request, whatever its school (the tenant sync reads them all)."""
     newest = select(func.max(LicenceRequest.id).label("id")).group_by(LicenceRequest.account_id).subquery()
     with db.session() as session:
-        return {r.account_id: LicenceState(r.wanted, r.state, r.requested_at, r.error)
+        return {r.account_id: _state(r)
                 for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
 
 
@@ -72,5 +77,5 @@ def settle(db: Database, account_id: str, applied: bool, now: datetime, error: s
     with db.session() as session, session.begin():
         row = session.scalar(select(LicenceRequest).where(LicenceRequest.account_id == account_id)
                              .order_by(LicenceRequest.id.desc()).limit(1))
-        if row is not None and row.state != "applied":
-            row.state, row.done_at, row.error = ("applied" if applied else "failed"), now, error
+        if row is not None and row.state != ChangeState.APPLIED:
+            row.state, row.done_at, row.error = (ChangeState.APPLIED if applied else ChangeState.FAILED), now, error

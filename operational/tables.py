@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -21,8 +22,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from operational.statuses import AuditOutcome, ChangeState, JobOutcome, WorkflowOutcome
+
 WORKFLOWS = ("school-details", "staff", "learners", "groups", "leavers")  # SPEC M-10
-RUN_OUTCOMES = ("running", "succeeded", "failed", "held")
 
 
 class UtcDateTime(TypeDecorator):
@@ -42,6 +44,11 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _one_of(column: str, values: Iterable[str]) -> str:
+    """A CHECK that the column holds one of these values (an enum's: its members' strings)."""
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
 
 
 _BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
@@ -75,7 +82,7 @@ class AuditEvent(Base):
     school: Mapped[str | None] = mapped_column(String(16))
     organisation: Mapped[str | None] = mapped_column(String(16))
     source_address: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="success")
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default=AuditOutcome.SUCCESS)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
@@ -84,7 +91,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_organisation_at", "organisation", "at"),
         Index("ix_audit_events_actor_at", "actor", "at"),
         Index("ix_audit_events_target_id", "target_id"),
-        CheckConstraint("outcome IN ('success', 'refused', 'failed')", name="outcome"),
+        CheckConstraint(_one_of("outcome", AuditOutcome), name="outcome"),
     )
 
 
@@ -98,7 +105,7 @@ class WorkflowRun(Base):
     workflow: Mapped[str] = mapped_column(String(32), nullable=False)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default=WorkflowOutcome.RUNNING)
     dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     source: Mapped[str | None] = mapped_column(String(512))
     created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -118,10 +125,8 @@ class WorkflowRun(Base):
     __table_args__ = (
         Index("ix_workflow_runs_school_workflow_started", "school", "workflow", "started_at"),
         Index("ix_workflow_runs_started_at", "started_at"),
-        CheckConstraint(
-            "workflow IN (" + ", ".join(f"'{w}'" for w in WORKFLOWS) + ")", name="workflow"
-        ),
-        CheckConstraint("outcome IN (" + ", ".join(f"'{o}'" for o in RUN_OUTCOMES) + ")", name="outcome"),
+        CheckConstraint(_one_of("workflow", WORKFLOWS), name="workflow"),
+        CheckConstraint(_one_of("outcome", WorkflowOutcome), name="outcome"),
     )
 
 
@@ -165,9 +170,6 @@ class SignInFailures(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-CHANGE_STATES = ("pending", "applied", "failed")
-
-
 class UsernameChange(Base):
     """A queued Generate New Username (SPEC A-5), done by a scheduled job within minutes.
     The new name comes from the account's names when the job runs (they change at once)."""
@@ -178,7 +180,7 @@ class UsernameChange(Base):
     account_id: Mapped[str] = mapped_column(String(64), nullable=False)
     requested_by: Mapped[str] = mapped_column(String(256), nullable=False)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
-    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ChangeState.PENDING)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     old_username: Mapped[str | None] = mapped_column(String(256))
     new_username: Mapped[str | None] = mapped_column(String(256))
@@ -187,7 +189,7 @@ class UsernameChange(Base):
     __table_args__ = (
         Index("ix_username_changes_state_requested_at", "state", "requested_at"),
         Index("ix_username_changes_account_id", "account_id"),
-        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+        CheckConstraint(_one_of("state", ChangeState), name="state"),
     )
 
 
@@ -203,18 +205,15 @@ class LicenceRequest(Base):
     wanted: Mapped[bool] = mapped_column(Boolean, nullable=False)  # allocate (true) or revoke (false)
     requested_by: Mapped[str] = mapped_column(String(256), nullable=False)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
-    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ChangeState.PENDING)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     error: Mapped[str | None] = mapped_column(Text)  # e.g. the Graph error code
 
     __table_args__ = (
         Index("ix_licence_requests_school_account", "school", "account_id", "id"),
         Index("ix_licence_requests_state", "state"),
-        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+        CheckConstraint(_one_of("state", ChangeState), name="state"),
     )
-
-
-JOB_OUTCOMES = ("running", "succeeded", "failed", "held", "skipped")
 
 
 class JobRun(Base):
@@ -226,7 +225,7 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(String(64), nullable=False)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default=JobOutcome.RUNNING)
     trigger: Mapped[str] = mapped_column(String(16), nullable=False, default="schedule")  # schedule | by hand
     holder: Mapped[str | None] = mapped_column(String(128))  # which scheduler process ran it
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -236,7 +235,7 @@ class JobRun(Base):
 
     __table_args__ = (
         Index("ix_job_runs_job_started", "job", "started_at"),
-        CheckConstraint("outcome IN (" + ", ".join(f"'{o}'" for o in JOB_OUTCOMES) + ")", name="outcome"),
+        CheckConstraint(_one_of("outcome", JobOutcome), name="outcome"),
     )
 
 
@@ -273,7 +272,7 @@ class CloudAccount(Base):
     upn: Mapped[str | None] = mapped_column(String(256))
     licence: Mapped[str | None] = mapped_column(String(64))  # skuPartNumber
     digest: Mapped[str | None] = mapped_column(String(32))  # of the desired state last applied
-    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=ChangeState.PENDING)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     error_permanent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -281,7 +280,7 @@ class CloudAccount(Base):
 
     __table_args__ = (
         Index("ix_cloud_accounts_state", "state"),
-        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in CHANGE_STATES) + ")", name="state"),
+        CheckConstraint(_one_of("state", ChangeState), name="state"),
     )
 
 

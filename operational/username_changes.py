@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from operational.db import Database
+from operational.statuses import ChangeState
 from operational.tables import UsernameChange
 
 
@@ -17,11 +18,11 @@ def request_change(db: Database, account_id: str, requested_by: str, now: dateti
     """Queue a new username for the account; False when one is already waiting (asking twice is harmless)."""
     with db.session() as session, session.begin():
         waiting = session.scalar(select(UsernameChange.id).where(
-            UsernameChange.account_id == account_id, UsernameChange.state == "pending"))
+            UsernameChange.account_id == account_id, UsernameChange.state == ChangeState.PENDING))
         if waiting is not None:
             return False
         session.add(UsernameChange(account_id=account_id, requested_by=requested_by, requested_at=now,
-                                   state="pending"))
+                                   state=ChangeState.PENDING))
         return True
 
 
@@ -34,7 +35,7 @@ def pending_among(db: Database, account_ids: Iterable[str]) -> set[str]:
     with db.session() as session:
         for start in range(0, len(wanted), 500):
             found.update(session.scalars(select(UsernameChange.account_id).where(
-                UsernameChange.state == "pending", UsernameChange.account_id.in_(wanted[start:start + 500]))))
+                UsernameChange.state == ChangeState.PENDING, UsernameChange.account_id.in_(wanted[start:start + 500]))))
     return found
 
 
@@ -51,7 +52,7 @@ def pending(db: Database, limit: int = 1000) -> list[QueuedChange]:
     """The oldest waiting requests first."""
     with db.session() as session:
         return [QueuedChange(r.id, r.account_id, r.requested_by, r.requested_at, r.old_username)
-                for r in session.scalars(select(UsernameChange).where(UsernameChange.state == "pending")
+                for r in session.scalars(select(UsernameChange).where(UsernameChange.state == ChangeState.PENDING)
                                          .order_by(UsernameChange.requested_at, UsernameChange.id).limit(limit))]
 
 
@@ -65,5 +66,5 @@ def finish(db: Database, change_id: int, now: datetime, new_username: str | None
            error: str | None = None) -> None:
     with db.session() as session, session.begin():
         row = session.get(UsernameChange, change_id)
-        row.state, row.done_at = ("failed" if error else "applied"), now
+        row.state, row.done_at = (ChangeState.FAILED if error else ChangeState.APPLIED), now
         row.new_username, row.error = new_username, error

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from operational.db import Database
+from operational.statuses import WorkflowOutcome
 from operational.tables import WORKFLOWS, WorkflowError, WorkflowRun
 
 STALE_AFTER = timedelta(days=7)
@@ -38,7 +39,7 @@ class RunSummary:
     workflow: str
     started_at: datetime
     ended_at: datetime | None
-    outcome: str
+    outcome: WorkflowOutcome
     dry_run: bool
     counts: RunCounts
     error_count: int
@@ -58,7 +59,7 @@ def start_run(db: Database, school: str, workflow: str, now: datetime,
               dry_run: bool = False, source: str | None = None) -> int:
     _check_workflow(workflow)
     with db.session() as session, session.begin():
-        run = WorkflowRun(school=school, workflow=workflow, started_at=now, outcome="running",
+        run = WorkflowRun(school=school, workflow=workflow, started_at=now, outcome=WorkflowOutcome.RUNNING,
                           dry_run=dry_run, source=source, created=0, updated=0, moved=0,
                           deactivated=0, error_count=0)
         session.add(run)
@@ -66,11 +67,15 @@ def start_run(db: Database, school: str, workflow: str, now: datetime,
         return run.id
 
 
-def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: RunCounts,
+# How a run may end; RUNNING is only how it starts.
+FINISHED = (WorkflowOutcome.SUCCEEDED, WorkflowOutcome.FAILED, WorkflowOutcome.HELD)
+
+
+def finish_run(db: Database, run_id: int, outcome: WorkflowOutcome, now: datetime, counts: RunCounts,
                record_errors: list[RecordError] | tuple[RecordError, ...] = (), note: str | None = None,
                held_deactivations: int | None = None) -> None:
     """Close a run with its outcome, counts and error log, in one transaction."""
-    if outcome not in ("succeeded", "failed", "held"):
+    if outcome not in FINISHED:
         raise ValueError(f"a run finishes as succeeded, failed or held, not {outcome!r}")
     with db.session() as session, session.begin():
         run = session.get(WorkflowRun, run_id)
@@ -91,7 +96,7 @@ def finish_run(db: Database, run_id: int, outcome: str, now: datetime, counts: R
 def _summary(run: WorkflowRun, with_errors: bool) -> RunSummary:
     return RunSummary(
         id=run.id, school=run.school, workflow=run.workflow, started_at=run.started_at,
-        ended_at=run.ended_at, outcome=run.outcome, dry_run=run.dry_run,
+        ended_at=run.ended_at, outcome=WorkflowOutcome(run.outcome), dry_run=run.dry_run,
         counts=RunCounts(run.created, run.updated, run.moved, run.deactivated),
         error_count=run.error_count, source=run.source, note=run.note,
         errors=tuple(RecordError(e.record, e.error, e.field, e.detail) for e in run.errors) if with_errors else (),
@@ -124,7 +129,7 @@ def schools_without_recent_success(db: Database, schools: list[str], now: dateti
     with db.session() as session:
         fresh = set(session.scalars(
             select(WorkflowRun.school).where(
-                WorkflowRun.outcome == "succeeded",
+                WorkflowRun.outcome == WorkflowOutcome.SUCCEEDED,
                 WorkflowRun.dry_run.is_(False),
                 WorkflowRun.started_at >= since,
                 WorkflowRun.school.in_(schools),
@@ -137,9 +142,10 @@ def abandon_running(db: Database, school: str, now: datetime) -> int:
     """Runs of a school still 'running' were interrupted (killed): close them as failed."""
     with db.session() as session, session.begin():
         runs = session.scalars(select(WorkflowRun).where(WorkflowRun.school == school,
-                                                         WorkflowRun.outcome == "running")).all()
+                                                         WorkflowRun.outcome == WorkflowOutcome.RUNNING)).all()
         for run in runs:
-            run.outcome, run.ended_at, run.note = "failed", now, "interrupted: the run stopped before it finished"
+            run.outcome, run.ended_at = WorkflowOutcome.FAILED, now
+            run.note = "interrupted: the run stopped before it finished"
         return len(runs)
 
 
@@ -149,7 +155,7 @@ def mark_released(db: Database, run_id: int, now: datetime) -> RunSummary:
         run = session.get(WorkflowRun, run_id)
         if run is None:
             raise LookupError(f"no workflow run {run_id}")
-        if run.outcome != "held" or run.held_deactivations is None:
+        if run.outcome != WorkflowOutcome.HELD or run.held_deactivations is None:
             raise LookupError(f"run {run_id} is not a held run")
         if run.released_at is not None:
             raise LookupError(f"run {run_id} was already released at {run.released_at:%Y-%m-%d %H:%M}")

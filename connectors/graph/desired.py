@@ -13,11 +13,10 @@ import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-from directory.model import Account, AccountKind, AccountState, Consent
+from directory.model import Account, AccountKind, AccountState
+from directory.rules import consent
 
 USAGE_LOCATION = "GB"
-# C-2: consent that opens Office 365 to a learner (legacy: the services that existed before; explicit: all).
-LICENSING_CONSENT = (Consent.LEGACY, Consent.EXPLICIT)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,8 @@ def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> Cl
         return None
     active = account.state is AccountState.ACTIVE
     licence = None
-    if active and account.kind is AccountKind.LEARNER and account.consent in LICENSING_CONSENT:
-        licence = skus.learner  # G-1
+    if active and account.kind is AccountKind.LEARNER and consent.allows_learner_licence(account.consent):
+        licence = skus.learner  # G-1, by the consent table the sign-in gate reads too (C-2)
     elif active and account.kind is AccountKind.STAFF and staff_licence_wanted:
         licence = skus.staff  # G-2: the portal's allocation; a leaver's returns to the pool
     return CloudUser(account_id=account.id, upn=account.mail, display_name=account.display_name or account.username,
@@ -70,14 +69,15 @@ def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> Cl
 
 @dataclass(frozen=True)
 class Known:
-    """What Porth last applied for an account (the operational store's cloud_accounts row)."""
+    """What Porth last applied for an account (the operational store's cloud_accounts row,
+    whose state the sync reads into `applied` / `refused`)."""
 
     cloud_id: str | None
     digest: str | None
     upn: str | None
     licence: str | None  # skuPartNumber assigned, as far as Porth knows
-    state: str  # pending | applied | failed
-    error_permanent: bool = False
+    applied: bool  # the last change reached the tenant
+    refused: bool = False  # the tenant refused the last change for good (e.g. no free licence)
 
 
 class Change(StrEnum):
@@ -109,7 +109,7 @@ def plan_account(account_id: str, desired: CloudUser | None, known: Known | None
     if known is None:
         return AccountPlan(account_id, Change.CREATE, desired, add_licence=desired.licence)
     same = known.digest == desired.digest()
-    if same and (known.state == "applied" or (known.state == "failed" and known.error_permanent and not retry_failed)):
+    if same and (known.applied or (known.refused and not retry_failed)):
         return AccountPlan(account_id, Change.NOTHING, desired)
     if known.cloud_id is None:
         return AccountPlan(account_id, Change.FIND, desired, add_licence=desired.licence)

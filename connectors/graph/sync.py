@@ -29,6 +29,7 @@ from connectors.graph.desired import AccountPlan, Change, Known, Skus, desired_u
 from directory.model import Account, AccountKind, AccountState
 from operational import licence_requests
 from operational.db import Database
+from operational.statuses import ChangeState
 from operational.tables import CloudAccount, SyncMark
 from directory.store import AccountQuery, DirectoryStore
 
@@ -54,7 +55,8 @@ def _transient(error: errors.GraphError) -> bool:
 def _known(row: CloudAccount | None) -> Known | None:
     if row is None:
         return None
-    return Known(row.cloud_id, row.digest, row.upn, row.licence, row.state, row.error_permanent)
+    return Known(row.cloud_id, row.digest, row.upn, row.licence, applied=row.state == ChangeState.APPLIED,
+                 refused=row.state == ChangeState.FAILED and row.error_permanent)
 
 
 class TenantSync:
@@ -111,9 +113,10 @@ class TenantSync:
             rows = self._rows()
         else:
             accounts = self.store.find_accounts(AccountQuery(kinds=kinds, changed_since=since))
-            waiting = {a for a, s in staff_wanted.items() if s.state == "pending"}
+            waiting = {a for a, s in staff_wanted.items() if s.state is ChangeState.PENDING}
             with self.db.session() as session:
-                waiting |= set(session.scalars(select(CloudAccount.account_id).where(CloudAccount.state == "pending")))
+                waiting |= set(session.scalars(select(CloudAccount.account_id)
+                                               .where(CloudAccount.state == ChangeState.PENDING)))
             have = {a.id for a in accounts}
             for account_id in sorted(waiting - have):
                 account = self.store.get_account(account_id)
@@ -127,7 +130,7 @@ class TenantSync:
             desired = desired_user(account, bool(wanted and wanted.wanted), self.skus)
             known = _known(rows.get(account.id))
             if account.id in drifted and known is not None:
-                known = Known(known.cloud_id, None, known.upn, None, "pending")  # what the tenant holds is unknown
+                known = Known(known.cloud_id, None, known.upn, None, applied=False)  # what the tenant holds is unknown
             plan = plan_account(account.id, desired, known, retry_failed=full)
             if plan.change is not Change.NOTHING:
                 plans.append(plan)
@@ -204,9 +207,9 @@ class TenantSync:
         part_numbers = self.part_numbers()
         held = next((part_numbers.get(entry["skuId"]) for entry in found.get("assignedLicenses") or []), None)
         self._stage(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
-                    digest=None, state="pending")
+                    digest=None, state=ChangeState.PENDING)
         self.report.count("adopted")
-        known = Known(found["id"], None, found.get("userPrincipalName"), held, "pending")
+        known = Known(found["id"], None, found.get("userPrincipalName"), held, applied=False)
         return plan_account(plan.account_id, plan.user, known), found["id"]
 
     def _apply(self, plans: list[AccountPlan], rows: dict[str, CloudAccount]) -> None:
@@ -219,7 +222,7 @@ class TenantSync:
             if steps:
                 groups.append(_Group(plan, PendingSteps(steps)))
             if plan.change is Change.CREATE:  # intent first: a rerun looks a pending create up before making it
-                self._stage(plan.account_id, upn=plan.user.upn, state="pending")
+                self._stage(plan.account_id, upn=plan.user.upn, state=ChangeState.PENDING)
         self._flush()
         self._pipeline(groups)
 
@@ -285,14 +288,14 @@ class TenantSync:
             self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
                         licence=None if plan.change is Change.CREATE else self._UNSET,
                         digest=None if transient else plan.user.digest(),
-                        state="pending" if transient else "failed", error=error)
+                        state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error)
             if not transient:
                 self._licence_outcome(plan, False, error)
             self.report.count("licence left pending" if transient else "licence failed")
             self.report.errors.append({"record": plan.user.upn, "error": error.code, "detail": error.message})
             return
         self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn, licence=plan.user.licence,
-                    digest=plan.user.digest(), state="applied")
+                    digest=plan.user.digest(), state=ChangeState.APPLIED)
         if licence_answer is not None:
             self._licence_outcome(plan, True, None)
             self.report.count("licensed" if plan.add_licence else "unlicensed")
@@ -305,7 +308,7 @@ class TenantSync:
         transient = _transient(error)
         # A permanent refusal is remembered with what was wanted: not sent again until that changes
         # (or the full reconciliation retries it); a transient one is retried by the next run.
-        self._stage(plan.account_id, state="pending" if transient else "failed", error=error,
+        self._stage(plan.account_id, state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error,
                     digest=None if transient or plan.user is None else plan.user.digest())
         if not transient and plan.user is not None and plan.user.licence:
             self._licence_outcome(plan, False, error)
@@ -316,7 +319,7 @@ class TenantSync:
     # -- the record: staged per account, written once per batch --------------------------------------
     _UNSET = object()
 
-    def _stage(self, account_id: str, *, state: str, error: errors.GraphError | None = None, **fields) -> None:
+    def _stage(self, account_id: str, *, state: ChangeState, error: errors.GraphError | None = None, **fields) -> None:
         staged = self._staged.setdefault(account_id, {})
         staged.update({k: v for k, v in fields.items() if v is not self._UNSET})
         staged.update(state=state, error_code=error.code if error else None,

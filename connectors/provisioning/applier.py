@@ -50,7 +50,7 @@ class ApplyResult:
         self.counts.setdefault(workflow, Counter())[what] += 1
 
 
-def _new_account(record: LearnerRecord | StaffRecord, school: str) -> NewAccount:
+def new_account(record: LearnerRecord | StaffRecord, school: str) -> NewAccount:
     if isinstance(record, LearnerRecord):
         return NewAccount(
             kind=AccountKind.LEARNER, surname=record.legal_surname, forename=record.legal_forename,
@@ -68,7 +68,7 @@ def _new_account(record: LearnerRecord | StaffRecord, school: str) -> NewAccount
 
 def _writer(store: DirectoryStore, school: str, now: datetime) -> dict[type, Callable[[Action], None]]:
     return {
-        CreateAccount: lambda a: store.add_account(_new_account(a.record, school), now),
+        CreateAccount: lambda a: store.add_account(new_account(a.record, school), now),
         UpdateAccount: lambda a: store.update_account(a.account_id, dict(a.changes)),
         TransferIn: lambda a: store.set_state(
             a.account_id, AccountState.ACTIVE, PROVISIONING, f"transferred from school {a.from_school}", now,

@@ -6,9 +6,10 @@ staff code and a start date (M-4). Leavers (leaving date on or before today,
 or no longer in a full export) are deactivated and released (M-5). A
 released learner admitted elsewhere is moved, not duplicated; one still
 active at the old school is a pending transfer (M-6). Staff moving school
-get a new account (M-7). Year group, registration group and classes follow
-the MIS on every run, names never do (M-8, A-5). A plan deactivating too
-much of a school is held (M-11).
+get a new account (M-7). Which fields follow the MIS on every run (year
+group, registration group, classes: M-8) and which only at creation (legal
+names: A-5) is the table of field_policy.py. A plan deactivating too much of
+a school is held (M-11).
 
 The caller gives the school's MIS accounts (any state but deleted) and, for
 the UPN hashes not found there, the live accounts elsewhere that carry them
@@ -25,6 +26,7 @@ from datetime import date
 from typing import Any
 
 from connectors.mis.records import LearnerRecord, SchoolExport, StaffRecord
+from connectors.provisioning.field_policy import forced_values
 from connectors.provisioning.plan import (
     DUPLICATE_STAFF_CODE,
     DUPLICATE_UPN,
@@ -84,26 +86,10 @@ def _is_past(day: date | None, today: date) -> bool:
     return day is not None and day <= today
 
 
-def _learner_fields(record: LearnerRecord, today: date) -> dict[str, Any]:
-    return {
-        "admission_number": record.admission_number,
-        "year_group": record.year_group,
-        "registration_group": record.registration_group,
-        "classes": tuple(sorted(record.classes)),
-        "leaving_date": record.leaving_date if record.leaving_date and record.leaving_date > today else None,
-    }
-
-
-def _staff_fields(record: StaffRecord, today: date) -> dict[str, Any]:
-    return {
-        "classes": tuple(sorted(record.classes)),
-        "leaving_date": record.leaving_date if record.leaving_date and record.leaving_date > today else None,
-    }
-
-
-def _changes(account: Account, desired: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """The forced fields whose directory value differs from the MIS."""
-    return tuple((name, value) for name, value in desired.items() if getattr(account, name) != value)
+def _changes(account: Account, record: LearnerRecord | StaffRecord, today: date) -> tuple[tuple[str, Any], ...]:
+    """The FORCED fields (field_policy.py) whose directory value differs from the MIS."""
+    return tuple((name, value) for name, value in forced_values(account.kind, record, today).items()
+                 if getattr(account, name) != value)
 
 
 def _leaver(account: Account, record: LearnerRecord | StaffRecord) -> Deactivate:
@@ -176,7 +162,7 @@ class _SchoolPlanner:
             if account.state is AccountState.ACTIVE:
                 self.actions.append(_leaver(account, record))
             return
-        changes = _changes(account, _learner_fields(record, self.today))
+        changes = _changes(account, record, self.today)
         if account.state is AccountState.DEACTIVATED:
             if _is_past(record.admission_date, self.today):
                 self.actions.append(Reactivate(LEARNERS, account.id, record.reference, changes))
@@ -202,7 +188,8 @@ class _SchoolPlanner:
             self.error(LEARNERS, ref, PENDING_TRANSFER, "UPN",
                        f"the account is still active at school {live[0].school}; it moves once that school releases it")
         elif live:
-            changes = tuple((_learner_fields(record, self.today) | {"school": self.export.school}).items())
+            forced = forced_values(AccountKind.LEARNER, record, self.today)
+            changes = tuple((forced | {"school": self.export.school}).items())
             self.actions.append(TransferIn(LEARNERS, live[0].id, ref, live[0].school, changes))
         else:
             self.actions.append(CreateAccount(LEARNERS, record))
@@ -241,7 +228,7 @@ class _SchoolPlanner:
                 if leaving and account.state is AccountState.ACTIVE:
                     self.actions.append(_leaver(account, record))
                 elif not leaving and account.state is AccountState.ACTIVE:
-                    changes = _changes(account, _staff_fields(record, self.today))
+                    changes = _changes(account, record, self.today)
                     if changes:
                         self.actions.append(UpdateAccount(STAFF, account.id, ref, changes))
                 # A deactivated staff account is reactivated by an administrator (L-5).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from connectors.mis.records import SchoolExport
 from connectors.provisioning.applier import ApplyResult, apply_plan
@@ -18,14 +19,24 @@ from directory.errors import DirectoryError
 from directory.model import AccountKind
 from operational import workflow_runs
 from operational.db import Database
+from operational.statuses import WorkflowOutcome
 from directory.store import DirectoryStore
+
+
+class ProvisioningOutcome(StrEnum):
+    """How one school's run ended: as its workflow runs were recorded (M-10), or a dry run, which records none."""
+
+    SUCCEEDED = WorkflowOutcome.SUCCEEDED.value
+    HELD = WorkflowOutcome.HELD.value  # M-11
+    FAILED = WorkflowOutcome.FAILED.value
+    DRY_RUN = "dry-run"
 
 
 @dataclass
 class SchoolOutcome:
     school: str
     plan: Plan | None
-    outcome: str  # succeeded | held | failed | dry-run
+    outcome: ProvisioningOutcome
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[RecordError] = field(default_factory=list)
     run_ids: dict[str, int] = field(default_factory=dict)
@@ -33,7 +44,7 @@ class SchoolOutcome:
 
     @property
     def held_run_id(self) -> int | None:
-        return self.run_ids.get("leavers") if self.outcome == "held" else None
+        return self.run_ids.get("leavers") if self.outcome is ProvisioningOutcome.HELD else None
 
 
 def _sum(result: ApplyResult) -> dict[str, int]:
@@ -83,14 +94,14 @@ def provision_school(
     try:
         plan = plan_for(store, export, now.date(), guard, allowed_deactivations)
     except DirectoryError as exc:
-        return SchoolOutcome(export.school, None, "failed", message=str(exc))
+        return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED, message=str(exc))
     if plan is None:
-        return SchoolOutcome(export.school, None, "failed",
+        return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED,
                              message=f"school {export.school} is not in the directory; a national administrator adds it")
     if on_plan is not None:
         on_plan(plan)
     if dry_run:
-        return SchoolOutcome(export.school, plan, "dry-run", errors=list(plan.errors))
+        return SchoolOutcome(export.school, plan, ProvisioningOutcome.DRY_RUN, errors=list(plan.errors))
 
     workflow_runs.abandon_running(db, export.school, now)
     run_ids = {w: workflow_runs.start_run(db, export.school, w, now, source=source) for w in plan.workflows}
@@ -101,25 +112,26 @@ def provision_school(
                 f"{run_ids['leavers']} PATH...")
         for workflow, run_id in run_ids.items():
             workflow_runs.finish_run(
-                db, run_id, "held", now, workflow_runs.RunCounts(),
+                db, run_id, WorkflowOutcome.HELD, now, workflow_runs.RunCounts(),
                 _error_log(plan.errors, workflow),
                 note=note, held_deactivations=hold.deactivations if workflow == "leavers" else None,
             )
-        return SchoolOutcome(export.school, plan, "held", errors=list(plan.errors), run_ids=run_ids, message=note)
+        return SchoolOutcome(export.school, plan, ProvisioningOutcome.HELD, errors=list(plan.errors), run_ids=run_ids,
+                             message=note)
 
     try:
         result = apply_plan(store, plan, now, progress)
     except DirectoryError as exc:
         for run_id in run_ids.values():
-            workflow_runs.finish_run(db, run_id, "failed", now, workflow_runs.RunCounts(), note=str(exc))
-        return SchoolOutcome(export.school, plan, "failed", run_ids=run_ids, message=str(exc))
+            workflow_runs.finish_run(db, run_id, WorkflowOutcome.FAILED, now, workflow_runs.RunCounts(), note=str(exc))
+        return SchoolOutcome(export.school, plan, ProvisioningOutcome.FAILED, run_ids=run_ids, message=str(exc))
     errors = list(plan.errors) + result.errors
     for workflow, run_id in run_ids.items():
         counter = result.counts.get(workflow, {})
         workflow_runs.finish_run(
-            db, run_id, "succeeded", now,
+            db, run_id, WorkflowOutcome.SUCCEEDED, now,
             workflow_runs.RunCounts(counter.get("created", 0), counter.get("updated", 0),
                                     counter.get("moved", 0), counter.get("deactivated", 0)),
             _error_log(errors, workflow),
         )
-    return SchoolOutcome(export.school, plan, "succeeded", _sum(result), errors, run_ids)
+    return SchoolOutcome(export.school, plan, ProvisioningOutcome.SUCCEEDED, _sum(result), errors, run_ids)

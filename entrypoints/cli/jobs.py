@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from entrypoints.cli.context import settings_of
+from operational.statuses import JobOutcome
 
 EXIT_HELD = 3
 
@@ -84,7 +85,7 @@ def run_job_now(ctx: click.Context, name: str, confirm: bool) -> None:
         click.echo(f"  {error['record']}: {error['error']}{': ' + error['detail'] if error.get('detail') else ''}")
     if run.note:
         click.echo(run.note)
-    if run.outcome == "held":
+    if run.outcome is JobOutcome.HELD:
         ctx.exit(EXIT_HELD)
-    if run.outcome == "failed":
+    if run.outcome is JobOutcome.FAILED:
         ctx.exit(1)

@@ -24,7 +24,7 @@ from connectors.provisioning.plan import (
     UpdateSchoolName,
 )
 from connectors.provisioning.planner import GuardPolicy
-from connectors.provisioning.service import SchoolOutcome, provision_school
+from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, provision_school
 from entrypoints.cli.context import settings_of, utc_now
 from operational import workflow_runs
 from operational.tables import WORKFLOWS
@@ -138,9 +138,9 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     _summary(outcomes, refused)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
-    if any(o.outcome == "held" for o in outcomes):
+    if any(o.outcome is ProvisioningOutcome.HELD for o in outcomes):
         sys.exit(EXIT_HELD)
-    if any(o.outcome == "failed" for o in outcomes):
+    if any(o.outcome is ProvisioningOutcome.FAILED for o in outcomes):
         sys.exit(1)
 
 
@@ -205,15 +205,15 @@ def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
 
 
 def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
-    now = utc_now()
+    started = utc_now()
     if dry_run:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, dry_run=True,
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, dry_run=True,
                                    allowed_deactivations=allowed)
         if outcome.plan is not None:
             _print_plan(outcome.plan)
         return outcome
     if not interactive:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed)
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed)
         _report(label, outcome)
         return _without_plan(outcome)
     bar = {"bar": None}
@@ -223,7 +223,7 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
         bar["bar"].__enter__()
 
     try:
-        outcome = provision_school(runtime.store, runtime.db, export, now, guard, allowed_deactivations=allowed,
+        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed,
                                    on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
     finally:
         if bar["bar"] is not None:
@@ -248,8 +248,7 @@ def status(ctx: click.Context, only_school: str | None) -> None:
             schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
             if only_school and not schools:
                 raise click.ClickException(f"no school {only_school} in the directory")
-            now = utc_now()
-            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], now))
+            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], utc_now()))
             for school in schools:
                 flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
                 click.echo(f"{school.dfes} {school.name}{flag}")

@@ -183,3 +183,23 @@ def test_a_reactivation_reaches_the_tenant_with_the_licence_back(store, db, now)
         sync(store, db, fake)
         assert fake.user_by_upn(pupil.mail)["accountEnabled"] is True
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+
+
+@pytest.mark.parametrize("given", [Consent.LEGACY, Consent.EXPLICIT])
+def test_g1_a_learner_whose_consent_is_withdrawn_loses_the_learner_licence_at_the_next_sync(store, db, now, given):
+    """G-1 / C-3: consent that opens Office 365 licenses the learner; withdrawn, the next
+    (incremental) sync takes the licence back, and the seat returns to the tenant's pool."""
+    pupil = store.add_account(learner("Avery", consent=given), now)
+    classmate = store.add_account(learner("Bevan", consent=given), now)
+    with FakeGraph() as fake:
+        sync(store, db, fake)
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        consumed = fake._sku(STUDENT_SKU[0])["consumedUnits"]
+        cloud_id = fake.user_by_upn(pupil.mail)["id"]
+        store.update_account(pupil.id, {"consent": Consent.WITHDRAWN.value})  # as the portal records it (C-3)
+        report = sync(store, db, fake)
+        assert report.counts.get("unlicensed") == 1
+        assert fake.licence_part_numbers(pupil.mail) == set()
+        assert fake.user_by_upn(pupil.mail)["id"] == cloud_id  # the same cloud user, only unlicensed
+        assert fake._sku(STUDENT_SKU[0])["consumedUnits"] == consumed - 1
+        assert fake.licence_part_numbers(classmate.mail) == {STUDENT_SKU[1]}  # nobody else's licence moved

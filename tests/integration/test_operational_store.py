@@ -211,3 +211,27 @@ def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
     throttle.failed("JonesA", "192.0.2.1", now)
     assert throttle.check("JonesA", "192.0.2.1", now).username_has_failures
     connections.close()
+
+
+def test_stored_outcomes_and_states_read_back_as_their_enums_and_the_database_keeps_to_their_values(db, now):
+    """Issue 12: the statuses became enums without a migration. A row holding the plain
+    string (as every earlier release wrote it) reads back as the member; a value outside the
+    enum is still refused by the CHECK constraint the migrations made."""
+    from operational import job_runs, licence_requests
+    from operational.statuses import ChangeState, JobOutcome, WorkflowOutcome
+
+    run = workflow_runs.start_run(db, "6612001", "leavers", now)
+    job = job_runs.start_run(db, "lifecycle", now, "schedule", "host:1")
+    licence_requests.request(db, "6612001", ["a"], True, "dc", now)
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE workflow_runs SET outcome = 'held', held_deactivations = 30 WHERE id = :id"),
+                           {"id": run})
+        connection.execute(text("UPDATE job_runs SET outcome = 'skipped' WHERE id = :id"), {"id": job})
+        connection.execute(text("UPDATE licence_requests SET state = 'applied'"))
+    assert workflow_runs.get_run(db, run).outcome is WorkflowOutcome.HELD
+    assert workflow_runs.mark_released(db, run, now).released_at is not None  # M-11: a held run is released
+    assert job_runs.get_run(db, job).outcome is JobOutcome.SKIPPED
+    assert licence_requests.latest(db, "6612001")["a"].state is ChangeState.APPLIED
+    for table, column in (("workflow_runs", "outcome"), ("job_runs", "outcome"), ("licence_requests", "state")):
+        with pytest.raises(Exception), db.engine.begin() as connection:
+            connection.execute(text(f"UPDATE {table} SET {column} = 'dry-run'"))

@@ -9,9 +9,11 @@ from datetime import date
 import pytest
 
 from connectors.mis.records import LearnerRecord, SchoolExport, Source, StaffRecord, UpnField
-from connectors.provisioning.plan import CreateAccount, Deactivate, TransferIn, UpdateAccount
+from connectors.provisioning.applier import new_account
+from connectors.provisioning.field_policy import FIELD_POLICIES, FieldPolicy
+from connectors.provisioning.plan import CreateAccount, Deactivate, Reactivate, TransferIn, UpdateAccount
 from connectors.provisioning.planner import GuardPolicy, hashes_to_look_up, plan_school
-from directory.model import Account, AccountKind, AccountState
+from directory.model import Account, AccountKind, AccountState, NewAccount
 
 TODAY = date(2026, 11, 23)
 SCHOOL = "6612001"
@@ -110,3 +112,90 @@ def test_future_leaving_date_is_kept_and_past_one_deactivates():
     past = plan([record(1, leaving_date=TODAY)], [account(1)])
     assert kinds(past) == ["Deactivate"]
     assert kinds(plan([record(1, leaving_date=TODAY)], [replace(account(1), state=AccountState.DEACTIVATED)])) == []
+
+
+# -- the field-policy table (field_policy.py; SPEC M-8, M-5, A-5) -----------------------------------------
+# What each MIS change should do, stated here from the SPEC and not read from the table,
+# so that an entry flipped in the table fails these tests.
+LEARNER_MIS_CHANGES = {  # account field -> the record changed in the MIS
+    "admission_number": {"admission_number": "009999"},
+    "year_group": {"year_group": "8"},  # M-8: the academic-year rollover
+    "registration_group": {"registration_group": "8B"},
+    "classes": {"classes": ("8B", "8Ma1")},
+    "leaving_date": {"leaving_date": date(2027, 7, 20)},  # M-5: a leaving date to come is kept
+}
+STAFF_MIS_CHANGES = {
+    "classes": {"classes": ("8Ma1",)},
+    "leaving_date": {"leaving_date": date(2027, 7, 20)},
+}
+NAME_CHANGES = {"surname": {"legal_surname": "Price"}, "forename": {"legal_forename": "Mari"}}  # A-5
+
+
+def staff_record(**fields) -> StaffRecord:
+    base = dict(source=Source("staff.csv", "line 2"), school=SCHOOL, staff_code="S1", legal_surname="Evans",
+                legal_forename="Ann", start_date=date(2020, 9, 1), classes=("7A",))
+    return StaffRecord(**(base | fields))
+
+
+def staff_account(**fields) -> Account:
+    base = dict(id="id-s1", username="EvansA", kind=AccountKind.STAFF, state=AccountState.ACTIVE, surname="Evans",
+                forename="Ann", display_name="Ann Evans", mail="", school=SCHOOL, staff_code="S1", classes=("7A",))
+    return Account(**(base | fields))
+
+
+def changed_fields(p) -> list[str]:
+    return [name for action in p.actions if isinstance(action, (UpdateAccount, Reactivate))
+            for name, _value in action.changes]
+
+
+@pytest.mark.parametrize("field", LEARNER_MIS_CHANGES)
+def test_m8_a_forced_learner_field_follows_the_mis_on_every_run(field):
+    changed = record(1, **LEARNER_MIS_CHANGES[field])
+    assert changed_fields(plan([changed], [account(1)])) == [field]
+    # A learner re-admitted here gets the MIS's value back with the account (reactivation).
+    gone = replace(account(1), state=AccountState.DEACTIVATED)
+    assert changed_fields(plan([changed], [gone])) == [field]
+
+
+@pytest.mark.parametrize("field", STAFF_MIS_CHANGES)
+def test_m8_a_forced_staff_field_follows_the_mis_on_every_run(field):
+    p = plan(None, [staff_account()], staff=[staff_record(**STAFF_MIS_CHANGES[field])])
+    assert changed_fields(p) == [field]
+
+
+@pytest.mark.parametrize("field", NAME_CHANGES)
+def test_a5_legal_names_are_taken_at_creation_only_and_never_change_the_account(field):
+    learner = record(1, **NAME_CHANGES[field])
+    assert changed_fields(plan([learner], [account(1)])) == []
+    assert changed_fields(plan(None, [staff_account()], staff=[staff_record(**NAME_CHANGES[field])])) == []
+    [create] = plan([learner]).actions[:1]  # ...but a new account is made from them
+    assert getattr(new_account(create.record, SCHOOL), field) == getattr(learner, f"legal_{field}")
+
+
+def test_a_transfer_in_brings_every_forced_learner_field_and_the_new_school():
+    released = {f"{1:064d}": [account(1, school="6619999", state=AccountState.DEACTIVATED)]}
+    [move] = plan([record(1, year_group="8")], [], released).actions[:1]
+    assert isinstance(move, TransferIn)
+    assert [name for name, _value in move.changes] == [*LEARNER_MIS_CHANGES, "school"]
+    assert dict(move.changes)["year_group"] == "8"
+
+
+@pytest.mark.parametrize("kind", [AccountKind.LEARNER, AccountKind.STAFF])
+def test_the_field_table_names_account_fields_once_each_and_only_forced_ones_come_from_every_run(kind):
+    rules = FIELD_POLICIES[kind]
+    names = [rule.field for rule in rules]
+    assert len(names) == len(set(names)) and set(names) <= set(Account.__dataclass_fields__)
+    forced = [rule.field for rule in rules if rule.policy is FieldPolicy.FORCED]
+    assert forced == list(LEARNER_MIS_CHANGES if kind is AccountKind.LEARNER else STAFF_MIS_CHANGES)
+    never = {rule.field for rule in rules if rule.policy is FieldPolicy.NEVER_FROM_MIS}
+    assert {"username", "consent", "roles", "password_status"} <= never
+    assert all((rule.from_mis is None) == (rule.policy is FieldPolicy.NEVER_FROM_MIS) for rule in rules)
+
+
+@pytest.mark.parametrize("mis_record", [record(1), staff_record()], ids=["learner", "staff"])
+def test_an_account_is_created_with_what_the_table_takes_from_the_mis(mis_record):
+    """The applier's new account carries every AT_CREATION and FORCED value of the table."""
+    new: NewAccount = new_account(mis_record, SCHOOL)
+    for rule in FIELD_POLICIES[new.kind]:
+        if rule.policy is not FieldPolicy.NEVER_FROM_MIS and rule.field in NewAccount.__dataclass_fields__:
+            assert getattr(new, rule.field) == rule.from_mis(mis_record, TODAY), rule.field
