@@ -22,8 +22,15 @@ from directory.ldap.structure import Structure
 from directory.ldap.usernames import UsernameClaims
 from directory.rules.vault import PasswordVault
 
-__all__ = ["AccountQuery", "DirectoryConfig", "DirectoryStore", "LIST_FIELDS", "Lockout", "PLANNING_FIELDS",
-           "store_for"]
+__all__ = [
+    "LIST_FIELDS",
+    "PLANNING_FIELDS",
+    "AccountQuery",
+    "DirectoryConfig",
+    "DirectoryStore",
+    "Lockout",
+    "store_for",
+]
 
 
 class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies):
@@ -44,4 +51,6 @@ class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies):
 
 def store_for(settings: Settings) -> DirectoryStore:
     """The store described by Porth's settings (with their secrets filled in)."""
-    return DirectoryStore(config_for(settings), PasswordVault(settings.secrets.password_vault_key.get_secret_value()))
+    vault_key = settings.secrets.password_vault_key
+    assert vault_key is not None, "settings without secrets (config.settings.with_secrets)"
+    return DirectoryStore(config_for(settings), PasswordVault(vault_key.get_secret_value()))

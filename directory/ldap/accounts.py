@@ -27,7 +27,7 @@ from directory.ldap.mapping import (
     generalized_time,
     names_entry,
     new_account_entry,
-    one,
+    required,
 )
 from directory.ldap.passwords import password_attributes
 from directory.ldap.queries import AccountQuery, account_filter
@@ -131,8 +131,8 @@ class Accounts:
         counts: dict[str, Counter[AccountKind]] = {}
         search = filters.all_of(ACCOUNTS, filters.equals(A["state"], state.value), filters.present(A["school"]))
         for attributes in self._ldap.paged(self.tree.people, search, [A["school"], A["kind"]], "counting accounts"):
-            school = one(attributes, A["school"])
-            counts.setdefault(school, Counter())[AccountKind(one(attributes, A["kind"]))] += 1
+            school = required(attributes, A["school"])
+            counts.setdefault(school, Counter())[AccountKind(required(attributes, A["kind"]))] += 1
         return counts
 
     # -- writing ---------------------------------------------------------------

@@ -255,7 +255,7 @@ class Connections:
             try:
                 with mapped_errors(self.config, doing), self._pool.connection() as conn:
                     conn.search(base, search_filter, scope, attributes=attributes)
-                    return [e["attributes"] for e in conn.response if e.get("type") == "searchResEntry"]
+                    return [e["attributes"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
             except errors.DirectoryUnavailable:
                 if attempt == 2:  # a read is retried once on a fresh connection (slapd restarted)
                     raise
@@ -268,7 +268,7 @@ class Connections:
             while True:
                 conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes,
                             paged_size=self.config.page_size, paged_cookie=cookie)
-                page = [e["attributes"] for e in conn.response if e.get("type") == "searchResEntry"]
+                page = [e["attributes"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
                 cookie = conn.result.get("controls", {}).get(_PAGED_RESULTS_OID, {}).get("value", {}).get("cookie")
                 yield from page
                 if not cookie:
@@ -285,7 +285,8 @@ class Connections:
     def modify(self, dn: str, doing: str, replace: dict[str, list[str]] | None = None,
                add: dict[str, list[str]] | None = None) -> None:
         """One atomic modify: `replace` sets attributes (an empty list removes one), `add` adds values."""
-        changes = {name: [(ldap3.MODIFY_REPLACE, values)] for name, values in (replace or {}).items()}
+        changes: dict[str, list[tuple[str, list[str]]]] = {
+            name: [(ldap3.MODIFY_REPLACE, values)] for name, values in (replace or {}).items()}
         changes.update({name: [(ldap3.MODIFY_ADD, values)] for name, values in (add or {}).items()})
         with mapped_errors(self.config, doing), self._pool.connection() as conn:
             conn.modify(dn, changes)

@@ -258,6 +258,14 @@ def one(attributes: Mapping[str, Any], name: str) -> str | None:
     return found[0] if found else None
 
 
+def required(attributes: Mapping[str, Any], name: str) -> str:
+    """A value every entry of its kind has (the schema's MUST, or always written by Porth)."""
+    found = one(attributes, name)
+    if found is None:
+        raise ValueError(f"an entry without {name}")
+    return found
+
+
 def _optional(kind, text: str | None):
     return None if text is None else kind(text)
 
@@ -267,13 +275,13 @@ def account_from(attributes: Mapping[str, Any]) -> Account:
     field = lambda name: one(attributes, A[name])  # noqa: E731
     username = field("username") or ""
     changed_at = field("state_changed_at")
-    state = AccountState(field("state"))
+    state = AccountState(required(attributes, A["state"]))
     leaving = field("leaving_date")
     return Account(
-        id=field("id"),
+        id=required(attributes, A["id"]),
         username=username,
         aliases=tuple(n for n in values(attributes, A["names"]) if n.casefold() != username.casefold()),
-        kind=AccountKind(field("kind")),
+        kind=AccountKind(required(attributes, A["kind"])),
         state=state,
         surname=field("surname") or "",
         forename=field("forename") or "",
@@ -312,29 +320,30 @@ def _contact_from(attributes: Mapping[str, Any]) -> Contact | None:
 
 def school_from(attributes: Mapping[str, Any]) -> School:
     field = lambda name: one(attributes, SCHOOL_ATTRIBUTES[name])  # noqa: E731
+    must = lambda name: required(attributes, SCHOOL_ATTRIBUTES[name])  # noqa: E731
     quota = field("staff_licence_quota")
     return School(
-        dfes=field("dfes"),
-        name=field("name"),
-        type=SchoolType(field("type")),
-        la_code=field("la_code"),
+        dfes=must("dfes"),
+        name=must("name"),
+        type=SchoolType(must("type")),
+        la_code=must("la_code"),
         mail_domain=field("mail_domain"),
-        state=SchoolState(field("state")),
+        state=SchoolState(must("state")),
         staff_licence_quota=int(quota) if quota is not None else None,
         merged_into=field("merged_into"),
     )
 
 
 def organisation_from(attributes: Mapping[str, Any]) -> Organisation:
-    field = lambda name: one(attributes, ORGANISATION_ATTRIBUTES[name])  # noqa: E731
-    return Organisation(code=field("code"), name=field("name"), kind=OrganisationKind(field("kind")),
-                        parent=field("parent"))
+    must = lambda name: required(attributes, ORGANISATION_ATTRIBUTES[name])  # noqa: E731
+    return Organisation(code=must("code"), name=must("name"), kind=OrganisationKind(must("kind")),
+                        parent=one(attributes, ORGANISATION_ATTRIBUTES["parent"]))
 
 
 def group_from(attributes: Mapping[str, Any]) -> Group:
-    field = lambda name: one(attributes, GROUP_ATTRIBUTES[name])  # noqa: E731
-    return Group(id=field("id"), school=field("school"), kind=GroupKind(field("kind")), code=field("code"),
-                 name=field("name"))
+    must = lambda name: required(attributes, GROUP_ATTRIBUTES[name])  # noqa: E731
+    return Group(id=must("id"), school=must("school"), kind=GroupKind(must("kind")), code=must("code"),
+                 name=must("name"))
 
 
 # -- Domain objects -> entries ---------------------------------------------------

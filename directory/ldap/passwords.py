@@ -25,9 +25,9 @@ from argon2.exceptions import VerificationError
 from argon2.low_level import Type, hash_secret
 
 from directory.ldap import filters
-from directory.ldap.queries import AccountQuery, account_filter
 from directory.ldap.connections import Connections
-from directory.ldap.mapping import A, ACCOUNTS, WHOLE_ACCOUNT, DirectoryTree, account_from, one
+from directory.ldap.mapping import ACCOUNTS, WHOLE_ACCOUNT, A, DirectoryTree, account_from, one
+from directory.ldap.queries import AccountQuery, account_filter
 from directory.model import Account, PasswordStatus
 from directory.rules import passwords
 from directory.rules.vault import PasswordVault

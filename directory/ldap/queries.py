@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from directory.ldap import filters
-from directory.ldap.mapping import A, ACCOUNTS, MODIFIED_AT, generalized_time
+from directory.ldap.mapping import ACCOUNTS, MODIFIED_AT, A, generalized_time
 from directory.model import AccountKind, AccountState, Consent
 
 
