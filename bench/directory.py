@@ -25,6 +25,9 @@ import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from directory.ldap import filters  # noqa: E402
+from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, account_attributes  # noqa: E402
+from directory.ldap.sign_in import SignInDirectory  # noqa: E402
 from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
@@ -75,17 +78,16 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
     store.add_school(School(SCHOOL, "Bench", SchoolType.SECONDARY, "661"))
     raw = ldap3.Connection(slapd.url, ROOT_DN, password, auto_bind=True)
     now = datetime.now(timezone.utc)
-    people = f"ou=people,{BASE}"
+    people = store.tree.people
     n = args.accounts
     results: list[tuple[str, float, float]] = []
 
     # Adds with an Argon2-hashed password: raw ldap3 add vs store.add_account.
     def raw_add(i: int) -> None:
         name, entry_id = f"Raw{i}", str(uuid.uuid4())
-        added = raw.add(f"porthId={entry_id},{people}", ["inetOrgPerson", "porthAccount"], {
-            "porthId": entry_id, "uid": name, "porthUsername": name, "sn": "Raw", "cn": name,
-            "porthAccountKind": "learner", "porthAccountState": "active", "porthSchool": SCHOOL,
-            "userPassword": "Tiger4821",
+        added = raw.add(store.tree.account(entry_id), ACCOUNT_OBJECT_CLASSES, {
+            A["id"]: entry_id, A["names"]: name, A["username"]: name, A["surname"]: "Raw", A["common_name"]: name,
+            A["kind"]: "learner", A["state"]: "active", A["school"]: SCHOOL, A["password"]: "Tiger4821",
         })
         assert added, raw.result
 
@@ -99,7 +101,8 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
 
     # Look-up by username, indexed equality.
     def raw_find(i: int) -> None:
-        raw.search(people, f"(uid=Raw{i % n})", attributes=["porthId", "porthUsername", "sn", "givenName"])
+        raw.search(people, filters.equals(A["names"], f"Raw{i % n}"),
+                   attributes=account_attributes(("id", "username", "surname", "forename")))
 
     def store_find(i: int) -> None:
         store.find_by_username(f"JonesJ{(i % (n // len(SURNAMES))) + 1}" if i % 2 else "JonesJ")
@@ -110,20 +113,22 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
     server = ldap3.Server(slapd.url, get_info=ldap3.NONE)
 
     def raw_bind(i: int) -> None:
-        raw.search(people, f"(uid=Raw{i % n})", attributes=["porthId"])
+        raw.search(people, filters.equals(A["names"], f"Raw{i % n}"), attributes=[A["id"]])
         dn = raw.response[0]["dn"]
         conn = ldap3.Connection(server, dn, "Tiger4821")
         assert conn.bind()
         conn.unbind()
 
+    sign_in = SignInDirectory(store.config)  # the IdP's check, the only one
+
     def store_bind(i: int) -> None:
-        store.authenticate("JonesJ", "Tiger4821")
+        sign_in.authenticate("JonesJ", "Tiger4821")
 
     results.append(("sign-in check (search + Argon2 bind)", timed(raw_bind, args.binds), timed(store_bind, args.binds)))
 
     # Reading a school's accounts in pages.
     def raw_read(_: int) -> None:
-        raw.extend.standard.paged_search(people, f"(porthSchool={SCHOOL})", attributes=["*"], paged_size=500,
+        raw.extend.standard.paged_search(people, filters.equals(A["school"], SCHOOL), attributes=["*"], paged_size=500,
                                          generator=False)
 
     def store_read(_: int) -> None:
@@ -136,6 +141,7 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
 
     raw.unbind()
     store.close()
+    sign_in.close()
     durability = "olcDbNoSync" if args.no_sync else "durable commits"
     print(f"Porth directory bench: {n} accounts, {durability}, slapd at {slapd.url}")
     print(f"{'operation':44} {'raw ldap3/s':>12} {'porth/s':>10} {'ratio':>7}")

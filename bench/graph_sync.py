@@ -41,6 +41,7 @@ from connectors.graph.desired import Skus  # noqa: E402
 from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
 from connectors.graph.sync import TenantSync  # noqa: E402
 from connectors.graph.tokens import LocalAuthority, TokenSource  # noqa: E402
+from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, DirectoryTree  # noqa: E402
 from directory.model import School, SchoolType  # noqa: E402
 from operational.db import Database  # noqa: E402
 from operational.tables import LicenceRequest  # noqa: E402
@@ -51,6 +52,7 @@ from tests.conftest import free_port  # noqa: E402
 
 BASE = "dc=porth"
 ROOT_DN = f"cn=porth,{BASE}"
+TREE = DirectoryTree(BASE)
 SCHOOLS = 50
 
 
@@ -62,16 +64,16 @@ def accounts_ldif(count: int, rng: random.Random) -> tuple[str, list[tuple[str, 
         entry_id, school = str(uuid.uuid4()), f"661{n % SCHOOLS:04d}"
         kind = "staff" if n % 10 == 0 else "learner"
         name = f"User{n}A"
-        lines = [f"dn: porthId={entry_id},ou=people,{BASE}", "objectClass: inetOrgPerson", "objectClass: porthAccount",
-                 f"porthId: {entry_id}", f"porthUsername: {name}", f"uid: {name}", f"mail: {name}@hwbcymru.net",
-                 f"cn: Alun User{n}", f"sn: User{n}", "givenName: Alun", f"displayName: Alun User{n}",
-                 f"porthAccountKind: {kind}", "porthAccountState: active", f"porthStateChangedAt: {now}",
-                 "porthStateChangedBy: bench", "porthStateReason: created", f"porthSchool: {school}"]
+        values = [*((OBJECT_CLASS, c) for c in ACCOUNT_OBJECT_CLASSES), (A["id"], entry_id), (A["username"], name),
+                  (A["names"], name), (A["mail"], f"{name}@hwbcymru.net"), (A["common_name"], f"Alun User{n}"),
+                  (A["surname"], f"User{n}"), (A["forename"], "Alun"), (A["display_name"], f"Alun User{n}"),
+                  (A["kind"], kind), (A["state"], "active"), (A["state_changed_at"], now),
+                  (A["state_changed_by"], "bench"), (A["state_reason"], "created"), (A["school"], school)]
         if kind == "learner":
-            lines.append(f"porthConsent: {rng.choice(['explicit', 'explicit', 'legacy', 'explicit', 'not-obtained'])}")
+            values.append((A["consent"], rng.choice(["explicit", "explicit", "legacy", "explicit", "not-obtained"])))
         elif rng.random() < 0.6:
             allocated.append((entry_id, school))
-        entries.append("\n".join(lines))
+        entries.append("\n".join([f"dn: {TREE.account(entry_id)}", *(f"{k}: {v}" for k, v in values)]))
     return "\n\n".join(entries) + "\n", allocated
 
 

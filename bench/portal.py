@@ -30,10 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from directory.model import AccountKind, GroupKind, NewAccount, Role, School, SchoolType  # noqa: E402
-from directory.password_hash import ldap_password_hash  # noqa: E402
+from directory.ldap.passwords import ldap_password_hash  # noqa: E402
 from directory.rules.passwords import generate_learner_password  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
-from directory.store import A, python_ldap_connection  # noqa: E402
+from directory.ldap.connections import python_ldap_connection  # noqa: E402
+from directory.ldap import filters  # noqa: E402
+from directory.ldap.mapping import ACCOUNTS, A  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.conftest import BASE_DN, ROOT_DN  # noqa: E402
 from tests.integration.idp_fixtures import make_porth  # noqa: E402
@@ -93,7 +95,8 @@ def main() -> None:
             raw = python_ldap_connection(store.config, 60)
             import ldap
 
-            learner_filter = f"(&(objectClass=porthAccount)({A['school']}={SCHOOL})({A['kind']}=learner))"
+            learner_filter = filters.all_of(ACCOUNTS, filters.equals(A["school"], SCHOOL),
+                                            filters.equals(A["kind"], "learner"))
 
             def raw_read(attributes):
                 return raw.search_s(store.people_dn, ldap.SCOPE_ONELEVEL, learner_filter, attributes)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from demo import exports as demo_exports  # noqa: E402
 from connectors.mis.records import UpnField  # noqa: E402
+from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, DirectoryTree  # noqa: E402
 from directory.rules import usernames  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
 from directory.school_register import parse_register  # noqa: E402
@@ -47,6 +48,7 @@ from demo.files import write_demo_exports
 from directory.school_register import add_register  # noqa: E402
 
 BASE = "dc=porth"
+TREE = DirectoryTree(BASE)
 ROOT_DN = f"cn=porth,{BASE}"
 UPN_KEY = "bench-upn-hash-key-" + "x" * 24
 # {SSHA} of "Tiger4821": slapadd stores what it is given, so a preload carries a hash.
@@ -95,13 +97,13 @@ def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | No
         for row in read_csv(folder / "learners.csv"):
             upn = UpnField.from_raw(row["UPN"], UPN_KEY.encode())
             if upn.hash and row["Legal Surname"] and row["Admission Date"] <= today:
-                people.append(("learner", row, {"porthUpnHash": upn.hash, "porthAdmissionNumber": row["Admission Number"],
-                                                "porthYearGroup": row["Year Group"],
-                                                "porthRegistrationGroup": row["Registration Group"]}))
+                people.append(("learner", row, {A["upn_hash"]: upn.hash, A["admission_number"]: row["Admission Number"],
+                                                A["year_group"]: row["Year Group"],
+                                                A["registration_group"]: row["Registration Group"]}))
         codes = [r["Staff Code"] for r in read_csv(folder / "staff.csv")]
         for row in read_csv(folder / "staff.csv"):
             if row["Staff Code"] and codes.count(row["Staff Code"]) == 1:
-                people.append(("staff", row, {"porthStaffCode": row["Staff Code"]}))
+                people.append(("staff", row, {A["staff_code"]: row["Staff Code"]}))
         for kind, row, extra in people:
             base = usernames.username_base(row["Legal Surname"], row["Legal Forename"])
             # Names are only ever base or base+N here, so a counter per base is enough
@@ -110,18 +112,19 @@ def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | No
             name = usernames.candidate(base, taken[base.casefold()])
             password = "Tiger4821"
             entry_id = str(uuid.uuid4())
+            full_name = f"{row['Legal Forename']} {row['Legal Surname']}"
             attributes = [
-                ("objectClass", "inetOrgPerson"), ("objectClass", "porthAccount"), ("porthId", entry_id),
-                ("porthUsername", name), ("uid", name), ("mail", f"{name}@hwbcymru.net"),
-                ("cn", f"{row['Legal Forename']} {row['Legal Surname']}"), ("sn", row["Legal Surname"]),
-                ("givenName", row["Legal Forename"]), ("displayName", f"{row['Legal Forename']} {row['Legal Surname']}"),
-                ("porthAccountKind", kind), ("porthAccountState", "active"), ("porthStateChangedAt", now),
-                ("porthStateChangedBy", "provisioning"), ("porthStateReason", "created"),
-                ("porthSchool", row["DfES"]), ("porthPasswordStatus", "available"),
-                ("porthPasswordVault", vault.seal(password)), ("userPassword", hashed_password or password),
-                *extra.items(), *(("porthClass", c.strip()) for c in row.get("Classes", "").split(";") if c.strip()),
+                *((OBJECT_CLASS, c) for c in ACCOUNT_OBJECT_CLASSES), (A["id"], entry_id),
+                (A["username"], name), (A["names"], name), (A["mail"], f"{name}@hwbcymru.net"),
+                (A["common_name"], full_name), (A["surname"], row["Legal Surname"]),
+                (A["forename"], row["Legal Forename"]), (A["display_name"], full_name),
+                (A["kind"], kind), (A["state"], "active"), (A["state_changed_at"], now),
+                (A["state_changed_by"], "provisioning"), (A["state_reason"], "created"),
+                (A["school"], row["DfES"]), (A["password_status"], "available"),
+                (A["password_vault"], vault.seal(password)), (A["password"], hashed_password or password),
+                *extra.items(), *((A["classes"], c.strip()) for c in row.get("Classes", "").split(";") if c.strip()),
             ]
-            lines = [f"dn: porthId={entry_id},ou=people,{BASE}"] + [_ldif_value(k, v) for k, v in attributes if v]
+            lines = [f"dn: {TREE.account(entry_id)}"] + [_ldif_value(k, v) for k, v in attributes if v]
             entries.append("\n".join(lines))
     return "\n\n".join(entries) + "\n", len(entries)
 

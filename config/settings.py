@@ -158,6 +158,8 @@ class IdpSettings(_Section):
     allow_sha1_requests: bool = False
     # S-3: after this many failures for a username, each further attempt must wait; then it locks.
     failures_before_delay: int = Field(default=3, ge=1, le=100)
+    # The one statement of the lockout: the IdP's throttle applies it and slapd's password policy
+    # is written from it (directory.ldap.config.Lockout, DirectoryStore.initialise).
     failures_before_lock: int = Field(default=10, ge=2, le=1000)
     lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Per source address: whole schools sign in from one public address, so far higher.

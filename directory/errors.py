@@ -1,4 +1,4 @@
-"""Porth's own directory exceptions: ldap3's never leave directory.store."""
+"""Porth's own directory exceptions: the client libraries' never leave directory/ldap/connections.py."""
 
 
 class DirectoryError(Exception):

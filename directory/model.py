@@ -1,7 +1,7 @@
 """Domain objects of the directory: what the rest of Porth sees of LDAP.
 
 Frozen dataclasses and string enums only; no storage knowledge here (the
-attribute mapping lives in directory.store).
+attribute mapping lives in directory/ldap/mapping.py).
 """
 
 from __future__ import annotations
@@ -201,8 +201,8 @@ class NewAccount:
     leaving_date: date | None = None
     roles: frozenset[Role] = frozenset()
     contact: Contact | None = None
-    # A cleartext initial password: slapd hashes it, Porth keeps only the
-    # encrypted reveal copy (A-4). None creates an account that cannot sign in yet.
+    # A cleartext initial password: the store writes its Argon2 hash (directory/ldap/passwords.py)
+    # and an encrypted reveal copy (A-4), never the cleartext. None: an account that cannot sign in yet.
     password: str | None = field(default=None, repr=False)
 
 

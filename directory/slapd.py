@@ -25,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from directory.errors import SlapdError
+from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
 
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_PATH = Path("/usr/lib/ldap")
@@ -92,6 +93,7 @@ class PrivateSlapd:
         return (self.config_dir / "cn=config.ldif").exists()
 
     def render_config(self) -> str:
+        tree = DirectoryTree(self.suffix)
         template = string.Template(
             files("config").joinpath("ldap/slapd-config.ldif.in").read_text("utf-8")
         )
@@ -104,6 +106,10 @@ class PrivateSlapd:
             uid=os.getuid(),
             gid=os.getgid(),
             suffix=self.suffix,
+            # Where the unique overlay and the password policy apply: the DN scheme's (directory/ldap/mapping.py).
+            people_dn=tree.people,
+            names_attribute=ACCOUNT_ATTRIBUTES["names"],
+            default_policy_dn=tree.default_policy,
             root_dn=self.root_dn,
             root_pw_hash=_ssha(self.root_password),
             data_dir=self.data_dir,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from config.settings import Settings
 from operational.db import Database, KeptConnections
-from directory.sign_in import SignInDirectory
+from directory.ldap.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
 from idp.guards import RequestLedger, SignInThrottle

@@ -7,7 +7,7 @@ appended: BloggsJ, BloggsJ2, BloggsJ3, ...
 
 Uniqueness against every current username and every alias is decided here
 from a set of taken names; making it safe between processes is the store's
-job (the directory enforces it atomically, see directory.store).
+job (the directory enforces it atomically, see directory/ldap/usernames.py).
 """
 
 from __future__ import annotations
@@ -106,6 +106,16 @@ def address(username: str, domain: str) -> str:
     return f"{username}@{domain}"
 
 
-def local_part(name_or_address: str) -> str:
-    """Accept either BloggsJ or BloggsJ@domain at sign-in."""
-    return name_or_address.strip().rsplit("@", 1)[0] if "@" in name_or_address else name_or_address.strip()
+# Longer than any name Porth makes: what is typed beyond it is not looked up.
+MAX_SIGN_IN_NAME = 256
+
+
+def username_in(name_or_address: str, domain: str) -> str | None:
+    """The name to look up for what someone typed: BloggsJ, or BloggsJ@<domain> in any case;
+    None for an address at another domain, or nothing usable."""
+    name = name_or_address.strip()
+    if "@" in name:
+        name, _, at = name.rpartition("@")
+        if at.lower() != domain.lower():
+            return None
+    return name if 0 < len(name) <= MAX_SIGN_IN_NAME else None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from jobs.framework import JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
+from directory.ldap.sign_in import SignInDirectory
 from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
 from operational import username_changes
 from operational.audit import AuditFilter, events
@@ -41,7 +42,8 @@ def test_a_queued_username_change_renames_keeps_the_alias_and_sets_a_new_passwor
     assert store.find_by_username("AveryA@hwbcymru.net").id == pupil.id  # the old address still resolves
     assert changed.password_status is PasswordStatus.AVAILABLE
     new_password = store.reveal_password(pupil.id)
-    assert new_password != "Tiger4821" and store.authenticate("AveryA", new_password).id == pupil.id
+    assert new_password != "Tiger4821"
+    assert SignInDirectory(store.config).authenticate("AveryA", new_password).id == pupil.id
     assert username_changes.pending(db) == []
     [entry] = [e for _i, e in events(db, AuditFilter(action="username-changed"))]
     assert entry.detail["from"] == "AveryA" and entry.detail["to"] == "BevanA" and entry.actor == "scheduler"

@@ -46,7 +46,8 @@ def test_a_governor_is_created_after_the_mis_warning_and_can_sign_in_at_once(por
     today = datetime.now(timezone.utc).date()
     assert governor.expiry.date() == add_months(today, 3)
     assert governor.created_at is not None
-    assert store(portal).authenticate("IfanG@hwbcymru.net", "Daffodil2024").id == governor.id  # no hourly wait
+    sign_in = portal.porth.app.extensions["porth.idp"].directory
+    assert sign_in.authenticate("IfanG@hwbcymru.net", "Daffodil2024").id == governor.id  # no hourly wait
     assert "IfanG@hwbcymru.net has been created" in text(portal.open(made.headers["Location"]))
     [entry] = [e for _i, e in events(portal.porth.runtime.db, AuditFilter(action="create-account"))]
     assert entry.target_id == governor.id and entry.actor == "PriceN"

@@ -9,6 +9,7 @@ import ldap3
 import pytest
 
 from directory import errors
+from directory.ldap.sign_in import SignInDirectory
 from directory.model import (
     AccountKind,
     AccountState,
@@ -21,8 +22,16 @@ from directory.model import (
 from directory.rules.passwords import PasswordPolicyError
 from directory.rules.usernames import UsernameError
 from directory.rules.vault import PasswordVault
-from directory.store import DirectoryConfig, DirectoryStore
+from directory.store import DirectoryConfig, DirectoryStore, Lockout
 from tests.integration.conftest import BASE_DN, OTHER_SCHOOL, ROOT_DN, SCHOOL, learner, make_store, staff
+
+
+@pytest.fixture
+def sign_in(store):
+    """The IdP's password check (the only one), on the test's directory."""
+    directory = SignInDirectory(store.config)
+    yield directory
+    directory.close()
 
 
 def test_add_and_find_by_username_any_case_with_or_without_domain(store, now):
@@ -180,7 +189,7 @@ def test_deletion_erases_personal_data_but_keeps_the_name_reserved(slapd, store,
     assert store.add_account(learner("Bloggs", "Jim"), now).username == "BloggsJ2"
 
 
-def test_password_is_stored_as_an_argon2id_hash_slapd_verifies_and_a_reveal_copy_is_kept(slapd, store, now):
+def test_password_is_stored_as_an_argon2id_hash_slapd_verifies_and_a_reveal_copy_is_kept(slapd, store, sign_in, now):
     created = store.add_account(learner(password="Tiger4821"), now)
     conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
     conn.search(store.account_dn(created.id), "(objectClass=*)", ldap3.BASE,
@@ -191,27 +200,27 @@ def test_password_is_stored_as_an_argon2id_hash_slapd_verifies_and_a_reveal_copy
     assert "Tiger4821" not in stored["porthPasswordVault"][0]
     assert created.password_status is PasswordStatus.AVAILABLE
     assert store.reveal_password(created.id) == "Tiger4821"
-    assert store.authenticate("bloggsj", "Tiger4821").id == created.id
+    assert sign_in.authenticate("bloggsj", "Tiger4821").id == created.id
     with pytest.raises(errors.InvalidCredentials):
-        store.authenticate("bloggsj", "Tiger4822")
+        sign_in.authenticate("bloggsj", "Tiger4822")
 
 
-def test_cleartext_written_by_another_ldap_client_is_hashed_by_slapd(slapd, store, now):
+def test_cleartext_written_by_another_ldap_client_is_hashed_by_slapd(slapd, store, sign_in, now):
     created = store.add_account(learner(password="Tiger4821"), now)
     conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
     conn.modify(store.account_dn(created.id), {"userPassword": [(ldap3.MODIFY_REPLACE, ["Lion5555a"])]})
     conn.search(store.account_dn(created.id), "(objectClass=*)", ldap3.BASE, attributes=["userPassword"])
     stored = conn.entries[0].entry_attributes_as_dict["userPassword"][0]
     assert stored.startswith(b"{ARGON2}$argon2") and b"Lion5555a" not in stored
-    assert store.authenticate("bloggsj", "Lion5555a").id == created.id
+    assert sign_in.authenticate("bloggsj", "Lion5555a").id == created.id
 
 
-def test_a_user_set_password_destroys_the_copy(store, now):
+def test_a_user_set_password_destroys_the_copy(store, sign_in, now):
     created = store.add_account(learner(password="Tiger4821"), now)
     assert store.set_password(created.id, "MyOwnPass99", set_by_user=True) is PasswordStatus.USER_CHANGED
     assert store.get_account(created.id).password_status is PasswordStatus.USER_CHANGED
     assert store.reveal_password(created.id) is None
-    assert store.authenticate("BloggsJ", "MyOwnPass99").id == created.id
+    assert sign_in.authenticate("BloggsJ", "MyOwnPass99").id == created.id
     store.forget_password_copy(created.id)
     assert store.get_account(created.id).password_status is PasswordStatus.UNAVAILABLE
 
@@ -222,20 +231,25 @@ def test_password_policy_is_checked_before_writing(store, now):
     assert list(store.iter_accounts()) == []
 
 
-def test_wrong_password_unknown_user_and_lockout_look_the_same(store, now):
+def test_wrong_password_unknown_user_and_lockout_look_the_same(store, sign_in, now):
     created = store.add_account(learner(password="Tiger4821"), now)
     with pytest.raises(errors.InvalidCredentials) as unknown:
-        store.authenticate("NoSuchUser", "Tiger4821")
+        sign_in.authenticate("NoSuchUser", "Tiger4821")
     with pytest.raises(errors.InvalidCredentials) as wrong:
-        store.authenticate("BloggsJ", "Wrong12345")
+        sign_in.authenticate("BloggsJ", "Wrong12345")
     assert str(unknown.value) == str(wrong.value)
     for _ in range(10):  # ppolicy: pwdMaxFailure 10, then locked
         with pytest.raises(errors.InvalidCredentials):
-            store.authenticate("BloggsJ", "Wrong12345")
+            sign_in.authenticate("BloggsJ", "Wrong12345")
     with pytest.raises(errors.InvalidCredentials) as locked:
-        store.authenticate("BloggsJ", "Tiger4821")
+        sign_in.authenticate("BloggsJ", "Tiger4821")
     assert str(locked.value) == str(wrong.value)
     assert store.get_account(created.id).is_active
+    gone = store.add_account(learner("Evans", "Ann", password="Tiger4821"), now)
+    store.delete_account(gone.id, by="test", reason="deleted", now=now)
+    with pytest.raises(errors.InvalidCredentials) as deleted:
+        sign_in.authenticate("EvansA", "Tiger4821")
+    assert str(deleted.value) == str(wrong.value)
 
 
 def test_learner_without_school_or_upn_is_refused(store, now):
@@ -268,6 +282,36 @@ def test_initialise_is_idempotent_and_creates_the_password_policy(slapd, store):
                 attributes=["pwdMaxFailure", "pwdLockout", "pwdMinLength"])
     policy = conn.entries[0]
     assert (policy.pwdMaxFailure.value, policy.pwdLockout.value, policy.pwdMinLength.value) == (10, True, 8)
+
+
+def _lockout_in_slapd(slapd) -> tuple[int, int, int]:
+    conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
+    conn.search(f"cn=default,ou=policies,{BASE_DN}", "(objectClass=pwdPolicy)", ldap3.BASE,
+                attributes=["pwdMaxFailure", "pwdLockoutDuration", "pwdFailureCountInterval"])
+    policy = conn.entries[0]
+    return policy.pwdMaxFailure.value, policy.pwdLockoutDuration.value, policy.pwdFailureCountInterval.value
+
+
+def test_the_lockout_slapd_applies_is_the_configured_one_and_follows_a_change(slapd, store, sign_in, now):
+    """S-3: PORTH_IDP__FAILURES_BEFORE_LOCK / LOCK_MINUTES are the one statement of the lockout: the IdP's
+    throttle reads them and initialise() writes them into slapd's password policy, an existing one too."""
+    assert store.config.lockout == Lockout(failures=10, minutes=15)
+    assert _lockout_in_slapd(slapd) == (10, 900, 900)
+    stricter = make_store(slapd, lockout=Lockout(failures=2, minutes=30))
+    try:
+        assert stricter.initialise() is True  # the policy entry existed: brought in line
+        assert _lockout_in_slapd(slapd) == (2, 1800, 1800)
+        assert stricter.initialise() is False
+        stricter.add_account(learner("Bloggs", "Joe", password="Tiger4821"), now)
+        for _ in range(2):
+            with pytest.raises(errors.InvalidCredentials):
+                sign_in.authenticate("BloggsJ", "Wrong12345")
+        with pytest.raises(errors.InvalidCredentials):  # locked after two failures, not ten
+            sign_in.authenticate("BloggsJ", "Tiger4821")
+    finally:
+        assert store.initialise() is True
+        stricter.close()
+    assert _lockout_in_slapd(slapd) == (10, 900, 900)
 
 
 def test_accounts_for_planning_reads_the_compared_fields_of_a_whole_school(slapd, store, now):

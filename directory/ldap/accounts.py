@@ -1,0 +1,222 @@
+"""Accounts in the directory: finding and reading them, creating them, changing their
+fields, username and state, and the tombstone a deletion leaves. Part of DirectoryStore."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from directory import errors
+from directory.ldap import filters
+from directory.ldap.config import DirectoryConfig
+from directory.ldap.connections import Connections
+from directory.ldap.mapping import (
+    ACCOUNTS,
+    ERASED_ON_DELETE,
+    PLANNING_FIELDS,
+    UPDATABLE_FIELDS,
+    WHOLE_ACCOUNT,
+    A,
+    DirectoryTree,
+    account_attributes,
+    account_from,
+    encode,
+    generalized_time,
+    names_entry,
+    new_account_entry,
+    required,
+)
+from directory.ldap.passwords import password_attributes
+from directory.ldap.queries import AccountQuery, account_filter
+from directory.ldap.usernames import UsernameClaims
+from directory.model import Account, AccountKind, AccountState, NewAccount
+from directory.rules import passwords, usernames
+from directory.rules.vault import PasswordVault
+
+
+def _state_attributes(state: AccountState, by: str, reason: str, now: datetime) -> dict[str, list[str]]:
+    """The state and its who/when/why (SPEC A-6)."""
+    return {A["state"]: [state.value], A["state_changed_at"]: [generalized_time(now)],
+            A["state_changed_by"]: [by], A["state_reason"]: [reason]}
+
+
+def _updates(changes: Mapping[str, Any], doing: str) -> dict[str, list[str]]:
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"fields that {doing} cannot change: {', '.join(sorted(unknown))}")
+    return {A[field]: encode(value) for field, value in changes.items()}
+
+
+class Accounts:
+    _ldap: Connections
+    _usernames: UsernameClaims
+    tree: DirectoryTree
+    config: DirectoryConfig
+    vault: PasswordVault
+
+    # -- reading ---------------------------------------------------------------
+    def account_dn(self, account_id: str) -> str:
+        return self.tree.account(account_id)
+
+    def _find_accounts(self, condition: str, doing: str) -> list[Account]:
+        found = self._ldap.search(self.tree.people, filters.all_of(ACCOUNTS, condition), WHOLE_ACCOUNT, doing)
+        return [account_from(a) for a in found]
+
+    @staticmethod
+    def _exactly_one(accounts: list[Account], what: str) -> Account | None:
+        live = [a for a in accounts if a.state is not AccountState.DELETED]
+        if len(live) > 1:
+            raise errors.MultipleMatches(f"Multiple entries for search: {len(live)} accounts match {what}")
+        return live[0] if live else None
+
+    def get_account(self, account_id: str) -> Account | None:
+        return self._exactly_one(self._find_accounts(filters.equals(A["id"], account_id), "reading an account"),
+                                 f"id {account_id}")
+
+    def find_by_username(self, name: str) -> Account | None:
+        """By current username or any alias, any case, with or without @domain."""
+        username = usernames.username_in(name, self.config.mail_domain)
+        if username is None:
+            return None
+        return self._exactly_one(
+            self._find_accounts(filters.equals(A["names"], username), "finding an account by username"),
+            "that username")
+
+    def find_by_upn_hash(self, upn_hash: str) -> Account | None:
+        """The one live account of a learner, matched across schools (M-6); MultipleMatches if more."""
+        return self._exactly_one(
+            self._find_accounts(filters.equals(A["upn_hash"], upn_hash), "finding a learner by UPN"), "that UPN")
+
+    def find_by_upn_hashes(self, upn_hashes: Iterable[str], chunk: int = 200) -> dict[str, list[Account]]:
+        """Live accounts carrying each of these UPN hashes (a few searches, not one per hash)."""
+        found: dict[str, list[Account]] = {}
+        wanted = sorted(set(upn_hashes))
+        for start in range(0, len(wanted), chunk):
+            search = filters.any_of(*(filters.equals(A["upn_hash"], h) for h in wanted[start:start + chunk]))
+            for account in self._find_accounts(search, "finding learners by UPN"):
+                if account.state is not AccountState.DELETED and account.upn_hash:
+                    found.setdefault(account.upn_hash, []).append(account)
+        return found
+
+    def iter_accounts(self, school: str | None = None, kind: AccountKind | None = None,
+                      state: AccountState | None = None, organisation: str | None = None) -> Iterator[Account]:
+        """All matching accounts, read from the server in pages."""
+        conditions = [ACCOUNTS]
+        for field, value in (("school", school), ("organisation", organisation), ("kind", kind), ("state", state)):
+            if value is not None:
+                conditions.append(filters.equals(A[field], str(value)))
+        for attributes in self._ldap.paged(self.tree.people, filters.all_of(*conditions), WHOLE_ACCOUNT,
+                                           "listing accounts"):
+            yield account_from(attributes)
+
+    def find_accounts(self, query: AccountQuery) -> list[Account]:
+        """Accounts matching what a portal list asks for (python-ldap's decoder: a 2,000-learner
+        school reads in milliseconds); the caller sorts and pages."""
+        attributes = WHOLE_ACCOUNT if query.fields is None else account_attributes(query.fields)
+        return [account_from(attrs) for attrs in self._ldap.bulk(
+            self.tree.people, account_filter(query), attributes, "listing accounts")]
+
+    def accounts_for_planning(self, school: str) -> list[Account]:
+        """A school's accounts with only the fields the provisioning planner compares
+        (PLANNING_FIELDS; mail, display name and the like are left empty)."""
+        search = filters.all_of(ACCOUNTS, filters.equals(A["school"], school))
+        return [account_from(attrs) for attrs in self._ldap.bulk(
+            self.tree.people, search, account_attributes(PLANNING_FIELDS), f"reading the accounts of school {school}")]
+
+    def account_counts(self, state: AccountState = AccountState.ACTIVE) -> dict[str, Counter[AccountKind]]:
+        """Per school: how many accounts of each kind are in `state`."""
+        counts: dict[str, Counter[AccountKind]] = {}
+        search = filters.all_of(ACCOUNTS, filters.equals(A["state"], state.value), filters.present(A["school"]))
+        for attributes in self._ldap.paged(self.tree.people, search, [A["school"], A["kind"]], "counting accounts"):
+            school = required(attributes, A["school"])
+            counts.setdefault(school, Counter())[AccountKind(required(attributes, A["kind"]))] += 1
+        return counts
+
+    # -- writing ---------------------------------------------------------------
+
+    def add_account(self, new: NewAccount, now: datetime) -> Account:
+        """Create an account with a freshly allocated username, in one LDAP add.
+
+        The add is a single atomic operation: it either creates the whole entry
+        (names, password hash, reveal copy) or nothing.
+        """
+        if new.kind.belongs_to_school and not new.school:
+            raise errors.InvalidEntry(f"a {new.kind.value} account needs a school")
+        if new.kind is AccountKind.LEARNER and not new.upn_hash:
+            raise errors.InvalidEntry("a learner account needs a UPN hash (M-2)")
+        if new.password is not None:
+            passwords.check_policy(new.password)
+        account_id = str(uuid.uuid4())
+        entry = new_account_entry(new, account_id, now)
+        if new.password is not None:
+            entry.update({k: v for k, v in password_attributes(new.password, False, self.vault).items() if v})
+
+        def add_with(username: str) -> None:
+            entry.update(names_entry(username, usernames.address(username, self.config.mail_domain)))
+            self._ldap.add(self.tree.account(account_id), entry, f"adding account {username}")
+
+        self._usernames.claim(usernames.username_base(new.surname, new.forename), add_with)
+        return account_from({**entry, A["created_at"]: generalized_time(now)})
+
+    def update_account(self, account_id: str, changes: Mapping[str, Any]) -> None:
+        """Replace the given fields (None removes one); one atomic modify."""
+        replace = _updates(changes, "update_account")
+        if "surname" in changes or "forename" in changes:
+            current = self.get_account(account_id)
+            if current is None:
+                raise errors.EntryNotFound(f"no account {account_id}")
+            full_name = f"{changes.get('forename', current.forename)} {changes.get('surname', current.surname)}"
+            replace.setdefault(A["display_name"], [full_name])
+            replace[A["common_name"]] = [full_name]
+        if replace:
+            self._ldap.modify(self.tree.account(account_id), f"updating account {account_id}", replace=replace)
+
+    def change_username(self, account_id: str, surname: str, forename: str) -> Account:
+        """A new username from the names (A-5); the old one stays as an alias."""
+        def rename_to(username: str) -> None:
+            self._ldap.modify(self.tree.account(account_id), f"changing the username of account {account_id}",
+                              add={A["names"]: [username]},
+                              replace={A["username"]: [username],
+                                       A["mail"]: [usernames.address(username, self.config.mail_domain)]})
+
+        self._usernames.claim(usernames.username_base(surname, forename), rename_to)
+        account = self.get_account(account_id)
+        assert account is not None
+        return account
+
+    def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime,
+                  changes: Mapping[str, Any] | None = None, forget_password: bool = False) -> None:
+        """Move an account to a state, recording who, when and why (A-6).
+
+        `changes` (updatable fields) and forgetting the password copy go in
+        the same modify, so a transfer (M-6) or a leaver (M-5) is one atomic
+        write: a killed run leaves the entry either before or after it.
+        """
+        if state is AccountState.DELETED:
+            self.delete_account(account_id, by, reason, now)
+            return
+        replace = _updates(changes or {}, "set_state")
+        replace.update(_state_attributes(state, by, reason, now))
+        if forget_password:
+            replace[A["password_vault"]] = []
+            replace[A["password_status"]] = [passwords.status_after_transfer().value]
+        self._ldap.modify(self.tree.account(account_id), f"changing the state of account {account_id}",
+                          replace=replace)
+
+    def delete_account(self, account_id: str, by: str, reason: str, now: datetime) -> None:
+        """Delete permanently (L-4): personal data is erased in one modify.
+
+        What remains is a tombstone holding the account's names (uid), so the
+        unique overlay keeps them from ever being given to someone else (A-2).
+        """
+        replace: dict[str, list[str]] = {attribute: [] for attribute in account_attributes(ERASED_ON_DELETE)}
+        replace.update({A["surname"]: ["deleted"], A["common_name"]: ["deleted"]})
+        replace.update(_state_attributes(AccountState.DELETED, by, reason, now))
+        self._ldap.modify(self.tree.account(account_id), f"deleting account {account_id}", replace=replace)
+
+    def record_sign_in(self, account_id: str, now: datetime) -> None:
+        self._ldap.modify(self.tree.account(account_id), "recording a sign-in",
+                          replace={A["last_sign_in"]: [generalized_time(now)]})

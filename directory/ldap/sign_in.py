@@ -1,0 +1,72 @@
+"""Password checks for the identity provider, on reused connections: the one ``authenticate``.
+
+A sign-in is one indexed search for the account (only the attributes the
+IdP needs, SIGN_IN_FIELDS) and one simple bind as the account, in which slapd
+verifies the Argon2 hash, applies the ppolicy lockout and, through the lastbind
+overlay, records the time of the sign-in (S-2, for L-3) without a further write.
+Each thread keeps two python-ldap connections open (connections.ThreadConnection):
+one bound as Porth for the look-ups and one that is re-bound as each person
+signing in and used for nothing else, so no TCP connection is opened per sign-in.
+
+Wrong username, wrong password, an account slapd has locked and a deleted
+account all give the same InvalidCredentials; a username that does not exist
+still costs an Argon2 verification, so the time taken does not tell whether it
+exists (S-3).
+"""
+
+from __future__ import annotations
+
+from directory import errors
+from directory.ldap import filters
+from directory.ldap.config import DirectoryConfig
+from directory.ldap.connections import ThreadConnection
+from directory.ldap.mapping import ACCOUNTS, SIGN_IN_FIELDS, A, DirectoryTree, account_attributes, account_from
+from directory.ldap.passwords import spend_an_argon2_verification
+from directory.model import Account, AccountState
+from directory.rules import usernames
+
+_READ = account_attributes(SIGN_IN_FIELDS)
+
+
+class SignInDirectory:
+    def __init__(self, config: DirectoryConfig):
+        self.config = config
+        self._tree = DirectoryTree(config.base_dn)
+        self._lookup = ThreadConnection(config, config.timeout_seconds)
+        self._binder = ThreadConnection(config, config.timeout_seconds, bind_as_porth=False)
+
+    def account(self, username: str) -> Account | None:
+        """The live account with this username or alias (any case, with or without @domain)."""
+        name = usernames.username_in(username, self.config.mail_domain)
+        return None if name is None else self._live_account(filters.equals(A["names"], name))
+
+    def account_by_id(self, account_id: str) -> Account | None:
+        """The account behind a live single sign-on session: re-read each time, so a
+        deactivation or a consent change takes effect at the next service."""
+        return self._live_account(filters.equals(A["id"], account_id))
+
+    def _live_account(self, condition: str) -> Account | None:
+        found = self._lookup.search_one_level(self._tree.people, filters.all_of(ACCOUNTS, condition), _READ,
+                                              "looking up an account to sign in")
+        live = [account for account in map(account_from, found) if account.state is not AccountState.DELETED]
+        if len(live) > 1:
+            raise errors.MultipleMatches(f"{len(live)} accounts answer to one username")
+        return live[0] if live else None
+
+    def password_matches(self, account_id: str, password: str) -> bool:
+        """A bind as the account: slapd checks the hash, the lockout, and records the sign-in."""
+        return self._binder.password_matches(self._tree.account(account_id), password)
+
+    def authenticate(self, username: str, password: str) -> Account:
+        """The account, if the password is right; InvalidCredentials, the same for every failure."""
+        account = self.account(username) if password else None
+        if account is None:
+            spend_an_argon2_verification(password)
+            raise errors.InvalidCredentials("wrong username or password")
+        if not self.password_matches(account.id, password):
+            raise errors.InvalidCredentials("wrong username or password")
+        return account
+
+    def close(self) -> None:
+        self._lookup.drop()
+        self._binder.drop()
