@@ -39,6 +39,7 @@ def within_quota(used: int, quota: int | None) -> bool:
 
 def staff_licence_use(wanted: Mapping[str, bool], active_staff: Collection[str], quota: int | None) -> LicenceUse:
     """The school's licence use: `wanted` is each account's latest request (True: allocate),
-    `active_staff` the ids of the school's active staff, the only accounts that count."""
+    `active_staff` the ids of the school's active staff, the only accounts that count (a
+    leaver's licence returns to the pool)."""
     return LicenceUse(used=sum(1 for account_id, wants in wanted.items() if wants and account_id in active_staff),
                       quota=quota)

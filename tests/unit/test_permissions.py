@@ -103,8 +103,8 @@ def test_nobody_demotes_themselves(role, kind):
 @pytest.mark.parametrize("role", [PortalRole.DIGITAL_CHAMPION, PortalRole.LA_ADMINISTRATOR,
                                   PortalRole.NATIONAL_ADMINISTRATOR])
 def test_nobody_locks_themselves_out(role):
-    """R-5: whoever may deactivate accounts may not deactivate their own (they would be signed out
-    at once), though they may still reset their own password and deactivate a colleague's."""
+    """With R-5's "nobody can demote themselves": whoever may deactivate accounts may not deactivate
+    their own (it could not sign in again, A-6), though they may deactivate a colleague's."""
     actor = Actor("me", role, Scope(frozenset({"6610001"}), frozenset({"661"})), school="6610001")
     assert decide(actor, A.DEACTIVATE, Target(T.STAFF, "me", "6610001")) is Decision.FORBIDDEN
     assert decide(actor, A.DEACTIVATE, Target(T.STAFF, "colleague", "6610001")) is Decision.ALLOWED

@@ -86,7 +86,7 @@ def test_school_staff_may_not_deactivate_a_learner(records):
 
 
 def test_nobody_deactivates_themselves(records):
-    """R-5: a digital champion may deactivate a colleague, never their own account."""
+    """A digital champion may deactivate a colleague, never their own account (R-5's spirit, A-6)."""
     me = caller(PortalRole.DIGITAL_CHAMPION, CHAMPION)
     with pytest.raises(NotPermitted):
         accounts.change_state(records, me, CHAMPION, AccountState.DEACTIVATED, "deactivated in the portal")

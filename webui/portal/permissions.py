@@ -4,8 +4,9 @@ One declared table, `PERMISSIONS`: portal role × action → the kinds of
 target the role may act on. `decide` applies it together with scope (R-5:
 a target outside the actor's schools or organisations is *not found*, so
 its existence is never confirmed) and the rules that nobody demotes
-themselves and nobody locks themselves out (R-5). Pure: the caller resolves the actor's scope from the directory
-and passes it in; every portal request asks `decide` before acting.
+themselves nor locks themselves out. Pure: the caller resolves the actor's
+scope from the directory and passes it in; every portal request asks
+`decide` before acting.
 """
 
 from __future__ import annotations
@@ -237,8 +238,8 @@ class Decision(StrEnum):
     NOT_FOUND = "not-found"  # out of scope: answer 404, never confirm it exists (R-5)
 
 
-# R-5: what nobody may do to their own account: demote themselves, or deactivate it and so lock
-# themselves out (a deactivated account is signed out at once, A-6).
+# What nobody may do to their own account: demote themselves (R-5), or, in the same spirit,
+# deactivate it: a deactivated account cannot sign in (A-6), so nobody could undo it but another.
 NOT_TO_ONESELF = frozenset({Action.DEMOTE, Action.DEACTIVATE})
 
 
@@ -268,7 +269,7 @@ def decide(actor: Actor, action: Action, target: Target) -> Decision:
     if action is Action.CHANGE_OWN_PASSWORD and not own:
         return Decision.FORBIDDEN
     if action in NOT_TO_ONESELF and own:
-        return Decision.FORBIDDEN  # R-5: nobody demotes or locks out themselves
+        return Decision.FORBIDDEN  # nobody demotes (R-5) or locks out themselves
     if target.kind not in PERMISSIONS[actor.role].get(action, _NOTHING):
         return Decision.FORBIDDEN
     return Decision.ALLOWED
