@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature
 
@@ -23,17 +23,20 @@ from idp.responses import logout_request, logout_response
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, STATUS_PARTIAL_LOGOUT, STATUS_SUCCESS, XmlRefused, parse
 from idp.services import Service
 from idp.signing import SignatureRefused, sign_redirect_query, verify_enveloped, verify_redirect
-from idp.views import SESSION_KEY, _idp, _live_session, _now, _post_to, _problem, _tokens, blueprint
+from idp.sso_session import SESSION_KEY, identity_provider, live_session, post_to, problem, signed_tokens, utc_now
+
+# Its own blueprint beside the sign-in one (idp/views.py), under the same /idp prefix.
+blueprint = Blueprint("idp_logout", __name__, url_prefix="/idp")
 
 
 def _logout_query(service: Service, message_kind: str, document: bytes, relay_state: str | None) -> str:
-    return sign_redirect_query(bindings.redirect_query(message_kind, document, relay_state), _idp().key)
+    return sign_redirect_query(bindings.redirect_query(message_kind, document, relay_state), identity_provider().key)
 
 
 def _next_logout_step():
     """Ask the next service of the ending session to log out (front channel), or finish."""
     state = session.get("logout")
-    provider = _idp()
+    provider = identity_provider()
     while state and state["remaining"]:
         entity_id, (name_id_format, name_id) = state["remaining"].pop(0)
         service = provider.services.get(entity_id)
@@ -44,12 +47,12 @@ def _next_logout_step():
         _request_id, document = logout_request(
             key=provider.key if endpoint.binding == BINDING_POST else None, idp_entity_id=provider.entity_id,
             destination=endpoint.location, name_id=name_id, name_id_format=name_id_format,
-            service_entity_id=entity_id, session_index=state["session_index"], now=_now(),
+            service_entity_id=entity_id, session_index=state["session_index"], now=utc_now(),
             lifetime=timedelta(minutes=5))
         if endpoint.binding == BINDING_REDIRECT:
             separator = "&" if "?" in endpoint.location else "?"
             return redirect(endpoint.location + separator + _logout_query(service, "SAMLRequest", document, None), 303)
-        return _post_to(endpoint.location, "SAMLRequest", document, None)
+        return post_to(endpoint.location, "SAMLRequest", document, None)
     session.pop("logout", None)
     initiator = state.get("initiator") if state else None
     if initiator:
@@ -58,7 +61,7 @@ def _next_logout_step():
 
 
 def _answer_logout(initiator: dict, status: str):
-    provider = _idp()
+    provider = identity_provider()
     service = provider.services.get(initiator["service"])
     endpoint = service.logout_endpoint() if service else None
     if endpoint is None:
@@ -66,12 +69,12 @@ def _answer_logout(initiator: dict, status: str):
     destination = endpoint.response_location or endpoint.location
     document = logout_response(key=provider.key if endpoint.binding == BINDING_POST else None,
                                idp_entity_id=provider.entity_id, destination=destination,
-                               in_response_to=initiator["request_id"], status=status, now=_now())
+                               in_response_to=initiator["request_id"], status=status, now=utc_now())
     if endpoint.binding == BINDING_REDIRECT:
         separator = "&" if "?" in destination else "?"
         return redirect(destination + separator + _logout_query(service, "SAMLResponse", document,
                                                                initiator.get("relay_state")), 303)
-    return _post_to(destination, "SAMLResponse", document, initiator.get("relay_state"))
+    return post_to(destination, "SAMLResponse", document, initiator.get("relay_state"))
 
 
 def _end_session(initiator: dict | None):
@@ -86,16 +89,16 @@ def _end_session(initiator: dict | None):
 def _read_logout(document: bytes, redirect_raw: dict[str, str] | None) -> dict | tuple[str, int]:
     """A service's LogoutRequest or LogoutResponse, checked (issuer registered, signature
     good or not required), as the few values acting on it needs; or a problem page."""
-    provider = _idp()
+    provider = identity_provider()
     try:
         root = parse(document)
         kind = root.tag.rsplit("}", 1)[-1]
         message = read_logout_request(root) if kind == "LogoutRequest" else read_logout_response(root)
     except (XmlRefused, MessageError) as exc:
-        return _problem(f"the logout message cannot be read: {exc}")
+        return problem(f"the logout message cannot be read: {exc}")
     service = provider.services.get(message.issuer)
     if service is None:
-        return _problem(f"the service {message.issuer!r} is not registered with Porth")
+        return problem(f"the service {message.issuer!r} is not registered with Porth")
     allow_sha1 = provider.settings.idp.allow_sha1_requests
     try:
         field = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
@@ -109,7 +112,7 @@ def _read_logout(document: bytes, redirect_raw: dict[str, str] | None) -> dict |
                                           or provider.settings.idp.require_signed_requests):
             raise SignatureRefused("the logout request is not signed")
     except SignatureRefused as exc:
-        return _problem(f"{service.name}: {exc}")
+        return problem(f"{service.name}: {exc}")
     return {"kind": kind, "service": service.entity_id, "id": message.id,
             "status": getattr(message, "status", None)}
 
@@ -129,11 +132,11 @@ def slo_redirect():
     raw = bindings.raw_query_values(request.query_string)
     kind = "SAMLRequest" if "SAMLRequest" in raw else "SAMLResponse"
     if kind not in raw:
-        return _problem("no SAMLRequest or SAMLResponse in the query string")
+        return problem("no SAMLRequest or SAMLResponse in the query string")
     try:
         document = bindings.decode_redirect(bindings.decoded(raw[kind]))
     except bindings.BindingError as exc:
-        return _problem(str(exc))
+        return problem(str(exc))
     relay = bindings.decoded(raw["RelayState"]) if "RelayState" in raw else None
     checked = _read_logout(document, raw)
     return _act_on_logout(checked, relay) if isinstance(checked, dict) else checked
@@ -146,27 +149,27 @@ def slo_post():
     try:
         document = bindings.decode_post(request.form.get(field, ""))
     except bindings.BindingError as exc:
-        return _problem(str(exc))
+        return problem(str(exc))
     checked = _read_logout(document, None)
     if not isinstance(checked, dict):
         return checked
-    token = _tokens("slo").dumps({**checked, "relay_state": request.form.get("RelayState")})
-    return redirect(url_for("idp.slo_continue", message=token), 303)
+    token = signed_tokens("slo").dumps({**checked, "relay_state": request.form.get("RelayState")})
+    return redirect(url_for("idp_logout.slo_continue", message=token), 303)
 
 
 @blueprint.get("/slo/continue")
 def slo_continue():
     try:
-        data = _tokens("slo").loads(request.args.get("message", ""), max_age=60)
+        data = signed_tokens("slo").loads(request.args.get("message", ""), max_age=60)
     except BadSignature:
-        return _problem(_("This sign-out link has expired."))
+        return problem(_("This sign-out link has expired."))
     return _act_on_logout(data, data.get("relay_state"))
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout():
     if request.method == "GET":
-        sso = _live_session()
-        services = [s for s in (_idp().services.get(e) for e in (sso or {}).get("services", {})) if s]
+        sso = live_session()
+        services = [s for s in (identity_provider().services.get(e) for e in (sso or {}).get("services", {})) if s]
         return render_template("idp/logout.html", signed_in=sso is not None, services=services)
     return _end_session(None)

@@ -6,7 +6,8 @@
     GET  /idp/sso/continue          a checked request, carried in a signed token
     GET  /idp/sso/init              IdP-initiated sign-in (?service=NAME&RelayState=...)
     GET  /idp/sign-in, POST         the sign-in form
-    (Single Logout and the sign-out page: idp/logout_views.py)
+    (Single Logout and the sign-out page: idp/logout_views.py, its own blueprint;
+    the session and pages both use: idp/sso_session.py)
 
 Why requests arriving by POST are carried to a GET: services post across
 sites, and a SameSite=Lax session cookie is not sent with a cross-site POST.
@@ -19,12 +20,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     redirect,
     render_template,
@@ -35,60 +35,36 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 
 from directory import errors as directory_errors
 from directory.model import Account
-from idp import bindings, policy, tokens
+from idp import bindings, policy
 from idp.attributes import persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
 from idp.pages import PreparedPage, with_language
-from idp.provider import IdentityProvider
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import NAMEID_EMAIL, NAMEID_PERSISTENT, STATUS_NO_PASSIVE
 from idp.services import Service
+from idp.sso_session import (
+    SESSION_KEY,
+    identity_provider,
+    live_session,
+    post_to,
+    problem,
+    signed_tokens,
+    utc_now,
+)
 
 log = logging.getLogger("porth.idp")
 blueprint = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates")
 
-SESSION_KEY = "sso"
-
-
-def _idp() -> IdentityProvider:
-    return current_app.extensions["porth.idp"]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _tokens(purpose: str) -> URLSafeTimedSerializer:
-    return tokens.serializer((current_app.secret_key,), f"porth.idp.{purpose}")
-
-
-def _problem(reason: str, status: int = 400) -> tuple[str, int]:
-    """A page for a request that cannot be answered to any service."""
-    log.warning("sign-in request refused: %s", reason)
-    g.language_base = url_for("idp.problem_page")  # never the request's own URL: a second use is refused
-    return render_template("idp/problem.html", reason=reason), status
-
 
 # -- single sign-on session ------------------------------------------------------
-def _live_session() -> dict | None:
-    data = session.get(SESSION_KEY)
-    if not data:
-        return None
-    expires = datetime.fromisoformat(data["expires"])
-    if expires <= _now():
-        session.pop(SESSION_KEY, None)
-        return None
-    return data
-
-
 def _start_session(account: Account) -> dict:
-    now = _now()
-    hours = _idp().settings.idp.session_hours
+    now = utc_now()
+    hours = identity_provider().settings.idp.session_hours
     data = {"account": account.id, "username": account.username, "authn_instant": now.isoformat(),
             "session_index": "_" + secrets.token_hex(16), "expires": (now + timedelta(hours=hours)).isoformat(),
             "services": {}}
@@ -98,43 +74,35 @@ def _start_session(account: Account) -> dict:
 
 
 # -- answering a service -----------------------------------------------------------
-POST_BINDING_PAGE = PreparedPage("idp/post_binding.html", ("action", "value", "relay_state"))
 SIGN_IN_PAGE = PreparedPage("idp/sign_in.html",
                             ("csrf_token", "pending", "username", "language_url_en", "language_url_cy"))
 
 
-def _post_to(url: str, field: str, message: bytes, relay_state: str | None) -> str:
-    """The page that posts a message to a service (HTTP-POST binding), submitted by script."""
-    fixed = {"field": field} if relay_state is not None else {"field": field, "relay_state": None}
-    return POST_BINDING_PAGE.render((field, relay_state is None), fixed, {
-        "action": url, "value": bindings.encode_post(message), "relay_state": relay_state or ""})
-
-
 def _refuse(refused: Refused):
     if refused.to_service is None:
-        return _problem(refused.reason)
+        return problem(refused.reason)
     log.info("answering %s with %s: %s", refused.to_service.service, refused.status.rsplit(":", 1)[-1],
              refused.reason)
-    provider = _idp()
+    provider = identity_provider()
     message = status_response(key=provider.key, idp_entity_id=provider.entity_id,
                               destination=refused.to_service.acs_url, in_response_to=refused.to_service.request_id,
-                              status=refused.status, message=refused.reason, now=_now())
-    return _post_to(refused.to_service.acs_url, "SAMLResponse", message, refused.to_service.relay_state)
+                              status=refused.status, message=refused.reason, now=utc_now())
+    return post_to(refused.to_service.acs_url, "SAMLResponse", message, refused.to_service.relay_state)
 
 
 def _name_id(pending: Pending, account: Account, service: Service) -> str:
     if pending.name_id_format == NAMEID_PERSISTENT:
-        return persistent_id(_idp().persistent_id_key, account.id, service.entity_id)
+        return persistent_id(identity_provider().persistent_id_key, account.id, service.entity_id)
     if pending.name_id_format == NAMEID_EMAIL:
         return account.mail
     return "_" + secrets.token_hex(20)  # transient: new for every assertion
 
 
 def _answer(pending: Pending, account: Account, sso: dict):
-    provider = _idp()
+    provider = identity_provider()
     service = provider.services.get(pending.service)
     if service is None:
-        return _problem(_("That service is no longer registered with Porth."))
+        return problem(_("That service is no longer registered with Porth."))
     refusal = policy.may_reach(account, service.category)
     if refusal is policy.Refusal.NOT_ACTIVE:
         session.pop(SESSION_KEY, None)
@@ -147,7 +115,7 @@ def _answer(pending: Pending, account: Account, sso: dict):
     facts = SignInFacts(authn_instant=datetime.fromisoformat(sso["authn_instant"]),
                         session_index=sso["session_index"],
                         session_not_on_or_after=datetime.fromisoformat(sso["expires"]))
-    timing = Timing(now=_now(), clock_skew=timedelta(seconds=idp_settings.clock_skew_seconds),
+    timing = Timing(now=utc_now(), clock_skew=timedelta(seconds=idp_settings.clock_skew_seconds),
                     lifetime=timedelta(seconds=idp_settings.assertion_lifetime_seconds))
     message = authn_response(key=provider.key, idp_entity_id=provider.entity_id, service=service,
                              destination=pending.acs_url, in_response_to=pending.request_id, name_id=name_id,
@@ -157,7 +125,7 @@ def _answer(pending: Pending, account: Account, sso: dict):
             pending.name_id_format, name_id]:
         sso["services"][service.entity_id] = [pending.name_id_format, name_id]
         session[SESSION_KEY] = sso
-    return _post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
+    return post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
 
 
 def _proceed(pending: Pending):
@@ -166,9 +134,9 @@ def _proceed(pending: Pending):
         # This browser may load the page again (reload, language switch): the request's
         # second use is then not a replay. Another browser's is.
         session["idp_request"] = _request_key(pending.service, pending.request_id)
-    sso = _live_session()
+    sso = live_session()
     if sso and not pending.force_authn:
-        account = _idp().directory.account_by_id(sso["account"])
+        account = identity_provider().directory.account_by_id(sso["account"])
         if account is None:
             session.pop(SESSION_KEY, None)
         else:
@@ -177,7 +145,7 @@ def _proceed(pending: Pending):
         return _refuse(Refused("no live session and the service asked Porth not to ask for a password",
                                STATUS_NO_PASSIVE, pending))
     username = sso["username"] if sso and pending.force_authn else ""
-    return _sign_in_form(pending, _tokens("pending").dumps(pending.to_dict()), username)
+    return _sign_in_form(pending, signed_tokens("pending").dumps(pending.to_dict()), username)
 
 
 def _request_key(issuer: str, request_id: str) -> str:
@@ -187,9 +155,9 @@ def _request_key(issuer: str, request_id: str) -> str:
 def _sign_in_form(pending: Pending, token: str, username: str, error: str | None = None, status: int = 200):
     """The form is shown where the request arrived (one round trip less per sign-in);
     its language switch and its POST carry the checked request in `token`."""
-    service = _idp().services.get(pending.service)
+    service = identity_provider().services.get(pending.service)
     if service is None:
-        return _problem(_("That service is no longer registered with Porth."))
+        return problem(_("That service is no longer registered with Porth."))
     g.language_base = url_for("idp.sign_in", pending=token)
     if error is not None:
         return render_template("idp/sign_in.html", service=service, pending=token, username=username,
@@ -207,7 +175,7 @@ def _pending_from(token: str | None) -> Pending | None:
     if not token:
         return None
     try:
-        data = _tokens("pending").loads(token, max_age=_idp().settings.idp.request_max_age_seconds)
+        data = signed_tokens("pending").loads(token, max_age=identity_provider().settings.idp.request_max_age_seconds)
     except BadSignature:
         return None
     return Pending.from_dict(data)
@@ -216,15 +184,15 @@ def _pending_from(token: str | None) -> Pending | None:
 # -- endpoints ---------------------------------------------------------------------
 @blueprint.get("/metadata")
 def metadata() -> Response:
-    provider = _idp()
+    provider = identity_provider()
     return Response(idp_metadata(entity_id=provider.entity_id, base_url=provider.base_url, key=provider.key,
                                  requests_must_be_signed=provider.settings.idp.require_signed_requests),
                     mimetype="application/samlmetadata+xml")
 
 
 def _check(received) -> Pending | Refused:
-    provider = _idp()
-    now = _now()
+    provider = identity_provider()
+    now = utc_now()
 
     def first_use(issuer: str, request_id: str, keep_until: datetime) -> bool:
         return (provider.ledger.first_use(issuer, request_id, keep_until, now)
@@ -238,7 +206,7 @@ def sso_redirect():
     try:
         received = receive_redirect(request.query_string)
     except bindings.BindingError as exc:
-        return _problem(str(exc))
+        return problem(str(exc))
     checked = _check(received)
     return _refuse(checked) if isinstance(checked, Refused) else _proceed(checked)
 
@@ -248,30 +216,30 @@ def sso_post():
     try:
         received = receive_post(request.form.get("SAMLRequest"), request.form.get("RelayState"))
     except bindings.BindingError as exc:
-        return _problem(str(exc))
+        return problem(str(exc))
     checked = _check(received)
     if isinstance(checked, Refused):
         return _refuse(checked)
-    return redirect(url_for("idp.sso_continue", request=_tokens("post").dumps(checked.to_dict())), 303)
+    return redirect(url_for("idp.sso_continue", request=signed_tokens("post").dumps(checked.to_dict())), 303)
 
 
 @blueprint.get("/sso/continue")
 def sso_continue():
     try:
-        data = _tokens("post").loads(request.args.get("request", ""),
-                                     max_age=_idp().settings.idp.request_max_age_seconds)
+        data = signed_tokens("post").loads(request.args.get("request", ""),
+                                     max_age=identity_provider().settings.idp.request_max_age_seconds)
     except BadSignature:
-        return _problem(_("This sign-in link has expired. Go back to the service and try again."))
+        return problem(_("This sign-in link has expired. Go back to the service and try again."))
     return _proceed(Pending.from_dict(data))
 
 
 @blueprint.get("/sso/init")
 def sso_init():
     wanted = request.args.get("service", "")
-    provider = _idp()
+    provider = identity_provider()
     service = provider.services.get(wanted) or next((s for s in provider.services.all() if s.name == wanted), None)
     checked = idp_initiated(service, request.args.get("RelayState"))
-    return _problem(checked.reason, 404) if isinstance(checked, Refused) else _proceed(checked)
+    return problem(checked.reason, 404) if isinstance(checked, Refused) else _proceed(checked)
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -279,21 +247,21 @@ def sign_in():
     token = request.values.get("pending")
     pending = _pending_from(token)
     if pending is None:
-        return _problem(_("This sign-in has expired. Go back to the service and try again."))
-    service = _idp().services.get(pending.service)
+        return problem(_("This sign-in has expired. Go back to the service and try again."))
+    service = identity_provider().services.get(pending.service)
     if service is None:
-        return _problem(_("That service is no longer registered with Porth."))
-    sso = _live_session()
+        return problem(_("That service is no longer registered with Porth."))
+    sso = live_session()
     username = request.form.get("username", sso["username"] if sso and pending.force_authn else "").strip()
     if request.method == "GET":
         if sso and not pending.force_authn:  # signed in meanwhile (another tab, or this page in another language)
             return _proceed(pending)
         return _sign_in_form(pending, token, username)
 
-    provider = _idp()
+    provider = identity_provider()
     password = request.form.get("password", "")
     address = request.remote_addr or "-"
-    now = _now()
+    now = utc_now()
     if not username or not password:
         return _sign_in_form(pending, token, username, _("Enter your username and password"))
     verdict = provider.throttle.check(username, address, now)
@@ -329,6 +297,3 @@ def problem_page():
     """The errorURL in Porth's metadata: where services send people when something went wrong."""
     return render_template("idp/problem.html", reason=None), 200
 
-
-# The Single Logout endpoints live in their own module, on this blueprint.
-from idp import logout_views  # noqa: E402,F401  (registers its routes)

@@ -59,6 +59,7 @@ def create_app(runtime: Runtime) -> Flask:
     csrf.exempt(idp_views.sso_post)
     csrf.exempt(idp_logout_views.slo_post)
     app.register_blueprint(idp_views.blueprint)
+    app.register_blueprint(idp_logout_views.blueprint)
     init_portal(app, settings, app.extensions["porth.idp"])
     if settings.web.trusted_proxies:
         hops = settings.web.trusted_proxies

@@ -1,10 +1,16 @@
-"""The import contracts (pyproject.toml): the pure modules import no I/O library, and each layer
-imports only the layers below it. import-linter checks both."""
+"""The import contracts (pyproject.toml): the pure modules import no I/O library, each layer
+imports only the layers below it, no module is part of an import cycle and no module imports
+another's underscore names (issue 12). import-linter checks all four; the last two are our own
+contract types (tests/import_contracts.py)."""
 
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import grimp
+
+from tests.import_contracts import import_cycles, private_name_imports
 
 ROOT = Path(__file__).parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -24,6 +30,9 @@ def _lint_a_copy_where(tmp_path, module: str, prepended: str) -> subprocess.Comp
     for package in PACKAGES:
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "tests").mkdir()
+    for name in ("__init__.py", "import_contracts.py"):  # the contract types of our own
+        shutil.copy(ROOT / "tests" / name, tmp_path / "tests" / name)
     source = tmp_path / module
     source.write_text(prepended + "\n" + source.read_text())
     return subprocess.run([str(LINT_IMPORTS)], cwd=tmp_path, capture_output=True, text=True,
@@ -43,3 +52,46 @@ def test_the_layers_catch_an_upward_import(tmp_path):
     assert result.returncode != 0
     assert "Layers" in result.stdout and "BROKEN" in result.stdout
     assert "directory.store -> webui.app" in result.stdout
+
+
+def test_the_cycle_contract_catches_a_cycle(tmp_path):
+    """The portal's page helpers read the user lists; the lists importing the helpers back is a cycle."""
+    result = _lint_a_copy_where(tmp_path, "webui/portal/lists.py", "import webui.portal.menu  # noqa")
+    assert result.returncode != 0
+    assert "No import cycles among the project's modules BROKEN" in result.stdout
+    assert "webui.portal.lists -> webui.portal.menu -> webui.portal.lists" in result.stdout
+
+
+def test_the_private_names_contract_catches_an_underscore_import(tmp_path):
+    """A view borrowing an operation's underscore helper breaks the contract, named with its line."""
+    result = _lint_a_copy_where(tmp_path, "webui/portal/nonmis.py",
+                                "from webui.portal.operations.accounts import _expiry_at  # noqa")
+    assert result.returncode != 0
+    assert "No module imports another module's underscore names BROKEN" in result.stdout
+    assert "webui.portal.nonmis:1 imports _expiry_at from webui.portal.operations.accounts" in result.stdout
+
+
+def test_every_module_of_a_cycle_is_reported_once():
+    graph = grimp.ImportGraph()
+    for importer, imported in (("a.one", "a.two"), ("a.two", "a.three"), ("a.three", "a.one"),
+                               ("a.three", "a.four"), ("a.four", "a.five"), ("a.five", "a.four"), ("a.six", "a.one")):
+        graph.add_import(importer=importer, imported=imported)
+    assert import_cycles(graph, set(graph.modules)) == [["a.five", "a.four"], ["a.one", "a.three", "a.two"]]
+
+
+def test_only_our_own_underscore_names_count(tmp_path, monkeypatch):
+    """gettext imported as `_`, `from __future__`, dunders and other projects' names are not private names."""
+    package = tmp_path / "school"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rules.py").write_text("_limit = 1\n__version__ = '1'\n")
+    (package / "views.py").write_text(
+        "from __future__ import annotations\n"
+        "from flask_babel import gettext as _\n"
+        "from os import _exit\n"
+        "from school.rules import __version__\n"
+        "from school.rules import _limit\n"
+        "from .rules import _limit as limit\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert private_name_imports(["school"]) == [("school.views", 5, "school.rules", "_limit"),
+                                                ("school.views", 6, "school.rules", "_limit")]

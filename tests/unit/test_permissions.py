@@ -100,6 +100,17 @@ def test_nobody_demotes_themselves(role, kind):
     assert decide(actor, A.DEMOTE, Target(kind, "colleague", "6610001")) is Decision.ALLOWED
 
 
+@pytest.mark.parametrize("role", [PortalRole.DIGITAL_CHAMPION, PortalRole.LA_ADMINISTRATOR,
+                                  PortalRole.NATIONAL_ADMINISTRATOR])
+def test_nobody_locks_themselves_out(role):
+    """With R-5's "nobody can demote themselves": whoever may deactivate accounts may not deactivate
+    their own (it could not sign in again, A-6), though they may deactivate a colleague's."""
+    actor = Actor("me", role, Scope(frozenset({"6610001"}), frozenset({"661"})), school="6610001")
+    assert decide(actor, A.DEACTIVATE, Target(T.STAFF, "me", "6610001")) is Decision.FORBIDDEN
+    assert decide(actor, A.DEACTIVATE, Target(T.STAFF, "colleague", "6610001")) is Decision.ALLOWED
+    assert decide(actor, A.RESET_PASSWORD, Target(T.STAFF, "me", "6610001")) is Decision.ALLOWED
+
+
 def test_a_target_outside_the_scope_is_not_found_whatever_the_role_may_do():
     """R-5: out of scope answers 'not found' (404), not 'forbidden', even for actions the role lacks."""
     champion = Actor("me", PortalRole.DIGITAL_CHAMPION, Scope(frozenset({"6610001"})), school="6610001")

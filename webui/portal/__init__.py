@@ -1,19 +1,55 @@
-"""The User Management Portal (issue 5): school staff, digital champions and Hwb administrators."""
+"""The User Management Portal (issue 5): school staff, digital champions and Hwb administrators.
+
+One blueprint per area, each in its own module (flaskr style), nested under one `portal`
+blueprint at /portal: endpoints read `portal.<area>.<view>` (`portal.users.account_details`).
+The parent holds what every area shares: the page helpers of the templates and the answer to
+an operation's refusal (the same 404 or 403 a view's own check gives). The state changes
+themselves are the operations of webui/portal/operations/.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, request, url_for
+from werkzeug.exceptions import Forbidden, NotFound
 
 from config.settings import Settings
 from idp.provider import IdentityProvider
+from webui.portal import (
+    administrators,
+    audit_view,
+    credentials,
+    dashboard,
+    licences,
+    manage,
+    nonmis,
+    session,
+    users,
+)
 from webui.portal.access import SchoolRegister, init_login
+from webui.portal.menu import page_helpers
+from webui.portal.operations.core import OutOfScope, Refused
 from webui.portal.saml_sp import PortalServiceProvider
+
+AREAS = (session, dashboard, users, manage, nonmis, credentials, administrators, licences, audit_view)
+
+
+def refused(exc: Refused):
+    """R-5: outside the person's scope is not found (its existence never confirmed); in scope, forbidden."""
+    return current_app.handle_http_exception(NotFound() if isinstance(exc, OutOfScope) else Forbidden())
+
+
+def portal_blueprint() -> Blueprint:
+    """The portal's blueprint with every area's registered in it (one per app: Flask keeps
+    a blueprint's children on it)."""
+    portal = Blueprint("portal", __name__, url_prefix="/portal")
+    portal.context_processor(page_helpers)
+    portal.register_error_handler(Refused, refused)
+    for area in AREAS:
+        portal.register_blueprint(area.bp)
+    return portal
 
 
 def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> None:
-    # Each module adds its routes to the one portal blueprint.
-    from webui.portal import administrators, audit_view, credentials, licences, manage, nonmis, users, views  # noqa: F401
-
     sp = PortalServiceProvider(base_url=settings.idp.base_url, idp_entity_id=provider.entity_id,
                                idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem")
     provider.services.add_built_in(sp.as_service())
@@ -24,7 +60,7 @@ def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> N
 
     @manager.unauthorized_handler
     def sign_in_first():
-        return redirect(url_for("portal.sign_in", next=request.full_path.rstrip("?")), 303)
+        return redirect(url_for("portal.session.sign_in", next=request.full_path.rstrip("?")), 303)
 
-    app.extensions["csrf"].exempt(views.assertion_consumer)  # a signed SAML Response, checked by python3-saml
-    app.register_blueprint(views.blueprint)
+    app.extensions["csrf"].exempt(session.assertion_consumer)  # a signed SAML Response, checked by python3-saml
+    app.register_blueprint(portal_blueprint())

@@ -24,7 +24,6 @@ from webui.portal.permissions import (
     Decision,
     PortalRole,
     Target,
-    TargetKind,
     decide,
     portal_role,
     scope_for,
@@ -105,7 +104,7 @@ def signed_in_recently(now: datetime) -> bool:
 
 def init_login(app, register: SchoolRegister) -> LoginManager:
     # current_user reaches the portal's templates through the portal blueprint alone
-    # (webui/portal/views.py): the sign-in pages must not load a portal user on every render.
+    # (webui/portal/menu.py): the sign-in pages must not load a portal user on every render.
     manager = LoginManager(app, add_context_processor=False)
     manager.session_protection = None  # the signed session cookie and the short portal lifetime do this job
 
@@ -119,14 +118,6 @@ def init_login(app, register: SchoolRegister) -> LoginManager:
         return portal_user(account, register)
 
     return manager
-
-
-def account_target(account: Account, kind: TargetKind | None = None) -> Target:
-    return Target(kind or TargetKind.of_account(account.kind), account.id, account.school, account.organisation)
-
-
-def school_target(dfes: str) -> Target:
-    return Target(TargetKind.SCHOOL, school=dfes)
 
 
 def require(action: Action, target: Target) -> None:

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-from flask import abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from operational import audit
 from operational.audit import AuditFilter
 from webui.portal.permissions import Action, Target, TargetKind
 from webui.portal.access import require
-from webui.portal.views import _db, blueprint
+from webui.portal.context import operational_db
+
+bp = Blueprint("audit", __name__)
 
 PAGE = 50
 
@@ -26,7 +28,7 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-@blueprint.get("/audit")
+@bp.get("/audit")
 @login_required
 def audit_log_page():
     scope = current_user.actor.scope
@@ -47,10 +49,10 @@ def audit_log_page():
         since=datetime.combine(since, time(0), tzinfo=timezone.utc) if since else None,
         until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=timezone.utc) if until else None,
         limit=PAGE + 1, before_id=request.args.get("before", type=int))
-    found = audit.events(_db(), wanted)
+    found = audit.events(operational_db(), wanted)
     older = found[PAGE - 1][0] if len(found) > PAGE else None
     def older_url(before: int) -> str:
-        return url_for("portal.audit_log_page", **{**request.args.to_dict(), "before": before})
+        return url_for("portal.audit.audit_log_page", **{**request.args.to_dict(), "before": before})
 
     return render_template("portal/audit.html", entries=found[:PAGE], older=older, older_url=older_url, school=school,
                            filters={k: request.args.get(k, "") for k in ("actor", "action", "from", "to")},

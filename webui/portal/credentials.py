@@ -5,26 +5,28 @@
     GET/POST /portal/download/<pupils|staff>        the warning, then the CSV
 
 Only passwords still available (Show password) are printed or downloaded;
-every password that leaves Porth this way is one audit event per account.
+every password that leaves Porth this way is one audit event per account
+(webui/portal/operations/passwords.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
 
-from flask import Response, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from directory.model import Account, AccountKind, AccountState, Consent, PasswordStatus
-from webui.portal.permissions import Action, Target, TargetKind
-from directory.store import AccountQuery
-from webui.portal import audit_log
-from webui.portal.users import account_in_scope, by_name, group_choice
-from webui.portal.views import _register, _store, blueprint, chosen_school
+from directory.model import Account, AccountKind, Consent, PasswordStatus
 from webui.portal.access import require
+from webui.portal.context import account_in_scope, caller, chosen_school, records, school_register, utc_now
+from webui.portal.lists import group_choice
+from webui.portal.operations import passwords as password_operations
+from webui.portal.operations.core import by_name
+from webui.portal.permissions import Action, Target, TargetKind
+
+bp = Blueprint("credentials", __name__)
 
 PUPIL_COLUMNS = ("Forename", "Surname", "Username", "Password", "Date created", "Year", "Reg group", "Consent",
                  "Admission number")  # SPEC P-2, exactly
@@ -34,41 +36,26 @@ CONSENT_WORDS = {Consent.NOT_OBTAINED: "Consent not obtained", Consent.WITHDRAWN
                  Consent.LEGACY: "Legacy consent", Consent.EXPLICIT: "Explicit consent"}
 
 
-def _revealed(accounts: list[Account], action: str) -> dict[str, str]:
-    """The available passwords of these accounts (A-4), each reveal audited (R-7)."""
-    revealed: dict[str, str] = {}
-    by_school: dict[str, list[Account]] = {}
-    for account in accounts:
-        if account.password_status is PasswordStatus.AVAILABLE and account.school:
-            by_school.setdefault(account.school, []).append(account)
-    for school, members in by_school.items():
-        revealed.update(_store().reveal_passwords(school, [a.id for a in members]))
-    audit_log.record_each(action, [a for a in accounts if a.id in revealed])
-    return revealed
-
-
 def print_page(accounts: list[Account], with_passwords: bool, title: str | None = None) -> str:
     """One slip per person, A4, large names (P-1); passwords only where available."""
     accounts = sorted(accounts, key=lambda a: (a.registration_group or "", a.surname.casefold(),
                                                a.forename.casefold()))
-    revealed = _revealed(accounts, "print-with-password") if with_passwords else {}
-    if not with_passwords:
-        audit_log.record_each("print-details", accounts)
-    schools = {a.school: _register().school(a.school) for a in accounts}
+    revealed = password_operations.print_credentials(records(), caller(), accounts, with_passwords)
+    schools = {a.school: school_register().school(a.school) for a in accounts}
     # The language switch sends the same form again (a print page is the answer to a POST).
     resend = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
     return render_template("portal/print.html", accounts=accounts, revealed=revealed, schools=schools,
                            with_passwords=with_passwords, title=title or _("Sign-in details"), resend=resend)
 
 
-@blueprint.post("/accounts/<account_id>/print")
+@bp.post("/accounts/<account_id>/print")
 @login_required
 def print_account(account_id: str):
     account = account_in_scope(account_id, Action.PRINT_CREDENTIALS)
     return print_page([account], with_passwords=request.form.get("passwords") == "yes")
 
 
-@blueprint.route("/users/learners/print-group", methods=["GET", "POST"])
+@bp.route("/users/learners/print-group", methods=["GET", "POST"])
 @login_required
 def print_group():
     """Print Registration Group (or a class or year): pick it, then print details or passwords."""
@@ -83,12 +70,12 @@ def print_group():
                       title=choice.group.name or choice.group.code)
 
 
-def _csv_cell(value: str) -> str:
+def csv_cell(value: str) -> str:
     # A spreadsheet runs a cell that starts like a formula: keep names such as "=cmd" inert.
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "-" else value
 
 
-@blueprint.route("/download/<any(pupils, staff):which>", methods=["GET", "POST"])
+@bp.route("/download/<any(pupils, staff):which>", methods=["GET", "POST"])
 @login_required
 def download(which: str):
     """P-2: the warning first; then every active account of the kind, one row each."""
@@ -97,16 +84,13 @@ def download(which: str):
     require(Action.DOWNLOAD_CREDENTIALS, Target(TargetKind.of_account(kind), school=school.dfes))
     if request.method == "GET":
         return render_template("portal/download_warning.html", school=school, which=which,
-                               back=url_for("portal.dashboard", school=school.dfes))
-    found = _store().accounts_with_passwords(AccountQuery(school=school.dfes, kinds=(kind,),
-                                                          states=(AccountState.ACTIVE,)))
+                               back=url_for("portal.dashboard.dashboard", school=school.dfes))
+    found = password_operations.download_credentials(records(), caller(), school, kind)
     revealed = {account.id: password for account, password in found if password}
-    accounts = by_name(account for account, _password in found)
-    audit_log.record_each("download-credentials", [a for a in accounts if a.id in revealed])
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
-    for account in accounts:
+    for account in by_name(account for account, _password in found):
         password = revealed.get(account.id) or ("User changed password"
                                                 if account.password_status is PasswordStatus.USER_CHANGED else "-")
         created = account.created_at.date().isoformat() if account.created_at else ""
@@ -116,10 +100,8 @@ def download(which: str):
                             CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED], account.admission_number or ""]
         else:
             row = common + [account.staff_code or ""]
-        writer.writerow([_csv_cell(str(value)) for value in row])
-    audit_log.record("download-" + which, target_kind="school", target_id=school.dfes, target_label=school.name,
-                     school=school.dfes, detail={"rows": len(accounts)})
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        writer.writerow([csv_cell(str(value)) for value in row])
+    stamp = utc_now().strftime("%Y-%m-%d")
     response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv; charset=utf-8")  # BOM: Excel reads UTF-8
     response.headers["Content-Disposition"] = f'attachment; filename="{which}-{school.dfes}-{stamp}.csv"'
     response.headers["Cache-Control"] = "no-store"

@@ -3,9 +3,10 @@
 One declared table, `PERMISSIONS`: portal role × action → the kinds of
 target the role may act on. `decide` applies it together with scope (R-5:
 a target outside the actor's schools or organisations is *not found*, so
-its existence is never confirmed) and the rule that nobody demotes
-themselves. Pure: the caller resolves the actor's scope from the directory
-and passes it in; every portal request asks `decide` before acting.
+its existence is never confirmed) and the rules that nobody demotes
+themselves nor locks themselves out. Pure: the caller resolves the actor's
+scope from the directory and passes it in; every portal request asks
+`decide` before acting.
 """
 
 from __future__ import annotations
@@ -237,6 +238,20 @@ class Decision(StrEnum):
     NOT_FOUND = "not-found"  # out of scope: answer 404, never confirm it exists (R-5)
 
 
+# What nobody may do to their own account: demote themselves (R-5), or, in the same spirit,
+# deactivate it: a deactivated account cannot sign in (A-6), so nobody could undo it but another.
+NOT_TO_ONESELF = frozenset({Action.DEMOTE, Action.DEACTIVATE})
+
+
+def account_target(account: Account, kind: TargetKind | None = None) -> Target:
+    """An account as the target of an action: its kind (or a role on it), id, school and organisation."""
+    return Target(kind or TargetKind.of_account(account.kind), account.id, account.school, account.organisation)
+
+
+def school_target(dfes: str) -> Target:
+    return Target(TargetKind.SCHOOL, school=dfes)
+
+
 def in_scope(actor: Actor, target: Target) -> bool:
     if target.account_id is not None and target.account_id == actor.account_id:
         return True  # one's own account is always visible to oneself
@@ -253,8 +268,8 @@ def decide(actor: Actor, action: Action, target: Target) -> Decision:
     own = target.account_id is not None and target.account_id == actor.account_id
     if action is Action.CHANGE_OWN_PASSWORD and not own:
         return Decision.FORBIDDEN
-    if action is Action.DEMOTE and own:
-        return Decision.FORBIDDEN  # R-5: nobody demotes themselves
+    if action in NOT_TO_ONESELF and own:
+        return Decision.FORBIDDEN  # nobody demotes (R-5) or locks out themselves
     if target.kind not in PERMISSIONS[actor.role].get(action, _NOTHING):
         return Decision.FORBIDDEN
     return Decision.ALLOWED

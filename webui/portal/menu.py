@@ -1,0 +1,56 @@
+"""What every portal page's template may use: the menu of the areas the person may use,
+whether a user list is theirs to see, and the address of another page of a list."""
+
+from __future__ import annotations
+
+from flask import request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from webui.portal.lists import USER_LISTS
+from webui.portal.permissions import Action, Target, TargetKind
+
+
+def portal_menu() -> list[tuple[str, str, bool]]:
+    """(address, label, is this the current area) for each area the person may use."""
+    user = current_user
+    school = request.args.get("school") or user.account.school
+    other_school = school if school != user.account.school else None
+    items = [(url_for("portal.dashboard.dashboard", school=other_school),
+              _("Dashboard"), request.endpoint == "portal.dashboard.dashboard")]
+    first_list = next((name for name in ("learners", "staff", "governors", "non-mis")
+                       if school and list_allowed(name, school)), None)
+    if first_list:
+        items.append((url_for("portal.users.users", list_name=first_list, school=other_school), _("View Users"),
+                      request.endpoint in ("portal.users.users", "portal.users.account_details")))
+    if school and user.may(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school)):
+        items.append((url_for("portal.administrators.champions", school=other_school),
+                      _("Digital Champions"), request.endpoint == "portal.administrators.champions"))
+    if school and user.may(Action.MANAGE_LICENCES, Target(TargetKind.SCHOOL, school=school)):
+        items.append((url_for("portal.licences.licences", school=other_school),
+                      _("M365 Licences"), request.endpoint == "portal.licences.licences"))
+    if user.actor.scope.organisations is None or user.actor.scope.organisations:
+        items.append((url_for("portal.administrators.administrators"), _("Administrators"),
+                      request.endpoint == "portal.administrators.administrators"))
+        items.append((url_for("portal.nonmis.organisation_users"), _("Non-MIS Users"),
+                      request.endpoint in ("portal.nonmis.organisation_users", "portal.nonmis.new_organisation_user")))
+    if user.role.is_administrator:
+        items.append((url_for("portal.audit.audit_log_page"), _("Audit log"),
+                      request.endpoint == "portal.audit.audit_log_page"))
+    items.append((url_for("portal.manage.profile"), _("My Profile"), request.endpoint == "portal.manage.profile"))
+    return items
+
+
+def list_allowed(list_name: str, dfes: str) -> bool:
+    kind = TargetKind.of_account(USER_LISTS[list_name].kinds[0])
+    return current_user.may(Action.VIEW_ACCOUNTS, Target(kind, school=dfes))
+
+
+def page_url(number: int) -> str:
+    arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": number}
+    return url_for(request.endpoint, **arguments)
+
+
+def page_helpers() -> dict:
+    return {"portal_menu": portal_menu, "list_allowed": list_allowed, "page_url": page_url,
+            "current_user": current_user}

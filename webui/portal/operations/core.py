@@ -1,0 +1,110 @@
+"""What every portal operation works with: who asks (`Caller`), what it writes (`Records`),
+how it says no (`Refused`), and the audit entry it leaves (SPEC R-7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from directory.model import Account
+from operational import audit
+from operational.audit import AuditEntry
+from operational.db import Database
+from webui.portal.permissions import Action, Actor, Decision, Target, account_target, decide
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in person asking for a change, from which address, at what time."""
+
+    account: Account
+    actor: Actor
+    address: str | None
+    at: datetime
+
+    @property
+    def username(self) -> str:
+        return self.account.username
+
+
+class AuditLog(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+    def record_many(self, entries: list[AuditEntry]) -> None: ...
+
+
+class OperationalAuditLog:
+    """The audit log in the operational database (operational/audit.py)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def record(self, entry: AuditEntry) -> None:
+        audit.record(self.db, entry)
+
+    def record_many(self, entries: list[AuditEntry]) -> None:
+        audit.record_many(self.db, entries)
+
+
+@dataclass(frozen=True)
+class Records:
+    """Where operations write: the directory (the system of record, a `DirectoryStore`), the
+    audit log, and the operational database's queues (new usernames, licence requests)."""
+
+    directory: Any
+    audit: AuditLog
+    queues: Database | None = None
+
+
+class Refused(Exception):
+    """The person may not do this; nothing was written."""
+
+    def __init__(self, action: Action, target: Target):
+        super().__init__(f"{action.value} on {target.kind.value} {target.account_id or target.school or ''}".strip())
+        self.action = action
+        self.target = target
+
+
+class OutOfScope(Refused):
+    """The target is outside the person's schools and organisations: answered as not found (R-5)."""
+
+
+class NotPermitted(Refused):
+    """In scope, but not this person's to do (answered 403)."""
+
+
+def permit(by: Caller, action: Action, target: Target) -> None:
+    """Raise unless the permission table allows `by` to do `action` to `target`."""
+    decision = decide(by.actor, action, target)
+    if decision is Decision.NOT_FOUND:
+        raise OutOfScope(action, target)
+    if decision is Decision.FORBIDDEN:
+        raise NotPermitted(action, target)
+
+
+def permit_each(by: Caller, action: Action, accounts: list[Account]) -> None:
+    """Every account first: a refusal for one writes nothing for any."""
+    for account in accounts:
+        permit(by, action, account_target(account))
+
+
+def audit_entry(by: Caller, action: str, target: Account | None = None, *, outcome: str = "success",
+                target_kind: str | None = None, target_id: str | None = None, target_label: str | None = None,
+                school: str | None = None, organisation: str | None = None,
+                detail: dict[str, Any] | None = None) -> AuditEntry:
+    """Who, what, to whom, when and from where (R-7); an account target names itself."""
+    return AuditEntry(
+        at=by.at, actor=by.username, actor_role=by.actor.role.value, action=action,
+        target_kind=target_kind or (target.kind.value if target else "portal"),
+        target_id=target_id or (target.id if target else None),
+        target_label=target_label or (target.username if target else None),
+        school=school or (target.school if target else None),
+        organisation=organisation or (target.organisation if target else None),
+        source_address=by.address, outcome=outcome, detail=detail or {},
+    )
+
+
+def by_name(accounts) -> list[Account]:
+    """In register order: surname, then forename (then username, to be stable)."""
+    return sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))

@@ -1,0 +1,97 @@
+"""Signing in to the portal and out of it (SPEC R-6), as a SAML service provider of Porth's IdP.
+
+    GET  /portal/sign-in               start a forced sign-in at Porth's IdP (R-6)
+    POST /portal/saml/acs              the IdP's Response
+    GET  /portal/saml/metadata         the portal's SAML metadata
+    POST /portal/sign-out              end the portal session and the single sign-on session
+    GET  /portal/saml/sls              the IdP's LogoutResponse (or LogoutRequest)
+    GET  /portal/signed-out
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask_login import login_user, logout_user
+
+from webui.portal.access import SIGN_IN_NAME, SIGN_IN_SESSION_INDEX, SIGNED_IN_AT, portal_user
+from webui.portal.context import directory, school_register, service_provider, utc_now
+from webui.portal.saml_sp import PortalSignInRefused
+
+log = logging.getLogger("porth.portal")
+bp = Blueprint("session", __name__)
+
+PENDING_SIGN_IN = "portal_sign_in"  # the AuthnRequest ID and where to go after
+PENDING_SIGN_OUT = "portal_sign_out"
+
+
+def local_path(target: str | None) -> str:
+    """Only a path of the portal itself is a place to go after signing in (no open redirect)."""
+    if target and target.startswith("/portal/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("portal.dashboard.dashboard")
+
+
+@bp.get("/sign-in")
+def sign_in():
+    url, request_id = service_provider().sign_in_url(return_to="")
+    session[PENDING_SIGN_IN] = {"id": request_id, "next": local_path(request.args.get("next"))}
+    return redirect(url, 303)
+
+
+@bp.post("/saml/acs")
+def assertion_consumer():
+    pending = session.pop(PENDING_SIGN_IN, None) or {}
+    try:
+        signed_in = service_provider().accept(request.form.to_dict(), pending.get("id"))
+    except PortalSignInRefused as exc:
+        log.warning("portal sign-in refused: %s", exc)
+        return render_template("portal/sign_in_failed.html"), 400
+    account = directory().find_by_username(signed_in.username)
+    if account is None or not account.is_active:
+        return render_template("portal/sign_in_failed.html"), 403
+    session[SIGNED_IN_AT] = utc_now().isoformat()
+    session[SIGN_IN_NAME] = signed_in.name_id
+    session[SIGN_IN_SESSION_INDEX] = signed_in.session_index
+    login_user(portal_user(account, school_register()))
+    log.info("portal: %s signed in", account.username)
+    return redirect(local_path(pending.get("next")), 303)
+
+
+@bp.get("/saml/metadata")
+def metadata() -> Response:
+    return Response(service_provider().metadata(), mimetype="application/samlmetadata+xml")
+
+
+def forget_portal_session() -> None:
+    logout_user()
+    for key in (SIGNED_IN_AT, SIGN_IN_NAME, SIGN_IN_SESSION_INDEX):
+        session.pop(key, None)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    name_id, session_index = session.get(SIGN_IN_NAME), session.get(SIGN_IN_SESSION_INDEX)
+    forget_portal_session()
+    if not name_id:
+        return redirect(url_for("portal.session.signed_out"), 303)
+    url, request_id = service_provider().sign_out_url(name_id, session_index)
+    session[PENDING_SIGN_OUT] = request_id
+    return redirect(url, 303)
+
+
+@bp.get("/saml/sls")
+def single_logout():
+    errors, answer_url = service_provider().accept_logout(request.args.to_dict(), session.pop(PENDING_SIGN_OUT, None))
+    if errors:
+        log.warning("portal single logout message refused: %s", ", ".join(errors))
+    forget_portal_session()
+    if answer_url:  # signed out elsewhere: tell the IdP the portal has done so too
+        return redirect(answer_url, 303)
+    return redirect(url_for("portal.session.signed_out"), 303)
+
+
+@bp.get("/signed-out")
+def signed_out():
+    return render_template("portal/signed_out.html")
