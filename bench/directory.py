@@ -18,18 +18,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
-from directory.rules.vault import PasswordVault  # noqa: E402
-from directory.slapd import PrivateSlapd  # noqa: E402
-from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from directory.model import AccountKind, NewAccount, School, SchoolType
+from directory.rules.vault import PasswordVault
+from directory.slapd import PrivateSlapd
+from directory.store import DirectoryConfig, DirectoryStore
+from tests.conftest import free_port
 
 BASE = "dc=porth-bench"
 ROOT_DN = f"cn=porth,{BASE}"
@@ -74,7 +74,7 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
     store.initialise()
     store.add_school(School(SCHOOL, "Bench", SchoolType.SECONDARY, "661"))
     raw = ldap3.Connection(slapd.url, ROOT_DN, password, auto_bind=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     people = f"ou=people,{BASE}"
     n = args.accounts
     results: list[tuple[str, float, float]] = []

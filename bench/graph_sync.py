@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,15 +38,15 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.graph.client import GraphClient, WritePacer  # noqa: E402
 from connectors.graph.desired import Skus  # noqa: E402
-from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
 from connectors.graph.sync import TenantSync  # noqa: E402
 from connectors.graph.tokens import LocalAuthority, TokenSource  # noqa: E402
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
 from directory.model import School, SchoolType  # noqa: E402
-from operational.db import Database  # noqa: E402
-from operational.tables import LicenceRequest  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
+from operational.db import Database  # noqa: E402
+from operational.tables import LicenceRequest  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 BASE = "dc=porth"
@@ -56,7 +56,7 @@ SCHOOLS = 50
 
 def accounts_ldif(count: int, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     """The entries, and (account id, school) of the staff to allocate a licence to."""
-    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ")
     entries, allocated = [], []
     for n in range(count):
         entry_id, school = str(uuid.uuid4()), f"661{n % SCHOOLS:04d}"
@@ -115,8 +115,8 @@ def main() -> None:
     rng = random.Random(7)
     app_budget = (3000, 150.0 / args.budget_scale)
     tenant_budget = (18000, 300.0 / args.budget_scale)
-    with tempfile.TemporaryDirectory(prefix="porth-bench-graph-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-graph-") as scratch_name:
+        scratch = Path(scratch_name)
         password = secrets.token_urlsafe(12)
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE, ROOT_DN, password, no_sync=True)
         slapd.start()
@@ -138,7 +138,7 @@ def main() -> None:
         store = DirectoryStore(config, PasswordVault(PasswordVault.new_key()))
         db = Database(f"sqlite:///{scratch / 'ops.sqlite3'}")
         db.migrate()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with db.session() as session, session.begin():
             session.add_all(LicenceRequest(account_id=a, school=s, wanted=True, requested_by="bench", requested_at=now,
                                            state="pending") for a, s in allocated)
@@ -146,8 +146,9 @@ def main() -> None:
             settings = FakeTenantSettings(app_writes=app_budget, tenant_writes=tenant_budget)
             with FakeGraph(settings) as fake:
                 top = ceiling(fake, args.ceiling_seconds)
-            print(f"(a) ceiling: {top:,.0f} writes/s accepted by the fake (budget {app_budget[0] / app_budget[1]:,.0f}/s "
-                  f"per app, {tenant_budget[0] / tenant_budget[1]:,.0f}/s per tenant)")
+            print(f"(a) ceiling: {top:,.0f} writes/s accepted by the fake "
+                  f"(budget {app_budget[0] / app_budget[1]:,.0f}/s per app, "
+                  f"{tenant_budget[0] / tenant_budget[1]:,.0f}/s per tenant)")
             settings = FakeTenantSettings(app_writes=app_budget, tenant_writes=tenant_budget,
                                           throttle_rate=args.throttle, retry_after="0.2",
                                           seats={STUDENT_SKU[0]: args.accounts, FACULTY_SKU[0]: args.accounts})

@@ -29,22 +29,21 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo import exports as demo_exports  # noqa: E402
 from connectors.mis.records import UpnField  # noqa: E402
+from demo import exports as demo_exports  # noqa: E402
+from demo.files import write_demo_exports  # noqa: E402
 from directory.rules import usernames  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
-from directory.school_register import parse_register  # noqa: E402
+from directory.school_register import add_register, parse_register  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from demo.files import write_demo_exports
-from directory.school_register import add_register  # noqa: E402
 
 BASE = "dc=porth"
 ROOT_DN = f"cn=porth,{BASE}"
@@ -87,21 +86,21 @@ def _ldif_value(name: str, value: str) -> str:
 def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | None = None) -> tuple[str, int]:
     """The entries Porth's initial load writes, as LDIF for ldapadd (the raw limit)."""
     taken: dict[str, int] = {}
-    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
-    today = datetime.now(timezone.utc).date().isoformat()
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ")
+    today = datetime.now(UTC).date().isoformat()
     entries = []
     for folder in sorted(p for p in exports.iterdir() if p.is_dir()):
         people = []
         for row in read_csv(folder / "learners.csv"):
             upn = UpnField.from_raw(row["UPN"], UPN_KEY.encode())
             if upn.hash and row["Legal Surname"] and row["Admission Date"] <= today:
-                people.append(("learner", row, {"porthUpnHash": upn.hash, "porthAdmissionNumber": row["Admission Number"],
+                people.append(("learner", row, {"porthUpnHash": upn.hash,
+                                                "porthAdmissionNumber": row["Admission Number"],
                                                 "porthYearGroup": row["Year Group"],
                                                 "porthRegistrationGroup": row["Registration Group"]}))
         codes = [r["Staff Code"] for r in read_csv(folder / "staff.csv")]
-        for row in read_csv(folder / "staff.csv"):
-            if row["Staff Code"] and codes.count(row["Staff Code"]) == 1:
-                people.append(("staff", row, {"porthStaffCode": row["Staff Code"]}))
+        people.extend(("staff", row, {"porthStaffCode": row["Staff Code"]}) for row in read_csv(folder / "staff.csv")
+                      if row["Staff Code"] and codes.count(row["Staff Code"]) == 1)
         for kind, row, extra in people:
             base = usernames.username_base(row["Legal Surname"], row["Legal Forename"])
             # Names are only ever base or base+N here, so a counter per base is enough
@@ -114,7 +113,8 @@ def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | No
                 ("objectClass", "inetOrgPerson"), ("objectClass", "porthAccount"), ("porthId", entry_id),
                 ("porthUsername", name), ("uid", name), ("mail", f"{name}@hwbcymru.net"),
                 ("cn", f"{row['Legal Forename']} {row['Legal Surname']}"), ("sn", row["Legal Surname"]),
-                ("givenName", row["Legal Forename"]), ("displayName", f"{row['Legal Forename']} {row['Legal Surname']}"),
+                ("givenName", row["Legal Forename"]),
+                ("displayName", f"{row['Legal Forename']} {row['Legal Surname']}"),
                 ("porthAccountKind", kind), ("porthAccountState", "active"), ("porthStateChangedAt", now),
                 ("porthStateChangedBy", "provisioning"), ("porthStateReason", "created"),
                 ("porthSchool", row["DfES"]), ("porthPasswordStatus", "available"),
@@ -134,7 +134,7 @@ def change_one_percent(exports: Path, seed: int) -> dict[str, int]:
     total = sum(len(rows) for rows in files.values())
     changes = {"year groups": 0, "leavers": 0, "joiners": 0, "transfers": 0}
     quota = max(4, total // 100)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     for step in range(quota):
         folder = rng.choice(folders)
         rows = [r for r in files[folder] if r["UPN"] and not r["Leaving Date"]]
@@ -213,8 +213,8 @@ def main() -> None:
                              "for the national scale, whose initial load is bound by Argon2 for hours")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="porth-bench-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-") as scratch_name:
+        scratch = Path(scratch_name)
         specs = demo_exports.wales_specs(args.seed, "csv") if args.wales else demo_exports.school_specs(
             args.schools, args.seed, "csv", ("661", "662", "670", "681"))
         exports = scratch / "exports"
@@ -246,7 +246,8 @@ def main() -> None:
                 if any(adder.wait() != 0 for adder in adders):
                     raise SystemExit("ldapadd failed")
                 raw_seconds = time.perf_counter() - start
-                progress(f"(a) measured: {entries} entries in {raw_seconds:.1f} s, {entries / raw_seconds:.0f} entries/s")
+                progress(f"(a) measured: {entries} entries in {raw_seconds:.1f} s, "
+                         f"{entries / raw_seconds:.0f} entries/s")
             finally:
                 raw_server.stop()
 
@@ -257,9 +258,9 @@ def main() -> None:
             add_register(store, schools)
             store.close()
             env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
-            env.update(PORTH_PROVISIONING__JOBS=str(args.jobs), PORTH_VAR_DIR=str(scratch / "var"), PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE,
-                       PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=password,
-                       PORTH_SECRETS__UPN_HASH_KEY=UPN_KEY)
+            env.update(PORTH_PROVISIONING__JOBS=str(args.jobs), PORTH_VAR_DIR=str(scratch / "var"),
+                       PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE, PORTH_LDAP__BIND_DN=ROOT_DN,
+                       PORTH_LDAP__BIND_PASSWORD=password, PORTH_SECRETS__UPN_HASH_KEY=UPN_KEY)
             records = sum(len(read_csv(f / "learners.csv")) + len(read_csv(f / "staff.csv"))
                           for f in exports.iterdir() if f.is_dir())
             if args.preload:
@@ -277,7 +278,8 @@ def main() -> None:
             else:
                 initial, _ = porth(["provision", str(exports)], env)
                 initial_memory = PEAK_MEMORY_MIB[-1]
-                progress(f"(b) measured: {initial:.1f} s, {entries / initial:.0f} accounts/s, peak {initial_memory:.0f} MiB")
+                progress(f"(b) measured: {initial:.1f} s, {entries / initial:.0f} accounts/s, "
+                         f"peak {initial_memory:.0f} MiB")
             rerun, out = porth(["provision", str(exports)], env)
             totals = next(line for line in out.splitlines() if line.startswith("all ")).split()[2:6]
             if totals != ["0", "0", "0", "0"]:
@@ -292,7 +294,8 @@ def main() -> None:
     print(f"Porth provisioning bench: {len(specs)} schools, {records} MIS records, {entries} accounts, {durability}, "
           f"{args.jobs} jobs")
     if raw_seconds is not None:
-        print(f"(a) raw ldapadd of the same {entries} entries: {raw_seconds:8.1f} s {entries / raw_seconds:8.0f} entries/s")
+        print(f"(a) raw ldapadd of the same {entries} entries: {raw_seconds:8.1f} s "
+              f"{entries / raw_seconds:8.0f} entries/s")
         print(f"(b) porth initial load:                  {initial:8.1f} s {entries / initial:8.0f} accounts/s"
               f"  ratio to (a): {(entries / initial) / (entries / raw_seconds):.0%}"
               f"  (peak memory {initial_memory:.0f} MiB)")

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from config.settings import Settings
-from operational.db import Database
 from directory.slapd import PrivateSlapd, private_slapd_for
 from directory.store import DirectoryStore, store_for
+from operational.db import Database
 
 
 @dataclass

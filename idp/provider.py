@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.settings import Settings
-from operational.db import Database, KeptConnections
 from directory.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
@@ -16,6 +15,7 @@ from idp.intake import IntakeRules
 from idp.services import ServiceRegistry
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
+from operational.db import Database, KeptConnections
 
 
 @dataclass

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod, XMLVerifier
-from signxml.exceptions import InvalidInput, InvalidSignature as XmlInvalidSignature
+from signxml.exceptions import InvalidInput
+from signxml.exceptions import InvalidSignature as XmlInvalidSignature
 from signxml.verifier import SignatureConfiguration
 
 from idp.saml_xml import DS, q
@@ -105,7 +106,7 @@ def generate_signing_pair(pem_file: Path, common_name: str) -> None:
         return
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                    .not_valid_after(now + timedelta(days=3650))

@@ -11,8 +11,8 @@ from connectors.graph.client import GraphClient, WritePacer
 from connectors.graph.desired import Skus
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
-from jobs.framework import JobContext, JobResult
 from directory.model import AccountKind
+from jobs.framework import JobContext, JobResult
 
 
 def graph_client(settings: GraphSettings) -> GraphClient:

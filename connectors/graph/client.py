@@ -132,7 +132,7 @@ class GraphClient:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.pacer = pacer or WritePacer()
         self.sleep = sleep
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter for the backoff, not a secret
         self.stats = ClientStats()
         self.http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=connections,
                                                                        max_keepalive_connections=connections))

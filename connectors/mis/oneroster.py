@@ -117,7 +117,8 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
             school = schools.get(org)
             if school is None:
                 continue
-            enrolment = enrolments.get((row["sourcedid"], org), {"begin": [], "end": [], "classes": [], "homeroom": None})
+            enrolment = enrolments.get((row["sourcedid"], org),
+                                       {"begin": [], "end": [], "classes": [], "homeroom": None})
             begins = sorted(d for d in enrolment["begin"] if d)
             ends = sorted(d for d in enrolment["end"] if d)
             begin = begins[0] if begins else None

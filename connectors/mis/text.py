@@ -57,7 +57,8 @@ class CsvRows:
         missing = sorted(required - set(self.columns))
         if missing:
             raise FormatRefused(f"{name}: missing column(s) {', '.join(missing)}")
-        duplicated = sorted({c for c in self.columns if c and self.columns.count(c) > 1 and (known is None or c in known)})
+        duplicated = sorted({c for c in self.columns
+                             if c and self.columns.count(c) > 1 and (known is None or c in known)})
         if duplicated:
             raise FormatRefused(f"{name}: column(s) {', '.join(duplicated)} appear more than once")
 
@@ -94,7 +95,8 @@ def parse_date(text: str | None) -> date | None:
     text = text.strip()
     for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"):
         try:
-            return datetime.strptime(text[:10] if pattern == "%Y-%m-%d" else text, pattern).date()
+            # A calendar date: only .date() is kept, so the parsed time has no zone to lose.
+            return datetime.strptime(text[:10] if pattern == "%Y-%m-%d" else text, pattern).date()  # noqa: DTZ007
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
