@@ -158,7 +158,7 @@ def learners_of(spec: SchoolSpec, seed: int, today: date) -> list[Learner]:
             if 2 * FAULT_SHARE <= fault < 3 * FAULT_SHARE:
                 admission = start + timedelta(days=rng.randint(400, 420))  # pre-admission / new intake
             reg = f"{year}{chr(65 + rng.randrange(forms))}"
-            classes = (reg,)
+            classes: tuple[str, ...] = (reg,)
             if spec.type in (SchoolType.SECONDARY, SchoolType.MIDDLE) and _year_number(year) >= 7:
                 classes = (reg, *(f"{year}{s}{rng.randint(1, forms)}" for s in _SUBJECTS))
             age = 5 + _year_number(year)
@@ -177,7 +177,7 @@ def staff_of(spec: SchoolSpec, seed: int, today: date, learners: list[Learner]) 
     rng = random.Random(f"staff-{seed}-{spec.dfes}")
     all_classes = sorted({c for learner in learners for c in learner.classes[1:]})
     codes: set[str] = set()
-    staff = []
+    staff: list[Staff] = []
     for _ in range(spec.staff):
         surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
         letters = "".join(ch for ch in (surname + forename).upper() if "A" <= ch <= "Z")

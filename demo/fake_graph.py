@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 STUDENT_SKU = ("314c4481-f395-4525-be8b-2ec4bb1e9d91", "STANDARDWOFFPACK_STUDENT")
@@ -98,29 +98,31 @@ class FakeGraph:
         self.users: dict[str, dict[str, Any]] = {}
         self._by_upn: dict[str, str] = {}  # lower-cased userPrincipalName -> id
         self.licences: dict[str, set[str]] = {}  # user id -> skuIds
-        self.consumed: collections.Counter = collections.Counter()  # skuId -> seats in use
+        self.consumed: collections.Counter[str] = collections.Counter()  # skuId -> seats in use
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.skus = {STUDENT_SKU[0]: STUDENT_SKU[1], FACULTY_SKU[0]: FACULTY_SKU[1]}
         self.random = random.Random(self.settings.seed)
         self.app_budget = Budget(*self.settings.app_writes)
         self.tenant_budget = Budget(*self.settings.tenant_writes)
-        self.stats = collections.Counter()
-        self._server = None
-        self._thread = None
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self.url = ""
 
     # -- the server ------------------------------------------------------------------------
     def start(self, port: int = 0) -> FakeGraph:
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-graph", daemon=True)
-        self._thread.start()
+        server = self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True,
+                                            request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{server.server_port}"
+        thread = self._thread = threading.Thread(target=server.serve_forever, name="fake-graph", daemon=True)
+        thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
-            self._thread.join(timeout=10)
+            if self._thread is not None:  # set with the server, in start()
+                self._thread.join(timeout=10)
             self._server = None
 
     def __enter__(self) -> FakeGraph:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,8 @@ from idp.saml_xml import DS, q
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
-_REDIRECT_ALGORITHMS = {
+# Each a hash class, called for a fresh hash object per verification.
+_REDIRECT_ALGORITHMS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
@@ -66,8 +68,11 @@ class SigningKey:
         of a sign-in's CPU (bench/README.md); the verifiers in the tests (xmlsec in
         python3-saml and in pysaml2's xmlsec1) check every signature made here.
         """
+        reference_id = element.get("ID")
+        if reference_id is None:
+            raise ValueError("only an element with an ID can be signed: the signature's Reference names it")
         canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-        element[0].addnext(etree.fromstring(self.signature_text(element.get("ID"), canonical)))
+        element[0].addnext(etree.fromstring(self.signature_text(reference_id, canonical)))
         return element
 
     def signature_text(self, reference_id: str, canonical: bytes) -> str:
@@ -148,7 +153,8 @@ def load_signing_key(key_file: Path, certificate_file: Path) -> SigningKey:
         raise SignatureRefused(f"cannot load the IdP signing key {key_file} / {certificate_file}: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         raise SignatureRefused(f"{key_file}: the IdP signing key must be RSA of at least 2048 bits (saml2int)")
-    if certificate.public_key().public_numbers() != key.public_key().public_numbers():
+    certified = certificate.public_key()
+    if not isinstance(certified, rsa.RSAPublicKey) or certified.public_numbers() != key.public_key().public_numbers():
         raise SignatureRefused(f"{certificate_file} does not certify the key in {key_file}")
     return SigningKey(key, certificate)
 
@@ -192,6 +198,8 @@ def verify_enveloped(root: etree._Element, certificates: tuple[x509.Certificate,
             result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
         except (XmlInvalidSignature, InvalidInput):
             continue
+        if isinstance(result, list):  # one reference expected (expect_references=1), so one result
+            raise SignatureRefused("the signature does not cover the request")
         signed = result.signed_xml
         if signed is not None and signed.tag == root.tag and signed.get("ID") == root.get("ID"):
             return

@@ -242,12 +242,15 @@ class GraphClient:
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
         pending = PendingSteps(steps)
         while True:
+            answers: dict[str, Answer] | None = None
             refused: GraphError | None = None
             try:
                 answers = self.send_batch(pending.to_send())
             except (Throttled, Unavailable) as exc:  # the whole batch
-                answers, refused = None, exc
-            delay = pending.take(answers) if answers is not None else pending.take_refusal(refused)
+                refused = exc
+                delay = pending.take_refusal(exc)
+            else:
+                delay = pending.take(answers)
             if pending.done():
                 return {a.id: a for a in pending.final_answers()}
             if pending.attempts >= self.max_attempts:

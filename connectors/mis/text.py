@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TypeGuard
 
 from connectors.mis.records import FormatRefused
 
@@ -109,8 +110,10 @@ def blank_to_none(text: str | None) -> str | None:
     return text or None
 
 
-def is_dfes(text: str | None) -> bool:
-    return bool(text) and bool(_DFES.match(text))
+def is_dfes(text: str | None) -> TypeGuard[str]:
+    if not text:
+        return False
+    return bool(_DFES.match(text))
 
 
 def split_list(text: str | None) -> tuple[str, ...]:
