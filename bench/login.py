@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -153,7 +153,7 @@ def raw_binds_once(url: str, dns: list[str]) -> tuple[int, list[float], float]:
 # -- (b) the browser flow ---------------------------------------------------------------
 def authn_request(idp_url: str, sp_entity: str, acs: str) -> str:
     request_id = "_" + secrets.token_hex(16)
-    issued = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     xml = (f'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
            f'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{request_id}" Version="2.0" '
            f'IssueInstant="{issued}" Destination="{idp_url}/idp/sso/redirect" '
@@ -312,8 +312,8 @@ def main() -> None:
                         help="gunicorn worker class of porth serve (default: its own, web.worker_class)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="porth-login-bench-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-login-bench-") as scratch_name:
+        scratch = Path(scratch_name)
         password = secrets.token_urlsafe(16)
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE, ROOT_DN, password)
         slapd.start()
@@ -325,7 +325,7 @@ def main() -> None:
                                    PasswordVault(PasswordVault.new_key()))
             store.initialise()
             store.add_school(School(SCHOOL, "Bench", SchoolType.SECONDARY, "661"))
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             accounts = [store.add_account(NewAccount(kind=AccountKind.STAFF, surname=SURNAMES[i % len(SURNAMES)],
                                                      forename=f"Bench{i}", created_by="bench", school=SCHOOL,
                                                      staff_code=f"B{i:05d}", password=PASSWORD), now)
@@ -377,14 +377,17 @@ def main() -> None:
                    "postgres": 0.0}
             machine = {"raw": [0.0, 0.0], "porth": [0.0, 0.0]}  # busy, idle
             for round_number in range(1, args.rounds + 1):
-                slapd_before, own_before, machine_before = process_cpu(slapd_pid), process_cpu(os.getpid()), machine_cpu()
+                slapd_before, own_before = process_cpu(slapd_pid), process_cpu(os.getpid())
+                machine_before = machine_cpu()
                 count, latencies, raw_elapsed = raw_binds(slapd.url, raw_dns, args.clients, args.seconds)
-                machine["raw"] = [a + b - c for a, b, c in zip(machine["raw"], machine_cpu(), machine_before)]
+                machine["raw"] = [a + b - c for a, b, c in zip(machine["raw"], machine_cpu(), machine_before,
+                                                                    strict=True)]
                 cpu["raw slapd"] += process_cpu(slapd_pid) - slapd_before
                 cpu["raw clients"] += process_cpu(os.getpid()) - own_before
                 raw_count, raw_time = raw_count + count, raw_time + raw_elapsed
                 raw_latencies += latencies
-                slapd_before, porth_before, machine_before = process_cpu(slapd_pid), group_cpu(server.pid), machine_cpu()
+                slapd_before, porth_before = process_cpu(slapd_pid), group_cpu(server.pid)
+                machine_before = machine_cpu()
                 database_before = postgres_cpu() if args.postgres else 0.0
                 flows, posts, failed, sampled, elapsed, browsers_cpu = browser_flows(
                     idp_url, service.entity_id, service.acs_url, [a.username for a in porth_set], args.clients,
@@ -393,7 +396,8 @@ def main() -> None:
                 cpu["porth"] += group_cpu(server.pid) - porth_before
                 cpu["browsers"] += browsers_cpu
                 cpu["postgres"] += postgres_cpu() - database_before if args.postgres else 0.0
-                machine["porth"] = [a + b - c for a, b, c in zip(machine["porth"], machine_cpu(), machine_before)]
+                machine["porth"] = [a + b - c for a, b, c in zip(machine["porth"], machine_cpu(), machine_before,
+                                                                    strict=True)]
                 porth_count, porth_time = porth_count + len(flows), porth_time + elapsed
                 all_flows += flows
                 all_posts += posts
@@ -413,8 +417,8 @@ def main() -> None:
                   f"clients {per_bind['raw clients']:.2f} ms;  total {sum(per_bind.values()):.2f} ms")
             busy = {k: busy / (busy + idle) for k, (busy, idle) in machine.items()}
             print(f"    machine busy: {busy['raw']:.0%} during (a), {busy['porth']:.0%} during (b)")
-            print(f"    CPU per sign-in:   slapd {per_sign_in['slapd']:.2f} ms, porth serve {per_sign_in['porth']:.2f} ms, "
-                  f"browsers {per_sign_in['browsers']:.2f} ms"
+            print(f"    CPU per sign-in:   slapd {per_sign_in['slapd']:.2f} ms, "
+                  f"porth serve {per_sign_in['porth']:.2f} ms, browsers {per_sign_in['browsers']:.2f} ms"
                   + (f", PostgreSQL {per_sign_in['postgres']:.2f} ms" if args.postgres else "")
                   + f";  total {sum(per_sign_in.values()):.2f} ms")
             valid = 0

@@ -24,15 +24,16 @@ import secrets
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from login import authn_request  # noqa: E402  (bench/login.py: this script's folder is on the path)
+
 from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
-from login import authn_request  # noqa: E402  (bench/login.py: this script's folder is on the path)
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.conftest import BASE_DN, ROOT_DN  # noqa: E402
 from tests.integration.idp_fixtures import make_porth  # noqa: E402
@@ -60,8 +61,8 @@ def main() -> None:
                 spent[name] += time.thread_time() - started
         return wrapper
 
-    with tempfile.TemporaryDirectory(prefix="porth-login-profile-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-login-profile-") as scratch_name:
+        scratch = Path(scratch_name)
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE_DN, ROOT_DN,
                              secrets.token_urlsafe(12), no_sync=True)
         slapd.start()
@@ -70,7 +71,7 @@ def main() -> None:
             store = porth.runtime.store
             store.initialise()
             store.add_school(School("6619999", "Bench", SchoolType.SECONDARY, "661"))
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             accounts = [store.add_account(NewAccount(kind=AccountKind.STAFF, surname="Jones", forename=f"Bench{i}",
                                                      created_by="bench", school="6619999", staff_code=f"B{i:04d}",
                                                      password=PASSWORD), now) for i in range(50)]
@@ -117,7 +118,8 @@ def main() -> None:
                 sign_in(n)
             if profiler:
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "tottime")).print_stats(os.environ.get("PROFILE_FILTER", ""), args.cprofile)
+                stats = pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "tottime"))
+                stats.print_stats(os.environ.get("PROFILE_FILTER", ""), args.cprofile)
         finally:
             slapd.stop()
     print(f"CPU per sign-in inside Porth's app, {args.flows} sign-ins (nested parts are also in their callers):")

@@ -23,7 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +62,9 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    now = datetime.now(timezone.utc)
-    with tempfile.TemporaryDirectory(prefix="porth-bench-portal-") as scratch:
-        scratch = Path(scratch)
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-portal-") as scratch_name:
+        scratch = Path(scratch_name)
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE_DN, ROOT_DN,
                              secrets.token_urlsafe(12), no_sync=False)
         slapd.start()
@@ -116,9 +116,8 @@ def main() -> None:
             token = csrf_token(client.get("/portal/users/learners").get_data(as_text=True))
             reset = timed(lambda: client.post("/portal/users/learners/group-reset",
                                               data={"csrf_token": token, "group": "reg:7X", "confirmed": "yes"}))
-            targets = [dn for dn, _ in raw.search_s(store.people_dn, ldap.SCOPE_ONELEVEL,
-                                                    learner_filter.replace(")(", f")({A['registration_group']}=7X)(", 1),
-                                                    ["1.1"])]
+            group_filter = learner_filter.replace(")(", f")({A['registration_group']}=7X)(", 1)
+            targets = [dn for dn, _ in raw.search_s(store.people_dn, ldap.SCOPE_ONELEVEL, group_filter, ["1.1"])]
             assert len(targets) == args.group
 
             def raw_reset():

@@ -411,3 +411,11 @@ def with_secrets(settings: Settings) -> Settings:
 def settings_from_environment() -> Settings:
     """What every entry point calls: load, validate, fill secrets."""
     return with_secrets(load_settings())
+
+
+def secret_value(secret: SecretStr | None, name: str) -> str:
+    """A secret the settings hold, for the code that uses it. Every secret is optional in the
+    settings file; with_secrets() fills them, so an empty one here is settings that skipped it."""
+    if secret is None:
+        raise ConfigError(f"{name} is not set (the settings did not pass through with_secrets)")
+    return secret.get_secret_value()

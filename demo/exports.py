@@ -69,7 +69,7 @@ def school_specs(count: int, seed: int, fmt: str = "all", la_codes: tuple[str, .
     specs = []
     for index, school_type in enumerate(chosen):
         la = la_codes[index % len(la_codes)]
-        share, (low, high), staff_rate, years, block = _PROFILES[school_type]
+        _share, (low, high), staff_rate, years, block = _PROFILES[school_type]
         estab = next_estab.get((la, school_type), block + 1)
         next_estab[(la, school_type)] = estab + 1
         learners = rng.randint(low, high)
@@ -138,7 +138,7 @@ def learners_of(spec: SchoolSpec, seed: int, today: date) -> list[Learner]:
     serials: dict[int, int] = {}
     learners = []
     number = 0
-    for year, weight in zip(spec.year_groups, weights):
+    for year, weight in zip(spec.year_groups, weights, strict=True):
         cohort = max(1, round(per_year * weight))
         forms = max(1, -(-cohort // CLASS_SIZE))
         years_in = max(0, _year_number(year) - _year_number(spec.year_groups[0]))
@@ -158,7 +158,7 @@ def learners_of(spec: SchoolSpec, seed: int, today: date) -> list[Learner]:
             if 2 * FAULT_SHARE <= fault < 3 * FAULT_SHARE:
                 admission = start + timedelta(days=rng.randint(400, 420))  # pre-admission / new intake
             reg = f"{year}{chr(65 + rng.randrange(forms))}"
-            classes = (reg,)
+            classes: tuple[str, ...] = (reg,)
             if spec.type in (SchoolType.SECONDARY, SchoolType.MIDDLE) and _year_number(year) >= 7:
                 classes = (reg, *(f"{year}{s}{rng.randint(1, forms)}" for s in _SUBJECTS))
             age = 5 + _year_number(year)
@@ -177,7 +177,7 @@ def staff_of(spec: SchoolSpec, seed: int, today: date, learners: list[Learner]) 
     rng = random.Random(f"staff-{seed}-{spec.dfes}")
     all_classes = sorted({c for learner in learners for c in learner.classes[1:]})
     codes: set[str] = set()
-    staff = []
+    staff: list[Staff] = []
     for _ in range(spec.staff):
         surname, forename = rng.choice(SURNAMES), rng.choice(FORENAMES)
         letters = "".join(ch for ch in (surname + forename).upper() if "A" <= ch <= "Z")
@@ -215,34 +215,36 @@ def _staff_csv(spec: SchoolSpec, staff: list[Staff]) -> bytes:
 def porth_csv_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff]) -> dict[str, bytes]:
     rows = [["Admission Number", "UPN", "Legal Surname", "Legal Forename", "Preferred Forename", "Date of Birth",
              "Admission Date", "Leaving Date", "Year Group", "Registration Group", "Classes", "DfES"]]
-    rows += [[l.admission_number, l.upn, l.surname, l.forename, l.preferred_forename,
-              l.date_of_birth.strftime("%d/%m/%Y"), l.admission_date.isoformat(),
-              l.leaving_date.isoformat() if l.leaving_date else "", l.year_group, l.registration_group,
-              "; ".join(l.classes), spec.dfes] for l in learners]
+    rows += [[learner.admission_number, learner.upn, learner.surname, learner.forename, learner.preferred_forename,
+              learner.date_of_birth.strftime("%d/%m/%Y"), learner.admission_date.isoformat(),
+              learner.leaving_date.isoformat() if learner.leaving_date else "", learner.year_group,
+              learner.registration_group, "; ".join(learner.classes), spec.dfes] for learner in learners]
     return {"learners.csv": _csv(rows), "staff.csv": _staff_csv(spec, staff)}
 
 
 def ctf_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff], today: date) -> dict[str, bytes]:
     la, estab = spec.dfes[:3], spec.dfes[3:]
-    parts = [
+    parts = [(
         '<?xml version="1.0" encoding="UTF-8"?>\n<CTfile>\n<Header><DocumentName>Common Transfer File</DocumentName>'
         f"<CTFversion>25.0</CTFversion><DateTime>{today.isoformat()}T06:00:00</DateTime>"
         "<DocumentQualifier>full</DocumentQualifier><SupplierID>Porth demo</SupplierID>"
         f"<SourceSchool><LEA>{la}</LEA><Estab>{estab}</Estab><SchoolName>{escape(spec.name)}</SchoolName>"
         f"<AcademicYear>{_academic_year_start(today).year}</AcademicYear></SourceSchool>"
         "<DestSchool><LEA>000</LEA><Estab>0000</Estab></DestSchool></Header>\n<CTFpupilData>\n"
-    ]
-    for l in learners:
-        classes = "".join(f"<Class>{escape(c)}</Class>" for c in l.classes)
-        leaving = f"<LeavingDate>{l.leaving_date.isoformat()}</LeavingDate>" if l.leaving_date else ""
-        preferred = f"<PreferredForename>{escape(l.preferred_forename)}</PreferredForename>" if l.preferred_forename else ""
+    )]
+    for learner in learners:
+        classes = "".join(f"<Class>{escape(c)}</Class>" for c in learner.classes)
+        leaving = f"<LeavingDate>{learner.leaving_date.isoformat()}</LeavingDate>" if learner.leaving_date else ""
+        preferred = (f"<PreferredForename>{escape(learner.preferred_forename)}</PreferredForename>"
+                     if learner.preferred_forename else "")
         parts.append(
-            f"<Pupil><UPN>{l.upn}</UPN><Surname>{escape(l.surname)}</Surname><Forename>{escape(l.forename)}</Forename>"
-            f"<DOB>{l.date_of_birth.isoformat()}</DOB><AdmissionNumber>{l.admission_number}</AdmissionNumber>"
-            f"<RegGroup>{escape(l.registration_group)}</RegGroup><BasicDetails><NCyearActual>{l.year_group}"
+            f"<Pupil><UPN>{learner.upn}</UPN><Surname>{escape(learner.surname)}</Surname>"
+            f"<Forename>{escape(learner.forename)}</Forename>"
+            f"<DOB>{learner.date_of_birth.isoformat()}</DOB><AdmissionNumber>{learner.admission_number}</AdmissionNumber>"
+            f"<RegGroup>{escape(learner.registration_group)}</RegGroup><BasicDetails><NCyearActual>{learner.year_group}"
             f"</NCyearActual><EnrolStatus>C</EnrolStatus>{preferred}</BasicDetails><Classes>{classes}</Classes>"
-            f"<SchoolHistory><School><LEA>{la}</LEA><Estab>{estab}</Estab><EntryDate>{l.admission_date.isoformat()}"
-            f"</EntryDate>{leaving}</School></SchoolHistory></Pupil>\n"
+            f"<SchoolHistory><School><LEA>{la}</LEA><Estab>{estab}</Estab>"
+            f"<EntryDate>{learner.admission_date.isoformat()}</EntryDate>{leaving}</School></SchoolHistory></Pupil>\n"
         )
     parts.append("</CTFpupilData>\n</CTfile>\n")
     return {f"{spec.dfes}.xml": "".join(parts).encode("utf-8"), "staff.csv": _staff_csv(spec, staff)}
@@ -268,19 +270,22 @@ def oneroster_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff
         classes.setdefault(key, (code, kind))
         return key
 
-    for l in learners:
-        uid = f"s-{spec.dfes}-{l.admission_number}"
-        grade = l.year_group.zfill(2) if l.year_group.isdigit() else {"R": "KG", "N1": "PK", "N2": "PK"}[l.year_group]
-        users.append([uid, "active", "", "true", school_id, "student", "", "", l.forename, l.surname, "", l.upn, "",
-                      "", "", "", grade, "", l.admission_number, ""])
-        begin, end = l.admission_date.isoformat(), l.leaving_date.isoformat() if l.leaving_date else ""
-        for index, code in enumerate(l.classes):
+    for learner in learners:
+        uid = f"s-{spec.dfes}-{learner.admission_number}"
+        year = learner.year_group
+        grade = year.zfill(2) if year.isdigit() else {"R": "KG", "N1": "PK", "N2": "PK"}[year]
+        users.append([uid, "active", "", "true", school_id, "student", "", "", learner.forename, learner.surname, "",
+                      learner.upn, "", "", "", "", grade, "", learner.admission_number, ""])
+        begin = learner.admission_date.isoformat()
+        end = learner.leaving_date.isoformat() if learner.leaving_date else ""
+        for index, code in enumerate(learner.classes):
             kind = "homeroom" if index == 0 else "scheduled"
             enrollments.append([f"e-{uid}-{index}", "active", "", class_id(code, kind), school_id, uid, "student",
                                 "true" if index == 0 else "false", begin, end])
     for n, s in enumerate(staff):
         uid = f"t-{spec.dfes}-{n}"
-        role = "teacher" if s.role == "Teacher" else "aide" if "assistant" in s.role or s.role == "HLTA" else "administrator"
+        role = ("teacher" if s.role == "Teacher"
+                else "aide" if "assistant" in s.role or s.role == "HLTA" else "administrator")
         users.append([uid, "active", "", "true", school_id, role, "", "", s.forename, s.surname, "", s.code, "", "",
                       "", "", "", "", "", s.code])
         taught = s.classes or ("Staff",)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 STUDENT_SKU = ("314c4481-f395-4525-be8b-2ec4bb1e9d91", "STANDARDWOFFPACK_STUDENT")
@@ -61,7 +61,7 @@ class Budget:
 @dataclass
 class FakeTenantSettings:
     client_id: str = "porth-fake-client"
-    client_secret: str = "porth-fake-secret"
+    client_secret: str = "porth-fake-secret"  # noqa: S105 - the fake tenant's, known to the demo only
     tenant: str = "porth-fake-tenant"
     # MSAL only takes an https authority: it is told this one, and a rewriting HTTP client
     # (connectors.graph.tokens.LocalAuthority) carries its requests to the fake.
@@ -98,29 +98,31 @@ class FakeGraph:
         self.users: dict[str, dict[str, Any]] = {}
         self._by_upn: dict[str, str] = {}  # lower-cased userPrincipalName -> id
         self.licences: dict[str, set[str]] = {}  # user id -> skuIds
-        self.consumed: collections.Counter = collections.Counter()  # skuId -> seats in use
+        self.consumed: collections.Counter[str] = collections.Counter()  # skuId -> seats in use
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.skus = {STUDENT_SKU[0]: STUDENT_SKU[1], FACULTY_SKU[0]: FACULTY_SKU[1]}
         self.random = random.Random(self.settings.seed)
         self.app_budget = Budget(*self.settings.app_writes)
         self.tenant_budget = Budget(*self.settings.tenant_writes)
-        self.stats = collections.Counter()
-        self._server = None
-        self._thread = None
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
         self.url = ""
 
     # -- the server ------------------------------------------------------------------------
     def start(self, port: int = 0) -> FakeGraph:
-        self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-graph", daemon=True)
-        self._thread.start()
+        server = self._server = make_server("127.0.0.1", port, self._wsgi, threaded=True,
+                                            request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{server.server_port}"
+        thread = self._thread = threading.Thread(target=server.serve_forever, name="fake-graph", daemon=True)
+        thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
-            self._thread.join(timeout=10)
+            if self._thread is not None:  # set with the server, in start()
+                self._thread.join(timeout=10)
             self._server = None
 
     def __enter__(self) -> FakeGraph:
@@ -183,7 +185,7 @@ class FakeGraph:
     def expire_tokens(self) -> None:
         """Every token issued so far stops working now (a token expiring mid-run)."""
         with self.lock:
-            self.tokens = {t: 0.0 for t in self.tokens}
+            self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     # -- Graph ---------------------------------------------------------------------------------
     def _authorised(self, request: Request) -> bool:
@@ -275,7 +277,8 @@ class FakeGraph:
 
     def _public(self, user: dict) -> dict:
         shown = {k: v for k, v in user.items() if k != "passwordProfile"}
-        shown["assignedLicenses"] = [{"skuId": s, "disabledPlans": []} for s in sorted(self.licences.get(user["id"], ()))]
+        shown["assignedLicenses"] = [{"skuId": s, "disabledPlans": []}
+                                     for s in sorted(self.licences.get(user["id"], ()))]
         return shown
 
     def _list_users(self, query: dict[str, str]) -> tuple:
@@ -314,7 +317,7 @@ class FakeGraph:
             if self._find(upn) is not None:
                 return graph_error(400, "Request_BadRequest",
                                    "Another object with the same value for property userPrincipalName already exists.")
-            user = {"id": str(uuid.uuid4()), **{k: v for k, v in body.items()}}
+            user = {"id": str(uuid.uuid4()), **body}
             user.setdefault("usageLocation", None)
             user.setdefault("onPremisesImmutableId", None)
             self.users[user["id"]] = user
@@ -326,7 +329,7 @@ class FakeGraph:
         if upn and upn.lower() != user["userPrincipalName"].lower() and self._find(upn) is not None:
             return graph_error(400, "Request_BadRequest",
                                "Another object with the same value for property userPrincipalName already exists.")
-        for key, value in body.items():
+        for key in body:
             if key in ("id", "assignedLicenses"):
                 return graph_error(400, "Request_BadRequest", f"Property '{key}' is read-only.")
         if upn:
@@ -376,12 +379,11 @@ class FakeGraph:
             if any(answered.get(d, 0) >= 400 or d not in answered for d in depends):
                 status, payload, headers = graph_error(424, "FailedDependency", "The request depends on a request "
                                                                                 "that failed.")
+            elif item.get("body") is not None and "content-type" not in {k.lower() for k in item.get("headers", {})}:
+                status, payload, headers = graph_error(400, "BadRequest", "Content-Type header is required.")
             else:
-                if item.get("body") is not None and "content-type" not in {k.lower() for k in item.get("headers", {})}:
-                    status, payload, headers = graph_error(400, "BadRequest", "Content-Type header is required.")
-                else:
-                    status, payload, headers = self._one(item.get("method", "GET").upper(), item.get("url", "/"),
-                                                         item.get("body"))
+                status, payload, headers = self._one(item.get("method", "GET").upper(), item.get("url", "/"),
+                                                     item.get("body"))
             answered[item["id"]] = status
             response = {"id": item["id"], "status": status, "headers": headers}
             if payload is not None:
@@ -408,7 +410,8 @@ def main() -> None:
     parser.add_argument("--throttle-rate", type=float, default=0.0)
     args = parser.parse_args()
     fake = FakeGraph(FakeTenantSettings(throttle_rate=args.throttle_rate)).start(args.port)
-    print(f"fake Graph at {fake.graph_url}, authority {fake.authority}, client id {fake.settings.client_id}")
+    # Run by hand (python -m demo.fake_graph): where it listens is its whole output.
+    print(f"fake Graph at {fake.graph_url}, authority {fake.authority}, client id {fake.settings.client_id}")  # noqa: T201
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

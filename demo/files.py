@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from demo import exports as demo_exports
@@ -14,7 +13,7 @@ def write_demo_exports(out: Path, specs: list[demo_exports.SchoolSpec], seed: in
                        echo: Callable[[str], object] = print) -> tuple[int, int, int]:
     """Write schools.csv and one folder per school; returns (schools, learners, staff)."""
     out.mkdir(parents=True, exist_ok=True)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     learners = staff = 0
     for index, (spec, files) in enumerate(demo_exports.iter_school_files(specs, seed, today), start=1):
         folder = out / spec.dfes
@@ -33,4 +32,4 @@ def write_demo_exports(out: Path, specs: list[demo_exports.SchoolSpec], seed: in
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".part")
     temporary.write_bytes(data)
-    os.replace(temporary, path)
+    temporary.replace(path)

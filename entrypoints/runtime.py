@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from config.settings import Settings
-from operational.db import Database
+from config.settings import Settings, secret_value
 from directory.slapd import PrivateSlapd, private_slapd_for
 from directory.store import DirectoryStore, store_for
+from operational.db import Database
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Runtime:
 
     @property
     def upn_hash_key(self) -> bytes:
-        return self.settings.secrets.upn_hash_key.get_secret_value().encode("utf-8")
+        return secret_value(self.settings.secrets.upn_hash_key, "secrets.upn_hash_key").encode("utf-8")
 
     def close(self) -> None:
         self.store.close()

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from config.settings import Settings
+from entrypoints.runtime import Runtime
 from jobs.framework import Job, JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
 from operational.job_runs import JobRunSummary
-from entrypoints.runtime import Runtime
 
 log = logging.getLogger("porth.scheduler")
 TIMEZONE = "Europe/London"
@@ -48,7 +48,8 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
                      "deactivate non-MIS accounts unused for 90 days (L-3)"),
         ScheduledJob("deletions", delete_due, CronTrigger(minute=20, **daily),
                      "delete accounts deactivated 12 months ago (L-4)"),
-    ] + _graph_jobs(settings)
+        *_graph_jobs(settings),
+    ]
 
 
 def _graph_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -58,7 +59,8 @@ def _graph_jobs(settings: Settings) -> list[ScheduledJob]:
     from jobs.microsoft365 import consent_job, full_sync_job, tenant_sync_job
 
     return [
-        ScheduledJob("graph-sync", tenant_sync_job(graph), IntervalTrigger(minutes=graph.sync_minutes, timezone=TIMEZONE),
+        ScheduledJob("graph-sync", tenant_sync_job(graph),
+                     IntervalTrigger(minutes=graph.sync_minutes, timezone=TIMEZONE),
                      "Microsoft 365: what changed since the last run (G-1..G-3)"),
         ScheduledJob("consent-propagation", consent_job(graph),
                      IntervalTrigger(minutes=graph.consent_minutes, timezone=TIMEZONE),
@@ -80,11 +82,11 @@ def run_now(runtime: Runtime, name: str, trigger: str = "by hand", confirmed: bo
     scheduled = job_named(settings, name)
     if scheduled is None:
         raise KeyError(name)
-    context = JobContext(store=runtime.store, db=runtime.db, now=now or datetime.now(timezone.utc),
+    context = JobContext(store=runtime.store, db=runtime.db, now=now or datetime.now(UTC),
                          settings=JobSettings(max_deletions_per_run=settings.jobs.max_deletions_per_run),
                          confirmed=confirmed)
     return run_job(name, scheduled.job, context, trigger=trigger, lease=timedelta(minutes=settings.jobs.lock_minutes),
-                   clock=lambda: datetime.now(timezone.utc))
+                   clock=lambda: datetime.now(UTC))
 
 
 # The scheduler process's runtime: APScheduler stores a job as a reference to a
@@ -93,7 +95,8 @@ _RUNTIME: Runtime | None = None
 
 
 def scheduled_run(name: str) -> None:
-    assert _RUNTIME is not None, "scheduled_run runs inside `porth scheduler` only"
+    if _RUNTIME is None:
+        raise RuntimeError("scheduled_run runs inside `porth scheduler` only")
     run_now(_RUNTIME, name, trigger="schedule")
 
 
@@ -103,7 +106,7 @@ def build_scheduler(runtime: Runtime, blocking: bool = True):
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
 
-    global _RUNTIME
+    global _RUNTIME  # noqa: PLW0603 - APScheduler's jobs find the runtime only at module level (above)
     _RUNTIME = runtime
     kind = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = kind(jobstores={"default": SQLAlchemyJobStore(engine=runtime.db.engine)}, timezone=TIMEZONE,

@@ -83,5 +83,5 @@ def released(account: Account, release: tuple[str, ...]) -> list[ReleasedAttribu
 def persistent_id(key: bytes, account_id: str, service_entity_id: str) -> str:
     """Opaque, stable per person and service, different between services, and
     unchanged by a username change (it is keyed on the account's UUID)."""
-    digest = hmac.new(key, f"{account_id}\x00{service_entity_id}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, f"{account_id}\x00{service_entity_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
@@ -51,12 +52,14 @@ class Pending:
     force_authn: bool = False
     is_passive: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> Pending:
-        return cls(**{k: data.get(k) for k in ("service", "acs_url", "request_id", "relay_state", "name_id_format")},
+    def from_dict(cls, data: dict[str, Any]) -> Pending:
+        """What to_dict wrote, read back from a token Porth signed: the required fields are all there."""
+        return cls(service=data["service"], acs_url=data["acs_url"], request_id=data.get("request_id"),
+                   relay_state=data.get("relay_state"), name_id_format=data["name_id_format"],
                    force_authn=bool(data.get("force_authn")), is_passive=bool(data.get("is_passive")))
 
 
@@ -188,5 +191,7 @@ def idp_initiated(service: Service | None, relay_state: str | None) -> Pending |
     if relay_state is not None and len(relay_state) > 1024:
         return Refused("the RelayState is too long")
     consumer = service.consumer_for(None, None)
+    if consumer is None:  # never: idp/services.py refuses a service without one when it loads
+        return Refused(f"{service.name} lists no HTTP-POST address for the answer")
     return Pending(service=service.entity_id, acs_url=consumer.location, request_id=None, relay_state=relay_state,
                    name_id_format=NAME_ID_FORMATS[service.name_id])

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from flask import current_app, render_template, request
 from flask_babel import get_locale
@@ -51,7 +52,7 @@ class PreparedPage:
             prepared = self._pages[page_key] = self._prepare(fixed)
         texts, fields = prepared
         parts = [texts[0]]
-        for field, text in zip(fields, texts[1:]):
+        for field, text in zip(fields, texts[1:], strict=True):
             parts.append(escape(values[field]))
             parts.append(text)
         return "".join(parts)

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from config.settings import Settings
-from operational.db import Database, KeptConnections
+from config.settings import Settings, secret_value
 from directory.ldap.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
@@ -16,6 +15,7 @@ from idp.intake import IntakeRules
 from idp.services import ServiceRegistry
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
+from operational.db import Database, KeptConnections
 
 
 @dataclass
@@ -56,7 +56,8 @@ def signing_files(settings: Settings) -> tuple[Path, Path]:
 def build_identity_provider(settings: Settings, db: Database, directory_config: DirectoryConfig) -> IdentityProvider:
     idp = settings.idp
     secrets = settings.secrets
-    persistent_key = secrets.persistent_id_key.get_secret_value().encode("utf-8")
+    persistent_key = secret_value(secrets.persistent_id_key, "secrets.persistent_id_key").encode("utf-8")
+    throttle_key = secret_value(secrets.flask_secret_key, "secrets.flask_secret_key").encode("utf-8")
     connections = KeptConnections(db)
     return IdentityProvider(
         settings=settings,
@@ -66,7 +67,7 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES),
         directory=SignInDirectory(directory_config),
         ledger=RequestLedger(connections),
-        throttle=SignInThrottle(db, connections, secrets.flask_secret_key.get_secret_value().encode("utf-8"),
+        throttle=SignInThrottle(db, connections, throttle_key,
                                 Limits(idp.failures_before_delay, idp.failures_before_lock,
                                        timedelta(minutes=idp.lock_minutes)),
                                 idp.address_failures_before_lock),

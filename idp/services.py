@@ -94,7 +94,7 @@ def default_endpoint(endpoints: list[Endpoint]) -> Endpoint | None:
     if marked:
         return marked[0]
     unmarked = [e for e in endpoints if e.is_default is None]
-    return sorted(unmarked or endpoints, key=lambda e: e.index if e.index is not None else 0)[0]
+    return min(unmarked or endpoints, key=lambda e: e.index if e.index is not None else 0)
 
 
 def _certificate(element: etree._Element, source: str) -> x509.Certificate:
@@ -164,7 +164,7 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         raise ServiceConfigError(f"{source}: {exc}") from None
     unknown = set(raw) - {"category", "name_id", "release", "idp_initiated", "display_name"}
     if unknown:
-        raise ServiceConfigError(f"{source}: unknown setting {sorted(unknown)[0]!r}")
+        raise ServiceConfigError(f"{source}: unknown setting {min(unknown)!r}")
     policy: dict = {}
     if "category" in raw:
         if raw["category"] not in CATEGORIES:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -22,14 +23,16 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod, XMLVerifier
-from signxml.exceptions import InvalidInput, InvalidSignature as XmlInvalidSignature
+from signxml.exceptions import InvalidInput
+from signxml.exceptions import InvalidSignature as XmlInvalidSignature
 from signxml.verifier import SignatureConfiguration
 
 from idp.saml_xml import DS, q
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
-_REDIRECT_ALGORITHMS = {
+# Each a hash class, called for a fresh hash object per verification.
+_REDIRECT_ALGORITHMS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
@@ -65,8 +68,11 @@ class SigningKey:
         of a sign-in's CPU (bench/README.md); the verifiers in the tests (xmlsec in
         python3-saml and in pysaml2's xmlsec1) check every signature made here.
         """
+        reference_id = element.get("ID")
+        if reference_id is None:
+            raise ValueError("only an element with an ID can be signed: the signature's Reference names it")
         canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-        element[0].addnext(etree.fromstring(self.signature_text(element.get("ID"), canonical)))
+        element[0].addnext(etree.fromstring(self.signature_text(reference_id, canonical)))
         return element
 
     def signature_text(self, reference_id: str, canonical: bytes) -> str:
@@ -105,7 +111,7 @@ def generate_signing_pair(pem_file: Path, common_name: str) -> None:
         return
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                    .not_valid_after(now + timedelta(days=3650))
@@ -147,7 +153,8 @@ def load_signing_key(key_file: Path, certificate_file: Path) -> SigningKey:
         raise SignatureRefused(f"cannot load the IdP signing key {key_file} / {certificate_file}: {exc}") from None
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         raise SignatureRefused(f"{key_file}: the IdP signing key must be RSA of at least 2048 bits (saml2int)")
-    if certificate.public_key().public_numbers() != key.public_key().public_numbers():
+    certified = certificate.public_key()
+    if not isinstance(certified, rsa.RSAPublicKey) or certified.public_numbers() != key.public_key().public_numbers():
         raise SignatureRefused(f"{certificate_file} does not certify the key in {key_file}")
     return SigningKey(key, certificate)
 
@@ -191,6 +198,8 @@ def verify_enveloped(root: etree._Element, certificates: tuple[x509.Certificate,
             result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
         except (XmlInvalidSignature, InvalidInput):
             continue
+        if isinstance(result, list):  # one reference expected (expect_references=1), so one result
+            raise SignatureRefused("the signature does not cover the request")
         signed = result.signed_xml
         if signed is not None and signed.tag == root.tag and signed.get("ID") == root.get("ID"):
             return

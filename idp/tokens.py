@@ -27,5 +27,7 @@ def serializer(keys: tuple[str | bytes, ...], salt: str, json: Any = None, key_d
                digest_method: Any = None) -> UncompressedSerializer:
     """One serializer per key set (the newest last), salt and options, made once: each call signs anew."""
     signer_options = {"key_derivation": key_derivation, "digest_method": digest_method}
-    return UncompressedSerializer(list(keys), salt=salt, serializer=json,
+    # Flask's key and its fallbacks may mix str and bytes; itsdangerous encodes a str key as UTF-8.
+    key_bytes = [key.encode("utf-8") if isinstance(key, str) else key for key in keys]
+    return UncompressedSerializer(key_bytes, salt=salt, serializer=json,
                                   signer_kwargs={k: v for k, v in signer_options.items() if v is not None})

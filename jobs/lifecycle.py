@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import date
 
 from directory import errors
-from jobs.framework import JobContext, JobResult
 from directory.model import Account, AccountKind, AccountState
+from directory.rules import lifecycle
+from directory.store import AccountQuery
+from jobs.framework import JobContext, JobResult
 from operational import audit
 from operational.audit import AuditEntry
 from operational.statuses import JobOutcome
-from directory.rules import lifecycle
-from directory.store import AccountQuery
 
 ACTOR = "scheduler"
 NON_MIS = (AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS, AccountKind.LA_NONMIS, AccountKind.REC_NONMIS,
@@ -32,8 +32,9 @@ def _deactivate(context: JobContext, result: JobResult, account: Account, reason
     except errors.DirectoryError as exc:
         result.error(account.username, "Deactivation failed", str(exc))
         return
-    audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="deactivate", target_kind=account.kind.value,
-                                        target_id=account.id, target_label=account.username, school=account.school,
+    audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="deactivate",
+                                        target_kind=account.kind.value, target_id=account.id,
+                                        target_label=account.username, school=account.school,
                                         organisation=account.organisation, detail={"reason": reason}))
     result.count(counted)
 
@@ -91,8 +92,9 @@ def delete_due(context: JobContext) -> JobResult:
         except errors.DirectoryError as exc:
             result.error(account.username, "Deletion failed", str(exc))
             continue
-        audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="delete", target_kind=account.kind.value,
-                                            target_id=account.id, target_label=account.username, school=account.school,
+        audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="delete",
+                                            target_kind=account.kind.value, target_id=account.id,
+                                            target_label=account.username, school=account.school,
                                             organisation=account.organisation,
                                             detail={"deactivated_on": str(deactivated_on(account))}))
         result.count("deleted")

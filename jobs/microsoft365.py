@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from config.settings import GraphSettings
+from config.settings import ConfigError, GraphSettings, secret_value
 from connectors.graph.client import GraphClient, WritePacer
 from connectors.graph.desired import Skus
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
-from jobs.framework import JobContext, JobResult
 from directory.model import AccountKind
+from jobs.framework import JobContext, JobResult
 
 
 def graph_client(settings: GraphSettings) -> GraphClient:
@@ -20,8 +20,10 @@ def graph_client(settings: GraphSettings) -> GraphClient:
     if settings.authority_server:  # a local fake: its https authority is served over http here
         parts = urlsplit(settings.effective_authority)
         http_client = LocalAuthority(f"{parts.scheme}://{parts.netloc}", settings.authority_server)
-    tokens = TokenSource(settings.client_id, settings.client_secret.get_secret_value(), settings.effective_authority,
-                         http_client)
+    if settings.client_id is None:  # GraphSettings refuses this when Graph is enabled
+        raise ConfigError("graph.client_id is not set (PORTH_GRAPH__CLIENT_ID)")
+    tokens = TokenSource(settings.client_id, secret_value(settings.client_secret, "graph.client_secret"),
+                         settings.effective_authority, http_client)
     return GraphClient(settings.graph_url, tokens, dry_run=settings.dry_run,
                        pacer=WritePacer(settings.writes_per_window, settings.window_seconds))
 

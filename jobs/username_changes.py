@@ -12,11 +12,11 @@ and does not make a second one.
 from __future__ import annotations
 
 from directory import errors
-from jobs.framework import JobContext, JobResult
 from directory.model import AccountKind, AccountState
+from directory.rules import passwords
+from jobs.framework import JobContext, JobResult
 from operational import audit, username_changes
 from operational.audit import AuditEntry
-from directory.rules import passwords
 
 ACTOR = "scheduler"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +31,7 @@ PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 def key_and_certificate(common_name: str) -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                    .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
@@ -202,7 +202,7 @@ class PySaml2Service:
     def login(self, relay_state: str = "pysaml2-state") -> tuple[str, dict | str]:
         """(request ID, what the browser does): a URL for Redirect, a form (action, fields) for POST."""
         from saml2 import BINDING_HTTP_POST
-        from saml2.xmldsig import SIG_RSA_SHA256, DIGEST_SHA256
+        from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
         request_id, info = self.client.prepare_for_authenticate(
             relay_state=relay_state, binding=self.binding, sigalg=SIG_RSA_SHA256, digest_alg=DIGEST_SHA256)

@@ -132,7 +132,7 @@ class GraphClient:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.pacer = pacer or WritePacer()
         self.sleep = sleep
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311 - jitter for the backoff, not a secret
         self.stats = ClientStats()
         self.http = httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=connections,
                                                                        max_keepalive_connections=connections))
@@ -242,12 +242,15 @@ class GraphClient:
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:
         pending = PendingSteps(steps)
         while True:
+            answers: dict[str, Answer] | None = None
             refused: GraphError | None = None
             try:
                 answers = self.send_batch(pending.to_send())
             except (Throttled, Unavailable) as exc:  # the whole batch
-                answers, refused = None, exc
-            delay = pending.take(answers) if answers is not None else pending.take_refusal(refused)
+                refused = exc
+                delay = pending.take_refusal(exc)
+            else:
+                delay = pending.take(answers)
             if pending.done():
                 return {a.id: a for a in pending.final_answers()}
             if pending.attempts >= self.max_attempts:

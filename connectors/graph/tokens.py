@@ -34,7 +34,7 @@ class TokenSource:
             client_id, client_credential=client_secret, authority=authority, http_client=http_client,
             instance_discovery=False)
         self._lock = threading.Lock()
-        self._app = None
+        self._app: msal.ConfidentialClientApplication | None = None
 
     def token(self) -> str:
         with self._lock:

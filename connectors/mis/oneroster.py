@@ -18,6 +18,8 @@ Where Porth reads each field (docs/mis-formats.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
+from typing import TypedDict
 
 from connectors.mis.records import (
     ExportBuilder,
@@ -32,6 +34,15 @@ from connectors.mis.records import (
 from connectors.mis.text import CsvRows, blank_to_none, is_dfes, parse_date
 
 FORMAT = "oneroster"
+
+
+class _Enrolment(TypedDict):
+    """A user's enrolments at one school: their dates, classes and registration group."""
+
+    begin: list[str]
+    end: list[str]
+    classes: list[str]
+    homeroom: str | None
 STAFF_ROLES = {"teacher", "aide", "administrator"}
 _GRADES = {"PK": "N", "KG": "R", "TK": "R"}
 
@@ -52,7 +63,8 @@ def _grade(grades: str | None) -> str | None:
     return _GRADES.get(first.upper(), first)
 
 
-def _date(value: str | None, source: Source, field: str, builder: ExportBuilder, school: str, reference):
+def _date(value: str | None, source: Source, field: str, builder: ExportBuilder, school: str,
+          reference: str | None) -> date | None:
     try:
         return parse_date(value)
     except ValueError as exc:
@@ -85,7 +97,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
             if not isinstance(row, str) and row.get("status", "active").lower() != "tobedeleted":
                 classes[row["sourcedid"]] = (row.get("classcode") or row["title"], row.get("classtype", "").lower())
 
-    enrolments: dict[tuple[str, str], dict] = {}  # (user, org) -> dates and classes
+    enrolments: dict[tuple[str, str], _Enrolment] = {}  # (user, org) -> dates and classes
     enrolments_name = _file(files, "enrollments.csv")
     if enrolments_name:
         for _, row in CsvRows(enrolments_name, files[enrolments_name],
@@ -117,7 +129,8 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
             school = schools.get(org)
             if school is None:
                 continue
-            enrolment = enrolments.get((row["sourcedid"], org), {"begin": [], "end": [], "classes": [], "homeroom": None})
+            no_enrolment: _Enrolment = {"begin": [], "end": [], "classes": [], "homeroom": None}
+            enrolment = enrolments.get((row["sourcedid"], org), no_enrolment)
             begins = sorted(d for d in enrolment["begin"] if d)
             ends = sorted(d for d in enrolment["end"] if d)
             begin = begins[0] if begins else None
@@ -139,12 +152,12 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
                     classes=tuple(dict.fromkeys(enrolment["classes"])),
                 ))
             else:
-                reference = blank_to_none(row.get("metadata_staffcode")) or blank_to_none(row.get("identifier"))
+                staff_code = blank_to_none(row.get("metadata_staffcode")) or blank_to_none(row.get("identifier"))
                 builder.add_staff(StaffRecord(
-                    source=source, school=school, staff_code=reference,
+                    source=source, school=school, staff_code=staff_code,
                     legal_surname=blank_to_none(row["familyname"]), legal_forename=blank_to_none(row["givenname"]),
-                    start_date=_date(begin, source, "beginDate", builder, school, reference),
-                    leaving_date=_date(end, source, "endDate", builder, school, reference),
+                    start_date=_date(begin, source, "beginDate", builder, school, staff_code),
+                    leaving_date=_date(end, source, "endDate", builder, school, staff_code),
                     role=role, classes=tuple(dict.fromkeys(enrolment["classes"])),
                 ))
     return builder.build(has_learners=True, has_staff=True)

@@ -8,6 +8,7 @@ ignored. One file may hold several schools (the `dfes` column).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import date
 
 from connectors.mis.records import (
     ExportBuilder,
@@ -37,8 +38,9 @@ STAFF_COLUMNS = {
 STAFF_REQUIRED = {"dfes", "staff_code", "legal_surname", "legal_forename"}
 
 
-def _dates(row: Mapping[str, str], columns: tuple[str, ...], problem: Callable[[str, str], None]) -> dict:
-    found = {}
+def _dates(row: Mapping[str, str], columns: tuple[str, ...],
+           problem: Callable[[str, str], None]) -> dict[str, date | None]:
+    found: dict[str, date | None] = {}
     for column in columns:
         try:
             found[column] = parse_date(row.get(column))
@@ -49,7 +51,7 @@ def _dates(row: Mapping[str, str], columns: tuple[str, ...], problem: Callable[[
 
 
 def _walk(name: str, data: bytes, required: set[str], known: set[str], builder: ExportBuilder,
-          default_school: str | None, make: Callable) -> None:
+          default_school: str | None, make: Callable[[Source, str, Mapping[str, str]], None]) -> None:
     rows = CsvRows(name, data, required, known)
     for line, row in rows:
         source = Source(name, f"line {line}")

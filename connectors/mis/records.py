@@ -163,7 +163,8 @@ class ExportBuilder:
             SchoolExport(
                 school=school, format=self.format, files=self.files, school_name=self.names.get(school),
                 learners=tuple(self.learners.get(school, ())), staff=tuple(self.staff.get(school, ())),
-                problems=tuple(self.problems.get(school, ())) + tuple(self.unplaced), has_learners=has_learners, has_staff=has_staff,
+                problems=tuple(self.problems.get(school, ())) + tuple(self.unplaced),
+                has_learners=has_learners, has_staff=has_staff,
             )
             for school in self.schools
         ]

@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import TypeGuard
 
 from connectors.mis.records import FormatRefused
 
@@ -57,7 +58,8 @@ class CsvRows:
         missing = sorted(required - set(self.columns))
         if missing:
             raise FormatRefused(f"{name}: missing column(s) {', '.join(missing)}")
-        duplicated = sorted({c for c in self.columns if c and self.columns.count(c) > 1 and (known is None or c in known)})
+        duplicated = sorted({c for c in self.columns
+                             if c and self.columns.count(c) > 1 and (known is None or c in known)})
         if duplicated:
             raise FormatRefused(f"{name}: column(s) {', '.join(duplicated)} appear more than once")
 
@@ -94,7 +96,8 @@ def parse_date(text: str | None) -> date | None:
     text = text.strip()
     for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"):
         try:
-            return datetime.strptime(text[:10] if pattern == "%Y-%m-%d" else text, pattern).date()
+            # A calendar date: only .date() is kept, so the parsed time has no zone to lose.
+            return datetime.strptime(text[:10] if pattern == "%Y-%m-%d" else text, pattern).date()  # noqa: DTZ007
         except ValueError:
             continue
     raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
@@ -107,8 +110,10 @@ def blank_to_none(text: str | None) -> str | None:
     return text or None
 
 
-def is_dfes(text: str | None) -> bool:
-    return bool(text) and bool(_DFES.match(text))
+def is_dfes(text: str | None) -> TypeGuard[str]:
+    if not text:
+        return False
+    return bool(_DFES.match(text))
 
 
 def split_list(text: str | None) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ the command with one line on stderr saying what to fix, never a traceback
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -18,7 +18,7 @@ EXIT_CONFIGURATION = 2
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def settings_of(ctx: click.Context) -> Settings:

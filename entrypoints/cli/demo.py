@@ -1,13 +1,13 @@
-"""`porth demo-data` (realistic MIS exports), `porth load-demo` (the demo local authority) and `porth demo` (serve it, as a new user should see it)."""
+"""`porth demo-data` (realistic MIS exports), `porth load-demo` (the demo local authority) and
+`porth demo` (serve it, as a new user should see it)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -44,7 +44,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
     with directory_running(settings):
         scheduler = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], env=env)
         try:
-            subprocess.run(serve, env=env)
+            subprocess.run(serve, env=env, check=False)  # ended by Ctrl-C, so its exit status says nothing
         except KeyboardInterrupt:
             pass
         finally:
@@ -64,10 +64,9 @@ def load_demo_command(ctx: click.Context) -> None:
     from entrypoints.runtime import build_runtime, directory_running
 
     settings = settings_of(ctx)
-    with directory_running(settings):
-        with build_runtime(settings) as runtime:
-            runtime.db.migrate()
-            report = load_demo(runtime, utc_now(), echo=click.echo)
+    with directory_running(settings), build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        report = load_demo(runtime, utc_now(), echo=click.echo)
     click.echo(
         f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
         f"{report.record_errors} MIS record errors in the workflow logs."

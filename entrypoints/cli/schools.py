@@ -29,7 +29,6 @@ def schools_import(ctx: click.Context, register: Path) -> None:
     for problem in problems:
         click.echo(f"{register}, line {problem.line}: {problem.reason}", err=True)
     settings = settings_of(ctx)
-    with directory_running(settings):
-        with build_runtime(settings) as runtime:
-            added, present = add_register(runtime.store, parsed)
+    with directory_running(settings), build_runtime(settings) as runtime:
+        added, present = add_register(runtime.store, parsed)
     click.echo(f"Schools: {added} added, {present} already present, {len(problems)} lines refused.")

@@ -16,9 +16,8 @@ from entrypoints.cli.context import settings_of
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the web server (gunicorn). With the embedded directory, also runs
     the private slapd for as long as the server runs (Ctrl-C stops both)."""
-    from entrypoints.runtime import build_runtime, directory_running
     from entrypoints.gunicorn import run_gunicorn
-
+    from entrypoints.runtime import build_runtime, directory_running
     from idp.provider import signing_files
     from idp.signing import SignatureRefused, load_signing_key
 

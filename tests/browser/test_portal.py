@@ -8,13 +8,14 @@ import csv
 import io
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
 from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState, GroupKind, Role
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 from entrypoints.runtime import build_runtime
+from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 BLOCKING = ("serious", "critical")
 
@@ -29,7 +30,7 @@ def _runtime(demo_server):
 def champion(demo_server):
     """The demo's digital champion of its first school, and their password."""
     with _runtime(demo_server) as runtime:
-        school = sorted(runtime.store.schools(), key=lambda s: s.dfes)[0]
+        school = min(runtime.store.schools(), key=lambda s: s.dfes)
         person = next(a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
                       if Role.DIGITAL_CHAMPION in a.roles)
         password = runtime.store.reveal_password(person.id)
@@ -129,7 +130,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     checks.look(page, "download-warning")
     with page.expect_download() as downloaded:
         page.get_by_role("button", name="Proceed with download").click()
-    rows = list(csv.reader(io.StringIO(open(downloaded.value.path(), encoding="utf-8-sig").read())))
+    rows = list(csv.reader(io.StringIO(Path(downloaded.value.path()).read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["Forename", "Surname", "Username", "Password", "Date created", "Year", "Reg group",
                        "Consent", "Admission number"]
     assert len(rows) - 1 == len(active)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.people import GOVERNORS_PER_SCHOOL, SUPPLY_STAFF_PER_SCHOOL
 from demo.loader import DEMO_SCHOOLS
+from demo.people import GOVERNORS_PER_SCHOOL, SUPPLY_STAFF_PER_SCHOOL
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parents[2] / "var" / "screenshots"

@@ -10,10 +10,10 @@ import urllib.request
 
 from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState
+from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 from tests.conftest import free_port
 from tests.saml_test_service import DemoService
-from entrypoints.runtime import build_runtime
 
 
 def _a_demo_learner(demo_server):

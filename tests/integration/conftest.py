@@ -15,10 +15,10 @@ import ldap3
 import pytest
 
 from directory.model import AccountKind, NewAccount, School, SchoolType
-from operational.db import Database
 from directory.rules.vault import PasswordVault
 from directory.slapd import PrivateSlapd
 from directory.store import DirectoryConfig, DirectoryStore
+from operational.db import Database
 from tests.conftest import free_port
 
 BASE_DN = "dc=porth-test"

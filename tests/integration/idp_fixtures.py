@@ -9,10 +9,10 @@ import pytest
 
 from config.settings import load_settings, with_secrets
 from directory.slapd import PrivateSlapd
+from entrypoints.runtime import build_runtime
 from tests.integration.conftest import BASE_DN, ROOT_DN
 from tests.saml_services import csrf_token, path_of, posted_form
 from webui.app import create_app
-from entrypoints.runtime import build_runtime
 
 PASSWORD = "Tiger4821"
 
@@ -62,7 +62,8 @@ def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = N
     services_dir.mkdir(exist_ok=True)
     settings = with_secrets(load_settings(
         var_dir=tmp_path / "var",
-        ldap={"url": ldap_url or slapd.url, "base_dn": BASE_DN, "bind_dn": ROOT_DN, "bind_password": slapd.root_password},
+        ldap={"url": ldap_url or slapd.url, "base_dn": BASE_DN, "bind_dn": ROOT_DN,
+              "bind_password": slapd.root_password},
         database={"url": database_url or f"sqlite:///{tmp_path}/operational.sqlite3"},
         idp={"base_url": "http://localhost", "services_dir": services_dir} | idp_settings,
         web=web or {},

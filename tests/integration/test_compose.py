@@ -23,7 +23,7 @@ def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     if shutil.which("docker-compose") is None:
         pytest.fail("Debian's docker-compose is missing: `make test` installs it")
     return subprocess.run(["docker-compose", "-f", "docker-compose.yml", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def _env(**secrets: str) -> dict[str, str]:

@@ -9,14 +9,16 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+import pytest
 
 from config.settings import load_settings, with_secrets
+from demo.loader import DEMO_SCHOOLS
 from directory.model import AccountKind, AccountState
 from directory.slapd import process_alive
 from directory.store import store_for
 from tests.conftest import ROOT, free_port, porth_env, run_porth, wait_until_answering
-from demo.loader import DEMO_SCHOOLS
 
 
 def _page(url: str) -> str:
@@ -31,7 +33,7 @@ def _store(demo_server):
 
 
 def _learner_counts(html: str) -> dict[str, int]:
-    rows = dict(re.findall(r'<tr[^>]*\sdata-dfes="(\d+)"[^>]*>(.*?)</tr>', html, re.S))
+    rows = dict(re.findall(r'<tr[^>]*\sdata-dfes="(\d+)"[^>]*>(.*?)</tr>', html, re.DOTALL))
     return {dfes: int(re.search(r'data-kind="learners">(\d+)<', row).group(1)) for dfes, row in rows.items()}
 
 
@@ -57,11 +59,11 @@ def test_page_shows_every_school_with_counts_read_live_from_ldap(demo_server):
         assert learners == {dfes: kinds[AccountKind.LEARNER] for dfes, kinds in counts.items()}
         assert len(learners) == DEMO_SCHOOLS
         # Live: a change in LDAP shows on the next page load.
-        school = sorted(learners)[0]
+        school = min(learners)
         learner = next(store.iter_accounts(school=school, kind=AccountKind.LEARNER, state=AccountState.ACTIVE))
-        store.set_state(learner.id, AccountState.DEACTIVATED, "test", "left", datetime.now(timezone.utc))
+        store.set_state(learner.id, AccountState.DEACTIVATED, "test", "left", datetime.now(UTC))
         assert _learner_counts(_page(demo_server.url + "/"))[school] == learners[school] - 1
-        store.set_state(learner.id, AccountState.ACTIVE, "test", "back", datetime.now(timezone.utc))
+        store.set_state(learner.id, AccountState.ACTIVE, "test", "back", datetime.now(UTC))
     finally:
         store.close()
 
@@ -79,10 +81,9 @@ def test_the_access_log_names_each_request_but_never_its_query_string(demo_serve
     request = urllib.request.Request(demo_server.url + "/idp/sso/init?service=nobody&RelayState=secret-relay-123",
                                      headers={"User-Agent": 'probe "quoted"',
                                               "Referer": "https://sp.example/page?token=abc"})
-    try:
+    with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
-    except urllib.error.HTTPError as refused:
-        assert refused.code == 404
+    assert refused.value.code == 404
     log = demo_server.var_dir.parent / "serve.log"
     deadline = time.monotonic() + 10
     while "probe" not in log.read_text() and time.monotonic() < deadline:  # written after the answer
@@ -96,7 +97,8 @@ def test_the_access_log_names_each_request_but_never_its_query_string(demo_serve
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
     env = porth_env(tmp_path / "var", PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), "--workers", "1"],
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port),
+                                "--workers", "1"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:

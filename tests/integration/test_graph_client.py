@@ -10,8 +10,8 @@ import pytest
 
 from connectors.graph import errors
 from connectors.graph.client import GraphClient, Step, WritePacer
-from demo.fake_graph import FACULTY_SKU, FakeGraph, FakeTenantSettings
 from connectors.graph.tokens import LocalAuthority, TokenSource
+from demo.fake_graph import FACULTY_SKU, FakeGraph, FakeTenantSettings
 
 
 class Recorder:
@@ -108,8 +108,8 @@ def test_a_throttling_storm_is_ridden_out_without_losing_or_repeating_a_change(r
 
 
 def test_a_request_throttled_every_time_raises_throttled():
-    with FakeGraph(FakeTenantSettings(throttle_rate=1.0)) as fake:
-        with client_for(fake, max_attempts=3) as graph, pytest.raises(errors.Throttled):
+    with (FakeGraph(FakeTenantSettings(throttle_rate=1.0)) as fake, client_for(fake, max_attempts=3) as graph,
+          pytest.raises(errors.Throttled)):
             graph.request("GET", "/users")
 
 

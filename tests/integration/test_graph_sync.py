@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from connectors.graph.client import GraphClient, WritePacer
 from connectors.graph.desired import Skus
-from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings
 from directory.model import AccountState, Consent
 from operational import licence_requests
 from tests.integration.conftest import SCHOOL, learner, staff
@@ -28,11 +28,11 @@ def graph_for(fake: FakeGraph, **options) -> GraphClient:
 
 def sync(store, db, fake, full=False, now=None, **options):
     with graph_for(fake, **options) as graph:
-        return TenantSync(store, db, graph, SKUS, now or datetime.now(timezone.utc)).run(full=full)
+        return TenantSync(store, db, graph, SKUS, now or datetime.now(UTC)).run(full=full)
 
 
 def allocate(db, account, wanted=True):
-    licence_requests.request(db, account.school, [account.id], wanted, "PriceN", datetime.now(timezone.utc))
+    licence_requests.request(db, account.school, [account.id], wanted, "PriceN", datetime.now(UTC))
 
 
 def test_a_first_sync_makes_every_cloud_user_and_licenses_by_consent_and_allocation(store, db, now):

@@ -41,7 +41,7 @@ def test_a_learner_signs_in_to_a_strict_python3_saml_service(porth, store, now):
 # -- helpers ---------------------------------------------------------------------
 import base64  # noqa: E402
 import zlib  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 from urllib.parse import parse_qs, quote, urlsplit  # noqa: E402
 
 from lxml import etree  # noqa: E402
@@ -126,7 +126,7 @@ def test_pages_kept_from_an_earlier_sign_in_show_this_sign_ins_own_values(porth,
         pages.append(porth.follow(porth.client.get(path_of(url) + "&lang=cy")).get_data(as_text=True))
     pending = [text.split('name="pending" value="', 1)[1].split('"', 1)[0] for text in pages]
     assert len(set(pending)) == 3
-    for text, token, name in zip(pages, pending, ("first", "first", "second")):
+    for text, token, name in zip(pages, pending, ("first", "first", "second"), strict=True):
         assert '<html lang="cy"' in text and "Mewngofnodi" in text and f"i {name}." in text
         assert f'href="/idp/sign-in?pending={token}&amp;lang=en"' in text
     assert "second" not in pages[0] and "first" not in pages[2]
@@ -246,7 +246,7 @@ def test_each_sign_in_records_its_time_on_the_account(porth, store, now):
     url, _ = service.login_url()
     porth.sign_in(url, "JonesA")
     recorded = store.get_account(account.id).last_sign_in
-    assert recorded is not None and abs(recorded - datetime.now(timezone.utc)) < timedelta(hours=1, minutes=1)
+    assert recorded is not None and abs(recorded - datetime.now(UTC)) < timedelta(hours=1, minutes=1)
 
 
 # -- NameIDs -----------------------------------------------------------------------------------------
@@ -291,8 +291,8 @@ def test_tampered_or_unsigned_requests_are_denied_when_the_service_signs(porth, 
     url, _ = service.login_url()
     query = parse_qs(urlsplit(url).query)
     document = request_xml(url).replace(b'ForceAuthn="false"', b'ForceAuthn="true"') \
-        if b'ForceAuthn="false"' in request_xml(url) else request_xml(url).replace(b"<samlp:AuthnRequest",
-                                                                                    b'<samlp:AuthnRequest ForceAuthn="true"', 1)
+        if b'ForceAuthn="false"' in request_xml(url) \
+        else request_xml(url).replace(b"<samlp:AuthnRequest", b'<samlp:AuthnRequest ForceAuthn="true"', 1)
     tampered = redirect_url_for(document, query["RelayState"][0])
     tampered += "&SigAlg=" + quote(query["SigAlg"][0], safe="") + "&Signature=" + quote(query["Signature"][0],
                                                                                         safe="")
@@ -318,7 +318,7 @@ def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload
     assert status_of(form) == ["Responder", "RequestDenied"]
 
     url, _ = service.login_url()
-    old = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     document = request_xml(url)
     issued = document.split(b'IssueInstant="', 1)[1].split(b'"', 1)[0]
     expired = redirect_url_for(document.replace(issued, old.encode()))
@@ -326,7 +326,7 @@ def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload
     assert status_of(form) == ["Responder", "RequestDenied"]
 
 
-@pytest.mark.parametrize("encoded, reason", [
+@pytest.mark.parametrize(("encoded", "reason"), [
     ("not*base64!", "cannot be read"),
     (base64.b64encode(b"plain text, not deflated").decode(), "DEFLATE"),
     (base64.b64encode(zlib.compress(b"<a>" * 10, 9)[2:-4]).decode(), "cannot be read"),
@@ -529,7 +529,7 @@ def test_a_problem_page_switches_language_without_resending_the_request(porth):
     assert 'href="/idp/problem?lang=cy"' in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("trusted_proxies, second_address_throttled", [(1, False), (0, True)])
+@pytest.mark.parametrize(("trusted_proxies", "second_address_throttled"), [(1, False), (0, True)])
 def test_behind_a_trusted_proxy_failures_are_counted_per_client_address(slapd, store, now, tmp_path,
                                                                         trusted_proxies, second_address_throttled):
     from tests.integration.idp_fixtures import make_porth

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-
+from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
 from jobs.framework import JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
 from directory.ldap.sign_in import SignInDirectory
-from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
 from operational import username_changes
 from operational.audit import AuditFilter, events
 from tests.integration.conftest import SCHOOL, learner, staff
@@ -21,7 +20,7 @@ def context(store, db, now, **settings) -> JobContext:
 
 
 def real_now() -> datetime:
-    return datetime.now(timezone.utc)  # slapd stamps createTimestamp with the real clock
+    return datetime.now(UTC)  # slapd stamps createTimestamp with the real clock
 
 
 def governor(surname: str, expiry: datetime | None = None) -> NewAccount:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -34,7 +34,7 @@ def production(slapd, store, tmp_path):
 
 
 def queue_renames(store, db, count: int) -> list[str]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     for n in range(count):
         account = store.add_account(learner("Avery" + "abcdefghijklmnopqrstuvwxyz"[n], "Ann"), now)
@@ -47,7 +47,7 @@ def queue_renames(store, db, count: int) -> list[str]:
 def test_a_job_held_by_another_scheduler_is_skipped_then_runs(production, store):
     env, db = production
     [account_id] = queue_renames(store, db, 1)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert job_runs.take_lock(db, "username-changes", "other-host:4242", now, timedelta(minutes=30))
     skipped = run_porth(["jobs", "run", "username-changes"], env)
     assert skipped.returncode == 0, skipped.stderr
@@ -115,8 +115,8 @@ def test_the_tenant_sync_runs_as_a_job_against_a_fake_graph(production, store):
     from demo.fake_graph import STUDENT_SKU, FakeGraph
     from directory.model import Consent
 
-    env, db = production
-    now = datetime.now(timezone.utc)
+    env, _db = production
+    now = datetime.now(UTC)
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     with FakeGraph() as fake:
         graph_env = {**env, "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": fake.settings.tenant,

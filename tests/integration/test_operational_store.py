@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from operational import audit, workflow_runs
 from operational.db import Database, OperationalStoreError
@@ -91,7 +92,8 @@ def test_workflow_runs_record_counts_errors_and_the_seven_day_flag(db, now):
     assert workflow_runs.last_runs(db, "6612001")["learners"].outcome == "running"
     workflow_runs.finish_run(
         db, run, "failed", now + timedelta(minutes=2), workflow_runs.RunCounts(updated=3, deactivated=1),
-        [workflow_runs.RecordError("001234", "Missing UPN", "UPN"), workflow_runs.RecordError("S017", "Duplicate staff code")],
+        [workflow_runs.RecordError("001234", "Missing UPN", "UPN"),
+         workflow_runs.RecordError("S017", "Duplicate staff code")],
     )
     workflow_runs.start_run(db, "6612001", "staff", now, dry_run=True)  # dry runs never count as "last run"
     last = workflow_runs.last_runs(db, "6612001")
@@ -109,7 +111,7 @@ def test_workflow_runs_record_counts_errors_and_the_seven_day_flag(db, now):
 def test_unknown_workflow_is_refused_by_code_and_by_the_database(db, now):
     with pytest.raises(ValueError, match="unknown workflow"):
         workflow_runs.start_run(db, "6612001", "payroll", now)
-    with pytest.raises(Exception), db.engine.begin() as connection:
+    with pytest.raises(DBAPIError), db.engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO workflow_runs (school, workflow, started_at, outcome, dry_run, created, updated, moved, "
             "deactivated, error_count) VALUES ('1', 'payroll', '2026-01-01', 'running', false, 0, 0, 0, 0, 0)"
@@ -138,9 +140,9 @@ def test_licence_requests_keep_the_latest_wanted_state_and_never_pass_the_quota(
     """G-2 on both engines: two administrators allocating at once cannot both take the last licence."""
     import threading
 
+    from directory.rules.licences import within_quota
     from operational import licence_requests
     from operational.licence_requests import OverQuota
-    from directory.rules.licences import within_quota
 
     def quota_of(limit):
         return lambda projected: within_quota(sum(1 for s in projected.values() if s.wanted), limit)
@@ -191,9 +193,9 @@ def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
 def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
     """The replay ledger and failure counters keep one connection per thread (KeptConnections);
     a server restart or an idle timeout must cost nobody their sign-in."""
-    from operational.db import KeptConnections
     from idp.guards import RequestLedger, SignInThrottle
     from idp.throttling import Limits
+    from operational.db import KeptConnections
 
     connections = KeptConnections(db)
     ledger = RequestLedger(connections)
@@ -205,7 +207,7 @@ def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
             admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
     else:
-        connections._local.connection.dbapi_connection.close()  # noqa: SLF001 - a lost file handle
+        connections._local.connection.dbapi_connection.close()  # a lost file handle
     assert ledger.first_use("https://sp.example", "_two", keep, now)
     assert not ledger.first_use("https://sp.example", "_one", keep, now)  # still a replay
     throttle.failed("JonesA", "192.0.2.1", now)

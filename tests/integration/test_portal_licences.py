@@ -40,12 +40,12 @@ def used_and_quota(page: str) -> tuple[str, str]:
 
 
 def test_allocations_are_queued_and_shown_pending_against_the_quota(portal, now):
-    avery, bevan, cole = setup_school(portal, now)
+    avery, bevan, _cole = setup_school(portal, now)
     assert used_and_quota(text(portal.open("/portal/licences"))) == ("0", "2")
     assert change(portal, "allocate", [avery, bevan]).status_code == 303
     page = text(portal.open("/portal/licences"))
     assert used_and_quota(page) == ("2", "2")
-    row = re.search(r'data-username="AveryA">(.*?)</tr>', page, re.S).group(1)
+    row = re.search(r'data-username="AveryA">(.*?)</tr>', page, re.DOTALL).group(1)
     assert 'data-licence="allocated"' in row and 'data-state="pending"' in row
     states = licence_requests.latest(portal.porth.runtime.db, QUOTA_SCHOOL)
     assert {a for a, s in states.items() if s.wanted} == {avery.id, bevan.id}

@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC
 
 from directory.model import AccountState, Consent, GroupKind, PasswordStatus, Role
+from directory.rules.passwords import learner_words
 from operational.audit import AuditFilter, events
 from operational.username_changes import pending_among
-from directory.rules.passwords import learner_words
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
@@ -196,7 +197,7 @@ def test_a_registration_groups_passwords_are_reset_together_then_printed(portal,
     slips = text(post(portal, "/portal/users/learners/print-group", {"group": "reg:5B", "passwords": "yes"}))
     assert slips.count('class="slip"') == 3
     for username, password in new.items():
-        assert re.search(rf'data-username="{username}">.*?{password}', slips, re.S)
+        assert re.search(rf'data-username="{username}">.*?{password}', slips, re.DOTALL)
     assert len(audited(portal, "print-with-password")) == 3
 
 
@@ -301,12 +302,12 @@ def test_the_print_page_switches_language_by_sending_the_same_request_again(port
 def test_reactivating_an_expired_account_asks_for_a_new_expiry(portal, now):
     """L-1 with L-5: otherwise the expiry job would deactivate it again that night."""
     from datetime import datetime as moment
-    from datetime import timedelta, timezone as tz
+    from datetime import timedelta
 
     from directory.model import AccountKind, NewAccount
     from directory.rules.lifecycle import add_months
 
-    today = moment.now(tz.utc)
+    today = moment.now(UTC)
     governor = add(portal, NewAccount(kind=AccountKind.GOVERNOR, surname="Ifan", forename="Gwen", created_by="test",
                                       school=SCHOOL, expiry=today - timedelta(days=3)), now)
     store(portal).set_state(governor.id, AccountState.DEACTIVATED, "scheduler", "expired", now)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
-from operational.audit import AuditFilter, events
 from directory.rules.lifecycle import add_months, end_of_academic_year
+from operational.audit import AuditFilter, events
 from tests.integration.conftest import SCHOOL, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
@@ -43,7 +43,7 @@ def test_a_governor_is_created_after_the_mis_warning_and_can_sign_in_at_once(por
     assert made.status_code == 303
     governor = store(portal).find_by_username("IfanG")
     assert governor.kind is AccountKind.GOVERNOR and governor.school == SCHOOL
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     assert governor.expiry.date() == add_months(today, 3)
     assert governor.created_at is not None
     sign_in = portal.porth.app.extensions["porth.idp"].directory
@@ -74,7 +74,7 @@ def test_generate_password_fills_the_field_without_creating(portal, now):
                         "expiry": "end-of-academic-year", "add": "yes"}, page=form)
     account = store(portal).find_by_username("SupplyS")
     assert account.kind is AccountKind.SCHOOL_NONMIS
-    assert account.expiry.date() == end_of_academic_year(datetime.now(timezone.utc).date())
+    assert account.expiry.date() == end_of_academic_year(datetime.now(UTC).date())
     assert store(portal).reveal_password(account.id) == generated
 
 
@@ -110,13 +110,13 @@ def test_an_la_administrator_creates_la_users_with_their_contact_details(portal,
 
 def test_expiring_accounts_are_listed_and_extended(portal, now):
     """L-2: the next 8 weeks; extended from their current expiry."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     soon = store(portal).add_account(NewAccount(
         kind=AccountKind.GOVERNOR, surname="Ifan", forename="Gwen", created_by="test", school=SCHOOL,
-        expiry=datetime.combine(today + timedelta(days=20), datetime.min.time(), tzinfo=timezone.utc)), now)
+        expiry=datetime.combine(today + timedelta(days=20), datetime.min.time(), tzinfo=UTC)), now)
     store(portal).add_account(NewAccount(
         kind=AccountKind.GOVERNOR, surname="Rees", forename="Rhys", created_by="test", school=SCHOOL,
-        expiry=datetime.combine(today + timedelta(days=200), datetime.min.time(), tzinfo=timezone.utc)), now)
+        expiry=datetime.combine(today + timedelta(days=200), datetime.min.time(), tzinfo=UTC)), now)
     as_champion(portal, now)
     assert "Manage Expiring Accounts" in text(portal.open("/portal/"))
     page = f"/portal/expiring?school={SCHOOL}"

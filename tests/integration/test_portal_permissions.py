@@ -13,11 +13,11 @@ import pytest
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
 from operational import workflow_runs
-from webui.portal.permissions import Action, Decision, PortalRole, Target, TargetKind, decide
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
 from webui.portal.access import SchoolRegister, portal_user
+from webui.portal.permissions import Action, Decision, PortalRole, Target, TargetKind, decide
 
 STATUS = {Decision.ALLOWED: 200, Decision.FORBIDDEN: 403, Decision.NOT_FOUND: 404}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from directory.model import AccountKind, AccountState, NewAccount, Role
 from operational import workflow_runs
@@ -114,7 +114,7 @@ def test_the_portal_session_lasts_only_as_long_as_configured(portal, now):
     add(portal, staff(password=PASSWORD), now)
     portal.sign_in("JonesA@hwbcymru.net")
     with portal.client.session_transaction() as session:
-        session["portal_signed_in_at"] = (datetime.now(timezone.utc) - timedelta(minutes=61)).isoformat()
+        session["portal_signed_in_at"] = (datetime.now(UTC) - timedelta(minutes=61)).isoformat()
     assert portal.client.get("/portal/").status_code == 303
 
 
@@ -134,7 +134,7 @@ def test_champions_see_the_five_workflows_and_each_error_log(portal, now):
                              [RecordError("A1234", "Missing UPN", "UPN")])
     page = text(portal.sign_in("PriceN@hwbcymru.net"))
     assert page.count('data-workflow="') == 5
-    learners_row = re.search(r'data-workflow="learners">(.*?)</tr>', page, re.S).group(1)
+    learners_row = re.search(r'data-workflow="learners">(.*?)</tr>', page, re.DOTALL).group(1)
     assert "Succeeded" in learners_row and ">1<" in learners_row
     assert 'data-workflow="staff">' in page and "Never run" in page
     log = text(portal.open(f"/portal/runs/{run_id}"))

@@ -92,7 +92,7 @@ def test_the_password_column_shows_each_a4_status(portal, now):
     add(portal, learner("Cole", "Cai"), now)
     signed_in_staff(portal, now)
     page = text(portal.open("/portal/users/learners"))
-    rows = dict(re.findall(r'data-username="([^"]+)">(.*?)</tr>', page, re.S))
+    rows = dict(re.findall(r'data-username="([^"]+)">(.*?)</tr>', page, re.DOTALL))
     assert "Show password" in rows["AveryA"]
     assert "User changed password" in rows["BrownB"]
     assert re.search(r">-</span>", rows["ColeC"]) and "Show password" not in rows["ColeC"]

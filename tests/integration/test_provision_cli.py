@@ -120,7 +120,7 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
 
 def test_generated_exports_in_all_three_formats_provision_and_rerun_without_change(env, store, tmp_path):
     """porth demo-data -> schools import -> provision, for CTF(+staff.csv), OneRoster and Porth CSV."""
-    from datetime import date
+    from datetime import UTC, datetime
 
     from demo import exports as demo_exports
 
@@ -131,10 +131,11 @@ def test_generated_exports_in_all_three_formats_provision_and_rerun_without_chan
     assert "Schools: 3 added" in imported.stdout, imported.stdout + imported.stderr
     first = run_porth(["provision", str(out)], env)
     assert first.returncode == 0, first.stdout + first.stderr
-    today = date.today()
+    today = datetime.now(UTC).date()  # the day `porth demo-data` wrote the exports for
     for spec in demo_exports.school_specs(3, 11, "all", ("661",)):
         learners = demo_exports.learners_of(spec, 11, today)
-        creatable = [l for l in learners if l.upn and l.upn[-1].isdigit() and l.admission_date <= today]
+        creatable = [learner for learner in learners
+                     if learner.upn and learner.upn[-1].isdigit() and learner.admission_date <= today]
         active = [a for a in store.iter_accounts(school=spec.dfes, kind=AccountKind.LEARNER) if a.is_active]
         assert len(active) == len(creatable), (spec.format, spec.dfes)
         sample = next(a for a in active if a.admission_number == creatable[0].admission_number)

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
-
-import pytest
+from datetime import UTC, date, datetime, timedelta
 
 from connectors.mis import porth_csv
 from connectors.mis.records import SchoolExport
 from connectors.provisioning.planner import GuardPolicy
 from connectors.provisioning.service import provision_school
 from directory.model import AccountKind, AccountState, GroupKind, PasswordStatus
-from operational import workflow_runs
 from directory.rules.upn import check_letter
+from operational import workflow_runs
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 
 KEY = b"provisioning-test-key-0123456789"
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
-LEARNER_HEADER = "dfes,admission_number,upn,legal_surname,legal_forename,admission_date,leaving_date,year_group,registration_group,classes"
+LEARNER_HEADER = ("dfes,admission_number,upn,legal_surname,legal_forename,admission_date,leaving_date,year_group,"
+                  "registration_group,classes")
 STAFF_HEADER = "dfes,staff_code,legal_surname,legal_forename,start_date,leaving_date"
 
 
@@ -97,6 +96,7 @@ def test_m2_learner_needs_names_permanent_upn_admission_number_and_date(store, d
 def test_m3_the_upn_is_stored_only_as_a_keyed_hash(slapd, store, db):
     run(store, db, export([learner_row(1)]))
     import ldap3
+
     from tests.integration.conftest import ROOT_DN
 
     conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
@@ -126,7 +126,8 @@ def test_m5_leaver_is_deactivated_and_released(store, db):
     gone = accounts(store)
     assert gone["000002"].state is AccountState.DEACTIVATED
     assert gone["000002"].leaving_date == date(2026, 11, 20)
-    assert gone["000002"].state_change.by == "provisioning" and "left on 2026-11-20" in gone["000002"].state_change.reason
+    left = gone["000002"].state_change
+    assert left.by == "provisioning" and "left on 2026-11-20" in left.reason
     assert gone["S1"].state is AccountState.DEACTIVATED
     assert gone["000001"].state is AccountState.ACTIVE
     # a learner no longer in a full export is a leaver too

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import zlib
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,13 +15,13 @@ from idp import bindings, policy, throttling
 from idp.attributes import ATTRIBUTES, persistent_id, released
 from idp.saml_xml import XmlRefused, parse
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LEARNER = Account(id="a1", username="BloggsJ", kind=AccountKind.LEARNER, state=AccountState.ACTIVE,
                   surname="Bloggs", forename="Joe", display_name="Joe Bloggs", mail="BloggsJ@hwbcymru.net",
                   school="6612345", year_group="7")
 
 
-@pytest.mark.parametrize("consent, core, legacy, additional", [
+@pytest.mark.parametrize(("consent", "core", "legacy", "additional"), [
     (None, True, False, False),
     (Consent.NOT_OBTAINED, True, False, False),
     (Consent.WITHDRAWN, True, False, False),
@@ -94,7 +94,7 @@ def test_s3_a_quiet_period_forgives_old_failures():
 def test_the_delay_never_exceeds_a_minute_before_the_lock():
     limits = throttling.Limits(1, 100, timedelta(hours=1))
     counter = None
-    for n in range(40):
+    for _ in range(40):
         counter = throttling.after_failure(counter, NOW, limits, 100)
     assert throttling.verdict(counter, NOW, limits).wait_seconds == throttling.MAX_DELAY_SECONDS
 
@@ -118,7 +118,7 @@ def test_the_redirect_signature_covers_the_raw_query_values_in_the_specified_ord
     assert bindings.redirect_signed_octets({"SAMLRequest": "x"}, "SAMLRequest") is None
 
 
-@pytest.mark.parametrize("document, reason", [
+@pytest.mark.parametrize(("document", "reason"), [
     (b'<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/passwd">]><a>&e;</a>', "DTD"),
     (b"<a><b></a>", "well-formed"),
     (b"<a>" + b"x" * 300_000 + b"</a>", "larger"),

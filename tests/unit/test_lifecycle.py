@@ -1,6 +1,6 @@
 """SPEC L-1 (expiry), L-3 (inactivity), L-4 (deletion after 12 months)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -50,7 +50,7 @@ def test_expiry_choices():
     assert expiry_date("3-months", today) == date(2027, 2, 23)
     assert expiry_date(ExpiryChoice.SIX_MONTHS, today) == date(2027, 5, 23)
     assert expiry_date(ExpiryChoice.END_OF_ACADEMIC_YEAR, today) == date(2027, 8, 31)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a valid ExpiryChoice"):
         expiry_date("2-weeks", today)
 
 
@@ -68,7 +68,7 @@ def test_banner_window_is_eight_weeks():
 
 
 def test_inactivity_after_ninety_days_counting_from_creation_if_never_used():
-    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
     assert is_inactive(now - timedelta(days=90), None, now)
     assert not is_inactive(now - timedelta(days=89), None, now)
     assert is_inactive(None, now - timedelta(days=91), now)

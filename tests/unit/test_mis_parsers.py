@@ -84,7 +84,7 @@ def test_ctf_without_a_dfes_number_is_refused():
 def test_oneroster_learners_staff_groups_and_dates():
     [export] = oneroster.parse(_folder("oneroster"), KEY)
     assert (export.school, export.school_name) == ("6614001", "Ysgol Uwchradd Eryri")
-    learners = {l.admission_number: l for l in export.learners}
+    learners = {learner.admission_number: learner for learner in export.learners}
     assert set(learners) == {"004711", "004712"}  # u-6 is tobedeleted, u-5 a guardian
     ffion = learners["004711"]
     assert ffion.upn.hash == upn_hash(parse_upn("B801200005001"), KEY)
@@ -95,13 +95,14 @@ def test_oneroster_learners_staff_groups_and_dates():
     assert rhys.upn.error == MISSING_UPN and rhys.leaving_date == date(2026, 11, 1)
     staff = {s.staff_code: s for s in export.staff}
     assert set(staff) == {"JNA", "T101"}  # metadata.staffCode, else identifier
-    assert (staff["JNA"].role, staff["JNA"].start_date, staff["JNA"].classes) == ("teacher", date(2020, 9, 1), ("7 Ma2",))
+    jna = staff["JNA"]
+    assert (jna.role, jna.start_date, jna.classes) == ("teacher", date(2020, 9, 1), ("7 Ma2",))
 
 
 def test_oneroster_needs_users_and_orgs():
     files = _folder("oneroster")
     del files["oneroster/orgs.csv"]
-    with pytest.raises(FormatRefused, match="needs users.csv and orgs.csv"):
+    with pytest.raises(FormatRefused, match=r"needs users\.csv and orgs\.csv"):
         oneroster.parse(files, KEY)
 
 
@@ -109,7 +110,7 @@ def test_oneroster_needs_users_and_orgs():
 def test_porth_csv_any_column_order_bom_and_windows_1252():
     [export] = porth_csv.parse(_folder("csv"), KEY)
     assert export.school == "6612002"
-    learners = {l.admission_number: l for l in export.learners}
+    learners = {learner.admission_number: learner for learner in export.learners}
     assert learners["000201"].legal_surname == "Llŵyd"  # UTF-8 with BOM
     assert learners["000201"].classes == ("3A", "Cerdd")
     assert learners["000202"].upn.hash == upn_hash(parse_upn("H801200001001"), KEY)  # lower case, padded
@@ -117,7 +118,7 @@ def test_porth_csv_any_column_order_bom_and_windows_1252():
     assert learners["000203"].legal_forename is None and learners["000203"].upn.error == INVALID_UPN
     assert learners["000204"].leaving_date == date(2026, 7, 20)
     assert learners["000205"].legal_surname == "Smith, Jr"
-    staff = [s for s in export.staff]
+    staff = list(export.staff)
     assert [s.legal_surname for s in staff] == ["Siôn", "O'Neill", "Jones"]  # Windows-1252 staff.csv
     assert staff[1].staff_code is None
 
@@ -158,7 +159,7 @@ def test_truncated_csv_keeps_complete_lines():
     text = (FIXTURES / "csv" / "learners.csv").read_bytes()
     cut = text[: text.index(b"000203") - 5]
     [export] = porth_csv.parse({"learners.csv": cut}, KEY)
-    assert [l.admission_number for l in export.learners][:2] == ["000201", "000202"]
+    assert [learner.admission_number for learner in export.learners][:2] == ["000201", "000202"]
 
 
 # -- Detection ------------------------------------------------------------------

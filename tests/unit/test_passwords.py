@@ -4,7 +4,8 @@ import random
 import re
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from directory.model import PasswordStatus
 from directory.rules import passwords
@@ -60,7 +61,7 @@ def test_generators_use_system_randomness_by_default():
 
 
 def test_generated_password_is_at_least_ten_characters():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 10 characters"):
         passwords.generate_password(length=9)
 
 

@@ -4,7 +4,7 @@ its content must read back exactly as given."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import xmlsec
@@ -16,7 +16,7 @@ from idp.responses import SignInFacts, Timing, authn_response
 from idp.saml_xml import DS, NAMEID_PERSISTENT, NAMEID_TRANSIENT, SAML, SAMLP, XSI, q
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 
-NOW = datetime(2026, 12, 1, 16, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)
 AWKWARD = 'Siân & "Ffion" <O\'Brien>\tTab\r\nnew line ŵ 🏴󠁧󠁢󠁷󠁬󠁳󠁿'
 
 

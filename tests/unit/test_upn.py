@@ -1,7 +1,8 @@
 """SPEC M-2, M-3: UPN validation (DfE check letter), temporary UPNs, keyed hashing."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from directory.rules.upn import CHECK_LETTERS, InvalidUpn, check_letter, parse_upn, upn_hash
 
@@ -77,5 +78,5 @@ def test_hash_is_keyed_stable_and_hides_the_upn():
 
 
 def test_hash_refuses_a_short_key():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 16 bytes"):
         upn_hash(parse_upn("B801200005001"), b"short")
