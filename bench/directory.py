@@ -18,21 +18,21 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ldap3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from directory.ldap import filters  # noqa: E402
-from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, account_attributes  # noqa: E402
-from directory.ldap.sign_in import SignInDirectory  # noqa: E402
-from directory.model import AccountKind, NewAccount, School, SchoolType  # noqa: E402
-from directory.rules.vault import PasswordVault  # noqa: E402
-from directory.slapd import PrivateSlapd  # noqa: E402
-from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from directory.ldap import filters
+from directory.ldap.mapping import ACCOUNT_OBJECT_CLASSES, A, account_attributes
+from directory.ldap.sign_in import SignInDirectory
+from directory.model import AccountKind, NewAccount, School, SchoolType
+from directory.rules.vault import PasswordVault
+from directory.slapd import PrivateSlapd
+from directory.store import DirectoryConfig, DirectoryStore
+from tests.conftest import free_port
 
 BASE = "dc=porth-bench"
 ROOT_DN = f"cn=porth,{BASE}"
@@ -77,7 +77,7 @@ def run(slapd: PrivateSlapd, password: str, args) -> None:
     store.initialise()
     store.add_school(School(SCHOOL, "Bench", SchoolType.SECONDARY, "661"))
     raw = ldap3.Connection(slapd.url, ROOT_DN, password, auto_bind=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     people = store.tree.people
     n = args.accounts
     results: list[tuple[str, float, float]] = []

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,16 +38,16 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.graph.client import GraphClient, WritePacer  # noqa: E402
 from connectors.graph.desired import Skus  # noqa: E402
-from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
 from connectors.graph.sync import TenantSync  # noqa: E402
 from connectors.graph.tokens import LocalAuthority, TokenSource  # noqa: E402
-from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, DirectoryTree  # noqa: E402
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings  # noqa: E402
+from directory.ldap.mapping import ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, A, DirectoryTree  # noqa: E402
 from directory.model import School, SchoolType  # noqa: E402
-from operational.db import Database  # noqa: E402
-from operational.tables import LicenceRequest  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
+from operational.db import Database  # noqa: E402
+from operational.tables import LicenceRequest  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 BASE = "dc=porth"
@@ -58,7 +58,7 @@ SCHOOLS = 50
 
 def accounts_ldif(count: int, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     """The entries, and (account id, school) of the staff to allocate a licence to."""
-    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ")
     entries, allocated = [], []
     for n in range(count):
         entry_id, school = str(uuid.uuid4()), f"661{n % SCHOOLS:04d}"
@@ -140,7 +140,7 @@ def main() -> None:
         store = DirectoryStore(config, PasswordVault(PasswordVault.new_key()))
         db = Database(f"sqlite:///{scratch / 'ops.sqlite3'}")
         db.migrate()
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with db.session() as session, session.begin():
             session.add_all(LicenceRequest(account_id=a, school=s, wanted=True, requested_by="bench", requested_at=now,
                                            state="pending") for a, s in allocated)

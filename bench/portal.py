@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from directory.model import AccountKind, GroupKind, NewAccount, Role, School, SchoolType  # noqa: E402
+from directory.ldap import filters  # noqa: E402
+from directory.ldap.connections import python_ldap_connection  # noqa: E402
+from directory.ldap.mapping import ACCOUNTS, A  # noqa: E402
 from directory.ldap.passwords import ldap_password_hash  # noqa: E402
+from directory.model import AccountKind, GroupKind, NewAccount, Role, School, SchoolType  # noqa: E402
 from directory.rules.passwords import generate_learner_password  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
-from directory.ldap.connections import python_ldap_connection  # noqa: E402
-from directory.ldap import filters  # noqa: E402
-from directory.ldap.mapping import ACCOUNTS, A  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.integration.conftest import BASE_DN, ROOT_DN  # noqa: E402
 from tests.integration.idp_fixtures import make_porth  # noqa: E402

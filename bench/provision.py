@@ -29,23 +29,25 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from demo import exports as demo_exports  # noqa: E402
 from connectors.mis.records import UpnField  # noqa: E402
-from directory.ldap.mapping import A, ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, DirectoryTree  # noqa: E402
+from demo import exports as demo_exports  # noqa: E402
+from demo.files import write_demo_exports
+from directory.ldap.mapping import ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, A, DirectoryTree  # noqa: E402
 from directory.rules import usernames  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
-from directory.school_register import parse_register  # noqa: E402
+from directory.school_register import (
+    add_register,
+    parse_register,
+)
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
-from demo.files import write_demo_exports
-from directory.school_register import add_register  # noqa: E402
 
 BASE = "dc=porth"
 TREE = DirectoryTree(BASE)
@@ -89,8 +91,8 @@ def _ldif_value(name: str, value: str) -> str:
 def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | None = None) -> tuple[str, int]:
     """The entries Porth's initial load writes, as LDIF for ldapadd (the raw limit)."""
     taken: dict[str, int] = {}
-    now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ")
-    today = datetime.now(timezone.utc).date().isoformat()
+    now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ")
+    today = datetime.now(UTC).date().isoformat()
     entries = []
     for folder in sorted(p for p in exports.iterdir() if p.is_dir()):
         people = []
@@ -137,7 +139,7 @@ def change_one_percent(exports: Path, seed: int) -> dict[str, int]:
     total = sum(len(rows) for rows in files.values())
     changes = {"year groups": 0, "leavers": 0, "joiners": 0, "transfers": 0}
     quota = max(4, total // 100)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     for step in range(quota):
         folder = rng.choice(folders)
         rows = [r for r in files[folder] if r["UPN"] and not r["Leaving Date"]]

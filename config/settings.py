@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from pydantic_settings import TomlConfigSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 ENV_PREFIX = "PORTH_"
 CONFIG_FILE_VARIABLE = "PORTH_CONFIG"
@@ -227,7 +226,7 @@ class GraphSettings(_Section):
     full_sync_hour: int = Field(default=3, ge=0, le=23)
 
     @model_validator(mode="after")
-    def _complete_when_enabled(self) -> "GraphSettings":
+    def _complete_when_enabled(self) -> GraphSettings:
         if self.enabled:
             missing = [name for name in ("tenant_id", "client_id", "client_secret") if not getattr(self, name)]
             if missing:

@@ -194,7 +194,7 @@ class PrivateSlapd:
         if not self.socket_path.exists():
             return []
         import ldap
-        import ldap.modlist  # noqa: F401 - python-ldap's submodules load on import
+        import ldap.modlist
 
         wanted = _schema_elements(files("config").joinpath("ldap/porth-schema.ldif").read_text("utf-8"))
         conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))

@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from operational.db import Database, KeptConnections
-from operational.tables import SeenSamlRequest, SignInFailures
 from idp import throttling
 from idp.throttling import Counter, Limits, Verdict
+from operational.db import Database, KeptConnections
+from operational.tables import SeenSamlRequest, SignInFailures
 
 
 class RequestLedger:
@@ -29,7 +29,7 @@ class RequestLedger:
         self._forget = connections.prepare(delete(table).where(table.c.expires_at < bindparam("now")))
 
     def first_use(self, issuer: str, request_id: str, keep_until: datetime, now: datetime) -> bool:
-        key = hashlib.sha256(f"{issuer}\x00{request_id}".encode("utf-8")).hexdigest()
+        key = hashlib.sha256(f"{issuer}\x00{request_id}".encode()).hexdigest()
 
         def record(cursor) -> None:
             if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed

@@ -7,7 +7,7 @@ endpoint may answer with (the problem page, and the page that posts a message to
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app, g, render_template, session, url_for
 from itsdangerous import URLSafeTimedSerializer
@@ -28,7 +28,7 @@ def identity_provider() -> IdentityProvider:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def signed_tokens(purpose: str) -> URLSafeTimedSerializer:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from directory.store import DirectoryStore
 from operational import job_runs
 from operational.db import Database
 from operational.job_runs import JobRunSummary
 from operational.statuses import JobOutcome
-from directory.store import DirectoryStore
 
 log = logging.getLogger("porth.jobs")
 
@@ -69,7 +69,7 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
         result = job(context)
         job_runs.finish_run(context.db, run_id, result.outcome, clock(), result.counts, result.errors, result.note)
         log.info("job %s: %s %s, %d errors", name, result.outcome, result.counts, len(result.errors))
-    except Exception as exc:  # noqa: BLE001 - one job failing must not stop the others
+    except Exception as exc:
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
     finally:

@@ -16,8 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, OrganisationKind
 from idp import logout_views as idp_logout_views
-from idp import views as idp_views
 from idp import tokens
+from idp import views as idp_views
 from idp.pages import with_language
 from idp.provider import build_identity_provider
 from webui.portal import init_portal

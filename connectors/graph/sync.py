@@ -27,11 +27,11 @@ from connectors.graph import errors
 from connectors.graph.client import Answer, GraphClient, PendingSteps, Step
 from connectors.graph.desired import AccountPlan, Change, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
+from directory.store import AccountQuery, DirectoryStore
 from operational import licence_requests
 from operational.db import Database
 from operational.statuses import ChangeState
 from operational.tables import CloudAccount, SyncMark
-from directory.store import AccountQuery, DirectoryStore
 
 log = logging.getLogger("porth.graph.sync")
 MARK = "graph-sync"
@@ -159,9 +159,7 @@ class TenantSync:
             seen.add(row.account_id)
             licences = {part_numbers.get(entry["skuId"]) for entry in user.get("assignedLicenses") or []}
             if user.get("userPrincipalName", "").lower() != (row.upn or "").lower() \
-                    or licences != ({row.licence} if row.licence else set()):
-                drifted.add(row.account_id)
-            elif row.digest and user.get("accountEnabled") != enabled.get(row.account_id):
+                    or licences != ({row.licence} if row.licence else set()) or (row.digest and user.get("accountEnabled") != enabled.get(row.account_id)):
                 drifted.add(row.account_id)
         # A cloud user deleted by hand: create it again.
         for account_id, row in list(rows.items()):

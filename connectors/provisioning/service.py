@@ -17,10 +17,10 @@ from connectors.provisioning.plan import GROUPS, SCHOOL_DETAILS, Action, Plan, R
 from connectors.provisioning.planner import GuardPolicy, hashes_to_look_up, plan_school
 from directory.errors import DirectoryError
 from directory.model import AccountKind
+from directory.store import DirectoryStore
 from operational import workflow_runs
 from operational.db import Database
 from operational.statuses import WorkflowOutcome
-from directory.store import DirectoryStore
 
 
 class ProvisioningOutcome(StrEnum):

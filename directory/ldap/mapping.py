@@ -27,7 +27,7 @@ never change (a merger makes a new school, O-2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ldap3.utils.dn import escape_rdn
@@ -217,7 +217,7 @@ def generalized_time(value: datetime | date) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("datetimes written to the directory must be timezone-aware")
-        return value.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+        return value.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
     return value.strftime("%Y%m%d000000Z")
 
 
@@ -240,7 +240,7 @@ def parse_time(text: str) -> datetime:
     if len(text) < 14 or not text[:14].isdigit():
         raise ValueError(f"not an LDAP time: {text!r}")
     return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                    int(text[12:14]), tzinfo=timezone.utc)
+                    int(text[12:14]), tzinfo=UTC)
 
 
 def values(attributes: Mapping[str, Any], name: str) -> list[str]:

@@ -39,9 +39,9 @@ def jobs() -> None:
 @click.pass_context
 def list_jobs(ctx: click.Context) -> None:
     """Each job, its schedule, its last run and outcome, and its next run."""
-    from operational import job_runs
     from entrypoints.runtime import build_runtime
     from entrypoints.scheduler import next_runs, scheduled_jobs
+    from operational import job_runs
 
     settings = settings_of(ctx)
     with build_runtime(settings) as runtime:

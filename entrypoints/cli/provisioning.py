@@ -118,23 +118,22 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     interactive = sys.stdout.isatty()
     outcomes: list[SchoolOutcome] = []
     refused: list[str] = []
-    with directory_running(settings):
-        with build_runtime(settings) as runtime:
-            runtime.db.migrate()
-            released_school, allowed = None, None
-            if release_run is not None:
-                try:
-                    run = workflow_runs.mark_released(runtime.db, release_run, utc_now())
-                except LookupError as exc:
-                    raise click.ClickException(str(exc)) from None
-                released_school, allowed = run.school, run.held_deactivations
-                only_school = only_school or released_school
-            work = _work(found, runtime.upn_hash_key, fmt, only_school, released_school, allowed, refused)
-            if jobs > 1 and not dry_run:
-                outcomes = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
-            else:
-                outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
-                            for label, export, allowed_here in work]
+    with directory_running(settings), build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        released_school, allowed = None, None
+        if release_run is not None:
+            try:
+                run = workflow_runs.mark_released(runtime.db, release_run, utc_now())
+            except LookupError as exc:
+                raise click.ClickException(str(exc)) from None
+            released_school, allowed = run.school, run.held_deactivations
+            only_school = only_school or released_school
+        work = _work(found, runtime.upn_hash_key, fmt, only_school, released_school, allowed, refused)
+        if jobs > 1 and not dry_run:
+            outcomes = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
+        else:
+            outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
+                        for label, export, allowed_here in work]
     _summary(outcomes, refused)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
@@ -242,25 +241,24 @@ def status(ctx: click.Context, only_school: str | None) -> None:
     from entrypoints.runtime import build_runtime, directory_running
 
     settings = settings_of(ctx)
-    with directory_running(settings):
-        with build_runtime(settings) as runtime:
-            runtime.db.migrate()
-            schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
-            if only_school and not schools:
-                raise click.ClickException(f"no school {only_school} in the directory")
-            stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], utc_now()))
-            for school in schools:
-                flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
-                click.echo(f"{school.dfes} {school.name}{flag}")
-                last = workflow_runs.last_runs(runtime.db, school.dfes)
-                for workflow in WORKFLOWS:
-                    run = last.get(workflow)
-                    if run is None:
-                        click.echo(f"  {workflow:15} never run")
-                        continue
-                    c = run.counts
-                    click.echo(
-                        f"  {workflow:15} {run.outcome:10} {run.started_at:%Y-%m-%d %H:%M} run {run.id}: "
-                        f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
-                        f"{run.error_count} errors"
-                    )
+    with directory_running(settings), build_runtime(settings) as runtime:
+        runtime.db.migrate()
+        schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
+        if only_school and not schools:
+            raise click.ClickException(f"no school {only_school} in the directory")
+        stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], utc_now()))
+        for school in schools:
+            flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
+            click.echo(f"{school.dfes} {school.name}{flag}")
+            last = workflow_runs.last_runs(runtime.db, school.dfes)
+            for workflow in WORKFLOWS:
+                run = last.get(workflow)
+                if run is None:
+                    click.echo(f"  {workflow:15} never run")
+                    continue
+                c = run.counts
+                click.echo(
+                    f"  {workflow:15} {run.outcome:10} {run.started_at:%Y-%m-%d %H:%M} run {run.id}: "
+                    f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
+                    f"{run.error_count} errors"
+                )

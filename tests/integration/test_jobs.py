@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from directory.ldap.sign_in import SignInDirectory
 from directory.model import AccountKind, AccountState, NewAccount, PasswordStatus
 from jobs.framework import JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
-from directory.ldap.sign_in import SignInDirectory
 from operational import username_changes
 from operational.audit import AuditFilter, events
 from tests.integration.conftest import SCHOOL, learner, staff

@@ -4,7 +4,7 @@ change they may make is written to the directory AND to the audit log (SPEC R-5,
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from webui.portal.operations import accounts, passwords, roles
 from webui.portal.operations.core import Caller, NotPermitted, OutOfScope, Records
 from webui.portal.permissions import Actor, PortalRole, Scope
 
-NOW = datetime(2025, 3, 3, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)
 
 
 def account(account_id: str, kind: AccountKind = AccountKind.LEARNER, school: str = "6610001", **more) -> Account:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import abort, current_app, session
 from flask_login import LoginManager, UserMixin, current_user
@@ -110,7 +110,7 @@ def init_login(app, register: SchoolRegister) -> LoginManager:
 
     @manager.user_loader
     def load(account_id: str) -> PortalUser | None:
-        if not signed_in_recently(datetime.now(timezone.utc)):
+        if not signed_in_recently(datetime.now(UTC)):
             return None
         account = app.extensions["porth"].store.get_account(account_id)
         if account is None or not account.is_active:

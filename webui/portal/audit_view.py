@@ -5,16 +5,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from operational import audit
 from operational.audit import AuditFilter
-from webui.portal.permissions import Action, Target, TargetKind
 from webui.portal.access import require
 from webui.portal.context import operational_db
+from webui.portal.permissions import Action, Target, TargetKind
 
 bp = Blueprint("audit", __name__)
 
@@ -46,8 +46,8 @@ def audit_log_page():
         schools=schools, organisations=organisations,
         actor=request.args.get("actor", "").strip().split("@", 1)[0] or None,
         action=request.args.get("action") or None,
-        since=datetime.combine(since, time(0), tzinfo=timezone.utc) if since else None,
-        until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=timezone.utc) if until else None,
+        since=datetime.combine(since, time(0), tzinfo=UTC) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time(0), tzinfo=UTC) if until else None,
         limit=PAGE + 1, before_id=request.args.get("before", type=int))
     found = audit.events(operational_db(), wanted)
     older = found[PAGE - 1][0] if len(found) > PAGE else None

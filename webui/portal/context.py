@@ -4,7 +4,7 @@ signed-in person as a `Caller` of operations, and the school or organisation a p
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -38,7 +38,7 @@ def page_size() -> int:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def caller() -> Caller:

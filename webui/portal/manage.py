@@ -27,7 +27,14 @@ from directory.store import AccountQuery
 from webui.portal.access import require
 from webui.portal.context import account_in_scope, caller, chosen_school, directory, records, school_register, utc_now
 from webui.portal.credentials import print_page
-from webui.portal.forms import EXPIRY_LABELS, MAX_SELECTED, expiry_choice, generated_password, name_errors, policy_errors
+from webui.portal.forms import (
+    EXPIRY_LABELS,
+    MAX_SELECTED,
+    expiry_choice,
+    generated_password,
+    name_errors,
+    policy_errors,
+)
 from webui.portal.lists import USER_LISTS, group_choice
 from webui.portal.operations import accounts as account_operations
 from webui.portal.operations import passwords as password_operations

@@ -31,7 +31,14 @@ from webui.portal.context import (
     records,
     utc_now,
 )
-from webui.portal.forms import EXPIRY_LABELS, MAX_SELECTED, expiry_choice, generated_password, name_errors, policy_errors
+from webui.portal.forms import (
+    EXPIRY_LABELS,
+    MAX_SELECTED,
+    expiry_choice,
+    generated_password,
+    name_errors,
+    policy_errors,
+)
 from webui.portal.lists import expiring_soon, page_of, query_words
 from webui.portal.operations import accounts as account_operations
 from webui.portal.permissions import Action, Target, TargetKind

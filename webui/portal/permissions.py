@@ -11,10 +11,9 @@ scope from the directory and passes it in; every portal request asks
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-
-from collections.abc import Iterable
 
 from directory.model import Account, AccountKind, Organisation, OrganisationKind, Role, School, SchoolType
 

@@ -3,7 +3,7 @@ a new username (queued), state, consent, new non-MIS accounts and their expiry."
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from directory.model import Account, AccountKind, AccountState, Consent, Contact, NewAccount
 from directory.rules.lifecycle import ExpiryChoice, expiry_date, is_expired
@@ -13,7 +13,7 @@ from webui.portal.permissions import Action, Target, TargetKind, account_target
 
 
 def _expiry_at(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def edit_names(records: Records, by: Caller, account: Account, forename: str, surname: str) -> bool:
