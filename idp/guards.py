@@ -32,7 +32,8 @@ class RequestLedger:
         key = hashlib.sha256(f"{issuer}\x00{request_id}".encode()).hexdigest()
 
         def record(cursor) -> None:
-            if random.random() < 0.01:  # now and then, forget IDs that can no longer be replayed
+            # Now and then, forget IDs that can no longer be replayed: a chance, not a secret.
+            if random.random() < 0.01:  # noqa: S311 - picks when to clean up, guards nothing
                 self._forget.execute(cursor, {"now": now})
             self._record.execute(cursor, {"issuer_and_id": key, "expires_at": keep_until})
 

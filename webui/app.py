@@ -212,7 +212,8 @@ def schools_page() -> str:
             "name": la.name if la else f"Local authority {la_code}",
             "consortium": consortia.get(la.parent).name if la and la.parent in consortia else None,
             "rows": rows,
-            "totals": {key: sum(r[key] for r in rows) for key in ("learners", "staff", "governors", "non_mis", "total")},
+            "totals": {key: sum(r[key] for r in rows)
+                       for key in ("learners", "staff", "governors", "non_mis", "total")},
         })
     return render_template("schools.html", sections=sections)
 

@@ -62,7 +62,7 @@ def expiring_soon(accounts, today: date) -> list[Account]:
 
 
 # National Curriculum years as MIS exports carry them (NCyearActual): nursery, reception, 1-14.
-NC_YEARS = ("N1", "N2", "R") + tuple(str(n) for n in range(1, 15))
+NC_YEARS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 
 
 def year_choices(groups: list[Group]) -> list[Group]:

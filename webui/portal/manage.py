@@ -136,7 +136,8 @@ def change_consent(account_id: str, change: str):
         return details(account)
     return render_template(
         "portal/confirm.html", accounts=[account], hidden={},
-        title=_("Confirm consent for this learner?") if change == "confirm" else _("Withdraw consent for this learner?"),
+        title=(_("Confirm consent for this learner?") if change == "confirm"
+               else _("Withdraw consent for this learner?")),
         warning=str(WITHDRAW_WARNING) if change == "withdraw" else None,
         confirm_label=_("Confirm consent") if change == "confirm" else _("Withdraw consent"),
         cancel_url=url_for("portal.users.account_details", account_id=account.id))
