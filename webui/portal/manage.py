@@ -77,13 +77,14 @@ def edit_account(account_id: str):
     form = {"forename": account.forename, "surname": account.surname, "new_username": False}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        form = {"forename": " ".join(request.form.get("forename", "").split()),
-                "surname": " ".join(request.form.get("surname", "").split()),
-                "new_username": request.form.get("new_username") == "yes"}
+        forename = " ".join(request.form.get("forename", "").split())
+        surname = " ".join(request.form.get("surname", "").split())
+        new_username = request.form.get("new_username") == "yes"
+        form = {"forename": forename, "surname": surname, "new_username": new_username}
         errors = name_errors(form)
         if not errors:
-            changed = account_operations.edit_names(records(), caller(), account, form["forename"], form["surname"])
-            if form["new_username"] and account_operations.request_new_username(records(), caller(), account):
+            changed = account_operations.edit_names(records(), caller(), account, forename, surname)
+            if new_username and account_operations.request_new_username(records(), caller(), account):
                 flash(_("A new username has been requested. It will be ready within a few minutes, with a new "
                         "password shown under Show password."), "success")
             elif changed:
