@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -240,7 +241,7 @@ def group_reset():
 # -- one's own password (R-1) ----------------------------------------------------------------
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
-def profile():
+def profile() -> ResponseReturnValue:
     account = current_user.account
     may_change = current_user.may(Action.CHANGE_OWN_PASSWORD, account_target(account))
     errors: list[str] = []
