@@ -64,7 +64,7 @@ def _answer_logout(initiator: dict, status: str):
     provider = identity_provider()
     service = provider.services.get(initiator["service"])
     endpoint = service.logout_endpoint() if service else None
-    if endpoint is None:
+    if service is None or endpoint is None:
         return render_template("idp/signed_out.html")
     destination = endpoint.response_location or endpoint.location
     document = logout_response(key=provider.key if endpoint.binding == BINDING_POST else None,
@@ -103,7 +103,7 @@ def _read_logout(document: bytes, redirect_raw: dict[str, str] | None) -> dict |
     try:
         field = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
         octets = bindings.redirect_signed_octets(redirect_raw, field) if redirect_raw else None
-        if octets is not None:
+        if redirect_raw and octets is not None:  # octets come only with the redirect's raw query
             verify_redirect(octets, bindings.decoded(redirect_raw["SigAlg"]),
                             bindings.decoded(redirect_raw["Signature"]), service.signing_certificates, allow_sha1)
         elif message.signed:

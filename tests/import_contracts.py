@@ -79,7 +79,7 @@ class AcyclicContract(Contract):
         for component in import_cycles(graph, modules):
             # Every module of a cycle imports another of it: follow one such import and the way back.
             first = component[0]
-            second = sorted(graph.find_modules_directly_imported_by(first) & set(component))[0]
+            second = min(graph.find_modules_directly_imported_by(first) & set(component))
             there = graph.find_shortest_chain(importer=first, imported=second) or (first, second)
             back = graph.find_shortest_chain(importer=second, imported=first) or (second, first)
             cycles.append({"modules": component, "cycle": list(there) + list(back[1:])})

@@ -37,18 +37,15 @@ class AccessLogger(Logger):
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         sent = getattr(resp, "sent", None)
-        line = '%s - - %s "%s %s %s" %s %s "%s" "%s" %d.%06d' % (
-            environ.get("REMOTE_ADDR", "-"),
-            time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-            environ["REQUEST_METHOD"],
-            _quoted(_without_query(environ.get("RAW_URI", ""))),
-            environ["SERVER_PROTOCOL"],
-            status,
-            sent if sent is not None else "-",
-            _quoted(_without_query(environ.get("HTTP_REFERER", "-"))),
-            _quoted(environ.get("HTTP_USER_AGENT", "-")),
-            request_time.seconds, request_time.microseconds,
-        )
+        remote = environ.get("REMOTE_ADDR", "-")
+        stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        method, protocol = environ["REQUEST_METHOD"], environ["SERVER_PROTOCOL"]
+        path = _quoted(_without_query(environ.get("RAW_URI", "")))
+        referer = _quoted(_without_query(environ.get("HTTP_REFERER", "-")))
+        agent = _quoted(environ.get("HTTP_USER_AGENT", "-"))
+        size = sent if sent is not None else "-"
+        line = (f'{remote} - - {stamp} "{method} {path} {protocol}" {status} {size} "{referer}" "{agent}" '
+                f"{request_time.seconds:d}.{request_time.microseconds:06d}")
         try:
             self.access_log.info(line)
         except Exception:  # noqa: BLE001 - as gunicorn's own: a logging failure never fails the request

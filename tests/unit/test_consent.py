@@ -19,7 +19,7 @@ LEARNER = Account(id="a1", username="BloggsJ", kind=AccountKind.LEARNER, state=A
 CORE, LEGACY, ADDITIONAL = ServiceCategory.CORE, ServiceCategory.LEGACY, ServiceCategory.ADDITIONAL
 
 
-@pytest.mark.parametrize("consent, categories, licensed", [
+@pytest.mark.parametrize(("consent", "categories", "licensed"), [
     (None, {CORE}, False),  # nothing recorded is the default, not-obtained (C-1)
     (Consent.NOT_OBTAINED, {CORE}, False),
     (Consent.WITHDRAWN, {CORE}, False),

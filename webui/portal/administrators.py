@@ -104,7 +104,7 @@ def change_administrator(account_id: str, change: str):
     account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
     organisation = next((o for o in organisation_choices() if o.code == account.organisation), None)
     role = administrator_role(organisation.kind) if organisation else None
-    if role is None or not may_hold(account, role):
+    if organisation is None or role is None or not may_hold(account, role):
         abort(404)
     require(Action.PROMOTE if change == "promote" else Action.DEMOTE, role_target(account, role))
     return role_change(account, role, change == "promote",

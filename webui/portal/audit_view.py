@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -52,7 +53,8 @@ def audit_log_page():
     found = audit.events(operational_db(), wanted)
     older = found[PAGE - 1][0] if len(found) > PAGE else None
     def older_url(before: int) -> str:
-        return url_for("portal.audit.audit_log_page", **{**request.args.to_dict(), "before": before})
+        arguments: dict[str, Any] = {**request.args.to_dict(), "before": before}  # url_for takes Any values
+        return url_for("portal.audit.audit_log_page", **arguments)
 
     return render_template("portal/audit.html", entries=found[:PAGE], older=older, older_url=older_url, school=school,
                            filters={k: request.args.get(k, "") for k in ("actor", "action", "from", "to")},

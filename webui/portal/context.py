@@ -5,6 +5,7 @@ signed-in person as a `Caller` of operations, and the school or organisation a p
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal, overload
 
 from flask import abort, current_app, request
 from flask_login import current_user
@@ -52,6 +53,10 @@ def records() -> Records:
     return Records(directory=directory(), audit=OperationalAuditLog(db), queues=db)
 
 
+@overload
+def chosen_school(required: Literal[True]) -> School: ...
+@overload
+def chosen_school(required: bool = False) -> School | None: ...
 def chosen_school(required: bool = False) -> School | None:
     """The school the page is about: the person's own, or one an administrator picked (in scope).
     None when there is none; with `required`, the page is not found instead."""

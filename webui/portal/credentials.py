@@ -96,10 +96,10 @@ def download(which: str):
         created = account.created_at.date().isoformat() if account.created_at else ""
         common = [account.forename, account.surname, account.mail, password, created]
         if kind is AccountKind.LEARNER:
-            row = common + [account.year_group or "", account.registration_group or "",
-                            CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED], account.admission_number or ""]
+            row = [*common, account.year_group or "", account.registration_group or "",
+                   CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED], account.admission_number or ""]
         else:
-            row = common + [account.staff_code or ""]
+            row = [*common, account.staff_code or ""]
         writer.writerow([csv_cell(str(value)) for value in row])
     stamp = utc_now().strftime("%Y-%m-%d")
     response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv; charset=utf-8")  # BOM: Excel reads UTF-8

@@ -62,7 +62,7 @@ def expiring_soon(accounts, today: date) -> list[Account]:
 
 
 # National Curriculum years as MIS exports carry them (NCyearActual): nursery, reception, 1-14.
-NC_YEARS = ("N1", "N2", "R") + tuple(str(n) for n in range(1, 15))
+NC_YEARS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 
 
 def year_choices(groups: list[Group]) -> list[Group]:
@@ -91,9 +91,12 @@ class GroupChoice:
     def learners(self, school: str) -> list[Account]:
         """The group's active learners, in register order."""
         kind_key, _sep, code = self.chosen.partition(":")
+        field = GROUP_FIELDS[kind_key]
         return by_name(directory().find_accounts(AccountQuery(
             school=school, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
-            **{GROUP_FIELDS[kind_key]: code})))
+            registration_group=code if field == "registration_group" else None,
+            group_class=code if field == "group_class" else None,
+            year_group=code if field == "year_group" else None)))
 
 
 def group_choice(school: str) -> GroupChoice:

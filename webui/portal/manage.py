@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -77,13 +78,14 @@ def edit_account(account_id: str):
     form = {"forename": account.forename, "surname": account.surname, "new_username": False}
     errors: dict[str, str] = {}
     if request.method == "POST":
-        form = {"forename": " ".join(request.form.get("forename", "").split()),
-                "surname": " ".join(request.form.get("surname", "").split()),
-                "new_username": request.form.get("new_username") == "yes"}
+        forename = " ".join(request.form.get("forename", "").split())
+        surname = " ".join(request.form.get("surname", "").split())
+        new_username = request.form.get("new_username") == "yes"
+        form = {"forename": forename, "surname": surname, "new_username": new_username}
         errors = name_errors(form)
         if not errors:
-            changed = account_operations.edit_names(records(), caller(), account, form["forename"], form["surname"])
-            if form["new_username"] and account_operations.request_new_username(records(), caller(), account):
+            changed = account_operations.edit_names(records(), caller(), account, forename, surname)
+            if new_username and account_operations.request_new_username(records(), caller(), account):
                 flash(_("A new username has been requested. It will be ready within a few minutes, with a new "
                         "password shown under Show password."), "success")
             elif changed:
@@ -136,7 +138,8 @@ def change_consent(account_id: str, change: str):
         return details(account)
     return render_template(
         "portal/confirm.html", accounts=[account], hidden={},
-        title=_("Confirm consent for this learner?") if change == "confirm" else _("Withdraw consent for this learner?"),
+        title=(_("Confirm consent for this learner?") if change == "confirm"
+               else _("Withdraw consent for this learner?")),
         warning=str(WITHDRAW_WARNING) if change == "withdraw" else None,
         confirm_label=_("Confirm consent") if change == "confirm" else _("Withdraw consent"),
         cancel_url=url_for("portal.users.account_details", account_id=account.id))
@@ -238,7 +241,7 @@ def group_reset():
 # -- one's own password (R-1) ----------------------------------------------------------------
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
-def profile():
+def profile() -> ResponseReturnValue:
     account = current_user.account
     may_change = current_user.may(Action.CHANGE_OWN_PASSWORD, account_target(account))
     errors: list[str] = []

@@ -47,6 +47,8 @@ def list_allowed(list_name: str, dfes: str) -> bool:
 
 
 def page_url(number: int) -> str:
+    if request.endpoint is None:  # only a routed page has pages to number
+        raise LookupError("no endpoint to number the pages of")
     arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": number}
     return url_for(request.endpoint, **arguments)
 

@@ -79,9 +79,12 @@ def read_form(with_contact: bool) -> tuple[dict, dict[str, str], str | None]:
 def create(kind: AccountKind, form: dict, school: str | None, organisation: str | None, with_contact: bool):
     contact = Contact(organisation_name=form["organisation_name"] or None, job_title=form["job_title"] or None,
                       work_email=form["work_email"] or None, phone=form["phone"] or None) if with_contact else None
+    expiry = expiry_choice(form["expiry"])
+    if expiry is None:  # read_form refuses a form without one
+        raise ValueError("a new account needs an expiry (L-1)")
     account = account_operations.create_account(
         records(), caller(), kind, forename=form["forename"], surname=form["surname"], password=form["password"],
-        expiry=expiry_choice(form["expiry"]), school=school, organisation=organisation, contact=contact)
+        expiry=expiry, school=school, organisation=organisation, contact=contact)
     flash(_("The account %(address)s has been created and can be used now.", address=account.mail), "success")
     return redirect(url_for("portal.users.account_details", account_id=account.id), 303)
 

@@ -38,10 +38,10 @@ class PortalRole(StrEnum):
 
 class Action(StrEnum):
     VIEW_SCHOOL = "view-school"  # school information on the dashboard
-    CHANGE_OWN_PASSWORD = "change-own-password"
+    CHANGE_OWN_PASSWORD = "change-own-password"  # noqa: S105 - an action's name, not a password
     VIEW_ACCOUNTS = "view-accounts"  # list, search, view details
-    RESET_PASSWORD = "reset-password"
-    SHOW_PASSWORD = "show-password"
+    RESET_PASSWORD = "reset-password"  # noqa: S105 - an action's name, not a password
+    SHOW_PASSWORD = "show-password"  # noqa: S105 - an action's name, not a password
     PRINT_CREDENTIALS = "print-credentials"
     DOWNLOAD_CREDENTIALS = "download-credentials"
     CREATE_ACCOUNT = "create-account"
@@ -109,7 +109,8 @@ _CHAMPION: dict[Action, frozenset[TargetKind]] = {
 }
 
 
-def _with(base: dict[Action, frozenset[TargetKind]], **more: frozenset[TargetKind]) -> dict[Action, frozenset[TargetKind]]:
+def _with(base: dict[Action, frozenset[TargetKind]],
+          **more: frozenset[TargetKind]) -> dict[Action, frozenset[TargetKind]]:
     table = dict(base)
     for name, kinds in more.items():
         action = Action[name.upper()]

@@ -90,7 +90,7 @@ class PortalServiceProvider:
     def _auth(self, path: str, get: dict[str, Any] | None = None, post: dict[str, Any] | None = None):
         # The configured public URL, never the request's Host header, says where the portal is.
         url = urlsplit(self.base_url)
-        data = {"https": "on" if url.scheme == "https" else "off", "http_host": url.hostname,
+        data: dict[str, Any] = {"https": "on" if url.scheme == "https" else "off", "http_host": url.hostname,
                 "script_name": url.path + path, "get_data": get or {}, "post_data": post or {}}
         if url.port:
             data["server_port"] = url.port

@@ -42,7 +42,8 @@ def users(list_name: str):
     target = Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes)
     require(Action.VIEW_ACCOUNTS, target)
     args = request.args
-    status = args.get("status") if args.get("status") in STATUS_FILTERS else "active"
+    status = args.get("status", "")
+    status = status if status in STATUS_FILTERS else "active"
     consent = args.get("consent") if args.get("consent") in {c.value for c in Consent} else None
     search = args.get("q", "").strip()[:100]
     query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],

@@ -31,7 +31,7 @@ def edit_names(records: Records, by: Caller, account: Account, forename: str, su
 def request_new_username(records: Records, by: Caller, account: Account) -> bool:
     """Generate New Username (A-5): queued for the username job; False when one is already queued."""
     permit(by, Action.EDIT_NAMES, account_target(account))
-    if not username_changes.request_change(records.queues, account.id, by.username, by.at):
+    if not username_changes.request_change(records.queue_database(), account.id, by.username, by.at):
         return False
     records.audit.record(audit_entry(by, "request-new-username", account))
     return True
@@ -49,13 +49,15 @@ def change_state(records: Records, by: Caller, account: Account, wanted: Account
     A reactivation that `needs_new_expiry` takes `new_expiry`."""
     reactivating = wanted is AccountState.ACTIVE
     permit(by, Action.REACTIVATE if reactivating else Action.DEACTIVATE, account_target(account))
-    renewing = reactivating and needs_new_expiry(account, by.at.date())
-    if renewing and new_expiry is None:
-        raise ValueError("reactivating an expired account needs a new expiry (L-1)")
-    changes = {"expiry": _expiry_at(expiry_date(new_expiry, by.at.date()))} if renewing else None
+    changes: dict[str, datetime] | None = None
+    detail: dict[str, str] | None = None
+    if reactivating and needs_new_expiry(account, by.at.date()):
+        if new_expiry is None:
+            raise ValueError("reactivating an expired account needs a new expiry (L-1)")
+        changes = {"expiry": _expiry_at(expiry_date(new_expiry, by.at.date()))}
+        detail = {"expiry": new_expiry.value}
     records.directory.set_state(account.id, wanted, by.username, reason, by.at, changes=changes)
-    records.audit.record(audit_entry(by, "reactivate" if reactivating else "deactivate", account,
-                                     detail={"expiry": new_expiry.value} if renewing else None))
+    records.audit.record(audit_entry(by, "reactivate" if reactivating else "deactivate", account, detail=detail))
 
 
 def set_consent(records: Records, by: Caller, accounts: list[Account], consent: Consent) -> int:
@@ -89,7 +91,10 @@ def extend_expiry(records: Records, by: Caller, accounts: list[Account], extend_
     permit_each(by, Action.EXTEND_EXPIRY, accounts)
     today = by.at.date()
     for account in accounts:
-        new_expiry = expiry_date(extend_by, max(today, account.expiry.date()))
+        if account.expiry is None:  # only non-MIS accounts expire, and those always have a date (L-1)
+            raise ValueError(f"{account.username} has no expiry to extend (L-1)")
+        old_expiry = account.expiry.date()
+        new_expiry = expiry_date(extend_by, max(today, old_expiry))
         records.directory.update_account(account.id, {"expiry": _expiry_at(new_expiry)})
         records.audit.record(audit_entry(by, "extend-expiry", account, detail={
-            "from": account.expiry.date().isoformat(), "to": new_expiry.isoformat()}))
+            "from": old_expiry.isoformat(), "to": new_expiry.isoformat()}))

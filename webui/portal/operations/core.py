@@ -11,6 +11,7 @@ from directory.model import Account
 from operational import audit
 from operational.audit import AuditEntry
 from operational.db import Database
+from operational.statuses import AuditOutcome
 from webui.portal.permissions import Action, Actor, Decision, Target, account_target, decide
 
 
@@ -56,6 +57,13 @@ class Records:
     audit: AuditLog
     queues: Database | None = None
 
+    def queue_database(self) -> Database:
+        """The queues, for an operation that queues a change: records made without them (the
+        unit tests' fakes) serve only the operations that write at once."""
+        if self.queues is None:
+            raise LookupError("these records have no operational database to queue the change in")
+        return self.queues
+
 
 class Refused(Exception):
     """The person may not do this; nothing was written."""
@@ -89,7 +97,8 @@ def permit_each(by: Caller, action: Action, accounts: list[Account]) -> None:
         permit(by, action, account_target(account))
 
 
-def audit_entry(by: Caller, action: str, target: Account | None = None, *, outcome: str = "success",
+def audit_entry(by: Caller, action: str, target: Account | None = None, *,
+                outcome: AuditOutcome = AuditOutcome.SUCCESS,
                 target_kind: str | None = None, target_id: str | None = None, target_label: str | None = None,
                 school: str | None = None, organisation: str | None = None,
                 detail: dict[str, Any] | None = None) -> AuditEntry:

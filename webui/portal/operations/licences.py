@@ -7,6 +7,7 @@ from directory.model import Account, School
 from directory.rules.licences import staff_licence_use
 from operational import licence_requests
 from operational.licence_requests import LicenceState, OverQuota
+from operational.statuses import AuditOutcome
 from webui.portal.operations.core import Caller, Records, audit_entry, permit, permit_each
 from webui.portal.permissions import Action, school_target
 
@@ -33,11 +34,12 @@ def change_licences(records: Records, by: Caller, school: School, staff: list[Ac
                                  school.staff_licence_quota).fits
 
     try:
-        changed = licence_requests.request(records.queues, school.dfes, [a.id for a in chosen], allocate,
+        changed = licence_requests.request(records.queue_database(), school.dfes, [a.id for a in chosen], allocate,
                                            by.username, by.at, allowed=within_quota if allocate else None)
     except OverQuota:
         records.audit.record(audit_entry(by, "allocate-licence", target_kind="school", target_id=school.dfes,
-                                         school=school.dfes, outcome="refused", detail={"asked": len(chosen)}))
+                                         school=school.dfes, outcome=AuditOutcome.REFUSED,
+                                         detail={"asked": len(chosen)}))
         raise BeyondQuota(school) from None
     by_id = {a.id: a for a in chosen}
     for account_id in changed:

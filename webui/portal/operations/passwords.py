@@ -6,6 +6,7 @@ from __future__ import annotations
 from directory.model import Account, AccountKind, AccountState, PasswordStatus, School
 from directory.rules import passwords
 from directory.store import AccountQuery
+from operational.statuses import AuditOutcome
 from webui.portal.operations.core import Caller, Records, audit_entry, by_name, permit, permit_each
 from webui.portal.permissions import Action, Target, TargetKind, account_target
 
@@ -45,7 +46,8 @@ def show_password(records: Records, by: Caller, account: Account) -> str | None:
     permit(by, Action.SHOW_PASSWORD, account_target(account))
     password = records.directory.reveal_password(account.id) \
         if account.password_status is PasswordStatus.AVAILABLE else None
-    records.audit.record(audit_entry(by, "show-password", account, outcome="success" if password else "refused"))
+    outcome = AuditOutcome.SUCCESS if password else AuditOutcome.REFUSED
+    records.audit.record(audit_entry(by, "show-password", account, outcome=outcome))
     return password
 
 
