@@ -117,8 +117,8 @@ def main() -> None:
     rng = random.Random(7)
     app_budget = (3000, 150.0 / args.budget_scale)
     tenant_budget = (18000, 300.0 / args.budget_scale)
-    with tempfile.TemporaryDirectory(prefix="porth-bench-graph-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-graph-") as scratch_dir:
+        scratch = Path(scratch_dir)
         password = secrets.token_urlsafe(12)
         slapd = PrivateSlapd(scratch / "slapd", "127.0.0.1", free_port(), BASE, ROOT_DN, password, no_sync=True)
         slapd.start()
@@ -148,8 +148,9 @@ def main() -> None:
             settings = FakeTenantSettings(app_writes=app_budget, tenant_writes=tenant_budget)
             with FakeGraph(settings) as fake:
                 top = ceiling(fake, args.ceiling_seconds)
-            print(f"(a) ceiling: {top:,.0f} writes/s accepted by the fake (budget {app_budget[0] / app_budget[1]:,.0f}/s "
-                  f"per app, {tenant_budget[0] / tenant_budget[1]:,.0f}/s per tenant)")
+            print(f"(a) ceiling: {top:,.0f} writes/s accepted by the fake "
+                  f"(budget {app_budget[0] / app_budget[1]:,.0f}/s per app, "
+                  f"{tenant_budget[0] / tenant_budget[1]:,.0f}/s per tenant)")
             settings = FakeTenantSettings(app_writes=app_budget, tenant_writes=tenant_budget,
                                           throttle_rate=args.throttle, retry_after="0.2",
                                           seats={STUDENT_SKU[0]: args.accounts, FACULTY_SKU[0]: args.accounts})

@@ -37,14 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.mis.records import UpnField  # noqa: E402
 from demo import exports as demo_exports  # noqa: E402
-from demo.files import write_demo_exports
+from demo.files import write_demo_exports  # noqa: E402
 from directory.ldap.mapping import ACCOUNT_OBJECT_CLASSES, OBJECT_CLASS, A, DirectoryTree  # noqa: E402
 from directory.rules import usernames  # noqa: E402
 from directory.rules.vault import PasswordVault  # noqa: E402
-from directory.school_register import (
-    add_register,
-    parse_register,
-)
+from directory.school_register import add_register, parse_register  # noqa: E402
 from directory.slapd import PrivateSlapd  # noqa: E402
 from directory.store import DirectoryConfig, DirectoryStore  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -103,9 +100,8 @@ def accounts_ldif(exports: Path, vault: PasswordVault, hashed_password: str | No
                                                 A["year_group"]: row["Year Group"],
                                                 A["registration_group"]: row["Registration Group"]}))
         codes = [r["Staff Code"] for r in read_csv(folder / "staff.csv")]
-        for row in read_csv(folder / "staff.csv"):
-            if row["Staff Code"] and codes.count(row["Staff Code"]) == 1:
-                people.append(("staff", row, {A["staff_code"]: row["Staff Code"]}))
+        people.extend(("staff", row, {A["staff_code"]: row["Staff Code"]}) for row in read_csv(folder / "staff.csv")
+                      if row["Staff Code"] and codes.count(row["Staff Code"]) == 1)
         for kind, row, extra in people:
             base = usernames.username_base(row["Legal Surname"], row["Legal Forename"])
             # Names are only ever base or base+N here, so a counter per base is enough
@@ -218,8 +214,8 @@ def main() -> None:
                              "for the national scale, whose initial load is bound by Argon2 for hours")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="porth-bench-") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="porth-bench-") as scratch_dir:
+        scratch = Path(scratch_dir)
         specs = demo_exports.wales_specs(args.seed, "csv") if args.wales else demo_exports.school_specs(
             args.schools, args.seed, "csv", ("661", "662", "670", "681"))
         exports = scratch / "exports"
@@ -251,7 +247,8 @@ def main() -> None:
                 if any(adder.wait() != 0 for adder in adders):
                     raise SystemExit("ldapadd failed")
                 raw_seconds = time.perf_counter() - start
-                progress(f"(a) measured: {entries} entries in {raw_seconds:.1f} s, {entries / raw_seconds:.0f} entries/s")
+                progress(f"(a) measured: {entries} entries in {raw_seconds:.1f} s, "
+                         f"{entries / raw_seconds:.0f} entries/s")
             finally:
                 raw_server.stop()
 
@@ -262,9 +259,9 @@ def main() -> None:
             add_register(store, schools)
             store.close()
             env = {k: v for k, v in os.environ.items() if not k.startswith("PORTH_")}
-            env.update(PORTH_PROVISIONING__JOBS=str(args.jobs), PORTH_VAR_DIR=str(scratch / "var"), PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE,
-                       PORTH_LDAP__BIND_DN=ROOT_DN, PORTH_LDAP__BIND_PASSWORD=password,
-                       PORTH_SECRETS__UPN_HASH_KEY=UPN_KEY)
+            env.update(PORTH_PROVISIONING__JOBS=str(args.jobs), PORTH_VAR_DIR=str(scratch / "var"),
+                       PORTH_LDAP__URL=server.url, PORTH_LDAP__BASE_DN=BASE, PORTH_LDAP__BIND_DN=ROOT_DN,
+                       PORTH_LDAP__BIND_PASSWORD=password, PORTH_SECRETS__UPN_HASH_KEY=UPN_KEY)
             records = sum(len(read_csv(f / "learners.csv")) + len(read_csv(f / "staff.csv"))
                           for f in exports.iterdir() if f.is_dir())
             if args.preload:
@@ -282,7 +279,8 @@ def main() -> None:
             else:
                 initial, _ = porth(["provision", str(exports)], env)
                 initial_memory = PEAK_MEMORY_MIB[-1]
-                progress(f"(b) measured: {initial:.1f} s, {entries / initial:.0f} accounts/s, peak {initial_memory:.0f} MiB")
+                progress(f"(b) measured: {initial:.1f} s, {entries / initial:.0f} accounts/s, "
+                         f"peak {initial_memory:.0f} MiB")
             rerun, out = porth(["provision", str(exports)], env)
             totals = next(line for line in out.splitlines() if line.startswith("all ")).split()[2:6]
             if totals != ["0", "0", "0", "0"]:
@@ -297,7 +295,8 @@ def main() -> None:
     print(f"Porth provisioning bench: {len(specs)} schools, {records} MIS records, {entries} accounts, {durability}, "
           f"{args.jobs} jobs")
     if raw_seconds is not None:
-        print(f"(a) raw ldapadd of the same {entries} entries: {raw_seconds:8.1f} s {entries / raw_seconds:8.0f} entries/s")
+        print(f"(a) raw ldapadd of the same {entries} entries: {raw_seconds:8.1f} s "
+              f"{entries / raw_seconds:8.0f} entries/s")
         print(f"(b) porth initial load:                  {initial:8.1f} s {entries / initial:8.0f} accounts/s"
               f"  ratio to (a): {(entries / initial) / (entries / raw_seconds):.0%}"
               f"  (peak memory {initial_memory:.0f} MiB)")

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 ENV_PREFIX = "PORTH_"
@@ -329,7 +330,7 @@ def _setting_name(location: tuple[Any, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in location)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     name = _setting_name(tuple(error["loc"]))
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

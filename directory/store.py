@@ -9,7 +9,7 @@ directory.ldap.sign_in.SignInDirectory.
 
 from __future__ import annotations
 
-from config.settings import Settings
+from config.settings import Settings, secret_value
 from directory.ldap.accounts import Accounts
 from directory.ldap.config import DirectoryConfig, Lockout, config_for
 from directory.ldap.connections import Connections
@@ -51,6 +51,5 @@ class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies):
 
 def store_for(settings: Settings) -> DirectoryStore:
     """The store described by Porth's settings (with their secrets filled in)."""
-    vault_key = settings.secrets.password_vault_key
-    assert vault_key is not None, "settings without secrets (config.settings.with_secrets)"
-    return DirectoryStore(config_for(settings), PasswordVault(vault_key.get_secret_value()))
+    vault_key = secret_value(settings.secrets.password_vault_key, "secrets.password_vault_key")
+    return DirectoryStore(config_for(settings), PasswordVault(vault_key))

@@ -30,6 +30,6 @@ BY_CODE = {o.code: o for o in CONSORTIA + LOCAL_AUTHORITIES}
 def organisations_for(la_code: str) -> list[Organisation]:
     """The local authority with this code and its consortium (empty if not Welsh)."""
     la = BY_CODE.get(la_code)
-    if la is None:
+    if la is None or la.parent is None:  # not Welsh, or a consortium's code rather than an LA's
         return []
     return [BY_CODE[la.parent], la]

@@ -57,7 +57,8 @@ def this_process() -> str:
 
 
 def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
-            lease: timedelta = timedelta(minutes=30), clock: Callable[[], datetime] | None = None) -> JobRunSummary | None:
+            lease: timedelta = timedelta(minutes=30),
+            clock: Callable[[], datetime] | None = None) -> JobRunSummary | None:
     """Run the job unless another scheduler holds it (then None). A failure is recorded, not raised."""
     holder = this_process()
     if not job_runs.take_lock(context.db, name, holder, context.now, lease):

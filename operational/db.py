@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from importlib.resources import files
@@ -12,10 +13,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Dialect, Engine, Executable, create_engine, event
+from sqlalchemy import ClauseElement, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
 
@@ -74,10 +76,12 @@ class Database:
         nothing (pysqlite starts the transaction only at the first write, after the reads)."""
         from sqlalchemy import text
 
-        if session.bind.dialect.name == "postgresql":
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
-        elif session.bind.dialect.name == "sqlite":
-            session.execute(text(f"UPDATE {table} SET id = id WHERE 0"))
+        elif dialect == "sqlite":
+            # `table` is one of Porth's own table names (a __tablename__), never outside input.
+            session.execute(text(f"UPDATE {table} SET id = id WHERE 0"))  # noqa: S608 - see above
 
     def _alembic_config(self) -> Config:
         config = Config()
@@ -114,10 +118,12 @@ class DirectStatement:
     cursor; its parameters and result columns go through the columns' SQLAlchemy types
     (UtcDateTime and the like), so values read and written match the ORM's exactly."""
 
-    def __init__(self, statement: Executable, dialect: Dialect):
+    def __init__(self, statement: ClauseElement, dialect: Dialect):
         compiled = statement.compile(dialect=dialect)
+        if not isinstance(compiled, SQLCompiler):  # DDL compiles otherwise, and is never run this way
+            raise TypeError(f"not a statement to run directly: {statement}")
         self.sql = compiled.string
-        self._order = list(compiled.positiontup) if compiled.positional else None
+        self._order = list(compiled.positiontup or ()) if compiled.positional else None
         self._binds = {name: parameter.type.dialect_impl(dialect).bind_processor(dialect)
                        for name, parameter in compiled.binds.items()}
         columns = getattr(statement, "selected_columns", None) or ()
@@ -131,7 +137,7 @@ class DirectStatement:
 
     def rows(self, cursor) -> list[tuple[Any, ...]]:
         processors = self._results
-        return [tuple(process(value) if process else value for process, value in zip(processors, row))
+        return [tuple(process(value) if process else value for process, value in zip(processors, row, strict=True))
                 for row in cursor.fetchall()]
 
 
@@ -155,7 +161,7 @@ class KeptConnections:
         self._opened: list[Any] = []
         self._lock = threading.Lock()
 
-    def prepare(self, statement: Executable) -> DirectStatement:
+    def prepare(self, statement: ClauseElement) -> DirectStatement:
         return DirectStatement(statement, self.engine.dialect)
 
     def run(self, work: Callable[[Any], T]) -> T:
@@ -185,10 +191,8 @@ class KeptConnections:
                 raise
             finally:
                 if cursor is not None:
-                    try:
+                    with contextlib.suppress(self._driver_error):
                         cursor.close()
-                    except self._driver_error:
-                        pass
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -196,10 +200,8 @@ class KeptConnections:
         with self._lock:
             opened, self._opened = self._opened, []
         for connection in opened:
-            try:
+            with contextlib.suppress(self._driver_error):
                 connection.close()
-            except self._driver_error:
-                pass
 
     def _roll_back(self, connection, lost: bool) -> None:
         if not lost:
@@ -211,7 +213,5 @@ class KeptConnections:
         self._local.connection = None
         with self._lock:
             self._opened = [c for c in self._opened if c is not connection]
-        try:
+        with contextlib.suppress(self._driver_error):
             connection.close()
-        except self._driver_error:
-            pass

@@ -55,7 +55,9 @@ def take_lock(db: Database, job: str, holder: str, now: datetime, lease: timedel
             .where(JobLock.job == job,
                    or_(JobLock.holder.is_(None), JobLock.holder == holder, JobLock.expires_at < now))
             .values(holder=holder, expires_at=now + lease))
-        return taken.rowcount == 1
+        # Session.execute is typed as returning Result, but an UPDATE's is a CursorResult,
+        # which has rowcount (SQLAlchemy's ORM guide, "Getting Affected Row Count").
+        return taken.rowcount == 1  # type: ignore[attr-defined]
 
 
 def release_lock(db: Database, job: str, holder: str) -> None:
@@ -82,7 +84,7 @@ def start_run(db: Database, job: str, now: datetime, trigger: str, holder: str) 
 def finish_run(db: Database, run_id: int, outcome: JobOutcome, now: datetime, counts: dict[str, int],
                errors: list[dict[str, Any]], note: str | None = None) -> None:
     with db.session() as session, session.begin():
-        run = session.get(JobRun, run_id)
+        run = session.get_one(JobRun, run_id)
         run.outcome, run.ended_at, run.counts, run.note = outcome, now, counts, note
         run.error_count, run.errors = len(errors), errors[:MAX_ERRORS_KEPT] or None
 
@@ -97,7 +99,8 @@ def last_runs(db: Database) -> dict[str, JobRunSummary]:
     """The latest run of each job."""
     latest = select(func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
     with db.session() as session:
-        return {run.job: _summary(run) for run in session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))}
+        newest = session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))
+        return {run.job: _summary(run) for run in newest}
 
 
 def runs_of(db: Database, job: str, limit: int = 20) -> list[JobRunSummary]:

@@ -55,7 +55,8 @@ def request(db: Database, school: str, account_ids: list[str], wanted: bool, by:
                   .group_by(LicenceRequest.account_id).subquery())
         current = {r.account_id: _state(r)
                    for r in session.scalars(select(LicenceRequest).join(newest, LicenceRequest.id == newest.c.id))}
-        changing = [a for a in dict.fromkeys(account_ids) if (current.get(a).wanted if a in current else False) != wanted]
+        changing = [a for a in dict.fromkeys(account_ids)
+                    if (current[a].wanted if a in current else False) != wanted]
         if allowed is not None and not allowed({**current, **{a: LicenceState(wanted, ChangeState.PENDING, now)
                                                               for a in changing}}):
             raise OverQuota(school)

@@ -59,12 +59,12 @@ def pending(db: Database, limit: int = 1000) -> list[QueuedChange]:
 def note_begun(db: Database, change_id: int, old_username: str) -> None:
     """Before the directory is written: a killed job's rerun knows the old name."""
     with db.session() as session, session.begin():
-        session.get(UsernameChange, change_id).old_username = old_username
+        session.get_one(UsernameChange, change_id).old_username = old_username
 
 
 def finish(db: Database, change_id: int, now: datetime, new_username: str | None = None,
            error: str | None = None) -> None:
     with db.session() as session, session.begin():
-        row = session.get(UsernameChange, change_id)
+        row = session.get_one(UsernameChange, change_id)
         row.state, row.done_at = (ChangeState.FAILED if error else ChangeState.APPLIED), now
         row.new_username, row.error = new_username, error

@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 from directory.model import Account, AccountKind, AccountState
 from directory.rules import consent
@@ -35,7 +36,7 @@ class CloudUser:
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode("utf-8")).hexdigest()[:32]
 
-    def profile(self) -> dict:
+    def profile(self) -> dict[str, Any]:
         """The user's properties as Graph takes them (PATCH / POST)."""
         return {"accountEnabled": self.enabled, "displayName": self.display_name, "mailNickname": self.mail_nickname,
                 "userPrincipalName": self.upn, "givenName": self.given_name, "surname": self.surname,
@@ -95,6 +96,13 @@ class AccountPlan:
     user: CloudUser | None
     add_licence: str | None = None
     remove_licence: str | None = None
+
+    @property
+    def wanted_user(self) -> CloudUser:
+        """The cloud user a create, find or update sends (plan_account gives only a delete or nothing none)."""
+        if self.user is None:
+            raise ValueError(f"a {self.change.value} of account {self.account_id} carries no cloud user")
+        return self.user
 
 
 def plan_account(account_id: str, desired: CloudUser | None, known: Known | None,

@@ -158,8 +158,10 @@ class TenantSync:
                 continue  # not Porth's (made in the tenant for something else)
             seen.add(row.account_id)
             licences = {part_numbers.get(entry["skuId"]) for entry in user.get("assignedLicenses") or []}
-            if user.get("userPrincipalName", "").lower() != (row.upn or "").lower() \
-                    or licences != ({row.licence} if row.licence else set()) or (row.digest and user.get("accountEnabled") != enabled.get(row.account_id)):
+            renamed = user.get("userPrincipalName", "").lower() != (row.upn or "").lower()
+            relicensed = licences != ({row.licence} if row.licence else set())
+            toggled = row.digest and user.get("accountEnabled") != enabled.get(row.account_id)
+            if renamed or relicensed or toggled:
                 drifted.add(row.account_id)
         # A cloud user deleted by hand: create it again.
         for account_id, row in list(rows.items()):
@@ -174,10 +176,11 @@ class TenantSync:
 
     # -- sending ---------------------------------------------------------------------------------
     def _steps(self, plan: AccountPlan, cloud_id: str | None) -> list[Step]:
-        user, key = plan.user, plan.account_id
+        key = plan.account_id
         steps: list[Step] = []
         licence_path = None
         if plan.change is Change.CREATE:
+            user = plan.wanted_user
             body = {**user.profile(), "onPremisesImmutableId": plan.account_id,
                     "passwordProfile": {"forceChangePasswordNextSignIn": False,
                                         # Never used: people sign in through Porth's IdP (federated).
@@ -185,7 +188,7 @@ class TenantSync:
             steps.append(Step(f"{key}:user", "POST", "/users", body))
             licence_path = f"/users/{user.upn}/assignLicense"
         elif plan.change is Change.UPDATE:
-            steps.append(Step(f"{key}:user", "PATCH", f"/users/{cloud_id}", user.profile()))
+            steps.append(Step(f"{key}:user", "PATCH", f"/users/{cloud_id}", plan.wanted_user.profile()))
             licence_path = f"/users/{cloud_id}/assignLicense"
         elif plan.change is Change.DELETE:
             steps.append(Step(f"{key}:user", "DELETE", f"/users/{cloud_id}"))
@@ -201,7 +204,7 @@ class TenantSync:
         """A create that may have gone out unrecorded (a killed run): adopt the cloud user if it exists."""
         found = next(iter(self.graph.pages(f"/users?$filter=onPremisesImmutableId eq '{plan.account_id}'")), None)
         if found is None:
-            return AccountPlan(plan.account_id, Change.CREATE, plan.user, add_licence=plan.user.licence), None
+            return AccountPlan(plan.account_id, Change.CREATE, plan.user, add_licence=plan.wanted_user.licence), None
         part_numbers = self.part_numbers()
         held = next((part_numbers.get(entry["skuId"]) for entry in found.get("assignedLicenses") or []), None)
         self._stage(plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"), licence=held,
@@ -213,14 +216,15 @@ class TenantSync:
     def _apply(self, plans: list[AccountPlan], rows: dict[str, CloudAccount]) -> None:
         cloud_ids = {a: r.cloud_id for a, r in rows.items()}
         groups: list[_Group] = []
-        for plan in plans:
-            if plan.change is Change.FIND:
-                plan, cloud_ids[plan.account_id] = self._find_existing(plan)
+        for planned in plans:
+            plan = planned
+            if planned.change is Change.FIND:
+                plan, cloud_ids[planned.account_id] = self._find_existing(planned)
             steps = self._steps(plan, cloud_ids.get(plan.account_id))
             if steps:
                 groups.append(_Group(plan, PendingSteps(steps)))
             if plan.change is Change.CREATE:  # intent first: a rerun looks a pending create up before making it
-                self._stage(plan.account_id, upn=plan.user.upn, state=ChangeState.PENDING)
+                self._stage(plan.account_id, upn=plan.wanted_user.upn, state=ChangeState.PENDING)
         self._flush()
         self._pipeline(groups)
 
@@ -242,18 +246,19 @@ class TenantSync:
                 batch.append(group)
                 size += len(group.pending.unanswered())
             steps = [step for group in batch for step in group.pending.to_send()]
-            refused = None
+            reply: dict[str, Answer] | errors.GraphError
             try:
-                answers = self.graph.send_batch(steps)
+                reply = self.graph.send_batch(steps)
             except errors.WritesBlocked:
                 for group in batch:
                     self.report.count(f"would {group.plan.change.value}")
                 continue
             except (errors.Throttled, errors.Unavailable) as exc:  # the whole batch
-                answers, refused = None, exc
+                reply = exc
+            answers = None if isinstance(reply, errors.GraphError) else reply
             for group in batch:
                 pending = group.pending
-                delay = pending.take(answers) if answers is not None else pending.take_refusal(refused)
+                delay = pending.take_refusal(reply) if isinstance(reply, errors.GraphError) else pending.take(reply)
                 if pending.done():
                     self._settle(group.plan, pending.final_answers())
                 elif pending.attempts >= self.graph.max_attempts:
@@ -268,32 +273,35 @@ class TenantSync:
     def _settle(self, plan: AccountPlan, answers: list[Answer]) -> None:
         user_answer = answers[0]
         licence_answer = answers[1] if len(answers) > 1 else None
+        user_error = user_answer.error  # None exactly when the answer is ok
         if plan.change is Change.DELETE:
-            if user_answer.ok or isinstance(user_answer.error, errors.NotFound):
+            if user_error is None or isinstance(user_error, errors.NotFound):
                 self._stage_forget(plan.account_id)
                 self.report.count("deleted")
             else:
-                self._failed(plan, user_answer.error)
+                self._failed(plan, user_error)
             return
-        if not user_answer.ok:
-            self._failed(plan, user_answer.error)
+        if user_error is not None:
+            self._failed(plan, user_error)
             return
+        user = plan.wanted_user
         cloud_id = user_answer.body["id"] if plan.change is Change.CREATE else self._UNSET
-        if licence_answer is not None and not licence_answer.ok:
+        licence_error = licence_answer.error if licence_answer is not None else None
+        if licence_error is not None:
             # The user is there; its licence is not: recorded against the account with Graph's code.
-            error = licence_answer.error
-            transient = _transient(error)
-            self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn,
+            transient = _transient(licence_error)
+            self._stage(plan.account_id, cloud_id=cloud_id, upn=user.upn,
                         licence=None if plan.change is Change.CREATE else self._UNSET,
-                        digest=None if transient else plan.user.digest(),
-                        state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error)
+                        digest=None if transient else user.digest(),
+                        state=ChangeState.PENDING if transient else ChangeState.FAILED, error=licence_error)
             if not transient:
-                self._licence_outcome(plan, False, error)
+                self._licence_outcome(plan, False, licence_error)
             self.report.count("licence left pending" if transient else "licence failed")
-            self.report.errors.append({"record": plan.user.upn, "error": error.code, "detail": error.message})
+            self.report.errors.append({"record": user.upn, "error": licence_error.code,
+                                       "detail": licence_error.message})
             return
-        self._stage(plan.account_id, cloud_id=cloud_id, upn=plan.user.upn, licence=plan.user.licence,
-                    digest=plan.user.digest(), state=ChangeState.APPLIED)
+        self._stage(plan.account_id, cloud_id=cloud_id, upn=user.upn, licence=user.licence,
+                    digest=user.digest(), state=ChangeState.APPLIED)
         if licence_answer is not None:
             self._licence_outcome(plan, True, None)
             self.report.count("licensed" if plan.add_licence else "unlicensed")
@@ -333,8 +341,10 @@ class TenantSync:
         if not (self._staged or self._forgotten or self._licences):
             return
         with self.db.session() as session, session.begin():
-            for account_id, fields in self._staged.items():
-                row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id, error_permanent=False)
+            for account_id, staged in self._staged.items():
+                row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id,
+                                                                            error_permanent=False)
+                fields = staged
                 if fields.get("cloud_id", "keep") is None and row.cloud_id:
                     fields = {k: v for k, v in fields.items() if k != "cloud_id"}
                 for name, value in fields.items():
@@ -342,9 +352,9 @@ class TenantSync:
                 row.updated_at = self.now
                 session.add(row)
             for account_id in self._forgotten:
-                row = session.get(CloudAccount, account_id)
-                if row is not None:
-                    session.delete(row)
+                gone = session.get(CloudAccount, account_id)
+                if gone is not None:
+                    session.delete(gone)
         for account_id, (applied, error) in self._licences.items():
             licence_requests.settle(self.db, account_id, applied, self.now, error=error)
         self._staged, self._forgotten, self._licences = {}, set(), {}

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import assert_never
 
 from connectors.mis.records import LearnerRecord, StaffRecord
 from connectors.provisioning.plan import (
@@ -29,7 +30,7 @@ from connectors.provisioning.plan import (
     UpdateAccount,
     UpdateSchoolName,
 )
-from directory.errors import DirectoryError, DirectoryUnavailable
+from directory.errors import DirectoryError, DirectoryUnavailable, InvalidEntry
 from directory.model import AccountKind, AccountState, Consent, GroupKind, NewAccount
 from directory.rules import passwords
 from directory.rules.passwords import PasswordPolicyError
@@ -43,7 +44,7 @@ COUNTED = {CreateAccount: "created", UpdateAccount: "updated", Reactivate: "upda
 
 @dataclass
 class ApplyResult:
-    counts: dict[str, Counter] = field(default_factory=dict)  # workflow -> created/updated/moved/deactivated
+    counts: dict[str, Counter[str]] = field(default_factory=dict)  # workflow -> created/updated/moved/deactivated
     errors: list[RecordError] = field(default_factory=list)
 
     def count(self, workflow: str, what: str) -> None:
@@ -51,41 +52,68 @@ class ApplyResult:
 
 
 def new_account(record: LearnerRecord | StaffRecord, school: str) -> NewAccount:
+    surname, forename = record.legal_surname, record.legal_forename
+    if not surname or not forename:
+        # The planner never makes a CreateAccount from such a record (M-9 "Missing legal name");
+        # should one come anyway, the store is not asked to name an account after nothing.
+        raise InvalidEntry(f"record {record.reference} has no legal surname or forename")
     if isinstance(record, LearnerRecord):
         return NewAccount(
-            kind=AccountKind.LEARNER, surname=record.legal_surname, forename=record.legal_forename,
+            kind=AccountKind.LEARNER, surname=surname, forename=forename,
             created_by=PROVISIONING, school=school, upn_hash=record.upn.hash,
             admission_number=record.admission_number, year_group=record.year_group,
             registration_group=record.registration_group, classes=tuple(sorted(record.classes)),
             consent=Consent.NOT_OBTAINED, password=passwords.generate_learner_password(),
         )
     return NewAccount(
-        kind=AccountKind.STAFF, surname=record.legal_surname, forename=record.legal_forename,
+        kind=AccountKind.STAFF, surname=surname, forename=forename,
         created_by=PROVISIONING, school=school, staff_code=record.staff_code,
         classes=tuple(sorted(record.classes)), password=passwords.generate_password(),
     )
 
 
-def _writer(store: DirectoryStore, school: str, now: datetime) -> dict[type, Callable[[Action], None]]:
-    return {
-        CreateAccount: lambda a: store.add_account(new_account(a.record, school), now),
-        UpdateAccount: lambda a: store.update_account(a.account_id, dict(a.changes)),
-        TransferIn: lambda a: store.set_state(
-            a.account_id, AccountState.ACTIVE, PROVISIONING, f"transferred from school {a.from_school}", now,
-            changes=dict(a.changes), forget_password=True,
-        ),
-        Reactivate: lambda a: store.set_state(
-            a.account_id, AccountState.ACTIVE, PROVISIONING, "current again in the MIS", now,
-            changes=dict(a.changes),
-        ),
-        Deactivate: lambda a: store.set_state(
-            a.account_id, AccountState.DEACTIVATED, PROVISIONING, a.reason, now,
-            changes={"leaving_date": a.leaving_date or now.date()},
-        ),
-        UpdateSchoolName: lambda a: store.rename_school(a.school, a.name),
-        AddGroup: lambda a: store.add_group(a.school, GroupKind(a.kind), a.code),
-        RemoveGroup: lambda a: store.remove_group(a.group_id),
-    }
+def _write(store: DirectoryStore, school: str, now: datetime, action: Action) -> None:
+    """The one LDAP write an action asks for."""
+    match action:
+        case CreateAccount():
+            store.add_account(new_account(action.record, school), now)
+        case UpdateAccount():
+            store.update_account(action.account_id, dict(action.changes))
+        case TransferIn():
+            store.set_state(
+                action.account_id, AccountState.ACTIVE, PROVISIONING,
+                f"transferred from school {action.from_school}", now,
+                changes=dict(action.changes), forget_password=True,
+            )
+        case Reactivate():
+            store.set_state(
+                action.account_id, AccountState.ACTIVE, PROVISIONING, "current again in the MIS", now,
+                changes=dict(action.changes),
+            )
+        case Deactivate():
+            store.set_state(
+                action.account_id, AccountState.DEACTIVATED, PROVISIONING, action.reason, now,
+                changes={"leaving_date": action.leaving_date or now.date()},
+            )
+        case UpdateSchoolName():
+            store.rename_school(action.school, action.name)
+        case AddGroup():
+            store.add_group(action.school, GroupKind(action.kind), action.code)
+        case RemoveGroup():
+            store.remove_group(action.group_id)
+        case _:
+            assert_never(action)
+
+
+def _reference(action: Action, school: str) -> str:
+    """How a refused action's record error names it: the record, the group's code, else the school."""
+    match action:
+        case AddGroup() | RemoveGroup():
+            return action.code
+        case UpdateSchoolName():
+            return school
+        case _:
+            return action.reference or school
 
 
 def apply_plan(store: DirectoryStore, plan: Plan, now: datetime,
@@ -96,15 +124,14 @@ def apply_plan(store: DirectoryStore, plan: Plan, now: datetime,
     next run converges from wherever this one stopped).
     """
     result = ApplyResult()
-    write = _writer(store, plan.school, now)
     for action in plan.actions:
         try:
-            write[type(action)](action)
+            _write(store, plan.school, now, action)
         except DirectoryUnavailable:
             raise
         except (DirectoryError, UsernameError, PasswordPolicyError) as exc:
-            reference = getattr(action, "reference", None) or getattr(action, "code", plan.school)
-            result.errors.append(RecordError(action.workflow, reference, DIRECTORY_REFUSED, None, str(exc)))
+            result.errors.append(RecordError(action.workflow, _reference(action, plan.school), DIRECTORY_REFUSED,
+                                             None, str(exc)))
         else:
             result.count(action.workflow, COUNTED[type(action)])
         if progress is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Union
+from typing import Any
 
 from connectors.mis.records import LearnerRecord, StaffRecord
 
@@ -120,7 +120,8 @@ class RemoveGroup:
     code: str
 
 
-Action = Union[CreateAccount, UpdateAccount, TransferIn, Reactivate, Deactivate, UpdateSchoolName, AddGroup, RemoveGroup]
+Action = (CreateAccount | UpdateAccount | TransferIn | Reactivate | Deactivate | UpdateSchoolName | AddGroup
+          | RemoveGroup)
 
 
 @dataclass(frozen=True)

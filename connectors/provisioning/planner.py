@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from connectors.mis.records import LearnerRecord, SchoolExport, StaffRecord
+from connectors.mis.records import MISSING_UPN, LearnerRecord, SchoolExport, StaffRecord
 from connectors.provisioning.field_policy import forced_values
 from connectors.provisioning.plan import (
     DUPLICATE_STAFF_CODE,
@@ -92,10 +92,14 @@ def _changes(account: Account, record: LearnerRecord | StaffRecord, today: date)
                  if getattr(account, name) != value)
 
 
-def _leaver(account: Account, record: LearnerRecord | StaffRecord) -> Deactivate:
+def _left_on(record: LearnerRecord | StaffRecord, today: date) -> date | None:
+    """The record's leaving date once it has come (M-5), else None."""
+    return record.leaving_date if _is_past(record.leaving_date, today) else None
+
+
+def _leaver(account: Account, record: LearnerRecord | StaffRecord, left_on: date) -> Deactivate:
     """M-5: a record whose leaving date has come deactivates its account."""
-    return Deactivate(LEAVERS, account.id, record.reference, f"left on {record.leaving_date.isoformat()}",
-                      record.leaving_date)
+    return Deactivate(LEAVERS, account.id, record.reference, f"left on {left_on.isoformat()}", left_on)
 
 
 class _SchoolPlanner:
@@ -105,7 +109,8 @@ class _SchoolPlanner:
         self.actions: list[Action] = []
         self.errors: list[RecordError] = []
 
-    def error(self, workflow: str, record: str, error: str, field: str | None = None, detail: str | None = None):
+    def error(self, workflow: str, record: str, error: str, field: str | None = None,
+              detail: str | None = None) -> None:
         self.errors.append(RecordError(workflow, record, error, field, detail))
 
     def _names_problem(self, workflow: str, record: LearnerRecord | StaffRecord) -> bool:
@@ -138,29 +143,31 @@ class _SchoolPlanner:
             for account in by_hash.get(record.upn.hash or "", []) + by_admission.get(
                     (record.admission_number or "").casefold(), []):
                 present.add(account.id)
-            if record.upn.error:
-                self.error(LEARNERS, ref, record.upn.error, "UPN", record.upn.detail)
+            upn_hash = record.upn.hash
+            if record.upn.error or upn_hash is None:
+                # A UpnField carries its hash or the M-9 error why not (records.py), never neither.
+                self.error(LEARNERS, ref, record.upn.error or MISSING_UPN, "UPN", record.upn.detail)
                 continue
-            if records_per_hash[record.upn.hash] > 1:
+            if records_per_hash[upn_hash] > 1:
                 self.error(LEARNERS, ref, DUPLICATE_UPN, "UPN", "two records of this school carry the same UPN")
                 continue
-            matched = by_hash.get(record.upn.hash, [])
+            matched = by_hash.get(upn_hash, [])
             if len(matched) > 1:
                 self.error(LEARNERS, ref, MULTIPLE_ENTRIES, "UPN", f"{len(matched)} accounts of this school match")
                 continue
-            leaving = _is_past(record.leaving_date, self.today)
+            leaving = _left_on(record, self.today)
             if matched:
                 self._existing_learner(matched[0], record, leaving)
             elif not leaving:
-                self._new_learner(record, elsewhere.get(record.upn.hash, ()))
+                self._new_learner(record, elsewhere.get(upn_hash, ()))
 
         if self.export.has_learners:
             self._absent(accounts, present, LEARNERS)
 
-    def _existing_learner(self, account: Account, record: LearnerRecord, leaving: bool) -> None:
+    def _existing_learner(self, account: Account, record: LearnerRecord, leaving: date | None) -> None:
         if leaving:
             if account.state is AccountState.ACTIVE:
-                self.actions.append(_leaver(account, record))
+                self.actions.append(_leaver(account, record, leaving))
             return
         changes = _changes(account, record, self.today)
         if account.state is AccountState.DEACTIVATED:
@@ -222,11 +229,11 @@ class _SchoolPlanner:
             if len(matched) > 1:
                 self.error(STAFF, ref, MULTIPLE_ENTRIES, "staff code", f"{len(matched)} accounts of this school match")
                 continue
-            leaving = _is_past(record.leaving_date, self.today)
+            leaving = _left_on(record, self.today)
             if matched:
                 account = matched[0]
                 if leaving and account.state is AccountState.ACTIVE:
-                    self.actions.append(_leaver(account, record))
+                    self.actions.append(_leaver(account, record, leaving))
                 elif not leaving and account.state is AccountState.ACTIVE:
                     changes = _changes(account, record, self.today)
                     if changes:
@@ -257,16 +264,17 @@ class _SchoolPlanner:
             if record.registration_group:
                 wanted.add((GroupKind.REGISTRATION_GROUP.value, record.registration_group))
             wanted.update((GroupKind.CLASS.value, c) for c in record.classes)
-        for record in self.export.staff:
-            if not _is_past(record.leaving_date, self.today):
-                wanted.update((GroupKind.CLASS.value, c) for c in record.classes)
-        have = {(g.kind.value, g.code.casefold()): g for g in existing}
+        for staff_record in self.export.staff:
+            if not _is_past(staff_record.leaving_date, self.today):
+                wanted.update((GroupKind.CLASS.value, c) for c in staff_record.classes)
+        # None marks a group this plan adds, so the same code in other case is added once.
+        have: dict[tuple[str, str], Group | None] = {(g.kind.value, g.code.casefold()): g for g in existing}
         wanted_folded = {(kind, code.casefold()) for kind, code in wanted}
         for kind, code in sorted(wanted):
             if (kind, code.casefold()) not in have:
                 self.actions.append(AddGroup(GROUPS, self.export.school, kind, code))
                 have[(kind, code.casefold())] = None  # the same code twice in other case: once
-        described = set()
+        described: set[str] = set()
         if self.export.has_learners:
             described.add(GroupKind.REGISTRATION_GROUP.value)
             if self.export.has_staff:

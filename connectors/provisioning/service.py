@@ -6,9 +6,9 @@ operational store, with its counts and its record errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from connectors.mis.records import SchoolExport
@@ -63,7 +63,7 @@ def _error_log(errors: list[RecordError] | tuple[RecordError, ...], workflow: st
     return [workflow_runs.RecordError(e.record, e.error, e.field, e.detail) for e in errors if e.workflow == workflow]
 
 
-def plan_for(store: DirectoryStore, export: SchoolExport, today, guard: GuardPolicy,
+def plan_for(store: DirectoryStore, export: SchoolExport, today: date, guard: GuardPolicy,
              allowed_deactivations: int | None = None) -> Plan | None:
     """The plan for one school, or None if the school is not in the directory."""
     school = store.get_school(export.school)
@@ -84,7 +84,7 @@ def provision_school(
     db: Database,
     export: SchoolExport,
     now: datetime,
-    guard: GuardPolicy = GuardPolicy(),
+    guard: GuardPolicy = GuardPolicy(),  # noqa: B008 - a frozen dataclass: one shared default is safe
     dry_run: bool = False,
     allowed_deactivations: int | None = None,
     progress: Callable[[Action], None] | None = None,
@@ -96,8 +96,10 @@ def provision_school(
     except DirectoryError as exc:
         return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED, message=str(exc))
     if plan is None:
-        return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED,
-                             message=f"school {export.school} is not in the directory; a national administrator adds it")
+        return SchoolOutcome(
+            export.school, None, ProvisioningOutcome.FAILED,
+            message=f"school {export.school} is not in the directory; a national administrator adds it",
+        )
     if on_plan is not None:
         on_plan(plan)
     if dry_run:
@@ -127,7 +129,7 @@ def provision_school(
         return SchoolOutcome(export.school, plan, ProvisioningOutcome.FAILED, run_ids=run_ids, message=str(exc))
     errors = list(plan.errors) + result.errors
     for workflow, run_id in run_ids.items():
-        counter = result.counts.get(workflow, {})
+        counter: Mapping[str, int] = result.counts.get(workflow, {})
         workflow_runs.finish_run(
             db, run_id, WorkflowOutcome.SUCCEEDED, now,
             workflow_runs.RunCounts(counter.get("created", 0), counter.get("updated", 0),

@@ -184,7 +184,8 @@ class Accounts:
 
         self._usernames.claim(usernames.username_base(surname, forename), rename_to)
         account = self.get_account(account_id)
-        assert account is not None
+        if account is None:  # deleted between the rename and this read
+            raise errors.EntryNotFound(f"no account {account_id}")
         return account
 
     def set_state(self, account_id: str, state: AccountState, by: str, reason: str, now: datetime,

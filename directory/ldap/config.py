@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from config.settings import IdpSettings, Settings
+from config.settings import IdpSettings, Settings, secret_value
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,11 @@ class DirectoryConfig:
 def config_for(settings: Settings) -> DirectoryConfig:
     """The adapter's configuration from Porth's settings (with their secrets filled in)."""
     ldap = settings.ldap
-    assert ldap.bind_password is not None, "settings without secrets (config.settings.with_secrets)"
     return DirectoryConfig(
         url=ldap.effective_url,
         base_dn=ldap.base_dn,
         bind_dn=ldap.effective_bind_dn,
-        bind_password=ldap.bind_password.get_secret_value(),
+        bind_password=secret_value(ldap.bind_password, "ldap.bind_password"),
         mail_domain=settings.accounts.username_domain,
         pool_size=ldap.pool_size,
         timeout_seconds=ldap.timeout_seconds,

@@ -13,7 +13,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import ldap as python_ldap
@@ -138,10 +138,8 @@ class _ServicePool:
 
 
 def _unbind(unbind: Callable[[], object]) -> None:
-    try:
+    with suppress(Exception):  # closing a dead socket may fail any way
         unbind()
-    except Exception:  # noqa: BLE001 - closing a dead socket may fail any way
-        pass
 
 
 # -- python-ldap: connections kept per thread ---------------------------------------------

@@ -395,7 +395,7 @@ def new_account_entry(new: NewAccount, account_id: str, now: datetime) -> dict[s
             if value:
                 entry[attribute] = value
         if new.contact.work_email:
-            entry[OBJECT_CLASS] = ACCOUNT_OBJECT_CLASSES + [CONTACT_OBJECT_CLASS]
+            entry[OBJECT_CLASS] = [*ACCOUNT_OBJECT_CLASSES, CONTACT_OBJECT_CLASS]
     return entry
 
 

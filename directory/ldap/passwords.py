@@ -17,6 +17,7 @@ variant is Argon2id, which RFC 9106 recommends and slapd verifies.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -55,10 +56,8 @@ _DECOY_HASH = _HASHER.hash("decoy password never given to anyone")
 
 def spend_an_argon2_verification(password: str) -> None:
     """What checking `password` against a real hash costs, for a username that has none."""
-    try:
+    with contextlib.suppress(VerificationError):  # the decoy never matches: only the time matters
         _HASHER.verify(_DECOY_HASH, password or "-")
-    except VerificationError:
-        pass
 
 
 def password_attributes(password: str, set_by_user: bool, vault: PasswordVault) -> dict[str, list[str]]:
@@ -101,7 +100,7 @@ class PasswordCopies:
     def accounts_with_passwords(self, query: AccountQuery) -> list[tuple[Account, str | None]]:
         """Accounts and their kept password copies (A-4) in one read: a school's credentials CSV (P-2)."""
         found = []
-        for attrs in self._ldap.bulk(self.tree.people, account_filter(query), WHOLE_ACCOUNT + [A["password_vault"]],
+        for attrs in self._ldap.bulk(self.tree.people, account_filter(query), [*WHOLE_ACCOUNT, A["password_vault"]],
                                      "reading accounts and their password copies"):
             account = account_from(attrs)
             token = one(attrs, A["password_vault"])

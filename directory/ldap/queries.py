@@ -49,7 +49,7 @@ def account_filter(query: AccountQuery) -> str:
         conditions.append(filters.equals(A["consent"], query.consent.value))
     if query.changed_since is not None:
         conditions.append(filters.at_or_after(MODIFIED_AT, generalized_time(query.changed_since)))
-    for word in query.words:  # each word must be in a surname, forename or username
-        conditions.append(filters.any_of(*(filters.contains(A[field], word)
-                                           for field in ("surname", "forename", "names"))))
+    # Each word must be in a surname, forename or username.
+    conditions.extend(filters.any_of(*(filters.contains(A[field], word) for field in ("surname", "forename", "names")))
+                      for word in query.words)
     return filters.all_of(*conditions)

@@ -31,7 +31,8 @@ class Structure:
             found = []
         if not found:
             raise errors.DirectoryMisconfigured(
-                f"the directory at {self.config.url} has no base entry {self.config.base_dn} (check PORTH_LDAP__BASE_DN)"
+                f"the directory at {self.config.url} has no base entry {self.config.base_dn} "
+                "(check PORTH_LDAP__BASE_DN)"
             )
 
     def initialise(self) -> bool:

@@ -71,7 +71,7 @@ def generate_learner_password(rng: random.Random | None = None) -> str:
 
 # Characters that are easy to misread on a printed slip are left out.
 _UNAMBIGUOUS_UPPER = "".join(ch for ch in string.ascii_uppercase if ch not in "IO")
-_UNAMBIGUOUS_LOWER = "".join(ch for ch in string.ascii_lowercase if ch not in "l")
+_UNAMBIGUOUS_LOWER = "".join(ch for ch in string.ascii_lowercase if ch != "l")
 _UNAMBIGUOUS_DIGITS = "".join(ch for ch in string.digits if ch not in "01")
 
 

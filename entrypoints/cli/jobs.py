@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from entrypoints.cli.context import settings_of
@@ -24,10 +26,8 @@ def scheduler(ctx: click.Context) -> None:
         for job in scheduled_jobs(settings):
             click.echo(f"  {job.name:18} {job.trigger}  {job.description}")
         click.echo("Scheduler running (Ctrl-C stops it)")
-        try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):  # Ctrl-C is how it stops
             built.start()
-        except (KeyboardInterrupt, SystemExit):
-            pass
 
 
 @click.group("jobs")
@@ -62,7 +62,8 @@ def list_jobs(ctx: click.Context) -> None:
 
 @jobs.command("run")
 @click.argument("name")
-@click.option("--confirm", is_flag=True, help="Let a run go ahead that the job would hold (deletions beyond the limit).")
+@click.option("--confirm", is_flag=True,
+              help="Let a run go ahead that the job would hold (deletions beyond the limit).")
 @click.pass_context
 def run_job_now(ctx: click.Context, name: str, confirm: bool) -> None:
     """Run one job now (recorded like a scheduled run)."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from connectors.mis.detect import FORMATS, parse_bundle
-from connectors.mis.records import FormatRefused
+from connectors.mis.records import FormatRefused, SchoolExport
 from connectors.provisioning.inputs import find_bundles, read_bundle
 from connectors.provisioning.plan import (
     AddGroup,
@@ -28,6 +29,9 @@ from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, 
 from entrypoints.cli.context import settings_of, utc_now
 from operational import workflow_runs
 from operational.tables import WORKFLOWS
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # what click.progressbar returns; click exports no public name
 
 EXIT_APPLIED = 0
 EXIT_UNUSABLE_INPUT = 2
@@ -171,7 +175,7 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
     outcomes: list[SchoolOutcome] = []
     bar = click.progressbar(length=bundles, label="schools", show_pos=True) if interactive else None
 
-    def finished(future) -> None:
+    def finished(future: Future[tuple[str, SchoolOutcome]]) -> None:
         label, outcome = future.result()
         outcomes.append(_without_plan(outcome))
         if bar is not None:
@@ -179,11 +183,12 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
         else:
             _report(label, outcome)
 
-    def one(label, export, allowed):
-        return label, provision_school(runtime.store, runtime.db, export, utc_now(), guard, allowed_deactivations=allowed)
+    def one(label: str, export: SchoolExport, allowed: int | None) -> tuple[str, SchoolOutcome]:
+        return label, provision_school(runtime.store, runtime.db, export, utc_now(), guard,
+                                       allowed_deactivations=allowed)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        pending = set()
+        pending: set[Future[tuple[str, SchoolOutcome]]] = set()
         for label, export, allowed in work:
             if len(pending) >= 2 * jobs:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -215,19 +220,18 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
         outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed)
         _report(label, outcome)
         return _without_plan(outcome)
-    bar = {"bar": None}
+    bar: list[ProgressBar[int]] = []  # the one bar, made once the plan's size is known
 
     def on_plan(plan: Plan) -> None:
-        bar["bar"] = click.progressbar(length=max(1, len(plan.actions)), label=label, show_pos=True)
-        bar["bar"].__enter__()
+        bar.append(click.progressbar(length=max(1, len(plan.actions)), label=label, show_pos=True))
+        bar[0].__enter__()
 
     try:
         outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed,
-                                   on_plan=on_plan, progress=lambda _action: bar["bar"].update(1))
+                                   on_plan=on_plan, progress=lambda _action: bar[0].update(1))
     finally:
-        if bar["bar"] is not None:
-            progress = bar["bar"]
-            progress.update(max(0, progress.length - progress.pos))  # an empty plan is done too
+        for progress in bar:
+            progress.update(max(0, (progress.length or 0) - progress.pos))  # an empty plan is done too
             progress.__exit__(None, None, None)
     _report(label, outcome)
     return _without_plan(outcome)
