@@ -113,8 +113,9 @@ class ProvisioningSettings(_Section):
     # active accounts, once it reaches guard_min_accounts.
     guard_max_share: float = Field(default=0.10, gt=0, le=1)
     guard_min_accounts: int = Field(default=25, ge=1)
-    # Schools provisioned at once: slapd hashes each new password (Argon2) on
-    # its own thread, so an initial load scales with the directory's cores.
+    # Schools provisioned at once: each worker thread hashes its new passwords
+    # (Argon2, in C without the GIL; directory/ldap/passwords.py says why Porth
+    # hashes, not slapd), so an initial load scales with the client's cores.
     jobs: int = Field(default=2, ge=1, le=16)
 
 

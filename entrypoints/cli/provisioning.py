@@ -169,7 +169,7 @@ def _report(label: str, outcome: SchoolOutcome) -> None:
 
 
 def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interactive: bool) -> list[SchoolOutcome]:
-    """Several schools at once: slapd hashes passwords on every core. Each school's
+    """Several schools at once: their new passwords are hashed on every core. Each school's
     plan is still applied by one worker, in order; at most 2 x jobs exports are
     held in memory."""
     outcomes: list[SchoolOutcome] = []
