@@ -32,11 +32,16 @@ def _deactivate(context: JobContext, result: JobResult, account: Account, reason
     except errors.DirectoryError as exc:
         result.error(account.username, "Deactivation failed", str(exc))
         return
-    audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="deactivate",
+    _audit(context, "deactivate", account, {"reason": reason})
+    result.count(counted)
+
+
+def _audit(context: JobContext, action: str, account: Account, detail: dict[str, str]) -> None:
+    """The audit entry of a state change this job made to `account` (A-6, R-7)."""
+    audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action=action,
                                         target_kind=account.kind.value, target_id=account.id,
                                         target_label=account.username, school=account.school,
-                                        organisation=account.organisation, detail={"reason": reason}))
-    result.count(counted)
+                                        organisation=account.organisation, detail=detail))
 
 
 def expire_non_mis(context: JobContext) -> JobResult:
@@ -92,10 +97,6 @@ def delete_due(context: JobContext) -> JobResult:
         except errors.DirectoryError as exc:
             result.error(account.username, "Deletion failed", str(exc))
             continue
-        audit.record(context.db, AuditEntry(at=context.now, actor=ACTOR, action="delete",
-                                            target_kind=account.kind.value, target_id=account.id,
-                                            target_label=account.username, school=account.school,
-                                            organisation=account.organisation,
-                                            detail={"deactivated_on": str(deactivated_on(account))}))
+        _audit(context, "delete", account, {"deactivated_on": str(deactivated_on(account))})
         result.count("deleted")
     return result
