@@ -5,7 +5,12 @@ class DirectoryError(Exception):
     """Base class; str() is one line fit to show an operator."""
 
 
-class DirectoryUnavailable(DirectoryError):
+class DirectoryFailure(DirectoryError):
+    """The directory could not do the work, whatever was asked (down, disk full, `txn_commit failed`,
+    busy, timed out): never a record's fault, so it fails the run or the request, not one record."""
+
+
+class DirectoryUnavailable(DirectoryFailure):
     """The directory server cannot be reached (down, wrong host/port, timed out)."""
 
 
@@ -23,6 +28,11 @@ class EntryAlreadyExists(DirectoryError):
 
 class ConstraintViolation(DirectoryError):
     """The server refused a write that breaks a rule (e.g. a username already used)."""
+
+
+class UpnHashTaken(ConstraintViolation):
+    """Another account already carries this UPN hash: one learner has one account (M-3, M-6),
+    enforced by the directory's unique overlay whatever runs at once."""
 
 
 class InvalidEntry(DirectoryError):

@@ -174,10 +174,45 @@ class Account:
     state_change: StateChange | None = None
     created_at: datetime | None = None
     contact: Contact | None = None
+    # Dual registration (docs/mis-formats.md): the other schools a learner is on roll at,
+    # and the groups they are in there, each as subsidiary_group() spells it.
+    subsidiary_schools: tuple[str, ...] = ()
+    subsidiary_groups: tuple[str, ...] = ()
 
     @property
     def is_active(self) -> bool:
         return self.state is AccountState.ACTIVE
+
+    def belongs_to(self, school: str) -> bool:
+        """On this school's roll: its main school, or one where it is dual registered."""
+        return self.school == school or school in self.subsidiary_schools
+
+    def groups_at(self, school: str) -> tuple[str | None, tuple[str, ...]]:
+        """(registration group, classes) at one school: the main school's fields, or the
+        subsidiary memberships held for that school."""
+        if school == self.school:
+            return self.registration_group, self.classes
+        registration, classes = None, []
+        for value in self.subsidiary_groups:
+            dfes, kind, code = parse_subsidiary_group(value)
+            if dfes != school:
+                continue
+            if kind is GroupKind.REGISTRATION_GROUP:
+                registration = code
+            else:
+                classes.append(code)
+        return registration, tuple(sorted(classes))
+
+
+def subsidiary_group(school: str, kind: GroupKind, code: str) -> str:
+    """One group membership at a subsidiary school, as one attribute value: `DFES:kind:code`.
+    A DfES number is 7 digits and a kind has no colon, so a code may hold any character."""
+    return f"{school}:{kind.value}:{code}"
+
+
+def parse_subsidiary_group(value: str) -> tuple[str, GroupKind, str]:
+    school, kind, code = value.split(":", 2)
+    return school, GroupKind(kind), code
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,15 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class RecordRefusal:
+    """Why the parser refuses a record whole (an M-9 error and the field it is about), while
+    keeping what identifies it, so the planner names it and does not take it for a leaver."""
+
+    error: str
+    field: str
+
+
+@dataclass(frozen=True)
 class UpnField:
     """The UPN as it leaves the parser: its keyed hash, or the M-9 error why not."""
 
@@ -80,6 +89,7 @@ class LearnerRecord:
     registration_group: str | None = None
     classes: tuple[str, ...] = ()
     enrolment_status: str | None = None
+    refused: RecordRefusal | None = None
 
     @property
     def reference(self) -> str:
@@ -100,6 +110,7 @@ class StaffRecord:
     leaving_date: date | None = None
     role: str | None = None
     classes: tuple[str, ...] = ()
+    refused: RecordRefusal | None = None
 
     @property
     def reference(self) -> str:

@@ -90,6 +90,8 @@ ACCOUNT_ATTRIBUTES: dict[str, str] = {
     "state_changed_by": "porthStateChangedBy",
     "state_reason": "porthStateReason",
     "created_at": "createTimestamp",
+    "subsidiary_schools": "porthSubsidiarySchool",
+    "subsidiary_groups": "porthSubsidiaryGroup",
 }
 A = ACCOUNT_ATTRIBUTES
 # The optional contact details of a non-MIS account (Contact), inetOrgPerson's own
@@ -142,12 +144,13 @@ WHOLE_ACCOUNT_FIELDS = tuple(f for f in ACCOUNT_ATTRIBUTES if f not in ("passwor
 # half the time of whole entries (bench/portal.py).
 LIST_FIELDS = ("id", "username", "kind", "state", "surname", "forename", "display_name", "mail", "school",
                "organisation", "staff_code", "year_group", "registration_group", "consent", "password_status",
-               "expiry")
+               "expiry", "subsidiary_schools")
 # What the provisioning planner compares: reading only these keeps a
 # no-change national run fast (FACTS.md: decoding dominates bulk reads).
 PLANNING_FIELDS = ("id", "username", "kind", "state", "surname", "forename", "school", "upn_hash",
                    "admission_number", "staff_code", "year_group", "registration_group", "classes",
-                   "leaving_date", "roles")
+                   "leaving_date", "roles", "state_changed_at", "state_changed_by", "state_reason",
+                   "subsidiary_schools", "subsidiary_groups")
 # What the IdP reads about a person: state and consent (may they go there?),
 # and what services may be sent (idp/attributes.py).
 SIGN_IN_FIELDS = ("id", "username", "names", "kind", "state", "surname", "forename", "display_name", "mail",
@@ -158,13 +161,14 @@ SIGN_IN_FIELDS = ("id", "username", "names", "kind", "state", "surname", "forena
 UPDATABLE_FIELDS = frozenset({
     "surname", "forename", "display_name", "school", "organisation", "upn_hash",
     "admission_number", "staff_code", "year_group", "registration_group", "classes",
-    "consent", "expiry", "leaving_date", "roles",
+    "consent", "expiry", "leaving_date", "roles", "subsidiary_schools", "subsidiary_groups",
 })
 # Personal data removed when an account is deleted; the names stay so that they
 # are never reused (A-2), and surname and common name (required) become "deleted".
 ERASED_ON_DELETE = ("forename", "display_name", "mail", "school", "organisation", "upn_hash", "admission_number",
                     "staff_code", "year_group", "registration_group", "classes", "consent", "password_vault",
-                    "password", "expiry", "last_sign_in", "leaving_date", "roles")
+                    "password", "expiry", "last_sign_in", "leaving_date", "roles",
+                    "subsidiary_schools", "subsidiary_groups")
 
 
 def account_attributes(fields: Iterable[str]) -> list[str]:
@@ -310,6 +314,8 @@ def account_from(attributes: Mapping[str, Any]) -> Account:
         ) if changed_at else None,
         created_at=_optional(parse_time, field("created_at")),
         contact=_contact_from(attributes),
+        subsidiary_schools=tuple(sorted(values(attributes, A["subsidiary_schools"]))),
+        subsidiary_groups=tuple(sorted(values(attributes, A["subsidiary_groups"]))),
     )
 
 
