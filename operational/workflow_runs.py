@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from operational.db import Database
 from operational.statuses import WorkflowOutcome
@@ -138,27 +139,66 @@ def schools_without_recent_success(db: Database, schools: list[str], now: dateti
     return [school for school in schools if school not in fresh]
 
 
-def abandon_running(db: Database, school: str, now: datetime) -> int:
-    """Runs of a school still 'running' were interrupted (killed): close them as failed."""
+def record_progress(db: Database, counts: Mapping[int, RunCounts]) -> None:
+    """Write running runs' counts so far (run id -> counts), in one transaction: a run killed
+    mid-way keeps what it had done, and the next run's `abandon_running` says so (M-10)."""
+    if not counts:
+        return
+    with db.session() as session, session.begin():
+        for run_id, so_far in counts.items():
+            session.execute(
+                update(WorkflowRun)
+                .where(WorkflowRun.id == run_id, WorkflowRun.outcome == WorkflowOutcome.RUNNING)
+                .values(created=so_far.created, updated=so_far.updated, moved=so_far.moved,
+                        deactivated=so_far.deactivated)
+            )
+
+
+def describe_counts(counts: RunCounts) -> str:
+    """'340 created, 2 updated' (only what is not zero), or 'no change'."""
+    parts = [f"{value} {name}" for name, value in (("created", counts.created), ("updated", counts.updated),
+                                                  ("moved", counts.moved), ("deactivated", counts.deactivated))
+             if value]
+    return ", ".join(parts) or "no change"
+
+
+def abandon_running(db: Database, school: str, now: datetime) -> list[RunSummary]:
+    """Runs of a school still 'running' were interrupted (killed): close them as failed, each
+    note saying what the run had done by its last progress write; returns them as closed."""
     with db.session() as session, session.begin():
         runs = session.scalars(select(WorkflowRun).where(WorkflowRun.school == school,
-                                                         WorkflowRun.outcome == WorkflowOutcome.RUNNING)).all()
+                                                         WorkflowRun.outcome == WorkflowOutcome.RUNNING)
+                               .order_by(WorkflowRun.id)).all()
         for run in runs:
+            done = describe_counts(RunCounts(run.created, run.updated, run.moved, run.deactivated))
             run.outcome, run.ended_at = WorkflowOutcome.FAILED, now
-            run.note = "interrupted: the run stopped before it finished"
-        return len(runs)
+            run.note = (f"interrupted: the run started {run.started_at:%Y-%m-%d %H:%M} UTC stopped before it "
+                        f"finished; abandoned after {done}")
+        session.flush()
+        return [_summary(run, with_errors=False) for run in runs]
+
+
+def _releasable(run: WorkflowRun | None, run_id: int) -> WorkflowRun:
+    """The held run an administrator may release (M-11), or LookupError saying why not."""
+    if run is None:
+        raise LookupError(f"no workflow run {run_id}")
+    if run.outcome != WorkflowOutcome.HELD or run.held_deactivations is None:
+        raise LookupError(f"run {run_id} is not a held run")
+    if run.released_at is not None:
+        raise LookupError(f"run {run_id} was already released at {run.released_at:%Y-%m-%d %H:%M}")
+    return run
+
+
+def held_run(db: Database, run_id: int) -> RunSummary:
+    """The held run `--release` names, read only (a dry run of the release writes nothing)."""
+    with db.session() as session:
+        return _summary(_releasable(session.get(WorkflowRun, run_id), run_id), with_errors=False)
 
 
 def mark_released(db: Database, run_id: int, now: datetime) -> RunSummary:
     """An administrator releases a held run (M-11); returns it. Refuses anything not held or released twice."""
     with db.session() as session, session.begin():
-        run = session.get(WorkflowRun, run_id)
-        if run is None:
-            raise LookupError(f"no workflow run {run_id}")
-        if run.outcome != WorkflowOutcome.HELD or run.held_deactivations is None:
-            raise LookupError(f"run {run_id} is not a held run")
-        if run.released_at is not None:
-            raise LookupError(f"run {run_id} was already released at {run.released_at:%Y-%m-%d %H:%M}")
+        run = _releasable(session.get(WorkflowRun, run_id), run_id)
         run.released_at = now
         session.flush()
         return _summary(run, with_errors=False)

@@ -3,19 +3,25 @@
 Every action is one LDAP write (an add or a single modify), so a killed
 run leaves each entry either before or after its change, and the next run's
 plan picks up exactly what is left: accounts are matched by UPN hash or
-staff code, never created twice. A failure on one entry is logged against
-its record and the rest go on.
+staff code, never created twice. A failure on one entry, whatever it is, is
+logged against its record and the rest go on (M-9); only a DirectoryFailure
+(the directory cannot do any work: down, disk full, busy) stops the school's
+run, since every later write would fail the same way and none is the record's
+fault. A creation the directory refuses because another school created the
+same learner meanwhile (UpnHashTaken) is no error either: the record waits for
+the run's last pass, which plans it again against the account that now exists.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import assert_never
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, assert_never
 
 from connectors.mis.records import LearnerRecord, StaffRecord
+from connectors.provisioning.field_policy import FIELD_POLICIES, FieldPolicy
 from connectors.provisioning.plan import (
     DIRECTORY_REFUSED,
     Action,
@@ -30,14 +36,15 @@ from connectors.provisioning.plan import (
     UpdateAccount,
     UpdateSchoolName,
 )
-from directory.errors import DirectoryError, DirectoryUnavailable, InvalidEntry
+from directory.errors import DirectoryError, DirectoryFailure, InvalidEntry, UpnHashTaken
 from directory.model import AccountKind, AccountState, Consent, GroupKind, NewAccount
 from directory.rules import passwords
-from directory.rules.passwords import PasswordPolicyError
-from directory.rules.usernames import UsernameError
 from directory.store import DirectoryStore
 
 PROVISIONING = "provisioning"
+# The record error of a change that failed for a reason other than the directory's refusal
+# (a fault of Porth's on that one record): logged like any record error, the run goes on (M-9).
+COULD_NOT_APPLY = "Could not apply the change"
 COUNTED = {CreateAccount: "created", UpdateAccount: "updated", Reactivate: "updated", TransferIn: "moved",
            Deactivate: "deactivated", AddGroup: "created", RemoveGroup: "deactivated", UpdateSchoolName: "updated"}
 
@@ -46,29 +53,48 @@ COUNTED = {CreateAccount: "created", UpdateAccount: "updated", Reactivate: "upda
 class ApplyResult:
     counts: dict[str, Counter[str]] = field(default_factory=dict)  # workflow -> created/updated/moved/deactivated
     errors: list[RecordError] = field(default_factory=list)
+    # Creations refused because the learner's UPN hash is already on an account (UpnHashTaken):
+    # another school of this run created it first; planned again in the run's last pass.
+    taken: list[CreateAccount] = field(default_factory=list)
 
     def count(self, workflow: str, what: str) -> None:
         self.counts.setdefault(workflow, Counter())[what] += 1
 
+    def merge(self, later: ApplyResult) -> None:
+        """Fold a later pass over the same school into this one (the same workflow runs)."""
+        for workflow, counter in later.counts.items():
+            self.counts.setdefault(workflow, Counter()).update(counter)
+        self.errors.extend(later.errors)
+        self.taken = list(later.taken)
 
-def new_account(record: LearnerRecord | StaffRecord, school: str) -> NewAccount:
-    surname, forename = record.legal_surname, record.legal_forename
-    if not surname or not forename:
+
+_NEW_ACCOUNT_FIELDS = frozenset(f.name for f in fields(NewAccount))
+
+
+def creation_values(kind: AccountKind, record: LearnerRecord | StaffRecord, today: date) -> dict[str, Any]:
+    """What the MIS gives a new account, from the field-policy table (field_policy.py): every
+    FORCED and AT_CREATION field, so a new account starts as the planner would leave it (M-1:
+    no update on the next run; a leaving date still to come is kept, M-5). Fields the table
+    names that NewAccount cannot take at creation are left to the planner's next update."""
+    return {rule.field: rule.from_mis(record, today) for rule in FIELD_POLICIES[kind]
+            if rule.policy in (FieldPolicy.FORCED, FieldPolicy.AT_CREATION) and rule.from_mis is not None
+            and rule.field in _NEW_ACCOUNT_FIELDS}
+
+
+def new_account(record: LearnerRecord | StaffRecord, school: str, today: date) -> NewAccount:
+    if not record.legal_surname or not record.legal_forename:
         # The planner never makes a CreateAccount from such a record (M-9 "Missing legal name");
         # should one come anyway, the store is not asked to name an account after nothing.
         raise InvalidEntry(f"record {record.reference} has no legal surname or forename")
     if isinstance(record, LearnerRecord):
         return NewAccount(
-            kind=AccountKind.LEARNER, surname=surname, forename=forename,
-            created_by=PROVISIONING, school=school, upn_hash=record.upn.hash,
-            admission_number=record.admission_number, year_group=record.year_group,
-            registration_group=record.registration_group, classes=tuple(sorted(record.classes)),
+            kind=AccountKind.LEARNER, created_by=PROVISIONING, school=school,
+            **creation_values(AccountKind.LEARNER, record, today),
             consent=Consent.NOT_OBTAINED, password=passwords.generate_learner_password(),
         )
     return NewAccount(
-        kind=AccountKind.STAFF, surname=surname, forename=forename,
-        created_by=PROVISIONING, school=school, staff_code=record.staff_code,
-        classes=tuple(sorted(record.classes)), password=passwords.generate_password(),
+        kind=AccountKind.STAFF, created_by=PROVISIONING, school=school,
+        **creation_values(AccountKind.STAFF, record, today), password=passwords.generate_password(),
     )
 
 
@@ -76,7 +102,7 @@ def _write(store: DirectoryStore, school: str, now: datetime, action: Action) ->
     """The one LDAP write an action asks for."""
     match action:
         case CreateAccount():
-            store.add_account(new_account(action.record, school), now)
+            store.add_account(new_account(action.record, school, now.date()), now)
         case UpdateAccount():
             store.update_account(action.account_id, dict(action.changes))
         case TransferIn():
@@ -117,23 +143,36 @@ def _reference(action: Action, school: str) -> str:
 
 
 def apply_plan(store: DirectoryStore, plan: Plan, now: datetime,
-               progress: Callable[[Action], None] | None = None) -> ApplyResult:
-    """Apply every action; per-entry failures become record errors.
+               progress: Callable[[Action, ApplyResult], None] | None = None,
+               result: ApplyResult | None = None) -> ApplyResult:
+    """Apply every action into `result` (a new one if None); whatever fails on one entry
+    becomes that record's error.
 
-    DirectoryUnavailable is not a record's fault: it stops the run (and the
-    next run converges from wherever this one stopped).
+    A DirectoryFailure is not a record's fault: it stops the run (and the
+    next run converges from wherever this one stopped); what was done until
+    then is in the `result` the caller passed. `progress` is told of each
+    action once it is done, with the result so far.
     """
-    result = ApplyResult()
+    result = ApplyResult() if result is None else result
     for action in plan.actions:
         try:
             _write(store, plan.school, now, action)
-        except DirectoryUnavailable:
+        except DirectoryFailure:
             raise
-        except (DirectoryError, UsernameError, PasswordPolicyError) as exc:
+        except UpnHashTaken as exc:
+            if isinstance(action, CreateAccount):
+                result.taken.append(action)
+            else:
+                result.errors.append(RecordError(action.workflow, _reference(action, plan.school),
+                                                 DIRECTORY_REFUSED, None, str(exc)))
+        except DirectoryError as exc:
             result.errors.append(RecordError(action.workflow, _reference(action, plan.school), DIRECTORY_REFUSED,
                                              None, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - nothing a record holds may stop the run (M-9)
+            result.errors.append(RecordError(action.workflow, _reference(action, plan.school), COULD_NOT_APPLY,
+                                             None, f"{type(exc).__name__}: {exc}"))
         else:
             result.count(action.workflow, COUNTED[type(action)])
         if progress is not None:
-            progress(action)
+            progress(action, result)
     return result

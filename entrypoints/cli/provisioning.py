@@ -25,9 +25,10 @@ from connectors.provisioning.plan import (
     UpdateSchoolName,
 )
 from connectors.provisioning.planner import GuardPolicy
-from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, provision_school
+from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, finish_last_pass, provision_school
 from entrypoints.cli.context import settings_of, utc_now
 from operational import workflow_runs
+from operational.statuses import WorkflowOutcome
 from operational.tables import WORKFLOWS
 
 if TYPE_CHECKING:
@@ -89,8 +90,12 @@ def _summary(outcomes: list[SchoolOutcome], refused: list[str]) -> None:
     click.echo(f"{'all':9} {len(outcomes):<10} {totals['created']:8} {totals['updated']:8} {totals['moved']:6} "
                f"{totals['deactivated']:12} {totals['errors']:7}")
     for outcome in outcomes:
+        for notice in outcome.notices:
+            click.echo(f"{outcome.school}: {notice}")
         if outcome.message:
-            click.echo(f"{outcome.school}: {outcome.message}")
+            # A failed school's reason is an operator's to read (a directory down, a disk full): stderr.
+            failed = outcome.outcome is ProvisioningOutcome.FAILED
+            click.echo(f"{'porth: ' if failed else ''}{outcome.school}: {outcome.message}", err=failed)
     for line in refused:
         click.echo(f"refused: {line}", err=True)
 
@@ -127,17 +132,23 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
         released_school, allowed = None, None
         if release_run is not None:
             try:
-                run = workflow_runs.mark_released(runtime.db, release_run, utc_now())
+                # A dry run of a release only reads the held run: it stays held, to be released for real.
+                run = (workflow_runs.held_run(runtime.db, release_run) if dry_run
+                       else workflow_runs.mark_released(runtime.db, release_run, utc_now()))
             except LookupError as exc:
                 raise click.ClickException(str(exc)) from None
             released_school, allowed = run.school, run.held_deactivations
             only_school = only_school or released_school
         work = _work(found, runtime.upn_hash_key, fmt, only_school, released_school, allowed, refused)
-        if jobs > 1 and not dry_run:
-            outcomes = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
+        if dry_run:
+            outcomes = [_dry_run_one(runtime, export, guard, allowed_here) for _label, export, allowed_here in work]
         else:
-            outcomes = [_provision_one(runtime, export, guard, dry_run, allowed_here, label, interactive)
-                        for label, export, allowed_here in work]
+            if jobs > 1:
+                first_pass = _provision_parallel(runtime, work, guard, jobs, len(found), interactive)
+            else:
+                first_pass = [_provision_one(runtime, export, guard, allowed_here, label, interactive)
+                              for label, export, allowed_here in work]
+            outcomes = _last_pass(runtime, first_pass, guard)
     _summary(outcomes, refused)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
@@ -168,24 +179,62 @@ def _report(label: str, outcome: SchoolOutcome) -> None:
     click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
 
 
-def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interactive: bool) -> list[SchoolOutcome]:
+def _one_school(runtime, export: SchoolExport, guard: GuardPolicy, allowed: int | None,
+                **hooks) -> SchoolOutcome:
+    """One school's first pass; whatever goes wrong in it fails that school only, never the run."""
+    try:
+        return provision_school(runtime.store, runtime.db, export, utc_now(), guard, allowed_deactivations=allowed,
+                                clock=utc_now, defer_last_pass=True, **hooks)
+    except Exception as exc:  # noqa: BLE001 - the other schools go on; this one is reported failed
+        return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED,
+                             message=f"{type(exc).__name__}: {exc}")
+
+
+# A school's first pass: (its progress label, its outcome, possibly waiting for the last pass).
+FirstPass = list[tuple[str, SchoolOutcome]]
+
+
+def _last_pass(runtime, first_pass: FirstPass, guard: GuardPolicy) -> list[SchoolOutcome]:
+    """Transfers complete in one run (M-6), whatever the order of the schools and --jobs.
+
+    Every school's releases are applied in the first pass, so once it is over a learner a
+    school left pending for another is released, if the other school's export released it at
+    all, and a creation another school won is an account: the schools left waiting are planned
+    again here, one at a time (two of them may wait on the same learner, so applying them at
+    once would race for it), and finish their own workflow runs. A last pass rather than all
+    releases before any admission: the releases of every school would need every export
+    parsed twice or held in memory, where this keeps only the few waiting schools' exports."""
+    outcomes: list[SchoolOutcome] = []
+    for label, first in sorted(first_pass, key=lambda item: item[1].school):
+        outcome = first
+        if first.last_pass is not None:
+            try:
+                outcome = finish_last_pass(runtime.store, runtime.db, first, guard, clock=utc_now)
+            except Exception as exc:  # noqa: BLE001 - the other schools go on; this one is reported failed
+                outcome = replace(first, outcome=ProvisioningOutcome.FAILED, last_pass=None,
+                                  message=f"{type(exc).__name__}: {exc}")
+            _report(label, outcome)
+        outcomes.append(_without_plan(outcome))
+    return outcomes
+
+
+def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interactive: bool) -> FirstPass:
     """Several schools at once: their new passwords are hashed on every core. Each school's
     plan is still applied by one worker, in order; at most 2 x jobs exports are
-    held in memory."""
-    outcomes: list[SchoolOutcome] = []
+    held in memory, and those of the schools waiting for the last pass."""
+    outcomes: FirstPass = []
     bar = click.progressbar(length=bundles, label="schools", show_pos=True) if interactive else None
 
     def finished(future: Future[tuple[str, SchoolOutcome]]) -> None:
         label, outcome = future.result()
-        outcomes.append(_without_plan(outcome))
+        outcomes.append((label, _without_plan(outcome)))
         if bar is not None:
             bar.update(1)
-        else:
+        elif outcome.last_pass is None:  # a waiting school is reported after the last pass
             _report(label, outcome)
 
     def one(label: str, export: SchoolExport, allowed: int | None) -> tuple[str, SchoolOutcome]:
-        return label, provision_school(runtime.store, runtime.db, export, utc_now(), guard,
-                                       allowed_deactivations=allowed)
+        return label, _one_school(runtime, export, guard, allowed)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: set[Future[tuple[str, SchoolOutcome]]] = set()
@@ -199,7 +248,7 @@ def _provision_parallel(runtime, work, guard, jobs: int, bundles: int, interacti
             finished(future)
     if bar is not None:
         bar.render_finish()
-    return sorted(outcomes, key=lambda o: o.school)
+    return outcomes
 
 
 def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
@@ -208,18 +257,21 @@ def _without_plan(outcome: SchoolOutcome) -> SchoolOutcome:
     return replace(outcome, plan=None)
 
 
-def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive) -> SchoolOutcome:
-    started = utc_now()
-    if dry_run:
-        outcome = provision_school(runtime.store, runtime.db, export, started, guard, dry_run=True,
-                                   allowed_deactivations=allowed)
-        if outcome.plan is not None:
-            _print_plan(outcome.plan)
-        return outcome
+def _dry_run_one(runtime, export, guard, allowed) -> SchoolOutcome:
+    """Print the school's plan; write nothing (the counts are what it plans)."""
+    outcome = provision_school(runtime.store, runtime.db, export, utc_now(), guard, dry_run=True,
+                               allowed_deactivations=allowed, clock=utc_now)
+    if outcome.plan is not None:
+        _print_plan(outcome.plan)
+    return _without_plan(outcome)
+
+
+def _provision_one(runtime, export, guard, allowed, label, interactive) -> tuple[str, SchoolOutcome]:
     if not interactive:
-        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed)
-        _report(label, outcome)
-        return _without_plan(outcome)
+        outcome = _one_school(runtime, export, guard, allowed)
+        if outcome.last_pass is None:
+            _report(label, outcome)
+        return label, _without_plan(outcome)
     bar: list[ProgressBar[int]] = []  # the one bar, made once the plan's size is known
 
     def on_plan(plan: Plan) -> None:
@@ -227,14 +279,15 @@ def _provision_one(runtime, export, guard, dry_run, allowed, label, interactive)
         bar[0].__enter__()
 
     try:
-        outcome = provision_school(runtime.store, runtime.db, export, started, guard, allowed_deactivations=allowed,
-                                   on_plan=on_plan, progress=lambda _action: bar[0].update(1))
+        outcome = _one_school(runtime, export, guard, allowed, on_plan=on_plan,
+                              progress=lambda _action: bar[0].update(1))
     finally:
         for progress in bar:
             progress.update(max(0, (progress.length or 0) - progress.pos))  # an empty plan is done too
             progress.__exit__(None, None, None)
-    _report(label, outcome)
-    return _without_plan(outcome)
+    if outcome.last_pass is None:
+        _report(label, outcome)
+    return label, _without_plan(outcome)
 
 
 @click.command()
@@ -266,3 +319,5 @@ def status(ctx: click.Context, only_school: str | None) -> None:
                     f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
                     f"{run.error_count} errors"
                 )
+                if run.outcome is WorkflowOutcome.FAILED and run.note:
+                    click.echo(f"  {'':15} {run.note}")
