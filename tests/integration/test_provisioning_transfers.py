@@ -1,0 +1,71 @@
+"""Transfers complete in one `porth provision` run (M-6), whatever the order of the schools and --jobs.
+
+Two learners cross in one nightly run: Gwen leaves school A for school B, Huw leaves B for A.
+Whichever school is applied first, one of the two admissions meets a learner the other school
+has not released yet; the run's last pass must move it all the same, with no `Pending transfer`
+left in the log and exit 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from directory.model import AccountKind, AccountState
+from tests.conftest import run_porth
+from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
+from tests.integration.test_provision_cli import _write_export, env  # noqa: F401 - env is a fixture
+from tests.integration.test_provisioning import learner_row, upn
+
+GWEN, HUW = 11, 22  # UPN serials: Gwen starts at SCHOOL (A), Huw at OTHER_SCHOOL (B)
+
+
+def _folders(root: Path, a_first: bool) -> tuple[Path, Path]:
+    """The two schools' export folders, named so that sorting puts A's or B's first."""
+    a, b = ("1-", "2-") if a_first else ("2-", "1-")
+    return root / f"{a}{SCHOOL}", root / f"{b}{OTHER_SCHOOL}"
+
+
+def _learners(store, school):
+    return {a.upn_hash: a for a in store.iter_accounts(school=school, kind=AccountKind.LEARNER)}
+
+
+@pytest.mark.parametrize("jobs", ["4", "1"])
+@pytest.mark.parametrize("a_first", [True, False], ids=["A-folder-first", "B-folder-first"])
+def test_learners_released_and_admitted_in_one_run_are_moved_whatever_the_order(env, store, tmp_path, jobs,
+                                                                                 a_first):  # noqa: F811
+    a_folder, b_folder = _folders(tmp_path / "night1", a_first)
+    _write_export(a_folder, [learner_row(GWEN, "Llŵyd", "Gwen"), learner_row(1)])
+    _write_export(b_folder, [learner_row(HUW, "Price", "Huw", school=OTHER_SCHOOL), learner_row(2, school=OTHER_SCHOOL)])
+    first = run_porth(["provision", "--jobs", jobs, str(tmp_path / "night1")], env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    gwen = next(a for a in _learners(store, SCHOOL).values() if a.forename == "Gwen")
+    huw = next(a for a in _learners(store, OTHER_SCHOOL).values() if a.forename == "Huw")
+
+    # The next night: each school releases its leaver (a leaving date; Huw is simply absent
+    # from B's full export) and admits the other's.
+    a_folder, b_folder = _folders(tmp_path / "night2", a_first)
+    _write_export(a_folder, [learner_row(GWEN, "Llŵyd", "Gwen", left="2026-11-13"), learner_row(1),
+                             learner_row(601, "Price", "Huw", upn_value=upn(HUW), admitted="2026-11-16")])
+    _write_export(b_folder, [learner_row(2, school=OTHER_SCHOOL),
+                             learner_row(701, "Llŵyd", "Gwen", upn_value=upn(GWEN), admitted="2026-11-16",
+                                         school=OTHER_SCHOOL)])
+    second = run_porth(["provision", "--jobs", jobs, str(tmp_path / "night2")], env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "Pending transfer" not in second.stdout
+
+    for account, school, admission in ((gwen, OTHER_SCHOOL, "000701"), (huw, SCHOOL, "000601")):
+        moved = store.get_account(account.id)
+        assert (moved.school, moved.state, moved.username, moved.admission_number) == (
+            school, AccountState.ACTIVE, account.username, admission)
+        assert len([a for a in store.iter_accounts(kind=AccountKind.LEARNER) if a.upn_hash == account.upn_hash]) == 1
+    # Each school's learners run of that night says 1 moved and carries no error: the pending
+    # transfer its first pass met was resolved in the same run, and its error is gone from the log.
+    for school in (SCHOOL, OTHER_SCHOOL):
+        status = run_porth(["status", "--school", school], env)
+        learners = next(line for line in status.stdout.splitlines() if line.strip().startswith("learners"))
+        assert "succeeded" in learners and "1 moved" in learners and "0 errors" in learners, status.stdout
+    # and nothing is left to do
+    third = run_porth(["provision", "--jobs", jobs, str(tmp_path / "night2")], env)
+    assert third.stdout.count("succeeded, no change") == 2, third.stdout
