@@ -28,7 +28,7 @@ def env(slapd, store, tmp_path) -> dict[str, str]:
     )
 
 
-def _write_export(folder: Path, learners: list[str], staff: list[str] | None = None) -> Path:
+def write_export(folder: Path, learners: list[str], staff: list[str] | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "learners.csv").write_text("\n".join([LEARNER_HEADER, *learners]) + "\n", encoding="utf-8")
     if staff is not None:
@@ -37,7 +37,7 @@ def _write_export(folder: Path, learners: list[str], staff: list[str] | None = N
 
 
 def test_provision_applies_prints_a_summary_and_status_shows_the_runs(env, store, tmp_path):
-    export = _write_export(tmp_path / "exports" / SCHOOL, [learner_row(1), learner_row(2, upn_value="")],
+    export = write_export(tmp_path / "exports" / SCHOOL, [learner_row(1), learner_row(2, upn_value="")],
                            [staff_row("S1")])
     result = run_porth(["provision", "--jobs", "1", str(tmp_path / "exports")], env)  # one school at a time
     assert result.returncode == 0, result.stderr
@@ -52,7 +52,7 @@ def test_provision_applies_prints_a_summary_and_status_shows_the_runs(env, store
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(env, store, tmp_path):
-    _write_export(tmp_path / "x", [learner_row(1, "Llŵyd", "Gwen")])
+    write_export(tmp_path / "x", [learner_row(1, "Llŵyd", "Gwen")])
     result = run_porth(["provision", "--dry-run", str(tmp_path / "x")], env)
     assert result.returncode == 0, result.stderr
     assert "[learners] create learner 000001: Gwen Llŵyd" in result.stdout
@@ -62,9 +62,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(env, store, tmp_path):
 
 
 def test_held_run_exits_3_and_release_applies_it(env, store, tmp_path):
-    _write_export(tmp_path / "full", [learner_row(n) for n in range(1, 31)])
+    write_export(tmp_path / "full", [learner_row(n) for n in range(1, 31)])
     assert run_porth(["provision", str(tmp_path / "full")], env).returncode == 0
-    _write_export(tmp_path / "truncated", [learner_row(1)])
+    write_export(tmp_path / "truncated", [learner_row(1)])
     held = run_porth(["provision", str(tmp_path / "truncated")], env)
     assert held.returncode == 3, held.stdout + held.stderr
     run_id = int(held.stdout.split("porth provision --release ")[1].split()[0])
@@ -88,7 +88,7 @@ def test_unusable_input_exits_2_with_one_line_per_file(env, tmp_path):
 def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
     count = 150
     rows = [learner_row(n, surname=("Jones", "Davies", "Evans")[n % 3]) for n in range(1, count + 1)]
-    folder = _write_export(tmp_path / "big", rows, [staff_row(f"S{n}") for n in range(1, 11)])
+    folder = write_export(tmp_path / "big", rows, [staff_row(f"S{n}") for n in range(1, 11)])
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "provision", str(folder)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
