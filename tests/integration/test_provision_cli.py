@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,6 +57,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(env, store, tmp_path):
     result = run_porth(["provision", "--dry-run", str(tmp_path / "x")], env)
     assert result.returncode == 0, result.stderr
     assert "[learners] create learner 000001: Gwen Llŵyd" in result.stdout
+    # the summary counts what the plan would do, not what a dry run applied (nothing)
+    assert _summary_row(result.stdout, SCHOOL)[:3] == ["dry-run", "1", "0"], result.stdout
     assert list(store.iter_accounts()) == []
     status = run_porth(["status", "--school", SCHOOL], env)
     assert "never run" in status.stdout and "no successful run in the last 7 days" in status.stdout
@@ -76,6 +79,31 @@ def test_held_run_exits_3_and_release_applies_it(env, store, tmp_path):
     assert again.returncode != 0 and "already released" in again.stderr
 
 
+def test_a_dry_run_of_a_release_writes_nothing_and_counts_what_it_would_deactivate(env, store, tmp_path):
+    """Issue 13 point 8: `--dry-run --release N` shows the released plan but leaves the run held."""
+    write_export(tmp_path / "full", [learner_row(n) for n in range(1, 31)])
+    assert run_porth(["provision", str(tmp_path / "full")], env).returncode == 0
+    write_export(tmp_path / "truncated", [learner_row(1)])
+    held = run_porth(["provision", str(tmp_path / "truncated")], env)
+    run_id = int(held.stdout.split("porth provision --release ")[1].split()[0])
+
+    dry = run_porth(["provision", "--dry-run", "--release", str(run_id), str(tmp_path / "truncated")], env)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "WOULD BE HELD" not in dry.stdout  # the release's allowance is what it plans with
+    assert _summary_row(dry.stdout, SCHOOL) == ["dry-run", "0", "0", "0", "29", "0"], dry.stdout
+    assert all(a.is_active for a in store.iter_accounts(school=SCHOOL))
+    # still held: the real release is not "already released"
+    released = run_porth(["provision", "--release", str(run_id), str(tmp_path / "truncated")], env)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert sum(1 for a in store.iter_accounts(school=SCHOOL) if a.is_active) == 1
+
+
+def _summary_row(stdout: str, school: str) -> list[str]:
+    """The summary table's row of a school: outcome, created, updated, moved, deactivated, errors."""
+    rows = [line.split() for line in stdout.splitlines() if line.startswith(f"{school} ")]
+    return rows[-1][1:]
+
+
 def test_unusable_input_exits_2_with_one_line_per_file(env, tmp_path):
     result = run_porth(["provision", str(FIXTURES / "ctf" / "billion-laughs.xml")], env)
     assert result.returncode == 2
@@ -94,7 +122,8 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # wait until the run is well under way, then kill it
-            if sum(1 for _ in store.iter_accounts(school=SCHOOL)) >= 40 or process.poll() is not None:
+            # past 100 actions (10 staff, then learners): the run has written its progress once
+            if sum(1 for _ in store.iter_accounts(school=SCHOOL)) >= 120 or process.poll() is not None:
                 break
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGKILL)
@@ -111,6 +140,13 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
     assert len({a.username.casefold() for a in learners}) == count
     assert all(a.state is AccountState.ACTIVE for a in learners)
     assert len(list(store.iter_accounts(school=SCHOOL, kind=AccountKind.STAFF))) == 10
+    # M-10: the rerun says what the killed run had done (its last progress write) ...
+    found = re.search(rf"{SCHOOL}: the run of .* UTC was interrupted and is closed as failed; "
+                      r"it had done: (\d+) created; this run carries on from there", rerun.stdout)
+    assert found, rerun.stdout
+    assert 100 <= int(found[1]) <= len(partial)
+    # ... and the rerun itself did only the rest
+    assert _summary_row(rerun.stdout, SCHOOL)[1] == str(count + 10 - len(partial))
     # the killed run's workflow runs are closed as interrupted, not left "running"
     status = run_porth(["status", "--school", SCHOOL], env)
     assert "running" not in status.stdout
