@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, assert_never
 
 from connectors.mis.records import LearnerRecord, StaffRecord
@@ -81,7 +81,10 @@ def creation_values(kind: AccountKind, record: LearnerRecord | StaffRecord, toda
             and rule.field in _NEW_ACCOUNT_FIELDS}
 
 
-def new_account(record: LearnerRecord | StaffRecord, school: str, today: date) -> NewAccount:
+def new_account(record: LearnerRecord | StaffRecord, school: str, today: date | None = None) -> NewAccount:
+    """The account a CreateAccount makes; `today` (the run's day, the system's if None) decides
+    whether a leaving date is still to come (kept) or has come (the planner made a leaver)."""
+    today = today or datetime.now(UTC).date()
     if not record.legal_surname or not record.legal_forename:
         # The planner never makes a CreateAccount from such a record (M-9 "Missing legal name");
         # should one come anyway, the store is not asked to name an account after nothing.
