@@ -160,12 +160,18 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
 
 def _work(found, upn_key, fmt, only_school, released_school, allowed, refused):
     """(label, export, allowed deactivations) for every school export, parsed one bundle at a time."""
-    for index, (_name, files) in enumerate(found, start=1):
+    for index, (name, files) in enumerate(found, start=1):
         try:
             exports = parse_bundle(read_bundle(files), upn_key, fmt)
         except FormatRefused as exc:
             refused.append(str(exc))
             click.echo(f"[{index}/{len(found)}] refused: {exc}", err=True)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one bundle's fault must not stop the other schools
+            # Only the fault's kind is shown: its text could quote a value of the file, a UPN (M-3).
+            reason = f"{name}: could not be read ({type(exc).__name__}); nothing of it was applied"
+            refused.append(reason)
+            click.echo(f"[{index}/{len(found)}] refused: {reason}", err=True)
             continue
         for export in exports:
             if only_school and export.school != only_school:
