@@ -302,6 +302,10 @@ def main() -> None:
               f"  (peak memory {initial_memory:.0f} MiB)")
     print(f"(c) rerun, no change:                    {rerun:8.1f} s {records / rerun:8.0f} records/s")
     print(f"(d) rerun, 1 % changed {changed}: {changed_run:.1f} s")
+    # Issue 13: a learner released by one school and admitted by another moves in the same run
+    # (the run's last pass), whatever the order the schools were applied in.
+    moved = int(next(line for line in changed_out.splitlines() if line.startswith("all ")).split()[4])
+    print(f"(d) transfers moved in the same run: {moved} of {changed['transfers']}")
     print(f"peak memory of porth provision: {peak:.0f} MiB")
     print("summary of (d):")
     print("\n".join(line for line in changed_out.splitlines() if line.startswith(("all", "school"))))
