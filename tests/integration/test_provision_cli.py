@@ -131,6 +131,10 @@ def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
         process.wait(timeout=30)
     partial = list(store.iter_accounts(school=SCHOOL))
     assert 0 < len(partial) < count + 10, "the kill did not land mid-run"
+    # M-10: before any rerun, the status shows the killed run with what it had written so far
+    killed = run_porth(["status", "--school", SCHOOL], env).stdout
+    learners_line = next(line for line in killed.splitlines() if line.strip().startswith("learners"))
+    assert "running" in learners_line and int(re.search(r"(\d+) created", learners_line)[1]) >= 90, killed
 
     rerun = run_porth(["provision", str(folder)], env)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
