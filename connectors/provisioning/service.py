@@ -230,8 +230,8 @@ def provision_school(
 
     With `defer_last_pass`, a school with records to plan again (see `_to_plan_again`) is
     returned with its runs still open and `last_pass` set: the caller runs `finish_last_pass`
-    once every other school of the run is applied. Without it, the last pass is done here,
-    at once (it still settles creations another process made first)."""
+    once every other school of the run is applied. Without it, only creations the directory
+    refused because another process created the learner first are planned again, here."""
     source = ", ".join(export.files)[:500]
     planned = _plan_or_failure(store, export, now.date(), guard, allowed_deactivations)
     if isinstance(planned, str):
@@ -267,7 +267,9 @@ def provision_school(
         _finish(db, run_ids, WorkflowOutcome.FAILED, clock(), applied.counts, [], note=failure)
         return SchoolOutcome(export.school, plan, ProvisioningOutcome.FAILED, _account_totals(applied.counts),
                              run_ids=run_ids, message=failure, notices=notices)
-    again = _to_plan_again(plan, applied)
+    # Planned again at once, only creations another process won: nothing else changed meanwhile.
+    again = (_to_plan_again(plan, applied) if defer_last_pass
+             else frozenset(action.reference for action in applied.taken))
     if again:
         writer.write(applied)  # the open runs say what this pass did, should the run die before the last
         waiting = SchoolOutcome(
