@@ -25,8 +25,8 @@ from directory.store import DirectoryConfig, DirectoryStore
 from operational import workflow_runs
 from tests.conftest import free_port, porth_env, run_porth
 from tests.integration.conftest import BASE_DN, OTHER_SCHOOL, ROOT_DN, SCHOOL
-from tests.integration.test_provision_cli import write_export
-from tests.integration.test_provisioning import NOW, export, learner_row
+from tests.integration.test_provision_cli import env, write_export  # noqa: F401 - env is a fixture
+from tests.integration.test_provisioning import NOW, export, learner_row, upn
 
 MEBIBYTE = 1024 * 1024
 
@@ -141,3 +141,31 @@ def test_a_full_directory_fails_the_school_with_exit_1_not_record_errors(tmp_pat
         assert re.search(r"(txn_commit|entry store) failed", learners), status.stdout
     finally:
         server.stop()
+
+
+def test_a_bundle_the_parser_cannot_read_for_any_reason_is_refused_and_the_other_schools_go_on(env, store, tmp_path,
+                                                                                                monkeypatch):
+    """Issue 13 point 5: nothing one export holds can stop the run. A fault of the parser's
+    (here a ValueError quoting the file's value, as a bug would) refuses that bundle only, with
+    the fault's kind and never its text (it could quote a UPN, M-3), exit 2."""
+    from click.testing import CliRunner
+
+    from entrypoints.cli import provisioning
+    from entrypoints.cli.main import cli
+
+    secret = upn(7)
+    real_parse = provisioning.parse_bundle
+
+    def parser_with_a_bug(files, key, fmt="auto"):
+        if any("broken" in name for name in files):
+            raise ValueError(f"invalid literal for int(): {secret!r}")
+        return real_parse(files, key, fmt)
+
+    monkeypatch.setattr(provisioning, "parse_bundle", parser_with_a_bug)
+    write_export(tmp_path / "exports" / "1-broken", [learner_row(7)])
+    write_export(tmp_path / "exports" / "2-fine", [learner_row(8)])
+    result = CliRunner(env=env).invoke(cli, ["provision", "--jobs", "1", str(tmp_path / "exports")])
+    assert result.exit_code == 2, result.output
+    assert "1-broken: could not be read (ValueError); nothing of it was applied" in result.stderr
+    assert secret not in result.output and secret not in result.stderr
+    assert [a.admission_number for a in store.iter_accounts(school=SCHOOL)] == ["000008"]
