@@ -256,15 +256,16 @@ class _SchoolPlanner:
         if records_per_hash[upn_hash] > 1:
             self.error(LEARNERS, ref, DUPLICATE_UPN, "UPN", "two records of this school carry the same UPN")
             return
-        matched = by_hash.get(upn_hash, [])
-        if len(matched) > 1:
-            self.error(LEARNERS, ref, MULTIPLE_ENTRIES, "UPN", f"{len(matched)} accounts of this school match")
-            return
         leaving = _left_on(record, self.today)
-        if matched and matched[0].school == self.export.school:
-            self._existing_learner(matched[0], record, leaving)
-        elif matched:
-            self._subsidiary_learner(matched[0], record, leaving)
+        # A learner dual registered here is one of this school's, whichever list the caller put it in.
+        here = by_hash.get(upn_hash) or [a for a in elsewhere.get(upn_hash, ())
+                           if a.state is not AccountState.DELETED and self.export.school in a.subsidiary_schools]
+        if len(here) > 1:
+            self.error(LEARNERS, ref, MULTIPLE_ENTRIES, "UPN", f"{len(here)} accounts of this school match")
+        elif here and here[0].school == self.export.school:
+            self._existing_learner(here[0], record, leaving)
+        elif here:
+            self._subsidiary_learner(here[0], record, leaving)
         elif not leaving:
             self._new_learner(record, elsewhere.get(upn_hash, ()))
 
@@ -321,8 +322,8 @@ class _SchoolPlanner:
                 if record.admission_date is None:
                     self.error(LEARNERS, ref, MISSING_ADMISSION_DATE, "admission date")
                 elif record.admission_date <= self.today:
-                    self.actions.append(UpdateAccount(
-                        LEARNERS, live[0].id, ref, _membership_changes(live[0], self.export.school, record)))
+                    changes = _membership_changes(live[0], self.export.school, record)
+                    self.actions.append(UpdateAccount(LEARNERS, live[0].id, ref, changes))
             elif not self._admission_problem(record):
                 self.actions.append(UpdateAccount(LEARNERS, live[0].id, ref, self._main_moved_here(live[0], record)))
             return

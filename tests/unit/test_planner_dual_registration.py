@@ -137,3 +137,25 @@ def test_a_transfer_in_takes_the_school_off_the_learners_subsidiary_schools():
     changes = dict(move.changes)
     assert move.from_school == PRU and changes["school"] == SCHOOL
     assert changes["subsidiary_schools"] == ("6613333",) and changes["subsidiary_groups"] == ("6613333:class:Art",)
+
+
+def test_a_learner_dual_registered_here_is_recognised_even_when_looked_up_as_elsewhere():
+    """Whichever list the directory puts a dual-registered learner in, it is this school's subsidiary one."""
+    assert kinds(plan([record(1, enrolment_status="S")], [], {HASH_1: [dual_here(1)]})) == []
+    p = plan([record(1, enrolment_status="C", registration_group="7B", classes=("7B",))], [], {HASH_1: [dual_here(1)]})
+    assert p.errors == () and [dict(u.changes) for u in updates(p)] == [
+        {"subsidiary_groups": (f"{SCHOOL}:class:7B", f"{SCHOOL}:registration-group:7B")}]
+
+
+def test_a_main_and_a_subsidiary_account_of_one_learner_here_are_multiple_entries():
+    p = plan([record(1)], [account(1), dual_here(1)])
+    assert [e.error for e in p.errors] == ["Multiple entries for search"] and kinds(p) == []
+
+
+def test_a_dual_registered_learner_an_administrator_deactivated_is_not_reactivated_here():
+    stopped = dual_here(1, state=AccountState.DEACTIVATED,
+                        state_change=StateChange(AccountState.DEACTIVATED, datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+                                                 "MorganR", "safeguarding"))
+    for status in ("S", "M", "C"):
+        p = plan([record(1, enrolment_status=status)], [stopped])
+        assert [e.error for e in p.errors] == ["Deactivated by an administrator"] and kinds(p) == [], status
