@@ -258,8 +258,9 @@ class _SchoolPlanner:
             return
         leaving = _left_on(record, self.today)
         # A learner dual registered here is one of this school's, whichever list the caller put it in.
-        here = by_hash.get(upn_hash) or [a for a in elsewhere.get(upn_hash, ())
-                           if a.state is not AccountState.DELETED and self.export.school in a.subsidiary_schools]
+        here = by_hash.get(upn_hash) or [
+            a for a in elsewhere.get(upn_hash, ())
+            if a.state is not AccountState.DELETED and self.export.school in a.subsidiary_schools]
         if len(here) > 1:
             self.error(LEARNERS, ref, MULTIPLE_ENTRIES, "UPN", f"{len(here)} accounts of this school match")
         elif here and here[0].school == self.export.school:
