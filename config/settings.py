@@ -109,10 +109,19 @@ class AccountSettings(_Section):
 
 
 class ProvisioningSettings(_Section):
-    # SPEC M-11: hold a run deactivating more than this share of a school's
-    # active accounts, once it reaches guard_min_accounts.
+    # SPEC M-11 (connectors/provisioning/guard.py): hold a run in which more than this share of a
+    # school's active accounts disappear from a full export (leavers with a leaving date are not
+    # counted), once that reaches guard_min_accounts...
     guard_max_share: float = Field(default=0.10, gt=0, le=1)
     guard_min_accounts: int = Field(default=25, ge=1)
+    # ...or, in a school too small for that minimum, more than this share of it (half: a 20-account
+    # school losing 15 is held).
+    guard_small_school_share: float = Field(default=0.5, gt=0, le=1)
+    # Also held: a run creating at least this share of the school's active learners (and at least
+    # guard_replacement_min) as new accounts while as many existing learners vanish: what a wrong
+    # UPN-hash key or a changed MIS looks like.
+    guard_replacement_share: float = Field(default=0.25, gt=0, le=1)
+    guard_replacement_min: int = Field(default=5, ge=1)
     # Schools provisioned at once: each worker thread hashes its new passwords
     # (Argon2, in C without the GIL; directory/ldap/passwords.py says why Porth
     # hashes, not slapd), so an initial load scales with the client's cores.

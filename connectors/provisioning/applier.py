@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, assert_never
+from typing import assert_never
 
 from connectors.mis.records import LearnerRecord, StaffRecord
-from connectors.provisioning.field_policy import FIELD_POLICIES, FieldPolicy
+from connectors.provisioning.field_policy import creation_values
 from connectors.provisioning.plan import (
     DIRECTORY_REFUSED,
     Action,
@@ -68,22 +68,10 @@ class ApplyResult:
         self.taken = list(later.taken)
 
 
-_NEW_ACCOUNT_FIELDS = frozenset(f.name for f in fields(NewAccount))
-
-
-def creation_values(kind: AccountKind, record: LearnerRecord | StaffRecord, today: date) -> dict[str, Any]:
-    """What the MIS gives a new account, from the field-policy table (field_policy.py): every
-    FORCED and AT_CREATION field, so a new account starts as the planner would leave it (M-1:
-    no update on the next run; a leaving date still to come is kept, M-5). Fields the table
-    names that NewAccount cannot take at creation are left to the planner's next update."""
-    return {rule.field: rule.from_mis(record, today) for rule in FIELD_POLICIES[kind]
-            if rule.policy in (FieldPolicy.FORCED, FieldPolicy.AT_CREATION) and rule.from_mis is not None
-            and rule.field in _NEW_ACCOUNT_FIELDS}
-
-
 def new_account(record: LearnerRecord | StaffRecord, school: str, today: date | None = None) -> NewAccount:
-    """The account a CreateAccount makes; `today` (the run's day, the system's if None) decides
-    whether a leaving date is still to come (kept) or has come (the planner made a leaver)."""
+    """The account a CreateAccount makes, with every field the field-policy table takes from the
+    MIS (`creation_values`: M-1, a rerun changes nothing); `today` (the run's day, the system's if
+    None) decides whether a leaving date is still to come (kept) or has come (a leaver instead)."""
     today = today or datetime.now(UTC).date()
     if not record.legal_surname or not record.legal_forename:
         # The planner never makes a CreateAccount from such a record (M-9 "Missing legal name");

@@ -111,3 +111,12 @@ def forced_values(kind: AccountKind, record: Record, today: date) -> dict[str, A
     """The FORCED fields of this kind, with the values the MIS gives them today, in table order."""
     return {rule.field: rule.from_mis(record, today)
             for rule in FIELD_POLICIES[kind] if rule.policy is FieldPolicy.FORCED and rule.from_mis is not None}
+
+
+def creation_values(kind: AccountKind, record: Record, today: date) -> dict[str, Any]:
+    """Every field a new account takes from the MIS: the AT_CREATION and the FORCED ones of this kind,
+    as `directory.model.NewAccount` keywords. A new account is then as a rerun would leave it (M-1):
+    a leaving date still to come is on it from the start, not added by the next run."""
+    return {rule.field: rule.from_mis(record, today)
+            for rule in FIELD_POLICIES[kind] if rule.policy is not FieldPolicy.NEVER_FROM_MIS
+            and rule.from_mis is not None}

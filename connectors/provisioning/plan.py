@@ -33,6 +33,16 @@ DUPLICATE_UPN = "Duplicate UPN"
 UNREADABLE_FIELD = "Unreadable field"
 INVALID_NAME = "Invalid legal name"
 DIRECTORY_REFUSED = "Directory refused the change"
+UNREADABLE_RECORD = "Unreadable record"  # a rule failed on something the record holds; the rest is planned
+DEACTIVATED_BY_ADMINISTRATOR = "Deactivated by an administrator"  # A-6: not reactivated from the MIS
+
+# Who a state change made by a provisioning run is recorded as (A-6): the applier writes it
+# (applier.PROVISIONING, the same value); any other name is an administrator's decision.
+PROVISIONING = "provisioning"
+
+# Which rule of the guard held a plan (M-11; guard.py).
+GUARD_DISAPPEARANCES = "disappearances"
+GUARD_REPLACEMENT = "replacement"
 
 
 @dataclass(frozen=True)
@@ -58,7 +68,9 @@ class CreateAccount:
 
 @dataclass(frozen=True)
 class UpdateAccount:
-    """Forced fields that differ from the MIS (M-8); names are never here (A-5)."""
+    """Forced fields that differ from the MIS (M-8); names are never here (A-5). Dual registration
+    changes are updates too: a subsidiary school's groups, joining or leaving one (in LEAVERS), and
+    the main school moving to the school whose record says M (its old main becomes subsidiary)."""
 
     workflow: str
     account_id: str
@@ -68,7 +80,8 @@ class UpdateAccount:
 
 @dataclass(frozen=True)
 class TransferIn:
-    """A released learner admitted here (M-6): moved, reactivated, password status '-'."""
+    """A released learner admitted here (M-6): moved, reactivated, password status '-'; if the
+    learner was dual registered here, this school's subsidiary membership goes with the move."""
 
     workflow: str
     account_id: str
@@ -79,7 +92,8 @@ class TransferIn:
 
 @dataclass(frozen=True)
 class Reactivate:
-    """A learner deactivated here who is current again in the MIS (re-admitted)."""
+    """A learner released here by provisioning who is current again in the MIS (re-admitted); an
+    account an administrator deactivated is never reactivated from the MIS (A-6)."""
 
     workflow: str
     account_id: str
@@ -126,11 +140,18 @@ Action = (CreateAccount | UpdateAccount | TransferIn | Reactivate | Deactivate |
 
 @dataclass(frozen=True)
 class Hold:
-    """Why a plan is held (M-11) instead of applied."""
+    """Why a plan is held (M-11) instead of applied.
+
+    `deactivations` counts the accounts that disappear from the export (what a release allows);
+    `reason` is one sentence for the run's note saying which rule held it and with what counts;
+    `rule` is GUARD_DISAPPEARANCES or GUARD_REPLACEMENT.
+    """
 
     deactivations: int
     active_accounts: int
     limit: int
+    reason: str = ""
+    rule: str = GUARD_DISAPPEARANCES
 
 
 @dataclass(frozen=True)

@@ -247,9 +247,9 @@ def provision_school(
     run_ids = {w: workflow_runs.start_run(db, export.school, w, now, source=source) for w in plan.workflows}
     if plan.hold is not None:
         hold = plan.hold
-        note = (f"held: {hold.deactivations} deactivations of {hold.active_accounts} active accounts "
-                f"(more than {hold.limit}); nothing applied. Release: porth provision --release "
-                f"{run_ids['leavers']} PATH...")
+        why = hold.reason or (f"{hold.deactivations} deactivations of {hold.active_accounts} active accounts "
+                              f"(more than {hold.limit})")
+        note = f"held: {why}; nothing applied. Release: porth provision --release {run_ids['leavers']} PATH..."
         ended = clock()
         for workflow, run_id in run_ids.items():
             workflow_runs.finish_run(

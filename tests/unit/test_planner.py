@@ -88,8 +88,10 @@ def test_absent_learners_are_leavers():
     assert leaver.account_id == "id-2" and leaver.reason == "no longer in the MIS export"
 
 
-@pytest.mark.parametrize(("active", "limit"), [(10, 24), (100, 24), (249, 24), (250, 25), (1000, 100)])
-def test_guard_limit_is_ten_percent_but_never_below_twenty_five(active, limit):
+@pytest.mark.parametrize(("active", "limit"), [(10, 5), (20, 10), (30, 15), (48, 24), (100, 24), (249, 24),
+                                               (250, 25), (1000, 100)])
+def test_guard_limit_is_ten_percent_at_least_twenty_four_but_never_half_a_small_school(active, limit):
+    """M-11: more than the limit disappearing holds; a small school is held at more than half of it."""
     assert GuardPolicy().limit(active) == limit
 
 
