@@ -16,7 +16,7 @@ from directory.model import AccountKind, AccountState
 from tests.conftest import run_porth
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 from tests.integration.test_provision_cli import env, write_export  # noqa: F401 - env is a fixture
-from tests.integration.test_provisioning import learner_row, upn
+from tests.integration.test_provisioning import LEARNER_HEADER, learner_row, upn
 from tests.integration.test_provisioning_runs import upn_hash_unique  # noqa: F401 - a fixture
 
 GWEN, HUW = 11, 22  # UPN serials: Gwen starts at SCHOOL (A), Huw at OTHER_SCHOOL (B)
@@ -91,3 +91,40 @@ def test_a_new_learner_on_roll_at_two_schools_in_one_parallel_run_gets_one_accou
     assert len(gwen) == 1
     assert "Directory refused" not in result.stdout
     assert result.stdout.count("1 record errors") == 1, result.stdout  # the pending transfer, at one school only
+
+
+def _write_dual_export(folder: Path, rows: list[tuple[str, str]]) -> None:
+    """learners.csv with an enrolment_status column: (row, status) pairs (M main, S subsidiary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"{LEARNER_HEADER},enrolment_status", *(f"{row},{status}" for row, status in rows)]
+    (folder / "learners.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _dual_registration_run(env, store, tmp_path, jobs: str, a_first: bool) -> None:
+    a_folder, b_folder = _folders(tmp_path / "exports", a_first)
+    _write_dual_export(a_folder, [(learner_row(GWEN, "Llŵyd", "Gwen"), "M"),
+                                  *((learner_row(n, "Jones", "Megan"), "C") for n in range(100, 120))])
+    _write_dual_export(b_folder, [(learner_row(951, "Llŵyd", "Gwen", upn_value=upn(GWEN), school=OTHER_SCHOOL), "S"),
+                                  *((learner_row(n + 100, "Evans", "Aled", school=OTHER_SCHOOL), "C")
+                                    for n in range(100, 120))])
+    result = run_porth(["provision", "--jobs", jobs, str(tmp_path / "exports")], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("0 record errors") == 2, result.stdout  # no nightly error at either school
+    [gwen] = [a for a in store.iter_accounts(kind=AccountKind.LEARNER) if a.forename == "Gwen"]
+    assert (gwen.school, gwen.subsidiary_schools, gwen.state) == (SCHOOL, (OTHER_SCHOOL,), AccountState.ACTIVE)
+    again = run_porth(["provision", "--jobs", jobs, str(tmp_path / "exports")], env)
+    assert again.stdout.count("succeeded, no change") == 2, again.stdout
+
+
+@pytest.mark.parametrize("a_first", [True, False], ids=["A-folder-first", "B-folder-first"])
+def test_a_new_dual_registered_learner_gets_one_account_one_after_the_other(env, store, tmp_path, a_first):
+    """Dual registration (M at A, S at B), the schools one at a time in either order."""
+    _dual_registration_run(env, store, tmp_path, "1", a_first)
+
+
+@pytest.mark.parametrize("a_first", [True, False], ids=["A-folder-first", "B-folder-first"])
+def test_a_new_dual_registered_learner_gets_one_account_in_a_parallel_run(env, store, tmp_path, a_first,
+                                                                          upn_hash_unique):
+    """Both schools create her at once (--jobs 4): the directory refuses the second account, and
+    the loser's last pass makes it the dual registration instead of an error or a duplicate."""
+    _dual_registration_run(env, store, tmp_path, "4", a_first)
