@@ -28,8 +28,11 @@ from connectors.provisioning.applier import COUNTED, ApplyResult, apply_plan
 from connectors.provisioning.plan import (
     DIRECTORY_REFUSED,
     GROUPS,
+    LEARNERS,
+    LEAVERS,
     PENDING_TRANSFER,
     SCHOOL_DETAILS,
+    STAFF,
     Action,
     Deactivate,
     Plan,
@@ -140,20 +143,36 @@ def plan_for(store: DirectoryStore, export: SchoolExport, today: date, guard: Gu
                        allowed_deactivations)
 
 
+@dataclass(frozen=True)
+class Unplanned:
+    """Why a school has no plan: `message` for the operator; `recorded` when the school's
+    workflow runs record it as failed (not for a school the directory does not have)."""
+
+    message: str
+    recorded: bool = True
+
+
 def _plan_or_failure(store: DirectoryStore, export: SchoolExport, today: date, guard: GuardPolicy,
-                     allowed_deactivations: int | None) -> Plan | str:
+                     allowed_deactivations: int | None) -> Plan | Unplanned:
     """The school's plan, or why there is none: a directory that cannot be read fails the
     school's run (never a record error), and so does a fault of the planner's, so that one
     school's export never stops the others."""
     try:
         plan = plan_for(store, export, today, guard, allowed_deactivations)
     except DirectoryError as exc:
-        return str(exc)
+        return Unplanned(str(exc))
     except Exception as exc:  # noqa: BLE001 - one school's fault must not stop the other schools
-        return f"could not plan school {export.school}: {type(exc).__name__}: {exc}"
+        return Unplanned(f"could not plan school {export.school}: {type(exc).__name__}: {exc}")
     if plan is None:
-        return f"school {export.school} is not in the directory; a national administrator adds it"
+        return Unplanned(f"school {export.school} is not in the directory; a national administrator adds it",
+                         recorded=False)
     return plan
+
+
+def _workflows_of(export: SchoolExport) -> tuple[str, ...]:
+    """The workflows an export feeds (M-10), as the planner names them in its plan."""
+    return tuple(w for w in (SCHOOL_DETAILS, STAFF if export.has_staff else None,
+                             LEARNERS if export.has_learners else None, GROUPS, LEAVERS) if w)
 
 
 class _ProgressWriter:
@@ -234,8 +253,14 @@ def provision_school(
     refused because another process created the learner first are planned again, here."""
     source = ", ".join(export.files)[:500]
     planned = _plan_or_failure(store, export, now.date(), guard, allowed_deactivations)
-    if isinstance(planned, str):
-        return SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED, message=planned)
+    if isinstance(planned, Unplanned):
+        failed = SchoolOutcome(export.school, None, ProvisioningOutcome.FAILED, message=planned.message)
+        if planned.recorded and not dry_run:
+            # The school's workflows failed tonight (M-10): its status says so, and why.
+            failed.run_ids = {w: workflow_runs.start_run(db, export.school, w, now, source=source)
+                              for w in _workflows_of(export)}
+            _finish(db, failed.run_ids, WorkflowOutcome.FAILED, clock(), {}, [], note=planned.message)
+        return failed
     plan = planned
     if on_plan is not None:
         on_plan(plan)
@@ -311,8 +336,8 @@ def finish_last_pass(store: DirectoryStore, db: Database, waiting: SchoolOutcome
     first_errors = [e for e in pending.plan_errors if e.record not in pending.records]
     applied = pending.applied
     planned = _plan_or_failure(store, pending.export, pending.started.date(), guard, pending.allowed_deactivations)
-    if isinstance(planned, str):
-        note = f"the last pass could not plan the school again: {planned}"
+    if isinstance(planned, Unplanned):
+        note = f"the last pass could not plan the school again: {planned.message}"
         _finish(db, waiting.run_ids, WorkflowOutcome.FAILED, clock(), applied.counts, [], note=note)
         return replace(waiting, outcome=ProvisioningOutcome.FAILED, message=note, last_pass=None)
     replan = Plan(

@@ -81,6 +81,8 @@ def test_a_directory_gone_mid_run_fails_that_school_and_the_next_school_goes_on(
     # planning needs the directory too: a school whose accounts cannot be read fails, not crashes
     unread = provision_school(store, db, export([learner_row(101, school=OTHER_SCHOOL)], school=OTHER_SCHOOL), NOW)
     assert unread.outcome == "failed" and "cannot reach the directory" in unread.message
+    unread_run = workflow_runs.get_run(db, unread.run_ids["learners"])  # M-10: the status says it failed, and why
+    assert unread_run.outcome == "failed" and "cannot reach the directory" in unread_run.note
 
     own_slapd.start()
     store.close()
