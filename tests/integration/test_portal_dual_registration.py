@@ -178,7 +178,9 @@ def test_the_unit_reveals_and_resets_the_password_and_prints_its_own_slip(portal
     reset = post(portal, f"/portal/accounts/{dual.id}/password/reset", {"password": "Dragon2024x"})
     assert reset.status_code == 303
     assert directory(portal).reveal_password(dual.id) == "Dragon2024x"
-    assert [(e.actor, e.target_id) for e in audited(portal, "reset-password")] == [("BowenB", dual.id)]
+    # Audited at the unit, where it was done (its champion's audit log shows it), naming the main school.
+    assert [(e.actor, e.target_id, e.school, e.detail) for e in audited(portal, "reset-password")] == [
+        ("BowenB", dual.id, UNIT, {"main_school": MAIN})]
 
     slip = text(post(portal, f"/portal/accounts/{dual.id}/print", {"passwords": "yes", "school": UNIT}))
     assert f"{UNIT_NAME} · PRU1" in slip and "Dragon2024x" in slip

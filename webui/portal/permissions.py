@@ -3,8 +3,9 @@
 One declared table, `PERMISSIONS`: portal role × action → the kinds of
 target the role may act on. `decide` applies it together with scope (R-5:
 a target outside the actor's schools or organisations is *not found*, so
-its existence is never confirmed) and the rules that nobody demotes
-themselves nor locks themselves out. Pure: the caller resolves the actor's
+its existence is never confirmed; a learner dual registered at one of the
+actor's schools is in scope there for `AT_SUBSIDIARY_SCHOOL` only) and the rules
+that nobody demotes themselves nor locks themselves out. Pure: the caller resolves the actor's
 scope from the directory and passes it in; every portal request asks
 `decide` before acting.
 """
