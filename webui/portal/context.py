@@ -88,7 +88,7 @@ def school_viewed(account: Account) -> School | None:
     they may; else the first of the account's other schools that they may see."""
     scope = current_user.actor.scope
     asked = request.values.get("school")
-    on_roll = [account.school, *account.subsidiary_schools] if account.school else []
+    on_roll = [dfes for dfes in (account.school, *account.subsidiary_schools) if dfes]
     seen = [dfes for dfes in on_roll if scope.covers_school(dfes)]
     if asked and asked in seen:
         dfes: str | None = asked
