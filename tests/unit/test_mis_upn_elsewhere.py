@@ -147,8 +147,8 @@ def _ctf(pupil: str) -> bytes:
     (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><AdmissionNumber>{STRAY}</AdmissionNumber>",
      "AdmissionNumber"),
     (f"<Surname>{STRAY}</Surname><Forename>Gwen</Forename>", "Surname"),
-    (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><BasicDetails><PreferredForename>{STRAY}"
-     "</PreferredForename></BasicDetails>", "PreferredForename"),
+    (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><BasicDetails><PreferredForename>{STRAY}</PreferredForename>"
+     + "</BasicDetails>", "PreferredForename"),
 ])
 def test_ctf_upn_in_another_element_refuses_the_pupil(pupil, field):
     [export] = ctf.parse("x.xml", _ctf(pupil), KEY)
