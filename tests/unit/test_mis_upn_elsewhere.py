@@ -143,12 +143,15 @@ def _ctf(pupil: str) -> bytes:
     ).encode()
 
 
+PREFERRED_IS_A_UPN = (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><BasicDetails><PreferredForename>{STRAY}"
+                      "</PreferredForename></BasicDetails>")
+
+
 @pytest.mark.parametrize(("pupil", "field"), [
     (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><AdmissionNumber>{STRAY}</AdmissionNumber>",
      "AdmissionNumber"),
     (f"<Surname>{STRAY}</Surname><Forename>Gwen</Forename>", "Surname"),
-    (f"<Surname>Llŵyd</Surname><Forename>Gwen</Forename><BasicDetails><PreferredForename>{STRAY}</PreferredForename>"
-     + "</BasicDetails>", "PreferredForename"),
+    (PREFERRED_IS_A_UPN, "PreferredForename"),
 ])
 def test_ctf_upn_in_another_element_refuses_the_pupil(pupil, field):
     [export] = ctf.parse("x.xml", _ctf(pupil), KEY)
