@@ -30,7 +30,8 @@ SESSIONS = """sourcedId,status,dateLastModified,title,type,startDate,endDate,par
 term-1,active,2026-06-01,Tymor yr Hydref,term,2026-09-03,2026-12-20,year-1,2027
 term-2,active,2026-06-01,Tymor y Gwanwyn,term,2027-01-06,2027-03-28,year-1,2027
 """
-CLASSES = """sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods
+CLASSES = ("sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,"
+           "schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\n") + """\
 c-7b,active,,Form 7B,07,,7B,homeroom,,org-1,"term-1,term-2",,,
 c-cym,active,,Cymraeg 7,07,,7 Cy1,scheduled,,dept-cym,term-2,,,
 """
@@ -147,7 +148,8 @@ def test_a_department_and_its_school_are_one_school_not_a_dual_registration():
 USERS_12 = ("sourcedId,status,dateLastModified,enabledUser,username,userIds,givenName,familyName,middleName,"
             "identifier,email,sms,phone,agentSourcedIds,grades,password,userMasterIdentifier,preferredGivenName,"
             "preferredMiddleName,preferredFamilyName,primaryOrgSourcedId,pronouns\n")
-ROLES = "sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,userProfileSourcedId\n"
+ROLES = ("sourcedId,status,dateLastModified,userSourcedId,roleType,role,beginDate,endDate,orgSourcedId,"
+         "userProfileSourcedId\n")
 MANIFEST_12 = "propertyName,value\nmanifest.version,1.0\noneroster.version,1.2\nfile.users,bulk\nfile.roles,bulk\n"
 
 
