@@ -16,6 +16,8 @@ Where Porth reads each field (docs/mis-formats.md):
   the academic sessions (`termSourcedIds`) of those enrollments' classes; else
   the export's own date, the latest `dateLastModified` in its files; else none.
 - leaving date: the latest `endDate` when every enrollment at the school has one
+- a manifest.csv saying users, orgs, enrollments or roles are `delta` refuses
+  the set: Porth reconciles whole (bulk) exports only
 - gone: users, orgs, classes, enrollments, roles and sessions with `status`
   `tobedeleted`, and users with `enabledUser` false, are not in the export:
   their accounts are handled as leavers by absence, like anyone missing.
@@ -162,20 +164,33 @@ class _Export:
         return found
 
 
-def _version(files: Mapping[str, bytes]) -> str | None:
+# A delta file holds only what changed since the last export: read as a full export, everyone
+# missing from it would look like a leaver.
+_MUST_BE_BULK = ("file.orgs", "file.users", "file.enrollments", "file.roles")
+
+
+def _manifest(files: Mapping[str, bytes]) -> dict[str, str]:
+    """manifest.csv's properties (lower-cased names); empty when there is none (it is optional to Porth)."""
     name = _file(files, "manifest.csv")
     if name is None:
-        return None
+        return {}
+    properties = {}
     for _, row in CsvRows(name, files[name], {"propertyname", "value"}):
-        if not isinstance(row, str) and row["propertyname"].lower() == "oneroster.version":
-            return row["value"]
-    return None
+        if not isinstance(row, str):
+            properties[row["propertyname"].lower()] = row["value"].strip().lower()
+    delta = [key for key in _MUST_BE_BULK if properties.get(key) == "delta"]
+    if delta:
+        verb = "is" if len(delta) == 1 else "are"
+        raise FormatRefused(f"{name}: {', '.join(delta)} {verb} delta (only the changes since the last export); "
+                            "Porth reconciles whole exports: export the set as bulk")
+    return properties
 
 
 def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
     users_name, orgs_name = _file(files, "users.csv"), _file(files, "orgs.csv")
     if users_name is None or orgs_name is None:
         raise FormatRefused("a OneRoster export needs users.csv and orgs.csv")
+    manifest = _manifest(files)
     export = _Export(files)
     builder = export.builder
 
@@ -244,7 +259,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes) -> list[SchoolExport]:
     has_roles_file = _file(files, "roles.csv") is not None
     if not has_11_roles and not has_roles_file:
         raise FormatRefused(f"{users_name}: {ONEROSTER_12_HINT}")
-    is_12 = has_roles_file and (not has_11_roles or (_version(files) or "").startswith("1.2"))
+    is_12 = has_roles_file and (not has_11_roles or manifest.get("oneroster.version", "").startswith("1.2"))
     roles: dict[str, list[tuple[str, str]]] = {}  # user -> [(org, role)], primary roles first
     if is_12:
         roles_rows = export.rows("roles.csv", {"usersourcedid", "role", "orgsourcedid"})

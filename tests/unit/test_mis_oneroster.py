@@ -196,3 +196,12 @@ def test_oneroster_11_with_missing_upn_is_still_a_learner_record():
 def test_grades_use_ascii_digits_only(grades, year):
     users = _users(f"u-1,active,,true,org-1,student,Ffion,Prŷs,{UPN_A},{grades}")
     assert _parse(orgs_csv=ORGS, users_csv=users)["6614001"].learners[0].year_group == year
+
+
+def test_a_delta_export_is_refused_since_everyone_missing_from_it_would_look_like_a_leaver():
+    manifest = "propertyName,value\noneroster.version,1.1\nfile.orgs,bulk\nfile.users,delta\nfile.enrollments,Delta\n"
+    with pytest.raises(FormatRefused) as error:
+        _parse(orgs_csv=ORGS, users_csv=_users(f"u-1,active,,true,org-1,student,Ffion,Prŷs,{UPN_A},"),
+               manifest_csv=manifest)
+    assert str(error.value) == ("export/manifest.csv: file.users, file.enrollments are delta (only the changes since "
+                                "the last export); Porth reconciles whole exports: export the set as bulk")
