@@ -155,7 +155,8 @@ def parse_date(text: str | None) -> date | None:
     if text is None or not text.strip():
         return None
     text = text.strip()
-    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y"):
+    # strptime's \d takes any Unicode digit (full-width "2024"): the MIS's digits are ASCII, like the UPN's.
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y") if text.isascii() else ():
         try:
             # A calendar date: only .date() is kept, so the parsed time has no zone to lose.
             return datetime.strptime(text[:10] if pattern == "%Y-%m-%d" else text, pattern).date()  # noqa: DTZ007

@@ -140,3 +140,17 @@ def test_a_file_that_is_neither_is_refused_with_the_line():
 def test_utf16_that_is_not_valid_utf16_is_refused():
     data = "\ufeffdfes,upn\n".encode("utf-16-le") + b"\x00\xd8"  # a lone high surrogate
     assert "not valid UTF-16" in _refused(data)
+
+
+# -- non-ASCII digits: an error for that record or line, never a crash, never a match -------------------
+def test_non_ascii_digits_in_a_school_number_a_date_or_a_upn_are_record_problems():
+    rows = ["\uff16\uff16\uff11\uff12\uff10\uff10\uff12,000201,B801200005001,Llŵyd,Gwen,2023-09-04",
+            "6612002,000202,B80120000500\u00b2,Evans,Tomos,2023-09-04",
+            "6612002,000203,H801200001001,Ellis,Efa,\uff12\uff10\uff12\uff13-09-04"]
+    [export] = porth_csv.parse({"learners.csv": ("\n".join([HEADER, *rows]) + "\n").encode()}, KEY)
+    assert [r.admission_number for r in export.learners] == ["000202", "000203"]
+    assert export.learners[0].upn.error == "Invalid UPN"
+    assert export.learners[1].admission_date is None
+    problems = {(p.source.location, p.field): p.reason for p in export.problems}
+    assert problems[("line 2", "dfes")].endswith("is not a 7-digit DfES number")
+    assert problems[("line 4", "admission_date")].endswith("is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
