@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from directory.rules import upn as upn_rules
 
@@ -164,7 +164,7 @@ def refuse_upns(record: Record, fields: Mapping[str, str]) -> Record:
     UPN_IN_OTHER_FIELD naming those fields. The record keeps its UPN hash, so
     the planner can name it by source location and not take it for a leaver.
     """
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # None or a tuple, per the attribute it replaces
     found: list[str] = []
     for attribute, label in fields.items():
         value = getattr(record, attribute)
@@ -179,7 +179,7 @@ def refuse_upns(record: Record, fields: Mapping[str, str]) -> Record:
     if not found:
         return record
     refusal = record.refused or RecordRefusal(UPN_IN_OTHER_FIELD, ", ".join(found))
-    return replace(record, refused=refusal, **changes)  # type: ignore[arg-type]
+    return replace(record, refused=refusal, **changes)
 
 
 @dataclass(frozen=True)
