@@ -33,12 +33,18 @@ def _read(path: Path) -> bytes:
 
 
 def find_bundles(paths: list[Path]) -> list[tuple[str, list[Path]]]:
-    """Every export bundle under the paths, as (name, files), without reading them."""
+    """Every export bundle under the paths, as (name, files), without reading them.
+
+    CTF files named one by one are grouped by school like those of a folder."""
     found: list[tuple[str, list[Path]]] = []
     for path in paths:
         if not path.exists():
             raise FormatRefused(f"{path}: no such file or folder")
-        found.extend(_bundles(path))
+    given_ctf = [path for path in paths if path.is_file() and path.suffix.lower() == ".xml"]
+    found.extend(_ctf_bundles(given_ctf))
+    for path in paths:
+        if path not in given_ctf:
+            found.extend(_bundles(path))
     return found
 
 

@@ -110,3 +110,9 @@ def test_ctf_files_of_different_schools_stay_separate_bundles(tmp_path):
     (tmp_path / "a.xml").write_bytes(_ctf("", "661", "2345"))
     (tmp_path / "b.xml").write_bytes(_ctf("", "661", "9876"))
     assert [name for name, _ in find_bundles([tmp_path])] == [str(tmp_path / "a.xml"), str(tmp_path / "b.xml")]
+
+
+def test_ctf_files_of_one_school_named_one_by_one_are_one_bundle_too():
+    files = sorted(DFE.iterdir())
+    [(name, bundle)] = find_bundles(files)
+    assert bundle == files and name == f"{DFE} (school 6612345, 2 CTF files)"
