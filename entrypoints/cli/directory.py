@@ -27,10 +27,12 @@ def _embedded_slapd(settings: Settings):
 
 
 def _initialise(settings: Settings) -> bool:
-    from entrypoints.runtime import build_runtime
+    from entrypoints.runtime import build_runtime, check_upn_key
 
     with build_runtime(settings) as runtime:
-        return runtime.store.initialise()
+        changed = runtime.store.initialise()
+        check_upn_key(runtime)  # a new directory records its key now that ou=people exists
+        return changed
 
 
 @directory.command("start")

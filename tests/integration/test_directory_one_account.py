@@ -112,13 +112,14 @@ def test_planning_reads_a_schools_own_and_its_dual_registered_learners(slapd, st
 
 def _older_porth(server: PrivateSlapd, tmp_path, monkeypatch) -> None:
     """Configure `server` as Porth did before issue 13: no porthSubsidiary* attributes or
-    indexes, no uniqueness domain on the UPN hash."""
+    indexes, no uniqueness domain on the UPN hash, no UPN-key record."""
     schema_path = importlib.resources.files("config").joinpath("ldap/porth-schema.ldif")
     current = schema_path.read_text("utf-8")
     attributes, classes = current.split("olcObjectClasses: ", 1)
+    classes = classes.replace(" $ porthSubsidiarySchool $ porthSubsidiaryGroup", "")
     older = attributes.split("olcAttributeTypes: ( PorthAttr:35", 1)[0] + "olcObjectClasses: " + \
-        classes.replace(" $ porthSubsidiarySchool $ porthSubsidiaryGroup", "")
-    assert "porthSubsidiary" not in older, "the schema's spelling changed: update this test"
+        classes.split("olcObjectClasses: ( PorthClass:6", 1)[0]
+    assert "porthSubsidiary" not in older and "porthUpnKey" not in older, "the schema changed: update this test"
     (tmp_path / "old-schema.ldif").write_text(older)
     rendered = server.render_config().replace(str(schema_path), str(tmp_path / "old-schema.ldif"))
     rendered = "\n".join(line for line in rendered.splitlines()
