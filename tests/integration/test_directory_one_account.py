@@ -19,12 +19,16 @@ from tests.conftest import free_port
 from tests.integration.conftest import BASE_DN, OTHER_SCHOOL, ROOT_DN, SCHOOL, learner, make_store
 
 
-def _at_once(slapd: PrivateSlapd, adds: list) -> list[object]:
+def _at_once(slapd: PrivateSlapd, adds: list, writes: list[str] | None = None) -> list[object]:
     """Run each add in its own thread with its own store (as parallel runs do), all released
-    together; what each returned or raised."""
+    together; what each returned or raised. `writes` collects the DN of every add sent."""
     outcomes: list[object] = [None] * len(adds)
     ready = threading.Barrier(len(adds))
     stores = [make_store(slapd) for _ in adds]
+    if writes is not None:
+        for store in stores:
+            send = store._ldap.add
+            store._ldap.add = lambda dn, *args, send=send: (writes.append(dn), send(dn, *args))[1]
 
     def run(index: int) -> None:
         ready.wait()
@@ -51,16 +55,17 @@ def test_two_runs_adding_the_same_learner_at_once_make_one_account(slapd, store,
     """Dual registration in one parallel run: both schools' runs create the learner at once."""
     for _round in range(4):  # the race goes either way: the name or the hash may be refused first
         upn_hash = secrets.token_hex(32)
+        writes: list[str] = []
         outcomes = _at_once(slapd, [
             lambda s, h=upn_hash: s.add_account(learner("Pritchard", "Siân", upn_hash=h, school=SCHOOL), now),
             lambda s, h=upn_hash: s.add_account(learner("Pritchard", "Siân", upn_hash=h, school=OTHER_SCHOOL), now),
-        ])
+        ], writes)
+        assert len(writes) == 2  # the refused run did not try the learner again under another name
         refused = [o for o in outcomes if isinstance(o, errors.DirectoryError)]
         assert len(refused) == 1 and isinstance(refused[0], errors.UpnHashTaken), outcomes
         assert "same UPN" in str(refused[0]) and upn_hash not in str(refused[0])  # the hash is never shown
         [made] = _holders(store, upn_hash)
         assert made.id in {o.id for o in outcomes if not isinstance(o, Exception)}
-    # Never retried under other names: one name per learner, no PritchardS2..S25 tried and left.
     assert sorted(a.username for a in store.iter_accounts()) == ["PritchardS", "PritchardS2", "PritchardS3",
                                                                   "PritchardS4"]
 
