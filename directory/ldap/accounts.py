@@ -129,6 +129,20 @@ class Accounts:
         return [account_from(attrs) for attrs in self._ldap.bulk(
             self.tree.people, search, account_attributes(PLANNING_FIELDS), f"reading the accounts of school {school}")]
 
+    def accounts_sharing_upn_hash(self) -> list[list[Account]]:
+        """Groups of live accounts that carry the same UPN hash: two accounts for one learner,
+        made before the directory refused them (issue 13), each group sorted by username. One
+        paged read of every learner (python-ldap's decoder: a national directory in seconds)."""
+        search = filters.all_of(ACCOUNTS, filters.present(A["upn_hash"]))
+        by_hash: dict[str, list[Account]] = {}
+        for attributes in self._ldap.bulk(self.tree.people, search, account_attributes(PLANNING_FIELDS),
+                                          "looking for accounts that share a UPN hash"):
+            account = account_from(attributes)
+            if account.upn_hash and account.state is not AccountState.DELETED:
+                by_hash.setdefault(account.upn_hash, []).append(account)
+        return sorted((sorted(group, key=lambda a: a.username) for group in by_hash.values() if len(group) > 1),
+                      key=lambda group: group[0].username)
+
     def account_counts(self, state: AccountState = AccountState.ACTIVE) -> dict[str, Counter[AccountKind]]:
         """Per school: how many accounts of each kind are in `state`."""
         counts: dict[str, Counter[AccountKind]] = {}
