@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from pathlib import Path
 from directory.errors import SlapdError
 from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
 
+_log = logging.getLogger(__name__)
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_PATH = Path("/usr/lib/ldap")
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
@@ -187,8 +189,9 @@ class PrivateSlapd:
             if self.pid() is not None and _port_in_use(self.host, self.port):
                 # cn=config is built once (configure): what a newer Porth adds to it reaches an
                 # existing instance here, schema first (a new index may name a new attribute).
-                self.add_missing_schema()
-                self.add_missing_config()
+                for upgraded in (self.add_missing_schema(), self.add_missing_config()):
+                    if upgraded:
+                        _log.info("brought the private slapd's configuration up to date: %s", "; ".join(upgraded))
                 return True
             time.sleep(0.02)
         raise SlapdError(f"slapd did not answer on {self.url} within {timeout:.0f} s")

@@ -33,6 +33,7 @@ def test_data_survives_a_restart(tmp_path, now):
                           root_dn=ROOT_DN, root_password="restart-secret", no_sync=False)
     assert server.start() is True
     assert server.start() is False  # already running: reused, not started twice
+    assert server.add_missing_schema() == [] and server.add_missing_config() == []  # a new instance: up to date
     try:
         store = make_store(server)
         store.initialise()
