@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import string
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -27,6 +29,7 @@ from pathlib import Path
 from directory.errors import SlapdError
 from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
 
+_log = logging.getLogger(__name__)
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_PATH = Path("/usr/lib/ldap")
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
@@ -110,6 +113,7 @@ class PrivateSlapd:
             # Where the unique overlay and the password policy apply: the DN scheme's (directory/ldap/mapping.py).
             people_dn=tree.people,
             names_attribute=ACCOUNT_ATTRIBUTES["names"],
+            upn_hash_attribute=ACCOUNT_ATTRIBUTES["upn_hash"],
             default_policy_dn=tree.default_policy,
             root_dn=self.root_dn,
             root_pw_hash=_ssha(self.root_password),
@@ -183,16 +187,21 @@ class PrivateSlapd:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pid() is not None and _port_in_use(self.host, self.port):
-                self.add_missing_schema()
+                # cn=config is built once (configure): what a newer Porth adds to it reaches an
+                # existing instance here, schema first (a new index may name a new attribute).
+                for upgraded in (self.add_missing_schema(), self.add_missing_config()):
+                    if upgraded:
+                        _log.info("brought the private slapd's configuration up to date: %s", "; ".join(upgraded))
                 return True
             time.sleep(0.02)
         raise SlapdError(f"slapd did not answer on {self.url} within {timeout:.0f} s")
 
     def add_missing_schema(self) -> list[str]:
         """Add the attribute types and object classes of Porth's schema that this
-        instance lacks: one configured by an older Porth keeps working after an
-        upgrade. Only additions are made (slapd cannot drop schema in use), over
-        ldapi as the owner of the process; returns the names added."""
+        instance lacks, and widen the object classes a newer Porth widened: one
+        configured by an older Porth keeps working after an upgrade. Nothing is
+        dropped (slapd cannot drop schema in use); over ldapi as the owner of the
+        process; returns the names added or widened."""
         if not self.socket_path.exists():
             return []
         import ldap
@@ -211,9 +220,50 @@ class PrivateSlapd:
                 if missing:
                     conn.modify_s(dn, [(ldap.MOD_ADD, attribute, [v.encode("utf-8") for v in missing])])
                     added += [_schema_name(v) for v in missing]
+            # An object class a newer Porth widened (a new MAY: porthAccount gained the
+            # dual-registration attributes in issue 13) is replaced in place, keeping its
+            # position {n}: Porth's schema changes only ever allow more, so every stored entry
+            # stays valid. One modify per class, so slapd never sees the class missing.
+            defined = {_schema_name(v): v for v in wanted["olcObjectClasses"]}
+            for stored in current.get("olcObjectClasses", []):
+                position, definition = _ordered_value(stored.decode("utf-8"))
+                newer = defined.get(_schema_name(definition))
+                if newer is not None and " ".join(definition.split()) != newer:
+                    conn.modify_s(dn, [(ldap.MOD_DELETE, "olcObjectClasses", [stored]),
+                                       (ldap.MOD_ADD, "olcObjectClasses", [f"{position}{newer}".encode()])])
+                    added.append(_schema_name(newer))
             return added
         except ldap.LDAPError as exc:
             raise SlapdError(f"cannot bring the slapd schema up to date: {exc}") from None
+        finally:
+            conn.unbind_s()
+
+    def add_missing_config(self) -> list[str]:
+        """Add the cn=config values of config/ldap/slapd-config.ldif.in that this instance lacks
+        (an index, a uniqueness domain of the unique overlay): slapd applies them live, indexing
+        what is already stored. Only the additive settings of _ADDITIVE_CONFIG are compared, by
+        the attribute they are about; returns them as "setting: value"."""
+        if not self.socket_path.exists():
+            return []
+        import ldap
+
+        wanted = _additive_config(self.render_config())
+        conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        added = []
+        try:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+            for dn, settings in wanted.items():
+                [(_dn, current)] = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", list(settings))
+                for setting, values in settings.items():
+                    about = _ADDITIVE_CONFIG[setting]
+                    have = {about(v.decode("utf-8")) for v in current.get(setting, [])}
+                    missing = [v for v in values if about(v) not in have]
+                    if missing:
+                        conn.modify_s(dn, [(ldap.MOD_ADD, setting, [v.encode("utf-8") for v in missing])])
+                        added += [f"{setting}: {v}" for v in missing]
+            return added
+        except ldap.LDAPError as exc:
+            raise SlapdError(f"cannot bring the slapd configuration up to date: {exc}") from None
         finally:
             conn.unbind_s()
 
@@ -235,6 +285,40 @@ class PrivateSlapd:
         return True
 
 
+def _indexed_attribute(value: str) -> str:
+    """`porthUpnHash eq` -> porthupnhash"""
+    return value.split(maxsplit=1)[0].lower()
+
+
+def _unique_attributes(value: str) -> str:
+    """`serialize ldap:///ou=people,dc=x?porthUpnHash?sub` -> porthupnhash (its domain's attributes)"""
+    uri = value.rsplit(maxsplit=1)[-1]
+    return uri.split("?")[1].lower() if "?" in uri else uri.lower()
+
+
+# The cn=config settings an upgrade may add to (each value stands alone: adding one changes
+# nothing else), and what a value is about, so one already there in slapd's spelling counts.
+_ADDITIVE_CONFIG: dict[str, Callable[[str], str]] = {
+    "olcDbIndex": _indexed_attribute,
+    "olcUniqueURI": _unique_attributes,
+}
+
+
+def _additive_config(ldif_text: str) -> dict[str, dict[str, list[str]]]:
+    """Per DN of a cn=config LDIF, the values of its _ADDITIVE_CONFIG settings."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for record in re.sub(r"\n ", "", ldif_text.replace("\r\n", "\n")).split("\n\n"):
+        lines = [line for line in record.splitlines() if line and not line.startswith("#")]
+        if not lines or not lines[0].startswith("dn: "):
+            continue
+        dn = lines[0][len("dn: "):]
+        for line in lines[1:]:
+            name, _sep, value = line.partition(": ")
+            if name in _ADDITIVE_CONFIG:
+                found.setdefault(dn, {}).setdefault(name, []).append(value)
+    return found
+
+
 def _schema_elements(ldif_text: str) -> dict[str, list[str]]:
     """The olcAttributeTypes and olcObjectClasses values of a cn=config schema LDIF, unfolded."""
     unfolded = re.sub(r"\n ", "", ldif_text.replace("\r\n", "\n"))
@@ -244,6 +328,12 @@ def _schema_elements(ldif_text: str) -> dict[str, list[str]]:
         if name in elements:
             elements[name].append(" ".join(value.split()))
     return elements
+
+
+def _ordered_value(value: str) -> tuple[str, str]:
+    """`{3}( PorthClass:1 ...)` -> ("{3}", "( PorthClass:1 ...)"): cn=config's ordered values."""
+    found = re.match(r"(\{\d+\})(.*)", value, re.DOTALL)
+    return (found.group(1), found.group(2)) if found else ("", value)
 
 
 def _schema_name(definition: str) -> str:

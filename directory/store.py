@@ -19,6 +19,7 @@ from directory.ldap.passwords import PasswordCopies
 from directory.ldap.queries import AccountQuery
 from directory.ldap.schools import Schools
 from directory.ldap.structure import Structure
+from directory.ldap.upn_key import UpnKeyRecord
 from directory.ldap.usernames import UsernameClaims
 from directory.rules.vault import PasswordVault
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies):
+class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies, UpnKeyRecord):
     def __init__(self, config: DirectoryConfig, vault: PasswordVault):
         self.config = config
         self.vault = vault

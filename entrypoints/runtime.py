@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from config.settings import Settings, secret_value
+from config.settings import ConfigError, Settings, secret_value
+from directory.errors import DirectoryUnavailable
+from directory.ldap.upn_key import key_fingerprint
 from directory.slapd import PrivateSlapd, private_slapd_for
 from directory.store import DirectoryStore, store_for
 from operational.db import Database
@@ -33,12 +35,44 @@ class Runtime:
         self.close()
 
 
+class UpnKeyMismatch(ConfigError):
+    """The UPN-hash key is not the one the directory's UPN hashes were made with."""
+
+
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(
+    """What every command and the web workers run with; stops with UpnKeyMismatch, before
+    anything is read or written, when the UPN-hash key is not the directory's."""
+    runtime = Runtime(
         settings=settings,
         store=store_for(settings),
         db=Database(settings.database_url, echo=settings.database.echo),
     )
+    try:
+        check_upn_key(runtime)
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
+
+
+def check_upn_key(runtime: Runtime) -> None:
+    """Compare the UPN-hash key with the fingerprint the directory records, recording it
+    if the directory has none yet (directory/ldap/upn_key.py).
+
+    With another key no learner would be recognised: every one would get a second account
+    (issue 13: 151 duplicates from a restore without var/secrets). A directory that cannot
+    be reached is not checked here: nothing can be written to it either, and the command's
+    first read reports it (`porth directory status` says so in one line)."""
+    fingerprint = key_fingerprint(runtime.upn_hash_key)
+    try:
+        recorded = runtime.store.record_upn_key_fingerprint(fingerprint)
+    except DirectoryUnavailable:
+        return
+    if recorded is not None and recorded != fingerprint:
+        raise UpnKeyMismatch(
+            f"the UPN-hash key in {runtime.settings.secrets_dir / 'upn_hash_key'} (or PORTH_SECRETS__UPN_HASH_KEY) "
+            f"is not the key this directory's accounts were made with (fingerprint {fingerprint[:16]}, "
+            f"expected {recorded[:16]}): restore var/secrets from the backup; nothing was changed")
 
 
 @contextmanager

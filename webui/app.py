@@ -16,7 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import secret_value
 from directory.errors import DirectoryError, DirectoryUnavailable
-from directory.model import AccountKind, OrganisationKind
+from directory.model import AccountKind, AccountState, OrganisationKind
+from directory.store import AccountQuery
 from idp import logout_views as idp_logout_views
 from idp import tokens
 from idp import views as idp_views
@@ -192,33 +193,53 @@ def _runtime() -> Runtime:
 
 
 def schools_page() -> str:
-    """Each school of each local authority with its active-account counts, live from LDAP."""
+    """Each school of each local authority with its active-account counts, live from LDAP.
+
+    A learner dual registered at two schools is on both rolls, so each school's row counts them,
+    as its own list does; a local authority's totals count each account once."""
     store = _runtime().store
     counts = store.account_counts()
+    dual = store.find_accounts(AccountQuery(kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
+                                            dual_registered=True,
+                                            fields=("id", "kind", "state", "school", "subsidiary_schools")))
+    schools = store.schools()
+    la_of = {school.dfes: school.la_code for school in schools}
+    on_subsidiary_roll: Counter[str] = Counter(dfes for learner in dual for dfes in learner.subsidiary_schools)
+    # Learners counted in an LA's rows only at a subsidiary school there (their main school is in another LA).
+    only_subsidiary_in: Counter[str] = Counter(
+        la for learner in dual
+        for la in {la_of.get(dfes) for dfes in learner.subsidiary_schools} - {la_of.get(learner.school or "")}
+        if la)
     organisations = store.organisations()
     las = {o.code: o for o in organisations if o.kind is OrganisationKind.LOCAL_AUTHORITY}
     consortia = {o.code: o for o in organisations if o.kind is OrganisationKind.CONSORTIUM}
     rows_by_la: dict[str, list[dict[str, Any]]] = {}
-    for school in store.schools():
+    main_by_la: dict[str, Counter[AccountKind]] = {}
+    for school in schools:
         kinds: Counter[AccountKind] = counts.get(school.dfes, Counter())
+        main_by_la.setdefault(school.la_code, Counter()).update(kinds)
+        subsidiary = on_subsidiary_roll[school.dfes]
         rows_by_la.setdefault(school.la_code, []).append({
             "school": school,
-            "learners": kinds[AccountKind.LEARNER],
+            "learners": kinds[AccountKind.LEARNER] + subsidiary,
             "staff": kinds[AccountKind.STAFF],
             "governors": kinds[AccountKind.GOVERNOR],
             "non_mis": kinds[AccountKind.SCHOOL_NONMIS],
-            "total": sum(kinds.values()),
+            "total": sum(kinds.values()) + subsidiary,
         })
     sections = []
     for la_code, rows in sorted(rows_by_la.items()):
         la = las.get(la_code)
+        main = main_by_la[la_code]
+        visiting = only_subsidiary_in[la_code]
         sections.append({
             "code": la_code,
             "name": la.name if la else f"Local authority {la_code}",
             "consortium": consortia[la.parent].name if la and la.parent in consortia else None,
             "rows": rows,
-            "totals": {key: sum(r[key] for r in rows)
-                       for key in ("learners", "staff", "governors", "non_mis", "total")},
+            "totals": {"learners": main[AccountKind.LEARNER] + visiting, "staff": main[AccountKind.STAFF],
+                       "governors": main[AccountKind.GOVERNOR], "non_mis": main[AccountKind.SCHOOL_NONMIS],
+                       "total": sum(main.values()) + visiting},
         })
     return render_template("schools.html", sections=sections)
 

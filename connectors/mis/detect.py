@@ -30,7 +30,8 @@ def detect_format(files: Mapping[str, bytes]) -> str:
 
 
 def _merge(exports: list[SchoolExport]) -> list[SchoolExport]:
-    """A CTF for the pupils and a staff.csv beside it make one school export."""
+    """A CTF for the pupils and a staff.csv beside it make one school export, and so do the
+    several CTF files one school's MIS wrote (inputs.py bundles them by their header's school)."""
     merged: dict[str, SchoolExport] = {}
     for export in exports:
         seen = merged.get(export.school)

@@ -19,6 +19,9 @@ from connectors.mis.records import (
     Source,
     StaffRecord,
     UpnField,
+    refuse_upns,
+    safe_reference,
+    shown,
 )
 from connectors.mis.text import CsvRows, blank_to_none, is_dfes, parse_date, split_list
 
@@ -36,6 +39,11 @@ STAFF_COLUMNS = {
     "start_date", "leaving_date", "role", "classes",
 }
 STAFF_REQUIRED = {"dfes", "staff_code", "legal_surname", "legal_forename"}
+# M-3: a UPN in any of these columns refuses the record (records.refuse_upns); the
+# record attribute has the column's name.
+_NAMES = ("legal_surname", "legal_forename", "preferred_surname", "preferred_forename")
+LEARNER_TEXT_COLUMNS = ("admission_number", *_NAMES, "registration_group", "classes", "enrolment_status")
+STAFF_TEXT_COLUMNS = ("staff_code", *_NAMES, "role", "classes")
 
 
 def _dates(row: Mapping[str, str], columns: tuple[str, ...],
@@ -60,7 +68,7 @@ def _walk(name: str, data: bytes, required: set[str], known: set[str], builder: 
             continue
         school = row.get("dfes") or default_school
         if not is_dfes(school):
-            builder.add_unplaced_problem(Problem(source, "dfes", f"{school!r} is not a 7-digit DfES number"))
+            builder.add_unplaced_problem(Problem(source, "dfes", f"{shown(school)} is not a 7-digit DfES number"))
             continue
         make(source, school, row)
 
@@ -74,14 +82,14 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
     builder = ExportBuilder(FORMAT, tuple(sorted(files)))
 
     def learner(source: Source, school: str, row: Mapping[str, str]) -> None:
-        reference = blank_to_none(row.get("admission_number"))
+        reference = safe_reference(blank_to_none(row.get("admission_number")))
 
         def problem(column: str, reason: str) -> None:
             builder.add_problem(school, Problem(source, column, reason, reference))
 
         dates = _dates(row, ("date_of_birth", "admission_date", "leaving_date"), problem)
-        builder.add_learner(LearnerRecord(
-            source=source, school=school, admission_number=reference,
+        builder.add_learner(refuse_upns(LearnerRecord(
+            source=source, school=school, admission_number=blank_to_none(row.get("admission_number")),
             upn=UpnField.from_raw(row.get("upn"), upn_key),
             legal_surname=blank_to_none(row.get("legal_surname")),
             legal_forename=blank_to_none(row.get("legal_forename")),
@@ -93,24 +101,24 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
             registration_group=blank_to_none(row.get("registration_group")),
             classes=split_list(row.get("classes")),
             enrolment_status=blank_to_none(row.get("enrolment_status")),
-        ))
+        ), {column: column for column in LEARNER_TEXT_COLUMNS}))
 
     def staff(source: Source, school: str, row: Mapping[str, str]) -> None:
-        reference = blank_to_none(row.get("staff_code"))
+        reference = safe_reference(blank_to_none(row.get("staff_code")))
 
         def problem(column: str, reason: str) -> None:
             builder.add_problem(school, Problem(source, column, reason, reference))
 
         dates = _dates(row, ("start_date", "leaving_date"), problem)
-        builder.add_staff(StaffRecord(
-            source=source, school=school, staff_code=reference,
+        builder.add_staff(refuse_upns(StaffRecord(
+            source=source, school=school, staff_code=blank_to_none(row.get("staff_code")),
             legal_surname=blank_to_none(row.get("legal_surname")),
             legal_forename=blank_to_none(row.get("legal_forename")),
             preferred_surname=blank_to_none(row.get("preferred_surname")),
             preferred_forename=blank_to_none(row.get("preferred_forename")),
             start_date=dates["start_date"], leaving_date=dates["leaving_date"],
             role=blank_to_none(row.get("role")), classes=split_list(row.get("classes")),
-        ))
+        ), {column: column for column in STAFF_TEXT_COLUMNS}))
 
     for name in learner_files:
         _walk(name, files[name], LEARNER_REQUIRED, LEARNER_COLUMNS, builder, default_school, learner)

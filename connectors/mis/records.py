@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any, TypeVar
 
 from directory.rules import upn as upn_rules
 
@@ -11,6 +13,9 @@ from directory.rules import upn as upn_rules
 MISSING_UPN = "Missing UPN"
 TEMPORARY_UPN = "Temporary UPN"
 INVALID_UPN = "Invalid UPN"
+# M-3: a UPN put in any other field (admission number, sourcedId, staff code, names, groups)
+# refuses the record; RecordRefusal.field names the field(s), never the value.
+UPN_IN_OTHER_FIELD = "UPN in another field"
 
 
 class FormatRefused(ValueError):
@@ -49,6 +54,36 @@ class RecordRefusal:
 
     error: str
     field: str
+
+
+def looks_like_upn(value: str | None) -> bool:
+    """True when the value, or any word of it, is a well-formed UPN (permanent or temporary).
+
+    parse_upn trims and upper-cases first, so 'b801200005001 ' is caught; spaces inside
+    ('B801 2000 05001') are removed before the whole value is tried.
+    """
+    if not value or not value.strip():
+        return False
+    candidates = {"".join(value.split()), *value.split()}
+    for candidate in candidates:
+        if len(candidate) != 13:
+            continue
+        try:
+            upn_rules.parse_upn(candidate)
+        except upn_rules.InvalidUpn:
+            continue
+        return True
+    return False
+
+
+def safe_reference(value: str | None) -> str | None:
+    """A value fit to name a record in a log (M-9): never one that is a UPN (M-3)."""
+    return None if looks_like_upn(value) else value
+
+
+def shown(value: str | None) -> str:
+    """How a problem's text may quote a value it could not read: never a UPN (M-3)."""
+    return "a value that is a UPN (not shown)" if looks_like_upn(value) else repr(value)
 
 
 @dataclass(frozen=True)
@@ -115,6 +150,36 @@ class StaffRecord:
     @property
     def reference(self) -> str:
         return self.staff_code or f"{self.source}"
+
+
+Record = TypeVar("Record", "LearnerRecord", "StaffRecord")
+
+
+def refuse_upns(record: Record, fields: Mapping[str, str]) -> Record:
+    """M-3: the UPN never leaves the parser except as its hash.
+
+    `fields` maps a record attribute to the name of the field it was read from
+    (e.g. "admission_number" -> "sourcedId"). Each attribute whose value is a
+    UPN is blanked (a list loses that item) and the record is refused with
+    UPN_IN_OTHER_FIELD naming those fields. The record keeps its UPN hash, so
+    the planner can name it by source location and not take it for a leaver.
+    """
+    changes: dict[str, Any] = {}  # None or a tuple, per the attribute it replaces
+    found: list[str] = []
+    for attribute, label in fields.items():
+        value = getattr(record, attribute)
+        if isinstance(value, tuple):
+            kept = tuple(item for item in value if not looks_like_upn(item))
+            if len(kept) != len(value):
+                changes[attribute] = kept
+                found.append(label)
+        elif looks_like_upn(value):
+            changes[attribute] = None
+            found.append(label)
+    if not found:
+        return record
+    refusal = record.refused or RecordRefusal(UPN_IN_OTHER_FIELD, ", ".join(found))
+    return replace(record, refused=refusal, **changes)
 
 
 @dataclass(frozen=True)

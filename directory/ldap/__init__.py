@@ -6,6 +6,7 @@
 - ``config``: what the adapter is told (DirectoryConfig, the lockout).
 - ``connections``: both client libraries' connections and the one mapping of their errors.
 - ``accounts``, ``schools``, ``groups``, ``usernames``, ``passwords``: reads and writes per concern.
+- ``upn_key``: the fingerprint of the UPN-hash key the stored hashes were made with.
 - ``sign_in``: what the IdP uses, the one ``authenticate``.
 
 ``directory.store`` assembles them into the DirectoryStore the rest of Porth uses.

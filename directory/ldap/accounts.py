@@ -27,6 +27,7 @@ from directory.ldap.mapping import (
     generalized_time,
     names_entry,
     new_account_entry,
+    one,
     required,
 )
 from directory.ldap.passwords import password_attributes
@@ -121,10 +122,26 @@ class Accounts:
 
     def accounts_for_planning(self, school: str) -> list[Account]:
         """A school's accounts with only the fields the provisioning planner compares
-        (PLANNING_FIELDS; mail, display name and the like are left empty)."""
-        search = filters.all_of(ACCOUNTS, filters.equals(A["school"], school))
+        (PLANNING_FIELDS; mail, display name and the like are left empty): those whose main
+        school it is and those dual registered there (porthSubsidiarySchool), each once."""
+        search = filters.all_of(ACCOUNTS, filters.any_of(filters.equals(A["school"], school),
+                                                         filters.equals(A["subsidiary_schools"], school)))
         return [account_from(attrs) for attrs in self._ldap.bulk(
             self.tree.people, search, account_attributes(PLANNING_FIELDS), f"reading the accounts of school {school}")]
+
+    def accounts_sharing_upn_hash(self) -> list[list[Account]]:
+        """Groups of live accounts that carry the same UPN hash: two accounts for one learner,
+        made before the directory refused them (issue 13), each group sorted by username. One
+        paged read of every learner (python-ldap's decoder: a national directory in seconds)."""
+        search = filters.all_of(ACCOUNTS, filters.present(A["upn_hash"]))
+        by_hash: dict[str, list[Account]] = {}
+        for attributes in self._ldap.bulk(self.tree.people, search, account_attributes(PLANNING_FIELDS),
+                                          "looking for accounts that share a UPN hash"):
+            account = account_from(attributes)
+            if account.upn_hash and account.state is not AccountState.DELETED:
+                by_hash.setdefault(account.upn_hash, []).append(account)
+        return sorted((sorted(group, key=lambda a: a.username) for group in by_hash.values() if len(group) > 1),
+                      key=lambda group: group[0].username)
 
     def account_counts(self, state: AccountState = AccountState.ACTIVE) -> dict[str, Counter[AccountKind]]:
         """Per school: how many accounts of each kind are in `state`."""
@@ -156,13 +173,34 @@ class Accounts:
 
         def add_with(username: str) -> None:
             entry.update(names_entry(username, usernames.address(username, self.config.mail_domain)))
-            self._ldap.add(self.tree.account(account_id), entry, f"adding account {username}")
+            doing = f"adding account {username}"
+            try:
+                self._ldap.add(self.tree.account(account_id), entry, doing)
+            except errors.ConstraintViolation:
+                # Refused by the unique overlay: for the UPN hash (never retried under another
+                # name) or for the username (UsernameClaims takes the next one).
+                self._refuse_if_upn_hash_taken(new.upn_hash, account_id, doing)
+                raise
 
         self._usernames.claim(usernames.username_base(new.surname, new.forename), add_with)
         return account_from({**entry, A["created_at"]: generalized_time(now)})
 
+    def _refuse_if_upn_hash_taken(self, upn_hash: str | None, account_id: str, doing: str) -> None:
+        """After the directory refused a write carrying `upn_hash`: UpnHashTaken if another
+        account holds that hash (the unique overlay's domain on it, M-6). The refusal's own
+        text names neither cause reliably nor safely (it quotes the hash), so the directory is
+        asked; a tombstone holds no hash, so any holder is a live or deactivated account."""
+        if not upn_hash:
+            return
+        holders = self._ldap.search(self.tree.people, filters.equals(A["upn_hash"], upn_hash), [A["id"]],
+                                    "checking who holds a UPN hash")
+        if any(one(holder, A["id"]) != account_id for holder in holders):
+            raise errors.UpnHashTaken(f"{doing}: another account already belongs to this learner "
+                                      "(same UPN): one learner, one account")
+
     def update_account(self, account_id: str, changes: Mapping[str, Any]) -> None:
-        """Replace the given fields (None removes one); one atomic modify."""
+        """Replace the given fields (None removes one); one atomic modify. UpnHashTaken if it
+        gives the account a UPN hash another account holds."""
         replace = _updates(changes, "update_account")
         if "surname" in changes or "forename" in changes:
             current = self.get_account(account_id)
@@ -172,7 +210,15 @@ class Accounts:
             replace.setdefault(A["display_name"], [full_name])
             replace[A["common_name"]] = [full_name]
         if replace:
-            self._ldap.modify(self.tree.account(account_id), f"updating account {account_id}", replace=replace)
+            self._modify_account(account_id, f"updating account {account_id}", replace, changes)
+
+    def _modify_account(self, account_id: str, doing: str, replace: dict[str, list[str]],
+                        changes: Mapping[str, Any]) -> None:
+        try:
+            self._ldap.modify(self.tree.account(account_id), doing, replace=replace)
+        except errors.ConstraintViolation:
+            self._refuse_if_upn_hash_taken(changes.get("upn_hash"), account_id, doing)
+            raise
 
     def change_username(self, account_id: str, surname: str, forename: str) -> Account:
         """A new username from the names (A-5); the old one stays as an alias."""
@@ -204,8 +250,7 @@ class Accounts:
         if forget_password:
             replace[A["password_vault"]] = []
             replace[A["password_status"]] = [passwords.status_after_transfer().value]
-        self._ldap.modify(self.tree.account(account_id), f"changing the state of account {account_id}",
-                          replace=replace)
+        self._modify_account(account_id, f"changing the state of account {account_id}", replace, changes or {})
 
     def delete_account(self, account_id: str, by: str, reason: str, now: datetime) -> None:
         """Delete permanently (L-4): personal data is erased in one modify.

@@ -44,6 +44,22 @@ _MALFORMED = (lx.LDAPObjectClassViolationResult, lx.LDAPInvalidAttributeSyntaxRe
               python_ldap.OBJECT_CLASS_VIOLATION, python_ldap.INVALID_SYNTAX, python_ldap.UNDEFINED_TYPE,
               python_ldap.INVALID_DN_SYNTAX, python_ldap.NAMING_VIOLATION, python_ldap.TYPE_OR_VALUE_EXISTS,
               python_ldap.NOT_ALLOWED_ON_RDN)
+# Results that say the server could not do the work at all, whatever was asked: never the
+# entry's fault (issue 13: with slapd's disk full every add was "other: txn_commit failed"
+# and a whole run became record errors). unwillingToPerform is one only when slapd says it
+# cannot write (_CANNOT_WRITE); otherwise it refuses that operation (a record's fault).
+_SERVER_FAILED = (lx.LDAPOtherResult, lx.LDAPBusyResult, lx.LDAPUnavailableResult, lx.LDAPTimeLimitExceededResult,
+                  lx.LDAPAdminLimitExceededResult, python_ldap.OTHER, python_ldap.BUSY, python_ldap.UNAVAILABLE,
+                  python_ldap.TIMELIMIT_EXCEEDED, python_ldap.ADMINLIMIT_EXCEEDED)
+_UNWILLING = (lx.LDAPUnwillingToPerformResult, python_ldap.UNWILLING_TO_PERFORM)
+# slapd's texts for a database it cannot write: olcReadOnly ("operation restricted"), a
+# read-only shadow ("shadow context"), back-mdb's own ("read-only", "database full").
+_CANNOT_WRITE = ("operation restricted", "read-only", "readonly", "shadow context", "full")
+# What an operator should look at, by slapd's text (back-mdb says "txn_commit failed" both for
+# ENOSPC and for its map, olcDbMaxSize, filling at commit; "entry store failed" for the map).
+_FULL = "disk full, or the database at its maximum size?"
+_LIKELY_CAUSE = {"txn_commit failed": _FULL, "entry store failed": _FULL,
+                 "operation restricted": "the database is read-only"}
 _REFUSED = (lx.LDAPInsufficientAccessRightsResult, lx.LDAPInvalidCredentialsResult,
             python_ldap.INSUFFICIENT_ACCESS, python_ldap.INVALID_CREDENTIALS)
 
@@ -75,11 +91,25 @@ def mapped_errors(config: DirectoryConfig, doing: str) -> Iterator[None]:
         raise errors.ConstraintViolation(f"{doing}: {_reason(exc)}") from None
     except _MALFORMED as exc:
         raise errors.InvalidEntry(f"{doing}: the directory refused the entry: {_reason(exc)}") from None
+    except _SERVER_FAILED as exc:
+        raise _failed(doing, exc) from None
+    except _UNWILLING as exc:
+        if any(text in _reason(exc).lower() for text in _CANNOT_WRITE):
+            raise _failed(doing, exc) from None
+        raise errors.DirectoryError(f"{doing}: {_reason(exc)}") from None
     except _REFUSED as exc:
         raise errors.DirectoryMisconfigured(
             f"the directory at {config.url} refused {config.bind_dn} while {doing}: {_reason(exc)}") from None
     except (lx.LDAPException, python_ldap.LDAPError) as exc:
         raise errors.DirectoryError(f"{doing}: {_reason(exc)}") from None
+
+
+def _failed(doing: str, exc: Exception) -> errors.DirectoryFailure:
+    """One line: what the directory could not do, slapd's own words, and the likely cause."""
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    said = " ".join(str(getattr(exc, "message", "") or detail.get("info", "") or _reason(exc)).split())
+    cause = next((f" ({hint})" for text, hint in _LIKELY_CAUSE.items() if text in said.lower()), "")
+    return errors.DirectoryFailure(f"the directory could not do the work while {doing}: {said}{cause}")
 
 
 def _refused_porth(config: DirectoryConfig, exc: Exception) -> errors.DirectoryMisconfigured:

@@ -130,6 +130,8 @@ CONTACT_OBJECT_CLASS = "porthContactInfo"
 SCHOOL_CLASS = "porthSchoolInfo"
 ORGANISATION_CLASS = "porthOrganisationInfo"
 GROUP_CLASS = "porthGroup"
+UPN_KEY_RECORD_CLASS = "porthUpnKeyRecord"
+UPN_KEY_FINGERPRINT = "porthUpnKeyFingerprint"
 
 ACCOUNTS = filters.equals(OBJECT_CLASS, ACCOUNT_CLASS)
 SCHOOLS = filters.equals(OBJECT_CLASS, SCHOOL_CLASS)
@@ -192,6 +194,8 @@ class DirectoryTree:
         self.policies = f"ou=policies,{base_dn}"
         # slapd's ppolicy overlay names it (olcPPolicyDefault, config/ldap/slapd-config.ldif.in).
         self.default_policy = f"cn=default,{self.policies}"
+        # Which UPN-hash key made the hashes of the accounts beside it (directory/ldap/upn_key.py).
+        self.upn_key_record = f"cn=upn-hash-key,{self.people}"
 
     def account(self, account_id: str) -> str:
         return f"{A['id']}={escape_rdn(account_id)},{self.people}"

@@ -7,12 +7,16 @@ from datetime import datetime
 
 from directory.ldap import filters
 from directory.ldap.mapping import ACCOUNTS, MODIFIED_AT, A, generalized_time
-from directory.model import AccountKind, AccountState, Consent
+from directory.model import AccountKind, AccountState, Consent, GroupKind, subsidiary_group
 
 
 @dataclass(frozen=True)
 class AccountQuery:
-    """What a portal list narrows accounts to (every field optional, all must hold)."""
+    """What a portal list narrows accounts to (every field optional, all must hold).
+
+    `school` is the school's roll: the accounts whose main school it is and the learners dual
+    registered there (a subsidiary registration, docs/mis-formats.md); with a school, the
+    registration group and class are the groups at that school (Account.groups_at)."""
 
     school: str | None = None
     organisation: str | None = None
@@ -24,6 +28,7 @@ class AccountQuery:
     consent: Consent | None = None
     words: tuple[str, ...] = ()  # search terms: surname, forename or username contains each
     changed_since: datetime | None = None  # entries modified at or after (slapd's modifyTimestamp)
+    dual_registered: bool = False  # only learners on the roll of a school besides their main school
     # Only these Account fields are read (the others are left empty); None: every field.
     fields: tuple[str, ...] | None = None
 
@@ -31,17 +36,22 @@ class AccountQuery:
 def account_filter(query: AccountQuery) -> str:
     conditions = [ACCOUNTS]
     if query.school is not None:
-        conditions.append(filters.equals(A["school"], query.school))
+        conditions.append(filters.any_of(filters.equals(A["school"], query.school),
+                                         filters.equals(A["subsidiary_schools"], query.school)))
     if query.organisation is not None:
         conditions.append(filters.equals(A["organisation"], query.organisation))
     if query.kinds:
         conditions.append(filters.any_of(*(filters.equals(A["kind"], k.value) for k in query.kinds)))
     if query.states:
         conditions.append(filters.any_of(*(filters.equals(A["state"], s.value) for s in query.states)))
-    for field, value in (("year_group", query.year_group), ("registration_group", query.registration_group),
-                         ("classes", query.group_class)):
-        if value:
-            conditions.append(filters.equals(A[field], value))
+    if query.year_group:  # the National Curriculum year is the learner's, the same at every school
+        conditions.append(filters.equals(A["year_group"], query.year_group))
+    for field, kind, code in (("registration_group", GroupKind.REGISTRATION_GROUP, query.registration_group),
+                              ("classes", GroupKind.CLASS, query.group_class)):
+        if code:
+            conditions.append(_in_group(query.school, field, kind, code))
+    if query.dual_registered:
+        conditions.append(filters.present(A["subsidiary_schools"]))
     if query.consent is Consent.NOT_OBTAINED:  # the default: an account may not carry the attribute at all
         conditions.append(filters.any_of(filters.equals(A["consent"], query.consent.value),
                                          filters.absent(A["consent"])))
@@ -53,3 +63,13 @@ def account_filter(query: AccountQuery) -> str:
     conditions.extend(filters.any_of(*(filters.contains(A[field], word) for field in ("surname", "forename", "names")))
                       for word in query.words)
     return filters.all_of(*conditions)
+
+
+def _in_group(school: str | None, field: str, kind: GroupKind, code: str) -> str:
+    """In the group `code` at `school`: the main school's group field, or the subsidiary membership
+    held for that school. The main school's field alone would also match a learner whose main
+    school happens to use the same code, so it counts only where `school` is the main school."""
+    if school is None:
+        return filters.equals(A[field], code)
+    return filters.any_of(filters.all_of(filters.equals(A["school"], school), filters.equals(A[field], code)),
+                          filters.equals(A["subsidiary_groups"], subsidiary_group(school, kind, code)))

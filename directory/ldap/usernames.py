@@ -29,7 +29,9 @@ class UsernameClaims:
 
     def claim(self, base: str, write: Callable[[str], None]) -> str:
         """Write with the first free name for `base`; if another process claimed
-        it first (the unique overlay refuses the write), take the next one.
+        it first (the unique overlay refuses the write), take the next one. A refusal
+        that is not about the name (`write` raises UpnHashTaken, or the name is still
+        free) is raised as it is, never retried under another name.
 
         Names are never freed (A-2), so once this store has given `base`+n, every
         number up to n is taken and n+1 is the first free one unless another
@@ -43,6 +45,8 @@ class UsernameClaims:
             username = usernames.candidate(base, hint)
             try:
                 write(username)
+            except errors.UpnHashTaken:
+                raise  # the account itself is refused: no other name would be accepted
             except errors.ConstraintViolation:
                 if not self._taken(username):
                     raise
@@ -53,6 +57,8 @@ class UsernameClaims:
             username = usernames.next_free_username(base, self._names_starting(base))
             try:
                 write(username)
+            except errors.UpnHashTaken:
+                raise
             except errors.ConstraintViolation:
                 if self._taken(username):
                     continue

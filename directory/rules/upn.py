@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 # The DfE check-letter table: 23 letters, no I, O or S.
 CHECK_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+# Only ASCII digits: str.isdigit() also accepts full-width (U+FF18), Arabic-Indic (U+0668) and
+# superscript (U+00B2) digits, and int() of a superscript one would crash the check-letter sum.
+DIGITS = frozenset("0123456789")
 
 
 class InvalidUpn(ValueError):
@@ -25,7 +28,7 @@ class Upn:
 
     @property
     def is_temporary(self) -> bool:
-        return self.value[-1].isalpha()
+        return self.value[-1] not in DIGITS
 
     @property
     def la_number(self) -> str:
@@ -47,8 +50,8 @@ def check_letter(body: str) -> str:
         raise InvalidUpn("the characters after the check letter must number 12")
     total = 0
     for position, ch in enumerate(body, start=2):
-        if ch.isdigit():
-            value = int(ch)
+        if ch in DIGITS:
+            value = ord(ch) - ord("0")
         elif position == 13 and ch in CHECK_LETTERS:
             value = CHECK_LETTERS.index(ch)
         else:
@@ -67,10 +70,10 @@ def parse_upn(raw: str) -> Upn:
     if text[0] not in CHECK_LETTERS:
         raise InvalidUpn("the first character must be a check letter (A-Z without I, O, S)")
     for position, ch in enumerate(text[1:12], start=2):
-        if not ch.isdigit():
+        if ch not in DIGITS:
             raise InvalidUpn(f"character {position} must be a digit")
     last = text[12]
-    if not (last.isdigit() or last in CHECK_LETTERS):
+    if not (last in DIGITS or last in CHECK_LETTERS):
         raise InvalidUpn("the last character must be a digit, or a letter other than I, O, S")
     if check_letter(text[1:]) != text[0]:
         raise InvalidUpn("the check letter does not match the rest of the UPN")

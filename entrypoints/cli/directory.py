@@ -7,7 +7,7 @@ import signal
 import click
 
 from config.settings import Settings
-from entrypoints.cli.context import settings_of
+from entrypoints.cli.context import EXIT_FAILURE, settings_of
 
 
 # -- the directory ------------------------------------------------------------
@@ -27,10 +27,12 @@ def _embedded_slapd(settings: Settings):
 
 
 def _initialise(settings: Settings) -> bool:
-    from entrypoints.runtime import build_runtime
+    from entrypoints.runtime import build_runtime, check_upn_key
 
     with build_runtime(settings) as runtime:
-        return runtime.store.initialise()
+        changed = runtime.store.initialise()
+        check_upn_key(runtime)  # a new directory records its key now that ou=people exists
+        return changed
 
 
 @directory.command("start")
@@ -62,6 +64,27 @@ def directory_status(ctx: click.Context) -> None:
     with build_runtime(settings) as runtime:
         runtime.store.check()
     click.echo(f"directory at {settings.ldap.effective_url} answers as {settings.ldap.effective_bind_dn}")
+
+
+@directory.command("duplicates")
+@click.pass_context
+def directory_duplicates(ctx: click.Context) -> None:
+    """List accounts that belong to one learner (the same UPN), made before the directory refused
+    a second account; exit status 1 if there are any."""
+    from entrypoints.runtime import build_runtime, directory_running
+
+    settings = settings_of(ctx)
+    with directory_running(settings), build_runtime(settings) as runtime:
+        groups = runtime.store.accounts_sharing_upn_hash()
+    for group in groups:
+        # Never the UPN or its hash (M-3): the accounts, by username, school and state.
+        click.echo(f"one learner, {len(group)} accounts: " + ", ".join(
+            f"{a.username} (school {a.school or '-'}, {a.state.value})" for a in group))
+    if groups:
+        click.echo(f"{len(groups)} learners have more than one account: keep one account of each and delete "
+                   "the others; until then no write of their UPN is accepted", err=True)
+        ctx.exit(EXIT_FAILURE)
+    click.echo("no two accounts share a UPN")
 
 
 @directory.command("run")

@@ -80,3 +80,16 @@ def test_hash_is_keyed_stable_and_hides_the_upn():
 def test_hash_refuses_a_short_key():
     with pytest.raises(ValueError, match="at least 16 bytes"):
         upn_hash(parse_upn("B801200005001"), b"short")
+
+
+# Full-width 8, Arabic-Indic 8, superscript 2, N'Ko 8, Bengali 8.
+@pytest.mark.parametrize("digit", ["\uff18", "\u0668", "\u00b2", "\u07c8", "\u09ee"])
+@pytest.mark.parametrize("position", [1, 7, 12])
+def test_a_non_ascii_digit_is_an_invalid_upn_not_a_crash(digit, position):
+    """str.isdigit() accepts all of these, and int("²") raises: the UPN must be refused as invalid."""
+    body = "801200005001"
+    bad = body[: position - 1] + digit + body[position:]
+    with pytest.raises(InvalidUpn, match="must be a digit"):
+        parse_upn("B" + bad)
+    with pytest.raises(InvalidUpn):
+        check_letter(bad)

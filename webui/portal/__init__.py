@@ -26,7 +26,7 @@ from webui.portal import (
     users,
 )
 from webui.portal.access import SchoolRegister, init_login
-from webui.portal.menu import page_helpers
+from webui.portal.menu import page_helpers, school_labels
 from webui.portal.operations.core import OutOfScope, Refused
 from webui.portal.saml_sp import PortalServiceProvider
 
@@ -43,6 +43,8 @@ def portal_blueprint() -> Blueprint:
     a blueprint's children on it)."""
     portal = Blueprint("portal", __name__, url_prefix="/portal")
     portal.context_processor(page_helpers)
+    # A global, not a page helper: the macros of _macros.html are imported without the page's context.
+    portal.add_app_template_global(school_labels)
     portal.register_error_handler(Refused, refused)
     for area in AREAS:
         portal.register_blueprint(area.bp)

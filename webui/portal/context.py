@@ -81,6 +81,22 @@ def account_in_scope(account_id: str, action: Action) -> Account:
     return account
 
 
+def school_viewed(account: Account) -> School | None:
+    """The school whose roll the page shows the account on: a dual-registered learner is on two
+    (Account.belongs_to). The one asked for (?school=, from the list the person came from) when
+    the account is on its roll and the person may see that school; else the main school when
+    they may; else the first of the account's other schools that they may see."""
+    scope = current_user.actor.scope
+    asked = request.values.get("school")
+    on_roll = [dfes for dfes in (account.school, *account.subsidiary_schools) if dfes]
+    seen = [dfes for dfes in on_roll if scope.covers_school(dfes)]
+    if asked and asked in seen:
+        dfes: str | None = asked
+    else:
+        dfes = seen[0] if seen else account.school
+    return school_register().school(dfes)
+
+
 def organisation_choices() -> list[Organisation]:
     """The LAs and RECs in the person's scope, regions first."""
     scope = current_user.actor.scope

@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from directory.model import Account, AccountKind, Consent, PasswordStatus
+from directory.model import Account, AccountKind, Consent, PasswordStatus, School
 from webui.portal.access import require
-from webui.portal.context import account_in_scope, caller, chosen_school, records, school_register, utc_now
+from webui.portal.context import (
+    account_in_scope,
+    caller,
+    chosen_school,
+    records,
+    school_register,
+    school_viewed,
+    utc_now,
+)
 from webui.portal.lists import group_choice
 from webui.portal.operations import passwords as password_operations
 from webui.portal.operations.core import by_name
@@ -36,15 +45,31 @@ CONSENT_WORDS = {Consent.NOT_OBTAINED: "Consent not obtained", Consent.WITHDRAWN
                  Consent.LEGACY: "Legacy consent", Consent.EXPLICIT: "Explicit consent"}
 
 
-def print_page(accounts: list[Account], with_passwords: bool, title: str | None = None) -> str:
-    """One slip per person, A4, large names (P-1); passwords only where available."""
-    accounts = sorted(accounts, key=lambda a: (a.registration_group or "", a.surname.casefold(),
-                                               a.forename.casefold()))
-    revealed = password_operations.print_credentials(records(), caller(), accounts, with_passwords)
-    schools = {a.school: school_register().school(a.school) for a in accounts}
+@dataclass(frozen=True)
+class Slip:
+    """One person's sign-in slip, headed by the school it is printed for and their group there."""
+
+    account: Account
+    school: School | None
+    registration_group: str | None
+
+
+def print_page(accounts: list[Account], with_passwords: bool, title: str | None = None,
+               printed_at: str | None = None) -> str:
+    """One slip per person, A4, large names (P-1); passwords only where available. A learner dual
+    registered at `printed_at` (the school whose list it is printed from) gets that school's slip."""
+    def slip(account: Account) -> Slip:
+        school = printed_at if printed_at and account.belongs_to(printed_at) else account.school
+        registration_group = account.groups_at(school)[0] if school else account.registration_group
+        return Slip(account, school_register().school(school), registration_group)
+
+    slips = sorted((slip(a) for a in accounts), key=lambda s: (s.registration_group or "",
+                                                               s.account.surname.casefold(),
+                                                               s.account.forename.casefold()))
+    revealed = password_operations.print_credentials(records(), caller(), [s.account for s in slips], with_passwords)
     # The language switch sends the same form again (a print page is the answer to a POST).
     resend = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
-    return render_template("portal/print.html", accounts=accounts, revealed=revealed, schools=schools,
+    return render_template("portal/print.html", slips=slips, revealed=revealed,
                            with_passwords=with_passwords, title=title or _("Sign-in details"), resend=resend)
 
 
@@ -52,7 +77,9 @@ def print_page(accounts: list[Account], with_passwords: bool, title: str | None 
 @login_required
 def print_account(account_id: str):
     account = account_in_scope(account_id, Action.PRINT_CREDENTIALS)
-    return print_page([account], with_passwords=request.form.get("passwords") == "yes")
+    here = school_viewed(account)
+    return print_page([account], with_passwords=request.form.get("passwords") == "yes",
+                      printed_at=here.dfes if here else None)
 
 
 @bp.route("/users/learners/print-group", methods=["GET", "POST"])
@@ -67,7 +94,7 @@ def print_group():
         return render_template("portal/print_group.html", school=school, groups=choice.groups,
                                chosen=choice.chosen, error=error), 400 if error else 200
     return print_page(choice.learners(school.dfes), with_passwords=request.form.get("passwords") == "yes",
-                      title=choice.group.name or choice.group.code)
+                      title=choice.group.name or choice.group.code, printed_at=school.dfes)
 
 
 def csv_cell(value: str) -> str:
@@ -96,8 +123,12 @@ def download(which: str):
         created = account.created_at.date().isoformat() if account.created_at else ""
         common = [account.forename, account.surname, account.mail, password, created]
         if kind is AccountKind.LEARNER:
-            row = [*common, account.year_group or "", account.registration_group or "",
-                   CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED], account.admission_number or ""]
+            # A dual-registered learner's row at a subsidiary school: its group there, and no admission
+            # number (the account holds the main school's, which is not this school's number for them).
+            main_here = account.school == school.dfes
+            row = [*common, account.year_group or "", account.groups_at(school.dfes)[0] or "",
+                   CONSENT_WORDS[account.consent or Consent.NOT_OBTAINED],
+                   (account.admission_number or "") if main_here else ""]
         else:
             row = [*common, account.staff_code or ""]
         writer.writerow([csv_cell(str(value)) for value in row])

@@ -151,6 +151,9 @@ class Selection:
     school: str
     list_name: str
     accounts: list[Account]
+    # Learners dual registered at this school whose main school decides this action (consent):
+    # left out of it rather than refusing the whole selection (permissions.AT_SUBSIDIARY_SCHOOL).
+    main_school_decides: list[Account]
 
 
 def selected(list_name: str, action: Action) -> Selection:
@@ -165,9 +168,12 @@ def selected(list_name: str, action: Action) -> Selection:
     ids = request.form.getlist("account")[:MAX_SELECTED]
     by_id = {a.id: a for a in directory().find_accounts(AccountQuery(school=dfes, kinds=wanted.kinds))} if ids else {}
     accounts = [by_id[i] for i in ids if i in by_id and by_id[i].state is AccountState.ACTIVE]
+    elsewhere = [a for a in accounts if a.school != dfes and dfes in a.subsidiary_schools
+                 and not current_user.may(action, account_target(a))]
+    accounts = [a for a in accounts if a not in elsewhere]
     for account in accounts:
         require(action, account_target(account))
-    return Selection(dfes, list_name, accounts)
+    return Selection(dfes, list_name, accounts, elsewhere)
 
 
 SELECTED_ACTIONS = {
@@ -187,18 +193,25 @@ def selected_users(list_name: str):
         abort(400)
     selection = selected(list_name, SELECTED_ACTIONS[what])
     back = url_for("portal.users.users", list_name=list_name, school=selection.school)
+    left_out = (ngettext("%(num)d learner is dual registered here: their main school records their consent, "
+                         "so they are left out.",
+                         "%(num)d learners are dual registered here: their main school records their consent, "
+                         "so they are left out.", len(selection.main_school_decides))
+                if selection.main_school_decides else None)
     if not selection.accounts:
-        flash(_("Select at least one user first."), "error")
+        flash(left_out or _("Select at least one user first."), "error")
         return redirect(back, 303)
     if what.startswith("print"):
-        return print_page(selection.accounts, with_passwords=what == "print-with-passwords")
+        return print_page(selection.accounts, with_passwords=what == "print-with-passwords",
+                          printed_at=selection.school)
     if request.form.get("confirmed") != "yes":
         titles = {"reset-passwords": _("Reset the passwords of these users?"),
                   "confirm-consent": _("Confirm consent for these learners?"),
                   "withdraw-consent": _("Withdraw consent for these learners?")}
         return render_template(
             "portal/confirm.html", title=titles[what], accounts=selection.accounts, cancel_url=back,
-            warning=str(WITHDRAW_WARNING) if what == "withdraw-consent" else None,
+            warning=" ".join(w for w in (str(WITHDRAW_WARNING) if what == "withdraw-consent" else None, left_out)
+                             if w) or None,
             confirm_label=_("Yes"), hidden={"action": what, "school": selection.school, "confirmed": "yes",
                                             "account": [a.id for a in selection.accounts]})
     if what == "reset-passwords":

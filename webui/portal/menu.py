@@ -1,5 +1,5 @@
 """What every portal page's template may use: the menu of the areas the person may use,
-whether a user list is theirs to see, and the address of another page of a list."""
+whether a user list is theirs to see, the address of another page of a list, and schools by name."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask import request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from webui.portal.context import school_register
 from webui.portal.lists import USER_LISTS
 from webui.portal.permissions import Action, Target, TargetKind
 
@@ -51,6 +52,15 @@ def page_url(number: int) -> str:
         raise LookupError("no endpoint to number the pages of")
     arguments = {**request.args.to_dict(), **(request.view_args or {}), "page": number}
     return url_for(request.endpoint, **arguments)
+
+
+def school_labels(dfes_numbers) -> str:
+    """Schools as a person recognises them: `Ysgol Brawf (6612345)`, comma separated."""
+    labels = []
+    for dfes in dfes_numbers:
+        school = school_register().school(dfes)
+        labels.append(f"{school.name} ({dfes})" if school else dfes)
+    return ", ".join(labels)
 
 
 def page_helpers() -> dict:

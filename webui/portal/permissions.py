@@ -3,8 +3,9 @@
 One declared table, `PERMISSIONS`: portal role × action → the kinds of
 target the role may act on. `decide` applies it together with scope (R-5:
 a target outside the actor's schools or organisations is *not found*, so
-its existence is never confirmed) and the rules that nobody demotes
-themselves nor locks themselves out. Pure: the caller resolves the actor's
+its existence is never confirmed; a learner dual registered at one of the
+actor's schools is in scope there for `AT_SUBSIDIARY_SCHOOL` only) and the rules
+that nobody demotes themselves nor locks themselves out. Pure: the caller resolves the actor's
 scope from the directory and passes it in; every portal request asks
 `decide` before acting.
 """
@@ -223,13 +224,15 @@ class Actor:
 
 @dataclass(frozen=True)
 class Target:
-    """What is acted on. An account names its id, school and organisation; a
-    role target (DIGITAL_CHAMPION, ADMINISTRATOR) names the account holding it."""
+    """What is acted on. An account names its id, school and organisation (a dual-registered
+    learner also the schools where it is a subsidiary registration); a role target
+    (DIGITAL_CHAMPION, ADMINISTRATOR) names the account holding it."""
 
     kind: TargetKind
     account_id: str | None = None
     school: str | None = None
     organisation: str | None = None
+    subsidiary_schools: frozenset[str] = frozenset()
 
 
 class Decision(StrEnum):
@@ -243,9 +246,29 @@ class Decision(StrEnum):
 NOT_TO_ONESELF = frozenset({Action.DEMOTE, Action.DEACTIVATE})
 
 
+# Dual registration (docs/mis-formats.md): a learner on the roll of a second school has one
+# account, whose main school owns it. The second school's people may do for that learner what is
+# about the learner at their school, as for their own learners:
+# - view them (list, search, details), reset and show their password, print their sign-in slip
+#   and have them in the school's credentials CSV: the learner sits at that school's computers
+#   and its staff must be able to get them signed in;
+# - not change their consent: it is one record for the learner's every service, its withdrawal
+#   deletes all their work and email (C-3) including the main school's, and the parents' consent
+#   is gathered by the main school; two schools setting it would undo each other;
+# - not edit their names or username, deactivate or reactivate them: that changes the learner's
+#   account everywhere, and the main school and its MIS decide it (a learner leaving the
+#   subsidiary school only loses that membership, in provisioning).
+# Anything else is answered 403, not 404: the learner is on their roll, so its existence is no secret.
+AT_SUBSIDIARY_SCHOOL = frozenset({Action.VIEW_ACCOUNTS, Action.RESET_PASSWORD, Action.SHOW_PASSWORD,
+                                  Action.PRINT_CREDENTIALS})
+
+
 def account_target(account: Account, kind: TargetKind | None = None) -> Target:
-    """An account as the target of an action: its kind (or a role on it), id, school and organisation."""
-    return Target(kind or TargetKind.of_account(account.kind), account.id, account.school, account.organisation)
+    """An account as the target of an action: its kind (or a role on it), id, school and
+    organisation, and for a learner the schools it is dual registered at."""
+    target_kind = kind or TargetKind.of_account(account.kind)
+    subsidiary = frozenset(account.subsidiary_schools) if target_kind is TargetKind.LEARNER else frozenset()
+    return Target(target_kind, account.id, account.school, account.organisation, subsidiary)
 
 
 def school_target(dfes: str) -> Target:
@@ -262,9 +285,18 @@ def in_scope(actor: Actor, target: Target) -> bool:
     return actor.scope.schools is None  # an account with neither: only national administrators see it
 
 
+def on_subsidiary_roll(actor: Actor, target: Target) -> bool:
+    """The target is a learner dual registered at a school of the actor's scope (target.belongs_to
+    one of the actor's schools, though not as its main school)."""
+    return target.kind is TargetKind.LEARNER and any(actor.scope.covers_school(s) for s in target.subsidiary_schools)
+
+
 def decide(actor: Actor, action: Action, target: Target) -> Decision:
     if not in_scope(actor, target):
-        return Decision.NOT_FOUND
+        if not on_subsidiary_roll(actor, target):
+            return Decision.NOT_FOUND
+        if action not in AT_SUBSIDIARY_SCHOOL:
+            return Decision.FORBIDDEN  # the main school's to do (AT_SUBSIDIARY_SCHOOL says why)
     own = target.account_id is not None and target.account_id == actor.account_id
     if action is Action.CHANGE_OWN_PASSWORD and not own:
         return Decision.FORBIDDEN

@@ -23,7 +23,7 @@ from webui.portal.context import (
     operational_db,
     page_size,
     records,
-    school_register,
+    school_viewed,
 )
 from webui.portal.lists import STATUS_FILTERS, USER_LISTS, page_of, query_words, year_choices
 from webui.portal.operations import passwords
@@ -49,7 +49,7 @@ def users(list_name: str):
     query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],
                          year_group=args.get("year") or None, registration_group=args.get("reg") or None,
                          group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
-                         words=query_words(search), fields=LIST_FIELDS)
+                         words=query_words(search), fields=(*LIST_FIELDS, "subsidiary_groups"))
     page = page_of(directory().find_accounts(query), args.get("page", 1, type=int), page_size())
     groups = directory().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
     filters = {"q": search, "year": query.year_group or "", "reg": query.registration_group or "",
@@ -76,7 +76,7 @@ def offered_actions(account) -> set[Action]:
 def account_details(account_id: str):
     account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
     return render_template("portal/account.html", account=account, offered=offered_actions(account),
-                           school=school_register().school(account.school),
+                           school=school_viewed(account),
                            username_pending=bool(username_changes.pending_among(operational_db(), [account.id])))
 
 
@@ -92,6 +92,6 @@ def show_password(account_id: str):
     else:  # no script: the details page, with the password on it
         response = current_app.make_response(render_template(
             "portal/account.html", account=account, offered=offered_actions(account), revealed=password,
-            school=school_register().school(account.school)))
+            school=school_viewed(account)))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -97,18 +97,31 @@ def permit_each(by: Caller, action: Action, accounts: list[Account]) -> None:
         permit(by, action, account_target(account))
 
 
+def acting_school(by: Caller, target: Account) -> str | None:
+    """The school an action on the account is done at: its main school, or for a learner dual
+    registered at a school of the caller's that is not the main school's scope, that school (so
+    the unit's audit log shows what its own staff did)."""
+    if target.school is None or by.actor.scope.covers_school(target.school):
+        return target.school
+    return next((s for s in target.subsidiary_schools if by.actor.scope.covers_school(s)), target.school)
+
+
 def audit_entry(by: Caller, action: str, target: Account | None = None, *,
                 outcome: AuditOutcome = AuditOutcome.SUCCESS,
                 target_kind: str | None = None, target_id: str | None = None, target_label: str | None = None,
                 school: str | None = None, organisation: str | None = None,
                 detail: dict[str, Any] | None = None) -> AuditEntry:
-    """Who, what, to whom, when and from where (R-7); an account target names itself."""
+    """Who, what, to whom, when and from where (R-7); an account target names itself, and the
+    school it was acted on at (`acting_school`; a dual-registered learner's main school in the detail)."""
+    at_school = acting_school(by, target) if target else None
+    if target and at_school != target.school:
+        detail = {**(detail or {}), "main_school": target.school}
     return AuditEntry(
         at=by.at, actor=by.username, actor_role=by.actor.role.value, action=action,
         target_kind=target_kind or (target.kind.value if target else "portal"),
         target_id=target_id or (target.id if target else None),
         target_label=target_label or (target.username if target else None),
-        school=school or (target.school if target else None),
+        school=school or at_school,
         organisation=organisation or (target.organisation if target else None),
         source_address=by.address, outcome=outcome, detail=detail or {},
     )
