@@ -198,11 +198,21 @@ def test_m8_rollover_follows_the_mis_but_names_do_not(store, db):
         (GroupKind.REGISTRATION_GROUP, "8B"), (GroupKind.CLASS, "8B")}
 
 
-def test_m9_multiple_entries_for_search(store, db, now):
+def test_m9_multiple_entries_for_search(slapd, store, db, now):
     run(store, db, export([learner_row(1)]))
-    from tests.integration.conftest import learner
+    import ldap3
 
-    store.add_account(learner("Copy", "Cat", upn_hash=accounts(store)["000001"].upn_hash), now)
+    from tests.integration.conftest import ROOT_DN, learner
+
+    # Twins the directory refuses today (one learner, one account) but an older Porth could make:
+    # the relax control, honoured for the root DN, bypasses the unique overlay as that Porth did.
+    twin = store.add_account(learner("Copy", "Cat"), now)
+    conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
+    relax = ("1.3.6.1.4.1.4203.666.5.12", True, None)
+    assert conn.modify(store.account_dn(twin.id),
+                       {"porthUpnHash": [(ldap3.MODIFY_REPLACE, [accounts(store)["000001"].upn_hash])]},
+                       controls=[relax]), conn.result
+    conn.unbind()
     outcome = run(store, db, export([learner_row(1)]))
     assert errors(outcome) == {"000001": "Multiple entries for search"}
 

@@ -13,11 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ldap3.core import exceptions as lx
 
 from connectors.provisioning.service import provision_school
-from directory.errors import DirectoryFailure
-from directory.ldap.connections import mapped_errors
 from directory.model import School, SchoolType
 from directory.rules.vault import PasswordVault
 from directory.slapd import PrivateSlapd
@@ -96,23 +93,6 @@ def test_a_directory_gone_mid_run_fails_that_school_and_the_next_school_goes_on(
     store.close()
 
 
-def _txn_commit_failure_fails_the_run() -> bool:
-    """Does the directory adapter take slapd's `other: txn_commit failed` (a full database) for a
-    DirectoryFailure? (The directory branch of issue 13 maps it so.)"""
-    config = DirectoryConfig(url="ldap://127.0.0.1:1", base_dn=BASE_DN, bind_dn=ROOT_DN, bind_password="x",
-                             mail_domain="hwbcymru.net")
-    try:
-        with mapped_errors(config, "adding an account"):
-            raise lx.LDAPOtherResult(result=80, description="other", message="txn_commit failed")
-    except DirectoryFailure:
-        return True
-    except Exception:  # noqa: BLE001 - any other mapping means: not yet
-        return False
-    return False
-
-
-@pytest.mark.skipif(not _txn_commit_failure_fails_the_run(),
-                    reason="the directory adapter does not map `txn_commit failed` to DirectoryFailure yet")
 @pytest.mark.parametrize("jobs", ["1", "4"])
 def test_a_full_directory_fails_the_school_with_exit_1_not_record_errors(tmp_path, jobs):
     """slapd's database fills up (its map size reached, as a full disk): `txn_commit failed` on

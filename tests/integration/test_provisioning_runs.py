@@ -4,20 +4,17 @@ faults kept to their record, and the directory's refusals of a second account fo
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 
-import ldap3
 import pytest
 
 from connectors.provisioning import service
 from connectors.provisioning.applier import COULD_NOT_APPLY, apply_plan
 from connectors.provisioning.plan import LEARNERS, Plan, UpdateAccount
 from connectors.provisioning.service import provision_school
-from directory.errors import UpnHashTaken
 from directory.model import AccountKind
 from operational import workflow_runs
-from tests.integration.conftest import OTHER_SCHOOL, ROOT_DN, SCHOOL, learner
+from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 from tests.integration.test_provisioning import NOW, TODAY, accounts, errors, export, learner_row, run, upn
 
 
@@ -94,26 +91,7 @@ def test_a_pending_transfer_resolved_by_the_last_pass_leaves_no_error_in_the_sam
     assert set(accounts(store, OTHER_SCHOOL)) == {"000501"}
 
 
-@pytest.fixture
-def upn_hash_unique(slapd, store) -> None:
-    """Skips unless the directory refuses a second account with one UPN hash (the unique
-    overlay on porthUpnHash: the directory branch of issue 13)."""
-    upn_hash = secrets.token_hex(32)
-    made = [store.add_account(learner("Probe", "One", upn_hash=upn_hash), NOW)]
-    refused = False
-    try:
-        made.append(store.add_account(learner("Probe", "Two", upn_hash=upn_hash), NOW))
-    except UpnHashTaken:
-        refused = True
-    conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
-    for account in made:
-        conn.delete(store.account_dn(account.id))
-    conn.unbind()
-    if not refused:
-        pytest.skip("the directory does not refuse a second account with the same UPN hash yet")
-
-
-def test_a_learner_another_school_created_meanwhile_is_planned_again_not_duplicated(store, db, upn_hash_unique):
+def test_a_learner_another_school_created_meanwhile_is_planned_again_not_duplicated(store, db):
     """One learner, one account (issue 13 point 1): school B planned a new account for Gwen, but
     before B applied, school A created hers. The directory refuses B's creation; B does not log it
     as an error but plans Gwen again, and finds her account at A (here: a pending transfer, her

@@ -17,7 +17,6 @@ from tests.conftest import run_porth
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL
 from tests.integration.test_provision_cli import env, write_export  # noqa: F401 - env is a fixture
 from tests.integration.test_provisioning import LEARNER_HEADER, learner_row, upn
-from tests.integration.test_provisioning_runs import upn_hash_unique  # noqa: F401 - a fixture
 
 GWEN, HUW = 11, 22  # UPN serials: Gwen starts at SCHOOL (A), Huw at OTHER_SCHOOL (B)
 
@@ -74,8 +73,7 @@ def test_learners_released_and_admitted_in_one_run_are_moved_whatever_the_order(
 
 
 @pytest.mark.parametrize("a_first", [True, False], ids=["A-folder-first", "B-folder-first"])
-def test_a_new_learner_on_roll_at_two_schools_in_one_parallel_run_gets_one_account(env, store, tmp_path, a_first,
-                                                                                   upn_hash_unique):
+def test_a_new_learner_on_roll_at_two_schools_in_one_parallel_run_gets_one_account(env, store, tmp_path, a_first):
     """Issue 13 point 1: two schools create the same learner at once (--jobs 4). The directory
     refuses the second account; the school that lost is not given an error for it but plans the
     record again in the run's last pass and finds the account (a single registration at both:
@@ -123,8 +121,7 @@ def test_a_new_dual_registered_learner_gets_one_account_one_after_the_other(env,
 
 
 @pytest.mark.parametrize("a_first", [True, False], ids=["A-folder-first", "B-folder-first"])
-def test_a_new_dual_registered_learner_gets_one_account_in_a_parallel_run(env, store, tmp_path, a_first,
-                                                                          upn_hash_unique):
+def test_a_new_dual_registered_learner_gets_one_account_in_a_parallel_run(env, store, tmp_path, a_first):
     """Both schools create her at once (--jobs 4): the directory refuses the second account, and
     the loser's last pass makes it the dual registration instead of an error or a duplicate."""
     _dual_registration_run(env, store, tmp_path, "4", a_first)
