@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 from connectors.mis.detect import parse_bundle
 from connectors.provisioning.inputs import find_bundles, read_bundle
-from connectors.provisioning.planner import GuardPolicy
-from connectors.provisioning.service import provision_school
+from connectors.provisioning.service import guard_policy, provision_school
 from demo import exports as demo_exports
 from demo.files import write_demo_exports
 from demo.people import DEMO_LA, add_demo_consent_and_licences, add_demo_non_mis
@@ -67,8 +66,7 @@ def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
         echo(f"Generated MIS exports of {len(specs)} schools in {exports}")
     schools, _ = parse_register(str(register), register.read_bytes())
     added, _ = add_register(runtime.store, schools)
-    guard = GuardPolicy(runtime.settings.provisioning.guard_max_share,
-                        runtime.settings.provisioning.guard_min_accounts)
+    guard = guard_policy(runtime.settings.provisioning)
     created = errors = 0
     for _, files in find_bundles([Path(exports)]):
         for export in parse_bundle(read_bundle(files), runtime.upn_hash_key):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
+from config.settings import ProvisioningSettings
 from connectors.mis.records import SchoolExport
 from connectors.provisioning.applier import COUNTED, ApplyResult, apply_plan
 from connectors.provisioning.plan import (
@@ -56,6 +57,12 @@ PROGRESS_EVERY_SECONDS = 5.0
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def guard_policy(settings: ProvisioningSettings) -> GuardPolicy:
+    """The M-11 guard as the operator configured it (settings `provisioning.guard_*`)."""
+    return GuardPolicy(settings.guard_max_share, settings.guard_min_accounts, settings.guard_small_school_share,
+                       settings.guard_replacement_share, settings.guard_replacement_min)
 
 
 class ProvisioningOutcome(StrEnum):

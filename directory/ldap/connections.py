@@ -27,6 +27,10 @@ from directory.ldap.config import DirectoryConfig
 T = TypeVar("T")
 _PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 _BIND_SETTINGS = "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
+# ldap3 refuses for 5 s to try again an address it once found down, so a directory restarted in
+# the middle of a nightly run failed every school that started in those seconds as well. Each new
+# connection should ask the server itself.
+ldap3.set_config_parameter("RESET_AVAILABILITY_TIMEOUT", 0)
 
 
 # -- Vendor errors -> directory.errors -------------------------------------------------

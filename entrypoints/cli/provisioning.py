@@ -25,7 +25,13 @@ from connectors.provisioning.plan import (
     UpdateSchoolName,
 )
 from connectors.provisioning.planner import GuardPolicy
-from connectors.provisioning.service import ProvisioningOutcome, SchoolOutcome, finish_last_pass, provision_school
+from connectors.provisioning.service import (
+    ProvisioningOutcome,
+    SchoolOutcome,
+    finish_last_pass,
+    guard_policy,
+    provision_school,
+)
 from entrypoints.cli.context import settings_of, utc_now
 from operational import workflow_runs
 from operational.statuses import WorkflowOutcome
@@ -117,7 +123,7 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     if not paths:
         raise click.UsageError("give at least one export file or folder")
     settings = settings_of(ctx)
-    guard = GuardPolicy(settings.provisioning.guard_max_share, settings.provisioning.guard_min_accounts)
+    guard = guard_policy(settings.provisioning)
     jobs = jobs or settings.provisioning.jobs
     try:
         found = find_bundles(list(paths))

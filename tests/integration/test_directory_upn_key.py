@@ -9,7 +9,7 @@ from pathlib import Path
 
 from directory.ldap.upn_key import key_fingerprint
 from tests.conftest import porth_env, run_porth
-from tests.integration.conftest import BASE_DN, ROOT_DN, SCHOOL, learner
+from tests.integration.conftest import BASE_DN, OTHER_SCHOOL, ROOT_DN, SCHOOL, learner
 from tests.integration.test_provisioning import LEARNER_HEADER, learner_row
 
 KEY = "k" * 40
@@ -33,8 +33,9 @@ def _workflow_runs(var: Path) -> int:
 
 
 def test_the_first_run_records_the_key_and_a_run_with_another_key_changes_nothing(slapd, store, now, tmp_path):
-    # Accounts made before Porth recorded keys (an upgrade): the first run records its key.
-    made_before = store.add_account(learner("Hughes", "Eleri"), now)
+    # Accounts made before Porth recorded keys (an upgrade): the first run records its key. (At
+    # another school: one absent from this school's export would be held by the guard, M-11.)
+    made_before = store.add_account(learner("Hughes", "Eleri", school=OTHER_SCHOOL), now)
     assert store.upn_key_fingerprint() is None
     var = tmp_path / "var"
     first = run_porth(["provision", str(_export(tmp_path / "night1" / SCHOOL, [learner_row(n) for n in range(1, 6)]))],
