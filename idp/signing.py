@@ -221,8 +221,9 @@ _SHA1_DIGESTS = frozenset(SignatureConfiguration().digest_algorithms | {DigestAl
 def _verification(certificate: x509.Certificate, allow_sha1: bool) -> SignatureConfiguration:
     """What signxml checks. A key in a service's metadata is trusted for being there, not for its
     certificate's dates (SAML V2.0 Metadata Interoperability Profile: an expired certificate is
-    still used), and Microsoft's federation metadata lists certificates past their end date: so
-    the signature is checked as of a moment the certificate was valid, which signxml insists on."""
+    still used), and Microsoft's federation metadata lists certificates past their end date.
+    signxml checks a certificate's dates against the time it is given, so it is given one
+    within them: the certificate's first day."""
     valid_at = certificate.not_valid_before_utc
     if allow_sha1:
         return SignatureConfiguration(location="./", expect_references=1, signature_methods=_SHA1_METHODS,
