@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+ENTRA_ENTITY_ID = "urn:federation:MicrosoftOnline"  # Entra's SAML entityID (config/services/office365.xml)
 ODATA_TYPE = "#microsoft.graph.internalDomainFederation"
 MFA_BEHAVIOUR = "acceptIfMfaDoneByFederatedIdp"
 # Least privileged for creating a domain's federation configuration (the page's permission

@@ -22,8 +22,10 @@ def m365() -> None:
 def federation(ctx: click.Context, domain: str | None, display_name: str) -> None:
     """Print what the tenant's administrator runs to federate the domain with Porth: the
     Microsoft Graph PowerShell command and the same as a Graph request. Nothing is sent."""
-    from idp.entra import FederationRefused, domain_federation
+    from idp.attributes import KNOWN_ATTRIBUTES
+    from idp.entra import ENTRA_ENTITY_ID, FederationRefused, domain_federation
     from idp.provider import signing_files
+    from idp.services import ServiceRegistry
     from idp.signing import SignatureRefused, load_signing_key
 
     settings = settings_of(ctx)
@@ -41,6 +43,10 @@ def federation(ctx: click.Context, domain: str | None, display_name: str) -> Non
     if not settings.idp.base_url.startswith("https://"):
         click.echo(f"porth: warning: PORTH_IDP__BASE_URL is {settings.idp.base_url}; Entra federates only "
                    "with an identity provider reached over HTTPS", err=True)
+    services_dir = settings.idp.services_dir
+    if ServiceRegistry(services_dir, KNOWN_ATTRIBUTES).get(ENTRA_ENTITY_ID) is None:
+        click.echo(f"porth: warning: no service in {services_dir}/ is Office 365 ({ENTRA_ENTITY_ID}): "
+                   "Porth would refuse Entra's requests (config/services/office365.xml and .toml)", err=True)
     if config.domain != accounts_domain.lower():
         click.echo(f"porth: warning: accounts' userPrincipalNames are at {accounts_domain}, not {config.domain}: "
                    "federating another domain signs none of them in", err=True)

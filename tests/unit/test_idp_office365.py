@@ -359,7 +359,7 @@ def test_a_domain_entra_cannot_federate_is_refused(domain):
 
 def test_porth_m365_federation_prints_both_from_the_settings(tmp_path):
     env = {"PORTH_VAR_DIR": str(tmp_path / "var"), "PORTH_IDP__BASE_URL": "https://sign-in.hwb.example",
-           "PORTH_ACCOUNTS__USERNAME_DOMAIN": "hwb.example"}
+           "PORTH_ACCOUNTS__USERNAME_DOMAIN": "hwb.example", "PORTH_IDP__SERVICES_DIR": str(SHIPPED)}
     result = CliRunner().invoke(cli, ["m365", "federation"], env=env)
     assert result.exit_code == 0, result.output
     pair = tmp_path / "var" / "secrets" / "idp-signing.pem"
@@ -372,5 +372,7 @@ def test_porth_m365_federation_prints_both_from_the_settings(tmp_path):
     result = CliRunner().invoke(cli, ["m365", "federation", "--domain", "other.example"],
                                 env=env | {"PORTH_IDP__BASE_URL": "http://127.0.0.1:5000"})
     assert result.exit_code == 0 and "over HTTPS" in result.stderr and "signs none of them in" in result.stderr
+    result = CliRunner().invoke(cli, ["m365", "federation"], env=env | {"PORTH_IDP__SERVICES_DIR": str(tmp_path)})
+    assert result.exit_code == 0 and "no service in" in result.stderr and "is Office 365" in result.stderr
     result = CliRunner().invoke(cli, ["m365", "federation", "--domain", "hwb.onmicrosoft.com"], env=env)
     assert result.exit_code == 2 and "cannot be federated" in result.output
