@@ -163,6 +163,8 @@ def test_the_shipped_office365_is_microsofts_signed_metadata_unchanged():
 def test_the_shipped_office365_service_is_what_entra_needs(office365):
     service = office365.get(ENTRA)
     assert office365.problems == []
+    shipped = registry(SHIPPED)  # the default services folder, which `porth demo` serves with
+    assert shipped.get(ENTRA) is not None and shipped.problems == []
     assert (service.name, service.category, service.name_id) == ("office365", "legacy", "immutable-id")  # C-2
     assert service.consumer_for(None, None).location == LOGIN_SRF  # Entra's requests name no ACS
     assert service.logout_endpoint().location == LOGIN_SRF
