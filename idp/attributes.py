@@ -1,10 +1,19 @@
 """What each service receives about a person (pure: no I/O, no clock).
 
-Attributes are released by name from a service's policy (`release` in its
-.toml, see idp/services.py) and sent with their URI names
-(`urn:oasis:names:tc:SAML:2.0:attrname-format:uri`, saml2int): standard
-OIDs where one exists (eduPerson, inetOrgPerson), Porth's own schema OIDs
-otherwise.
+Two ways, both declared in a service's policy (its .toml, see idp/services.py):
+
+- `release = ["mail", ...]`: Porth's attributes by name, sent with their URI
+  names (`urn:oasis:names:tc:SAML:2.0:attrname-format:uri`, saml2int): standard
+  OIDs where one exists (eduPerson, inetOrgPerson), Porth's own schema OIDs
+  otherwise;
+- `[attributes]`: an attribute under the name and NameFormat the service needs,
+  holding one of Porth's values, e.g. Office 365's
+  `IDPEmail = { value = "upn", name_format = "unspecified" }` (Entra:
+  how-to-connect-fed-saml-idp, "IDPEmail ... The user's UserPrincipalName").
+  The values are those of `release` plus `upn` (the Microsoft 365
+  userPrincipalName, directory/rules/cloud_principal.py) and `immutable_id`
+  (the onPremisesImmutableId, directory/rules/cloud_identity.py): the same
+  functions the Graph sync writes them with.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from directory.model import Account, AccountKind
+from directory.rules.cloud_identity import immutable_id
+from directory.rules.cloud_principal import user_principal_name
 
 PORTH_ATTRIBUTE_ARC = "2.25.298160738874564124985748203221283306760.1"  # config/ldap/porth-schema.ldif
 
@@ -61,22 +72,54 @@ ATTRIBUTES: dict[str, AttributeDefinition] = {
 }
 KNOWN_ATTRIBUTES = frozenset(ATTRIBUTES)
 
+# What an `[attributes]` entry may hold: every released value, and the two Microsoft 365 needs.
+VALUES: dict[str, Callable[[Account], tuple[str, ...]]] = {
+    **{name: definition.values for name, definition in ATTRIBUTES.items()},
+    "upn": lambda a: (user_principal_name(a),),
+    "immutable_id": lambda a: (immutable_id(a.id),),
+}
+KNOWN_VALUES = frozenset(VALUES)
+
+# saml-core 2.7.3.1: an Attribute's NameFormat; with none given, `unspecified` is in effect.
+ATTRNAME_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+NAME_FORMATS = {
+    "uri": ATTRNAME_URI,
+    "basic": "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+    "unspecified": "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
+}
+
+
+@dataclass(frozen=True)
+class NamedAttribute:
+    """An `[attributes]` entry of a service's policy: Porth's `value` sent as `name` in `name_format`."""
+
+    name: str
+    value: str  # a key of VALUES
+    name_format: str  # a full NameFormat URI (NAME_FORMATS)
+
 
 @dataclass(frozen=True)
 class ReleasedAttribute:
-    uri: str
-    friendly_name: str
+    name: str
+    friendly_name: str | None
     values: tuple[str, ...]
+    name_format: str = ATTRNAME_URI
 
 
-def released(account: Account, release: tuple[str, ...]) -> list[ReleasedAttribute]:
-    """The service's release list applied to the account; attributes without a value are left out."""
+def released(account: Account, release: tuple[str, ...],
+             named: tuple[NamedAttribute, ...] = ()) -> list[ReleasedAttribute]:
+    """The service's release list and named attributes applied to the account;
+    attributes without a value are left out."""
     out = []
     for name in release:
         definition = ATTRIBUTES[name]
         values = definition.values(account)
         if values:
             out.append(ReleasedAttribute(definition.uri, definition.friendly_name, values))
+    for attribute in named:
+        values = VALUES[attribute.value](account)
+        if values:
+            out.append(ReleasedAttribute(attribute.name, None, values, attribute.name_format))
     return out
 
 

@@ -36,7 +36,11 @@ from idp.saml_xml import (
 )
 from idp.services import Service, ServiceRegistry
 
-NAME_ID_FORMATS = {"persistent": NAMEID_PERSISTENT, "transient": NAMEID_TRANSIENT, "email": NAMEID_EMAIL}
+# A NameID mode (a service policy's `name_id`) and the Format it is sent in.
+NAME_ID_FORMATS = {"persistent": NAMEID_PERSISTENT, "transient": NAMEID_TRANSIENT, "email": NAMEID_EMAIL,
+                   "immutable-id": NAMEID_PERSISTENT}
+# The mode a request's NameIDPolicy Format asks for, where the service's policy lets it choose.
+_MODE_OF_FORMAT = {NAMEID_PERSISTENT: "persistent", NAMEID_TRANSIENT: "transient", NAMEID_EMAIL: "email"}
 _CONTEXTS_MET = {AUTHN_PASSWORD_PROTECTED, AUTHN_PASSWORD, AUTHN_UNSPECIFIED}
 
 
@@ -51,16 +55,20 @@ class Pending:
     name_id_format: str
     force_authn: bool = False
     is_passive: bool = False
+    name_id_mode: str = "persistent"  # a key of NAME_ID_FORMATS: what the NameID's value is
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pending:
-        """What to_dict wrote, read back from a token Porth signed: the required fields are all there."""
+        """What to_dict wrote, read back from a token Porth signed: the required fields are all there
+        (a token signed before the mode was carried names its format only: the mode follows from it)."""
+        name_id_format = data["name_id_format"]
         return cls(service=data["service"], acs_url=data["acs_url"], request_id=data.get("request_id"),
-                   relay_state=data.get("relay_state"), name_id_format=data["name_id_format"],
-                   force_authn=bool(data.get("force_authn")), is_passive=bool(data.get("is_passive")))
+                   relay_state=data.get("relay_state"), name_id_format=name_id_format,
+                   force_authn=bool(data.get("force_authn")), is_passive=bool(data.get("is_passive")),
+                   name_id_mode=data.get("name_id_mode") or _MODE_OF_FORMAT.get(name_id_format, "persistent"))
 
 
 @dataclass(frozen=True)
@@ -144,16 +152,16 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
     if consumer is None:
         return Refused(f"{service.name} asks for the answer at an address its metadata does not list "
                        f"({request.acs_url or request.acs_index})")
-    name_id_format = NAME_ID_FORMATS[service.name_id]
     answer = Pending(service=service.entity_id, acs_url=consumer.location, request_id=request.id,
-                     relay_state=received.relay_state, name_id_format=name_id_format,
-                     force_authn=request.force_authn)
+                     relay_state=received.relay_state, name_id_format=NAME_ID_FORMATS[service.name_id],
+                     force_authn=request.force_authn, name_id_mode=service.name_id)
 
     def refuse(reason: str, status: str = STATUS_REQUEST_DENIED) -> Refused:
         return Refused(reason, status, answer)
 
     problem = _signature_problem(received, request, service.signing_certificates,
-                                 rules.require_signed or service.authn_requests_signed, rules.allow_sha1, root)
+                                 rules.require_signed or service.authn_requests_signed,
+                                 rules.allow_sha1 or service.accept_sha1_request_signatures, root)
     if problem:
         return refuse(f"{service.name}: {problem}")
     if request.destination is not None and request.destination not in rules.sso_urls:
@@ -165,10 +173,18 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
     if not first_use(request.issuer, request.id, request.issue_instant + rules.max_age + rules.clock_skew):
         return refuse(f"{service.name}: the request was already used (replayed)")
     if request.name_id_format and request.name_id_format != NAMEID_UNSPECIFIED:
-        if request.name_id_format not in NAME_ID_FORMATS.values():
+        if request.name_id_format not in _MODE_OF_FORMAT:
             return refuse(f"{service.name}: NameID format {request.name_id_format} is not offered",
                           STATUS_INVALID_NAME_ID_POLICY)
-        answer = Pending(**{**answer.to_dict(), "name_id_format": request.name_id_format})
+        if service.name_id == "immutable-id":
+            # The policy pins the NameID: a request for `persistent` (what Entra asks for) gets the
+            # immutable id, never Porth's own pairwise persistent id, which Entra cannot match.
+            if request.name_id_format != NAMEID_PERSISTENT:
+                return refuse(f"{service.name}: its policy sends the immutable id as a persistent NameID only, "
+                              f"not {request.name_id_format}", STATUS_INVALID_NAME_ID_POLICY)
+        else:
+            answer = Pending(**{**answer.to_dict(), "name_id_format": request.name_id_format,
+                                "name_id_mode": _MODE_OF_FORMAT[request.name_id_format]})
     if request.requested_contexts and not _context_met(request.requested_contexts, request.context_comparison):
         return refuse(f"{service.name}: asks for an authentication context Porth does not provide",
                       STATUS_NO_AUTHN_CONTEXT)
@@ -194,4 +210,4 @@ def idp_initiated(service: Service | None, relay_state: str | None) -> Pending |
     if consumer is None:  # never: idp/services.py refuses a service without one when it loads
         return Refused(f"{service.name} lists no HTTP-POST address for the answer")
     return Pending(service=service.entity_id, acs_url=consumer.location, request_id=None, relay_state=relay_state,
-                   name_id_format=NAME_ID_FORMATS[service.name_id])
+                   name_id_format=NAME_ID_FORMATS[service.name_id], name_id_mode=service.name_id)

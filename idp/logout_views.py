@@ -38,7 +38,9 @@ def _next_logout_step():
     state = session.get("logout")
     provider = identity_provider()
     while state and state["remaining"]:
-        entity_id, (name_id_format, name_id) = state["remaining"].pop(0)
+        entity_id, sent_as = state["remaining"].pop(0)
+        # [format, value, qualified] as idp/views.py recorded it (a session from before carries two)
+        name_id_format, name_id, qualify = [*sent_as, True][:3]
         service = provider.services.get(entity_id)
         endpoint = service.logout_endpoint() if service else None
         if endpoint is None:
@@ -48,7 +50,7 @@ def _next_logout_step():
             key=provider.key if endpoint.binding == BINDING_POST else None, idp_entity_id=provider.entity_id,
             destination=endpoint.location, name_id=name_id, name_id_format=name_id_format,
             service_entity_id=entity_id, session_index=state["session_index"], now=utc_now(),
-            lifetime=timedelta(minutes=5))
+            lifetime=timedelta(minutes=5), qualify_name_id=bool(qualify))
         if endpoint.binding == BINDING_REDIRECT:
             separator = "&" if "?" in endpoint.location else "?"
             return redirect(endpoint.location + separator + _logout_query(service, "SAMLRequest", document, None), 303)
@@ -99,7 +101,7 @@ def _read_logout(document: bytes, redirect_raw: dict[str, str] | None) -> dict |
     service = provider.services.get(message.issuer)
     if service is None:
         return problem(f"the service {message.issuer!r} is not registered with Porth")
-    allow_sha1 = provider.settings.idp.allow_sha1_requests
+    allow_sha1 = provider.settings.idp.allow_sha1_requests or service.accept_sha1_request_signatures
     try:
         field = "SAMLRequest" if kind == "LogoutRequest" else "SAMLResponse"
         octets = bindings.redirect_signed_octets(redirect_raw, field) if redirect_raw else None

@@ -12,7 +12,6 @@ from lxml import etree
 from idp.attributes import ReleasedAttribute
 from idp.encryption import encrypt_assertion
 from idp.saml_xml import (
-    ATTRNAME_URI,
     AUTHN_PASSWORD_PROTECTED,
     CM_BEARER,
     NAMEID_TRANSIENT,
@@ -135,14 +134,23 @@ class _Text:
         return signature.join(self.written), signature.join(self.canonical)
 
 
+def _qualifiers(idp_entity_id: str, service_entity_id: str, name_id_format: str,
+                qualify_name_id: bool) -> dict[str, str]:
+    """NameQualifier and SPNameQualifier say whose namespace a NameID is in (saml-core 8.3.7):
+    given for Porth's own persistent and email identifiers, never for a transient one, nor for
+    one that belongs to no pair of IdP and service (the immutable id Office 365 matches)."""
+    if name_id_format == NAMEID_TRANSIENT or not qualify_name_id:
+        return {}
+    return {"NameQualifier": idp_entity_id, "SPNameQualifier": service_entity_id}
+
+
 def _assertion_text(assertion_id: str, idp_entity_id: str, service: Service, destination: str,
-                    in_response_to: str | None, name_id: str, name_id_format: str,
+                    in_response_to: str | None, name_id: str, name_id_format: str, qualify_name_id: bool,
                     attributes: list[ReleasedAttribute], facts: SignInFacts, timing: Timing) -> _Text:
     now = timing.now
     start = {"ID": assertion_id, "IssueInstant": instant(now), "Version": "2.0"}
     issuer = _element("saml:Issuer", {}, idp_entity_id)
-    qualifiers = {} if name_id_format == NAMEID_TRANSIENT else {"NameQualifier": idp_entity_id,
-                                                                 "SPNameQualifier": service.entity_id}
+    qualifiers = _qualifiers(idp_entity_id, service.entity_id, name_id_format, qualify_name_id)
     confirmation = {"NotOnOrAfter": instant(now + timing.lifetime), "Recipient": destination}
     if in_response_to:
         confirmation["InResponseTo"] = in_response_to
@@ -172,8 +180,8 @@ def _attribute_statement(attributes: list[ReleasedAttribute], value_start: str) 
     if not attributes:
         return ""
     return "<saml:AttributeStatement>" + "".join(
-        _start("saml:Attribute", {"Name": attribute.uri, "NameFormat": ATTRNAME_URI,
-                                  "FriendlyName": attribute.friendly_name})
+        _start("saml:Attribute", {"Name": attribute.name, "NameFormat": attribute.name_format}
+               | ({"FriendlyName": attribute.friendly_name} if attribute.friendly_name else {}))
         + "".join(value_start + _text(value) + "</saml:AttributeValue>" for value in attribute.values)
         + "</saml:Attribute>" for attribute in attributes) + "</saml:AttributeStatement>"
 
@@ -197,11 +205,12 @@ def _response_text(response_id: str, idp_entity_id: str, destination: str, in_re
 
 def authn_response(*, key: SigningKey, idp_entity_id: str, service: Service, destination: str,
                    in_response_to: str | None, name_id: str, name_id_format: str,
-                   attributes: list[ReleasedAttribute], facts: SignInFacts, timing: Timing) -> bytes:
+                   attributes: list[ReleasedAttribute], facts: SignInFacts, timing: Timing,
+                   qualify_name_id: bool = True) -> bytes:
     """A signed Response carrying one signed (and, if the service offers a key, encrypted) assertion."""
     assertion_id = new_id()
     assertion = _assertion_text(assertion_id, idp_entity_id, service, destination, in_response_to, name_id,
-                                name_id_format, attributes, facts, timing).signed(key, assertion_id)
+                                name_id_format, qualify_name_id, attributes, facts, timing).signed(key, assertion_id)
     if service.encryption_certificates:
         encrypted = encrypt_assertion(etree.fromstring(assertion[0].encode("utf-8")),
                                       service.encryption_certificates[0])
@@ -239,16 +248,16 @@ def logout_response(*, key: SigningKey | None, idp_entity_id: str, destination: 
 
 def logout_request(*, key: SigningKey | None, idp_entity_id: str, destination: str, name_id: str,
                    name_id_format: str, service_entity_id: str, session_index: str, now: datetime,
-                   lifetime: timedelta) -> tuple[str, bytes]:
+                   lifetime: timedelta, qualify_name_id: bool = True) -> tuple[str, bytes]:
+    """The NameID exactly as the assertion carried it (`qualify_name_id` as given to authn_response)."""
     request_id = new_id()
     request = etree.Element(q(SAMLP, "LogoutRequest"), nsmap=_NSMAP, ID=request_id, Version="2.0",
                             IssueInstant=instant(now), Destination=destination,
                             NotOnOrAfter=instant(now + lifetime))
     _issuer(request, idp_entity_id)
     name = etree.SubElement(request, q(SAML, "NameID"), Format=name_id_format)
-    if name_id_format != NAMEID_TRANSIENT:
-        name.set("NameQualifier", idp_entity_id)
-        name.set("SPNameQualifier", service_entity_id)
+    for attribute, value in _qualifiers(idp_entity_id, service_entity_id, name_id_format, qualify_name_id).items():
+        name.set(attribute, value)
     name.text = name_id
     etree.SubElement(request, q(SAMLP, "SessionIndex")).text = session_index
     signed = key.sign(request) if key else request

@@ -4,9 +4,11 @@ Each service is a pair of files in the services folder
 (`PORTH_IDP__SERVICES_DIR`, default `config/services/`):
 
 - `NAME.xml`: the service's own SAML metadata, as the service publishes it;
-- `NAME.toml`: Porth's policy for it (docs/services.md): its category for
-  consent (SPEC C-2), which NameID it gets, which attributes are released,
-  whether it may be entered IdP-initiated, its name in English and Welsh.
+- `NAME.toml`: Porth's policy for it (docs/sign-in.md): its category for
+  consent (SPEC C-2), which NameID it gets, which attributes are released
+  and under which names, whether SHA-1 signatures on its requests are
+  accepted, whether it may be entered IdP-initiated, its name in English and
+  Welsh.
 
 A service without a `.toml` gets the narrowest policy: category
 `additional`, a persistent NameID, no attributes. The folder is re-read
@@ -28,12 +30,17 @@ from cryptography import x509
 from lxml import etree
 
 from directory.rules.consent import ServiceCategory
+from idp.attributes import ATTRIBUTES, KNOWN_VALUES, NAME_FORMATS, NamedAttribute
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, XmlRefused, parse, q
 
 log = logging.getLogger(__name__)
 
 CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
-NAME_ID_CHOICES = ("persistent", "transient", "email")
+# `immutable-id`: the account's onPremisesImmutableId (directory/rules/cloud_identity.py) as a
+# persistent NameID, the one Office 365 matches its users by (docs/microsoft365.md).
+NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
+POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
+                             "idp_initiated", "display_name"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 
 
@@ -62,6 +69,10 @@ class Service:
     category: str = "additional"
     name_id: str = "persistent"
     release: tuple[str, ...] = ()
+    attributes: tuple[NamedAttribute, ...] = ()
+    # Verify RSA-SHA1 signatures on this service's requests (Entra signs its AuthnRequests with
+    # SHA-1 when a domain asks for signed requests); every other service's are refused.
+    accept_sha1_request_signatures: bool = False
     idp_initiated: bool = False
     display_name: dict[str, str] = field(default_factory=dict)
 
@@ -162,7 +173,7 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ServiceConfigError(f"{source}: {exc}") from None
-    unknown = set(raw) - {"category", "name_id", "release", "idp_initiated", "display_name"}
+    unknown = set(raw) - POLICY_SETTINGS
     if unknown:
         raise ServiceConfigError(f"{source}: unknown setting {min(unknown)!r}")
     policy: dict = {}
@@ -183,14 +194,45 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
             raise ServiceConfigError(f"{source}: release names an unknown attribute {wrong[0]!r} "
                                      f"(known: {', '.join(sorted(known_attributes))})")
         policy["release"] = tuple(release)
-    if "idp_initiated" in raw:
-        policy["idp_initiated"] = bool(raw["idp_initiated"])
+    if "attributes" in raw:
+        policy["attributes"] = _named_attributes(raw["attributes"], source, policy.get("release", ()))
+    for switch in ("accept_sha1_request_signatures", "idp_initiated"):
+        if switch in raw:
+            if not isinstance(raw[switch], bool):
+                raise ServiceConfigError(f"{source}: {switch} must be true or false")
+            policy[switch] = raw[switch]
     if "display_name" in raw:
         names = raw["display_name"]
         if not isinstance(names, dict):
             raise ServiceConfigError(f"{source}: display_name must be a table (en = ..., cy = ...)")
         policy["display_name"] = {str(k): str(v) for k, v in names.items()}
     return policy
+
+
+def _named_attributes(table: object, source: str, release: tuple[str, ...]) -> tuple[NamedAttribute, ...]:
+    """`[attributes]`: `NAME = { value = "...", name_format = "uri" | "basic" | "unspecified" }`;
+    without a name_format, `unspecified` (saml-core 2.7.3.1: what an Attribute without one means)."""
+    if not isinstance(table, dict):
+        raise ServiceConfigError(f"{source}: attributes must be a table (NAME = {{ value = ... }})")
+    released_names = {ATTRIBUTES[name].uri for name in release}
+    named = []
+    for name, entry in table.items():
+        where = f"{source}: attribute {name!r}"
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise ServiceConfigError(f"{where} needs a table with a value (e.g. {{ value = \"upn\" }})")
+        unknown = set(entry) - {"value", "name_format"}
+        if unknown:
+            raise ServiceConfigError(f"{where}: unknown setting {min(unknown)!r}")
+        if entry["value"] not in KNOWN_VALUES:
+            raise ServiceConfigError(f"{where}: unknown value {entry['value']!r} "
+                                     f"(known: {', '.join(sorted(KNOWN_VALUES))})")
+        name_format = entry.get("name_format", "unspecified")
+        if name_format not in NAME_FORMATS:
+            raise ServiceConfigError(f"{where}: name_format must be one of {', '.join(NAME_FORMATS)}")
+        if name in released_names:
+            raise ServiceConfigError(f"{where} is already sent by the release list")
+        named.append(NamedAttribute(name=name, value=entry["value"], name_format=NAME_FORMATS[name_format]))
+    return tuple(named)
 
 
 def load_service(metadata_file: Path, known_attributes: frozenset[str]) -> Service:

@@ -31,6 +31,11 @@ from idp.saml_xml import DS, q
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+SHA1_DIGEST = "http://www.w3.org/2000/09/xmldsig#sha1"
+# What a SHA-1 refusal says, so the service's administrator sees the real reason (not "does
+# not verify"): SHA-1 is refused (saml2int) unless the service's policy, or the deployment's
+# `allow_sha1_requests`, accepts it — Office 365's does (Entra signs its requests with SHA-1).
+SHA1_REFUSED = "signed with RSA-SHA1, which this service's policy does not accept"
 # Each a hash class, called for a fresh hash object per verification.
 _REDIRECT_ALGORITHMS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
@@ -163,7 +168,9 @@ def verify_redirect(octets: bytes, sig_alg: str, signature: str, certificates: t
                     allow_sha1: bool) -> None:
     """The Redirect-binding signature over `SAMLRequest=..&RelayState=..&SigAlg=..` (saml-bindings 3.4.4.1)."""
     algorithm = _REDIRECT_ALGORITHMS.get(sig_alg)
-    if algorithm is None and sig_alg == RSA_SHA1 and allow_sha1:
+    if sig_alg == RSA_SHA1:
+        if not allow_sha1:
+            raise SignatureRefused(SHA1_REFUSED)
         algorithm = hashes.SHA1
     if algorithm is None:
         raise SignatureRefused(f"signature algorithm not accepted: {sig_alg}")
@@ -188,14 +195,14 @@ def verify_enveloped(root: etree._Element, certificates: tuple[x509.Certificate,
     signature = root.find(q(DS, "Signature"))
     if signature is None:
         raise SignatureRefused("the request is not signed")
-    config = SignatureConfiguration(location="./", expect_references=1)
-    if allow_sha1:
-        config = SignatureConfiguration(location="./", expect_references=1,
-                                        signature_methods=frozenset(SignatureMethod),
-                                        digest_algorithms=frozenset(DigestAlgorithm))
+    algorithms = {element.get("Algorithm")
+                  for element in signature.iterfind(f"{q(DS, 'SignedInfo')}//*[@Algorithm]")}
+    if algorithms & {RSA_SHA1, SHA1_DIGEST} and not allow_sha1:
+        raise SignatureRefused(SHA1_REFUSED)
     for certificate in certificates:
         try:
-            result = XMLVerifier().verify(root, x509_cert=certificate, expect_config=config)
+            result = XMLVerifier().verify(root, x509_cert=certificate,
+                                          expect_config=_verification(certificate, allow_sha1))
         except (XmlInvalidSignature, InvalidInput):
             continue
         if isinstance(result, list):  # one reference expected (expect_references=1), so one result
@@ -205,6 +212,23 @@ def verify_enveloped(root: etree._Element, certificates: tuple[x509.Certificate,
             return
         raise SignatureRefused("the signature does not cover the request")
     raise SignatureRefused("the request's signature does not verify with the service's keys")
+
+
+_SHA1_METHODS = frozenset(SignatureConfiguration().signature_methods | {SignatureMethod.RSA_SHA1})
+_SHA1_DIGESTS = frozenset(SignatureConfiguration().digest_algorithms | {DigestAlgorithm.SHA1})
+
+
+def _verification(certificate: x509.Certificate, allow_sha1: bool) -> SignatureConfiguration:
+    """What signxml checks. A key in a service's metadata is trusted for being there, not for its
+    certificate's dates (SAML V2.0 Metadata Interoperability Profile: an expired certificate is
+    still used), and Microsoft's federation metadata lists certificates past their end date.
+    signxml checks a certificate's dates against the time it is given, so it is given one
+    within them: the certificate's first day."""
+    valid_at = certificate.not_valid_before_utc
+    if allow_sha1:
+        return SignatureConfiguration(location="./", expect_references=1, signature_methods=_SHA1_METHODS,
+                                      digest_algorithms=_SHA1_DIGESTS, verification_time=valid_at)
+    return SignatureConfiguration(location="./", expect_references=1, verification_time=valid_at)
 
 
 def sign_redirect_query(query: str, key: SigningKey) -> str:

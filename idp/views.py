@@ -39,13 +39,15 @@ from itsdangerous import BadSignature
 
 from directory import errors as directory_errors
 from directory.model import Account
+from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
+from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
 from idp.attributes import persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
 from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
-from idp.saml_xml import NAMEID_EMAIL, NAMEID_PERSISTENT, STATUS_NO_PASSIVE
+from idp.saml_xml import STATUS_NO_PASSIVE, STATUS_RESPONDER
 from idp.services import Service
 from idp.sso_session import (
     SESSION_KEY,
@@ -91,9 +93,11 @@ def _refuse(refused: Refused):
 
 
 def _name_id(pending: Pending, account: Account, service: Service) -> str:
-    if pending.name_id_format == NAMEID_PERSISTENT:
+    if pending.name_id_mode == "immutable-id":
+        return immutable_id(account.id)  # what the Graph sync wrote as onPremisesImmutableId
+    if pending.name_id_mode == "persistent":
         return persistent_id(identity_provider().persistent_id_key, account.id, service.entity_id)
-    if pending.name_id_format == NAMEID_EMAIL:
+    if pending.name_id_mode == "email":
         return account.mail
     return "_" + secrets.token_hex(20)  # transient: new for every assertion
 
@@ -111,7 +115,15 @@ def _answer(pending: Pending, account: Account, sso: dict):
         log.info("account %s: no consent for %s (%s)", account.id, service.name, service.category)
         return render_template("idp/no_consent.html", service=service, account=account), 403
     idp_settings = provider.settings.idp
-    name_id = _name_id(pending, account, service)
+    try:
+        name_id = _name_id(pending, account, service)
+        attributes = released(account, service.release, service.attributes)
+    except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
+        # The account cannot be named the way this service needs (S-1): the service is told, not misled.
+        log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
+                               pending))
+    qualify = pending.name_id_mode != "immutable-id"
     facts = SignInFacts(authn_instant=datetime.fromisoformat(sso["authn_instant"]),
                         session_index=sso["session_index"],
                         session_not_on_or_after=datetime.fromisoformat(sso["expires"]))
@@ -119,11 +131,12 @@ def _answer(pending: Pending, account: Account, sso: dict):
                     lifetime=timedelta(seconds=idp_settings.assertion_lifetime_seconds))
     message = authn_response(key=provider.key, idp_entity_id=provider.entity_id, service=service,
                              destination=pending.acs_url, in_response_to=pending.request_id, name_id=name_id,
-                             name_id_format=pending.name_id_format,
-                             attributes=released(account, service.release), facts=facts, timing=timing)
-    if service.logout_endpoint() is not None and sso["services"].get(service.entity_id) != [
-            pending.name_id_format, name_id]:
-        sso["services"][service.entity_id] = [pending.name_id_format, name_id]
+                             name_id_format=pending.name_id_format, qualify_name_id=qualify,
+                             attributes=attributes, facts=facts, timing=timing)
+    # What Single Logout must name the person by at this service: the NameID exactly as sent.
+    sent_as = [pending.name_id_format, name_id, qualify]
+    if service.logout_endpoint() is not None and sso["services"].get(service.entity_id) != sent_as:
+        sso["services"][service.entity_id] = sent_as
         session[SESSION_KEY] = sso
     return post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
 

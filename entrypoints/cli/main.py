@@ -13,7 +13,7 @@ import click
 
 from config.settings import ConfigError
 from directory.errors import DirectoryError
-from entrypoints.cli import demo, directory, jobs, provisioning, schools, serve
+from entrypoints.cli import demo, directory, jobs, m365, provisioning, schools, serve
 from entrypoints.cli.context import EXIT_CONFIGURATION, EXIT_FAILURE, settings_of
 from operational.db import OperationalStoreError
 
@@ -34,7 +34,7 @@ def show_settings(ctx: click.Context) -> None:
 
 
 for _command in (serve.serve, demo.load_demo_command, demo.demo, demo.demo_data, directory.directory, directory.db,
-                 provisioning.provision, provisioning.status, schools.schools, jobs.scheduler, jobs.jobs):
+                 provisioning.provision, provisioning.status, schools.schools, jobs.scheduler, jobs.jobs, m365.m365):
     cli.add_command(_command)
 
 

@@ -305,6 +305,35 @@ def test_tampered_or_unsigned_requests_are_denied_when_the_service_signs(porth, 
     assert not service.accept(form, None).is_authenticated()
 
 
+def _signed_with_sha1(service: OneLoginService) -> str:
+    """The service's own request, its Redirect-binding signature made with RSA-SHA1 by the service's key."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    url, _ = service.login_url()
+    query = redirect_url_for(request_xml(url)).split("?", 1)[1]
+    query += "&SigAlg=" + quote("http://www.w3.org/2000/09/xmldsig#rsa-sha1", safe="")
+    key = serialization.load_pem_private_key(service.key.encode(), password=None)
+    signature = key.sign(query.encode(), padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - what is tested
+    return f"/idp/sso/redirect?{query}&Signature={quote(base64.b64encode(signature).decode(), safe='')}"
+
+
+def test_a_sha1_signature_is_refused_saying_so_unless_the_services_policy_accepts_it(porth, store, now):
+    """S-1: SHA-1 is refused (saml2int) with the real reason, not "does not verify"; a service whose
+    policy accepts it (Office 365's, config/services/office365.toml) is signed in."""
+    store.add_account(staff(password=PASSWORD), now)
+    strict = onelogin(porth, "strict", sign_requests=True)
+    form = answer_form(porth.client.get(_signed_with_sha1(strict)))
+    assert status_of(form) == ["Responder", "RequestDenied"]
+    message = etree.fromstring(base64.b64decode(form.fields["SAMLResponse"])).findtext(f".//{{{SAMLP}}}StatusMessage")
+    assert message == "strict: signed with RSA-SHA1, which this service's policy does not accept"
+
+    legacy = onelogin(porth, "legacy-signer", policy=RELEASE + "accept_sha1_request_signatures = true\n",
+                      sign_requests=True)
+    page = porth.follow(porth.client.get(_signed_with_sha1(legacy)))
+    assert 'name="password"' in page.get_data(as_text=True)
+
+
 def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload(porth, store, now):
     store.add_account(staff(password=PASSWORD), now)
     service = onelogin(porth)

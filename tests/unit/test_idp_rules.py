@@ -48,7 +48,7 @@ def test_only_the_released_attributes_with_values_are_sent():
     by_name = {a.friendly_name: a.values for a in sent}
     assert by_name == {"mail": ("BloggsJ@hwbcymru.net",), "porthYearGroup": ("7",),
                        "porthRole": ("digital-champion",), "eduPersonAffiliation": ("student", "member")}
-    assert all(a.uri.startswith("urn:oid:") for a in sent)
+    assert all(a.name.startswith("urn:oid:") and a.name_format.endswith(":uri") for a in sent)
     assert len({d.uri for d in ATTRIBUTES.values()}) == len(ATTRIBUTES)
 
 
