@@ -343,8 +343,12 @@ class TenantSync:
                 account.lag_waits += 1
                 self.report.count("lag retries")
                 return min(LAG_LONGEST_WAIT, LAG_FIRST_WAIT * 2 ** (account.lag_waits - 1))
-            self._failed(account, errors.Unavailable(error.status, error.code, f"{error.message} (still, "
-                         f"{self.lag_limit:.0f} s after the user was made: left for the next run)"))
+            late = errors.Unavailable(error.status, error.code, f"{error.message} (still, "
+                                      f"{self.lag_limit:.0f} s after the user was made: left for the next run)")
+            if stage is Stage.LICENCE:
+                self._licence_refused(account, late)
+            else:
+                self._failed(account, late)
             return None
         if stage is Stage.FIND:
             if error is not None:
@@ -385,7 +389,10 @@ class TenantSync:
                 self._failed(account, error)
         elif stage is Stage.RESTORE:
             if error is None:
-                account.held = None  # a restored user comes back without its licences here
+                # The restored object, as Graph answers it; the licences it came back with, if it says.
+                restored = (answer.body or {}).get("assignedLicenses") or []
+                part_numbers = self.part_numbers()
+                account.held = next((part_numbers.get(e["skuId"]) for e in restored), None)
                 account.fresh_until = self.clock() + self.lag_limit
                 self._stage(account.plan.account_id, cloud_id=account.cloud_id, state=ChangeState.PENDING,
                             deleted_at=None)
@@ -465,7 +472,7 @@ class TenantSync:
                 if step is None:
                     continue  # settled without a request
                 if self.graph.dry_run and step.method in WRITE_METHODS:
-                    self.report.count(f"would {account.plan.change.value}")
+                    self.report.count(f"would {account.stage.value}")
                     account.stage = Stage.DONE
                     continue
                 batch.append((account, step))
@@ -511,6 +518,8 @@ class TenantSync:
             account, step = batch[0]
             answers = {step.id: Answer(step.id, refused.status, {"error": {"code": refused.code,
                                                                            "message": refused.message}})}
+        if len(batch) == 1:
+            batch[0][0].alone = False  # sent alone once: its own answer says whether it was the refused one
         return [self._take(account, answers[step.id]) for account, step in batch]
 
     # -- outcomes --------------------------------------------------------------------------------
@@ -531,9 +540,7 @@ class TenantSync:
     def _licence_refused(self, account: _Account, error: errors.GraphError) -> None:
         """The user is there; its licence is not: recorded against the account with the code."""
         transient = _transient(error) or errors.lag_suspect(error)
-        if account.seat is not None:  # the seat counted down for it was not taken
-            self._free[account.seat] += 1
-            account.seat = None
+        self._release_seat(account)
         self._stage(account.plan.account_id, cloud_id=account.cloud_id, upn=account.user.upn, licence=account.held,
                     digest=None, state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error,
                     deleted_at=None)
@@ -544,12 +551,18 @@ class TenantSync:
         self.report.errors.append({"record": account.user.upn, "error": error.code, "detail": error.message})
         account.stage = Stage.DONE
 
+    def _release_seat(self, account: _Account) -> None:
+        if account.seat is not None:  # the seat counted down for it was not taken
+            self._free[account.seat] += 1
+            account.seat = None
+
     def _licence_outcome(self, plan: AccountPlan, applied: bool, error: errors.GraphError | None) -> None:
         self._licences[plan.account_id] = (applied, f"{error.code}: {error.message}" if error else None)
 
     def _failed(self, account: _Account, error: errors.GraphError) -> None:
         plan = account.plan
         transient = _transient(error)
+        self._release_seat(account)
         # Recorded with Graph's code; pending or failed, the next run sends it again (issue 14).
         self._stage(plan.account_id, state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error,
                     digest=None)
