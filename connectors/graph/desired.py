@@ -2,8 +2,9 @@
 there (SPEC G-1..G-3). Pure: the caller reads the directory, the licence requests and
 what Porth last applied; this module decides; connectors/graph/sync.py sends.
 
-The cloud user of an account is found by its `onPremisesImmutableId`, the account's
-UUID: a username change (A-5) renames the same cloud user, never makes a second one.
+The cloud user of an account is found by its `onPremisesImmutableId`,
+`directory.rules.cloud_identity.immutable_id(account id)`: a username change (A-5) renames
+the same cloud user, never makes a second one.
 """
 
 from __future__ import annotations

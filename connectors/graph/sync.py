@@ -36,6 +36,7 @@ from directory/deletedItems instead of made again.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
 import logging
 import secrets
@@ -67,6 +68,7 @@ LAG_LIMIT = 300.0  # seconds a just-created user's 404 is taken for replication 
 LAG_FIRST_WAIT, LAG_LONGEST_WAIT = 2.0, 60.0
 USER_FIELDS = "id,userPrincipalName,onPremisesImmutableId,assignedLicenses"
 IMMUTABLE_ID_CONFLICT = "ImmutableIdConflict"  # Porth's own code: Graph has nothing to say, it is a finding
+LIST_INSTEAD = 200  # more lookups than this: one listing of the tenant instead (999 users per request)
 NO_FREE_SEAT = "CountViolation"  # licenseAssignmentState's name for it, found in subscribedSkus before asking
 
 
@@ -99,6 +101,11 @@ def _known(row: CloudAccount | None) -> Known | None:
     return Known(row.cloud_id, row.digest, row.upn, row.licence,
                  applied=row.state == ChangeState.APPLIED and row.deleted_at is None,
                  refused=row.state == ChangeState.FAILED and row.error_permanent, deleted_at=row.deleted_at)
+
+
+def _as_held(user: CloudUser, licence: str | None) -> CloudUser:
+    """The user as wanted, with the licence the tenant holds."""
+    return dataclasses.replace(user, licence=licence)
 
 
 class Stage(StrEnum):
@@ -144,6 +151,7 @@ class TenantSync:
         self.clock, self.lag_limit, self.heartbeat = clock, lag_limit, heartbeat
         self.report = SyncReport()
         self._sku_ids: dict[str, str] | None = None
+        self._tenant: dict[str, dict[str, Any]] | None = None  # the listing of every cloud user, once read
         self._free: dict[str, int] = {}
         self._staged: dict[str, dict] = {}
         self._licences: dict[str, tuple[bool, str | None]] = {}
@@ -237,7 +245,7 @@ class TenantSync:
         part_numbers = self.part_numbers()
         drifted = set()
         seen = set()
-        for user in self.graph.pages(f"/users?$select={USER_FIELDS},accountEnabled&$top=999"):
+        for user in {u["id"]: u for u in self._tenant_listing().values()}.values():
             row = by_cloud_id.get(user["id"])
             if row is None:
                 continue  # not Porth's (made in the tenant for something else)
@@ -266,6 +274,8 @@ class TenantSync:
         held = row.licence if row is not None and row.deleted_at is None else None
         first = {Change.CREATE: Stage.LOOKUP, Change.FIND: Stage.FIND, Change.UPDATE: Stage.UPDATE,
                  Change.RESTORE: Stage.RESTORE, Change.DELETE: Stage.DELETE}[plan.change]
+        if first is Stage.UPDATE and row is not None and row.digest == _as_held(plan.wanted_user, held).digest():
+            first = Stage.LICENCE  # the profile is as wanted already: only the licence is still owed
         return _Account(plan, cloud_id, first, held=held)
 
     def _licence_change(self, account: _Account) -> tuple[str | None, str | None]:
@@ -450,7 +460,34 @@ class TenantSync:
             if plan.change in (Change.CREATE, Change.FIND):  # intent first: a rerun looks a create up first
                 self._stage(plan.account_id, upn=plan.wanted_user.upn, state=ChangeState.PENDING)
         self._flush()
+        looking = [a for a in accounts if a.stage in (Stage.FIND, Stage.LOOKUP)]
+        if len(looking) > LIST_INSTEAD or (looking and self._tenant is not None):
+            self._look_up_in_listing(looking)
         self._pipeline(accounts)
+
+    def _tenant_listing(self) -> dict[str, dict[str, Any]]:
+        """Every cloud user, by lower-cased UPN and by immutable id (one request per 999 users)."""
+        if self._tenant is None:
+            self._tenant = {}
+            for user in self.graph.pages(f"/users?$select={USER_FIELDS},accountEnabled&$top=999"):
+                self._tenant[user.get("userPrincipalName", "").lower()] = user
+                if user.get("onPremisesImmutableId"):
+                    self._tenant[f"immutable:{user['onPremisesImmutableId']}"] = user
+        return self._tenant
+
+    def _look_up_in_listing(self, accounts: list[_Account]) -> None:
+        """Many lookups at once (a first sync, a full one): answered from one listing of the tenant
+        instead of a request each; what they find is taken as a lookup's answer would be."""
+        listing = self._tenant_listing()
+        for account in accounts:
+            while account.stage in (Stage.FIND, Stage.LOOKUP):
+                key = (f"immutable:{immutable_id(account.plan.account_id)}" if account.stage is Stage.FIND
+                       else account.user.upn.lower())
+                found = listing.get(key)
+                self._take(account, Answer(f"{account.plan.account_id}:listed", 200,
+                                           {"value": [found] if found else []}))
+            account.looked_up = False  # a create refused as taken still asks Graph itself once
+        self._flush()
 
     def _pipeline(self, accounts: list[_Account]) -> None:
         """Fully parallel batches of at most 20 steps, one per account; an account waiting (for a
@@ -541,9 +578,11 @@ class TenantSync:
         """The user is there; its licence is not: recorded against the account with the code."""
         transient = _transient(error) or errors.lag_suspect(error)
         self._release_seat(account)
+        # The digest of what the tenant holds (the profile sent, the licence it had): the next run
+        # sends only the licence again.
         self._stage(account.plan.account_id, cloud_id=account.cloud_id, upn=account.user.upn, licence=account.held,
-                    digest=None, state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error,
-                    deleted_at=None)
+                    digest=_as_held(account.user, account.held).digest(),
+                    state=ChangeState.PENDING if transient else ChangeState.FAILED, error=error, deleted_at=None)
         if not transient:
             self._licence_outcome(account.plan, False, error)
         self.report.count("licence left pending" if transient else "licence failed")

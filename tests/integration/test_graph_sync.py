@@ -378,12 +378,13 @@ def test_whole_batches_refused_wait_their_retry_after_or_go_step_by_step_and_the
         assert all(fake.licence_part_numbers(a.mail) == {STUDENT_SKU[1]} for a in accounts if a is not poisoned)
 
 
-def test_a_cloud_user_with_the_accounts_upn_and_no_immutable_id_is_adopted_not_duplicated(store, db, now):
+@pytest.mark.parametrize("full", [False, True], ids=["looked up", "found in the tenant's listing"])
+def test_a_cloud_user_with_the_accounts_upn_and_no_immutable_id_is_adopted_not_duplicated(store, db, now, full):
     """Point 4, Entra Connect's hard match: the existing user gets the account's immutable id."""
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     with FakeGraph() as fake:
         existing = make_cloud_user(fake, pupil.mail)
-        report = sync(store, db, fake)
+        report = sync(store, db, fake, full=full)
         assert report.counts["adopted"] == 1 and "created" not in report.counts
         user = fake.user_by_upn(pupil.mail)
         assert user["id"] == existing["id"] and len(fake.users) == 1
