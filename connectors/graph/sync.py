@@ -222,9 +222,10 @@ class TenantSync:
         for account in accounts:
             wanted = staff_wanted.get(account.id)
             desired = desired_user(account, bool(wanted and wanted.wanted), self.skus)
-            known = _known(rows.get(account.id))
-            if account.id in drifted and known is not None and known.deleted_at is None:
-                known = Known(known.cloud_id, None, known.upn, None, applied=False)  # what the tenant holds is unknown
+            row = rows.get(account.id)
+            if account.id in drifted and row is not None and row.deleted_at is None:
+                row.digest, row.licence = None, None  # what the tenant holds is unknown: send it all (not stored)
+            known = _known(row)
             plan = plan_account(account.id, desired, known, retry_failed=True, now=self.now)
             if plan.change is not Change.NOTHING:
                 plans.append(plan)
