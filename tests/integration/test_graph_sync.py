@@ -465,6 +465,28 @@ class Finishes:
         return sleep
 
 
+def test_a_cloud_user_gone_from_the_tenant_is_asked_back_from_deleted_items_and_made_again_only_if_it_cannot_be(
+        store, db, now):
+    """The restore is tried first; a tenant that cannot restore it (purged after 30 days; here
+    the current fake, which has no deletedItems) gets the user made again, once."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    spy = BatchSpy()
+    with FakeGraph() as fake:
+        sync(store, db, fake)
+        cloud_id = fake.user_by_upn(pupil.mail)["id"]
+        with fake.lock:  # purged in the tenant, beyond recall
+            del fake.users[cloud_id]
+            fake._by_upn.pop(pupil.mail.lower(), None)
+        sync(store, db, fake, full=True, spy=spy)
+        urls = [(step["method"], step["url"]) for step in spy.steps()]
+        restore = ("POST", f"/directory/deletedItems/{cloud_id}/restore")
+        assert restore in urls and urls.index(restore) < urls.index(("POST", "/users"))
+        assert len(fake.users) == 1 and fake.user_by_upn(pupil.mail)["id"] != cloud_id
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        row = cloud_row(db, pupil)
+        assert row.state == "applied" and row.deleted_at is None and row.cloud_id == fake.user_by_upn(pupil.mail)["id"]
+
+
 def settings_for(fake: FakeGraph) -> GraphSettings:
     return GraphSettings(enabled=True, tenant_id=fake.settings.tenant, client_id=fake.settings.client_id,
                          client_secret=fake.settings.client_secret, authority=fake.authority,
