@@ -74,9 +74,14 @@ def lag_suspect(error: GraphError | None) -> bool:
     minutes (azure-powershell issue 6493, msgraph-sdk-dotnet issue 2772), and assignLicense
     saying "invalid usage location" just after usageLocation was set (partner-center-dotnet-samples
     issue 131)."""
-    if isinstance(error, NotFound):
+    if isinstance(error, NotFound) or (error is not None and error.code in NOT_REPLICATED_CODES):
         return True
     return isinstance(error, BadRequest) and error.no_usage_location
+
+
+# Graph's codes for "no such object" (Request_ResourceNotFound, the user resource's 404) and the
+# directory's own, seen on a PATCH just after the object was made (microsoft-graph-docs issue 15839).
+NOT_REPLICATED_CODES = frozenset({"Request_ResourceNotFound", "Directory_ObjectNotFound"})
 
 
 class AuthenticationFailed(GraphError):

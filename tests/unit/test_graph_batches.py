@@ -48,6 +48,8 @@ def test_a_not_found_or_no_usage_location_is_taken_for_lag_and_nothing_else_is()
         "message": "License assignment cannot be done for user with invalid usage location."}}))
     assert not errors.lag_suspect(errors.error_for(400, {"error": {
         "code": "Request_BadRequest", "message": "Subscription with SKU x does not have any available licenses."}}))
+    assert errors.lag_suspect(errors.error_for(400, {"error": {
+        "code": "Directory_ObjectNotFound", "message": "Unable to read the company information from the directory."}}))
     assert not errors.lag_suspect(None)
 
 
