@@ -1,10 +1,18 @@
-"""Running one job: take its lock, record the run, never let one job's failure stop the scheduler."""
+"""Running one job: take its lock, record the run, never let one job's failure stop the scheduler.
+
+Every job has its own lock (its name: a second scheduler finds it held and skips it). A job
+that writes where others write too (the Microsoft 365 jobs: each cloud account must have one
+writer at a time, issue 14) is a `SharedWriter`: besides its own lock it holds the lock it
+shares, waiting for it a while if another job holds it, so those jobs run one after another,
+never side by side. Both locks are leases, renewed while the job runs (`JobContext.keep_alive`).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +41,8 @@ class JobContext:
     now: datetime
     settings: JobSettings = field(default_factory=JobSettings)
     confirmed: bool = False  # an operator confirmed a run the job would otherwise hold (deletions)
+    # Called now and then by a long job: renews its locks' leases (run_job sets it).
+    keep_alive: Callable[[], None] = field(default=lambda: None)
 
 
 @dataclass
@@ -48,8 +58,31 @@ class JobResult:
     def error(self, record: str, error: str, detail: str | None = None) -> None:
         self.errors.append({"record": record, "error": error, "detail": detail})
 
+    def settle(self, applied: int, failed: int) -> None:
+        """A run over many records says how many were applied and how many failed, counts first;
+        it succeeded only when none failed (issue 14: a run whose steps failed never says so)."""
+        self.counts = {"applied": applied, "failed": failed, **{k: v for k, v in self.counts.items()
+                                                                if k not in ("applied", "failed")}}
+        if failed:
+            self.outcome = JobOutcome.PARTLY_FAILED if applied else JobOutcome.FAILED
+
 
 Job = Callable[[JobContext], JobResult]
+
+
+@dataclass(frozen=True)
+class SharedWriter:
+    """A job that holds `lock` too while it runs: the jobs sharing it never run at once."""
+
+    lock: str
+    job: Job
+
+    def __call__(self, context: JobContext) -> JobResult:
+        return self.job(context)
+
+
+WRITER_POLL = 5.0  # seconds between two tries of a shared lock
+WRITER_PATIENCE = timedelta(minutes=20)  # then the run is skipped (recorded, with who held the lock)
 
 
 def this_process() -> str:
@@ -58,13 +91,57 @@ def this_process() -> str:
 
 def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
             lease: timedelta = timedelta(minutes=30),
-            clock: Callable[[], datetime] | None = None) -> JobRunSummary | None:
+            clock: Callable[[], datetime] | None = None,
+            sleep: Callable[[float], None] = time.sleep) -> JobRunSummary | None:
     """Run the job unless another scheduler holds it (then None). A failure is recorded, not raised."""
     holder = this_process()
     if not job_runs.take_lock(context.db, name, holder, context.now, lease):
         log.info("job %s: held by %s, skipped", name, job_runs.lock_holder(context.db, name, context.now))
         return None
     clock = clock or (lambda: context.now)
+    shared = job.lock if isinstance(job, SharedWriter) else None
+    # Several jobs of one scheduler process share a lock: each holds it under its own name.
+    shared_holder = f"{holder} {name}"
+    try:
+        if shared is not None and not _wait_for(context, shared, shared_holder, clock, lease, sleep):
+            run_id = job_runs.start_run(context.db, name, context.now, trigger, holder)
+            other = job_runs.lock_holder(context.db, shared, clock())
+            job_runs.finish_run(context.db, run_id, JobOutcome.SKIPPED, clock(), {}, [],
+                                f"{shared} still held by {other} after {WRITER_PATIENCE}; the next run does it")
+            return job_runs.get_run(context.db, run_id)
+        return _run(name, job, context, trigger, holder, shared, shared_holder, lease, clock)
+    finally:
+        if shared is not None:
+            job_runs.release_lock(context.db, shared, shared_holder)
+        job_runs.release_lock(context.db, name, holder)
+
+
+def _wait_for(context: JobContext, lock: str, holder: str, clock: Callable[[], datetime], lease: timedelta,
+              sleep: Callable[[float], None]) -> bool:
+    waited = 0.0
+    while not job_runs.take_lock(context.db, lock, holder, clock(), lease):
+        if waited >= WRITER_PATIENCE.total_seconds():
+            return False
+        log.info("job waits for %s (held by %s)", lock, job_runs.lock_holder(context.db, lock, clock()))
+        sleep(WRITER_POLL)
+        waited += WRITER_POLL
+    return True
+
+
+def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, shared: str | None,
+         shared_holder: str, lease: timedelta, clock: Callable[[], datetime]) -> JobRunSummary | None:
+    renewed = [clock()]
+
+    def keep_alive() -> None:
+        now = clock()
+        if now - renewed[0] < lease / 3:
+            return
+        renewed[0] = now
+        job_runs.take_lock(context.db, name, holder, now, lease)
+        if shared is not None:
+            job_runs.take_lock(context.db, shared, shared_holder, now, lease)
+
+    context.keep_alive = keep_alive
     run_id = job_runs.start_run(context.db, name, context.now, trigger, holder)
     try:
         result = job(context)
@@ -73,6 +150,4 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
     except Exception as exc:
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
-    finally:
-        job_runs.release_lock(context.db, name, holder)
     return job_runs.get_run(context.db, run_id)

@@ -1,5 +1,11 @@
 """The Microsoft 365 jobs (issue 6): the incremental tenant sync, the consent propagation
-(C-3) and the daily full reconciliation, each a job of jobs.framework."""
+(C-3) and the daily full reconciliation, each a job of jobs.framework.
+
+One writer (issue 14 point 5): all three share the lock `WRITER`, so whatever starts at
+once, one of them writes to the tenant at a time and each cloud account has one writer; the
+portal's licence changes only queue intentions (operational.licence_requests) that the
+writer applies. A run says how many accounts it applied and how many failed; failed ones
+are retried by the next run."""
 
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ from connectors.graph.desired import Skus
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
 from directory.model import AccountKind
-from jobs.framework import JobContext, JobResult
+from jobs.framework import JobContext, JobResult, SharedWriter
+
+WRITER = "m365-writer"
 
 
 def graph_client(settings: GraphSettings) -> GraphClient:
@@ -30,22 +38,25 @@ def graph_client(settings: GraphSettings) -> GraphClient:
 
 def _sync(context: JobContext, settings: GraphSettings, full: bool, kinds: tuple[AccountKind, ...] = ()) -> JobResult:
     with graph_client(settings) as graph:
-        report = TenantSync(context.store, context.db, graph, Skus(settings.learner_sku, settings.staff_sku),
-                            context.now - timedelta(seconds=1)).run(full=full, kinds=kinds)
+        tenant = TenantSync(context.store, context.db, graph, Skus(settings.learner_sku, settings.staff_sku),
+                            context.now - timedelta(seconds=1), heartbeat=context.keep_alive)
+        report = tenant.run(full=full, kinds=kinds)
         report.counts.update({"graph requests": graph.stats.requests, "retries": graph.stats.retries})
-    return JobResult(counts=report.counts, errors=report.errors)
+    result = JobResult(counts=report.counts, errors=report.errors)
+    result.settle(report.applied, report.failed)
+    return result
 
 
-def tenant_sync_job(settings: GraphSettings):
+def tenant_sync_job(settings: GraphSettings) -> SharedWriter:
     """G-3: what changed since the last good run, every sync_minutes."""
-    return lambda context: _sync(context, settings, full=False)
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=False))
 
 
-def consent_job(settings: GraphSettings):
+def consent_job(settings: GraphSettings) -> SharedWriter:
     """C-3: learners' consent changes reach their licences (service access follows at once at the IdP)."""
-    return lambda context: _sync(context, settings, full=False, kinds=(AccountKind.LEARNER,))
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=False, kinds=(AccountKind.LEARNER,)))
 
 
-def full_sync_job(settings: GraphSettings):
+def full_sync_job(settings: GraphSettings) -> SharedWriter:
     """Every account against every cloud user: repairs what was changed by hand in the tenant."""
-    return lambda context: _sync(context, settings, full=True)
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=True))

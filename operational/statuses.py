@@ -25,6 +25,7 @@ class JobOutcome(StrEnum):
 
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    PARTLY_FAILED = "partly failed"  # some of its records applied, some not (counts say how many)
     FAILED = "failed"
     HELD = "held"  # waiting for an operator's confirmation (e.g. more deletions than allowed)
     SKIPPED = "skipped"

@@ -263,7 +263,9 @@ apscheduler_jobs = Table(
 
 class CloudAccount(Base):
     """What Porth last applied to Microsoft 365 for an account (issue 6, G-1..G-3): its cloud
-    user, licence and the state of the last change, with Graph's error code when it failed."""
+    user, licence and the state of the last change, with Graph's error code when it failed
+    (or Porth's finding, e.g. ImmutableIdConflict: the tenant's user with the account's UPN
+    belongs to another on-premises identity, for an administrator to resolve)."""
 
     __tablename__ = "cloud_accounts"
 
@@ -277,6 +279,9 @@ class CloudAccount(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_permanent: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # Issue 14: when Porth deleted the cloud user (it sits in directory/deletedItems for 30 days,
+    # to be restored if the account comes back); None while the user exists.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("ix_cloud_accounts_state", "state"),

@@ -5,8 +5,14 @@
 - 429, 503 and 504 are retried: after `Retry-After` when Graph gives it
   (seconds, possibly fractional), else after a capped exponential back-off with
   jitter; a request that stays refused raises the mapped exception.
-- `$batch` of at most 20 steps: steps answered 429/503/504 are sent again on
-  their own (with the steps that depend on them), the others are final.
+- `$batch` of at most 20 steps, each batch either fully parallel (no `dependsOn`)
+  or one sequential chain, as Graph requires (json-batching: "Batch should be
+  either fully sequential or fully parallel"; a mix is refused with a whole-batch
+  400, microsoft-graph-docs issue 16280): `batch` reshapes what it is given into
+  such batches (`batch_shapes`). Steps answered 429/503/504 are sent again (with
+  the steps of their chain that waited on them), the others are final; a whole
+  batch refused with 400 is sent again step by step, so one bad step costs only
+  its own answer.
 - Paging follows `@odata.nextLink` until it is absent.
 - Writes are paced to the documented budget (WritePacer) instead of being
   discovered by 429s, and `dry_run` blocks every write before it leaves.
@@ -25,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from connectors.graph.errors import GraphError, Throttled, Unavailable, WritesBlocked, error_for
+from connectors.graph.errors import BadRequest, GraphError, Throttled, Unavailable, WritesBlocked, error_for
 from connectors.graph.tokens import TokenSource
 
 log = logging.getLogger("porth.graph")
@@ -207,15 +213,27 @@ class GraphClient:
 
     # -- $batch --------------------------------------------------------------------------------
     def batch(self, steps: list[Step]) -> dict[str, Answer]:
-        """Every step's final answer, in batches of 20 (a step's dependencies must be in its batch)."""
+        """Every step's final answer, in batches Graph accepts (`batch_shapes`)."""
         writes = sum(1 for s in steps if s.method.upper() in WRITE_METHODS)
         if writes and self.dry_run:
             first = next(s for s in steps if s.method.upper() in WRITE_METHODS)
             raise WritesBlocked(first.method, first.url)
         answers: dict[str, Answer] = {}
-        for start in range(0, len(steps), MAX_BATCH):
-            answers.update(self._batch_of_twenty(steps[start:start + MAX_BATCH]))
+        for shaped in batch_shapes(steps):
+            answers.update(self._shaped_batch(shaped))
         return answers
+
+    def _shaped_batch(self, steps: list[Step]) -> dict[str, Answer]:
+        try:
+            return self._batch_of_twenty(steps)
+        except BadRequest as refused:  # the $batch itself refused: no step of it was run
+            if len(steps) > 1 and not any(s.depends_on for s in steps):
+                answers: dict[str, Answer] = {}
+                for step in steps:
+                    answers.update(self._shaped_batch([step]))
+                return answers
+            body = {"error": {"code": refused.code, "message": refused.message}}
+            return {s.id: Answer(s.id, refused.status, body) for s in steps}
 
     def send_batch(self, steps: list[Step]) -> dict[str, Answer]:
         """One $batch exchange of at most 20 steps, nothing retried: for callers that schedule
@@ -259,6 +277,43 @@ class GraphClient:
                 return {a.id: a for a in pending.final_answers(last=answers)}
             self.stats.retries += 1
             self.sleep(delay if delay is not None else self.backoff(pending.attempts - 1, None))
+
+
+def batch_shapes(steps: list[Step]) -> list[list[Step]]:
+    """The steps as batches Graph accepts: each chain of dependent steps (each step depending
+    on the one before it) alone in a sequential batch, the independent steps together in
+    parallel batches of at most 20. Steps that depend on each other in any other way (two on
+    one, one on two) cannot be sent as Graph documents batches: ValueError."""
+    by_id = {s.id: s for s in steps}
+    if len(by_id) != len(steps):
+        raise ValueError("two steps share an id")
+    followers: dict[str, list[Step]] = collections.defaultdict(list)
+    for step in steps:
+        if len(step.depends_on) > 1 or any(d not in by_id for d in step.depends_on):
+            raise ValueError(f"step {step.id} depends on several steps, or on one not given")
+        if step.depends_on:
+            followers[step.depends_on[0]].append(step)
+    parallel: list[Step] = []
+    shaped: list[list[Step]] = []
+    for step in steps:
+        if step.depends_on:
+            continue
+        chain = [step]
+        while followers.get(chain[-1].id):
+            after = followers[chain[-1].id]
+            if len(after) > 1:
+                raise ValueError(f"steps {', '.join(s.id for s in after)} all depend on {chain[-1].id}")
+            chain.append(after[0])
+        if len(chain) > MAX_BATCH:
+            raise ValueError(f"a chain of {len(chain)} steps is longer than a $batch ({MAX_BATCH})")
+        if len(chain) == 1:
+            parallel.append(step)
+        else:
+            shaped.append(chain)
+    if sum(map(len, shaped)) + len(parallel) != len(steps):
+        raise ValueError("the steps' dependencies form a cycle")
+    shaped += [parallel[start:start + MAX_BATCH] for start in range(0, len(parallel), MAX_BATCH)]
+    return shaped
 
 
 @dataclass

@@ -2,8 +2,9 @@
 there (SPEC G-1..G-3). Pure: the caller reads the directory, the licence requests and
 what Porth last applied; this module decides; connectors/graph/sync.py sends.
 
-The cloud user of an account is found by its `onPremisesImmutableId`, the account's
-UUID: a username change (A-5) renames the same cloud user, never makes a second one.
+The cloud user of an account is found by its `onPremisesImmutableId`,
+`directory.rules.cloud_identity.immutable_id(account id)`: a username change (A-5) renames
+the same cloud user, never makes a second one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +20,10 @@ from directory.model import Account, AccountKind, AccountState
 from directory.rules import consent
 
 USAGE_LOCATION = "GB"
+# Microsoft: a deleted user stays in directory/deletedItems for 30 days and can be restored with
+# its mailbox and OneDrive ("directory: deletedItems", "Restore deleted item"); after that it is
+# purged for good. A margin of a day: Porth's deletion time is when it saw the 204.
+RESTORABLE_FOR = timedelta(days=29)
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,18 @@ class Known:
     licence: str | None  # skuPartNumber assigned, as far as Porth knows
     applied: bool  # the last change reached the tenant
     refused: bool = False  # the tenant refused the last change for good (e.g. no free licence)
+    deleted_at: datetime | None = None  # Porth deleted the cloud user then (it sits in deletedItems)
+
+
+def restorable(deleted_at: datetime, now: datetime) -> bool:
+    """A cloud user deleted then can still be restored from deletedItems now."""
+    return now - deleted_at < RESTORABLE_FOR
 
 
 class Change(StrEnum):
     CREATE = "create"
     FIND = "find"  # a create may have happened unrecorded (a killed run): look it up by immutable id first
+    RESTORE = "restore"  # the cloud user Porth deleted less than 30 days ago: back from deletedItems
     UPDATE = "update"
     DELETE = "delete"
     NOTHING = "nothing"
@@ -106,10 +119,17 @@ class AccountPlan:
 
 
 def plan_account(account_id: str, desired: CloudUser | None, known: Known | None,
-                 retry_failed: bool = False) -> AccountPlan:
-    """The change one account needs. A failed change is retried only when what is wanted
-    changed, or on the periodic full reconciliation (`retry_failed`): a tenant refusing
-    (no free licence) is reported against the account, never retried forever."""
+                 retry_failed: bool = False, now: datetime | None = None) -> AccountPlan:
+    """The change one account needs. A change the tenant refused is sent again only when
+    what is wanted changed, or when the caller asks (`retry_failed`: the tenant sync asks on
+    every run, issue 14: a refusal may end in the tenant, a seat bought, a conflict resolved).
+    A cloud user Porth deleted comes back from deletedItems while it is there (`now`)."""
+    if known is not None and known.deleted_at is not None:
+        if desired is None:
+            return AccountPlan(account_id, Change.NOTHING, None)
+        if known.cloud_id and now is not None and restorable(known.deleted_at, now):
+            return AccountPlan(account_id, Change.RESTORE, desired, add_licence=desired.licence)
+        return AccountPlan(account_id, Change.CREATE, desired, add_licence=desired.licence)
     if desired is None:
         if known is None or known.cloud_id is None:
             return AccountPlan(account_id, Change.NOTHING, None)

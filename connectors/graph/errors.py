@@ -32,7 +32,22 @@ class Unavailable(GraphError):
 
 
 class NotFound(GraphError):
-    """404: no such user (or other object)."""
+    """404: no such user (or other object). Graph's code is `Request_ResourceNotFound`, and
+    right after a create it may only mean the write has not replicated yet (see `lag_suspect`)."""
+
+
+# Graph's assignLicense answers every refusal with 400 and the one code `Request_BadRequest`:
+# its reference page (user-assignlicense) documents no error codes, and when asked for them
+# (microsoft-graph-docs issue 5431) Microsoft opened a documentation work item and closed the
+# issue; none was published. licenseAssignmentState's `error` values (CountViolation,
+# ProhibitedInUsageLocationViolation, ...) are reported for group-based licensing only. So the
+# two refusals Porth must tell apart are told by the message Graph sends, the one place this
+# adapter reads a message (FORMATS.md "Microsoft Graph"); the sync checks free seats in
+# subscribedSkus before it asks, so the text is only its second line of defence.
+NO_FREE_LICENCE_TEXT = "does not have any available licenses"
+NO_USAGE_LOCATION_TEXT = "invalid usage location"
+# POST /users with a taken userPrincipalName: Request_BadRequest again, told by its message.
+UPN_TAKEN_TEXT = "same value for property userPrincipalName already exists"
 
 
 class BadRequest(GraphError):
@@ -40,11 +55,33 @@ class BadRequest(GraphError):
 
     @property
     def no_free_licence(self) -> bool:
-        return "does not have any available licenses" in self.message  # the one case Graph gives no own code
+        return NO_FREE_LICENCE_TEXT in self.message
 
     @property
     def no_usage_location(self) -> bool:
-        return "invalid usage location" in self.message
+        return NO_USAGE_LOCATION_TEXT in self.message
+
+    @property
+    def upn_taken(self) -> bool:
+        return UPN_TAKEN_TEXT in self.message
+
+
+def lag_suspect(error: GraphError | None) -> bool:
+    """An answer that, about a user created or restored moments ago, means "not replicated yet":
+    Entra ID is eventually consistent (Microsoft's identity blog, "Designing for eventual
+    consistency for Microsoft Entra"; the Entra architecture page: writes go to one replica and
+    reach the others later), with no documented bound; reports show a 404 for 15-30 s, sometimes
+    minutes (azure-powershell issue 6493, msgraph-sdk-dotnet issue 2772), and assignLicense
+    saying "invalid usage location" just after usageLocation was set (partner-center-dotnet-samples
+    issue 131)."""
+    if isinstance(error, NotFound) or (error is not None and error.code in NOT_REPLICATED_CODES):
+        return True
+    return isinstance(error, BadRequest) and error.no_usage_location
+
+
+# Graph's codes for "no such object" (Request_ResourceNotFound, the user resource's 404) and the
+# directory's own, seen on a PATCH just after the object was made (microsoft-graph-docs issue 15839).
+NOT_REPLICATED_CODES = frozenset({"Request_ResourceNotFound", "Directory_ObjectNotFound"})
 
 
 class AuthenticationFailed(GraphError):

@@ -164,3 +164,46 @@ def test_the_client_keeps_to_the_write_budget_instead_of_meeting_429s():
             answers = graph.batch([Step(str(n), "POST", "/users", new_user(n)) for n in range(100)])
         assert all(a.status == 201 for a in answers.values())
         assert fake.stats["throttled_budget"] == 0
+
+
+class ShapeCheckingGraph(FakeGraph):
+    """The fake Graph refusing, as Graph does, a $batch that mixes parallel steps and dependsOn
+    chains (microsoft-graph-docs issue 16280), and any batch holding a step for `poisoned`.
+    Until demo/fake_graph.py enforces the shape itself (issue 14 point 6)."""
+
+    def __init__(self, poisoned: str = "nobody"):
+        super().__init__()
+        self.poisoned, self.shapes = poisoned, []
+
+    def _batch(self, body):
+        requests = body.get("requests", [])
+        chained = [r for r in requests if r.get("dependsOn")]
+        sequential = all(r.get("dependsOn") == [requests[i - 1]["id"]] for i, r in enumerate(requests) if i)
+        self.shapes.append("sequential" if chained and sequential else "parallel" if not chained else "mixed")
+        if self.shapes[-1] == "mixed":
+            return 400, {"error": {"code": "BadRequest", "message": "Batch should be either fully sequential or "
+                                                                    "fully parallel"}}, {}
+        if any(self.poisoned in str(r.get("body")) for r in requests):
+            return 400, {"error": {"code": "BadRequest", "message": "Invalid batch payload format."}}, {}
+        return super()._batch(body)
+
+
+def test_a_batch_of_chains_and_independent_steps_is_sent_in_shapes_graph_accepts():
+    licence = {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []}
+    with ShapeCheckingGraph() as fake, client_for(fake) as graph:
+        answers = graph.batch([Step("a", "POST", "/users", new_user(1)), Step("x", "POST", "/users", new_user(9)),
+                               Step("b", "POST", "/users/User1@hwbcymru.net/assignLicense", licence,
+                                    depends_on=("a",))])
+        assert {k: a.status for k, a in answers.items()} == {"a": 201, "x": 201, "b": 200}
+        assert sorted(fake.shapes) == ["parallel", "sequential"]
+
+
+def test_a_whole_batch_refused_400_goes_again_step_by_step_and_only_the_bad_step_fails():
+    with ShapeCheckingGraph(poisoned="User3@") as fake, client_for(fake) as graph:
+        answers = graph.batch([Step(str(n), "POST", "/users", new_user(n)) for n in range(5)])
+        assert {k: a.status for k, a in answers.items()} == {"0": 201, "1": 201, "2": 201, "3": 400, "4": 201}
+        assert isinstance(answers["3"].error, errors.BadRequest) and len(fake.users) == 4
+        with pytest.raises(errors.BadRequest):  # send_batch is the raw exchange: the refusal is raised
+            graph.send_batch([Step("m", "POST", "/users", new_user(7)),
+                              Step("n", "POST", "/users/User7@hwbcymru.net/assignLicense", {}, depends_on=("m",)),
+                              Step("o", "POST", "/users", new_user(8))])

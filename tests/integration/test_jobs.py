@@ -165,3 +165,42 @@ def test_a_reactivated_idle_account_gets_ninety_days_again(store, db):
     assert run.counts == {} and store.get_account(idle.id).state is AccountState.ACTIVE
     later = run_job("inactivity", deactivate_inactive, context(store, db, created + timedelta(days=183)))
     assert later.counts == {"deactivated": 1}
+
+
+# -- one writer (issue 14) -------------------------------------------------------------------------
+
+
+def test_a_job_sharing_a_lock_held_too_long_by_another_is_recorded_as_skipped_saying_who_held_it(db, now):
+    from jobs.framework import WRITER_PATIENCE, WRITER_POLL, JobResult, SharedWriter
+    from operational import job_runs
+
+    assert job_runs.take_lock(db, "m365-writer", "other-host:7 graph-full-sync", now, timedelta(hours=2))
+    ran, waits = [], []
+    job = SharedWriter("m365-writer", lambda _context: ran.append(1) or JobResult())
+    run = run_job("graph-sync", job, JobContext(store=None, db=db, now=now), sleep=waits.append)
+    assert run.outcome == "skipped" and not ran
+    assert "m365-writer still held by other-host:7 graph-full-sync" in run.note
+    assert len(waits) == WRITER_PATIENCE.total_seconds() / WRITER_POLL  # it waited its patience, then gave up
+    assert job_runs.lock_holder(db, "graph-sync", now) is None  # its own lock released
+    job_runs.release_lock(db, "m365-writer", "other-host:7 graph-full-sync")
+    assert run_job("graph-sync", job, JobContext(store=None, db=db, now=now)).outcome == "succeeded" and ran
+
+
+def test_a_long_job_keeps_its_locks_while_it_runs(db, now):
+    from jobs.framework import JobResult, SharedWriter
+    from operational import job_runs
+
+    clock = [now]
+
+    def long_job(context):
+        clock[0] = now + timedelta(minutes=25)  # most of its 30-minute lease gone
+        context.keep_alive()
+        clock[0] = now + timedelta(minutes=40)  # beyond the first lease: another scheduler looks
+        assert not job_runs.take_lock(db, "m365-writer", "other-host:7 consent-propagation", clock[0],
+                                      timedelta(minutes=30))
+        assert not job_runs.take_lock(db, "graph-sync", "other-host:7", clock[0], timedelta(minutes=30))
+        return JobResult()
+
+    run = run_job("graph-sync", SharedWriter("m365-writer", long_job), JobContext(store=None, db=db, now=now),
+                  clock=lambda: clock[0])
+    assert run.outcome == "succeeded"

@@ -126,10 +126,12 @@ def test_the_tenant_sync_runs_as_a_job_against_a_fake_graph(production, store):
                      "PORTH_GRAPH__GRAPH_URL": fake.graph_url}
         ran = run_porth(["jobs", "run", "graph-sync"], graph_env)
         assert ran.returncode == 0, ran.stdout + ran.stderr
-        assert "graph-sync: succeeded (considered 1, licensed 1, created 1" in ran.stdout
+        # Issue 14: how many accounts reached the tenant and how many did not come first.
+        assert "graph-sync: succeeded (applied 1, failed 0, considered 1, licensed 1, created 1" in ran.stdout
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
         listed = run_porth(["jobs", "list"], graph_env).stdout
         assert "graph-sync" in listed and "consent-propagation" in listed and "graph-full-sync" in listed
+        assert "applied 1, failed 0" in next(line for line in listed.splitlines() if line.startswith("graph-sync"))
     incomplete = run_porth(["jobs", "list"], {**env, "PORTH_GRAPH__ENABLED": "true"})
     assert incomplete.returncode == 2
     assert "graph.enabled needs tenant_id, client_id, client_secret" in incomplete.stderr
