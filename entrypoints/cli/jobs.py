@@ -48,13 +48,13 @@ def list_jobs(ctx: click.Context) -> None:
         runtime.db.migrate()
         last = job_runs.last_runs(runtime.db)
         upcoming = next_runs(runtime)
-    click.echo(f"{'job':18} {'schedule':34} {'last run':17} {'outcome':10} {'counts':24} next run")
+    click.echo(f"{'job':18} {'schedule':34} {'last run':17} {'outcome':13} {'counts':24} next run")
     for job in scheduled_jobs(settings):
         run = last.get(job.name)
         started = run.started_at.strftime("%Y-%m-%d %H:%M") if run else "never"
         counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) if run and run.counts else "-"
         following = upcoming.get(job.name)
-        click.echo(f"{job.name:18} {str(job.trigger)[:34]:34} {started:17} {(run.outcome if run else '-'):10} "
+        click.echo(f"{job.name:18} {str(job.trigger)[:34]:34} {started:17} {(run.outcome if run else '-'):13} "
                    f"{counts[:24]:24} {following.strftime('%Y-%m-%d %H:%M %Z') if following else 'not scheduled'}")
         if run and run.note:
             click.echo(f"{'':18} {run.note}")
@@ -88,5 +88,5 @@ def run_job_now(ctx: click.Context, name: str, confirm: bool) -> None:
         click.echo(run.note)
     if run.outcome is JobOutcome.HELD:
         ctx.exit(EXIT_HELD)
-    if run.outcome is JobOutcome.FAILED:
-        ctx.exit(1)
+    if run.outcome in (JobOutcome.FAILED, JobOutcome.PARTLY_FAILED):
+        ctx.exit(1)  # some of its work failed: a cron or an operator must not read it as done

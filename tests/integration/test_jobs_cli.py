@@ -132,6 +132,19 @@ def test_the_tenant_sync_runs_as_a_job_against_a_fake_graph(production, store):
         listed = run_porth(["jobs", "list"], graph_env).stdout
         assert "graph-sync" in listed and "consent-propagation" in listed and "graph-full-sync" in listed
         assert "applied 1, failed 0" in next(line for line in listed.splitlines() if line.startswith("graph-sync"))
+
+        # A failure is a failure: one account the tenant refuses makes the run "partly failed", exit 1.
+        from tests.integration.test_graph_sync import make_cloud_user
+
+        classmate = store.add_account(learner("Bevan", consent=Consent.EXPLICIT), now)
+        store.add_account(learner("Cadwgan", consent=Consent.EXPLICIT), now)
+        make_cloud_user(fake, classmate.mail, onPremisesImmutableId="c29tZW9uZS1lbHNl")
+        partly = run_porth(["jobs", "run", "graph-sync"], graph_env)
+        assert partly.returncode == 1, partly.stdout + partly.stderr
+        assert "graph-sync: partly failed (applied 1, failed 1" in partly.stdout
+        assert "ImmutableIdConflict" in partly.stdout
+        listed = run_porth(["jobs", "list"], graph_env).stdout
+        assert "partly failed" in next(line for line in listed.splitlines() if line.startswith("graph-sync"))
     incomplete = run_porth(["jobs", "list"], {**env, "PORTH_GRAPH__ENABLED": "true"})
     assert incomplete.returncode == 2
     assert "graph.enabled needs tenant_id, client_id, client_secret" in incomplete.stderr
