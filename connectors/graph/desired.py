@@ -18,6 +18,7 @@ from typing import Any
 
 from directory.model import Account, AccountKind, AccountState
 from directory.rules import consent
+from directory.rules.cloud_principal import user_principal_name
 
 USAGE_LOCATION = "GB"
 # Microsoft: a deleted user stays in directory/deletedItems for 30 days and can be restored with
@@ -69,7 +70,8 @@ def desired_user(account: Account, staff_licence_wanted: bool, skus: Skus) -> Cl
         licence = skus.learner  # G-1, by the consent table the sign-in gate reads too (C-2)
     elif active and account.kind is AccountKind.STAFF and staff_licence_wanted:
         licence = skus.staff  # G-2: the portal's allocation; a leaver's returns to the pool
-    return CloudUser(account_id=account.id, upn=account.mail, display_name=account.display_name or account.username,
+    return CloudUser(account_id=account.id, upn=user_principal_name(account),  # the name IDPEmail sends (S-1)
+                     display_name=account.display_name or account.username,
                      mail_nickname=mail_nickname(account.username), given_name=account.forename,
                      surname=account.surname, enabled=active, licence=licence)
 

@@ -55,6 +55,7 @@ from connectors.graph.client import MAX_BATCH, RETRYABLE, WRITE_METHODS, Answer,
 from connectors.graph.desired import AccountPlan, Change, CloudUser, Known, Skus, desired_user, plan_account
 from directory.model import Account, AccountKind, AccountState
 from directory.rules.cloud_identity import immutable_id
+from directory.rules.cloud_principal import InvalidUserPrincipalName
 from directory.store import AccountQuery, DirectoryStore
 from operational import licence_requests
 from operational.db import Database
@@ -67,6 +68,7 @@ STEPS_PER_BATCH = MAX_BATCH
 LAG_LIMIT = 300.0  # seconds a just-created user's 404 is taken for replication lag (see the docstring)
 LAG_FIRST_WAIT, LAG_LONGEST_WAIT = 2.0, 60.0
 USER_FIELDS = "id,userPrincipalName,onPremisesImmutableId,assignedLicenses"
+INVALID_USER_PRINCIPAL_NAME = "InvalidUserPrincipalName"  # Porth's own: refused before Graph is asked
 IMMUTABLE_ID_CONFLICT = "ImmutableIdConflict"  # Porth's own code: Graph has nothing to say, it is a finding
 LIST_INSTEAD = 200  # more lookups than this: one listing of the tenant instead (999 users per request)
 NO_FREE_SEAT = "CountViolation"  # licenseAssignmentState's name for it, found in subscribedSkus before asking
@@ -221,7 +223,13 @@ class TenantSync:
         plans: list[AccountPlan] = []
         for account in accounts:
             wanted = staff_wanted.get(account.id)
-            desired = desired_user(account, bool(wanted and wanted.wanted), self.skus)
+            try:
+                desired = desired_user(account, bool(wanted and wanted.wanted), self.skus)
+            except InvalidUserPrincipalName as exc:
+                # Graph would refuse the name, and sign-in could never match it (S-1): that account's
+                # error, for an administrator to fix its address; the others go on.
+                self._refuse_before_sending(account, str(exc))
+                continue
             row = rows.get(account.id)
             if account.id in drifted and row is not None and row.deleted_at is None:
                 row.digest, row.licence = None, None  # what the tenant holds is unknown: send it all (not stored)
@@ -598,6 +606,12 @@ class TenantSync:
 
     def _licence_outcome(self, plan: AccountPlan, applied: bool, error: errors.GraphError | None) -> None:
         self._licences[plan.account_id] = (applied, f"{error.code}: {error.message}" if error else None)
+
+    def _refuse_before_sending(self, account: Account, reason: str) -> None:
+        error = errors.GraphError(400, INVALID_USER_PRINCIPAL_NAME, reason)
+        self._stage(account.id, state=ChangeState.FAILED, error=error, digest=None)
+        self.report.count("failed")
+        self.report.errors.append({"record": account.id, "error": error.code, "detail": error.message})
 
     def _failed(self, account: _Account, error: errors.GraphError) -> None:
         plan = account.plan

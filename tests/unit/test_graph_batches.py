@@ -80,3 +80,22 @@ def test_a_run_says_succeeded_only_when_no_account_failed(applied, failed, outco
     assert result.outcome is outcome
     assert list(result.counts)[:2] == ["applied", "failed"]  # first, where `porth jobs list` has room
     assert result.counts["applied"] == applied and result.counts["failed"] == failed
+
+
+def test_the_cloud_user_is_named_by_the_one_function_the_idps_idpemail_uses():
+    """S-1: the sync's userPrincipalName and the IdP's IDPEmail are one function; an address Graph
+    would refuse is refused before anything is sent, naming the account, not the address."""
+    from connectors.graph.desired import Skus, desired_user
+    from directory.model import Account, AccountKind, AccountState
+    from directory.rules.cloud_principal import InvalidUserPrincipalName, user_principal_name
+
+    skus = Skus(learner="STANDARDWOFFPACK_STUDENT", staff="STANDARDWOFFPACK_FACULTY")
+    good = Account(id="0f9d2c1e-5b7a-4c3e-9d1f-2a6b8c4e7f10", username="JonesA", kind=AccountKind.STAFF,
+                   state=AccountState.ACTIVE, surname="Jones", forename="Ann", display_name="Ann Jones",
+                   mail="JonesA@hwbcymru.net")
+    user = desired_user(good, False, skus)
+    assert user is not None and user.upn == user_principal_name(good) == "JonesA@hwbcymru.net"
+    accented = Account(**{**good.__dict__, "mail": "JonesÂ@hwbcymru.net"})
+    with pytest.raises(InvalidUserPrincipalName) as refused:
+        desired_user(accented, False, skus)
+    assert good.id in str(refused.value) and "JonesÂ" not in str(refused.value)
