@@ -300,7 +300,7 @@ class FakeGraph:
         self.random = random.Random(self.settings.seed)
         self.app_budget = Budget(*self.settings.app_writes)
         self.tenant_budget = Budget(*self.settings.tenant_writes)
-        self.unit_budget = Budget(self._unit_quota(), self.settings.resource_unit_window)
+        self.unit_budget = Budget(self.resource_unit_quota(), self.settings.resource_unit_window)
         self._refusals: collections.deque[tuple[int, str | None]] = collections.deque()
         self.stats: collections.Counter[str] = collections.Counter()
         self._server: BaseWSGIServer | None = None
@@ -404,7 +404,8 @@ class FakeGraph:
                          body, dict(request.headers))
 
     # -- throttling ------------------------------------------------------------------------------
-    def _unit_quota(self) -> int:
+    def resource_unit_quota(self) -> int:
+        """The resource units per window the tenant gets now (by its size, throttling-limits.md)."""
         if self.settings.resource_units is not None:
             return self.settings.resource_units
         size = len(self.users)
@@ -431,7 +432,7 @@ class FakeGraph:
             now = self.clock()
             # concepts/throttling.md ("Best practices"): "all requests accrue against your usage
             # limits" -- a request refused still spends its resource units.
-            self.unit_budget.limit = self._unit_quota()
+            self.unit_budget.limit = self.resource_unit_quota()
             unit_wait = self.unit_budget.wait_needed(now, units)
             self.unit_budget.spend(now, units)
             self.stats["resource_units"] += units
@@ -441,22 +442,24 @@ class FakeGraph:
                 return graph_error(429, "TooManyRequests", "Too many requests (injected).", headers)
             if unit_wait > 0:
                 self.stats["throttled_units"] += 1
-                return self._budget_refusal(unit_wait, "ReadWrite", "ResourceUnitLimitExceeded")
+                return self._budget_refusal(unit_wait, "Tenant_Application/ReadWrite", "ResourceUnitLimitExceeded")
             if writes:
-                wait = max(self.app_budget.wait_needed(now, writes), self.tenant_budget.wait_needed(now, writes))
-                if wait > 0:
+                app_wait = self.app_budget.wait_needed(now, writes)
+                tenant_wait = self.tenant_budget.wait_needed(now, writes)
+                if app_wait > 0 or tenant_wait > 0:
                     self.stats["throttled_budget"] += 1
-                    return self._budget_refusal(wait, "Write", "WriteLimitExceeded")
+                    scope = "Tenant/Write" if tenant_wait > app_wait else "Tenant_Application/Write"
+                    return self._budget_refusal(max(app_wait, tenant_wait), scope, "WriteLimitExceeded")
                 self.app_budget.spend(now, writes)
                 self.tenant_budget.spend(now, writes)
                 self.stats["writes"] += writes
         return None
 
-    def _budget_refusal(self, wait: float, limit: str, reason: str) -> tuple:
+    def _budget_refusal(self, wait: float, scope_and_limit: str, reason: str) -> tuple:
         # throttling-limits.md, "Throttled responses requests": x-ms-throttle-scope
         # (<Scope>/<Limit>/<ApplicationId>/<TenantId>) and x-ms-throttle-information; the wait
         # in Retry-After (concepts/throttling.md), rounded up so a client that waits it is let in.
-        scope = f"Tenant_Application/{limit}/{self.settings.client_id}/{self.settings.tenant}"
+        scope = f"{scope_and_limit}/{self.settings.client_id}/{self.settings.tenant}"
         return graph_error(429, "TooManyRequests", "Too many requests.",
                            {"Retry-After": f"{wait + 0.005:.2f}", "x-ms-throttle-scope": scope,
                             "x-ms-throttle-information": reason})
