@@ -178,10 +178,12 @@ def test_a_porth_account_uuid_is_a_valid_immutable_id(tenant):
 
 def test_an_immutable_id_is_unique_in_the_tenant(tenant):
     tenant.create(1, onPremisesImmutableId="same-immutable-id")
-    error = refused(lambda: tenant.graph.request("POST", "/users", new_user(2, onPremisesImmutableId="SAME-immutable-id")))
+    twin = new_user(2, onPremisesImmutableId="SAME-immutable-id")
+    error = refused(lambda: tenant.graph.request("POST", "/users", twin))
     assert error.code == "Request_BadRequest" and "onPremisesImmutableId already exists" in error.message
     other = tenant.create(3)
-    refused(lambda: tenant.graph.request("PATCH", f"/users/{other['id']}", {"onPremisesImmutableId": "same-immutable-id"}))
+    refused(lambda: tenant.graph.request("PATCH", f"/users/{other['id']}",
+                                         {"onPremisesImmutableId": "same-immutable-id"}))
     assert len(tenant.fake.users) == 2
 
 
