@@ -292,6 +292,8 @@ class FakeGraph:
         self.deleted: dict[str, dict[str, Any]] = {}  # /directory/deletedItems: id -> user
         self._deleted_at: dict[str, float] = {}
         self._visible_at: dict[str, float] = {}  # user id -> when replicas answer for it
+        self._by_upn: dict[str, str] = {}  # lower-cased UPN -> id, live users
+        self._by_immutable_id: dict[str, str] = {}  # lower-cased onPremisesImmutableId -> id, live and deleted
         self._usage_location_was: dict[str, tuple[str | None, float]] = {}  # id -> (old value, changed at)
         self.licences: dict[str, set[str]] = {}  # user id -> skuIds
         self.consumed: collections.Counter[str] = collections.Counter()  # skuId -> seats in use
@@ -551,18 +553,34 @@ class FakeGraph:
         """The user with this id or UPN as the directory's writer knows it (lag or not)."""
         if key in self.users:
             return self.users[key]
-        lowered = key.lower()
-        return next((u for u in self.users.values() if u["userPrincipalName"].lower() == lowered), None)
+        found = self._by_upn.get(key.lower())
+        return self.users.get(found) if found else None
+
+    def _index(self, user: dict, *, live: bool) -> None:
+        if live:
+            self._by_upn[user["userPrincipalName"].lower()] = user["id"]
+        if user.get("onPremisesImmutableId"):
+            self._by_immutable_id[user["onPremisesImmutableId"].lower()] = user["id"]
+
+    def _unindex(self, user: dict, *, upn: bool = True, immutable_id: bool = True) -> None:
+        if upn and self._by_upn.get(user["userPrincipalName"].lower()) == user["id"]:
+            del self._by_upn[user["userPrincipalName"].lower()]
+        held = _lower(user.get("onPremisesImmutableId"))
+        if immutable_id and held and self._by_immutable_id.get(held) == user["id"]:
+            del self._by_immutable_id[held]
 
     def _find(self, key: str) -> dict | None:
         """The user with this id or UPN as a replica answers for it: not before it replicated."""
         user = self._find_any(key)
         return user if user is not None and self._is_replicated(user["id"]) else None
 
-    def _holder(self, name: str, value: object, *, deleted_too: bool, other_than: str | None = None) -> bool:
-        wanted = _lower(value)
-        pools = [self.users.values(), self.deleted.values()] if deleted_too else [self.users.values()]
-        return any(u["id"] != other_than and _lower(u.get(name)) == wanted for pool in pools for u in pool)
+    def _upn_taken(self, upn: object, other_than: str | None = None) -> bool:
+        holder = self._by_upn.get(_lower(upn))
+        return holder is not None and holder != other_than
+
+    def _immutable_id_taken(self, value: object, other_than: str | None = None) -> bool:
+        holder = self._by_immutable_id.get(_lower(value))
+        return holder is not None and holder != other_than
 
     def _public(self, user: dict, query: dict[str, str] | None = None) -> dict:
         shown = {k: v for k, v in user.items() if k != "passwordProfile"}
@@ -651,13 +669,13 @@ class FakeGraph:
         if location is not None and not (isinstance(location, str) and len(location) == 2 and location.isalpha()):
             return invalid_value("usageLocation")
         upn = body.get("userPrincipalName")
-        if upn and self._holder("userPrincipalName", upn, deleted_too=False, other_than=user_id):
+        if upn and self._upn_taken(upn, other_than=user_id):
             # A UPN is unique among live users. A deleted user's UPN is free: Microsoft 365's
             # "Restore a user" describes the user name conflict of a new account that took it,
             # met when the deleted one is restored (restore, below).
             return conflict("userPrincipalName")
         immutable = body.get("onPremisesImmutableId")
-        if immutable and self._holder("onPremisesImmutableId", immutable, deleted_too=True, other_than=user_id):
+        if immutable and self._immutable_id_taken(immutable, other_than=user_id):
             # One immutable id per person (user.md: it associates the on-premises account with its
             # user; plan-connect-design-concepts: "Must be globally unique"). Microsoft does not say
             # whether a user in deleted items still holds it: the fake says it does (the stricter
@@ -678,6 +696,7 @@ class FakeGraph:
         user.setdefault("onPremisesImmutableId", None)
         user["createdDateTime"] = _iso(now)
         self.users[user["id"]] = user
+        self._index(user, live=True)
         self._visible_at[user["id"]] = now + self.settings.replication_lag_seconds
         return 201, self._public(user), {}
 
@@ -687,7 +706,9 @@ class FakeGraph:
             return refused
         if "usageLocation" in body and body["usageLocation"] != user.get("usageLocation"):
             self._usage_location_was[user["id"]] = (user.get("usageLocation"), self.clock())
+        self._unindex(user, upn="userPrincipalName" in body, immutable_id="onPremisesImmutableId" in body)
         user.update(body)
+        self._index(user, live=True)
         return 204, None, {}
 
     def _delete_user(self, user: dict) -> tuple:
@@ -696,6 +717,7 @@ class FakeGraph:
         # restore gives them back: the fake restores the user without them (the stricter side),
         # so the sync must assign the licence again.
         del self.users[user["id"]]
+        self._unindex(user, immutable_id=False)  # the deleted user keeps its immutable id (see _validate)
         for sku_id in self.licences.pop(user["id"], set()):
             self.consumed[sku_id] -= 1
         now = self.clock()
@@ -706,7 +728,7 @@ class FakeGraph:
     def _purge(self) -> None:
         now = self.clock()
         for user_id in [i for i, at in self._deleted_at.items() if now >= at + DELETED_ITEMS_KEPT]:
-            self.deleted.pop(user_id, None)
+            self._unindex(self.deleted.pop(user_id), upn=False)
             self._deleted_at.pop(user_id, None)
 
     def _deleted_items(self, method: str, rest: list[str], query: dict[str, str], body: Any,
@@ -721,7 +743,7 @@ class FakeGraph:
         if len(rest) == 1 and method == "GET":
             return 200, {"@odata.type": "#microsoft.graph.user", **self._public(user, query)}, {}
         if len(rest) == 1 and method == "DELETE":
-            self.deleted.pop(user["id"])
+            self._unindex(self.deleted.pop(user["id"]), upn=False)
             self._deleted_at.pop(user["id"], None)
             return 204, None, {}
         if rest[1:] == ["restore"] and method == "POST":
@@ -732,7 +754,7 @@ class FakeGraph:
         upn = body.get("newUserPrincipalName") or user["userPrincipalName"]
         if body.get("newUserPrincipalName") is not None and upn_problem(upn, self.settings.domains):
             return invalid_value("userPrincipalName")
-        if self._holder("userPrincipalName", upn, deleted_too=False):
+        if self._upn_taken(upn):
             # The restore of a user whose UPN a live user took fails until it is given a new one
             # (api/directory-deleteditems-restore.md, newUserPrincipalName; Microsoft 365 "Restore a user").
             return conflict("userPrincipalName")
@@ -741,6 +763,7 @@ class FakeGraph:
         del self.deleted[user["id"]]
         self._deleted_at.pop(user["id"], None)
         self.users[user["id"]] = restored
+        self._index(restored, live=True)
         # A restore is a write like any other: replicas learn of it after the same lag.
         self._visible_at[user["id"]] = self.clock() + self.settings.replication_lag_seconds
         return 200, {"@odata.type": "#microsoft.graph.user", **self._public(restored)}, {}
@@ -837,6 +860,7 @@ class FakeGraph:
                     "mailNickname": upn.partition("@")[0], "userPrincipalName": upn, "usageLocation": None,
                     "onPremisesImmutableId": immutable_id, "createdDateTime": _iso(self.clock()), **properties}
             self.users[user["id"]] = user
+            self._index(user, live=True)
             return self._public(user)
 
     def budget_used(self) -> dict[str, int]:
