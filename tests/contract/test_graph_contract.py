@@ -207,6 +207,7 @@ def test_a_user_just_created_is_not_found_by_id_or_upn_until_it_replicates(tenan
         assert refused(lambda key=key: tenant.graph.request("GET", f"/users/{key}"),
                        errors.NotFound).code == "Request_ResourceNotFound"
     assert list(tenant.graph.pages("/users")) == []
+    refused(lambda: tenant.graph.request("PATCH", f"/users/{made['id']}", {"accountEnabled": False}), errors.NotFound)
     tenant.clock.advance(LAG)
     assert tenant.graph.request("GET", f"/users/{made['id']}")["userPrincipalName"] == f"user1@{DOMAIN}"
     assert [u["id"] for u in tenant.graph.pages("/users")] == [made["id"]]
