@@ -304,6 +304,7 @@ class FakeGraph:
         self.tenant_budget = Budget(*self.settings.tenant_writes)
         self.unit_budget = Budget(self.resource_unit_quota(), self.settings.resource_unit_window)
         self._refusals: collections.deque[tuple[int, str | None]] = collections.deque()
+        self._refused_holding: list[str] = []  # a test's: a $batch holding any of these is refused whole, 400
         self.stats: collections.Counter[str] = collections.Counter()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -470,6 +471,13 @@ class FakeGraph:
         """The next `count` $batch POSTs are refused whole with `status` (429 or 503)."""
         with self.lock:
             self._refusals.extend([(status, retry_after)] * count)
+
+    def refuse_batches_holding(self, text: str) -> None:
+        """Every $batch POST whose JSON holds `text` is refused whole with 400, nothing in it run: a
+        test hook standing for a request Graph cannot parse (a whole-batch 400, json-batching.md),
+        so a test can see the client find the one step refused by sending the others without it."""
+        with self.lock:
+            self._refused_holding.append(text)
 
     def _batch_refusal(self) -> tuple | None:
         settings = self.settings
@@ -806,6 +814,8 @@ class FakeGraph:
             return refused
         requests = body.get("requests") if isinstance(body, dict) else None
         shape = batch_shape_problem(requests)
+        if shape is None and any(text in json.dumps(requests) for text in self._refused_holding):
+            shape = "Invalid batch payload format."
         if shape or not isinstance(requests, list):
             with self.lock:
                 self.stats["batches_rejected"] += 1

@@ -9,6 +9,8 @@ are retried by the next run."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -21,9 +23,13 @@ from directory.model import AccountKind
 from jobs.framework import JobContext, JobResult, SharedWriter
 
 WRITER = "m365-writer"
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
 
 
-def graph_client(settings: GraphSettings) -> GraphClient:
+def graph_client(settings: GraphSettings, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> GraphClient:
+    """The client, its waits (Retry-After, back-off, the write budget) told by `clock` and made by
+    `sleep`: the tests hand in the fake tenant's clock, so no test sleeps."""
     http_client = None
     if settings.authority_server:  # a local fake: its https authority is served over http here
         parts = urlsplit(settings.effective_authority)
@@ -32,14 +38,15 @@ def graph_client(settings: GraphSettings) -> GraphClient:
         raise ConfigError("graph.client_id is not set (PORTH_GRAPH__CLIENT_ID)")
     tokens = TokenSource(settings.client_id, secret_value(settings.client_secret, "graph.client_secret"),
                          settings.effective_authority, http_client)
-    return GraphClient(settings.graph_url, tokens, dry_run=settings.dry_run,
-                       pacer=WritePacer(settings.writes_per_window, settings.window_seconds))
+    return GraphClient(settings.graph_url, tokens, dry_run=settings.dry_run, sleep=sleep,
+                       pacer=WritePacer(settings.writes_per_window, settings.window_seconds, clock=clock, sleep=sleep))
 
 
-def _sync(context: JobContext, settings: GraphSettings, full: bool, kinds: tuple[AccountKind, ...] = ()) -> JobResult:
-    with graph_client(settings) as graph:
+def _sync(context: JobContext, settings: GraphSettings, full: bool, kinds: tuple[AccountKind, ...] = (),
+          clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> JobResult:
+    with graph_client(settings, clock, sleep) as graph:
         tenant = TenantSync(context.store, context.db, graph, Skus(settings.learner_sku, settings.staff_sku),
-                            context.now - timedelta(seconds=1), heartbeat=context.keep_alive)
+                            context.now - timedelta(seconds=1), clock=clock, heartbeat=context.keep_alive)
         report = tenant.run(full=full, kinds=kinds)
         report.counts.update({"graph requests": graph.stats.requests, "retries": graph.stats.retries})
     result = JobResult(counts=report.counts, errors=report.errors)
@@ -47,16 +54,16 @@ def _sync(context: JobContext, settings: GraphSettings, full: bool, kinds: tuple
     return result
 
 
-def tenant_sync_job(settings: GraphSettings) -> SharedWriter:
+def tenant_sync_job(settings: GraphSettings, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> SharedWriter:
     """G-3: what changed since the last good run, every sync_minutes."""
-    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=False))
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, False, (), clock, sleep))
 
 
-def consent_job(settings: GraphSettings) -> SharedWriter:
+def consent_job(settings: GraphSettings, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> SharedWriter:
     """C-3: learners' consent changes reach their licences (service access follows at once at the IdP)."""
-    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=False, kinds=(AccountKind.LEARNER,)))
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, False, (AccountKind.LEARNER,), clock, sleep))
 
 
-def full_sync_job(settings: GraphSettings) -> SharedWriter:
+def full_sync_job(settings: GraphSettings, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> SharedWriter:
     """Every account against every cloud user: repairs what was changed by hand in the tenant."""
-    return SharedWriter(WRITER, lambda context: _sync(context, settings, full=True))
+    return SharedWriter(WRITER, lambda context: _sync(context, settings, True, (), clock, sleep))

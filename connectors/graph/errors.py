@@ -48,6 +48,7 @@ NO_FREE_LICENCE_TEXT = "does not have any available licenses"
 NO_USAGE_LOCATION_TEXT = "invalid usage location"
 # POST /users with a taken userPrincipalName: Request_BadRequest again, told by its message.
 UPN_TAKEN_TEXT = "same value for property userPrincipalName already exists"
+IMMUTABLE_ID_TAKEN_TEXT = "same value for property onPremisesImmutableId already exists"
 
 
 class BadRequest(GraphError):
@@ -64,6 +65,10 @@ class BadRequest(GraphError):
     @property
     def upn_taken(self) -> bool:
         return UPN_TAKEN_TEXT in self.message
+
+    @property
+    def immutable_id_taken(self) -> bool:
+        return IMMUTABLE_ID_TAKEN_TEXT in self.message
 
 
 def lag_suspect(error: GraphError | None) -> bool:

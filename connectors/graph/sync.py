@@ -133,6 +133,8 @@ class _Account:
     held: str | None = None  # the licence the tenant's user holds, as far as this run knows
     adopting: bool = False  # an existing cloud user gets the immutable id (hard match)
     fresh_until: float | None = None  # made or restored in this run: a 404 until then is lag
+    conflict_until: float | None = None  # a create refused as taken is looked up again until then
+    not_before: float | None = None  # its next step waits until then (a write just made must replicate)
     attempts: int = 0  # of the current step (429/503/504)
     lag_waits: int = 0
     looked_up: bool = False  # the UPN lookup done once already (a create found the UPN taken)
@@ -391,12 +393,14 @@ class TenantSync:
         elif stage is Stage.CREATE:
             if error is None:
                 account.cloud_id, account.held = answer.body["id"], None
-                account.fresh_until = self.clock() + self.lag_limit
+                self._made(account)
                 self._stage(account.plan.account_id, cloud_id=account.cloud_id, upn=account.user.upn,
                             state=ChangeState.PENDING, deleted_at=None)
                 self._after_user(account, "created")
             elif isinstance(error, errors.BadRequest) and error.upn_taken and not account.looked_up:
                 account.stage = Stage.LOOKUP  # made meanwhile by someone else: match it instead
+            elif isinstance(error, errors.BadRequest) and (error.upn_taken or error.immutable_id_taken):
+                return self._taken_unseen(account, error)
             else:
                 self._failed(account, error)
         elif stage is Stage.UPDATE:
@@ -412,7 +416,7 @@ class TenantSync:
                 restored = (answer.body or {}).get("assignedLicenses") or []
                 part_numbers = self.part_numbers()
                 account.held = next((part_numbers.get(e["skuId"]) for e in restored), None)
-                account.fresh_until = self.clock() + self.lag_limit
+                self._made(account)
                 self._stage(account.plan.account_id, cloud_id=account.cloud_id, state=ChangeState.PENDING,
                             deleted_at=None)
                 account.outcome = "restored"
@@ -439,6 +443,30 @@ class TenantSync:
             else:
                 self._licence_refused(account, error)
         return None
+
+    def _taken_unseen(self, account: _Account, error: errors.GraphError) -> float | None:
+        """The create was refused as taken though the lookups just found no such user. The writer
+        checks uniqueness against every user, the replicas answering the lookups see a user only
+        once it replicated (errors.lag_suspect): most likely this account's own user, made by a run
+        killed before it could record it. The lookups go again with back-off, for up to lag_limit."""
+        now = self.clock()
+        if account.conflict_until is None:
+            account.conflict_until = now + self.lag_limit
+        if now >= account.conflict_until:
+            self._failed(account, error)
+            return None
+        account.lag_waits += 1
+        self.report.count("lag retries")
+        account.stage = Stage.FIND  # by immutable id first: its own user is adopted, not reported
+        return min(LAG_LONGEST_WAIT, LAG_FIRST_WAIT * 2 ** (account.lag_waits - 1))
+
+    def _made(self, account: _Account) -> None:
+        """The account's cloud user was just created or restored. Replicas learn of it later (Entra ID
+        is eventually consistent, see `errors.lag_suspect`): its next step waits LAG_FIRST_WAIT rather
+        than spend a write on a 404 that is all but certain; a 404 after that is backed off in `_take`."""
+        now = self.clock()
+        account.fresh_until = now + self.lag_limit
+        account.not_before = now + LAG_FIRST_WAIT
 
     def _match(self, account: _Account, found: dict[str, Any], ours: bool) -> None:
         """A cloud user found by immutable id (`ours`) or by UPN: adopted, or reported."""
@@ -530,7 +558,10 @@ class TenantSync:
             for (account, _step), delay in zip(batch, delays, strict=True):
                 if account.stage is Stage.DONE:
                     continue
-                if delay is None:
+                if delay is None and account.not_before is not None and account.not_before > self.clock():
+                    serial += 1  # waits for replication, not a retry: the others go on meanwhile
+                    heapq.heappush(waiting, (account.not_before, serial, account))
+                elif delay is None:
                     ready.append(account)
                 else:
                     serial += 1

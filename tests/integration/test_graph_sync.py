@@ -15,7 +15,7 @@ from connectors.graph.client import GraphClient, WritePacer
 from connectors.graph.desired import Skus
 from connectors.graph.sync import TenantSync
 from connectors.graph.tokens import LocalAuthority, TokenSource
-from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeGraph, FakeTenantSettings
+from demo.fake_graph import FACULTY_SKU, STUDENT_SKU, FakeClock, FakeGraph, FakeTenantSettings
 from directory.model import AccountState, Consent
 from directory.rules.cloud_identity import immutable_id
 from jobs.framework import JobContext, run_job
@@ -28,21 +28,35 @@ from tests.integration.conftest import SCHOOL, learner, staff
 SKUS = Skus(learner=STUDENT_SKU[1], staff=FACULTY_SKU[1])
 
 
-def graph_for(fake: FakeGraph, **options) -> GraphClient:
+def tenant(**settings) -> FakeGraph:
+    """The fake tenant on a FakeClock: Entra's replication lag (2 s), Retry-After and every
+    back-off pass when the sync waits, without a test sleeping."""
+    return FakeGraph(FakeTenantSettings(**settings), clock=FakeClock())
+
+
+def waiting(fake: FakeGraph, waits: list[float] | None = None):
+    """The client's sleep: it moves the tenant's clock on (and notes each wait in `waits`)."""
+    def sleep(seconds: float) -> None:
+        if waits is not None:
+            waits.append(seconds)
+        fake.clock.advance(seconds)  # type: ignore[attr-defined]
+
+    return sleep
+
+
+def graph_for(fake: FakeGraph, waits: list[float] | None = None, **options) -> GraphClient:
     tokens = TokenSource(fake.settings.client_id, fake.settings.client_secret, fake.authority,
                          LocalAuthority(fake.login_url, fake.url))
-    return GraphClient(fake.graph_url, tokens, sleep=lambda _s: None, rng=random.Random(2),
-                       pacer=WritePacer(100_000, 1.0), **options)
+    return GraphClient(fake.graph_url, tokens, sleep=waiting(fake, waits), rng=random.Random(2),
+                       pacer=WritePacer(100_000, 1.0, clock=fake.clock), **options)
 
 
-def sync(store, db, fake, full=False, now=None, spy=None, clock=None, **options):
-    with graph_for(fake, **options) as graph:
+def sync(store, db, fake, full=False, now=None, spy=None, waits=None, **options):
+    """One run of the tenant sync on the tenant's clock: its waits advance it."""
+    with graph_for(fake, waits, **options) as graph:
         if spy is not None:
             spy.watch(graph)
-        timing = {} if clock is None else {"clock": clock}
-        if clock is not None:
-            graph.sleep = clock.sleep
-        return TenantSync(store, db, graph, SKUS, now or datetime.now(UTC), **timing).run(full=full)
+        return TenantSync(store, db, graph, SKUS, now or datetime.now(UTC), clock=fake.clock).run(full=full)
 
 
 class BatchSpy:
@@ -65,20 +79,6 @@ class BatchSpy:
         return [step for batch in self.batches for step in batch]
 
 
-class FakeClock:
-    """The sync's clock and the client's sleep: waits are counted, not slept."""
-
-    def __init__(self):
-        self.now, self.waits = 1000.0, []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-
-
 def cloud_row(db, account) -> CloudAccount:
     with db.session() as session:
         return session.scalars(select(CloudAccount).where(CloudAccount.account_id == account.id)).one()
@@ -93,44 +93,6 @@ def make_cloud_user(fake, upn, **extra) -> dict:
             "passwordProfile": {"forceChangePasswordNextSignIn": True, "password": "Tiger4821x!"}, **extra})
 
 
-class LaggingGraph(FakeGraph):
-    """The fake Graph with Entra's replication lag on a user's licence: the first `lag` requests
-    to assign a licence to a user made through Graph answer 404, as a replica that has not
-    heard of the user yet does (FORMATS.md "Eventual consistency"). Until demo/fake_graph.py
-    has its own lag setting (issue 14 point 6)."""
-
-    def __init__(self, lag: int, **settings):
-        super().__init__(FakeTenantSettings(**settings))
-        self.lag, self.misses = lag, {}
-
-    def _one(self, method, url, body):
-        if method == "POST" and url.endswith("/assignLicense"):
-            user = url.split("/")[2]
-            self.misses[user] = self.misses.get(user, 0) + 1
-            if self.misses[user] <= self.lag:
-                return (404, {"error": {"code": "Request_ResourceNotFound",
-                                        "message": f"Resource '{user}' does not exist or one of its queried "
-                                                   "reference-property objects are not present."}}, {})
-        return super()._one(method, url, body)
-
-
-class RefusingGraph(FakeGraph):
-    """The fake Graph refusing whole $batch POSTs: with 429 and then 503 (Retry-After) the first
-    times, and with 400 every batch holding a step that names `poisoned`."""
-
-    def __init__(self, poisoned: str, **settings):
-        super().__init__(FakeTenantSettings(**settings))
-        self.poisoned, self.refusals = poisoned, [(429, "TooManyRequests"), (503, "ServiceUnavailable")]
-
-    def _batch(self, body):
-        if self.refusals:
-            status, code = self.refusals.pop(0)
-            return status, {"error": {"code": code, "message": "refused as a whole"}}, {"Retry-After": "3"}
-        if any(self.poisoned in json.dumps(step) for step in body.get("requests", [])):
-            return 400, {"error": {"code": "BadRequest", "message": "Invalid batch payload format."}}, {}
-        return super()._batch(body)
-
-
 def allocate(db, account, wanted=True):
     licence_requests.request(db, account.school, [account.id], wanted, "PriceN", datetime.now(UTC))
 
@@ -142,7 +104,7 @@ def test_a_first_sync_makes_every_cloud_user_and_licenses_by_consent_and_allocat
     teacher = store.add_account(staff("Jones", code="S1"), now)
     colleague = store.add_account(staff("Hughes", code="S2"), now)
     allocate(db, teacher)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         report = sync(store, db, fake)
         assert report.counts["created"] == 5
         for account, licences in ((explicit, {STUDENT_SKU[1]}), (legacy, {STUDENT_SKU[1]}), (without, set()),
@@ -163,7 +125,7 @@ def test_changes_in_the_directory_reach_the_same_cloud_users(store, db, now):
     teacher = store.add_account(staff("Jones", code="S1"), now)
     leaver = store.add_account(learner("Bevan", consent=Consent.EXPLICIT), now)
     allocate(db, teacher)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         cloud_id = fake.user_by_upn(pupil.mail)["id"]
         consumed_before = fake._sku(FACULTY_SKU[0])["consumedUnits"]
@@ -190,7 +152,7 @@ def test_no_free_licence_is_reported_against_the_account_and_retried_without_a_w
     second = store.add_account(staff("Hughes", code="S2"), now)
     allocate(db, first)
     allocate(db, second)
-    with FakeGraph(FakeTenantSettings(seats={FACULTY_SKU[0]: 1, STUDENT_SKU[0]: 10})) as fake:
+    with tenant(seats={FACULTY_SKU[0]: 1, STUDENT_SKU[0]: 10}) as fake:
         later = datetime.now(UTC) + timedelta(minutes=1)  # the runs' mark after every directory change
         report = sync(store, db, fake, now=later)
         states = licence_requests.latest(db, SCHOOL)
@@ -213,7 +175,7 @@ def test_no_free_licence_is_reported_against_the_account_and_retried_without_a_w
 
 def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, monkeypatch):
     accounts = [store.add_account(learner(name, consent=Consent.EXPLICIT), now) for name in ("Avery", "Bevan", "Cole")]
-    with FakeGraph() as fake:
+    with tenant() as fake:
         real_batch = GraphClient.send_batch
 
         def batch_then_die(self, steps):
@@ -236,26 +198,28 @@ def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, mon
 def test_the_full_reconciliation_repairs_changes_made_by_hand_in_the_tenant(store, db, now):
     kept = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     gone = store.add_account(learner("Bevan"), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
-        with fake.lock:  # someone in the tenant's admin centre...
-            user = fake._find(kept.mail)
-            user["accountEnabled"] = False
-            fake.licences[user["id"]].clear()
-            del fake.users[fake._find(gone.mail)["id"]]
+        kept_id, gone_id = fake.user_by_upn(kept.mail)["id"], fake.user_by_upn(gone.mail)["id"]
+        with graph_for(fake) as graph:  # someone in the tenant's admin centre...
+            graph.request("PATCH", f"/users/{kept_id}", {"accountEnabled": False})
+            graph.request("POST", f"/users/{kept_id}/assignLicense", {"addLicenses": [],
+                                                                       "removeLicenses": [STUDENT_SKU[0]]})
+            graph.request("DELETE", f"/users/{gone_id}")  # to deletedItems
         sync(store, db, fake)  # incremental: nothing in the directory changed
         assert fake.user_by_upn(kept.mail)["accountEnabled"] is False
         report = sync(store, db, fake, full=True)
         assert report.counts.get("drifted") == 1 and report.counts.get("recreated") == 1
         assert fake.user_by_upn(kept.mail)["accountEnabled"] is True
         assert fake.licence_part_numbers(kept.mail) == {STUDENT_SKU[1]}
-        assert fake.user_by_upn(gone.mail) is not None and len(fake.users) == 2
+        assert report.counts.get("restored") == 1 and fake.user_by_upn(gone.mail)["id"] == gone_id
+        assert len(fake.users) == 2 and fake.deleted == {}
 
 
 def test_a_throttling_storm_during_a_sync_loses_and_repeats_nothing(store, db, now):
     accounts = [store.add_account(learner("Learner" + "abcdefghijklmnopqrstuvwxyz"[n], consent=Consent.EXPLICIT),
                                   now) for n in range(26)]
-    with FakeGraph(FakeTenantSettings(throttle_rate=0.3, retry_after=None, seed=11)) as fake:
+    with tenant(throttle_rate=0.3, retry_after=None, seed=11) as fake:
         sync(store, db, fake, max_attempts=30)
         assert len(fake.users) == 26
         assert all(fake.licence_part_numbers(a.mail) == {STUDENT_SKU[1]} for a in accounts)
@@ -264,7 +228,7 @@ def test_a_throttling_storm_during_a_sync_loses_and_repeats_nothing(store, db, n
 
 def test_dry_run_writes_nothing_and_says_what_it_would_do(store, db, now):
     store.add_account(learner("Avery"), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         report = sync(store, db, fake, dry_run=True)
         assert report.counts.get("would create") == 1 and fake.users == {}
 
@@ -272,7 +236,7 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(store, db, now):
 def test_only_what_changed_since_the_last_run_is_read_and_sent(store, db, now):
     for n in range(5):
         store.add_account(learner("Learner" + "abcde"[n]), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         writes = fake.stats["writes"]
         changed = store.add_account(learner("Zed", consent=Consent.EXPLICIT), now)
@@ -285,7 +249,7 @@ def test_only_what_changed_since_the_last_run_is_read_and_sent(store, db, now):
 def test_a_reactivation_reaches_the_tenant_with_the_licence_back(store, db, now):
     """L-5: a reactivated account (by an administrator, or a learner on transfer) is unblocked and relicensed."""
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         store.set_state(pupil.id, AccountState.DEACTIVATED, "provisioning", "leaver", now)
         sync(store, db, fake)
@@ -302,7 +266,7 @@ def test_g1_a_learner_whose_consent_is_withdrawn_loses_the_learner_licence_at_th
     (incremental) sync takes the licence back, and the seat returns to the tenant's pool."""
     pupil = store.add_account(learner("Avery", consent=given), now)
     classmate = store.add_account(learner("Bevan", consent=given), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
         consumed = fake._sku(STUDENT_SKU[0])["consumedUnits"]
@@ -326,7 +290,7 @@ def test_every_batch_is_fully_parallel_and_a_new_users_licence_goes_by_the_id_gr
     accounts = [store.add_account(learner("Learner" + "abcdefghijklmnopqrstuvwxyz"[n], consent=Consent.EXPLICIT),
                                   now) for n in range(25)]
     spy = BatchSpy()
-    with FakeGraph() as fake:
+    with tenant() as fake:
         report = sync(store, db, fake, spy=spy)
         assert report.counts["created"] == 25 and (report.applied, report.failed) == (25, 0)
         assert spy.batches and all(len(batch) <= 20 for batch in spy.batches)
@@ -341,27 +305,40 @@ def test_every_batch_is_fully_parallel_and_a_new_users_licence_goes_by_the_id_gr
 
 
 def test_a_licence_refused_for_replication_lag_is_sent_again_with_back_off_in_the_same_run(store, db, now):
+    """Entra ID is eventually consistent: a user just made answers 404 for a while. Its licence
+    waits first, then is sent again with a doubling back-off, the run waiting on the tenant's clock."""
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
-    clock = FakeClock()
-    with LaggingGraph(lag=3) as fake:
-        report = sync(store, db, fake, clock=clock)
+    waits: list[float] = []
+    with tenant(replication_lag_seconds=10) as fake:
+        report = sync(store, db, fake, waits=waits)
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
         assert report.counts["lag retries"] == 3 and (report.applied, report.failed) == (1, 0)
-        assert [w for w in clock.waits if w >= 1] == [2.0, 4.0, 8.0]  # backed off, waiting in the sync
+        # The first wait for replication (2 s), then 404 at 2, 4 and 8 s: backed off 2, 4, 8.
+        assert [w for w in waits if w >= 1] == [2.0, 2.0, 4.0, 8.0]
         assert cloud_row(db, pupil).state == "applied"
+
+
+def test_a_user_made_is_given_its_licence_after_the_usual_lag_without_a_refused_write(store, db, now):
+    """With the tenant's usual lag (2 s), the licence of a user just made waits it out first:
+    no write is spent on a 404."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    with tenant() as fake:
+        report = sync(store, db, fake)
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        assert "lag retries" not in report.counts and fake.stats["writes"] == 2  # the user, its licence
 
 
 def test_lag_beyond_five_minutes_leaves_the_licence_pending_for_the_next_run(store, db, now):
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
-    clock = FakeClock()
-    with LaggingGraph(lag=1000) as fake:
-        report = sync(store, db, fake, clock=clock)
+    with tenant(replication_lag_seconds=1000) as fake:
+        started = fake.clock()
+        report = sync(store, db, fake)
         assert (report.applied, report.failed) == (0, 1) and report.counts["licence left pending"] == 1
-        assert 300 <= clock.now - 1000 < 400  # bounded: about five minutes, then the run goes on
+        assert 300 <= fake.clock() - started < 400  # bounded: about five minutes, then the run goes on
         row = cloud_row(db, pupil)
         assert row.state == "pending" and row.cloud_id == fake.user_by_upn(pupil.mail)["id"]
         assert row.error_code == "Request_ResourceNotFound"
-        fake.lag = 0  # replicated by the next run
+        fake.clock.advance(1000)  # replicated by the next run
         assert sync(store, db, fake).applied == 1
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]} and len(fake.users) == 1
 
@@ -371,10 +348,14 @@ def test_whole_batches_refused_wait_their_retry_after_or_go_step_by_step_and_the
     400, its steps go again one per batch, and the step still refused is its account's error."""
     accounts = [store.add_account(learner("Learner" + "abcdef"[n], consent=Consent.EXPLICIT), now) for n in range(6)]
     poisoned = accounts[2]
-    clock = FakeClock()
-    with RefusingGraph(poisoned=poisoned.mail) as fake:
-        report = sync(store, db, fake, clock=clock)
-        assert clock.waits[:2] == [3.0, 3.0]  # Retry-After, for the 429 and for the 503
+    waits: list[float] = []
+    with tenant() as fake:
+        fake.refuse_next_batches(429, 1, retry_after="3")
+        fake.refuse_next_batches(503, 1, retry_after="3")
+        fake.refuse_batches_holding(poisoned.mail)
+        report = sync(store, db, fake, waits=waits)
+        assert waits[:2] == [3.0, 3.0]  # Retry-After, for the 429 and for the 503
+        assert fake.stats["batches_refused_429"] == 1 and fake.stats["batches_refused_503"] == 1
         assert (report.applied, report.failed) == (5, 1) and report.counts["batches refused"] >= 1
         assert [e["record"] for e in report.errors] == [poisoned.mail]
         assert cloud_row(db, poisoned).state == "failed" and cloud_row(db, poisoned).error_code == "BadRequest"
@@ -385,7 +366,7 @@ def test_whole_batches_refused_wait_their_retry_after_or_go_step_by_step_and_the
 def test_a_cloud_user_with_the_accounts_upn_and_no_immutable_id_is_adopted_not_duplicated(store, db, now, full):
     """Point 4, Entra Connect's hard match: the existing user gets the account's immutable id."""
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         existing = make_cloud_user(fake, pupil.mail)
         report = sync(store, db, fake, full=full)
         assert report.counts["adopted"] == 1 and "created" not in report.counts
@@ -401,11 +382,11 @@ def test_a_cloud_user_with_another_immutable_id_is_reported_then_adopted_once_an
         store, db, now):
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     classmate = store.add_account(learner("Bevan", consent=Consent.EXPLICIT), now)
-    with FakeGraph() as fake:
+    with tenant() as fake:
         other = make_cloud_user(fake, pupil.mail, onPremisesImmutableId="c29tZW9uZS1lbHNl")
         # The run's mark after every directory change: the next run finds nothing changed there.
         context = JobContext(store=store, db=db, now=datetime.now(UTC) + timedelta(minutes=1))
-        run = run_job("graph-sync", tenant_sync_job(settings_for(fake)), context)
+        run = run_job("graph-sync", tenant_sync_job(settings_for(fake), fake.clock, waiting(fake)), context)
         assert run.outcome is JobOutcome.PARTLY_FAILED
         assert (run.counts["applied"], run.counts["failed"]) == (1, 1)
         assert [(e["record"], e["error"]) for e in run.errors] == [(pupil.mail, "ImmutableIdConflict")]
@@ -418,19 +399,17 @@ def test_a_cloud_user_with_another_immutable_id_is_reported_then_adopted_once_an
         assert fake.licence_part_numbers(classmate.mail) == {STUDENT_SKU[1]}
         with graph_for(fake) as graph:  # the administrator frees it in the tenant
             graph.request("PATCH", f"/users/{other['id']}", {"onPremisesImmutableId": None})
-        again = run_job("graph-sync", tenant_sync_job(settings_for(fake)), context)  # nothing changed in LDAP
+        again = run_job("graph-sync", tenant_sync_job(settings_for(fake), fake.clock, waiting(fake)),
+                        context)  # nothing changed in LDAP
         assert again.outcome is JobOutcome.SUCCEEDED and (again.counts["applied"], again.counts["failed"]) == (1, 0)
         assert fake.user_by_upn(pupil.mail)["onPremisesImmutableId"] == immutable_id(pupil.id)
         assert cloud_row(db, pupil).state == "applied" and len(fake.users) == 2
 
 
-@pytest.mark.skip(reason="needs the fake Graph's directory/deletedItems (POST /directory/deletedItems/{id}/restore, "
-                         "issue 14 point 6): the current demo/fake_graph.py deletes users for good and answers the "
-                         "restore 400 'Unsupported request'")
 def test_a_cloud_user_deleted_within_thirty_days_is_restored_from_deleted_items_not_made_again(store, db, now):
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     spy = BatchSpy()
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         cloud_id = fake.user_by_upn(pupil.mail)["id"]
         with graph_for(fake) as graph:  # deleted by hand in the tenant: a soft delete
@@ -467,16 +446,16 @@ class Finishes:
 
 def test_a_cloud_user_gone_from_the_tenant_is_asked_back_from_deleted_items_and_made_again_only_if_it_cannot_be(
         store, db, now):
-    """The restore is tried first; a tenant that cannot restore it (purged after 30 days; here
-    the current fake, which has no deletedItems) gets the user made again, once."""
+    """The restore is tried first; a tenant that cannot restore it (purged from deletedItems, by
+    hand or after 30 days) gets the user made again, once."""
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     spy = BatchSpy()
-    with FakeGraph() as fake:
+    with tenant() as fake:
         sync(store, db, fake)
         cloud_id = fake.user_by_upn(pupil.mail)["id"]
-        with fake.lock:  # purged in the tenant, beyond recall
-            del fake.users[cloud_id]
-            fake._by_upn.pop(pupil.mail.lower(), None)
+        with graph_for(fake) as graph:  # deleted in the tenant, then purged beyond recall
+            graph.request("DELETE", f"/users/{cloud_id}")
+            graph.request("DELETE", f"/directory/deletedItems/{cloud_id}")
         sync(store, db, fake, full=True, spy=spy)
         urls = [(step["method"], step["url"]) for step in spy.steps()]
         restore = ("POST", f"/directory/deletedItems/{cloud_id}/restore")
@@ -501,7 +480,7 @@ def test_the_microsoft_365_jobs_started_together_write_one_after_the_other_and_m
     finishes = Finishes()
     start = threading.Barrier(3)
     runs = {}
-    with FakeGraph() as fake:
+    with tenant() as fake:
         settings = settings_for(fake)
 
         def run(name, job):
@@ -512,8 +491,9 @@ def test_the_microsoft_365_jobs_started_together_write_one_after_the_other_and_m
             finishes.done()
 
         threads = [threading.Thread(target=run, args=(name, job)) for name, job in (
-            ("graph-sync", tenant_sync_job(settings)), ("consent-propagation", consent_job(settings)),
-            ("graph-full-sync", full_sync_job(settings)))]
+            ("graph-sync", tenant_sync_job(settings, fake.clock, waiting(fake))),
+            ("consent-propagation", consent_job(settings, fake.clock, waiting(fake))),
+            ("graph-full-sync", full_sync_job(settings, fake.clock, waiting(fake))))]
         for thread in threads:
             thread.start()
         for thread in threads:
