@@ -11,7 +11,7 @@ import pytest
 from connectors.graph import errors
 from connectors.graph.client import GraphClient, Step, WritePacer
 from connectors.graph.tokens import LocalAuthority, TokenSource
-from demo.fake_graph import FACULTY_SKU, FakeGraph, FakeTenantSettings
+from demo.fake_graph import FACULTY_SKU, FakeClock, FakeGraph, FakeTenantSettings
 
 
 class Recorder:
@@ -37,15 +37,27 @@ def new_user(n: int, **extra) -> dict:
             "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Tiger4821x"}, **extra}
 
 
+LAG = FakeTenantSettings().replication_lag_seconds
+
+
 @pytest.fixture
 def fake():
-    with FakeGraph(FakeTenantSettings(page_size=10)) as started:
+    """The fake tenant on a FakeClock: a test waits out Entra's replication lag by advancing it."""
+    with FakeGraph(FakeTenantSettings(page_size=10), clock=FakeClock()) as started:
         yield started
+
+
+def replicated(fake: FakeGraph) -> None:
+    """The users just made are replicated: Graph answers for them from now on."""
+    fake.clock.advance(LAG)  # type: ignore[attr-defined]
 
 
 def test_users_are_created_read_changed_and_deleted(fake):
     with client_for(fake) as graph:
         made = graph.request("POST", "/users", new_user(1))
+        with pytest.raises(errors.NotFound):  # Entra ID is eventually consistent: not yet replicated
+            graph.request("GET", f"/users/{made['id']}")
+        replicated(fake)
         assert graph.request("GET", f"/users/{made['id']}")["userPrincipalName"] == "User1@hwbcymru.net"
         graph.request("PATCH", f"/users/{made['id']}", {"accountEnabled": False})
         assert fake.user_by_upn("User1@hwbcymru.net")["accountEnabled"] is False
@@ -58,6 +70,7 @@ def test_users_are_created_read_changed_and_deleted(fake):
 def test_paging_follows_next_links_to_the_end(fake):
     with client_for(fake) as graph:
         graph.batch([Step(str(n), "POST", "/users", new_user(n)) for n in range(25)])
+        replicated(fake)
         before = graph.stats.requests
         listed = list(graph.pages("/users"))
         assert len(listed) == 25 and len({u["id"] for u in listed}) == 25
@@ -65,22 +78,21 @@ def test_paging_follows_next_links_to_the_end(fake):
 
 
 def test_a_batch_answers_each_step_and_a_failed_dependency_is_424(fake):
+    licence = {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []}
     with client_for(fake) as graph:
-        answers = graph.batch([
+        graph.request("POST", "/users", new_user(3))
+        replicated(fake)
+        answers = graph.batch([  # two chains: each goes as a sequential batch of its own
             Step("a", "POST", "/users", new_user(1)),
             Step("b", "POST", "/users", new_user(2, userPrincipalName="Bad Name@hwbcymru.net")),
-            Step("c", "POST", "/users/User2@hwbcymru.net/assignLicense",
-                 {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []},
-                 depends_on=("b",)),
-            Step("d", "POST", "/users/User1@hwbcymru.net/assignLicense",
-                 {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []},
-                 depends_on=("a",)),
+            Step("c", "POST", "/users/User2@hwbcymru.net/assignLicense", licence, depends_on=("b",)),
+            Step("d", "POST", "/users/User3@hwbcymru.net/assignLicense", licence, depends_on=("a",)),
         ])
         assert (answers["a"].status, answers["b"].status, answers["c"].status, answers["d"].status) == (201, 400, 424,
                                                                                                         200)
         assert isinstance(answers["b"].error, errors.BadRequest) and answers["b"].error.code == "Request_BadRequest"
         assert isinstance(answers["c"].error, errors.FailedDependency)
-        assert fake.licence_part_numbers("User1@hwbcymru.net") == {"STANDARDWOFFPACK_FACULTY"}
+        assert fake.licence_part_numbers("User3@hwbcymru.net") == {"STANDARDWOFFPACK_FACULTY"}
 
 
 def test_more_than_twenty_steps_go_in_several_batches(fake):
@@ -142,10 +154,11 @@ def test_dry_run_sends_no_write(fake):
 
 def test_no_free_licence_and_no_usage_location_are_told_apart():
     settings = FakeTenantSettings(seats={FACULTY_SKU[0]: 1})
-    with FakeGraph(settings) as fake, client_for(fake) as graph:
+    with FakeGraph(settings, clock=FakeClock()) as fake, client_for(fake) as graph:
         graph.request("POST", "/users", new_user(1))
         graph.request("POST", "/users", new_user(2))
         graph.request("POST", "/users", new_user(3, usageLocation=None))
+        replicated(fake)
         licence = {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []}
         graph.request("POST", "/users/User1@hwbcymru.net/assignLicense", licence)
         with pytest.raises(errors.BadRequest) as full:
@@ -166,40 +179,41 @@ def test_the_client_keeps_to_the_write_budget_instead_of_meeting_429s():
         assert fake.stats["throttled_budget"] == 0
 
 
-class ShapeCheckingGraph(FakeGraph):
-    """The fake Graph refusing, as Graph does, a $batch that mixes parallel steps and dependsOn
-    chains (microsoft-graph-docs issue 16280), and any batch holding a step for `poisoned`.
-    Until demo/fake_graph.py enforces the shape itself (issue 14 point 6)."""
+def shapes_sent(graph: GraphClient) -> list[str]:
+    """The shape of each $batch as it goes on the wire: parallel, sequential (one chain) or mixed."""
+    shapes: list[str] = []
+    send = graph.http.request
 
-    def __init__(self, poisoned: str = "nobody"):
-        super().__init__()
-        self.poisoned, self.shapes = poisoned, []
+    def recording(method, url, **kwargs):
+        if url.endswith("/$batch"):
+            requests = kwargs["json"]["requests"]
+            chained = [r for r in requests if r.get("dependsOn")]
+            sequential = all(r.get("dependsOn") == [requests[i - 1]["id"]] for i, r in enumerate(requests) if i)
+            shapes.append("sequential" if chained and sequential else "parallel" if not chained else "mixed")
+        return send(method, url, **kwargs)
 
-    def _batch(self, body):
-        requests = body.get("requests", [])
-        chained = [r for r in requests if r.get("dependsOn")]
-        sequential = all(r.get("dependsOn") == [requests[i - 1]["id"]] for i, r in enumerate(requests) if i)
-        self.shapes.append("sequential" if chained and sequential else "parallel" if not chained else "mixed")
-        if self.shapes[-1] == "mixed":
-            return 400, {"error": {"code": "BadRequest", "message": "Batch should be either fully sequential or "
-                                                                    "fully parallel"}}, {}
-        if any(self.poisoned in str(r.get("body")) for r in requests):
-            return 400, {"error": {"code": "BadRequest", "message": "Invalid batch payload format."}}, {}
-        return super()._batch(body)
+    graph.http.request = recording  # type: ignore[method-assign]
+    return shapes
 
 
-def test_a_batch_of_chains_and_independent_steps_is_sent_in_shapes_graph_accepts():
+def test_a_batch_of_chains_and_independent_steps_is_sent_in_shapes_graph_accepts(fake):
+    """The fake refuses a mixed batch whole (tests/contract); the client never sends one."""
     licence = {"addLicenses": [{"skuId": FACULTY_SKU[0], "disabledPlans": []}], "removeLicenses": []}
-    with ShapeCheckingGraph() as fake, client_for(fake) as graph:
-        answers = graph.batch([Step("a", "POST", "/users", new_user(1)), Step("x", "POST", "/users", new_user(9)),
+    with client_for(fake) as graph:
+        graph.request("POST", "/users", new_user(1))
+        replicated(fake)
+        shapes = shapes_sent(graph)
+        answers = graph.batch([Step("a", "PATCH", "/users/User1@hwbcymru.net", {"usageLocation": "GB"}),
+                               Step("x", "POST", "/users", new_user(9)),
                                Step("b", "POST", "/users/User1@hwbcymru.net/assignLicense", licence,
                                     depends_on=("a",))])
-        assert {k: a.status for k, a in answers.items()} == {"a": 201, "x": 201, "b": 200}
-        assert sorted(fake.shapes) == ["parallel", "sequential"]
+        assert {k: a.status for k, a in answers.items()} == {"a": 204, "x": 201, "b": 200}
+        assert sorted(shapes) == ["parallel", "sequential"] and fake.stats["batches_rejected"] == 0
 
 
-def test_a_whole_batch_refused_400_goes_again_step_by_step_and_only_the_bad_step_fails():
-    with ShapeCheckingGraph(poisoned="User3@") as fake, client_for(fake) as graph:
+def test_a_whole_batch_refused_400_goes_again_step_by_step_and_only_the_bad_step_fails(fake):
+    fake.refuse_batches_holding("User3@")
+    with client_for(fake) as graph:
         answers = graph.batch([Step(str(n), "POST", "/users", new_user(n)) for n in range(5)])
         assert {k: a.status for k, a in answers.items()} == {"0": 201, "1": 201, "2": 201, "3": 400, "4": 201}
         assert isinstance(answers["3"].error, errors.BadRequest) and len(fake.users) == 4
