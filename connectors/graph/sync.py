@@ -16,7 +16,9 @@ mixing parallel steps and `dependsOn` chains with a whole-batch 400). An
 account walks through its steps one batch after another: look up (a create
 first looks for a cloud user with its UPN, see below), write the user (create,
 update, restore, delete), then its licence, addressed by the id Graph returned,
-never by the UPN of a user just made. Entra ID is eventually consistent: a 404
+never by the UPN of a user just made. Entra ID is eventually consistent: the
+next step of a user just created or restored waits LAG_FIRST_WAIT first (a write
+spent on a near-certain 404 is budget lost), then a 404
 or "invalid usage location" about a user created or restored in this run is
 sent again with back-off for up to `LAG_LIMIT` (5 minutes, Porth's choice:
 Microsoft documents no bound; reports are of 15 s to a few minutes), then the
@@ -29,7 +31,9 @@ The tenant as it is (point 4). A cloud user with the account's UPN is matched
 like Entra Connect's hard match: without an `onPremisesImmutableId` it is
 adopted (the immutable id set on it, never a second user, never a deletion);
 with another one it is reported on the account's record for an administrator
-and left alone. A cloud user Porth deleted less than 30 days ago is restored
+and left alone. A create refused as taken although the lookups found nobody is
+a user the replicas have not seen yet (a killed run's): looked up again with
+back-off for up to LAG_LIMIT. A cloud user Porth deleted less than 30 days ago is restored
 from directory/deletedItems instead of made again.
 """
 

@@ -153,6 +153,10 @@ def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fil
         assert "graph-sync: succeeded" in ran.stdout, ran.stdout + ran.stderr
         created = int(re.search(r"created (\d+)", ran.stdout).group(1))
         assert created > 1000
+        # Issue 14 point 7: the first sync ends with every account applied and none failed.
+        applied, failed, considered = map(int, re.search(r"applied (\d+), failed (\d+), considered (\d+)",
+                                                         ran.stdout).groups())
+        assert (applied, failed) == (considered, 0), ran.stdout
         token = httpx.post(f"http://127.0.0.1:{graph_port}/{tenant.tenant}/oauth2/v2.0/token",
                            data={"grant_type": "client_credentials", "client_id": tenant.client_id,
                                  "client_secret": tenant.client_secret}).json()["access_token"]
