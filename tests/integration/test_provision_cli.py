@@ -114,7 +114,9 @@ def test_unusable_input_exits_2_with_one_line_per_file(env, tmp_path):
 
 
 def test_a_killed_run_rerun_converges_without_duplicates(env, store, tmp_path):
-    count = 150
+    # Enough learners that the run is still going when the kill lands, however fast the machine:
+    # the kill is sent at 120 accounts, and reading them to count takes a moment too.
+    count = 400
     rows = [learner_row(n, surname=("Jones", "Davies", "Evans")[n % 3]) for n in range(1, count + 1)]
     folder = write_export(tmp_path / "big", rows, [staff_row(f"S{n}") for n in range(1, 11)])
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "provision", str(folder)], cwd=ROOT, env=env,
