@@ -518,8 +518,10 @@ def plan_school(
         learners_vanished=planner.disappeared[AccountKind.LEARNER] + planner.replaced_learners,
     )
     hold = hold_for(counts, guard, allowed_deactivations)
-    workflows = tuple(
-        w for w in (SCHOOL_DETAILS, STAFF if export.has_staff else None, LEARNERS if export.has_learners else None,
-                     GROUPS, LEAVERS) if w
-    )
-    return Plan(school, tuple(planner.actions), tuple(planner.errors), hold, workflows)
+    return Plan(school, tuple(planner.actions), tuple(planner.errors), hold, workflows_of(export))
+
+
+def workflows_of(export: SchoolExport) -> tuple[str, ...]:
+    """The workflows an export feeds (M-10): staff and learners only when it carries them."""
+    return tuple(w for w in (SCHOOL_DETAILS, STAFF if export.has_staff else None,
+                             LEARNERS if export.has_learners else None, GROUPS, LEAVERS) if w)

@@ -29,17 +29,14 @@ from connectors.provisioning.applier import COUNTED, ApplyResult, apply_plan
 from connectors.provisioning.plan import (
     DIRECTORY_REFUSED,
     GROUPS,
-    LEARNERS,
-    LEAVERS,
     PENDING_TRANSFER,
     SCHOOL_DETAILS,
-    STAFF,
     Action,
     Deactivate,
     Plan,
     RecordError,
 )
-from connectors.provisioning.planner import GuardPolicy, hashes_to_look_up, plan_school
+from connectors.provisioning.planner import GuardPolicy, hashes_to_look_up, plan_school, workflows_of
 from directory.errors import DirectoryError
 from directory.model import AccountKind
 from directory.store import DirectoryStore
@@ -176,12 +173,6 @@ def _plan_or_failure(store: DirectoryStore, export: SchoolExport, today: date, g
     return plan
 
 
-def _workflows_of(export: SchoolExport) -> tuple[str, ...]:
-    """The workflows an export feeds (M-10), as the planner names them in its plan."""
-    return tuple(w for w in (SCHOOL_DETAILS, STAFF if export.has_staff else None,
-                             LEARNERS if export.has_learners else None, GROUPS, LEAVERS) if w)
-
-
 class _ProgressWriter:
     """Told of every applied action: passes it on to the caller's progress, and every
     PROGRESS_EVERY_ACTIONS actions or PROGRESS_EVERY_SECONDS writes the counts so far to the
@@ -265,7 +256,7 @@ def provision_school(
         if planned.recorded and not dry_run:
             # The school's workflows failed tonight (M-10): its status says so, and why.
             failed.run_ids = {w: workflow_runs.start_run(db, export.school, w, now, source=source)
-                              for w in _workflows_of(export)}
+                              for w in workflows_of(export)}
             _finish(db, failed.run_ids, WorkflowOutcome.FAILED, clock(), {}, [], note=planned.message)
         return failed
     plan = planned
