@@ -57,6 +57,7 @@ from sqlalchemy import select
 from connectors.graph import errors
 from connectors.graph.client import MAX_BATCH, RETRYABLE, WRITE_METHODS, Answer, GraphClient, Step, retry_after
 from connectors.graph.desired import AccountPlan, Change, CloudUser, Known, Skus, desired_user, plan_account
+from connectors.graph.errors import GraphError
 from directory.model import Account, AccountKind, AccountState
 from directory.rules.cloud_identity import immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
@@ -85,6 +86,11 @@ class SyncReport:
 
     def count(self, name: str, by: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + by
+
+    def not_taken(self, record: str, error: GraphError, transient: bool = False) -> None:
+        """One account the tenant did not take in this run, counted and logged with its code."""
+        self.count("left pending" if transient else "failed")
+        self.errors.append({"record": record, "error": error.code, "detail": error.message})
 
     @property
     def applied(self) -> int:
@@ -630,8 +636,7 @@ class TenantSync:
         if not transient:
             self._licence_outcome(account.plan, False, error)
         self.report.count("licence left pending" if transient else "licence failed")
-        self.report.count("left pending" if transient else "failed")
-        self.report.errors.append({"record": account.user.upn, "error": error.code, "detail": error.message})
+        self.report.not_taken(account.user.upn, error, transient)
         account.stage = Stage.DONE
 
     def _release_seat(self, account: _Account) -> None:
@@ -645,8 +650,7 @@ class TenantSync:
     def _refuse_before_sending(self, account: Account, reason: str) -> None:
         error = errors.GraphError(400, INVALID_USER_PRINCIPAL_NAME, reason)
         self._stage(account.id, state=ChangeState.FAILED, error=error, digest=None)
-        self.report.count("failed")
-        self.report.errors.append({"record": account.id, "error": error.code, "detail": error.message})
+        self.report.not_taken(account.id, error)
 
     def _failed(self, account: _Account, error: errors.GraphError) -> None:
         plan = account.plan
@@ -657,9 +661,7 @@ class TenantSync:
                     digest=None)
         if not transient and plan.user is not None and plan.user.licence:
             self._licence_outcome(plan, False, error)
-        self.report.count("left pending" if transient else "failed")
-        self.report.errors.append({"record": plan.user.upn if plan.user else plan.account_id, "error": error.code,
-                                   "detail": error.message})
+        self.report.not_taken(plan.user.upn if plan.user else plan.account_id, error, transient)
         account.stage = Stage.DONE
 
     # -- the record: staged per account, written once per batch --------------------------------------
