@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import assert_never
 
 from connectors.mis.records import LearnerRecord, StaffRecord
@@ -68,11 +68,10 @@ class ApplyResult:
         self.taken = list(later.taken)
 
 
-def new_account(record: LearnerRecord | StaffRecord, school: str, today: date | None = None) -> NewAccount:
+def new_account(record: LearnerRecord | StaffRecord, school: str, today: date) -> NewAccount:
     """The account a CreateAccount makes, with every field the field-policy table takes from the
-    MIS (`creation_values`: M-1, a rerun changes nothing); `today` (the run's day, the system's if
-    None) decides whether a leaving date is still to come (kept) or has come (a leaver instead)."""
-    today = today or datetime.now(UTC).date()
+    MIS (`creation_values`: M-1, a rerun changes nothing); `today` (the run's day) decides whether
+    a leaving date is still to come (kept) or has come (a leaver instead)."""
     if not record.legal_surname or not record.legal_forename:
         # The planner never makes a CreateAccount from such a record (M-9 "Missing legal name");
         # should one come anyway, the store is not asked to name an account after nothing.

@@ -171,7 +171,7 @@ def test_a5_legal_names_are_taken_at_creation_only_and_never_change_the_account(
     assert changed_fields(plan([learner], [account(1)])) == []
     assert changed_fields(plan(None, [staff_account()], staff=[staff_record(**NAME_CHANGES[field])])) == []
     [create] = plan([learner]).actions[:1]  # ...but a new account is made from them
-    assert getattr(new_account(create.record, SCHOOL), field) == getattr(learner, f"legal_{field}")
+    assert getattr(new_account(create.record, SCHOOL, TODAY), field) == getattr(learner, f"legal_{field}")
 
 
 def test_a_transfer_in_brings_every_forced_learner_field_and_the_new_school():
@@ -197,7 +197,7 @@ def test_the_field_table_names_account_fields_once_each_and_only_forced_ones_com
 @pytest.mark.parametrize("mis_record", [record(1), staff_record()], ids=["learner", "staff"])
 def test_an_account_is_created_with_what_the_table_takes_from_the_mis(mis_record):
     """The applier's new account carries every AT_CREATION and FORCED value of the table."""
-    new: NewAccount = new_account(mis_record, SCHOOL)
+    new: NewAccount = new_account(mis_record, SCHOOL, TODAY)
     for rule in FIELD_POLICIES[new.kind]:
         if rule.policy is not FieldPolicy.NEVER_FROM_MIS and rule.field in NewAccount.__dataclass_fields__:
             assert getattr(new, rule.field) == rule.from_mis(mis_record, TODAY), rule.field
