@@ -14,8 +14,11 @@ from directory.ldap import filters
 from directory.ldap.config import DirectoryConfig
 from directory.ldap.connections import Connections
 from directory.ldap.mapping import (
+    ACCOUNT_OBJECT_CLASSES,
     ACCOUNTS,
+    CONTACT_ATTRIBUTES,
     ERASED_ON_DELETE,
+    OBJECT_CLASS,
     PLANNING_FIELDS,
     UPDATABLE_FIELDS,
     WHOLE_ACCOUNT,
@@ -259,6 +262,11 @@ class Accounts:
         unique overlay keeps them from ever being given to someone else (A-2).
         """
         replace: dict[str, list[str]] = {attribute: [] for attribute in account_attributes(ERASED_ON_DELETE)}
+        # A non-MIS account's contact details go too, with the auxiliary class that allows the work
+        # address: the object classes are set to an account's own (replacing an absent attribute
+        # with nothing is a no-op in LDAP, so one modify serves accounts with and without them).
+        replace.update({attribute: [] for attribute in CONTACT_ATTRIBUTES.values()})
+        replace[OBJECT_CLASS] = list(ACCOUNT_OBJECT_CLASSES)
         replace.update({A["surname"]: ["deleted"], A["common_name"]: ["deleted"]})
         replace.update(_state_attributes(AccountState.DELETED, by, reason, now))
         self._ldap.modify(self.tree.account(account_id), f"deleting account {account_id}", replace=replace)

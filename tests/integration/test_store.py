@@ -14,6 +14,7 @@ from directory.model import (
     AccountKind,
     AccountState,
     Consent,
+    Contact,
     GroupKind,
     NewAccount,
     PasswordStatus,
@@ -186,6 +187,21 @@ def test_state_changes_record_who_when_why(store, now):
     assert (change.by, change.reason, change.at) == ("BloggsJ", "left the school", later)
     store.set_state(created.id, AccountState.ACTIVE, by="BloggsJ", reason="returned", now=later)
     assert store.get_account(created.id).is_active
+
+
+def test_deletion_erases_the_contact_details_of_a_non_mis_account(slapd, store, now):
+    """L-4: a deleted non-MIS account keeps no work address, phone, job title or organisation name."""
+    contact = Contact(organisation_name="Cardiff Council", job_title="Officer",
+                      work_email="huw.evans@cardiff.gov.uk", phone="029 2087 2000")
+    created = store.add_account(NewAccount(kind=AccountKind.LA_NONMIS, surname="Evans", forename="Huw",
+                                           created_by="test", organisation="661", contact=contact), now)
+    store.delete_account(created.id, by="lifecycle", reason="12 months after leaving", now=now)
+    conn = ldap3.Connection(slapd.url, ROOT_DN, slapd.root_password, auto_bind=True)
+    conn.search(store.account_dn(created.id), "(objectClass=*)", ldap3.BASE, attributes=["*"])
+    left = conn.entries[0].entry_attributes_as_dict
+    assert not {"o", "title", "porthWorkEmail", "telephoneNumber"} & set(left), left
+    assert "porthContactInfo" not in left["objectClass"]
+    assert left["porthAccountState"] == ["deleted"]
 
 
 def test_deletion_erases_personal_data_but_keeps_the_name_reserved(slapd, store, now):
