@@ -94,13 +94,13 @@ def test_a_name_with_letters_but_none_for_a_username_is_told_so_when_a_username_
     as_champion(portal, now)
     path = f"/portal/accounts/{pupil.id}/edit"
     refused_for(post(portal, path, {"forename": "Anna", "surname": "王", "new_username": "yes"}), "surname",
-                "letter A to Z")
+                "letter from A to Z")
     assert store.get_account(pupil.id).surname == "Avery"
     assert post(portal, path, {"forename": "Anna", "surname": "王"}).status_code == 303  # names only: fine
     assert store.get_account(pupil.id).surname == "王"
     form = f"/portal/users/non-mis/new?school={SCHOOL}&understood=yes"
     refused_for(post(portal, form, {"forename": "Wei", "surname": "王", "password": "Daffodil2024",
-                                    "expiry": "3-months", "add": "yes"}), "surname", "letter A to Z")
+                                    "expiry": "3-months", "add": "yes"}), "surname", "letter from A to Z")
 
 
 def test_the_message_is_in_welsh_for_a_welsh_reader(portal, now):
@@ -108,4 +108,4 @@ def test_the_message_is_in_welsh_for_a_welsh_reader(portal, now):
     form = f"/portal/users/governors/new?school={SCHOOL}&understood=yes&lang=cy"
     refused = post(portal, form, {"forename": "Gwen", "surname": "123", "password": "Daffodil2024",
                                   "expiry": "3-months", "add": "yes"})
-    assert refused.status_code == 400 and "rhaid iddo gynnwys llythyren" in text(refused)
+    assert refused.status_code == 400 and "gynnwys llythyren" in text(refused)
