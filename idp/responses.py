@@ -93,8 +93,10 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _checked(value: str) -> str:
+    # idp/attribute_values.py keeps such values out before this point; the message never quotes the
+    # value (an error log must not carry a person's name).
     if _NOT_XML.search(value):
-        raise ValueError(f"a character XML cannot carry in {value!r}")
+        raise ValueError("a character XML cannot carry in a value of the Response")
     return value
 
 
