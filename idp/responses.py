@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
+from idp.attribute_values import MAX_VALUE_CHARACTERS
 from idp.attributes import ReleasedAttribute
 from idp.encryption import encrypt_assertion
 from idp.saml_xml import (
@@ -65,8 +66,9 @@ def _status(parent: etree._Element, code: str, message: str | None = None) -> No
     else:
         top = etree.SubElement(status, q(SAMLP, "StatusCode"), Value=_TOP_LEVEL.get(code, _RESPONDER))
         etree.SubElement(top, q(SAMLP, "StatusCode"), Value=code)
-    if message:
-        etree.SubElement(status, q(SAMLP, "StatusMessage")).text = message
+    if message:  # saml2int SDP-G02: at most 256 characters (a reason may quote a request's values)
+        etree.SubElement(status, q(SAMLP, "StatusMessage")).text = (
+            message if len(message) <= MAX_VALUE_CHARACTERS else message[:MAX_VALUE_CHARACTERS - 1] + "…")
 
 
 def _response(idp_entity_id: str, destination: str, in_response_to: str | None, now: datetime) -> etree._Element:

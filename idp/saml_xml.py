@@ -114,6 +114,17 @@ def parse(document: bytes, limit: int = MAX_MESSAGE_BYTES) -> etree._Element:
     return root
 
 
+QUOTED_CHARACTERS = 100  # an Issuer or URL longer than this is cut where a page, a log or a StatusMessage shows it
+
+
+def quoted(value: object) -> str:
+    """A value from a message as a page, the log or a StatusMessage may show it: repr() escapes control
+    characters and line breaks (no forged log lines), and a long one is cut (a page never carries 256 KiB
+    of someone else's Issuer; saml2int SDP-G02 caps what Porth writes at 256 characters)."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARACTERS else text[:QUOTED_CHARACTERS - 1] + "…"
+
+
 def q(namespace: str, name: str) -> str:
     return f"{{{namespace}}}{name}"
 

@@ -60,3 +60,24 @@ def test_a_value_over_256_characters_is_left_out_and_256_is_sent(porth, store, n
     assert any(account.id in r.getMessage() and "givenName" in r.getMessage() and "256" in r.getMessage()
                for r in caplog.records)
     assert "a" * 297 not in caplog.text
+
+
+def test_a_refusal_quoting_a_long_request_value_stays_within_256_characters(porth, caplog):
+    """SDP-G02 covers every string Porth writes: a StatusMessage quoting a 5,000-character Destination (and a
+    forged line break in it) is cut, and the log line quotes it escaped, never a second, forged line."""
+    import base64
+
+    from lxml import etree
+
+    from tests.integration.test_idp_sso import redirect_url_for, request_xml
+
+    service = onelogin(porth, policy=RELEASE)
+    url, _ = service.login_url()
+    request = etree.fromstring(request_xml(url))
+    request.set("Destination", "https://elsewhere.example/\nINFO forged line " + "x" * 5000)
+    with caplog.at_level(logging.INFO):
+        answer = porth.client.get(redirect_url_for(etree.tostring(request)).replace("http://localhost", ""))
+    response = etree.fromstring(base64.b64decode(answer_form(answer).fields["SAMLResponse"]))
+    [message] = response.iter("{urn:oasis:names:tc:SAML:2.0:protocol}StatusMessage")
+    assert "is addressed to" in message.text and len(message.text) <= 256
+    assert "\nINFO forged line" not in caplog.text and "x" * 200 not in caplog.text
