@@ -36,3 +36,13 @@ def test_the_same_documents_without_a_dtd_are_read():
 def test_a_dtd_after_the_root_is_not_well_formed():
     with pytest.raises(XmlRefused, match="well-formed"):
         parse(b"<r><!DOCTYPE x></r>")
+
+
+def test_the_ctf_reader_refuses_a_utf16_dtd_too():
+    """CTF files are read by defusedxml (expat), which sees the DOCTYPE after decoding: UTF-16 is no way round."""
+    from connectors.mis import ctf
+    from connectors.mis.records import FormatRefused
+
+    document = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE CTfile [<!ENTITY a "x">]><CTfile/>'
+    with pytest.raises(FormatRefused, match="DTD"):
+        ctf.parse("pupils.xml", document.encode("utf-16"), b"k" * 32)
