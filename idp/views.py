@@ -42,6 +42,7 @@ from directory.model import Account
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
+from idp.attribute_values import carriable, value_problem
 from idp.attributes import persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
@@ -117,10 +118,20 @@ def _answer(pending: Pending, account: Account, sso: dict):
     idp_settings = provider.settings.idp
     try:
         name_id = _name_id(pending, account, service)
-        attributes = released(account, service.release, service.attributes)
+        attributes, left_out = carriable(released(account, service.release, service.attributes))
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
+                               pending))
+    # A value XML cannot carry, or over saml2int's 256 characters, is left out, never a 500 (issue 15):
+    # logged by account id and attribute, never the value (it may be a name).
+    for gap in left_out:
+        log.warning("account %s: a value of %s left out of the Response to %s: it %s", account.id,
+                    gap.attribute, service.name, gap.reason)
+    name_id_problem = value_problem(name_id)
+    if name_id_problem:  # a NameID cannot be left out (e.g. an email NameID from a mail written by hand)
+        log.error("account %s cannot be sent to %s: its NameID %s", account.id, service.name, name_id_problem)
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
                                pending))
     qualify = pending.name_id_mode != "immutable-id"
