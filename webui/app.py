@@ -90,9 +90,17 @@ SECURITY_HEADERS = {
 }
 
 
+# Kept by no cache, the browser's back-forward copy included: every page but these may carry
+# something personal (a password, a name, a sign-in token, a signed Response), and a shared
+# computer keeps what it is allowed to (issue 15 point 6). What is the same for everyone may be kept.
+CACHEABLE_ENDPOINTS = frozenset({"static", "idp.metadata"})
+
+
 def _security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
