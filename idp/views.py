@@ -288,7 +288,8 @@ def sign_in():
     now = utc_now()
     if not username or not password:
         return _sign_in_form(pending, token, username, _("Enter your username and password"))
-    verdict = provider.throttle.check(username, address, now)
+    # Counted as a failure before the password is checked, so a burst cannot outrun the count.
+    verdict = provider.throttle.attempt(username, address, now)
     if verdict.wait_seconds:
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
@@ -298,11 +299,12 @@ def sign_in():
     try:
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials:
-        provider.throttle.failed(username, address, now)
         log.info("sign-in failed from %s", address)
         return _sign_in_form(pending, token, username, _("The username or password is not right"))
-    if verdict.username_has_failures:
-        provider.throttle.succeeded(username, address)
+    except BaseException:
+        provider.throttle.not_checked(username, address)
+        raise
+    provider.throttle.succeeded(username, address)
     if policy.may_sign_in(account) is not None:
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
