@@ -141,6 +141,10 @@ class WebSettings(_Section):
     # sign-in throttle counts failures per client address (S-3), which behind a proxy is
     # the proxy's own unless this says how many hops to trust. 0: none (Porth faces clients).
     trusted_proxies: int = Field(default=0, ge=0, le=5)
+    # A browser's session (single sign-on and portal) ends after this long without a request to
+    # Porth, whatever its lifetime left (issue 15 point 1). 60: the Shibboleth IdP's own default
+    # (idp.session.timeout), long enough for a lesson spent in one service; docs/sign-in.md.
+    session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
 
     @property
     def effective_workers(self) -> int:
