@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from flask import Flask, current_app, g, session
-from flask.sessions import SecureCookieSession, SessionInterface
+from flask.sessions import SecureCookieSession, SessionInterface, SessionMixin
 
 from operational.web_sessions import SignedIn, StoredSession, WebSessionStore
 
@@ -46,22 +46,24 @@ class ServerSession(SecureCookieSession):
 
 
 class ServerSessionInterface(SessionInterface):
-    def __init__(self, store: WebSessionStore, signed_in_through: Callable[[dict[str, Any]], SignedIn]):
+    def __init__(self, store: WebSessionStore, signed_in_through: Callable[[dict[str, Any]], SignedIn],
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.store = store
         # Reads from a session's data who is signed in through it (the app knows where each part keeps it).
         self.signed_in_through = signed_in_through
+        self.clock = clock  # the time lifetimes and idle timeouts are measured by
 
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie = request.cookies.get(self.get_cookie_name(app), "")
         if _ID_SHAPE.fullmatch(cookie):
-            stored = self.store.read(cookie, datetime.now(UTC))
+            stored = self.store.read(cookie, self.clock())
             if stored is not None:
                 return ServerSession(stored.data, cookie, stored)
         return ServerSession()
 
-    def save_session(self, app: Flask, session: SessionInterface | Any, response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response) -> None:
         current = cast(ServerSession, session)
-        now = datetime.now(UTC)
+        now = self.clock()
         stored, session_id = current.stored, current.session_id
         if current.accessed:
             response.vary.add("Cookie")
