@@ -21,8 +21,8 @@ from tests.integration.idp_fixtures import PASSWORD, Porth, make_porth, porth  #
 from tests.integration.portal_fixtures import PortalBrowser, portal  # noqa: F401 (fixture)
 from tests.integration.test_idp_sso import answer_form, onelogin, request_xml
 from tests.integration.test_operational_store import _postgres_database
-from webui.portal.saml_sp import PortalSignInRefused
 from tests.saml_services import csrf_token, path_of, posted_form
+from webui.portal.saml_sp import PortalSignInRefused
 
 COOKIE = "porth_session"
 ACS = "/portal/saml/acs"
@@ -133,7 +133,8 @@ def test_a_cookie_copied_before_portal_sign_out_opens_nothing_after_it(portal, n
     dashboard = portal.sign_in("JonesA@hwbcymru.net")
     thief = browser_with(portal.porth, cookie_of(portal.client))
     assert thief.client.get("/portal/").status_code == 200  # the copy works while the session lives
-    out = follow(portal.client, portal.client.post("/portal/sign-out", data={"csrf_token": csrf_token(text(dashboard))}))
+    signed_out = portal.client.post("/portal/sign-out", data={"csrf_token": csrf_token(text(dashboard))})
+    out = follow(portal.client, signed_out)
     assert "You have signed out" in text(out)
     assert thief.client.get("/portal/").status_code == 303
     assert not single_sign_on_answers(thief, service)

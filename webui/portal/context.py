@@ -10,8 +10,8 @@ from typing import Literal, overload
 from flask import abort, current_app, request
 from flask_login import current_user
 
-from idp import browser_sessions
 from directory.model import Account, AccountKind, AccountState, Organisation, OrganisationKind, School
+from idp import browser_sessions
 from webui.portal.access import SchoolRegister, require
 from webui.portal.operations.core import Caller, OperationalAuditLog, Records
 from webui.portal.permissions import Action, Target, TargetKind, account_target, school_target
