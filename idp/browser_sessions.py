@@ -55,7 +55,9 @@ class ServerSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request) -> ServerSession:
         cookie = request.cookies.get(self.get_cookie_name(app), "")
-        if _ID_SHAPE.fullmatch(cookie):
+        # Stylesheets, scripts and images never use the session: no read of the store for them.
+        static = bool(app.static_url_path) and request.path.startswith(f"{app.static_url_path}/")
+        if not static and _ID_SHAPE.fullmatch(cookie):
             stored = self.store.read(cookie, self.clock())
             if stored is not None:
                 return ServerSession(stored.data, cookie, stored)
@@ -77,18 +79,18 @@ class ServerSessionInterface(SessionInterface):
             self.store.end(session_id)
             self._delete_cookie(app, response)
             return
+        # A write to a session that was ended meanwhile (a sign-out or deactivation elsewhere, or
+        # this browser's own sign-in in another request, which moved it to a new id) changes
+        # nothing: it stays ended. Its cookie is left alone: it may already be the new id's.
         signed_in = self.signed_in_through(dict(current))
         if current.renew_requested or signed_in != stored.signed_in:
             new_id = new_session_id()
             if self.store.write(session_id, dict(current), signed_in, stored.created_at, now, new_id=new_id):
                 self._set_cookie(app, response, current, new_id, now)
-            else:  # ended meanwhile (a sign-out or deactivation elsewhere): it stays ended
-                self._delete_cookie(app, response)
         elif current.modified:
-            if not self.store.write(session_id, dict(current), signed_in, stored.created_at, now):
-                self._delete_cookie(app, response)
-        elif stored.needs_touch(now) and not self.store.touch(session_id, stored.created_at, now):
-            self._delete_cookie(app, response)
+            self.store.write(session_id, dict(current), signed_in, stored.created_at, now)
+        elif stored.needs_touch(now):
+            self.store.touch(session_id, stored.created_at, now)
 
     def _set_cookie(self, app: Flask, response, current: ServerSession, session_id: str, now: datetime) -> None:
         expires = now + self.store.lifetimes.lifetime if current.permanent else None

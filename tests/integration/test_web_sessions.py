@@ -331,6 +331,25 @@ def test_a_session_ends_after_an_hour_without_a_request_and_requests_keep_it(por
         assert portal.client.get("/portal/").status_code == status, minutes
 
 
+def test_reading_pages_writes_the_session_at_most_once_a_minute(portal, now):
+    portal.porth.runtime.store.add_account(staff(password=PASSWORD), now)
+    portal.sign_in("JonesA@hwbcymru.net")
+    interface = portal.porth.app.session_interface
+    start = datetime.now(UTC)
+
+    def last_seen():
+        return interface.store.read(cookie_of(portal.client), start).last_seen_at
+
+    signed_in_at = last_seen()
+    for seconds in (10, 25, 40):
+        interface.clock = lambda seconds=seconds: start + timedelta(seconds=seconds)
+        assert portal.client.get("/portal/").status_code == 200
+        assert last_seen() == signed_in_at  # no write for a page read within the minute
+    interface.clock = lambda: start + timedelta(minutes=2)
+    assert portal.client.get("/portal/").status_code == 200
+    assert last_seen() == start + timedelta(minutes=2)
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_two_web_nodes_share_sessions_and_sign_outs(slapd, store, tmp_path, now, engine):
     urls = iter([f"sqlite:///{tmp_path / 'shared.sqlite3'}"]) if engine == "sqlite" else _postgres_database()
