@@ -139,7 +139,7 @@ class PortalServiceProvider:
             if not message_id:
                 raise PortalSignInRefused(f"the {kind} has no ID")
             if not self.replay_ledger.first_use(f"{kind} {issuer}", message_id, keep_until, now):
-                raise PortalSignInRefused(f"the {kind} {message_id} was accepted before (replayed)")
+                raise PortalSignInRefused(f"the {kind} was accepted before (replayed)")
 
     def sign_out_url(self, name_id: str, session_index: str | None) -> tuple[str, str]:
         """Where to send the browser to end the single sign-on session too, and the LogoutRequest's ID."""
