@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, insert, or_, select, update
 
-from operational.db import KeptConnections
+from operational.db import Database, KeptConnections
 from operational.tables import WebSession
 
 # last_seen_at is written at most this often: the idle timeout is kept to within a minute.
@@ -61,6 +61,15 @@ class Lifetimes:
 
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def end_sessions_of(db: Database, account_id: str) -> int:
+    """For code outside a web request (the scheduled jobs): end every session of the account on
+    every browser and node; how many ended."""
+    with db.session() as session, session.begin():
+        ended = session.execute(delete(WebSession).where(
+            or_(WebSession.sso_account_id == account_id, WebSession.portal_account_id == account_id)))
+        return cast(CursorResult, ended).rowcount
 
 
 class WebSessionStore:

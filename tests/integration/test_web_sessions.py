@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from directory.model import Role
+from jobs.framework import JobContext
+from jobs.username_changes import process_username_changes
+from operational import username_changes
 from operational.db import Database, KeptConnections
 from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
 from tests.integration.conftest import staff
@@ -251,6 +254,16 @@ def test_a_deactivated_account_stays_signed_out_after_it_is_reactivated(portal, 
     assert store.get_account(teacher.id).is_active
     assert teachers.client.get("/portal/").status_code == 303
     assert not single_sign_on_answers(teachers.porth, service)
+
+
+def test_a_new_username_and_its_new_password_sign_the_account_out_everywhere(portal, now):
+    """A-5: the scheduled job that gives the new username sets a new password: the old one's sessions end."""
+    runtime = portal.porth.runtime
+    teacher = runtime.store.add_account(staff(password=PASSWORD), now)
+    portal.sign_in("JonesA@hwbcymru.net")
+    assert username_changes.request_change(runtime.db, teacher.id, "PriceN", now)
+    assert process_username_changes(JobContext(store=runtime.store, db=runtime.db, now=now)).counts == {"changed": 1}
+    assert portal.client.get("/portal/").status_code == 303
 
 
 # -- one answer per request (point 3) --------------------------------------------------------------
