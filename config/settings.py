@@ -148,6 +148,10 @@ class WebSettings(_Section):
     # The public home page's account counts are read from the directory at most this often per
     # node, behind the page (webui/school_counts.py), never for each anonymous visitor.
     school_counts_seconds: int = Field(default=300, ge=1, le=24 * 3600)
+    # A browser's session (single sign-on and portal) ends after this long without a request to
+    # Porth, whatever its lifetime left (issue 15 point 1). 60: the Shibboleth IdP's own default
+    # (idp.session.timeout), long enough for a lesson spent in one service; docs/sign-in.md.
+    session_idle_minutes: int = Field(default=60, ge=5, le=24 * 60)
 
     @property
     def effective_workers(self) -> int:

@@ -1,7 +1,8 @@
 """What both the sign-in endpoints (idp/views.py) and the sign-out endpoints (idp/logout_views.py)
-work with: the single sign-on session in the browser's cookie, the identity provider of this
-worker, the signed tokens that carry a checked message to a GET, and the two pages every
-endpoint may answer with (the problem page, and the page that posts a message to a service).
+work with: the single sign-on session in the browser's session (a server-side row,
+idp/browser_sessions.py), the identity provider of this worker, the signed tokens that carry
+a checked message to a GET, and the two pages every endpoint may answer with (the problem
+page, and the page that posts a message to a service).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from idp.provider import IdentityProvider
 
 log = logging.getLogger("porth.idp")
 
-SESSION_KEY = "sso"  # the single sign-on session, in the signed session cookie
+SESSION_KEY = "sso"  # the single sign-on session, in the browser's server-side session
 
 POST_BINDING_PAGE = PreparedPage("idp/post_binding.html", ("action", "value", "relay_state"))
 

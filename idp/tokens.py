@@ -1,4 +1,4 @@
-"""Signed, timed values Porth hands to browsers: the session cookie and the IdP's tokens.
+"""Signed, timed values Porth hands to browsers: the IdP's tokens (sign-in, continuation, logout).
 
 itsdangerous' URL-safe serializer tries zlib on every value it signs. For the few
 hundred bytes of JSON Porth signs, compression took three quarters of the time to

@@ -14,10 +14,18 @@ sites, and a SameSite=Lax session cookie is not sent with a cross-site POST.
 So the POST endpoints check the message, then redirect (303) to a GET with
 the checked request in a signed, short-lived token; the GET sees the
 session and can give single sign-on.
+
+One answer per request (issue 15 point 3): that token, and the `pending` token of the
+sign-in form, serve only the browser they were handed to. The form's token is written
+into this browser's session when the form is shown, and taken back once the request is
+answered; the POST's token (made where no session cookie is sent) is claimed in the
+shared ledger by the first browser to use it. The same browser may load either page
+again (reload, language switch); another browser gets the problem page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -44,6 +52,7 @@ from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import persistent_id, released
+from idp.browser_sessions import renew_session
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import idp_metadata
 from idp.pages import PreparedPage, with_language
@@ -103,7 +112,10 @@ def _name_id(pending: Pending, account: Account, service: Service) -> str:
     return "_" + secrets.token_hex(20)  # transient: new for every assertion
 
 
-def _answer(pending: Pending, account: Account, sso: dict):
+def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None = None):
+    """The Response to the service, or the page saying why not; `token_key` is the sign-in form's
+    token this answers, taken back from the browser once a Response goes (a page in its stead, such
+    as the consent page, may still be seen again in another language)."""
     provider = identity_provider()
     service = provider.services.get(pending.service)
     if service is None:
@@ -122,6 +134,8 @@ def _answer(pending: Pending, account: Account, sso: dict):
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        if token_key:
+            _take_back(token_key)
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
                                pending))
     # A value XML cannot carry, or over saml2int's 256 characters, is left out, never a 500 (issue 15):
@@ -149,31 +163,60 @@ def _answer(pending: Pending, account: Account, sso: dict):
     if service.logout_endpoint() is not None and sso["services"].get(service.entity_id) != sent_as:
         sso["services"][service.entity_id] = sent_as
         session[SESSION_KEY] = sso
+    if token_key:
+        _take_back(token_key)
     return post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
 
 
-def _proceed(pending: Pending):
-    """Answer at once from a live session, or NoPassive, or ask for the password."""
+# -- what this browser was handed ----------------------------------------------------
+GIVEN_KEY = "idp_given"  # request IDs, continuation and sign-in tokens handed to this browser
+MOST_GIVEN = 12  # several tabs signing in at once; the oldest goes first
+
+
+def _given(key: str) -> bool:
+    return key in session.get(GIVEN_KEY, ())
+
+
+def _give(key: str) -> None:
+    kept = [k for k in session.get(GIVEN_KEY, ()) if k != key]
+    session[GIVEN_KEY] = [*kept[-(MOST_GIVEN - 1):], key]
+
+
+def _take_back(key: str) -> None:
+    given = session.get(GIVEN_KEY, ())
+    if key in given:
+        session[GIVEN_KEY] = [k for k in given if k != key]
+
+
+def _request_key(issuer: str, request_id: str) -> str:
+    return "request " + hashlib.sha256(f"{issuer}\x00{request_id}".encode()).hexdigest()[:32]
+
+
+def _pending_token(pending: Pending) -> str:
+    """The sign-in form's token for this request, good in this browser only, until answered."""
+    nonce = secrets.token_urlsafe(16)
+    _give(f"pending {nonce}")
+    return signed_tokens("pending").dumps(pending.to_dict() | {"nonce": nonce})
+
+
+def _proceed(pending: Pending, token_key: str | None = None):
+    """Answer at once from a live session, or NoPassive, or ask for the password (`token_key`: as _answer's)."""
     if pending.request_id:
         # This browser may load the page again (reload, language switch): the request's
         # second use is then not a replay. Another browser's is.
-        session["idp_request"] = _request_key(pending.service, pending.request_id)
+        _give(_request_key(pending.service, pending.request_id))
     sso = live_session()
     if sso and not pending.force_authn:
         account = identity_provider().directory.account_by_id(sso["account"])
         if account is None:
             session.pop(SESSION_KEY, None)
         else:
-            return _answer(pending, account, sso)
+            return _answer(pending, account, sso, token_key)
     if pending.is_passive:
         return _refuse(Refused("no live session and the service asked Porth not to ask for a password",
                                STATUS_NO_PASSIVE, pending))
     username = sso["username"] if sso and pending.force_authn else ""
-    return _sign_in_form(pending, signed_tokens("pending").dumps(pending.to_dict()), username)
-
-
-def _request_key(issuer: str, request_id: str) -> str:
-    return f"{issuer} {request_id}"
+    return _sign_in_form(pending, _pending_token(pending), username)
 
 
 def _sign_in_form(pending: Pending, token: str, username: str, error: str | None = None, status: int = 200):
@@ -195,14 +238,20 @@ def _sign_in_form(pending: Pending, token: str, username: str, error: str | None
     return page, status
 
 
-def _pending_from(token: str | None) -> Pending | None:
+def _pending_from(token: str | None) -> tuple[Pending, str] | None:
+    """The request a sign-in form's token carries and the token's key in this browser's session;
+    None when it is not good here (expired, answered, or handed to another browser)."""
     if not token:
         return None
     try:
         data = signed_tokens("pending").loads(token, max_age=identity_provider().settings.idp.request_max_age_seconds)
     except BadSignature:
         return None
-    return Pending.from_dict(data)
+    key = f"pending {data.get('nonce')}"
+    if not _given(key):
+        log.warning("sign-in token refused: not handed to this browser, or its request answered already")
+        return None
+    return Pending.from_dict(data), key
 
 
 # -- endpoints ---------------------------------------------------------------------
@@ -220,7 +269,7 @@ def _check(received) -> Pending | Refused:
 
     def first_use(issuer: str, request_id: str, keep_until: datetime) -> bool:
         return (provider.ledger.first_use(issuer, request_id, keep_until, now)
-                or session.get("idp_request") == _request_key(issuer, request_id))
+                or _given(_request_key(issuer, request_id)))
 
     return check_request(received, provider.services, provider.intake_rules, now, first_use)
 
@@ -244,16 +293,29 @@ def sso_post():
     checked = _check(received)
     if isinstance(checked, Refused):
         return _refuse(checked)
-    return redirect(url_for("idp.sso_continue", request=signed_tokens("post").dumps(checked.to_dict())), 303)
+    token = signed_tokens("post").dumps(checked.to_dict() | {"nonce": secrets.token_urlsafe(16)})
+    return redirect(url_for("idp.sso_continue", request=token), 303)
 
 
 @blueprint.get("/sso/continue")
 def sso_continue():
+    provider = identity_provider()
+    max_age = provider.settings.idp.request_max_age_seconds
+    expired = _("This sign-in link has expired. Go back to the service and try again.")
     try:
-        data = signed_tokens("post").loads(request.args.get("request", ""),
-                                     max_age=identity_provider().settings.idp.request_max_age_seconds)
+        data = signed_tokens("post").loads(request.args.get("request", ""), max_age=max_age)
     except BadSignature:
-        return problem(_("This sign-in link has expired. Go back to the service and try again."))
+        return problem(expired)
+    # No session cookie came with the cross-site POST that made this token, so the first browser
+    # to bring it here takes it (in the ledger every node shares); it then serves that browser only.
+    nonce = data.get("nonce")
+    key = f"continue {nonce}"
+    now = utc_now()
+    if not nonce or not (_given(key) or provider.ledger.first_use("porth continuation", nonce,
+                                                                  now + timedelta(seconds=max_age), now)):
+        log.warning("sign-in continuation refused: used already by another browser")
+        return problem(expired)
+    _give(key)
     return _proceed(Pending.from_dict(data))
 
 
@@ -269,9 +331,10 @@ def sso_init():
 @blueprint.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     token = request.values.get("pending")
-    pending = _pending_from(token)
-    if pending is None:
+    found = _pending_from(token)
+    if found is None:
         return problem(_("This sign-in has expired. Go back to the service and try again."))
+    pending, given_key = found
     service = identity_provider().services.get(pending.service)
     if service is None:
         return problem(_("That service is no longer registered with Porth."))
@@ -279,7 +342,7 @@ def sign_in():
     username = request.form.get("username", sso["username"] if sso and pending.force_authn else "").strip()
     if request.method == "GET":
         if sso and not pending.force_authn:  # signed in meanwhile (another tab, or this page in another language)
-            return _proceed(pending)
+            return _proceed(pending, given_key)
         return _sign_in_form(pending, token, username)
 
     provider = identity_provider()
@@ -308,6 +371,9 @@ def sign_in():
     if policy.may_sign_in(account) is not None:
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
+    # Sign-in and step-up alike: a new session id and CSRF token, so whatever cookie was in this
+    # browser before the password was typed (planted, or copied) opens nothing now.
+    renew_session()
     if sso and sso["account"] == account.id and pending.force_authn:
         # Step-up in the same session: a fresh AuthnInstant, the same session index.
         sso["authn_instant"] = now.isoformat()
@@ -315,7 +381,7 @@ def sign_in():
     else:
         sso = _start_session(account)
     log.info("signed in: account %s to %s", account.id, service.name)
-    return _answer(pending, account, sso)
+    return _answer(pending, account, sso, given_key)
 
 
 @blueprint.get("/problem")

@@ -3,10 +3,11 @@
 For each: a new username from the account's names under the A-2 rules (the
 old one stays as an alias, so mail and sign-in by it still reach the same
 account, and it is never given to anyone else), the mail address changed,
-a new generated password shown under Show password, and the change in the
-audit log. A run killed half-way is finished by the next: the old username
-is noted before the directory is written, so a rerun sees the change made
-and does not make a second one.
+a new generated password shown under Show password (the account's sessions
+are ended, as for any new password), and the change in the audit log. A run
+killed half-way is finished by the next: the old username is noted before
+the directory is written, so a rerun sees the change made and does not make
+a second one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from directory import errors
 from directory.model import AccountKind, AccountState
 from directory.rules import passwords
 from jobs.framework import JobContext, JobResult
-from operational import audit, username_changes
+from operational import audit, username_changes, web_sessions
 from operational.audit import AuditEntry
 
 ACTOR = "scheduler"
@@ -39,6 +40,7 @@ def process_username_changes(context: JobContext) -> JobResult:
             password = (passwords.generate_learner_password() if account.kind is AccountKind.LEARNER
                         else passwords.generate_password())
             store.set_password(account.id, password)
+            web_sessions.end_sessions_of(db, account.id)  # a new password: signed out everywhere (S-1)
         except errors.DirectoryError as exc:
             username_changes.finish(db, change.id, context.now, error=str(exc))
             result.error(old, "Username change failed", str(exc))

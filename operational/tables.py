@@ -170,6 +170,25 @@ class SignInFailures(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class WebSession(Base):
+    """A browser's session with Porth (the single sign-on session and the portal's), shared by
+    every web node (issue 15 point 1). The cookie holds only a random id; the row is keyed by its
+    SHA-256, so the table alone (a backup, a log of it) opens no session. Ending a row ends the
+    session on every node at its next request."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(Text, nullable=False)  # the session's JSON
+    # Who is signed in through it, to end "every session of account X" (sign-out everywhere).
+    sso_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    portal_account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # The sooner of its lifetime's end and its idle timeout from last_seen_at.
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, index=True)
+
+
 class UsernameChange(Base):
     """A queued Generate New Username (SPEC A-5), done by a scheduled job within minutes.
     The new name comes from the account's names when the job runs (they change at once)."""

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, render_template, request, url_for
-from flask.json.tag import TaggedJSONSerializer
-from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -20,10 +17,12 @@ from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, AccountState, OrganisationKind
 from directory.store import AccountQuery, DirectoryStore
 from idp import logout_views as idp_logout_views
-from idp import tokens
 from idp import views as idp_views
+from idp.browser_sessions import ServerSessionInterface
 from idp.pages import with_language
 from idp.provider import build_identity_provider
+from idp.sso_session import SESSION_KEY as SSO_SESSION_KEY
+from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
 from webui.portal import init_portal
 from webui.school_counts import SchoolCounts
 
@@ -42,11 +41,15 @@ def create_app(runtime: Runtime) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=secret_value(settings.secrets.flask_secret_key, "secrets.flask_secret_key"),
-        SESSION_COOKIE_NAME="porth_session",
+        # Over https the cookies are `__Host-` cookies: Secure, Path=/ and no Domain, which the browser
+        # enforces, so no sibling host (or a script on plain http) can plant or overwrite them.
+        SESSION_COOKIE_NAME=cookie_name("porth_session", settings.idp.secure_cookies),
+        SESSION_COOKIE_PATH="/",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure whenever Porth is served over https (its public URL says so).
         SESSION_COOKIE_SECURE=settings.idp.secure_cookies,
+        PORTH_LANGUAGE_COOKIE=cookie_name(LANGUAGE_COOKIE, settings.idp.secure_cookies),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.idp.session_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         BABEL_DEFAULT_LOCALE="en",
@@ -62,7 +65,13 @@ def create_app(runtime: Runtime) -> Flask:
     app.before_request(_refuse_a_body_too_large)  # before CSRF protection reads any form
     Babel(app, locale_selector=_language)
     _translate_templates_once_per_render(app)
-    app.session_interface = PlainJsonSessionInterface()
+    app.session_interface = ServerSessionInterface(
+        WebSessionStore(app.extensions["porth.idp"].connections,
+                        Lifetimes(lifetime=app.permanent_session_lifetime,
+                                  idle=timedelta(minutes=settings.web.session_idle_minutes))),
+        signed_in_through)
+    if settings.idp.secure_cookies:
+        app.after_request(_strict_transport_security)
     csrf = CSRFProtect(app)
     # Services post SAML messages across sites by design; those messages carry their own
     # integrity (signatures, one-time request IDs) and are carried to a GET before any session use.
@@ -120,7 +129,7 @@ def _language() -> str:
     if chosen in LANGUAGES:
         g.language_chosen = chosen
         return chosen
-    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    remembered = request.cookies.get(current_app.config["PORTH_LANGUAGE_COOKIE"])
     if remembered in LANGUAGES:
         return remembered
     return request.accept_languages.best_match(LANGUAGES) or "en"
@@ -153,29 +162,24 @@ def _language_context() -> dict[str, Any]:
     return {"language": str(get_locale() or "en"), "language_url": _language_url, "_translations": get_translations()}
 
 
-class _CompactJson(TaggedJSONSerializer):
-    """The session cookie holds only JSON's own types (strings, numbers, lists, dicts, booleans):
-    plain JSON reads and writes it in a fraction of the time of Flask's tagged serializer (whose
-    class it takes, for the session interface's type, and whose tags it never uses)."""
-
-    @staticmethod
-    def dumps(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-    @staticmethod
-    def loads(text: str | bytes) -> Any:
-        return json.loads(text)
+def cookie_name(name: str, secure: bool) -> str:
+    return f"__Host-{name}" if secure else name
 
 
-class PlainJsonSessionInterface(SecureCookieSessionInterface):
-    serializer = _CompactJson()
+def signed_in_through(data: dict[str, Any]) -> SignedIn:
+    """Who a session's data signs in: the IdP's single sign-on session and flask-login's portal user."""
+    sso = data.get(SSO_SESSION_KEY)
+    return SignedIn(sso=sso.get("account") if isinstance(sso, dict) else None, portal=data.get("_user_id"))
 
-    def get_signing_serializer(self, app: Flask):
-        """Flask's own makes a new serializer for every request, which also compresses (idp/tokens.py)."""
-        if not app.secret_key:
-            return None
-        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key)  # current key last, as Flask's
-        return tokens.serializer(keys, self.salt, self.serializer, self.key_derivation, self.digest_method)
+
+# Served over https, browsers are told to use nothing else for a year, so no first request
+# of a day goes out in clear text for a network to answer (issue 15 point 1).
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def _strict_transport_security(response):
+    response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    return response
 
 
 def _translate_templates_once_per_render(app: Flask) -> None:
@@ -202,8 +206,8 @@ def _translate_templates_once_per_render(app: Flask) -> None:
 def _remember_language(response):
     chosen = g.get("language_chosen")
     if chosen:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600, samesite="Lax",
-                            secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True)
+        response.set_cookie(current_app.config["PORTH_LANGUAGE_COOKIE"], chosen, max_age=365 * 24 * 3600,
+                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True)
     return response
 
 

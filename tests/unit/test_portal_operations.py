@@ -4,6 +4,7 @@ change they may make is written to the directory AND to the audit log (SPEC R-5,
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -50,9 +51,19 @@ class FakeAuditLog:
         self.entries.extend(entries)
 
 
+class FakeSessions:
+    def __init__(self):
+        self.ended: list[str] = []
+
+    def end_sessions_of(self, account_id):
+        self.ended.append(account_id)
+        return 1
+
+
 @pytest.fixture
 def records():
-    return Records(directory=FakeDirectory({"learner": "Blue-Kite-42"}), audit=FakeAuditLog())
+    return Records(directory=FakeDirectory({"learner": "Blue-Kite-42"}), audit=FakeAuditLog(),
+                   sessions=FakeSessions())
 
 
 def caller(role: PortalRole, me: Account) -> Caller:
@@ -117,3 +128,20 @@ def test_every_reveal_is_audited_and_one_with_no_password_to_show_as_refused(rec
     assert (shown, hidden) == ("Blue-Kite-42", None)
     assert [(e.action, e.outcome) for e in records.audit.entries] == [("show-password", "success"),
                                                                      ("show-password", "refused")]
+
+
+def test_a_password_change_and_a_deactivation_end_the_accounts_sessions(records):
+    """Issue 15 point 1: whoever knew the old password, or used the account, is signed out
+    everywhere; a refused change ends nothing, a reactivation ends nothing."""
+    champion = caller(PortalRole.DIGITAL_CHAMPION, CHAMPION)
+    with pytest.raises(OutOfScope):
+        passwords.reset_password(records, champion, account("elsewhere", school="6620002"), "Ab3!efgh")
+    assert records.sessions.ended == []
+    passwords.reset_password(records, champion, account("learner"), "Ab3!efgh")
+    passwords.reset_passwords(records, champion, [account("pupil1"), account("pupil2")], learner_words=True)
+    passwords.change_own_password(records, champion, "Cd4!efgh")
+    accounts.change_state(records, champion, TEACHER, AccountState.DEACTIVATED, "left")
+    assert records.sessions.ended == ["learner", "pupil1", "pupil2", "champion", "teacher"]
+    gone = dataclasses.replace(TEACHER, state=AccountState.DEACTIVATED)
+    accounts.change_state(records, champion, gone, AccountState.ACTIVE, "back")
+    assert records.sessions.ended[-1] == "teacher" and len(records.sessions.ended) == 5

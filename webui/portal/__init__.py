@@ -53,7 +53,8 @@ def portal_blueprint() -> Blueprint:
 
 def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> None:
     sp = PortalServiceProvider(base_url=settings.idp.base_url, idp_entity_id=provider.entity_id,
-                               idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem")
+                               idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem",
+                               replay_ledger=provider.ledger)
     provider.services.add_built_in(sp.as_service())
     app.extensions["porth.portal_sp"] = sp
     register = SchoolRegister(app.extensions["porth"].store)

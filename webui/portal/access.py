@@ -106,7 +106,9 @@ def init_login(app, register: SchoolRegister) -> LoginManager:
     # current_user reaches the portal's templates through the portal blueprint alone
     # (webui/portal/menu.py): the sign-in pages must not load a portal user on every render.
     manager = LoginManager(app, add_context_processor=False)
-    manager.session_protection = None  # the signed session cookie and the short portal lifetime do this job
+    # Off: the session is a server-side row (idp/browser_sessions.py) whose id is renewed at sign-in,
+    # ended at sign-out, password change and deactivation, and bound by the short portal lifetime.
+    manager.session_protection = None
 
     @manager.user_loader
     def load(account_id: str) -> PortalUser | None:

@@ -11,6 +11,7 @@ from flask import abort, current_app, request
 from flask_login import current_user
 
 from directory.model import Account, AccountKind, AccountState, Organisation, OrganisationKind, School
+from idp import browser_sessions
 from webui.portal.access import SchoolRegister, require
 from webui.portal.operations.core import Caller, OperationalAuditLog, Records
 from webui.portal.permissions import Action, Target, TargetKind, account_target, school_target
@@ -47,10 +48,17 @@ def caller() -> Caller:
     return Caller(current_user.account, current_user.actor, request.remote_addr, utc_now())
 
 
+class BrowserSessions:
+    """The sessions of every browser and web node; the one of the request asking is kept."""
+
+    def end_sessions_of(self, account_id: str) -> int:
+        return browser_sessions.end_sessions_of(account_id, keep_this_browser=True)
+
+
 def records() -> Records:
-    """What operations write to: the directory, the audit log, the operational queues."""
+    """What operations write to: the directory, the audit log, the sessions, the operational queues."""
     db = operational_db()
-    return Records(directory=directory(), audit=OperationalAuditLog(db), queues=db)
+    return Records(directory=directory(), audit=OperationalAuditLog(db), sessions=BrowserSessions(), queues=db)
 
 
 @overload

@@ -11,16 +11,19 @@ config/services; its own metadata is published at /portal/saml/metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from idp import bindings
 from idp.attributes import ATTRIBUTES
+from idp.guards import RequestLedger
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT, XmlRefused, parse
 from idp.services import Service, read_metadata
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
@@ -55,8 +58,13 @@ def _xml_problem(document_of, encoded: str | None) -> str | None:
 
 
 class PortalServiceProvider:
-    def __init__(self, *, base_url: str, idp_entity_id: str, idp_key: SigningKey, key_file: Path):
+    def __init__(self, *, base_url: str, idp_entity_id: str, idp_key: SigningKey, key_file: Path,
+                 replay_ledger: RequestLedger):
         self.base_url = base_url
+        self.idp_entity_id = idp_entity_id
+        # The IdP's own ledger of answered requests (shared by every web node) keeps the IDs of
+        # the Responses the portal accepted, until they expire (issue 15 point 7).
+        self.replay_ledger = replay_ledger
         self.entity_id = f"{base_url}/portal/saml/metadata"
         generate_signing_pair(key_file, self.entity_id)
         own = load_signing_key(key_file, key_file)
@@ -133,7 +141,22 @@ class PortalServiceProvider:
         usernames = auth.get_attribute(USERNAME_URI) or []
         if len(usernames) != 1:
             raise PortalSignInRefused("the Response does not name one username")
+        self._first_use(auth)
         return PortalSignIn(username=usernames[0], name_id=auth.get_nameid(), session_index=auth.get_session_index())
+
+    def _first_use(self, auth: OneLogin_Saml2_Auth) -> None:
+        """A Response (and its assertion) signs in once: replayed, even with the cookie of the
+        browser it was sent to, it is refused. Kept until python3-saml would refuse it anyway."""
+        now = datetime.now(UTC)
+        not_on_or_after = auth.get_last_assertion_not_on_or_after()
+        keep_until = (datetime.fromtimestamp(not_on_or_after, UTC) if not_on_or_after else now) \
+            + timedelta(seconds=OneLogin_Saml2_Constants.ALLOWED_CLOCK_DRIFT)
+        issuer = f"{self.idp_entity_id} to {self.entity_id}"  # apart from the requests services send the IdP
+        for kind, message_id in (("Response", auth.get_last_message_id()), ("Assertion", auth.get_last_assertion_id())):
+            if not message_id:
+                raise PortalSignInRefused(f"the {kind} has no ID")
+            if not self.replay_ledger.first_use(f"{kind} {issuer}", message_id, keep_until, now):
+                raise PortalSignInRefused(f"the {kind} was accepted before (replayed)")
 
     def sign_out_url(self, name_id: str, session_index: str | None) -> tuple[str, str]:
         """Where to send the browser to end the single sign-on session too, and the LogoutRequest's ID."""

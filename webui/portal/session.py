@@ -15,6 +15,7 @@ import logging
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
+from idp.browser_sessions import renew_session
 from webui.portal.access import SIGN_IN_NAME, SIGN_IN_SESSION_INDEX, SIGNED_IN_AT, portal_user
 from webui.portal.context import directory, school_register, service_provider, utc_now
 from webui.portal.saml_sp import PortalSignInRefused
@@ -51,11 +52,13 @@ def assertion_consumer():
     account = directory().find_by_username(signed_in.username)
     if account is None or not account.is_active:
         return render_template("portal/sign_in_failed.html"), 403
+    # A new session id and CSRF token: a cookie planted or copied before this moment opens nothing.
+    renew_session()
     session[SIGNED_IN_AT] = utc_now().isoformat()
     session[SIGN_IN_NAME] = signed_in.name_id
     session[SIGN_IN_SESSION_INDEX] = signed_in.session_index
     login_user(portal_user(account, school_register()))
-    log.info("portal: %s signed in", account.username)
+    log.info("portal: account %s signed in", account.id)
     return redirect(local_path(pending.get("next")), 303)
 
 

@@ -57,6 +57,8 @@ def change_state(records: Records, by: Caller, account: Account, wanted: Account
         changes = {"expiry": _expiry_at(expiry_date(new_expiry, by.at.date()))}
         detail = {"expiry": new_expiry.value}
     records.directory.set_state(account.id, wanted, by.username, reason, by.at, changes=changes)
+    if not reactivating:
+        records.sessions.end_sessions_of(account.id)  # signed out everywhere at once
     records.audit.record(audit_entry(by, "reactivate" if reactivating else "deactivate", account, detail=detail))
 
 

@@ -48,13 +48,24 @@ class OperationalAuditLog:
         audit.record_many(self.db, entries)
 
 
+class Sessions(Protocol):
+    """The browser sessions people are signed in through (idp/browser_sessions.py)."""
+
+    def end_sessions_of(self, account_id: str) -> int:
+        """Sign the account out everywhere (single sign-on and portal, every browser), but the
+        browser of the person asking; how many sessions ended."""
+        ...
+
+
 @dataclass(frozen=True)
 class Records:
     """Where operations write: the directory (the system of record, a `DirectoryStore`), the
-    audit log, and the operational database's queues (new usernames, licence requests)."""
+    audit log, the browser sessions (ended when a password changes or an account is
+    deactivated) and the operational database's queues (new usernames, licence requests)."""
 
     directory: Any
     audit: AuditLog
+    sessions: Sessions
     queues: Database | None = None
 
     def queue_database(self) -> Database:

@@ -17,6 +17,7 @@ def reset_password(records: Records, by: Caller, account: Account, password: str
     """Reset Password: a typed or generated password, shown afterwards under Show password (A-4)."""
     permit(by, Action.RESET_PASSWORD, account_target(account))
     records.directory.set_password(account.id, password)
+    records.sessions.end_sessions_of(account.id)  # whoever knew the old password is signed out (S-1)
     records.audit.record(audit_entry(by, "reset-password", account))
 
 
@@ -28,6 +29,7 @@ def reset_passwords(records: Records, by: Caller, accounts: list[Account],
     for account in accounts:
         password = passwords.generate_learner_password() if learner_words else passwords.generate_password()
         records.directory.set_password(account.id, password)
+        records.sessions.end_sessions_of(account.id)
         records.audit.record(audit_entry(by, "reset-password", account, detail={"bulk": True}))
         done.append((account, password))
     return done
@@ -37,6 +39,7 @@ def change_own_password(records: Records, by: Caller, password: str) -> None:
     """My Profile (R-1): the person's own password, which Porth then no longer shows (A-4: User changed password)."""
     permit(by, Action.CHANGE_OWN_PASSWORD, account_target(by.account))
     records.directory.set_password(by.account.id, password, set_by_user=True)
+    records.sessions.end_sessions_of(by.account.id)  # their other browsers: this one stays signed in
     records.audit.record(audit_entry(by, "change-own-password", by.account))
 
 
