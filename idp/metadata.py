@@ -7,14 +7,21 @@ from lxml import etree
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_TRANSIENT, q
 from idp.signing import SigningKey
 
+SHIBMD = "urn:mace:shibboleth:metadata:1.0"
 
-def idp_metadata(*, entity_id: str, base_url: str, key: SigningKey, requests_must_be_signed: bool = False,
+
+def idp_metadata(*, entity_id: str, base_url: str, key: SigningKey, scope: str, requests_must_be_signed: bool = False,
                  organisation: str = "Porth") -> bytes:
-    root = etree.Element(q(MD, "EntityDescriptor"), nsmap={"md": MD, "ds": DS}, entityID=entity_id)
+    root = etree.Element(q(MD, "EntityDescriptor"), nsmap={"md": MD, "ds": DS, "shibmd": SHIBMD},
+                         entityID=entity_id)
     descriptor = etree.SubElement(root, q(MD, "IDPSSODescriptor"),
                                   protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol",
                                   WantAuthnRequestsSigned="true" if requests_must_be_signed else "false",
                                   errorURL=f"{base_url}/idp/problem")
+    extensions = etree.SubElement(descriptor, q(MD, "Extensions"))
+    # saml2int SDP-IDP14: the scope of eduPersonPrincipalName and the subject identifiers, as a
+    # literal (never a regular expression); a Shibboleth SP drops a scoped value outside it.
+    etree.SubElement(extensions, q(SHIBMD, "Scope"), regexp="false").text = scope
     # Only a signing key: services send Porth nothing encrypted.
     key_descriptor = etree.SubElement(descriptor, q(MD, "KeyDescriptor"), use="signing")
     x509_data = etree.SubElement(etree.SubElement(key_descriptor, q(DS, "KeyInfo")), q(DS, "X509Data"))

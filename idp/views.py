@@ -199,6 +199,7 @@ def _pending_from(token: str | None) -> Pending | None:
 def metadata() -> Response:
     provider = identity_provider()
     return Response(idp_metadata(entity_id=provider.entity_id, base_url=provider.base_url, key=provider.key,
+                                 scope=provider.settings.accounts.username_domain,
                                  requests_must_be_signed=provider.settings.idp.require_signed_requests),
                     mimetype="application/samlmetadata+xml")
 
