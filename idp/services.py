@@ -11,7 +11,8 @@ Each service is a pair of files in the services folder
   Welsh.
 
 A service without a `.toml` gets the narrowest policy: category
-`additional`, a persistent NameID, no attributes. The folder is re-read
+`additional`, a transient NameID (saml2int SDP-IDP12: new in every
+assertion, so it tells the service nothing it could keep), no attributes. The folder is re-read
 when a file in it changes, so a service is added or changed without a
 restart. A file that cannot be read is logged and left out; the others
 still work.
@@ -30,8 +31,16 @@ from cryptography import x509
 from lxml import etree
 
 from directory.rules.consent import ServiceCategory
-from idp.attributes import ATTRIBUTES, KNOWN_VALUES, NAME_FORMATS, NamedAttribute
-from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, XmlRefused, parse, q
+from idp.attributes import (
+    KNOWN_VALUES,
+    NAME_FORMATS,
+    SUBJECT_ID_REQUIREMENT,
+    SUBJECT_ID_REQUIREMENTS,
+    NamedAttribute,
+    attribute_uri,
+    with_required_identifiers,
+)
+from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, SAML, XmlRefused, parse, q
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,7 @@ NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
                              "idp_initiated", "display_name"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
+MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
 
 class ServiceConfigError(ValueError):
@@ -67,7 +77,8 @@ class Service:
     encryption_certificates: tuple[x509.Certificate, ...] = ()
     authn_requests_signed: bool = False
     category: str = "additional"
-    name_id: str = "persistent"
+    # saml2int SDP-IDP12: transient unless the policy (or the request's NameIDPolicy) asks otherwise.
+    name_id: str = "transient"
     release: tuple[str, ...] = ()
     attributes: tuple[NamedAttribute, ...] = ()
     # Verify RSA-SHA1 signatures on this service's requests (Entra signs its AuthnRequests with
@@ -75,6 +86,9 @@ class Service:
     accept_sha1_request_signatures: bool = False
     idp_initiated: bool = False
     display_name: dict[str, str] = field(default_factory=dict)
+    # The SubjectIdRequirement of the service's metadata (subject-id, pairwise-id, any, none), already
+    # applied to `release` (idp.attributes.with_required_identifiers).
+    subject_id_requirement: str | None = None
 
     def title(self, language: str) -> str:
         return self.display_name.get(language) or self.display_name.get("en") or self.name
@@ -142,6 +156,21 @@ def read_metadata(document: bytes, source: str) -> dict:
         root = entities[0]
     if root.tag != q(MD, "EntityDescriptor"):
         raise ServiceConfigError(f"{source}: not SAML metadata (no EntityDescriptor)")
+    return service_parts(root, source)
+
+
+def subject_id_requirement(entity: etree._Element) -> str | None:
+    """The SubjectIdRequirement entity attribute (SAML V2.0 Subject Identifier Attributes Profile 2.4),
+    if the metadata states one the profile defines."""
+    for attribute in entity.iterfind(f"{q(MD, 'Extensions')}/{q(MDATTR, 'EntityAttributes')}/{q(SAML, 'Attribute')}"):
+        if attribute.get("Name") == SUBJECT_ID_REQUIREMENT:
+            values = [(v.text or "").strip() for v in attribute.iterfind(q(SAML, "AttributeValue"))]
+            return next((v for v in values if v in SUBJECT_ID_REQUIREMENTS), None)
+    return None
+
+
+def service_parts(root: etree._Element, source: str) -> dict:
+    """What Porth takes from one service's EntityDescriptor (a file of its own or one entity of an aggregate)."""
     entity_id = root.get("entityID")
     sp = root.find(q(MD, "SPSSODescriptor"))
     if not entity_id or sp is None:
@@ -165,6 +194,7 @@ def read_metadata(document: bytes, source: str) -> dict:
         "signing_certificates": tuple(signing),
         "encryption_certificates": tuple(encryption),
         "authn_requests_signed": sp.get("AuthnRequestsSigned") in ("true", "1"),
+        "subject_id_requirement": subject_id_requirement(root),
     }
 
 
@@ -214,7 +244,7 @@ def _named_attributes(table: object, source: str, release: tuple[str, ...]) -> t
     without a name_format, `unspecified` (saml-core 2.7.3.1: what an Attribute without one means)."""
     if not isinstance(table, dict):
         raise ServiceConfigError(f"{source}: attributes must be a table (NAME = {{ value = ... }})")
-    released_names = {ATTRIBUTES[name].uri for name in release}
+    released_names = {attribute_uri(name) for name in release}
     named = []
     for name, entry in table.items():
         where = f"{source}: attribute {name!r}"
@@ -240,7 +270,14 @@ def load_service(metadata_file: Path, known_attributes: frozenset[str]) -> Servi
     policy_file = metadata_file.with_suffix(".toml")
     policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, known_attributes) \
         if policy_file.exists() else {}
-    return Service(name=metadata_file.stem, **metadata, **policy)
+    return make_service(metadata_file.stem, metadata, policy)
+
+
+def make_service(name: str, metadata: dict, policy: dict) -> Service:
+    """The service: its metadata, its policy, and the subject identifier its metadata requires
+    added to what the policy releases (saml2int SDP-MD01, SDP-IDP15: the metadata decides it)."""
+    release = with_required_identifiers(policy.get("release", ()), metadata.get("subject_id_requirement"))
+    return Service(name=name, **metadata, **{**policy, "release": release})
 
 
 class ServiceRegistry:

@@ -42,7 +42,7 @@ from directory.model import Account
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
-from idp.attributes import persistent_id, released
+from idp.attributes import IdentifierContext, persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import Description, default_logo, idp_metadata
 from idp.pages import PreparedPage, with_language
@@ -117,7 +117,9 @@ def _answer(pending: Pending, account: Account, sso: dict):
     idp_settings = provider.settings.idp
     try:
         name_id = _name_id(pending, account, service)
-        attributes = released(account, service.release, service.attributes)
+        attributes = released(account, service.release, service.attributes,
+                              IdentifierContext(provider.persistent_id_key, provider.settings.accounts.username_domain,
+                                                service.entity_id))
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
