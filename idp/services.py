@@ -26,6 +26,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from lxml import etree
@@ -49,7 +50,7 @@ CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 # persistent NameID, the one Office 365 matches its users by (docs/microsoft365.md).
 NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
-                             "idp_initiated", "display_name"})
+                             "idp_initiated", "display_name", "entity_id"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
@@ -236,6 +237,10 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         if not isinstance(names, dict):
             raise ServiceConfigError(f"{source}: display_name must be a table (en = ..., cy = ...)")
         policy["display_name"] = {str(k): str(v) for k, v in names.items()}
+    if "entity_id" in raw:
+        if not isinstance(raw["entity_id"], str) or not raw["entity_id"]:
+            raise ServiceConfigError(f"{source}: entity_id must be the entityID of a service in the aggregate")
+        policy["entity_id"] = raw["entity_id"]
     return policy
 
 
@@ -270,6 +275,9 @@ def load_service(metadata_file: Path, known_attributes: frozenset[str]) -> Servi
     policy_file = metadata_file.with_suffix(".toml")
     policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, known_attributes) \
         if policy_file.exists() else {}
+    if "entity_id" in policy:
+        raise ServiceConfigError(f"{policy_file.name}: entity_id is only for the policy of a service whose metadata "
+                                 f"comes from the aggregate (a .toml without a .xml); {metadata_file.name} says it")
     return make_service(metadata_file.stem, metadata, policy)
 
 
@@ -280,10 +288,21 @@ def make_service(name: str, metadata: dict, policy: dict) -> Service:
     return Service(name=name, **metadata, **{**policy, "release": release})
 
 
-class ServiceRegistry:
-    """The services in a folder, re-read when the folder's files change (checked at most once a second)."""
+class AggregateServices(Protocol):
+    """Services' metadata from a verified aggregate (idp.metadata_trust.AggregateTrust)."""
 
-    def __init__(self, folder: Path, known_attributes: frozenset[str], check_every: float = 1.0):
+    version: int
+
+    def services(self) -> dict[str, dict]: ...
+
+
+class ServiceRegistry:
+    """The services in a folder, re-read when the folder's files change (checked at most once a second),
+    and those of the signed aggregate, if one is configured (a service in both: the folder's is used)."""
+
+    def __init__(self, folder: Path, known_attributes: frozenset[str], check_every: float = 1.0,
+                 aggregate: AggregateServices | None = None):
+        self.aggregate = aggregate
         self.folder = folder
         self.known_attributes = known_attributes
         self.check_every = check_every
@@ -313,7 +332,9 @@ class ServiceRegistry:
             return
         with self._lock:
             self._checked_at = now
-            signature = self._folder_signature()
+            from_aggregate = self.aggregate.services() if self.aggregate is not None else {}
+            signature = (self._folder_signature(), self.aggregate.version if self.aggregate else 0,
+                         len(from_aggregate))
             if signature == self._signature:
                 return
             services: dict[str, Service] = dict(self._built_in)
@@ -332,8 +353,40 @@ class ServiceRegistry:
                     log.error("service left out: %s", problems[-1])
                     continue
                 services[service.entity_id] = service
+            self._merge_aggregate(services, from_aggregate, problems)
             self._by_entity_id, self.problems, self._signature = services, problems, signature
             log.info("services loaded from %s: %d (%d left out)", self.folder, len(services), len(problems))
+
+    def _aggregate_policies(self, problems: list[str]) -> dict[str, tuple[str, dict]]:
+        """Policies for services of the aggregate: a NAME.toml without NAME.xml, naming the entity_id."""
+        policies: dict[str, tuple[str, dict]] = {}
+        for policy_file in sorted(self.folder.glob("*.toml")) if self.folder.exists() else []:
+            if policy_file.with_suffix(".xml").exists():
+                continue
+            try:
+                policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, self.known_attributes)
+            except (ServiceConfigError, OSError) as exc:
+                problems.append(str(exc))
+                log.error("policy left out: %s", exc)
+                continue
+            if "entity_id" in policy:
+                policies[policy.pop("entity_id")] = (policy_file.stem, policy)
+        return policies
+
+    def _merge_aggregate(self, services: dict[str, Service], from_aggregate: dict[str, dict],
+                         problems: list[str]) -> None:
+        """The aggregate's services after the folder's: an entity the folder (or Porth itself) registers
+        keeps the folder's metadata and policy, the administrator's own decision."""
+        policies = self._aggregate_policies(problems)
+        for entity_id, parts in from_aggregate.items():
+            if entity_id in services:
+                log.info("aggregate service %s is registered locally as %s: the local one is used",
+                         entity_id, services[entity_id].name)
+                continue
+            metadata = {key: value for key, value in parts.items() if key != "ui_names"}
+            name, policy = policies.get(entity_id, (entity_id, {}))
+            policy = {"display_name": parts.get("ui_names", {}), **policy}
+            services[entity_id] = make_service(name, metadata, policy)
 
     def get(self, entity_id: str) -> Service | None:
         self._reload_if_changed()
