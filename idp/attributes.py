@@ -116,7 +116,8 @@ def scoped_identifier(unique_id: str, scope: str) -> str:
         raise InvalidSubjectIdentifier("a unique ID is 1 to 127 letters, digits, '=' or '-', "
                                        "starting with a letter or digit")
     if not _SCOPE.fullmatch(scope):
-        raise InvalidSubjectIdentifier("a scope is 1 to 127 letters, digits, '.' or '-', starting with a letter or digit")
+        raise InvalidSubjectIdentifier("a scope is 1 to 127 letters, digits, '.' or '-', "
+                                       "starting with a letter or digit")
     return f"{unique_id}@{scope}".lower()
 
 

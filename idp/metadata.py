@@ -128,5 +128,5 @@ def _signed(root: etree._Element, key: SigningKey) -> bytes:
     document is indented for people first: indenting after signing would change what was signed."""
     root = etree.fromstring(etree.tostring(root, pretty_print=True))
     canonical = etree.tostring(root, method="c14n", exclusive=True, with_comments=False)
-    root.insert(0, etree.fromstring(key.signature_text(root.get("ID"), canonical)))
+    root.insert(0, etree.fromstring(key.signature_text(root.get("ID", ""), canonical)))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -130,7 +130,7 @@ MDUI = "urn:oasis:names:tc:SAML:metadata:ui"
 
 
 def _display_names(entity: etree._Element) -> dict[str, str]:
-    names = {}
+    names: dict[str, str] = {}
     for element in entity.iterfind(f"{q(MD, 'SPSSODescriptor')}/{q(MD, 'Extensions')}/{q(MDUI, 'UIInfo')}/"
                                    f"{q(MDUI, 'DisplayName')}"):
         language = element.get("{http://www.w3.org/XML/1998/namespace}lang")
@@ -153,7 +153,7 @@ class AggregateConfig:
 def read_source(source: str, max_bytes: int, timeout: float = 30.0) -> bytes:
     """The aggregate's bytes, from a file or over https (refused past max_bytes)."""
     if not source.startswith("https://"):
-        with open(source, "rb") as handle:
+        with Path(source).open("rb") as handle:
             document = handle.read(max_bytes + 1)
     else:
         with requests.get(source, timeout=timeout, stream=True) as response:
@@ -248,7 +248,7 @@ class AggregateTrust:
             cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             draft = cache.with_name(f".{cache.name}.{os.getpid()}")
             draft.write_bytes(document)
-            os.replace(draft, cache)  # atomic: a reader sees the old copy or the new one
+            draft.replace(cache)  # atomic: a reader sees the old copy or the new one
         except OSError as exc:
             log.error("cannot keep a copy of metadata aggregate %s in %s: %s", self.config.source, cache, exc)
 

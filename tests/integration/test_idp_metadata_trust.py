@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-
 from lxml import etree
 from signxml import SignatureConstructionMethod, XMLSigner
 
@@ -19,7 +18,7 @@ from directory.model import Consent
 from idp.metadata_trust import AggregateConfig, AggregateTrust, read_source
 from tests.integration.conftest import learner
 from tests.integration.idp_fixtures import PASSWORD, make_porth
-from tests.saml_services import OneLoginService, key_and_certificate, posted_form
+from tests.saml_services import POST, OneLoginService, key_and_certificate, posted_form
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 MAIL = "urn:oid:0.9.2342.19200300.100.1.3"
@@ -62,8 +61,7 @@ def sp_metadata(service: OneLoginService) -> bytes:
 
     settings = OneLogin_Saml2_Settings({
         "strict": True, "sp": {"entityId": service.entity_id,
-                               "assertionConsumerService": {"url": service.acs_url,
-                                                            "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"},
+                               "assertionConsumerService": {"url": service.acs_url, "binding": POST},
                                "x509cert": service.certificate, "privateKey": service.key},
         "idp": {"entityId": "https://idp.example", "singleSignOnService": {"url": "https://idp.example/sso"},
                 "x509cert": service.certificate}}, sp_validation_only=True)
