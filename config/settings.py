@@ -259,6 +259,21 @@ class IdpSettings(_Section):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("entity_id")
+    @classmethod
+    def _entity_id(cls, value: str | None) -> str | None:
+        # saml2int SDP-G04: an absolute URI of at most 256 characters.
+        if value is not None and (len(value) > 256 or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", value)):
+            raise ValueError("must be an absolute URI of at most 256 characters (saml2int SDP-G04)")
+        return value
+
+    @model_validator(mode="after")
+    def _entity_id_length(self) -> IdpSettings:
+        if len(self.effective_entity_id) > 256:
+            raise ValueError("the entityID <base_url>/idp/metadata would be longer than 256 characters "
+                             "(saml2int SDP-G04): shorten the base URL or set entity_id")
+        return self
+
     @property
     def effective_entity_id(self) -> str:
         return self.entity_id or f"{self.base_url}/idp/metadata"
