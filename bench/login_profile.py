@@ -87,7 +87,8 @@ def main() -> None:
             views.authn_response = measured("building and signing the Response", views.authn_response)
             views.render_template = measured("rendering pages", views.render_template)
             provider.ledger.first_use = measured("replay ledger", provider.ledger.first_use)
-            provider.throttle.check = measured("throttle check", provider.throttle.check)
+            provider.throttle.attempt = measured("throttle: count the attempt", provider.throttle.attempt)
+            provider.throttle.succeeded = measured("throttle: give it back", provider.throttle.succeeded)
             provider.directory.account = measured("account look-up", provider.directory.account)
             provider.directory.password_matches = measured("password bind (client side)",
                                                            provider.directory.password_matches)

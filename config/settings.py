@@ -141,6 +141,13 @@ class WebSettings(_Section):
     # sign-in throttle counts failures per client address (S-3), which behind a proxy is
     # the proxy's own unless this says how many hops to trust. 0: none (Porth faces clients).
     trusted_proxies: int = Field(default=0, ge=0, le=5)
+    # The largest request body any endpoint reads (413 beyond it). A signed and encrypted SAML
+    # message is at most ~100 KB, a portal form selecting 2,000 accounts ~100 KB; the web takes
+    # no file uploads (MIS files come through `porth provision`).
+    max_request_bytes: int = Field(default=1024 * 1024, ge=256 * 1024, le=64 * 1024 * 1024)
+    # The public home page's account counts are read from the directory at most this often per
+    # node, behind the page (webui/school_counts.py), never for each anonymous visitor.
+    school_counts_seconds: int = Field(default=300, ge=1, le=24 * 3600)
 
     @property
     def effective_workers(self) -> int:

@@ -9,12 +9,28 @@ import random
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from idp import throttling
 from idp.throttling import Counter, Limits, Verdict
-from operational.db import Database, KeptConnections
+from operational.db import KeptConnections
 from operational.tables import SeenSamlRequest, SignInFailures
 
 
@@ -47,79 +63,133 @@ class RequestLedger:
 
 
 class SignInThrottle:
-    """Failure counters per username and per source address, keyed by a hash."""
+    """Failure counters per username and per source address, keyed by a hash (SPEC S-3).
 
-    def __init__(self, db: Database, connections: KeptConnections, key: bytes, limits: Limits,
-                 address_lock_at: int):
-        self.db = db
+    An attempt is counted before its password is checked, by one statement that adds it only
+    where the counter lets it go ahead (an UPSERT whose update has a WHERE; the rows it wrote are
+    RETURNed): the database decides row by row, so parallel attempts are counted one after
+    another and no more of them reach the directory than the limits allow. A right password
+    gives the attempt back: the username's counter is cleared, the address's loses the one."""
+
+    def __init__(self, connections: KeptConnections, key: bytes, limits: Limits, address_lock_at: int):
         self._connections = connections
         self._key = key
         self.limits = limits
-        self.address_lock_at = address_lock_at
-        table = SignInFailures.__table__
-        # Read on every attempt: built once, values bound per call (two plain parameters:
-        # an expanding IN list is compiled again for every call).
+        self.address_limits = Limits(address_lock_at // 2, address_lock_at, limits.lock)
+        table = cast(Table, SignInFailures.__table__)
+        c = table.c
+        when = c.last_failure_at.type
+        self._now = bindparam("now", type_=when)
+        # Read only to say how long a refused attempt waits: built once, values bound per call.
         self._read = connections.prepare(
-            select(table.c.key, table.c.failures, table.c.last_failure_at, table.c.locked_until).where(
-                or_(table.c.key == bindparam("user_key"), table.c.key == bindparam("address_key"))))
+            select(c.key, c.failures, c.last_failure_at, c.locked_until).where(
+                or_(c.key == bindparam("user_key"), c.key == bindparam("address_key"))))
+        self._count = connections.prepare(self._counting(table, connections.engine.dialect.name))
+        one_less = c.failures - literal_column("1")
+        self._give_back = connections.prepare(update(table).where(c.key == bindparam("key")).values(
+            failures=one_less,
+            locked_until=case((one_less < self._per_row(c, "failures_before_lock"), null()), else_=c.locked_until)))
+        self._clear = connections.prepare(delete(table).where(c.key == bindparam("user_key")))
+
+    def _per_row(self, c, limit: str):
+        """The username's or the address's limit, for the row the statement is at (whole
+        numbers from the settings, written into the statement)."""
+        return case((c.key == bindparam("user_key"), literal_column(str(int(getattr(self.limits, limit))))),
+                    else_=literal_column(str(int(getattr(self.address_limits, limit)))))
+
+    def _ready(self, c, limits: Limits, prefix: str):
+        """The latest last-failure time at which one more attempt may go ahead, by the count."""
+        steps = limits.delay_steps()
+        ready = [bindparam(f"{prefix}_ready_{n}", type_=c.last_failure_at.type) for n in range(len(steps))]
+        whens = [(c.failures < literal_column(str(int(limits.failures_before_delay))), self._now)]
+        whens += [(c.failures == literal_column(str(int(failures))), ready[n])
+                  for n, (failures, _delay) in enumerate(steps[:-1])]
+        return case(*whens, else_=ready[-1])
+
+    def _counting(self, table: Table, dialect: str):
+        c = table.c
+        one: ColumnElement[int] = literal_column("1", Integer)
+        not_locked = or_(c.locked_until.is_(None), c.locked_until <= self._now)
+        forgiven = and_(c.last_failure_at <= bindparam("forgive_before", type_=c.last_failure_at.type), not_locked)
+        ready = case((c.key == bindparam("user_key"), self._ready(c, self.limits, "user")),
+                     else_=self._ready(c, self.address_limits, "address"))
+        may_go_ahead = or_(forgiven, and_(not_locked, c.failures < self._per_row(c, "failures_before_lock"),
+                                          c.last_failure_at <= ready))
+        counted = case((forgiven, one), else_=c.failures + one)
+        new_row = {"failures": one, "last_failure_at": self._now, "locked_until": null()}
+        insert_into = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert_into(table).values([{"key": bindparam("user_key"), **new_row},
+                                               {"key": bindparam("address_key"), **new_row}])
+        lock_until = bindparam("lock_until", type_=c.locked_until.type)
+        return statement.on_conflict_do_update(
+            index_elements=[c.key],
+            set_={"failures": counted, "last_failure_at": self._now,
+                  "locked_until": case((counted >= self._per_row(c, "failures_before_lock"), lock_until),
+                                       else_=null())},
+            where=may_go_ahead,
+        ).returning(c.key)
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
-        name = username.strip().casefold().partition("@")[0] or "-"
         digest = lambda text: hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()  # noqa: E731
-        return digest(f"user\x00{name}"), digest(f"address\x00{address}")
+        return (digest(f"user\x00{throttling.username_key(username)}"),
+                digest(f"address\x00{throttling.address_key(address)}"))
 
-    def _counters(self, session, keys: tuple[str, ...]) -> dict[str, SignInFailures]:
-        rows = session.execute(select(SignInFailures).where(SignInFailures.key.in_(keys))).scalars()
-        return {row.key: row for row in rows}
+    def _counting_values(self, user_key: str, address_key: str, now: datetime) -> dict[str, object]:
+        values: dict[str, object] = {"user_key": user_key, "address_key": address_key, "now": now,
+                                     "forgive_before": now - self.limits.lock, "lock_until": now + self.limits.lock}
+        for prefix, limits in (("user", self.limits), ("address", self.address_limits)):
+            for n, (_failures, delay) in enumerate(limits.delay_steps()):
+                values[f"{prefix}_ready_{n}"] = now - delay
+        return values
 
-    def _counter_rows(self, user_key: str, address_key: str) -> dict[str, Counter]:
+    def attempt(self, username: str, address: str, now: datetime) -> Verdict:
+        """Counts this attempt as a failure if it may go ahead (Verdict() then, and the password
+        may be checked); else how long it must wait."""
+        user_key, address_key = self._keys(username, address)
+
+        def count(cursor) -> set[str]:
+            self._count.execute(cursor, self._counting_values(user_key, address_key, now))
+            counted = {key for (key,) in cursor.fetchall()}
+            # Both counters must let it go ahead; otherwise the one that counted it gives it back.
+            for key in counted if len(counted) == 1 else ():
+                self._give_back.execute(cursor, {"key": key, "user_key": user_key})
+            return counted
+
+        if len(self._connections.run(count)) == 2:
+            return Verdict()
+        return self._wait(user_key, address_key, now)
+
+    def _wait(self, user_key: str, address_key: str, now: datetime) -> Verdict:
         def read(cursor) -> dict[str, Counter]:
             self._read.execute(cursor, {"user_key": user_key, "address_key": address_key})
             return {key: Counter(failures, last_failure_at, locked_until)
                     for key, failures, last_failure_at, locked_until in self._read.rows(cursor)}
 
-        return self._connections.run(read)
-
-    @staticmethod
-    def _counter(row: SignInFailures | None) -> Counter | None:
-        return Counter(row.failures, row.last_failure_at, row.locked_until) if row else None
-
-    def check(self, username: str, address: str, now: datetime) -> Verdict:
-        """May this attempt go ahead? The stricter of the username's and the address's verdicts."""
-        user_key, address_key = self._keys(username, address)
-        rows = self._counter_rows(user_key, address_key)
-        address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
+        rows = self._connections.run(read)
         verdicts = [throttling.verdict(rows.get(user_key), now, self.limits),
-                    throttling.verdict(rows.get(address_key), now, address_limits)]
+                    throttling.verdict(rows.get(address_key), now, self.address_limits)]
         strictest = max(verdicts, key=lambda v: (v.locked, v.wait_seconds))
-        return Verdict(strictest.wait_seconds, strictest.locked, username_has_failures=user_key in rows)
-
-    def failed(self, username: str, address: str, now: datetime) -> None:
-        user_key, address_key = self._keys(username, address)
-        address_limits = Limits(self.address_lock_at // 2, self.address_lock_at, self.limits.lock)
-        for _attempt in range(3):  # two workers counting the same key at once: retry the insert as an update
-            with self.db.session() as session:
-                rows = self._counters(session, (user_key, address_key))
-                for key, limits, lock_at in ((user_key, self.limits, self.limits.failures_before_lock),
-                                             (address_key, address_limits, self.address_lock_at)):
-                    row = rows.get(key)
-                    updated = throttling.after_failure(self._counter(row), now, limits, lock_at)
-                    if row is None:
-                        session.add(SignInFailures(key=key, failures=updated.failures,
-                                                   last_failure_at=updated.last_failure_at,
-                                                   locked_until=updated.locked_until))
-                    else:
-                        row.failures, row.last_failure_at = updated.failures, updated.last_failure_at
-                        row.locked_until = updated.locked_until
-                try:
-                    session.commit()
-                    return
-                except IntegrityError:
-                    session.rollback()
+        # Refused by the counters a moment ago: however they read now, it waits at least a second.
+        return strictest if strictest.wait_seconds else Verdict(wait_seconds=1)
 
     def succeeded(self, username: str, address: str) -> None:
-        """A right password clears the username's count (not the address's: others share it)."""
-        user_key, _ = self._keys(username, address)
-        with self.db.session() as session:
-            session.execute(delete(SignInFailures).where(SignInFailures.key == user_key))
-            session.commit()
+        """A right password clears the username's count and gives the address back the attempt
+        (no more: others share the address)."""
+        user_key, address_key = self._keys(username, address)
+
+        def give_back(cursor) -> None:
+            self._clear.execute(cursor, {"user_key": user_key})
+            self._give_back.execute(cursor, {"key": address_key, "user_key": user_key})
+
+        self._connections.run(give_back)
+
+    def not_checked(self, username: str, address: str) -> None:
+        """The password could not be checked (the directory did not answer): no failure, so
+        both counters give the attempt back."""
+        user_key, address_key = self._keys(username, address)
+
+        def give_back(cursor) -> None:
+            for key in (user_key, address_key):
+                self._give_back.execute(cursor, {"key": key, "user_key": user_key})
+
+        self._connections.run(give_back)

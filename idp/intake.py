@@ -33,6 +33,7 @@ from idp.saml_xml import (
     STATUS_REQUEST_DENIED,
     XmlRefused,
     parse,
+    quoted,
 )
 from idp.services import Service, ServiceRegistry
 
@@ -144,14 +145,14 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
         return Refused("the RelayState is too long")
     service = registry.get(request.issuer)
     if service is None:
-        return Refused(f"the service {request.issuer!r} is not registered with Porth")
+        return Refused(f"the service {quoted(request.issuer)} is not registered with Porth")
     if request.protocol_binding and request.protocol_binding != BINDING_POST:
-        return Refused(f"{service.name} asks for the answer over {request.protocol_binding}; Porth answers over "
-                       "HTTP-POST only")
+        return Refused(f"{service.name} asks for the answer over {quoted(request.protocol_binding)}; Porth answers "
+                       "over HTTP-POST only")
     consumer = service.consumer_for(request.acs_url, request.acs_index)
     if consumer is None:
         return Refused(f"{service.name} asks for the answer at an address its metadata does not list "
-                       f"({request.acs_url or request.acs_index})")
+                       f"({quoted(request.acs_url or request.acs_index)})")
     answer = Pending(service=service.entity_id, acs_url=consumer.location, request_id=request.id,
                      relay_state=received.relay_state, name_id_format=NAME_ID_FORMATS[service.name_id],
                      force_authn=request.force_authn, name_id_mode=service.name_id)
@@ -165,7 +166,7 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
     if problem:
         return refuse(f"{service.name}: {problem}")
     if request.destination is not None and request.destination not in rules.sso_urls:
-        return refuse(f"{service.name}: the request is addressed to {request.destination}, not to Porth")
+        return refuse(f"{service.name}: the request is addressed to {quoted(request.destination)}, not to Porth")
     if request.issue_instant > now + rules.clock_skew:
         return refuse(f"{service.name}: the request is dated in the future")
     if request.issue_instant < now - rules.max_age:
@@ -174,14 +175,14 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
         return refuse(f"{service.name}: the request was already used (replayed)")
     if request.name_id_format and request.name_id_format != NAMEID_UNSPECIFIED:
         if request.name_id_format not in _MODE_OF_FORMAT:
-            return refuse(f"{service.name}: NameID format {request.name_id_format} is not offered",
+            return refuse(f"{service.name}: NameID format {quoted(request.name_id_format)} is not offered",
                           STATUS_INVALID_NAME_ID_POLICY)
         if service.name_id == "immutable-id":
             # The policy pins the NameID: a request for `persistent` (what Entra asks for) gets the
             # immutable id, never Porth's own pairwise persistent id, which Entra cannot match.
             if request.name_id_format != NAMEID_PERSISTENT:
                 return refuse(f"{service.name}: its policy sends the immutable id as a persistent NameID only, "
-                              f"not {request.name_id_format}", STATUS_INVALID_NAME_ID_POLICY)
+                              f"not {quoted(request.name_id_format)}", STATUS_INVALID_NAME_ID_POLICY)
         else:
             answer = Pending(**{**answer.to_dict(), "name_id_format": request.name_id_format,
                                 "name_id_mode": _MODE_OF_FORMAT[request.name_id_format]})

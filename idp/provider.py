@@ -89,7 +89,7 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES, aggregate=aggregate_trust(settings)),
         directory=SignInDirectory(directory_config),
         ledger=RequestLedger(connections),
-        throttle=SignInThrottle(db, connections, throttle_key,
+        throttle=SignInThrottle(connections, throttle_key,
                                 Limits(idp.failures_before_delay, idp.failures_before_lock,
                                        timedelta(minutes=idp.lock_minutes)),
                                 idp.address_failures_before_lock),

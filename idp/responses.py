@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from lxml import etree
 
+from idp.attribute_values import MAX_VALUE_CHARACTERS
 from idp.attributes import ReleasedAttribute
 from idp.encryption import encrypt_assertion
 from idp.saml_xml import (
@@ -56,8 +57,9 @@ def _status(parent: etree._Element, code: str, message: str | None = None) -> No
     enclosing = status
     for value in status_codes(code):  # saml-core 3.2.2.2 (idp/saml_xml.py TOP_LEVEL_OF)
         enclosing = etree.SubElement(enclosing, q(SAMLP, "StatusCode"), Value=value)
-    if message:
-        etree.SubElement(status, q(SAMLP, "StatusMessage")).text = message
+    if message:  # saml2int SDP-G02: at most 256 characters (a reason may quote a request's values)
+        etree.SubElement(status, q(SAMLP, "StatusMessage")).text = (
+            message if len(message) <= MAX_VALUE_CHARACTERS else message[:MAX_VALUE_CHARACTERS - 1] + "…")
 
 
 def _response(idp_entity_id: str, destination: str, in_response_to: str | None, now: datetime) -> etree._Element:
@@ -84,8 +86,10 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _checked(value: str) -> str:
+    # idp/attribute_values.py keeps such values out before this point; the message never quotes the
+    # value (an error log must not carry a person's name).
     if _NOT_XML.search(value):
-        raise ValueError(f"a character XML cannot carry in {value!r}")
+        raise ValueError("a character XML cannot carry in a value of the Response")
     return value
 
 

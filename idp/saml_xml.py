@@ -80,21 +80,83 @@ class XmlRefused(ValueError):
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           huge_tree=False, remove_comments=True, remove_pis=True)
+_DTD_REFUSED = "the document has a DTD, which SAML messages must not carry"
+
+
+class _DoctypeSeen(Exception):
+    pass
+
+
+class _RootReached(Exception):
+    pass
+
+
+class _DoctypeWatch:
+    """A parser target that stops at the first thing it is told of: a DOCTYPE (refused) or the
+    root element (a DTD can only come before it, so there is none). The parser has already
+    decoded the document (UTF-8, UTF-16 LE or BE with or without a BOM, any declared encoding),
+    so no spelling of `<!DOCTYPE` in some encoding's bytes slips past, and nothing of the
+    internal subset (entity declarations) is read."""
+
+    def doctype(self, *_: object) -> None:
+        raise _DoctypeSeen
+
+    def start(self, tag: object, attrib: object) -> None:
+        raise _RootReached
+
+    # The rest of lxml's target interface: nothing before the root element needs them.
+    def comment(self, text: object) -> None:
+        return None
+
+    def data(self, data: object) -> None:
+        return None
+
+    def end(self, tag: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def _has_doctype(document: bytes) -> bool:
+    watcher = etree.XMLParser(target=_DoctypeWatch(), resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        etree.fromstring(document, watcher)
+    except _DoctypeSeen:
+        return True
+    except (_RootReached, etree.XMLSyntaxError):
+        return False  # no DTD before the root; a syntax error is reported by the real parse below
+    return False
 
 
 def parse(document: bytes, limit: int = MAX_MESSAGE_BYTES) -> etree._Element:
     if len(document) > limit:
         raise XmlRefused(f"the document is larger than {limit // 1024} KiB")
-    # Refused before parsing, not merely left unexpanded: SAML never needs a DTD.
-    if b"<!DOCTYPE" in document or b"<!ENTITY" in document:
-        raise XmlRefused("the document has a DTD, which SAML messages must not carry")
+    # Refused before the tree is built, not merely left unexpanded: SAML never needs a DTD.
+    if _has_doctype(document):
+        raise XmlRefused(_DTD_REFUSED)
     try:
         root = etree.fromstring(document, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise XmlRefused(f"not well-formed XML: {exc.msg}") from None
     if root is None:
         raise XmlRefused("an empty document")
+    # The parsed document itself says whether it had one: a second line behind the watch above.
+    docinfo = root.getroottree().docinfo  # any DOCTYPE at all gives an internalDTD, even without a subset
+    if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise XmlRefused(_DTD_REFUSED)
     return root
+
+
+QUOTED_CHARACTERS = 100  # an Issuer or URL longer than this is cut where a page, a log or a StatusMessage shows it
+
+
+def quoted(value: object) -> str:
+    """A value from a message as a page, the log or a StatusMessage may show it: repr() escapes control
+    characters and line breaks (no forged log lines), and a long one is cut (a page never carries 256 KiB
+    of someone else's Issuer; saml2int SDP-G02 caps what Porth writes at 256 characters)."""
+    text = repr(value)
+    return text if len(text) <= QUOTED_CHARACTERS else text[:QUOTED_CHARACTERS - 1] + "…"
 
 
 def q(namespace: str, name: str) -> str:

@@ -42,6 +42,7 @@ from directory.model import Account
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
+from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
 from idp.metadata import Description, default_logo, idp_metadata
@@ -117,12 +118,23 @@ def _answer(pending: Pending, account: Account, sso: dict):
     idp_settings = provider.settings.idp
     try:
         name_id = _name_id(pending, account, service)
-        attributes = released(account, service.release, service.attributes,
-                              IdentifierContext(provider.persistent_id_key, provider.settings.accounts.username_domain,
-                                                service.entity_id))
+        attributes, left_out = carriable(released(
+            account, service.release, service.attributes,
+            IdentifierContext(provider.persistent_id_key, provider.settings.accounts.username_domain,
+                              service.entity_id)))
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
+                               pending))
+    # A value XML cannot carry, or over saml2int's 256 characters, is left out, never a 500 (issue 15):
+    # logged by account id and attribute, never the value (it may be a name).
+    for gap in left_out:
+        log.warning("account %s: a value of %s left out of the Response to %s: it %s", account.id,
+                    gap.attribute, service.name, gap.reason)
+    name_id_problem = value_problem(name_id)
+    if name_id_problem:  # a NameID cannot be left out (e.g. an email NameID from a mail written by hand)
+        log.error("account %s cannot be sent to %s: its NameID %s", account.id, service.name, name_id_problem)
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
                                pending))
     qualify = pending.name_id_mode != "immutable-id"
@@ -295,7 +307,8 @@ def sign_in():
     now = utc_now()
     if not username or not password:
         return _sign_in_form(pending, token, username, _("Enter your username and password"))
-    verdict = provider.throttle.check(username, address, now)
+    # Counted as a failure before the password is checked, so a burst cannot outrun the count.
+    verdict = provider.throttle.attempt(username, address, now)
     if verdict.wait_seconds:
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
@@ -305,11 +318,12 @@ def sign_in():
     try:
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials:
-        provider.throttle.failed(username, address, now)
         log.info("sign-in failed from %s", address)
         return _sign_in_form(pending, token, username, _("The username or password is not right"))
-    if verdict.username_has_failures:
-        provider.throttle.succeeded(username, address)
+    except BaseException:
+        provider.throttle.not_checked(username, address)
+        raise
+    provider.throttle.succeeded(username, address)
     if policy.may_sign_in(account) is not None:
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, render_template, request, url_for
@@ -12,18 +12,20 @@ from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import secret_value
 from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, AccountState, OrganisationKind
-from directory.store import AccountQuery
+from directory.store import AccountQuery, DirectoryStore
 from idp import logout_views as idp_logout_views
 from idp import tokens
 from idp import views as idp_views
 from idp.pages import with_language
 from idp.provider import build_identity_provider
 from webui.portal import init_portal
+from webui.school_counts import SchoolCounts
 
 if TYPE_CHECKING:  # the runtime is built by the process that serves the app (entrypoints)
     from entrypoints.runtime import Runtime
@@ -49,10 +51,15 @@ def create_app(runtime: Runtime) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
         BABEL_DEFAULT_LOCALE="en",
         BABEL_DEFAULT_TIMEZONE="Europe/London",  # times shown to schools are Welsh local time
+        # Issue 15 point 6: no endpoint reads a larger body (413); one field may be as large (a
+        # SAMLResponse is one field).
+        MAX_CONTENT_LENGTH=settings.web.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.web.max_request_bytes,
     )
     app.extensions["porth"] = runtime
     app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
 
+    app.before_request(_refuse_a_body_too_large)  # before CSRF protection reads any form
     Babel(app, locale_selector=_language)
     _translate_templates_once_per_render(app)
     app.session_interface = PlainJsonSessionInterface()
@@ -69,9 +76,13 @@ def create_app(runtime: Runtime) -> Flask:
         # Flask's documented way to add WSGI middleware, though its type says wsgi_app is a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    app.extensions["porth.school_counts"] = SchoolCounts(
+        settings.var_dir / "cache" / "school-counts.json", settings.web.school_counts_seconds,
+        lambda: school_sections(runtime.store))
     app.add_url_rule("/", "schools", schools_page)
     app.add_url_rule("/healthz", "health", health)
     app.register_error_handler(DirectoryError, directory_error)
+    app.register_error_handler(RequestEntityTooLarge, request_too_large)
     app.context_processor(_language_context)
     app.jinja_env.globals["asset"] = _asset_url
     app.after_request(_remember_language)
@@ -90,9 +101,17 @@ SECURITY_HEADERS = {
 }
 
 
+# Kept by no cache, the browser's back-forward copy included: every page but these may carry
+# something personal (a password, a name, a sign-in token, a signed Response), and a shared
+# computer keeps what it is allowed to (issue 15 point 6). What is the same for everyone may be kept.
+CACHEABLE_ENDPOINTS = frozenset({"static", "idp.metadata"})
+
+
 def _security_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -193,11 +212,18 @@ def _runtime() -> Runtime:
 
 
 def schools_page() -> str:
-    """Each school of each local authority with its active-account counts, live from LDAP.
+    """Each school of each local authority with its active-account counts, as last counted
+    (webui/school_counts.py): an anonymous visitor never makes Porth read the directory."""
+    snapshot = current_app.extensions["porth.school_counts"].current()
+    counted_at = datetime.fromtimestamp(snapshot.taken_at, UTC)
+    return render_template("schools.html", sections=snapshot.sections, counted_at=counted_at)
+
+
+def school_sections(store: DirectoryStore) -> list[dict[str, Any]]:
+    """The home page's rows, read from the directory (plain values: kept as JSON between workers).
 
     A learner dual registered at two schools is on both rolls, so each school's row counts them,
     as its own list does; a local authority's totals count each account once."""
-    store = _runtime().store
     counts = store.account_counts()
     dual = store.find_accounts(AccountQuery(kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
                                             dual_registered=True,
@@ -220,7 +246,8 @@ def schools_page() -> str:
         main_by_la.setdefault(school.la_code, Counter()).update(kinds)
         subsidiary = on_subsidiary_roll[school.dfes]
         rows_by_la.setdefault(school.la_code, []).append({
-            "school": school,
+            "school": {"dfes": school.dfes, "name": school.name, "type": school.type.value,
+                       "state": school.state.value, "mail_domain": school.mail_domain},
             "learners": kinds[AccountKind.LEARNER] + subsidiary,
             "staff": kinds[AccountKind.STAFF],
             "governors": kinds[AccountKind.GOVERNOR],
@@ -241,12 +268,27 @@ def schools_page() -> str:
                        "governors": main[AccountKind.GOVERNOR], "non_mis": main[AccountKind.SCHOOL_NONMIS],
                        "total": sum(main.values()) + visiting},
         })
-    return render_template("schools.html", sections=sections)
+    return sections
 
 
 def health() -> tuple[dict[str, str], int]:
     _runtime().store.check()
     return {"status": "ok"}, 200
+
+
+def _refuse_a_body_too_large() -> None:
+    """A declared length over the limit is refused before anything reads the body (a body sent
+    without a length is cut off at the limit by Werkzeug as it is read, with the same 413)."""
+    if (request.content_length or 0) > (current_app.config["MAX_CONTENT_LENGTH"] or 0):
+        raise RequestEntityTooLarge()
+
+
+def request_too_large(_error: RequestEntityTooLarge) -> tuple[str, int]:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    current_app.logger.warning("request refused: larger than %s bytes (endpoint %s)", limit, request.endpoint)
+    # The language switch must not read the refused form (for a pending sign-in): the home page.
+    g.language_base = url_for("schools")
+    return render_template("request_too_large.html", kilobytes=limit // 1024), 413
 
 
 def directory_error(error: DirectoryError) -> tuple[str, int]:

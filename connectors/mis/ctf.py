@@ -39,6 +39,7 @@ from connectors.mis.records import (
     SchoolExport,
     Source,
     UpnField,
+    refuse_bad_names,
     refuse_upns,
     safe_reference,
     shown,
@@ -71,6 +72,16 @@ def _text(element: Element | None, *path: str) -> str | None:
 
 def _first_text(pupil: Element, name: str) -> str | None:
     return _text(pupil, name) or _text(pupil, "BasicDetails", name)
+
+
+def _raw_name(pupil: Element, *names: str) -> str | None:
+    """A name element's text as the file wrote it (the first of `names` that has any, under Pupil or
+    BasicDetails, as _text and _first_text read them), for records.refuse_bad_names."""
+    for name in names:
+        for element in (_child(pupil, name), _child(_child(pupil, "BasicDetails"), name)):
+            if element is not None and element.text and element.text.strip():
+                return element.text
+    return None
 
 
 def derived_admission_number(upn_hash: str) -> str:
@@ -149,8 +160,11 @@ def _pupil(builder: ExportBuilder, source: Source, school: str, pupil: Element, 
         classes=classes,
         enrolment_status=_first_text(pupil, "EnrolStatus"),
     )
-    return refuse_upns(record, {
+    return refuse_bad_names(refuse_upns(record, {
         "admission_number": admission_field, "legal_surname": "Surname", "legal_forename": "Forename",
         "preferred_surname": "PreferredSurname", "preferred_forename": "PreferredForename",
         "registration_group": "RegGroup", "classes": "Classes",
-    })
+    }), {"Surname": _raw_name(pupil, "Surname", "LegalSurname"),
+         "Forename": _raw_name(pupil, "Forename", "LegalForename"),
+         "PreferredSurname": _raw_name(pupil, "PreferredSurname"),
+         "PreferredForename": _raw_name(pupil, "PreferredForename")})

@@ -44,6 +44,7 @@ from connectors.mis.records import (
     Source,
     StaffRecord,
     UpnField,
+    refuse_bad_names,
     refuse_upns,
     safe_reference,
     shown,
@@ -302,9 +303,10 @@ def _add_user(export: _Export, row: Mapping[str, str], source: Source, school: s
     session_starts = sorted(term_starts[t] for t in enrolment.terms if t in term_starts)
     # beginDate is optional in 1.1: then the class's session start, then the export's date.
     fallback = session_starts[0] if session_starts else export.latest_change
-    names = {"legal_surname": "familyName", "legal_forename": "givenName",
-             "preferred_surname": "preferredFamilyName", "preferred_forename": "preferredGivenName",
-             "registration_group": "homeroom class", "classes": "classes"}
+    person_names = {"legal_surname": "familyName", "legal_forename": "givenName",
+                    "preferred_surname": "preferredFamilyName", "preferred_forename": "preferredGivenName"}
+    names = {**person_names, "registration_group": "homeroom class", "classes": "classes"}
+    raw_names = {label: row.get(label.lower()) for label in person_names.values()}  # as the file wrote them
     if role == STUDENT:
         admission_column = "metadata.admissionNumber" if row.get("metadata_admissionnumber") else "sourcedId"
         admission_number = blank_to_none(row.get("metadata_admissionnumber")) or row["sourcedid"]
@@ -324,7 +326,8 @@ def _add_user(export: _Export, row: Mapping[str, str], source: Source, school: s
             classes=tuple(dict.fromkeys(enrolment.classes)),
             enrolment_status=status,
         )
-        builder.add_learner(refuse_upns(record, {"admission_number": admission_column, **names}))
+        builder.add_learner(refuse_bad_names(refuse_upns(record, {"admission_number": admission_column, **names}),
+                                             raw_names))
         return
     code_column = "metadata.staffCode" if row.get("metadata_staffcode") else "identifier"
     staff_code = blank_to_none(row.get("metadata_staffcode")) or blank_to_none(row.get("identifier"))
@@ -340,4 +343,4 @@ def _add_user(export: _Export, row: Mapping[str, str], source: Source, school: s
         role=role, classes=tuple(dict.fromkeys(enrolment.classes)),
     )
     staff_names = {k: v for k, v in names.items() if k != "registration_group"}
-    builder.add_staff(refuse_upns(staff, {"staff_code": code_column, **staff_names}))
+    builder.add_staff(refuse_bad_names(refuse_upns(staff, {"staff_code": code_column, **staff_names}), raw_names))

@@ -19,6 +19,7 @@ from connectors.mis.records import (
     Source,
     StaffRecord,
     UpnField,
+    refuse_bad_names,
     refuse_upns,
     safe_reference,
     shown,
@@ -44,6 +45,11 @@ STAFF_REQUIRED = {"dfes", "staff_code", "legal_surname", "legal_forename"}
 _NAMES = ("legal_surname", "legal_forename", "preferred_surname", "preferred_forename")
 LEARNER_TEXT_COLUMNS = ("admission_number", *_NAMES, "registration_group", "classes", "enrolment_status")
 STAFF_TEXT_COLUMNS = ("staff_code", *_NAMES, "role", "classes")
+
+
+def _raw_names(row: Mapping[str, str]) -> dict[str, str | None]:
+    """The name columns as the file wrote them, for records.refuse_bad_names."""
+    return {column: row.get(column) for column in _NAMES}
 
 
 def _dates(row: Mapping[str, str], columns: tuple[str, ...],
@@ -88,7 +94,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
             builder.add_problem(school, Problem(source, column, reason, reference))
 
         dates = _dates(row, ("date_of_birth", "admission_date", "leaving_date"), problem)
-        builder.add_learner(refuse_upns(LearnerRecord(
+        builder.add_learner(refuse_bad_names(refuse_upns(LearnerRecord(
             source=source, school=school, admission_number=blank_to_none(row.get("admission_number")),
             upn=UpnField.from_raw(row.get("upn"), upn_key),
             legal_surname=blank_to_none(row.get("legal_surname")),
@@ -101,7 +107,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
             registration_group=blank_to_none(row.get("registration_group")),
             classes=split_list(row.get("classes")),
             enrolment_status=blank_to_none(row.get("enrolment_status")),
-        ), {column: column for column in LEARNER_TEXT_COLUMNS}))
+        ), {column: column for column in LEARNER_TEXT_COLUMNS}), _raw_names(row)))
 
     def staff(source: Source, school: str, row: Mapping[str, str]) -> None:
         reference = safe_reference(blank_to_none(row.get("staff_code")))
@@ -110,7 +116,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
             builder.add_problem(school, Problem(source, column, reason, reference))
 
         dates = _dates(row, ("start_date", "leaving_date"), problem)
-        builder.add_staff(refuse_upns(StaffRecord(
+        builder.add_staff(refuse_bad_names(refuse_upns(StaffRecord(
             source=source, school=school, staff_code=blank_to_none(row.get("staff_code")),
             legal_surname=blank_to_none(row.get("legal_surname")),
             legal_forename=blank_to_none(row.get("legal_forename")),
@@ -118,7 +124,7 @@ def parse(files: Mapping[str, bytes], upn_key: bytes, default_school: str | None
             preferred_forename=blank_to_none(row.get("preferred_forename")),
             start_date=dates["start_date"], leaving_date=dates["leaving_date"],
             role=blank_to_none(row.get("role")), classes=split_list(row.get("classes")),
-        ), {column: column for column in STAFF_TEXT_COLUMNS}))
+        ), {column: column for column in STAFF_TEXT_COLUMNS}), _raw_names(row)))
 
     for name in learner_files:
         _walk(name, files[name], LEARNER_REQUIRED, LEARNER_COLUMNS, builder, default_school, learner)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, TypeVar
 
+from directory.rules import names as name_rules
 from directory.rules import upn as upn_rules
 
 # SPEC M-9 error names a parser can already tell.
@@ -16,6 +17,9 @@ INVALID_UPN = "Invalid UPN"
 # M-3: a UPN put in any other field (admission number, sourcedId, staff code, names, groups)
 # refuses the record; RecordRefusal.field names the field(s), never the value.
 UPN_IN_OTHER_FIELD = "UPN in another field"
+# A name field holding what no name may (directory/rules/names.py): control characters, noncharacters,
+# no letter. RecordRefusal.field names the field and .detail the problem, never the value.
+INVALID_NAME = "Invalid name"
 
 
 class FormatRefused(ValueError):
@@ -54,6 +58,7 @@ class RecordRefusal:
 
     error: str
     field: str
+    detail: str | None = None
 
 
 def looks_like_upn(value: str | None) -> bool:
@@ -180,6 +185,26 @@ def refuse_upns(record: Record, fields: Mapping[str, str]) -> Record:
         return record
     refusal = record.refused or RecordRefusal(UPN_IN_OTHER_FIELD, ", ".join(found))
     return replace(record, refused=refusal, **changes)
+
+
+def refuse_bad_names(record: Record, raw_names: Mapping[str, str | None]) -> Record:
+    """Names are cleaned where they enter (directory/rules/names.py): a record whose name field
+    holds a control character (a tab or line break inside it too) or a noncharacter, or no
+    letter, is refused whole with INVALID_NAME, naming the first such field and the problem.
+
+    `raw_names` maps each name field's label to its text exactly as the file had it: the
+    readers fold runs of whitespace to one space, which would hide a tab or a line break
+    inside a name; only whitespace around it is dropped here, as the readers do. The values
+    stay on the record so the planner still knows whose it is (a refused record is never
+    written); no error text quotes them. A record refused already (a UPN where it must not
+    be) keeps that refusal."""
+    if record.refused is not None:
+        return record
+    for label, raw in raw_names.items():
+        problem = name_rules.name_problem(raw.strip()) if raw else None
+        if problem:
+            return replace(record, refused=RecordRefusal(INVALID_NAME, label, f"{label} {problem}"))
+    return record
 
 
 @dataclass(frozen=True)

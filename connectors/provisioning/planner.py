@@ -246,7 +246,7 @@ class _SchoolPlanner:
         ref = record.reference
         if record.refused is not None:
             # The parser refused it whole (e.g. a UPN in the admission-number column): named, never quoted.
-            self.error(LEARNERS, ref, record.refused.error, record.refused.field)
+            self.error(LEARNERS, ref, record.refused.error, record.refused.field, record.refused.detail)
             return
         upn_hash = record.upn.hash
         if record.upn.error or upn_hash is None:
@@ -379,7 +379,7 @@ class _SchoolPlanner:
                 present.update(a.id for a in by_name.get(name, []))
                 present.update(a.id for a in by_code.get((record.staff_code or "").casefold(), []))
                 if record.refused is not None:
-                    self.error(STAFF, ref, record.refused.error, record.refused.field)
+                    self.error(STAFF, ref, record.refused.error, record.refused.field, record.refused.detail)
                 else:
                     self.error(STAFF, ref, MISSING_STAFF_CODE, "staff code")
                 return

@@ -15,6 +15,9 @@ from importlib.resources import files
 from directory.model import PasswordStatus
 
 MIN_LENGTH = 8
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP "CSV Injection"): a password
+# never starts with one, so the credentials download (P-2) can write every password exactly as it is.
+FORMULA_FIRST_CHARACTERS = ("=", "+", "-", "@", "\t", "\r")
 MAX_LENGTH = 128  # far beyond need; bounds the work an argon2 hash is asked to do
 GENERATED_LENGTH = 12
 LEARNER_PASSWORD_DIGITS = 4
@@ -43,7 +46,14 @@ def policy_problems(password: str) -> list[str]:
         problems.append("must contain a digit")
     if any(ch in "\r\n\t\0" for ch in password):
         problems.append("must not contain tabs, line breaks or NUL")
+    if starts_like_formula(password):
+        problems.append("must not start with = + - or @")
     return problems
+
+
+def starts_like_formula(value: str) -> bool:
+    """Would a spreadsheet opening the CSV run this cell as a formula?"""
+    return value.startswith(FORMULA_FIRST_CHARACTERS)
 
 
 def check_policy(password: str) -> None:
@@ -62,7 +72,7 @@ def learner_words() -> tuple[str, ...]:
 
 
 def generate_learner_password(rng: random.Random | None = None) -> str:
-    """A word a child can read and type, then digits: e.g. Tiger4821."""
+    """A word a child can read and type, then digits: e.g. Tiger4821 (a letter first: never a formula)."""
     rng = rng or secrets.SystemRandom()
     word = rng.choice(learner_words())
     digits = "".join(rng.choice(string.digits) for _ in range(LEARNER_PASSWORD_DIGITS))

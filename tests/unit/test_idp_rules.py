@@ -67,7 +67,7 @@ LIMITS = throttling.Limits(failures_before_delay=3, failures_before_lock=6, lock
 def _fail(times: int, start: datetime = NOW, gap: timedelta = timedelta(seconds=120)):
     counter = None
     for n in range(times):
-        counter = throttling.after_failure(counter, start + n * gap, LIMITS, LIMITS.failures_before_lock)
+        counter = throttling.after_failure(counter, start + n * gap, LIMITS)
     return counter
 
 
@@ -88,14 +88,14 @@ def test_s3_failures_first_slow_down_then_lock():
 def test_s3_a_quiet_period_forgives_old_failures():
     counter = _fail(5)
     later = counter.last_failure_at + timedelta(minutes=16)
-    assert throttling.after_failure(counter, later, LIMITS, 6).failures == 1
+    assert throttling.after_failure(counter, later, LIMITS).failures == 1
 
 
 def test_the_delay_never_exceeds_a_minute_before_the_lock():
     limits = throttling.Limits(1, 100, timedelta(hours=1))
     counter = None
     for _ in range(40):
-        counter = throttling.after_failure(counter, NOW, limits, 100)
+        counter = throttling.after_failure(counter, NOW, limits)
     assert throttling.verdict(counter, NOW, limits).wait_seconds == throttling.MAX_DELAY_SECONDS
 
 

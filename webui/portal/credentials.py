@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from directory.model import Account, AccountKind, Consent, PasswordStatus, School
+from directory.rules import passwords
 from webui.portal.access import require
 from webui.portal.context import (
     account_in_scope,
@@ -99,7 +100,17 @@ def print_group():
 
 def csv_cell(value: str) -> str:
     # A spreadsheet runs a cell that starts like a formula: keep names such as "=cmd" inert.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and value != "-" else value
+    return "'" + value if passwords.starts_like_formula(value) and value != "-" else value
+
+
+# A reveal copy kept from before the policy refused a formula's first character (A-3): it cannot be
+# written both exactly and safely, so the cell says so instead of holding a changed password.
+UNSAFE_PASSWORD_CELL = "Use Show password (this password cannot be written safely in a spreadsheet)"  # noqa: S105
+
+
+def password_cell(password: str) -> str:
+    """The password exactly as it is: the policy and the generators never let one start like a formula."""
+    return UNSAFE_PASSWORD_CELL if passwords.starts_like_formula(password) else password
 
 
 @bp.route("/download/<any(pupils, staff):which>", methods=["GET", "POST"])
@@ -117,11 +128,12 @@ def download(which: str):
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
+    password_column = columns.index("Password")  # written exactly (password_cell); every other cell through csv_cell
     for account in by_name(account for account, _password in found):
-        password = revealed.get(account.id) or ("User changed password"
-                                                if account.password_status is PasswordStatus.USER_CHANGED else "-")
+        password = password_cell(revealed[account.id]) if account.id in revealed else (
+            "User changed password" if account.password_status is PasswordStatus.USER_CHANGED else "-")
         created = account.created_at.date().isoformat() if account.created_at else ""
-        common = [account.forename, account.surname, account.mail, password, created]
+        common = [account.forename, account.surname, account.mail, password, created]  # password: written as is
         if kind is AccountKind.LEARNER:
             # A dual-registered learner's row at a subsidiary school: its group there, and no admission
             # number (the account holds the main school's, which is not this school's number for them).
@@ -131,7 +143,8 @@ def download(which: str):
                    (account.admission_number or "") if main_here else ""]
         else:
             row = [*common, account.staff_code or ""]
-        writer.writerow([csv_cell(str(value)) for value in row])
+        writer.writerow([value if index == password_column else csv_cell(str(value))
+                         for index, value in enumerate(row)])
     stamp = utc_now().strftime("%Y-%m-%d")
     response = Response("\ufeff" + buffer.getvalue(), mimetype="text/csv; charset=utf-8")  # BOM: Excel reads UTF-8
     response.headers["Content-Disposition"] = f'attachment; filename="{which}-{school.dfes}-{stamp}.csv"'

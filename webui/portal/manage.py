@@ -82,7 +82,7 @@ def edit_account(account_id: str):
         surname = " ".join(request.form.get("surname", "").split())
         new_username = request.form.get("new_username") == "yes"
         form = {"forename": forename, "surname": surname, "new_username": new_username}
-        errors = name_errors(form)
+        errors = name_errors(form, makes_username=new_username)
         if not errors:
             changed = account_operations.edit_names(records(), caller(), account, forename, surname)
             if new_username and account_operations.request_new_username(records(), caller(), account):

@@ -59,7 +59,7 @@ def read_form(with_contact: bool) -> tuple[dict, dict[str, str], str | None]:
     if generated:
         form["password"] = generated
         return form, {}, generated
-    errors = name_errors(form)
+    errors = name_errors(form, makes_username=True)
     problems = policy_errors(form["password"])
     if problems:
         errors["password"] = problems[0]

@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives import serialization
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
+from idp import bindings
 from idp.attributes import ATTRIBUTES
-from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT
+from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT, XmlRefused, parse
 from idp.services import Service, read_metadata
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 
@@ -38,6 +39,19 @@ class PortalSignIn:
     username: str
     name_id: str
     session_index: str | None
+
+
+def _xml_problem(document_of, encoded: str | None) -> str | None:
+    """Why Porth's own hardened parser will not read a message (a DTD in any encoding, too large,
+    not XML), or None: every message from outside goes through idp.saml_xml.parse before
+    python3-saml sees it, so the portal refuses exactly what the IdP refuses."""
+    if not encoded:
+        return None  # python3-saml reports a missing message itself
+    try:
+        parse(document_of(encoded))
+    except (bindings.BindingError, XmlRefused) as exc:
+        return str(exc)
+    return None
 
 
 class PortalServiceProvider:
@@ -106,6 +120,9 @@ class PortalServiceProvider:
         """Validate the IdP's Response to the request `request_id`; refuse anything else."""
         if not request_id:
             raise PortalSignInRefused("no sign-in was started from this browser (unsolicited Response)")
+        problem = _xml_problem(bindings.decode_post, form.get("SAMLResponse"))
+        if problem:
+            raise PortalSignInRefused(f"unreadable Response: {problem}")
         auth = self._auth("/portal/saml/acs", post=form)
         try:
             auth.process_response(request_id=request_id)
@@ -129,6 +146,9 @@ class PortalServiceProvider:
         """Check the IdP's LogoutResponse, or its LogoutRequest when someone signs out
         elsewhere: the problems found (none: fine), and for a request, where to send
         the browser with the portal's answer."""
+        problem = _xml_problem(bindings.decode_redirect, query.get("SAMLRequest") or query.get("SAMLResponse"))
+        if problem:
+            return [f"unreadable message: {problem}"], None
         auth = self._auth("/portal/saml/sls", get=query)
         try:
             answer_url = auth.process_slo(keep_local_session=True, request_id=request_id)
