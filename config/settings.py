@@ -158,6 +158,81 @@ class WebSettings(_Section):
         return self.workers or 2 * (os.cpu_count() or 1) + 1
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _https_or_http_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+class IdpMetadataSettings(_Section):
+    """What Porth's own SAML metadata tells services and people about it (saml2int SDP-MD09..MD11,
+    docs/saml2int.md). An LA sets its own names, pages and contact; the defaults are usable as they are."""
+
+    # mdui:DisplayName and mdui:Description, in English and Welsh (a discovery service shows them).
+    display_name_en: str = Field(default="Porth", min_length=1, max_length=256)
+    display_name_cy: str = Field(default="Porth", min_length=1, max_length=256)
+    description_en: str = Field(default="Sign-in for school accounts", min_length=1, max_length=256)
+    description_cy: str = Field(default="Mewngofnodi ar gyfer cyfrifon ysgol", min_length=1, max_length=256)
+    # mdui:InformationURL: default the home page, <base_url>/.
+    information_url: str | None = None
+    # mdui:PrivacyStatementURL: the LA's privacy notice for the accounts; left out until set
+    # (saml2int asks it of services, not of IdPs; Porth itself has no such page to point to).
+    privacy_statement_url: str | None = None
+    # mdui:Logo (80x60 PNG, saml2int SDP-MD10: an https URL or a data: URI): default Porth's own, inline.
+    logo_url: str | None = None
+    # md:ContactPerson technical (SDP-MD11) and support: default postmaster@<accounts.username_domain>
+    # (RFC 5321 requires a mail domain to have one; it reaches whoever runs the accounts' mail).
+    technical_contact_email: str | None = None
+    support_contact_email: str | None = None
+    # validUntil: now + this many days (SDP-MD03: consumers refuse metadata without one or valid for
+    # too long; Shibboleth's RequireValidUntil allows up to 14 days by default).
+    valid_days: int = Field(default=7, ge=1, le=14)
+
+    @field_validator("information_url", "privacy_statement_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _https_or_http_url(value)
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "data:image/png;base64,")):
+            raise ValueError("must be an https:// URL or a data:image/png;base64, URI (saml2int SDP-MD10)")
+        return value
+
+    @field_validator("technical_contact_email", "support_contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value.removeprefix("mailto:")):
+            raise ValueError("must be an email address")
+        return None if value is None else value.removeprefix("mailto:")
+
+
+class MetadataAggregateSettings(_Section):
+    """SP metadata from a signed aggregate, e.g. a federation's (docs/sign-in.md, "Metadata trust")."""
+
+    # A file path or an https:// URL. Unset: no aggregate, the services folder alone.
+    source: str | None = None
+    # The PEM certificate whose key must have signed the aggregate (the federation publishes it).
+    certificate_file: Path | None = None
+    refresh_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # SDP-MD03: an aggregate valid for longer than this is refused (a stolen copy lives no longer).
+    max_validity_days: int = Field(default=28, ge=1, le=365)
+    max_bytes: int = Field(default=128 * 1024 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _certificate_with_source(self) -> MetadataAggregateSettings:
+        if self.source and self.certificate_file is None:
+            raise ValueError("an aggregate source needs certificate_file: unsigned or unverified "
+                             "metadata is never loaded (PORTH_IDP__AGGREGATE__CERTIFICATE_FILE)")
+        if self.source and self.source.startswith("http://"):
+            raise ValueError("an aggregate URL must be https://")
+        return self
+
+
 class IdpSettings(_Section):
     """The SAML identity provider (issue 4; SPEC S-1..S-4)."""
 
@@ -185,6 +260,8 @@ class IdpSettings(_Section):
     lock_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Per source address: whole schools sign in from one public address, so far higher.
     address_failures_before_lock: int = Field(default=300, ge=10, le=100000)
+    metadata: IdpMetadataSettings = IdpMetadataSettings()
+    aggregate: MetadataAggregateSettings = MetadataAggregateSettings()
 
     @field_validator("base_url")
     @classmethod
@@ -192,6 +269,21 @@ class IdpSettings(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("entity_id")
+    @classmethod
+    def _entity_id(cls, value: str | None) -> str | None:
+        # saml2int SDP-G04: an absolute URI of at most 256 characters.
+        if value is not None and (len(value) > 256 or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", value)):
+            raise ValueError("must be an absolute URI of at most 256 characters (saml2int SDP-G04)")
+        return value
+
+    @model_validator(mode="after")
+    def _entity_id_length(self) -> IdpSettings:
+        if len(self.effective_entity_id) > 256:
+            raise ValueError("the entityID <base_url>/idp/metadata would be longer than 256 characters "
+                             "(saml2int SDP-G04): shorten the base URL or set entity_id")
+        return self
 
     @property
     def effective_entity_id(self) -> str:

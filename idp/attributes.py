@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,7 +71,93 @@ ATTRIBUTES: dict[str, AttributeDefinition] = {
     "roles": AttributeDefinition(f"urn:oid:{PORTH_ATTRIBUTE_ARC}.21", "porthRole",
                                  lambda a: tuple(sorted(r.value for r in a.roles))),
 }
-KNOWN_ATTRIBUTES = frozenset(ATTRIBUTES)
+
+# -- SAML V2.0 Subject Identifier Attributes Profile (saml2int SDP-IDP13) -----------------
+SUBJECT_ID = "urn:oasis:names:tc:SAML:attribute:subject-id"
+PAIRWISE_ID = "urn:oasis:names:tc:SAML:attribute:pairwise-id"
+# The metadata entity attribute a service asks for one of them with (profile section 2.4).
+SUBJECT_ID_REQUIREMENT = "urn:oasis:names:tc:SAML:profiles:subject-id:req"
+SUBJECT_ID_REQUIREMENTS = frozenset({"subject-id", "pairwise-id", "any", "none"})
+
+
+@dataclass(frozen=True)
+class IdentifierDefinition:
+    uri: str
+    friendly_name: str
+
+
+# Release-list names of the two identifiers; their values need more than the account (the key,
+# the scope, the service), so they are not in ATTRIBUTES.
+IDENTIFIERS: dict[str, IdentifierDefinition] = {
+    "subject_id": IdentifierDefinition(SUBJECT_ID, "subject-id"),
+    "pairwise_id": IdentifierDefinition(PAIRWISE_ID, "pairwise-id"),
+}
+KNOWN_ATTRIBUTES = frozenset(ATTRIBUTES) | frozenset(IDENTIFIERS)
+
+
+def attribute_uri(name: str) -> str:
+    """The SAML Name of a release-list entry."""
+    return IDENTIFIERS[name].uri if name in IDENTIFIERS else ATTRIBUTES[name].uri
+
+
+class InvalidSubjectIdentifier(ValueError):
+    """A subject-id or pairwise-id value the profile does not allow."""
+
+
+# Profile 3.3.1 and 3.4.1, ABNF: <uniqueID> "@" <scope>, each 1..127 characters, alphanumeric first.
+_UNIQUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9=-]{0,126}")
+_SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,126}")
+
+
+def scoped_identifier(unique_id: str, scope: str) -> str:
+    """`unique_id@scope`, checked against the profile's grammar. Lower case: values are compared
+    case-insensitively, and the profile recommends a single case for the unique ID."""
+    if not _UNIQUE_ID.fullmatch(unique_id):
+        raise InvalidSubjectIdentifier("a unique ID is 1 to 127 letters, digits, '=' or '-', "
+                                       "starting with a letter or digit")
+    if not _SCOPE.fullmatch(scope):
+        raise InvalidSubjectIdentifier("a scope is 1 to 127 letters, digits, '.' or '-', "
+                                       "starting with a letter or digit")
+    return f"{unique_id}@{scope}".lower()
+
+
+def _opaque(key: bytes, *parts: str) -> str:
+    """52 lower-case base32 characters (a-z, 2-7) of an HMAC-SHA256: opaque, fixed, in the profile's alphabet."""
+    digest = hmac.new(key, "\x00".join(parts).encode("utf-8"), hashlib.sha256).digest()
+    return base64.b32encode(digest).rstrip(b"=").decode("ascii").lower()
+
+
+def subject_id(key: bytes, account_id: str, scope: str) -> str:
+    """The same at every service, for life: keyed on the account's UUID (never the username, which
+    changes), hashed so it is not the UUID Porth's other systems know the account by."""
+    return scoped_identifier(_opaque(key, "subject-id", account_id), scope)
+
+
+def pairwise_id(key: bytes, account_id: str, service_entity_id: str, scope: str) -> str:
+    """Like subject_id, but different at every service, so services cannot join their records by it."""
+    return scoped_identifier(_opaque(key, "pairwise-id", account_id, service_entity_id), scope)
+
+
+def with_required_identifiers(release: tuple[str, ...], requirement: str | None) -> tuple[str, ...]:
+    """The release list with the identifier a service's metadata requires (SubjectIdRequirement,
+    saml2int SDP-IDP15): `subject-id` or `pairwise-id` adds that one; `any` adds pairwise-id (the
+    one that tells the service least) unless the policy already releases either; `none`, no
+    requirement, or a value the profile does not define, leave the list as the policy has it."""
+    wanted = {"subject-id": "subject_id", "pairwise-id": "pairwise_id"}.get(requirement or "")
+    if requirement == "any" and not set(release) & set(IDENTIFIERS):
+        wanted = "pairwise_id"
+    if wanted is None or wanted in release:
+        return release
+    return (*release, wanted)
+
+
+@dataclass(frozen=True)
+class IdentifierContext:
+    """What the subject identifiers are made from besides the account."""
+
+    key: bytes  # the persistent-id key (settings.secrets.persistent_id_key)
+    scope: str  # the accounts' domain, published as shibmd:Scope in the metadata
+    service_entity_id: str
 
 # What an `[attributes]` entry may hold: every released value, and the two Microsoft 365 needs.
 VALUES: dict[str, Callable[[Account], tuple[str, ...]]] = {
@@ -106,12 +193,17 @@ class ReleasedAttribute:
     name_format: str = ATTRNAME_URI
 
 
-def released(account: Account, release: tuple[str, ...],
-             named: tuple[NamedAttribute, ...] = ()) -> list[ReleasedAttribute]:
+def released(account: Account, release: tuple[str, ...], named: tuple[NamedAttribute, ...] = (),
+             identifiers: IdentifierContext | None = None) -> list[ReleasedAttribute]:
     """The service's release list and named attributes applied to the account;
     attributes without a value are left out."""
     out = []
     for name in release:
+        if name in IDENTIFIERS:
+            if identifiers is None:
+                raise ValueError(f"{name} is released without the key and scope it is made from")
+            out.append(_identifier(name, account, identifiers))
+            continue
         definition = ATTRIBUTES[name]
         values = definition.values(account)
         if values:
@@ -121,6 +213,14 @@ def released(account: Account, release: tuple[str, ...],
         if values:
             out.append(ReleasedAttribute(attribute.name, None, values, attribute.name_format))
     return out
+
+
+def _identifier(name: str, account: Account, context: IdentifierContext) -> ReleasedAttribute:
+    if name == "subject_id":
+        value = subject_id(context.key, account.id, context.scope)
+    else:
+        value = pairwise_id(context.key, account.id, context.service_entity_id, context.scope)
+    return ReleasedAttribute(IDENTIFIERS[name].uri, IDENTIFIERS[name].friendly_name, (value,))
 
 
 def persistent_id(key: bytes, account_id: str, service_entity_id: str) -> str:

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from config.settings import Settings, secret_value
+from cryptography import x509
+
+from config.settings import ConfigError, Settings, secret_value
 from directory.ldap.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
 from idp.guards import RequestLedger, SignInThrottle
 from idp.intake import IntakeRules
+from idp.metadata_trust import AggregateConfig, AggregateTrust
 from idp.services import ServiceRegistry
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
@@ -40,6 +43,8 @@ class IdentityProvider:
                            require_signed=idp.require_signed_requests, allow_sha1=idp.allow_sha1_requests)
 
     def close(self) -> None:
+        if isinstance(self.services.aggregate, AggregateTrust):
+            self.services.aggregate.stop()
         self.directory.close()
         self.connections.close()
 
@@ -53,6 +58,23 @@ def signing_files(settings: Settings) -> tuple[Path, Path]:
     return pair, pair
 
 
+def aggregate_trust(settings: Settings) -> AggregateTrust | None:
+    """The signed SP-metadata aggregate, if one is configured (idp/metadata_trust.py)."""
+    aggregate = settings.idp.aggregate
+    if not aggregate.source or aggregate.certificate_file is None:
+        return None
+    try:
+        anchor = x509.load_pem_x509_certificate(aggregate.certificate_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"PORTH_IDP__AGGREGATE__CERTIFICATE_FILE: cannot read a PEM certificate from "
+                          f"{aggregate.certificate_file}: {exc}") from None
+    return AggregateTrust(AggregateConfig(
+        source=aggregate.source, anchor=anchor, cache_file=settings.var_dir / "metadata" / "aggregate.xml",
+        refresh_every=timedelta(minutes=aggregate.refresh_minutes),
+        max_validity=timedelta(days=aggregate.max_validity_days),
+        clock_skew=timedelta(seconds=settings.idp.clock_skew_seconds), max_bytes=aggregate.max_bytes))
+
+
 def build_identity_provider(settings: Settings, db: Database, directory_config: DirectoryConfig) -> IdentityProvider:
     idp = settings.idp
     secrets = settings.secrets
@@ -64,7 +86,7 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         entity_id=idp.effective_entity_id,
         base_url=idp.base_url,
         key=load_signing_key(*signing_files(settings)),
-        services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES),
+        services=ServiceRegistry(idp.services_dir, KNOWN_ATTRIBUTES, aggregate=aggregate_trust(settings)),
         directory=SignInDirectory(directory_config),
         ledger=RequestLedger(connections),
         throttle=SignInThrottle(connections, throttle_key,

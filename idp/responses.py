@@ -24,18 +24,12 @@ from idp.saml_xml import (
     instant,
     new_id,
     q,
+    status_codes,
 )
 from idp.services import Service
 from idp.signing import SigningKey
 
 _NSMAP = {"samlp": SAMLP, "saml": SAML}
-# First-level code each second-level status goes under (saml-core 3.2.2.2).
-_TOP_LEVEL = {
-    "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext": "urn:oasis:names:tc:SAML:2.0:status:Requester",
-    "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy": "urn:oasis:names:tc:SAML:2.0:status:Requester",
-    "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported": "urn:oasis:names:tc:SAML:2.0:status:Requester",
-}
-_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
 
 
 @dataclass(frozen=True)
@@ -60,12 +54,9 @@ def _issuer(parent: etree._Element, entity_id: str) -> None:
 
 def _status(parent: etree._Element, code: str, message: str | None = None) -> None:
     status = etree.SubElement(parent, q(SAMLP, "Status"))
-    if code in (STATUS_SUCCESS, _RESPONDER, "urn:oasis:names:tc:SAML:2.0:status:Requester",
-                "urn:oasis:names:tc:SAML:2.0:status:VersionMismatch"):
-        etree.SubElement(status, q(SAMLP, "StatusCode"), Value=code)
-    else:
-        top = etree.SubElement(status, q(SAMLP, "StatusCode"), Value=_TOP_LEVEL.get(code, _RESPONDER))
-        etree.SubElement(top, q(SAMLP, "StatusCode"), Value=code)
+    enclosing = status
+    for value in status_codes(code):  # saml-core 3.2.2.2 (idp/saml_xml.py TOP_LEVEL_OF)
+        enclosing = etree.SubElement(enclosing, q(SAMLP, "StatusCode"), Value=value)
     if message:  # saml2int SDP-G02: at most 256 characters (a reason may quote a request's values)
         etree.SubElement(status, q(SAMLP, "StatusMessage")).text = (
             message if len(message) <= MAX_VALUE_CHARACTERS else message[:MAX_VALUE_CHARACTERS - 1] + "…")

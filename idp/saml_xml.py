@@ -36,6 +36,30 @@ STATUS_NO_AUTHN_CONTEXT = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
 STATUS_INVALID_NAME_ID_POLICY = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
 STATUS_AUTHN_FAILED = "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
 STATUS_PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+STATUS_REQUEST_UNSUPPORTED = "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported"
+# saml-core 3.2.2.2: a Status has one of four top-level codes, saying on whose side the failure is;
+# a second-level code, which says what it is, goes under one of them.
+TOP_LEVEL_STATUSES = frozenset({STATUS_SUCCESS, STATUS_REQUESTER, STATUS_RESPONDER, STATUS_VERSION_MISMATCH})
+# The top-level code each second-level code Porth sends goes under (tests/unit/test_saml_status.py):
+TOP_LEVEL_OF = {
+    # The request is refused for what it is (unsigned, badly signed, replayed, expired, addressed
+    # elsewhere): the requester's failure, not Porth's.
+    STATUS_REQUEST_DENIED: STATUS_REQUESTER,
+    STATUS_INVALID_NAME_ID_POLICY: STATUS_REQUESTER,  # a NameID format Porth does not offer
+    STATUS_NO_AUTHN_CONTEXT: STATUS_REQUESTER,  # a context Porth does not provide
+    STATUS_REQUEST_UNSUPPORTED: STATUS_REQUESTER,
+    # Porth cannot do what was asked of it: sign in without asking, authenticate, end every session.
+    STATUS_NO_PASSIVE: STATUS_RESPONDER,
+    STATUS_AUTHN_FAILED: STATUS_RESPONDER,
+    STATUS_PARTIAL_LOGOUT: STATUS_RESPONDER,
+}
+
+
+def status_codes(code: str) -> tuple[str, ...]:
+    """The StatusCode values, outermost first, that a Status saying `code` carries."""
+    if code in TOP_LEVEL_STATUSES:
+        return (code,)
+    return (TOP_LEVEL_OF.get(code, STATUS_RESPONDER), code)
 
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 NAMEID_TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"

@@ -11,7 +11,8 @@ Each service is a pair of files in the services folder
   Welsh.
 
 A service without a `.toml` gets the narrowest policy: category
-`additional`, a persistent NameID, no attributes. The folder is re-read
+`additional`, a transient NameID (saml2int SDP-IDP12: new in every
+assertion, so it tells the service nothing it could keep), no attributes. The folder is re-read
 when a file in it changes, so a service is added or changed without a
 restart. A file that cannot be read is logged and left out; the others
 still work.
@@ -25,13 +26,22 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from lxml import etree
 
 from directory.rules.consent import ServiceCategory
-from idp.attributes import ATTRIBUTES, KNOWN_VALUES, NAME_FORMATS, NamedAttribute
-from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, XmlRefused, parse, q
+from idp.attributes import (
+    KNOWN_VALUES,
+    NAME_FORMATS,
+    SUBJECT_ID_REQUIREMENT,
+    SUBJECT_ID_REQUIREMENTS,
+    NamedAttribute,
+    attribute_uri,
+    with_required_identifiers,
+)
+from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, SAML, XmlRefused, parse, q
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +50,9 @@ CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 # persistent NameID, the one Office 365 matches its users by (docs/microsoft365.md).
 NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
-                             "idp_initiated", "display_name"})
+                             "idp_initiated", "display_name", "entity_id"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
+MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
 
 class ServiceConfigError(ValueError):
@@ -67,7 +78,8 @@ class Service:
     encryption_certificates: tuple[x509.Certificate, ...] = ()
     authn_requests_signed: bool = False
     category: str = "additional"
-    name_id: str = "persistent"
+    # saml2int SDP-IDP12: transient unless the policy (or the request's NameIDPolicy) asks otherwise.
+    name_id: str = "transient"
     release: tuple[str, ...] = ()
     attributes: tuple[NamedAttribute, ...] = ()
     # Verify RSA-SHA1 signatures on this service's requests (Entra signs its AuthnRequests with
@@ -75,6 +87,9 @@ class Service:
     accept_sha1_request_signatures: bool = False
     idp_initiated: bool = False
     display_name: dict[str, str] = field(default_factory=dict)
+    # The SubjectIdRequirement of the service's metadata (subject-id, pairwise-id, any, none), already
+    # applied to `release` (idp.attributes.with_required_identifiers).
+    subject_id_requirement: str | None = None
 
     def title(self, language: str) -> str:
         return self.display_name.get(language) or self.display_name.get("en") or self.name
@@ -142,6 +157,21 @@ def read_metadata(document: bytes, source: str) -> dict:
         root = entities[0]
     if root.tag != q(MD, "EntityDescriptor"):
         raise ServiceConfigError(f"{source}: not SAML metadata (no EntityDescriptor)")
+    return service_parts(root, source)
+
+
+def subject_id_requirement(entity: etree._Element) -> str | None:
+    """The SubjectIdRequirement entity attribute (SAML V2.0 Subject Identifier Attributes Profile 2.4),
+    if the metadata states one the profile defines."""
+    for attribute in entity.iterfind(f"{q(MD, 'Extensions')}/{q(MDATTR, 'EntityAttributes')}/{q(SAML, 'Attribute')}"):
+        if attribute.get("Name") == SUBJECT_ID_REQUIREMENT:
+            values = [(v.text or "").strip() for v in attribute.iterfind(q(SAML, "AttributeValue"))]
+            return next((v for v in values if v in SUBJECT_ID_REQUIREMENTS), None)
+    return None
+
+
+def service_parts(root: etree._Element, source: str) -> dict:
+    """What Porth takes from one service's EntityDescriptor (a file of its own or one entity of an aggregate)."""
     entity_id = root.get("entityID")
     sp = root.find(q(MD, "SPSSODescriptor"))
     if not entity_id or sp is None:
@@ -165,6 +195,7 @@ def read_metadata(document: bytes, source: str) -> dict:
         "signing_certificates": tuple(signing),
         "encryption_certificates": tuple(encryption),
         "authn_requests_signed": sp.get("AuthnRequestsSigned") in ("true", "1"),
+        "subject_id_requirement": subject_id_requirement(root),
     }
 
 
@@ -206,6 +237,10 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         if not isinstance(names, dict):
             raise ServiceConfigError(f"{source}: display_name must be a table (en = ..., cy = ...)")
         policy["display_name"] = {str(k): str(v) for k, v in names.items()}
+    if "entity_id" in raw:
+        if not isinstance(raw["entity_id"], str) or not raw["entity_id"]:
+            raise ServiceConfigError(f"{source}: entity_id must be the entityID of a service in the aggregate")
+        policy["entity_id"] = raw["entity_id"]
     return policy
 
 
@@ -214,7 +249,7 @@ def _named_attributes(table: object, source: str, release: tuple[str, ...]) -> t
     without a name_format, `unspecified` (saml-core 2.7.3.1: what an Attribute without one means)."""
     if not isinstance(table, dict):
         raise ServiceConfigError(f"{source}: attributes must be a table (NAME = {{ value = ... }})")
-    released_names = {ATTRIBUTES[name].uri for name in release}
+    released_names = {attribute_uri(name) for name in release}
     named = []
     for name, entry in table.items():
         where = f"{source}: attribute {name!r}"
@@ -240,13 +275,34 @@ def load_service(metadata_file: Path, known_attributes: frozenset[str]) -> Servi
     policy_file = metadata_file.with_suffix(".toml")
     policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, known_attributes) \
         if policy_file.exists() else {}
-    return Service(name=metadata_file.stem, **metadata, **policy)
+    if "entity_id" in policy:
+        raise ServiceConfigError(f"{policy_file.name}: entity_id is only for the policy of a service whose metadata "
+                                 f"comes from the aggregate (a .toml without a .xml); {metadata_file.name} says it")
+    return make_service(metadata_file.stem, metadata, policy)
+
+
+def make_service(name: str, metadata: dict, policy: dict) -> Service:
+    """The service: its metadata, its policy, and the subject identifier its metadata requires
+    added to what the policy releases (saml2int SDP-MD01, SDP-IDP15: the metadata decides it)."""
+    release = with_required_identifiers(policy.get("release", ()), metadata.get("subject_id_requirement"))
+    return Service(name=name, **metadata, **{**policy, "release": release})
+
+
+class AggregateServices(Protocol):
+    """Services' metadata from a verified aggregate (idp.metadata_trust.AggregateTrust)."""
+
+    version: int
+
+    def services(self) -> dict[str, dict]: ...
 
 
 class ServiceRegistry:
-    """The services in a folder, re-read when the folder's files change (checked at most once a second)."""
+    """The services in a folder, re-read when the folder's files change (checked at most once a second),
+    and those of the signed aggregate, if one is configured (a service in both: the folder's is used)."""
 
-    def __init__(self, folder: Path, known_attributes: frozenset[str], check_every: float = 1.0):
+    def __init__(self, folder: Path, known_attributes: frozenset[str], check_every: float = 1.0,
+                 aggregate: AggregateServices | None = None):
+        self.aggregate = aggregate
         self.folder = folder
         self.known_attributes = known_attributes
         self.check_every = check_every
@@ -276,7 +332,9 @@ class ServiceRegistry:
             return
         with self._lock:
             self._checked_at = now
-            signature = self._folder_signature()
+            from_aggregate = self.aggregate.services() if self.aggregate is not None else {}
+            signature = (self._folder_signature(), self.aggregate.version if self.aggregate else 0,
+                         len(from_aggregate))
             if signature == self._signature:
                 return
             services: dict[str, Service] = dict(self._built_in)
@@ -295,8 +353,40 @@ class ServiceRegistry:
                     log.error("service left out: %s", problems[-1])
                     continue
                 services[service.entity_id] = service
+            self._merge_aggregate(services, from_aggregate, problems)
             self._by_entity_id, self.problems, self._signature = services, problems, signature
             log.info("services loaded from %s: %d (%d left out)", self.folder, len(services), len(problems))
+
+    def _aggregate_policies(self, problems: list[str]) -> dict[str, tuple[str, dict]]:
+        """Policies for services of the aggregate: a NAME.toml without NAME.xml, naming the entity_id."""
+        policies: dict[str, tuple[str, dict]] = {}
+        for policy_file in sorted(self.folder.glob("*.toml")) if self.folder.exists() else []:
+            if policy_file.with_suffix(".xml").exists():
+                continue
+            try:
+                policy = read_policy(policy_file.read_text("utf-8"), policy_file.name, self.known_attributes)
+            except (ServiceConfigError, OSError) as exc:
+                problems.append(str(exc))
+                log.error("policy left out: %s", exc)
+                continue
+            if "entity_id" in policy:
+                policies[policy.pop("entity_id")] = (policy_file.stem, policy)
+        return policies
+
+    def _merge_aggregate(self, services: dict[str, Service], from_aggregate: dict[str, dict],
+                         problems: list[str]) -> None:
+        """The aggregate's services after the folder's: an entity the folder (or Porth itself) registers
+        keeps the folder's metadata and policy, the administrator's own decision."""
+        policies = self._aggregate_policies(problems)
+        for entity_id, parts in from_aggregate.items():
+            if entity_id in services:
+                log.info("aggregate service %s is registered locally as %s: the local one is used",
+                         entity_id, services[entity_id].name)
+                continue
+            metadata = {key: value for key, value in parts.items() if key != "ui_names"}
+            name, policy = policies.get(entity_id, (entity_id, {}))
+            policy = {"display_name": parts.get("ui_names", {}), **policy}
+            services[entity_id] = make_service(name, metadata, policy)
 
     def get(self, entity_id: str) -> Service | None:
         self._reload_if_changed()

@@ -51,10 +51,10 @@ from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, policy
 from idp.attribute_values import carriable, value_problem
-from idp.attributes import persistent_id, released
+from idp.attributes import IdentifierContext, persistent_id, released
 from idp.browser_sessions import renew_session
 from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
-from idp.metadata import idp_metadata
+from idp.metadata import Description, default_logo, idp_metadata
 from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import STATUS_NO_PASSIVE, STATUS_RESPONDER
@@ -130,7 +130,10 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     idp_settings = provider.settings.idp
     try:
         name_id = _name_id(pending, account, service)
-        attributes, left_out = carriable(released(account, service.release, service.attributes))
+        attributes, left_out = carriable(released(
+            account, service.release, service.attributes,
+            IdentifierContext(provider.persistent_id_key, provider.settings.accounts.username_domain,
+                              service.entity_id)))
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
@@ -259,8 +262,24 @@ def _pending_from(token: str | None) -> tuple[Pending, str] | None:
 def metadata() -> Response:
     provider = identity_provider()
     return Response(idp_metadata(entity_id=provider.entity_id, base_url=provider.base_url, key=provider.key,
+                                 about=_description(), now=utc_now(),
                                  requests_must_be_signed=provider.settings.idp.require_signed_requests),
                     mimetype="application/samlmetadata+xml")
+
+
+def _description() -> Description:
+    """The metadata's description of Porth, from the settings (config.settings.IdpMetadataSettings)."""
+    provider = identity_provider()
+    about = provider.settings.idp.metadata
+    contact = about.technical_contact_email or f"postmaster@{provider.settings.accounts.username_domain}"
+    return Description(scope=provider.settings.accounts.username_domain,
+                       display_name={"en": about.display_name_en, "cy": about.display_name_cy},
+                       description={"en": about.description_en, "cy": about.description_cy},
+                       information_url=about.information_url or provider.base_url + "/",
+                       privacy_statement_url=about.privacy_statement_url,
+                       logo_url=about.logo_url or default_logo(),
+                       technical_contact=contact, support_contact=about.support_contact_email,
+                       valid_for=timedelta(days=about.valid_days))
 
 
 def _check(received) -> Pending | Refused:

@@ -77,6 +77,9 @@ class OneLoginService:
     force_authn: bool = False
     is_passive: bool = False
     base: str = "https://onelogin-sp.example"
+    # What the service's requests ask for (NameIDPolicy Format); unspecified leaves it to Porth's policy.
+    name_id_format: str = PERSISTENT
+    want_attributes: bool = True  # python3-saml refuses a Response without an AttributeStatement unless told
     key: str = field(default="")
     certificate: str = field(default="")
 
@@ -98,7 +101,7 @@ class OneLoginService:
                 "entityId": self.entity_id,
                 "assertionConsumerService": {"url": self.acs_url, "binding": POST},
                 "singleLogoutService": {"url": f"{self.base}/sls", "binding": REDIRECT},
-                "NameIDFormat": PERSISTENT,
+                "NameIDFormat": self.name_id_format,
                 "x509cert": self.certificate,
                 "privateKey": self.key,
             },
@@ -111,6 +114,7 @@ class OneLoginService:
                 "wantAssertionsSigned": True,
                 "wantAssertionsEncrypted": self.encrypted,
                 "wantNameId": True,
+                "wantAttributeStatement": self.want_attributes,
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,

@@ -297,11 +297,11 @@ def test_tampered_or_unsigned_requests_are_denied_when_the_service_signs(porth, 
     tampered += "&SigAlg=" + quote(query["SigAlg"][0], safe="") + "&Signature=" + quote(query["Signature"][0],
                                                                                         safe="")
     form = answer_form(porth.client.get(tampered.replace("http://localhost", "")))
-    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert status_of(form) == ["Requester", "RequestDenied"]
 
     unsigned = redirect_url_for(request_xml(service.login_url()[0]))
     form = answer_form(porth.client.get(unsigned.replace("http://localhost", "")))
-    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert status_of(form) == ["Requester", "RequestDenied"]
     assert not service.accept(form, None).is_authenticated()
 
 
@@ -324,7 +324,7 @@ def test_a_sha1_signature_is_refused_saying_so_unless_the_services_policy_accept
     store.add_account(staff(password=PASSWORD), now)
     strict = onelogin(porth, "strict", sign_requests=True)
     form = answer_form(porth.client.get(_signed_with_sha1(strict)))
-    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert status_of(form) == ["Requester", "RequestDenied"]
     message = etree.fromstring(base64.b64decode(form.fields["SAMLResponse"])).findtext(f".//{{{SAMLP}}}StatusMessage")
     assert message == "strict: signed with RSA-SHA1, which this service's policy does not accept"
 
@@ -344,7 +344,7 @@ def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload
     assert 'name="password"' in reloaded.get_data(as_text=True)
     another_browser = porth.app.test_client()
     form = answer_form(another_browser.get(url.replace("http://localhost", "")))
-    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert status_of(form) == ["Requester", "RequestDenied"]
 
     url, _ = service.login_url()
     old = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -352,7 +352,7 @@ def test_a_replayed_or_expired_request_is_denied_but_the_same_browser_may_reload
     issued = document.split(b'IssueInstant="', 1)[1].split(b'"', 1)[0]
     expired = redirect_url_for(document.replace(issued, old.encode()))
     form = answer_form(porth.client.get(expired.replace("http://localhost", "")))
-    assert status_of(form) == ["Responder", "RequestDenied"]
+    assert status_of(form) == ["Requester", "RequestDenied"]
 
 
 @pytest.mark.parametrize(("encoded", "reason"), [
@@ -442,7 +442,7 @@ def test_two_web_workers_share_the_replay_ledger_and_the_failure_counters(slapd,
         url_once, _ = service.login_url()
         first.client.get(url_once.replace("http://localhost", ""))
         replayed = answer_form(second.client.get(url_once.replace("http://localhost", "")))
-        assert status_of(replayed) == ["Responder", "RequestDenied"]
+        assert status_of(replayed) == ["Requester", "RequestDenied"]
 
         for porth_worker in (first, second, first):
             login, _ = service.login_url()
@@ -477,7 +477,7 @@ def test_porth_can_require_every_service_to_sign_its_requests(slapd, store, now,
     unsigned = onelogin(strict_porth, "unsigned")
     url, _ = unsigned.login_url()
     assert status_of(answer_form(strict_porth.client.get(url.replace("http://localhost", "")))) == \
-        ["Responder", "RequestDenied"]
+        ["Requester", "RequestDenied"]
     signed = onelogin(strict_porth, "signed", sign_requests=True)
     url, request_id = signed.login_url()
     assert signed.accept(answer_form(strict_porth.sign_in(url, "JonesA")), request_id).is_authenticated()

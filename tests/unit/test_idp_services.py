@@ -45,7 +45,7 @@ def test_a_service_is_its_metadata_plus_its_policy_and_defaults_to_the_narrowest
     assert office.title("cy") == "Swyddfa" and office.title("en") == "Office"
     assert len(office.signing_certificates) == 1 and office.encryption_certificates == ()
     bare = services.get("https://bare.example")
-    assert (bare.category, bare.name_id, bare.release, bare.idp_initiated) == ("additional", "persistent", (), False)
+    assert (bare.category, bare.name_id, bare.release, bare.idp_initiated) == ("additional", "transient", (), False)
 
 
 def test_the_answer_goes_only_to_a_listed_consumer(tmp_path):

@@ -125,3 +125,13 @@ def test_secrets_never_appear_in_repr_or_dump(tmp_path):
 def test_secrets_are_not_committed():
     ignored = (Path(__file__).parents[2] / ".gitignore").read_text().splitlines()
     assert "/var/" in ignored
+
+
+def test_an_entity_id_saml2int_does_not_allow_is_refused():
+    """saml2int SDP-G04: an absolute URI of at most 256 characters (issue 15 point 8)."""
+    for wrong in ("porth", "https://porth.example/" + "x" * 250):
+        with pytest.raises(ConfigError, match="PORTH_IDP__ENTITY_ID"):
+            load_settings(idp={"entity_id": wrong})
+    with pytest.raises(ConfigError, match="256"):
+        load_settings(idp={"base_url": "https://porth.example/" + "x" * 240})
+    assert load_settings(idp={"entity_id": "urn:porth:anytown"}).idp.effective_entity_id == "urn:porth:anytown"
