@@ -28,7 +28,7 @@ from itsdangerous import BadSignature
 
 from idp import bindings
 from idp.logout_rules import Freshness, Outcome, delivery_problem, logout_verdict
-from idp.messages import LogoutRequest, MessageError, read_logout_request, read_logout_response
+from idp.messages import LogoutRequest, LogoutResponse, MessageError, read_logout_request, read_logout_response
 from idp.responses import logout_request, logout_response
 from idp.saml_xml import (
     BINDING_POST,
@@ -172,11 +172,8 @@ def _read_logout(document: bytes, field: str, redirect_raw: dict[str, str] | Non
     now = utc_now()
     try:
         root = parse(document)
-        kind = root.tag.rsplit("}", 1)[-1] if isinstance(root.tag, str) else "?"
-        if field == "SAMLResponse":
-            message = read_logout_response(root)
-        else:
-            message = read_logout_request(root)
+        # The field says which message it must be; the readers refuse the other kind.
+        message = read_logout_response(root) if field == "SAMLResponse" else read_logout_request(root)
     except (XmlRefused, MessageError) as exc:
         if field == "SAMLResponse":
             return _failed_response(f"the logout response cannot be read: {exc}")
@@ -192,7 +189,7 @@ def _read_logout(document: bytes, field: str, redirect_raw: dict[str, str] | Non
         if field == "SAMLResponse":
             return _failed_response(f"{service.name}: {exc}")
         return _refuse_request(service, message.id, relay_state, str(exc))
-    if field == "SAMLResponse":
+    if isinstance(message, LogoutResponse):
         if not signed and service.signing_certificates:
             return _failed_response(f"{service.name}: the logout response is not signed")
         issued = parse_instant(root.get("IssueInstant"))
@@ -200,9 +197,8 @@ def _read_logout(document: bytes, field: str, redirect_raw: dict[str, str] | Non
                                 freshness=_freshness(), destination_required=signed)
         if late:
             return _failed_response(f"{service.name}: {late}")
-        return {"kind": kind, "service": service.entity_id, "id": message.id, "failure": None,
+        return {"kind": "LogoutResponse", "service": service.entity_id, "id": message.id, "failure": None,
                 "in_response_to": message.in_response_to, "status": message.status}
-    assert isinstance(message, LogoutRequest)  # noqa: S101 - read_logout_request returned it
     if not signed and _unsigned_refused(service):
         return _refuse_request(service, message.id, relay_state, "the logout request is not signed")
     late = delivery_problem(destination=message.destination, arrived_at=arrived_at, issued=message.issue_instant,
@@ -211,7 +207,7 @@ def _read_logout(document: bytes, field: str, redirect_raw: dict[str, str] | Non
         return _refuse_request(service, message.id, relay_state, late)
     if not provider.ledger.first_use(message.issuer, message.id, _freshness().keep_until(message.issue_instant), now):
         return _refuse_request(service, message.id, relay_state, "the logout request was already used (replayed)")
-    return {"kind": kind, "service": service.entity_id, "id": message.id, "signed": signed,
+    return {"kind": "LogoutRequest", "service": service.entity_id, "id": message.id, "signed": signed,
             "issue_instant": message.issue_instant.isoformat(), "name_id": message.name_id,
             "name_id_format": message.name_id_format, "session_indexes": list(message.session_indexes),
             "relay_state": relay_state}
