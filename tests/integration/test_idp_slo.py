@@ -400,3 +400,20 @@ def test_a_logout_response_nobody_waits_for_changes_nothing(porth, store, now):
     stray = porth.client.get(logout_response(service, "_never-sent"))
     assert stray.status_code == 303 and stray.headers["Location"].endswith("/idp/logout")
     assert still_signed_in(porth, service)
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_a_policy_taking_unsigned_requests_still_binds_them_to_the_session(porth, store, now, binding):
+    """`accept_unsigned_logout_requests` (shipped for Office 365): unsigned, but only session-bound."""
+    store.add_account(staff(password=PASSWORD), now)
+    service = OneLoginService(entity_id="https://unsigning.example/sp", idp_metadata=porth.metadata,
+                              base="https://unsigning.example")
+    porth.register("unsigning", service.metadata(),
+                   'category = "core"\nrelease = ["username"]\naccept_unsigned_logout_requests = true\n')
+    signed_in = sign_in(porth, service)
+    forged = logout_request(service.entity_id, signed_in.name_id, "_" + "0" * 32, endpoint(binding))
+    assert denied(send(porth, binding, forged, signer=None), "https://unsigning.example/sls")
+    assert still_signed_in(porth, service)
+    right = logout_request(service.entity_id, signed_in.name_id, signed_in.session_index, endpoint(binding))
+    assert answered_status(send(porth, binding, right, signer=None), "https://unsigning.example/sls") == ["Success"]
+    assert not still_signed_in(porth, service)
