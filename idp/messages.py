@@ -35,6 +35,9 @@ class AuthnRequest:
 
 @dataclass(frozen=True)
 class LogoutRequest:
+    """What Single Logout checks a service's request against (idp/logout_rules.py): where it was
+    sent, when, and whom and which session it names."""
+
     id: str
     issuer: str
     issue_instant: datetime
@@ -42,6 +45,7 @@ class LogoutRequest:
     session_indexes: tuple[str, ...] = ()
     destination: str | None = None
     signed: bool = False
+    name_id_format: str | None = None  # the NameID's Format attribute, None when it has none
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class LogoutResponse:
     status: str
     signed: bool = False
     extras: dict = field(default_factory=dict)
+    destination: str | None = None
 
 
 def _boolean(value: str | None) -> bool:
@@ -110,7 +115,10 @@ def read_authn_request(root: etree._Element) -> AuthnRequest:
 
 def read_logout_request(root: etree._Element) -> LogoutRequest:
     message_id, issuer, issued = _common(root, "LogoutRequest")
-    name_id = root.findtext(q(SAML, "NameID"))
+    # Only a NameID directly in the request names the person (saml-core 3.7.1); an encrypted
+    # one (EncryptedID) is never one Porth issued, since Porth encrypts assertions, not NameIDs.
+    name = root.find(q(SAML, "NameID"))
+    name_id = name.text if name is not None else None
     return LogoutRequest(
         id=message_id,
         issuer=issuer,
@@ -119,6 +127,7 @@ def read_logout_request(root: etree._Element) -> LogoutRequest:
         session_indexes=tuple((s.text or "").strip() for s in root.findall(q(SAMLP, "SessionIndex"))),
         destination=root.get("Destination"),
         signed=_signed(root),
+        name_id_format=name.get("Format") if name is not None else None,
     )
 
 
@@ -126,7 +135,8 @@ def read_logout_response(root: etree._Element) -> LogoutResponse:
     message_id, issuer, _issued = _common(root, "LogoutResponse")
     code = root.find(f"{q(SAMLP, 'Status')}/{q(SAMLP, 'StatusCode')}")
     return LogoutResponse(id=message_id, issuer=issuer, in_response_to=root.get("InResponseTo"),
-                          status=code.get("Value", "") if code is not None else "", signed=_signed(root))
+                          status=code.get("Value", "") if code is not None else "", signed=_signed(root),
+                          destination=root.get("Destination"))
 
 
 def message_kind(root: etree._Element) -> str:

@@ -50,7 +50,7 @@ CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 # persistent NameID, the one Office 365 matches its users by (docs/microsoft365.md).
 NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
-                             "idp_initiated", "display_name", "entity_id"})
+                             "accept_unsigned_logout_requests", "idp_initiated", "display_name", "entity_id"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
@@ -85,6 +85,9 @@ class Service:
     # Verify RSA-SHA1 signatures on this service's requests (Entra signs its AuthnRequests with
     # SHA-1 when a domain asks for signed requests); every other service's are refused.
     accept_sha1_request_signatures: bool = False
+    # Take this service's unsigned LogoutRequests although its metadata has signing keys, bound to
+    # the browser's session like a keyless service's (idp/logout_rules.py; docs/sign-in.md).
+    accept_unsigned_logout_requests: bool = False
     idp_initiated: bool = False
     display_name: dict[str, str] = field(default_factory=dict)
     # The SubjectIdRequirement of the service's metadata (subject-id, pairwise-id, any, none), already
@@ -227,7 +230,7 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         policy["release"] = tuple(release)
     if "attributes" in raw:
         policy["attributes"] = _named_attributes(raw["attributes"], source, policy.get("release", ()))
-    for switch in ("accept_sha1_request_signatures", "idp_initiated"):
+    for switch in ("accept_sha1_request_signatures", "accept_unsigned_logout_requests", "idp_initiated"):
         if switch in raw:
             if not isinstance(raw[switch], bool):
                 raise ServiceConfigError(f"{source}: {switch} must be true or false")

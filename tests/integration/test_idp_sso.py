@@ -8,7 +8,7 @@ import pytest
 from directory.model import Consent
 from tests.integration.conftest import learner, staff
 from tests.integration.idp_fixtures import PASSWORD, porth  # noqa: F401 (fixture)
-from tests.saml_services import OneLoginService, path_of, posted_form
+from tests.saml_services import RSA_SHA256, SHA256, OneLoginService, path_of, posted_form
 
 MAIL = "urn:oid:0.9.2342.19200300.100.1.3"
 GIVEN_NAME = "urn:oid:2.5.4.42"
@@ -513,6 +513,7 @@ def test_many_failures_from_one_address_throttle_that_address_whatever_the_usern
 
 def test_a_logout_request_posted_by_a_service_ends_the_session(porth, store, now):
     from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
     store.add_account(staff(password=PASSWORD), now)
     service = onelogin(porth)
@@ -520,8 +521,14 @@ def test_a_logout_request_posted_by_a_service_ends_the_session(porth, store, now
     auth = service.accept(answer_form(porth.sign_in(url, "JonesA")), request_id)
     request = OneLogin_Saml2_Logout_Request(service.settings(), name_id=auth.get_nameid(),
                                             session_index=auth.get_session_index())
-    carried = porth.client.post("/idp/slo/post", data={"SAMLRequest": base64.b64encode(
-        request.get_xml().encode()).decode(), "RelayState": "back-to-app"})
+    # Signed, as saml2int SDP-IDP26 requires of a service with keys (an unsigned one: test_idp_slo.py).
+    # Addressed to the POST endpoint it is posted to (python3-saml names the Redirect one it would use).
+    posted = request.get_xml().replace('Destination="http://localhost/idp/slo/redirect"',
+                                       'Destination="http://localhost/idp/slo/post"')
+    signed = OneLogin_Saml2_Utils.add_sign(posted, service.key, service.certificate,
+                                           sign_algorithm=RSA_SHA256, digest_algorithm=SHA256)
+    carried = porth.client.post("/idp/slo/post", data={"SAMLRequest": base64.b64encode(signed).decode(),
+                                                       "RelayState": "back-to-app"})
     assert carried.status_code == 303 and "/idp/slo/continue" in carried.headers["Location"]
     answered = porth.client.get(path_of(carried.headers["Location"]))
     assert answered.status_code == 303 and answered.headers["Location"].startswith("https://onelogin-sp.example/sls")

@@ -187,7 +187,7 @@ def test_malformed_saml_messages_to_the_portal_are_refused_not_a_server_error(po
     portal.open("/portal/")  # a sign-in under way, so the Response is checked for real
     for junk in ("abc", "%%%", "PHNhbWxwOlJlc3BvbnNlLz4="):  # not base64, not base64, a bare <samlp:Response/>
         assert portal.client.post("/portal/saml/acs", data={"SAMLResponse": junk}).status_code == 400
-        assert portal.client.get(f"/portal/saml/sls?SAMLResponse={junk}").status_code == 303
+        assert portal.client.get(f"/portal/saml/sls?SAMLResponse={junk}").status_code == 400
     assert "refused" in caplog.text
 
 
@@ -206,3 +206,73 @@ def test_signing_out_at_porth_signs_the_portal_out_too(portal, now, caplog):
     assert answer.status_code == 200 and "You have signed out" in text(answer)
     assert "refused" not in caplog.text
     assert portal.client.get("/portal/").status_code == 303  # the portal session is gone too
+
+
+# -- the portal's SLS acts only on a valid, signed message (issue 15 point 2) -------------------------------
+def test_a_made_up_sls_link_does_not_sign_the_portal_out(portal, now):
+    add(portal, staff(password=PASSWORD), now)
+    portal.sign_in("JonesA@hwbcymru.net")
+    for query in ("", "anything", "SAMLRequest=abc", "SAMLResponse=PHNhbWxwOkxvZ291dFJlc3BvbnNlLz4%3D"):
+        page = portal.client.get(f"/portal/saml/sls?{query}")
+        assert page.status_code == 400
+        assert "Nothing has changed" in text(page) and "You are still signed in" in text(page)
+        assert 'href="/portal/"' in text(page)  # a way back
+        assert portal.client.get("/portal/").status_code == 200  # still signed in
+
+
+def test_the_idps_signed_answer_replayed_later_does_not_sign_the_portal_out(portal, now):
+    add(portal, staff(password=PASSWORD), now)
+    dashboard = portal.sign_in("JonesA@hwbcymru.net")
+    answer = portal.client.post("/portal/sign-out", data={"csrf_token": csrf_token(text(dashboard))})
+    visited = []
+    while answer.status_code in (302, 303):
+        visited.append(answer.headers["Location"])
+        answer = portal.client.get(path_of(answer.headers["Location"]))
+    idp_answer = next(url for url in visited if "/portal/saml/sls?SAMLResponse=" in url)  # valid, signed
+    portal.sign_in("JonesA@hwbcymru.net")
+    replayed = portal.client.get(path_of(idp_answer))
+    assert replayed.status_code == 400 and "Nothing has changed" in text(replayed)
+    assert portal.client.get("/portal/").status_code == 200
+
+
+def test_the_idps_logout_request_for_an_earlier_session_does_not_sign_the_portal_out(portal, now):
+    add(portal, staff(password=PASSWORD), now)
+    portal.sign_in("JonesA@hwbcymru.net")
+    page = portal.client.get("/idp/logout")
+    asked = portal.client.post("/idp/logout", data={"csrf_token": csrf_token(text(page))})
+    captured = asked.headers["Location"]  # Porth's signed LogoutRequest to the portal, for this session
+    assert "/portal/saml/sls?SAMLRequest=" in captured
+    portal.porth.follow(portal.client.get(path_of(captured)))
+    portal.sign_in("JonesA@hwbcymru.net")  # a new session: same NameID, another SessionIndex
+    replayed = portal.client.get(path_of(captured))
+    assert replayed.status_code == 400 and "Nothing has changed" in text(replayed)
+    assert portal.client.get("/portal/").status_code == 200
+
+
+def test_signing_out_of_the_portal_says_when_another_service_may_still_be_signed_in(portal, now):
+    """Point 8: the IdP answers the portal PartialLogout when a service's answer fails its checks."""
+    from tests.integration.test_idp_slo import RSA_SHA1, logout_response
+
+    add(portal, staff(password=PASSWORD), now)
+    other = OneLoginService(entity_id="https://other.example/sp", idp_metadata=portal.porth.metadata,
+                            base="https://other.example")
+    portal.porth.register("other", other.metadata(), 'category = "core"\nrelease = ["username"]\n')
+    url, request_id = other.login_url()
+    other.accept(posted_form(text(portal.porth.sign_in(url, "JonesA@hwbcymru.net"))), request_id)
+    dashboard = portal.sign_in("JonesA@hwbcymru.net")
+    asked = portal.porth.follow(portal.client.post("/portal/sign-out",
+                                                   data={"csrf_token": csrf_token(text(dashboard))}), limit=1)
+    assert asked.status_code == 303 and asked.headers["Location"].startswith("https://other.example/sls?")
+    import base64
+    import zlib
+    from urllib.parse import parse_qs, urlsplit
+
+    from lxml import etree
+
+    query = parse_qs(urlsplit(asked.headers["Location"]).query)
+    request_to_other = etree.fromstring(zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15))
+    failing = logout_response(other, request_to_other.get("ID"), sig_alg=RSA_SHA1)  # SHA-1: refused
+    done = portal.porth.follow(portal.client.get(failing))
+    assert done.request.path == "/portal/signed-out"
+    assert "some services may still be signed in" in text(done)
+    assert portal.client.get("/portal/").status_code == 303  # the portal session is gone all the same

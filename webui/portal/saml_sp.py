@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from idp import bindings
@@ -35,6 +36,16 @@ USERNAME_URI = ATTRIBUTES["username"].uri
 
 class PortalSignInRefused(ValueError):
     """A Response the portal does not accept; str() says why, for the log."""
+
+
+@dataclass(frozen=True)
+class PortalLogout:
+    """What a message at the portal's SLS endpoint comes to."""
+
+    acted: bool = False  # a valid, signed message the portal acts on (signs out, or has signed out)
+    answer_url: str | None = None  # for the IdP's LogoutRequest: where the portal's answer goes
+    partial: bool = False  # the IdP's answer to the portal's own sign-out: not every service signed out
+    problems: tuple[str, ...] = ()  # why it was not acted on, for the log
 
 
 @dataclass(frozen=True)
@@ -165,16 +176,39 @@ class PortalServiceProvider:
                           name_id_format=NAMEID_PERSISTENT)
         return url, auth.get_last_request_id()
 
-    def accept_logout(self, query: dict[str, str], request_id: str | None) -> tuple[list[str], str | None]:
-        """Check the IdP's LogoutResponse, or its LogoutRequest when someone signs out
-        elsewhere: the problems found (none: fine), and for a request, where to send
-        the browser with the portal's answer."""
+    def accept_logout(self, query: dict[str, str], request_id: str | None, name_id: str | None,
+                      session_index: str | None) -> PortalLogout:
+        """Check a message at the portal's SLS endpoint: the IdP's LogoutResponse to the portal's
+        own LogoutRequest `request_id`, or the IdP's LogoutRequest when someone signs out elsewhere,
+        which must name this browser's portal session (`name_id`, `session_index`; None when
+        there is none). python3-saml, strict, checks the signature, Destination, issuer and age;
+        nothing that fails is acted on (issue 15 point 2)."""
+        if "SAMLRequest" not in query and "SAMLResponse" not in query:
+            return PortalLogout(problems=("no SAML message in the query",))
+        if "SAMLResponse" in query and not request_id:
+            # Only an answer to this browser's own sign-out: any other, however well signed, is a replay.
+            return PortalLogout(problems=("a LogoutResponse, and no sign-out was started from this browser",))
         problem = _xml_problem(bindings.decode_redirect, query.get("SAMLRequest") or query.get("SAMLResponse"))
         if problem:
-            return [f"unreadable message: {problem}"], None
+            return PortalLogout(problems=(f"unreadable message: {problem}",))
         auth = self._auth("/portal/saml/sls", get=query)
         try:
             answer_url = auth.process_slo(keep_local_session=True, request_id=request_id)
         except Exception as exc:  # noqa: BLE001 - as in accept(): any parse failure is a refusal
-            return [f"unreadable message: {type(exc).__name__}: {exc}"], None
-        return auth.get_errors(), answer_url
+            return PortalLogout(problems=(f"unreadable message: {type(exc).__name__}",))
+        errors = tuple(auth.get_errors())
+        if "SAMLResponse" in query:
+            if errors == ("logout_not_success",):
+                # Valid and signed, but the IdP could not sign the person out everywhere (PartialLogout).
+                return PortalLogout(acted=True, partial=True)
+            return PortalLogout(acted=not errors, problems=errors)
+        if errors:
+            return PortalLogout(problems=errors)
+        request_xml = auth.get_last_request_xml()
+        if name_id is not None:
+            if OneLogin_Saml2_Logout_Request.get_nameid(request_xml) != name_id:
+                return PortalLogout(problems=("the LogoutRequest names another person",))
+            indexes = OneLogin_Saml2_Logout_Request.get_session_indexes(request_xml)
+            if session_index is not None and indexes and indexes != [session_index]:
+                return PortalLogout(problems=("the LogoutRequest names another session",))
+        return PortalLogout(acted=True, answer_url=answer_url)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
 from idp.browser_sessions import renew_session
 from webui.portal.access import SIGN_IN_NAME, SIGN_IN_SESSION_INDEX, SIGNED_IN_AT, portal_user
@@ -25,6 +25,7 @@ bp = Blueprint("session", __name__)
 
 PENDING_SIGN_IN = "portal_sign_in"  # the AuthnRequest ID and where to go after
 PENDING_SIGN_OUT = "portal_sign_out"
+SIGN_OUT_PARTIAL = "portal_sign_out_partial"  # the IdP answered PartialLogout: said on the signed-out page
 
 
 def local_path(target: str | None) -> str:
@@ -86,15 +87,23 @@ def sign_out():
 
 @bp.get("/saml/sls")
 def single_logout():
-    errors, answer_url = service_provider().accept_logout(request.args.to_dict(), session.pop(PENDING_SIGN_OUT, None))
-    if errors:
-        log.warning("portal single logout message refused: %s", ", ".join(errors))
+    """Acts only on a valid, signed message from the IdP (issue 15 point 2): anything else leaves
+    the portal session as it is and says so."""
+    pending = session.get(PENDING_SIGN_OUT)
+    checked = service_provider().accept_logout(request.args.to_dict(), pending, session.get(SIGN_IN_NAME),
+                                               session.get(SIGN_IN_SESSION_INDEX))
+    if not checked.acted:
+        log.warning("portal single logout message refused: %s", ", ".join(checked.problems))
+        return render_template("portal/sign_out_ignored.html", signed_in=current_user.is_authenticated), 400
+    session.pop(PENDING_SIGN_OUT, None)
     forget_portal_session()
-    if answer_url:  # signed out elsewhere: tell the IdP the portal has done so too
-        return redirect(answer_url, 303)
+    if checked.answer_url:  # signed out elsewhere: tell the IdP the portal has done so too
+        return redirect(checked.answer_url, 303)
+    if checked.partial:
+        session[SIGN_OUT_PARTIAL] = True
     return redirect(url_for("portal.session.signed_out"), 303)
 
 
 @bp.get("/signed-out")
 def signed_out():
-    return render_template("portal/signed_out.html")
+    return render_template("portal/signed_out.html", partial=session.pop(SIGN_OUT_PARTIAL, False))
