@@ -195,6 +195,45 @@ def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, mon
             assert fake.licence_part_numbers(account.mail) == {STUDENT_SKU[1]}
 
 
+def test_a_run_killed_before_its_outcomes_were_written_reruns_to_the_same_users_and_licences(
+        store, db, now, monkeypatch):
+    """Issue 14 point 8: a batch's outcomes are written while the next batch is on the wire, so a
+    killed run loses the outcomes not yet written. Only the intents must be on record before the
+    creates go out; the rerun finds every user by its immutable id: none made twice, no second
+    licence."""
+    pupils = [store.add_account(learner(name, consent=Consent.EXPLICIT), now) for name in ("Avery", "Bevan")]
+    teacher = store.add_account(staff("Jones", code="S1"), now)
+    allocate(db, teacher)
+    real_write = TenantSync._write
+    writes = []
+
+    def intents_only(self, staged, licences):
+        writes.append(staged)
+        if len(writes) == 1:  # the intents, written before any create is sent
+            real_write(self, staged, licences)
+
+    def killed(self, at):
+        raise KeyboardInterrupt  # the process dies at the end of the run, its last outcomes unwritten
+
+    with tenant() as fake:
+        monkeypatch.setattr(TenantSync, "_write", intents_only)
+        monkeypatch.setattr(TenantSync, "_set_mark", killed)
+        with pytest.raises(KeyboardInterrupt):
+            sync(store, db, fake)
+        assert len(writes) > 1 and len(fake.users) == 3  # the tenant has them; the store has only intents
+        assert {cloud_row(db, a).cloud_id for a in (*pupils, teacher)} == {None}
+        sent = fake.stats["POST /users"]
+        monkeypatch.undo()
+        report = sync(store, db, fake)
+        assert report.failed == 0 and report.counts.get("created", 0) == 0 and report.counts["adopted"] == 3
+        assert len(fake.users) == 3 and fake.stats["POST /users"] == sent  # no create, no licence again
+        assert fake.licence_part_numbers(teacher.mail) == {FACULTY_SKU[1]}
+        for account in (*pupils, teacher):
+            row = cloud_row(db, account)
+            assert row.state == "applied" and row.cloud_id == fake.user_by_upn(account.mail)["id"]
+        assert {s.state for s in licence_requests.latest(db, SCHOOL).values()} == {"applied"}
+
+
 def test_the_full_reconciliation_repairs_changes_made_by_hand_in_the_tenant(store, db, now):
     kept = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     gone = store.add_account(learner("Bevan"), now)
