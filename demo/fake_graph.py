@@ -123,6 +123,13 @@ FILTERS: dict[str, frozenset[str]] = {
     "accountEnabled": frozenset({"eq", "ne", "in"}),
 }
 ADVANCED_OPERATORS = frozenset({"ne", "endswith"})
+# api/directory-deleteditems-list.md: the listing takes "the query parameters that are supported
+# by the resource", yet its own table narrows what deleted users support ($orderBy on three
+# properties of the user's many), and no page says that a deleted user can be found by its
+# onPremisesImmutableId. The fake refuses that filter (the stricter side: a sync that relies on
+# it would fail on a tenant that refuses it); the listing itself, with $select and $top, is
+# documented, so that is what a client uses to find a deleted user by its immutable id.
+DELETED_FILTERS = {name: ops for name, ops in FILTERS.items() if name != "onPremisesImmutableId"}
 
 
 class FakeClock:
@@ -291,6 +298,7 @@ class FakeGraph:
         self.users: dict[str, dict[str, Any]] = {}  # every live user, replicated or not
         self.deleted: dict[str, dict[str, Any]] = {}  # /directory/deletedItems: id -> user
         self._deleted_at: dict[str, float] = {}
+        self._deleted_upn: dict[str, str] = {}  # a deleted user's own UPN, given back on restore
         self._visible_at: dict[str, float] = {}  # user id -> when replicas answer for it
         self._by_upn: dict[str, str] = {}  # lower-cased UPN -> id, live users
         self._by_immutable_id: dict[str, str] = {}  # lower-cased onPremisesImmutableId -> id, live and deleted
@@ -601,11 +609,12 @@ class FakeGraph:
         return shown
 
     # -- $filter and paging ------------------------------------------------------------------------
-    def _list(self, users: list[dict[str, Any]], path: str, query: dict[str, str], headers: dict[str, str]) -> tuple:
+    def _list(self, users: list[dict[str, Any]], path: str, query: dict[str, str], headers: dict[str, str],
+              filters: dict[str, frozenset[str]] = FILTERS) -> tuple:
         wanted = query.get("$filter")
         if wanted:
             advanced = headers.get("consistencylevel", "").lower() == "eventual" and query.get("$count") == "true"
-            matcher = self._filter(wanted, advanced)
+            matcher = self._filter(wanted, advanced, filters)
             if isinstance(matcher, tuple):
                 return matcher
             users = [u for u in users if matcher(u)]
@@ -629,7 +638,8 @@ class FakeGraph:
                          r"|(?P<prop>\w+)\s+(?P<op>eq|ne|ge|le)\s+(?P<val>'(?:[^']|'')*'|true|false|null)"
                          r"|(?P<iprop>\w+)\s+in\s+\((?P<ivals>[^)]*)\))\s*$", re.IGNORECASE)
 
-    def _filter(self, expression: str, advanced: bool) -> Callable[[dict], bool] | tuple:
+    def _filter(self, expression: str, advanced: bool,
+                filters: dict[str, frozenset[str]] = FILTERS) -> Callable[[dict], bool] | tuple:
         """A matcher for a $filter of clauses joined by `or` (or all by `and`), or Graph's 400."""
         joiner = " and " if " and " in expression.lower() and " or " not in expression.lower() else " or "
         tests = []
@@ -645,7 +655,7 @@ class FakeGraph:
             else:
                 name, operator = found["iprop"], "in"
                 values = [v.strip()[1:-1].replace("''", "'") for v in found["ivals"].split(",") if v.strip()]
-            if operator not in FILTERS.get(name, frozenset()) or (operator in ADVANCED_OPERATORS and not advanced):
+            if operator not in filters.get(name, frozenset()) or (operator in ADVANCED_OPERATORS and not advanced):
                 # aad-advanced-queries.md: an operator a property does not support, or an advanced
                 # one without ConsistencyLevel: eventual and $count, is refused.
                 return graph_error(400, "Request_UnsupportedQuery",
@@ -729,7 +739,12 @@ class FakeGraph:
         for sku_id in self.licences.pop(user["id"], set()):
             self.consumed[sku_id] -= 1
         now = self.clock()
-        self.deleted[user["id"]] = {**user, "deletedDateTime": _iso(now)}
+        # A deleted user's userPrincipalName is shown with its object id before it (Microsoft's
+        # example of listing deleted users, Get-EntraDeletedUser: "dddddddd-...-eeeeeeeeeeeeAveryS@
+        # contoso.com"), so a filter on the UPN it had does not find it; a restore gives it back.
+        self._deleted_upn[user["id"]] = user["userPrincipalName"]
+        self.deleted[user["id"]] = {**user, "userPrincipalName": f"{user['id']}{user['userPrincipalName']}",
+                                    "deletedDateTime": _iso(now)}
         self._deleted_at[user["id"]] = now
         return 204, None, {}
 
@@ -738,13 +753,14 @@ class FakeGraph:
         for user_id in [i for i, at in self._deleted_at.items() if now >= at + DELETED_ITEMS_KEPT]:
             self._unindex(self.deleted.pop(user_id), upn=False)
             self._deleted_at.pop(user_id, None)
+            self._deleted_upn.pop(user_id, None)
 
     def _deleted_items(self, method: str, rest: list[str], query: dict[str, str], body: Any,
                        headers: dict[str, str]) -> tuple:
         # api/directory-deleteditems-list.md, -get.md, -restore.md, -delete.md.
         if rest == ["microsoft.graph.user"] and method == "GET":
             return self._list(list(self.deleted.values()), "/directory/deletedItems/microsoft.graph.user", query,
-                              headers)
+                              headers, DELETED_FILTERS)
         if not rest or rest[0] not in self.deleted:
             return not_found(rest[0] if rest else "deletedItems")
         user = self.deleted[rest[0]]
@@ -753,13 +769,14 @@ class FakeGraph:
         if len(rest) == 1 and method == "DELETE":
             self._unindex(self.deleted.pop(user["id"]), upn=False)
             self._deleted_at.pop(user["id"], None)
+            self._deleted_upn.pop(user["id"], None)
             return 204, None, {}
         if rest[1:] == ["restore"] and method == "POST":
             return self._restore(user, body if isinstance(body, dict) else {})
         return graph_error(400, "BadRequest", f"Unsupported request {method} on a deleted item")
 
     def _restore(self, user: dict, body: dict) -> tuple:
-        upn = body.get("newUserPrincipalName") or user["userPrincipalName"]
+        upn = body.get("newUserPrincipalName") or self._deleted_upn[user["id"]]
         if body.get("newUserPrincipalName") is not None and upn_problem(upn, self.settings.domains):
             return invalid_value("userPrincipalName")
         if self._upn_taken(upn):
@@ -770,6 +787,7 @@ class FakeGraph:
         restored["userPrincipalName"] = upn
         del self.deleted[user["id"]]
         self._deleted_at.pop(user["id"], None)
+        self._deleted_upn.pop(user["id"], None)
         self.users[user["id"]] = restored
         self._index(restored, live=True)
         # A restore is a write like any other: replicas learn of it after the same lag.

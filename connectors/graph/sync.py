@@ -168,6 +168,7 @@ class TenantSync:
         self.report = SyncReport()
         self._sku_ids: dict[str, str] | None = None
         self._tenant: dict[str, dict[str, Any]] | None = None  # the listing of every cloud user, once read
+        self._deleted: dict[str, dict[str, Any]] | None = None  # deleted users by immutable id, once read
         self._free: dict[str, int] = {}
         self._staged: dict[str, dict] = {}
         self._recorder: _Recorder  # one per run: it writes the outcomes staged here
@@ -399,10 +400,16 @@ class TenantSync:
                 self._failed(account, error)
                 return None
             found = next(iter((answer.body or {}).get("value") or []), None)
-            if found is None:
-                account.stage = Stage.LOOKUP
-            else:
+            deleted = None if found else self._deleted_users().get(immutable_id(account.plan.account_id))
+            if found is not None:
                 self._match(account, found, ours=True)
+            elif deleted is not None:
+                # A killed run's user, never recorded, deleted by hand since: brought back, not made
+                # again (its immutable id is still held by the deleted user).
+                account.cloud_id = deleted["id"]
+                account.stage = Stage.RESTORE
+            else:
+                account.stage = Stage.LOOKUP
         elif stage is Stage.LOOKUP:
             account.looked_up = True
             found = next(iter((answer.body or {}).get("value") or []), None) if error is None else None
@@ -534,6 +541,19 @@ class TenantSync:
                 if user.get("onPremisesImmutableId"):
                     self._tenant[f"immutable:{user['onPremisesImmutableId']}"] = user
         return self._tenant
+
+    def _deleted_users(self) -> dict[str, dict[str, Any]]:
+        """The tenant's deleted users by immutable id, listed once a run. Graph documents no
+        $filter on onPremisesImmutableId for deleted items (docs/graph-fake.md) and shows a deleted
+        user's UPN with its object id before it, so neither filter finds one: the listing is read
+        (999 a page; deleted users are kept 30 days) and matched here."""
+        if self._deleted is None:
+            self._deleted = {}
+            for user in self.graph.pages("/directory/deletedItems/microsoft.graph.user"
+                                         "?$select=id,userPrincipalName,onPremisesImmutableId&$top=999"):
+                if user.get("onPremisesImmutableId"):
+                    self._deleted[user["onPremisesImmutableId"]] = user
+        return self._deleted
 
     def _look_up_in_listing(self, accounts: list[_Account]) -> None:
         """Many lookups at once (a first sync, a full one): answered from one listing of the tenant

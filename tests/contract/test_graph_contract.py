@@ -251,14 +251,32 @@ def test_a_deleted_user_waits_in_deleted_items_and_comes_back_on_restore(tenant)
     refused(lambda: tenant.graph.request("GET", f"/users/{made['id']}"), errors.NotFound)
     listed = list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user"))
     assert [u["id"] for u in listed] == [made["id"]] and listed[0]["deletedDateTime"]
+    # Shown with its object id before its UPN (Get-EntraDeletedUser's example); the restore gives it back.
     assert tenant.graph.request("GET", f"/directory/deletedItems/{made['id']}")["userPrincipalName"] == \
-        f"user1@{DOMAIN}"
+        f"{made['id']}user1@{DOMAIN}"
     restored = tenant.graph.request("POST", f"/directory/deletedItems/{made['id']}/restore")
+    assert restored["userPrincipalName"] == f"user1@{DOMAIN}"
     assert restored["id"] == made["id"]  # the same object: its mailbox and OneDrive come back with it
     tenant.clock.advance(LAG)
     assert tenant.graph.request("GET", f"/users/{made['id']}")["onPremisesImmutableId"] == made["onPremisesImmutableId"]
     assert list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user")) == []
     assert tenant.fake.licence_part_numbers(f"user1@{DOMAIN}") == set()  # the seat was freed on delete
+
+
+def test_deleted_users_are_not_filtered_by_immutable_id_but_listed_with_it(tenant):
+    """No Microsoft page says deleted items take a $filter on onPremisesImmutableId (and a deleted
+    user's UPN carries its object id): the fake refuses the filter, the listing with $select serves."""
+    made = tenant.create(1)
+    tenant.graph.request("DELETE", f"/users/{made['id']}")
+    immutable = made["onPremisesImmutableId"]
+    path = f"/directory/deletedItems/microsoft.graph.user?$filter=onPremisesImmutableId%20eq%20'{immutable}'"
+    assert refused(lambda: list(tenant.graph.pages(path))).code == "Request_UnsupportedQuery"
+    assert list(tenant.graph.pages(f"/users?$filter=onPremisesImmutableId%20eq%20'{immutable}'")) == []
+    by_upn = f"/directory/deletedItems/microsoft.graph.user?$filter=userPrincipalName%20eq%20'user1@{DOMAIN}'"
+    assert list(tenant.graph.pages(by_upn)) == []
+    listed = list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user"
+                                     "?$select=id,onPremisesImmutableId&$top=999"))
+    assert listed == [{"id": made["id"], "onPremisesImmutableId": immutable}]
 
 
 def test_deleted_items_are_kept_thirty_days_then_gone(tenant):

@@ -195,6 +195,38 @@ def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, mon
             assert fake.licence_part_numbers(account.mail) == {STUDENT_SKU[1]}
 
 
+def test_a_killed_runs_unrecorded_user_deleted_by_hand_is_restored_not_made_again(store, db, now, monkeypatch):
+    """Issue 14: the run that made the user died before recording it, and an administrator then
+    deleted that user. It sits in deleted items still holding the account's immutable id, which
+    Graph will not filter deleted items on: the rerun lists them, finds it and restores it."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    spy = BatchSpy()
+    with tenant() as fake:
+        real_batch = GraphClient.send_batch
+
+        def batch_then_die(self, steps):
+            answers = real_batch(self, steps)
+            if any(step.method == "POST" and step.url == "/users" for step in steps):
+                raise KeyboardInterrupt  # the user was made; the process died before recording it
+            return answers
+
+        monkeypatch.setattr(GraphClient, "send_batch", batch_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            sync(store, db, fake)
+        monkeypatch.setattr(GraphClient, "send_batch", real_batch)
+        fake.clock.advance(5)
+        cloud_id = fake.user_by_upn(pupil.mail)["id"]
+        with graph_for(fake) as graph:
+            graph.request("DELETE", f"/users/{cloud_id}")  # by hand, in the admin centre
+        report = sync(store, db, fake, spy=spy)
+        assert report.failed == 0 and report.counts.get("restored") == 1 and "created" not in report.counts
+        assert f"/directory/deletedItems/{cloud_id}/restore" in [step["url"] for step in spy.steps()]
+        assert list(fake.users) == [cloud_id] and fake.deleted == {}
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        row = cloud_row(db, pupil)
+        assert row.state == "applied" and row.cloud_id == cloud_id
+
+
 def test_a_run_killed_before_its_outcomes_were_written_reruns_to_the_same_users_and_licences(
         store, db, now, monkeypatch):
     """Issue 14 point 8: a batch's outcomes are written while the next batch is on the wire, so a
