@@ -198,6 +198,10 @@ class FakeTenantSettings:
     login_host: str = "login.fake-graph.test"
     domain: str = "hwbcymru.net"
     verified_domains: tuple[str, ...] = ()  # more verified domains than `domain`
+    # Every tenant has its initial domain, which can never be federated; the domains federated
+    # with an IdP (with Porth, once an administrator ran `porth m365 federation`).
+    initial_domain: str = "porthfake.onmicrosoft.com"
+    federated_domains: tuple[str, ...] = ()
     token_lifetime: int = 3600
     page_size: int = 100
     # Eventual consistency: seconds before a user created or restored can be addressed,
@@ -223,7 +227,10 @@ class FakeTenantSettings:
 
     @property
     def domains(self) -> tuple[str, ...]:
-        return tuple(d.lower() for d in (self.domain, *self.verified_domains))
+        return tuple(d.lower() for d in (self.domain, *self.verified_domains, self.initial_domain))
+
+    def federated(self, upn: object) -> bool:
+        return isinstance(upn, str) and upn.rpartition("@")[2].lower() in {d.lower() for d in self.federated_domains}
 
 
 def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
@@ -248,6 +255,14 @@ def not_found(key: str) -> tuple:
 
 def invalid_value(name: str) -> tuple:
     return graph_error(400, "Request_BadRequest", f"Invalid value specified for property '{name}' of resource 'User'.")
+
+
+def federated_immutable_id_refused() -> tuple:
+    """A user of a federated domain without an immutable id, or one whose immutable id is set
+    while it is in a federated domain. The only message reported for the rule (a create in a
+    federated domain without it: microsoft/dotnetcore-console-sample issue 46); Graph gives no code
+    of its own, and for the PATCH no message is reported: the same one (choice)."""
+    return graph_error(400, "Request_BadRequest", "One or more properties contains invalid values.")
 
 
 def conflict(name: str) -> tuple:
@@ -708,6 +723,10 @@ class FakeGraph:
         refused = self._validate(body, None)
         if refused:
             return refused
+        if self.settings.federated(body.get("userPrincipalName")) and not body.get("onPremisesImmutableId"):
+            # user.md, onPremisesImmutableId: it "must be specified when creating a new user account
+            # in the Graph if you are using a federated domain for the user's userPrincipalName".
+            return federated_immutable_id_refused()
         now = self.clock()
         user = {"id": str(uuid.uuid4()), **body}
         user.setdefault("usageLocation", None)
@@ -719,7 +738,7 @@ class FakeGraph:
         return 201, self._public(user), {}
 
     def _update_user(self, user: dict, body: dict) -> tuple:
-        refused = self._validate(body, user["id"])
+        refused = self._validate(body, user["id"]) or self._federation_refusal(user, body)
         if refused:
             return refused
         if "usageLocation" in body and body["usageLocation"] != user.get("usageLocation"):
@@ -728,6 +747,24 @@ class FakeGraph:
         user.update(body)
         self._index(user, live=True)
         return 204, None, {}
+
+    def _federation_refusal(self, user: dict, body: dict) -> tuple | None:
+        """A federated user's immutable id is not changed; a user moved into a federated domain
+        must hold one. Microsoft's "Configure federated sign-in for Windows devices" (Windows
+        education docs): "In a scenario where a user is federated and you want to change the
+        ImmutableId, you must: 1. Convert the federated user to a cloud-only user (update the UPN
+        to a non-federated domain) 2. Update the ImmutableId 3. Convert the user back to a federated
+        user", its example setting the immutable id in the PATCH that moves the user back; community
+        reports of the refusal (MicrosoftDocs/azure-docs issue 5108: "Nor can the immutableId be
+        changed for an AAD account (even when not yet synced) that is in a federated domain")."""
+        held = user.get("onPremisesImmutableId")
+        changing = "onPremisesImmutableId" in body and body["onPremisesImmutableId"] != held
+        if changing and self.settings.federated(user["userPrincipalName"]):
+            return federated_immutable_id_refused()
+        after = body.get("onPremisesImmutableId", held)
+        if self.settings.federated(body.get("userPrincipalName", user["userPrincipalName"])) and not after:
+            return federated_immutable_id_refused()
+        return None
 
     def _delete_user(self, user: dict) -> tuple:
         # api/user-delete.md: a deleted user goes to deleted items for 30 days (resources/directory.md).

@@ -77,6 +77,7 @@ LAG_FIRST_WAIT, LAG_LONGEST_WAIT = 2.0, 60.0
 USER_FIELDS = "id,userPrincipalName,onPremisesImmutableId,assignedLicenses"
 INVALID_USER_PRINCIPAL_NAME = "InvalidUserPrincipalName"  # Porth's own: refused before Graph is asked
 IMMUTABLE_ID_CONFLICT = "ImmutableIdConflict"  # Porth's own code: Graph has nothing to say, it is a finding
+IMMUTABLE_ID_REFUSED = "ImmutableIdRefused"  # Porth's own code: adopting refused (a federated domain), a finding
 LIST_INSTEAD = 200  # more lookups than this: one listing of the tenant instead (999 users per request)
 NO_FREE_SEAT = "CountViolation"  # licenseAssignmentState's name for it, found in subscribedSkus before asking
 
@@ -107,6 +108,20 @@ class SyncReport:
 def _transient(error: errors.GraphError) -> bool:
     """Worth sending again soon (throttled, unavailable, or held up by such a step)."""
     return error.retryable or isinstance(error, errors.FailedDependency)
+
+
+def _adoption_refused(error: errors.GraphError, immutable: str) -> errors.GraphError:
+    """Graph refused to give an existing cloud user the account's immutable id. Entra refuses it
+    on a user whose UPN is in a federated domain, with the generic 400 (no code of its own, so
+    this is told by the request, the one PATCH that sets onPremisesImmutableId): an administrator's
+    finding, not something a retry mends (docs/microsoft365.md, "Existing users and a domain
+    already federated")."""
+    return errors.BadRequest(400, IMMUTABLE_ID_REFUSED, (
+        f"Graph refused to set onPremisesImmutableId on the tenant's existing user with this account's "
+        f"userPrincipalName ({error.code}: {error.message}). Entra refuses it while the user's domain is "
+        f"federated: an administrator sets onPremisesImmutableId '{immutable}' on that user as Microsoft "
+        "documents for a federated user (docs/microsoft365.md, \"Existing users and a domain already "
+        "federated\"); the next run then takes the user as this account's"))
 
 
 def _known(row: CloudAccount | None) -> Known | None:
@@ -438,6 +453,8 @@ class TenantSync:
                 self._after_user(account, "adopted" if account.adopting else "updated")
             elif isinstance(error, errors.NotFound):
                 account.stage = Stage.RESTORE  # deleted by hand since: it may sit in deletedItems
+            elif account.adopting and isinstance(error, errors.BadRequest) and not error.upn_taken:
+                self._failed(account, _adoption_refused(error, immutable_id(account.plan.account_id)))
             else:
                 self._failed(account, error)
         elif stage is Stage.RESTORE:

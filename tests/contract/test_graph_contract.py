@@ -199,6 +199,33 @@ def test_a_user_is_unique_by_user_principal_name_even_before_it_replicated(tenan
     assert "userPrincipalName already exists" in error.message
 
 
+def test_a_federated_domains_users_need_an_immutable_id_which_is_not_changed_while_federated():
+    """user.md: required on create in a federated domain; Microsoft's "Configure federated sign-in
+    for Windows devices": a federated user's immutable id is changed only after moving it to a
+    non-federated domain, and set again in the PATCH that moves it back."""
+    federated = Tenant(federated_domains=(DOMAIN,))
+    try:
+        refused(lambda: federated.graph.request("POST", "/users", new_user(1, onPremisesImmutableId=None)))
+        made = federated.create(2)
+        path = f"/users/{made['id']}"
+        other = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        refused(lambda: federated.graph.request("PATCH", path, {"onPremisesImmutableId": other}))
+        refused(lambda: federated.graph.request("PATCH", path, {"onPremisesImmutableId": None}))
+        federated.graph.request("PATCH", path, {"displayName": "Still federated"})  # other changes go through
+        # The documented way: out to the tenant's initial domain, back with the new immutable id.
+        federated.graph.request("PATCH", path, {"userPrincipalName": "user2@porthfake.onmicrosoft.com"})
+        federated.graph.request("PATCH", path, {"userPrincipalName": f"user2@{DOMAIN}", "onPremisesImmutableId": other})
+        assert federated.graph.request("GET", f"{path}?$select=onPremisesImmutableId")["onPremisesImmutableId"] == other
+        # Moving a user without one into a federated domain is refused likewise.
+        cloud = federated.graph.request("POST", "/users", new_user(
+            3, userPrincipalName="user3@porthfake.onmicrosoft.com", onPremisesImmutableId=None))
+        federated.clock.advance(LAG)
+        moved = {"userPrincipalName": f"user3@{DOMAIN}"}
+        refused(lambda: federated.graph.request("PATCH", f"/users/{cloud['id']}", moved))
+    finally:
+        federated.close()
+
+
 # -- eventual consistency -----------------------------------------------------------------------------------
 
 def test_a_user_just_created_is_not_found_by_id_or_upn_until_it_replicates(tenant):

@@ -449,6 +449,33 @@ def test_a_cloud_user_with_the_accounts_upn_and_no_immutable_id_is_adopted_not_d
         assert cloud_row(db, pupil).cloud_id == existing["id"]
 
 
+def test_a_cloud_user_in_an_already_federated_domain_is_reported_for_an_administrator_not_retried(store, db, now):
+    """Entra will not set an immutable id on a user of a federated domain: the adoption is one
+    refused PATCH, reported on the account with what to do; done as Microsoft documents, the
+    next run takes the user as the account's own."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    spy = BatchSpy()
+    with tenant() as fake:
+        existing = make_cloud_user(fake, pupil.mail)
+        fake.settings.federated_domains = ("hwbcymru.net",)  # federated before the first sync
+        report = sync(store, db, fake, spy=spy)
+        assert report.failed == 1 and [e["error"] for e in report.errors] == ["ImmutableIdRefused"]
+        assert immutable_id(pupil.id) in report.errors[0]["detail"]
+        assert [s["method"] for s in spy.steps()].count("PATCH") == 1  # no retry loop
+        row = cloud_row(db, pupil)
+        assert row.state == "failed" and row.error_permanent and row.error_code == "ImmutableIdRefused"
+        assert fake.user_by_upn(pupil.mail)["onPremisesImmutableId"] is None and len(fake.users) == 1
+        with graph_for(fake) as graph:  # the administrator, as Microsoft's page shows
+            path = f"/users/{existing['id']}"
+            graph.request("PATCH", path, {"userPrincipalName": "AveryJ@porthfake.onmicrosoft.com"})
+            graph.request("PATCH", path, {"userPrincipalName": pupil.mail,
+                                          "onPremisesImmutableId": immutable_id(pupil.id)})
+        fake.clock.advance(5)
+        assert sync(store, db, fake).failed == 0
+        assert len(fake.users) == 1 and fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        assert cloud_row(db, pupil).state == "applied" and cloud_row(db, pupil).cloud_id == existing["id"]
+
+
 def test_a_cloud_user_with_another_immutable_id_is_reported_then_adopted_once_an_administrator_clears_it(
         store, db, now):
     pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
