@@ -530,8 +530,10 @@ class TenantSync:
             account.cloud_id = None
             return
         account.adopting = not ours
-        self._stage(account.plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"),
-                    licence=account.held, digest=None, state=ChangeState.PENDING, deleted_at=None)
+        if ours:  # a user to adopt is on record only once it holds the immutable id (a refused or
+            # killed adoption is found again by its UPN, never taken for the account's own user)
+            self._stage(account.plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"),
+                        licence=account.held, digest=None, state=ChangeState.PENDING, deleted_at=None)
         account.outcome = "adopted"
         account.stage = Stage.UPDATE
 

@@ -465,6 +465,9 @@ def test_a_cloud_user_in_an_already_federated_domain_is_reported_for_an_administ
         row = cloud_row(db, pupil)
         assert row.state == "failed" and row.error_permanent and row.error_code == "ImmutableIdRefused"
         assert fake.user_by_upn(pupil.mail)["onPremisesImmutableId"] is None and len(fake.users) == 1
+        again = sync(store, db, fake, spy=spy)  # the next run asks once more, and is refused the same
+        assert [e["error"] for e in again.errors] == ["ImmutableIdRefused"]
+        assert [s["method"] for s in spy.steps()].count("PATCH") == 2 and cloud_row(db, pupil).state == "failed"
         with graph_for(fake) as graph:  # the administrator, as Microsoft's page shows
             path = f"/users/{existing['id']}"
             graph.request("PATCH", path, {"userPrincipalName": "AveryJ@porthfake.onmicrosoft.com"})
