@@ -230,7 +230,8 @@ class FakeTenantSettings:
         return tuple(d.lower() for d in (self.domain, *self.verified_domains, self.initial_domain))
 
     def federated(self, upn: object) -> bool:
-        return isinstance(upn, str) and upn.rpartition("@")[2].lower() in {d.lower() for d in self.federated_domains}
+        domain = upn.rpartition("@")[2].lower() if isinstance(upn, str) else None
+        return any(domain == d.lower() for d in self.federated_domains)
 
 
 def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
