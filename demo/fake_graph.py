@@ -123,6 +123,13 @@ FILTERS: dict[str, frozenset[str]] = {
     "accountEnabled": frozenset({"eq", "ne", "in"}),
 }
 ADVANCED_OPERATORS = frozenset({"ne", "endswith"})
+# api/directory-deleteditems-list.md: the listing takes "the query parameters that are supported
+# by the resource", yet its own table narrows what deleted users support ($orderBy on three
+# properties of the user's many), and no page says that a deleted user can be found by its
+# onPremisesImmutableId. The fake refuses that filter (the stricter side: a sync that relies on
+# it would fail on a tenant that refuses it); the listing itself, with $select and $top, is
+# documented, so that is what a client uses to find a deleted user by its immutable id.
+DELETED_FILTERS = {name: ops for name, ops in FILTERS.items() if name != "onPremisesImmutableId"}
 
 
 class FakeClock:
@@ -191,6 +198,10 @@ class FakeTenantSettings:
     login_host: str = "login.fake-graph.test"
     domain: str = "hwbcymru.net"
     verified_domains: tuple[str, ...] = ()  # more verified domains than `domain`
+    # Every tenant has its initial domain, which can never be federated; the domains federated
+    # with an IdP (with Porth, once an administrator ran `porth m365 federation`).
+    initial_domain: str = "porthfake.onmicrosoft.com"
+    federated_domains: tuple[str, ...] = ()
     token_lifetime: int = 3600
     page_size: int = 100
     # Eventual consistency: seconds before a user created or restored can be addressed,
@@ -216,7 +227,11 @@ class FakeTenantSettings:
 
     @property
     def domains(self) -> tuple[str, ...]:
-        return tuple(d.lower() for d in (self.domain, *self.verified_domains))
+        return tuple(d.lower() for d in (self.domain, *self.verified_domains, self.initial_domain))
+
+    def federated(self, upn: object) -> bool:
+        domain = upn.rpartition("@")[2].lower() if isinstance(upn, str) else None
+        return any(domain == d.lower() for d in self.federated_domains)
 
 
 def graph_error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
@@ -241,6 +256,14 @@ def not_found(key: str) -> tuple:
 
 def invalid_value(name: str) -> tuple:
     return graph_error(400, "Request_BadRequest", f"Invalid value specified for property '{name}' of resource 'User'.")
+
+
+def federated_immutable_id_refused() -> tuple:
+    """A user of a federated domain without an immutable id, or one whose immutable id is set
+    while it is in a federated domain. The only message reported for the rule (a create in a
+    federated domain without it: microsoft/dotnetcore-console-sample issue 46); Graph gives no code
+    of its own, and for the PATCH no message is reported: the same one (choice)."""
+    return graph_error(400, "Request_BadRequest", "One or more properties contains invalid values.")
 
 
 def conflict(name: str) -> tuple:
@@ -291,6 +314,7 @@ class FakeGraph:
         self.users: dict[str, dict[str, Any]] = {}  # every live user, replicated or not
         self.deleted: dict[str, dict[str, Any]] = {}  # /directory/deletedItems: id -> user
         self._deleted_at: dict[str, float] = {}
+        self._deleted_upn: dict[str, str] = {}  # a deleted user's own UPN, given back on restore
         self._visible_at: dict[str, float] = {}  # user id -> when replicas answer for it
         self._by_upn: dict[str, str] = {}  # lower-cased UPN -> id, live users
         self._by_immutable_id: dict[str, str] = {}  # lower-cased onPremisesImmutableId -> id, live and deleted
@@ -601,11 +625,12 @@ class FakeGraph:
         return shown
 
     # -- $filter and paging ------------------------------------------------------------------------
-    def _list(self, users: list[dict[str, Any]], path: str, query: dict[str, str], headers: dict[str, str]) -> tuple:
+    def _list(self, users: list[dict[str, Any]], path: str, query: dict[str, str], headers: dict[str, str],
+              filters: dict[str, frozenset[str]] = FILTERS) -> tuple:
         wanted = query.get("$filter")
         if wanted:
             advanced = headers.get("consistencylevel", "").lower() == "eventual" and query.get("$count") == "true"
-            matcher = self._filter(wanted, advanced)
+            matcher = self._filter(wanted, advanced, filters)
             if isinstance(matcher, tuple):
                 return matcher
             users = [u for u in users if matcher(u)]
@@ -629,7 +654,8 @@ class FakeGraph:
                          r"|(?P<prop>\w+)\s+(?P<op>eq|ne|ge|le)\s+(?P<val>'(?:[^']|'')*'|true|false|null)"
                          r"|(?P<iprop>\w+)\s+in\s+\((?P<ivals>[^)]*)\))\s*$", re.IGNORECASE)
 
-    def _filter(self, expression: str, advanced: bool) -> Callable[[dict], bool] | tuple:
+    def _filter(self, expression: str, advanced: bool,
+                filters: dict[str, frozenset[str]] = FILTERS) -> Callable[[dict], bool] | tuple:
         """A matcher for a $filter of clauses joined by `or` (or all by `and`), or Graph's 400."""
         joiner = " and " if " and " in expression.lower() and " or " not in expression.lower() else " or "
         tests = []
@@ -645,7 +671,7 @@ class FakeGraph:
             else:
                 name, operator = found["iprop"], "in"
                 values = [v.strip()[1:-1].replace("''", "'") for v in found["ivals"].split(",") if v.strip()]
-            if operator not in FILTERS.get(name, frozenset()) or (operator in ADVANCED_OPERATORS and not advanced):
+            if operator not in filters.get(name, frozenset()) or (operator in ADVANCED_OPERATORS and not advanced):
                 # aad-advanced-queries.md: an operator a property does not support, or an advanced
                 # one without ConsistencyLevel: eventual and $count, is refused.
                 return graph_error(400, "Request_UnsupportedQuery",
@@ -698,6 +724,10 @@ class FakeGraph:
         refused = self._validate(body, None)
         if refused:
             return refused
+        if self.settings.federated(body.get("userPrincipalName")) and not body.get("onPremisesImmutableId"):
+            # user.md, onPremisesImmutableId: it "must be specified when creating a new user account
+            # in the Graph if you are using a federated domain for the user's userPrincipalName".
+            return federated_immutable_id_refused()
         now = self.clock()
         user = {"id": str(uuid.uuid4()), **body}
         user.setdefault("usageLocation", None)
@@ -709,7 +739,7 @@ class FakeGraph:
         return 201, self._public(user), {}
 
     def _update_user(self, user: dict, body: dict) -> tuple:
-        refused = self._validate(body, user["id"])
+        refused = self._validate(body, user["id"]) or self._federation_refusal(user, body)
         if refused:
             return refused
         if "usageLocation" in body and body["usageLocation"] != user.get("usageLocation"):
@@ -718,6 +748,24 @@ class FakeGraph:
         user.update(body)
         self._index(user, live=True)
         return 204, None, {}
+
+    def _federation_refusal(self, user: dict, body: dict) -> tuple | None:
+        """A federated user's immutable id is not changed; a user moved into a federated domain
+        must hold one. Microsoft's "Configure federated sign-in for Windows devices" (Windows
+        education docs): "In a scenario where a user is federated and you want to change the
+        ImmutableId, you must: 1. Convert the federated user to a cloud-only user (update the UPN
+        to a non-federated domain) 2. Update the ImmutableId 3. Convert the user back to a federated
+        user", its example setting the immutable id in the PATCH that moves the user back; community
+        reports of the refusal (MicrosoftDocs/azure-docs issue 5108: "Nor can the immutableId be
+        changed for an AAD account (even when not yet synced) that is in a federated domain")."""
+        held = user.get("onPremisesImmutableId")
+        changing = "onPremisesImmutableId" in body and body["onPremisesImmutableId"] != held
+        if changing and self.settings.federated(user["userPrincipalName"]):
+            return federated_immutable_id_refused()
+        after = body.get("onPremisesImmutableId", held)
+        if self.settings.federated(body.get("userPrincipalName", user["userPrincipalName"])) and not after:
+            return federated_immutable_id_refused()
+        return None
 
     def _delete_user(self, user: dict) -> tuple:
         # api/user-delete.md: a deleted user goes to deleted items for 30 days (resources/directory.md).
@@ -729,7 +777,12 @@ class FakeGraph:
         for sku_id in self.licences.pop(user["id"], set()):
             self.consumed[sku_id] -= 1
         now = self.clock()
-        self.deleted[user["id"]] = {**user, "deletedDateTime": _iso(now)}
+        # A deleted user's userPrincipalName is shown with its object id before it (Microsoft's
+        # example of listing deleted users, Get-EntraDeletedUser: "dddddddd-...-eeeeeeeeeeeeAveryS@
+        # contoso.com"), so a filter on the UPN it had does not find it; a restore gives it back.
+        self._deleted_upn[user["id"]] = user["userPrincipalName"]
+        self.deleted[user["id"]] = {**user, "userPrincipalName": f"{user['id']}{user['userPrincipalName']}",
+                                    "deletedDateTime": _iso(now)}
         self._deleted_at[user["id"]] = now
         return 204, None, {}
 
@@ -738,13 +791,14 @@ class FakeGraph:
         for user_id in [i for i, at in self._deleted_at.items() if now >= at + DELETED_ITEMS_KEPT]:
             self._unindex(self.deleted.pop(user_id), upn=False)
             self._deleted_at.pop(user_id, None)
+            self._deleted_upn.pop(user_id, None)
 
     def _deleted_items(self, method: str, rest: list[str], query: dict[str, str], body: Any,
                        headers: dict[str, str]) -> tuple:
         # api/directory-deleteditems-list.md, -get.md, -restore.md, -delete.md.
         if rest == ["microsoft.graph.user"] and method == "GET":
             return self._list(list(self.deleted.values()), "/directory/deletedItems/microsoft.graph.user", query,
-                              headers)
+                              headers, DELETED_FILTERS)
         if not rest or rest[0] not in self.deleted:
             return not_found(rest[0] if rest else "deletedItems")
         user = self.deleted[rest[0]]
@@ -753,13 +807,14 @@ class FakeGraph:
         if len(rest) == 1 and method == "DELETE":
             self._unindex(self.deleted.pop(user["id"]), upn=False)
             self._deleted_at.pop(user["id"], None)
+            self._deleted_upn.pop(user["id"], None)
             return 204, None, {}
         if rest[1:] == ["restore"] and method == "POST":
             return self._restore(user, body if isinstance(body, dict) else {})
         return graph_error(400, "BadRequest", f"Unsupported request {method} on a deleted item")
 
     def _restore(self, user: dict, body: dict) -> tuple:
-        upn = body.get("newUserPrincipalName") or user["userPrincipalName"]
+        upn = body.get("newUserPrincipalName") or self._deleted_upn[user["id"]]
         if body.get("newUserPrincipalName") is not None and upn_problem(upn, self.settings.domains):
             return invalid_value("userPrincipalName")
         if self._upn_taken(upn):
@@ -770,6 +825,7 @@ class FakeGraph:
         restored["userPrincipalName"] = upn
         del self.deleted[user["id"]]
         self._deleted_at.pop(user["id"], None)
+        self._deleted_upn.pop(user["id"], None)
         self.users[user["id"]] = restored
         self._index(restored, live=True)
         # A restore is a write like any other: replicas learn of it after the same lag.

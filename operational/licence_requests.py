@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from operational.db import Database
 from operational.statuses import ChangeState
@@ -76,7 +77,18 @@ def latest_everywhere(db: Database) -> dict[str, LicenceState]:
 def settle(db: Database, account_id: str, applied: bool, now: datetime, error: str | None = None) -> None:
     """The tenant answered the account's latest pending request: applied, or failed with Graph's code."""
     with db.session() as session, session.begin():
-        row = session.scalar(select(LicenceRequest).where(LicenceRequest.account_id == account_id)
-                             .order_by(LicenceRequest.id.desc()).limit(1))
-        if row is not None and row.state != ChangeState.APPLIED:
-            row.state, row.done_at, row.error = (ChangeState.APPLIED if applied else ChangeState.FAILED), now, error
+        settle_in(session, {account_id: (applied, error)}, now)
+
+
+def settle_in(session: Session, answers: dict[str, tuple[bool, str | None]], now: datetime) -> None:
+    """`settle` for many accounts inside the caller's transaction (the tenant sync records a
+    whole batch's outcomes in one): {account id: (applied, error)}."""
+    ids = list(answers)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        newest = (select(func.max(LicenceRequest.id)).where(LicenceRequest.account_id.in_(part))
+                  .group_by(LicenceRequest.account_id))
+        for row in session.scalars(select(LicenceRequest).where(LicenceRequest.id.in_(newest))):
+            if row.state != ChangeState.APPLIED:
+                applied, error = answers[row.account_id]
+                row.state, row.done_at, row.error = (ChangeState.APPLIED if applied else ChangeState.FAILED), now, error

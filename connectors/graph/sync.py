@@ -43,7 +43,9 @@ import collections
 import dataclasses
 import heapq
 import logging
+import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +54,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from connectors.graph import errors
 from connectors.graph.client import MAX_BATCH, RETRYABLE, WRITE_METHODS, Answer, GraphClient, Step, retry_after
@@ -75,6 +77,7 @@ LAG_FIRST_WAIT, LAG_LONGEST_WAIT = 2.0, 60.0
 USER_FIELDS = "id,userPrincipalName,onPremisesImmutableId,assignedLicenses"
 INVALID_USER_PRINCIPAL_NAME = "InvalidUserPrincipalName"  # Porth's own: refused before Graph is asked
 IMMUTABLE_ID_CONFLICT = "ImmutableIdConflict"  # Porth's own code: Graph has nothing to say, it is a finding
+IMMUTABLE_ID_REFUSED = "ImmutableIdRefused"  # Porth's own code: adopting refused (a federated domain), a finding
 LIST_INSTEAD = 200  # more lookups than this: one listing of the tenant instead (999 users per request)
 NO_FREE_SEAT = "CountViolation"  # licenseAssignmentState's name for it, found in subscribedSkus before asking
 
@@ -105,6 +108,20 @@ class SyncReport:
 def _transient(error: errors.GraphError) -> bool:
     """Worth sending again soon (throttled, unavailable, or held up by such a step)."""
     return error.retryable or isinstance(error, errors.FailedDependency)
+
+
+def _adoption_refused(error: errors.GraphError, immutable: str) -> errors.GraphError:
+    """Graph refused to give an existing cloud user the account's immutable id. Entra refuses it
+    on a user whose UPN is in a federated domain, with the generic 400 (no code of its own, so
+    this is told by the request, the one PATCH that sets onPremisesImmutableId): an administrator's
+    finding, not something a retry mends (docs/microsoft365.md, "Existing users and a domain
+    already federated")."""
+    return errors.BadRequest(400, IMMUTABLE_ID_REFUSED, (
+        f"Graph refused to set onPremisesImmutableId on the tenant's existing user with this account's "
+        f"userPrincipalName ({error.code}: {error.message}). Entra refuses it while the user's domain is "
+        f"federated: an administrator sets onPremisesImmutableId '{immutable}' on that user as Microsoft "
+        "documents for a federated user (docs/microsoft365.md, \"Existing users and a domain already "
+        "federated\"); the next run then takes the user as this account's"))
 
 
 def _known(row: CloudAccount | None) -> Known | None:
@@ -166,8 +183,11 @@ class TenantSync:
         self.report = SyncReport()
         self._sku_ids: dict[str, str] | None = None
         self._tenant: dict[str, dict[str, Any]] | None = None  # the listing of every cloud user, once read
+        self._deleted: dict[str, dict[str, Any]] | None = None  # deleted users by immutable id, once read
         self._free: dict[str, int] = {}
         self._staged: dict[str, dict] = {}
+        self._recorder: _Recorder  # one per run: it writes the outcomes staged here
+        self._requested: set[str] = set()  # accounts whose latest licence request is pending
         self._licences: dict[str, tuple[bool, str | None]] = {}
 
     # -- reading ---------------------------------------------------------------------------------
@@ -212,9 +232,20 @@ class TenantSync:
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self, full: bool = False, kinds: tuple[AccountKind, ...] = ()) -> SyncReport:
-        started = self.now
+        self._recorder = _Recorder(self._write)
+        try:
+            report = self._run(full, kinds)
+            self._flush()  # every outcome on record before the mark moves on
+        finally:
+            self._recorder.close()
+        if not kinds:
+            self._set_mark(self.now)
+        return report
+
+    def _run(self, full: bool, kinds: tuple[AccountKind, ...]) -> SyncReport:
         since = None if full else self._mark()
         staff_wanted = licence_requests.latest_everywhere(self.db)
+        self._requested = {a for a, s in staff_wanted.items() if s.state is ChangeState.PENDING}
         if since is None:
             accounts = self.store.find_accounts(AccountQuery(kinds=kinds))
             rows = self._rows()
@@ -255,8 +286,6 @@ class TenantSync:
                       if account_id not in present and row.cloud_id and row.deleted_at is None]  # gone from LDAP
         self.report.count("considered", len(accounts))
         self._apply(plans, rows)
-        if not kinds:
-            self._set_mark(started)
         return self.report
 
     def _drift(self, accounts: list[Account], rows: dict[str, CloudAccount]) -> set[str]:
@@ -386,10 +415,16 @@ class TenantSync:
                 self._failed(account, error)
                 return None
             found = next(iter((answer.body or {}).get("value") or []), None)
-            if found is None:
-                account.stage = Stage.LOOKUP
-            else:
+            deleted = None if found else self._deleted_users().get(immutable_id(account.plan.account_id))
+            if found is not None:
                 self._match(account, found, ours=True)
+            elif deleted is not None:
+                # A killed run's user, never recorded, deleted by hand since: brought back, not made
+                # again (its immutable id is still held by the deleted user).
+                account.cloud_id = deleted["id"]
+                account.stage = Stage.RESTORE
+            else:
+                account.stage = Stage.LOOKUP
         elif stage is Stage.LOOKUP:
             account.looked_up = True
             found = next(iter((answer.body or {}).get("value") or []), None) if error is None else None
@@ -418,6 +453,8 @@ class TenantSync:
                 self._after_user(account, "adopted" if account.adopting else "updated")
             elif isinstance(error, errors.NotFound):
                 account.stage = Stage.RESTORE  # deleted by hand since: it may sit in deletedItems
+            elif account.adopting and isinstance(error, errors.BadRequest) and not error.upn_taken:
+                self._failed(account, _adoption_refused(error, immutable_id(account.plan.account_id)))
             else:
                 self._failed(account, error)
         elif stage is Stage.RESTORE:
@@ -493,8 +530,10 @@ class TenantSync:
             account.cloud_id = None
             return
         account.adopting = not ours
-        self._stage(account.plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"),
-                    licence=account.held, digest=None, state=ChangeState.PENDING, deleted_at=None)
+        if ours:  # a user to adopt is on record only once it holds the immutable id (a refused or
+            # killed adoption is found again by its UPN, never taken for the account's own user)
+            self._stage(account.plan.account_id, cloud_id=found["id"], upn=found.get("userPrincipalName"),
+                        licence=account.held, digest=None, state=ChangeState.PENDING, deleted_at=None)
         account.outcome = "adopted"
         account.stage = Stage.UPDATE
 
@@ -521,6 +560,19 @@ class TenantSync:
                 if user.get("onPremisesImmutableId"):
                     self._tenant[f"immutable:{user['onPremisesImmutableId']}"] = user
         return self._tenant
+
+    def _deleted_users(self) -> dict[str, dict[str, Any]]:
+        """The tenant's deleted users by immutable id, listed once a run. Graph documents no
+        $filter on onPremisesImmutableId for deleted items (docs/graph-fake.md) and shows a deleted
+        user's UPN with its object id before it, so neither filter finds one: the listing is read
+        (999 a page; deleted users are kept 30 days) and matched here."""
+        if self._deleted is None:
+            self._deleted = {}
+            for user in self.graph.pages("/directory/deletedItems/microsoft.graph.user"
+                                         "?$select=id,userPrincipalName,onPremisesImmutableId&$top=999"):
+                if user.get("onPremisesImmutableId"):
+                    self._deleted[user["onPremisesImmutableId"]] = user
+        return self._deleted
 
     def _look_up_in_listing(self, accounts: list[_Account]) -> None:
         """Many lookups at once (a first sync, a full one): answered from one listing of the tenant
@@ -577,7 +629,7 @@ class TenantSync:
                     serial += 1
                     self.graph.stats.retries += 1
                     heapq.heappush(waiting, (self.clock() + delay, serial, account))
-            self._flush()
+            self._flush(wait=False)
             if self.heartbeat is not None:
                 self.heartbeat()
 
@@ -620,6 +672,10 @@ class TenantSync:
             self.report.count("licensed" if add else "unlicensed")
             if remove in self._free:
                 self._free[remove] += 1  # back in the pool for the accounts after it (G-2)
+        elif account.plan.account_id in self._requested:
+            # The tenant's user already holds what the portal asked for (a killed run assigned it
+            # and died before writing that down): the request is met all the same.
+            self._licence_outcome(account.plan, True, None)
         self.report.count(account.outcome or "updated")
         self.report.count("applied")
         account.stage = Stage.DONE
@@ -672,20 +728,88 @@ class TenantSync:
                       error_message=error.message if error else None,
                       error_permanent=bool(error and not _transient(error)))
 
-    def _flush(self) -> None:
-        if not (self._staged or self._licences):
-            return
+    def _flush(self, wait: bool = True) -> None:
+        """Hand what was staged to the recorder. `wait`: return once it is written (an intent that
+        must be on record before its request goes out); otherwise it is written while the next
+        batch is on the wire."""
+        if self._staged or self._licences:
+            self._recorder.submit(self._staged, self._licences)
+            self._staged, self._licences = {}, {}
+        if wait:
+            self._recorder.wait()
+
+    def _write(self, staged: dict[str, dict], licences: dict[str, tuple[bool, str | None]]) -> None:
+        """One transaction for one batch's outcomes: an UPDATE per known account and an INSERT per
+        new one, sent as two executemany (a SELECT by primary key per account cost more than the
+        batch's own round trip to Graph), and the licence requests they settle."""
         with self.db.session() as session, session.begin():
-            for account_id, staged in self._staged.items():
-                row = session.get(CloudAccount, account_id) or CloudAccount(account_id=account_id,
-                                                                            error_permanent=False)
-                fields = staged
-                if fields.get("cloud_id", "keep") is None and row.cloud_id:
-                    fields = {k: v for k, v in fields.items() if k != "cloud_id"}
-                for name, value in fields.items():
-                    setattr(row, name, value)
-                row.updated_at = self.now
-                session.add(row)
-        for account_id, (applied, error) in self._licences.items():
-            licence_requests.settle(self.db, account_id, applied, self.now, error=error)
-        self._staged, self._licences = {}, {}
+            ids = list(staged)
+            held: dict[str, str | None] = {}
+            for start in range(0, len(ids), 500):
+                query = select(CloudAccount.account_id, CloudAccount.cloud_id).where(
+                    CloudAccount.account_id.in_(ids[start:start + 500]))
+                held.update((account_id, cloud_id) for account_id, cloud_id in session.execute(query))
+            inserts, updates = [], []
+            for account_id, fields in staged.items():
+                values = {**fields, "account_id": account_id, "updated_at": self.now}
+                if values.get("cloud_id", "keep") is None and held.get(account_id):
+                    del values["cloud_id"]  # a cloud user on record is kept
+                if account_id in held:
+                    updates.append(values)
+                else:
+                    inserts.append({"error_permanent": False, **values})
+            if inserts:
+                session.execute(insert(CloudAccount), inserts)
+            if updates:
+                session.execute(update(CloudAccount), updates)
+            if licences:
+                licence_requests.settle_in(session, licences, self.now)
+
+
+class _Recorder:
+    """Writes the sync's outcomes to the operational store on a thread of its own, in the order
+    they were handed over, so one batch's outcomes are recorded while the next batch is on the
+    wire (issue 14 point 8: recording between batches cost a tenth of the write budget).
+
+    What a killed run loses is what was handed over and not yet written: at most the outcomes of
+    the batch before the one in flight. Nothing a later request depends on is among them: the
+    intent of a create is written (waited for) before the create is sent, and a create whose
+    answer went unrecorded is found again by its immutable id on the next run (Stage.FIND)."""
+
+    def __init__(self, write: Callable[[dict[str, dict], dict[str, tuple[bool, str | None]]], None]):
+        self.write = write
+        self.queue: queue.Queue[tuple[dict, dict] | None] = queue.Queue()
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="graph-sync-recorder", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                if self.failure is None:  # after a failure nothing more: the order would be broken
+                    self.write(*item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the sync's thread, raised there
+                self.failure = exc
+            finally:
+                self.queue.task_done()
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def submit(self, staged: dict[str, dict], licences: dict[str, tuple[bool, str | None]]) -> None:
+        self._raise_failure()
+        self.queue.put((staged, licences))
+
+    def wait(self) -> None:
+        """Until everything handed over is written; a write that failed is raised here."""
+        self.queue.join()
+        self._raise_failure()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        self.queue.put(None)
+        self.thread.join()

@@ -199,6 +199,33 @@ def test_a_user_is_unique_by_user_principal_name_even_before_it_replicated(tenan
     assert "userPrincipalName already exists" in error.message
 
 
+def test_a_federated_domains_users_need_an_immutable_id_which_is_not_changed_while_federated():
+    """user.md: required on create in a federated domain; Microsoft's "Configure federated sign-in
+    for Windows devices": a federated user's immutable id is changed only after moving it to a
+    non-federated domain, and set again in the PATCH that moves it back."""
+    federated = Tenant(federated_domains=(DOMAIN,))
+    try:
+        refused(lambda: federated.graph.request("POST", "/users", new_user(1, onPremisesImmutableId=None)))
+        made = federated.create(2)
+        path = f"/users/{made['id']}"
+        other = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        refused(lambda: federated.graph.request("PATCH", path, {"onPremisesImmutableId": other}))
+        refused(lambda: federated.graph.request("PATCH", path, {"onPremisesImmutableId": None}))
+        federated.graph.request("PATCH", path, {"displayName": "Still federated"})  # other changes go through
+        # The documented way: out to the tenant's initial domain, back with the new immutable id.
+        federated.graph.request("PATCH", path, {"userPrincipalName": "user2@porthfake.onmicrosoft.com"})
+        federated.graph.request("PATCH", path, {"userPrincipalName": f"user2@{DOMAIN}", "onPremisesImmutableId": other})
+        assert federated.graph.request("GET", f"{path}?$select=onPremisesImmutableId")["onPremisesImmutableId"] == other
+        # Moving a user without one into a federated domain is refused likewise.
+        cloud = federated.graph.request("POST", "/users", new_user(
+            3, userPrincipalName="user3@porthfake.onmicrosoft.com", onPremisesImmutableId=None))
+        federated.clock.advance(LAG)
+        moved = {"userPrincipalName": f"user3@{DOMAIN}"}
+        refused(lambda: federated.graph.request("PATCH", f"/users/{cloud['id']}", moved))
+    finally:
+        federated.close()
+
+
 # -- eventual consistency -----------------------------------------------------------------------------------
 
 def test_a_user_just_created_is_not_found_by_id_or_upn_until_it_replicates(tenant):
@@ -251,14 +278,32 @@ def test_a_deleted_user_waits_in_deleted_items_and_comes_back_on_restore(tenant)
     refused(lambda: tenant.graph.request("GET", f"/users/{made['id']}"), errors.NotFound)
     listed = list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user"))
     assert [u["id"] for u in listed] == [made["id"]] and listed[0]["deletedDateTime"]
+    # Shown with its object id before its UPN (Get-EntraDeletedUser's example); the restore gives it back.
     assert tenant.graph.request("GET", f"/directory/deletedItems/{made['id']}")["userPrincipalName"] == \
-        f"user1@{DOMAIN}"
+        f"{made['id']}user1@{DOMAIN}"
     restored = tenant.graph.request("POST", f"/directory/deletedItems/{made['id']}/restore")
+    assert restored["userPrincipalName"] == f"user1@{DOMAIN}"
     assert restored["id"] == made["id"]  # the same object: its mailbox and OneDrive come back with it
     tenant.clock.advance(LAG)
     assert tenant.graph.request("GET", f"/users/{made['id']}")["onPremisesImmutableId"] == made["onPremisesImmutableId"]
     assert list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user")) == []
     assert tenant.fake.licence_part_numbers(f"user1@{DOMAIN}") == set()  # the seat was freed on delete
+
+
+def test_deleted_users_are_not_filtered_by_immutable_id_but_listed_with_it(tenant):
+    """No Microsoft page says deleted items take a $filter on onPremisesImmutableId (and a deleted
+    user's UPN carries its object id): the fake refuses the filter, the listing with $select serves."""
+    made = tenant.create(1)
+    tenant.graph.request("DELETE", f"/users/{made['id']}")
+    immutable = made["onPremisesImmutableId"]
+    path = f"/directory/deletedItems/microsoft.graph.user?$filter=onPremisesImmutableId%20eq%20'{immutable}'"
+    assert refused(lambda: list(tenant.graph.pages(path))).code == "Request_UnsupportedQuery"
+    assert list(tenant.graph.pages(f"/users?$filter=onPremisesImmutableId%20eq%20'{immutable}'")) == []
+    by_upn = f"/directory/deletedItems/microsoft.graph.user?$filter=userPrincipalName%20eq%20'user1@{DOMAIN}'"
+    assert list(tenant.graph.pages(by_upn)) == []
+    listed = list(tenant.graph.pages("/directory/deletedItems/microsoft.graph.user"
+                                     "?$select=id,onPremisesImmutableId&$top=999"))
+    assert listed == [{"id": made["id"], "onPremisesImmutableId": immutable}]
 
 
 def test_deleted_items_are_kept_thirty_days_then_gone(tenant):

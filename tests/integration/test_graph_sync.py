@@ -195,6 +195,77 @@ def test_a_killed_sync_reruns_without_a_duplicate_cloud_user(store, db, now, mon
             assert fake.licence_part_numbers(account.mail) == {STUDENT_SKU[1]}
 
 
+def test_a_killed_runs_unrecorded_user_deleted_by_hand_is_restored_not_made_again(store, db, now, monkeypatch):
+    """Issue 14: the run that made the user died before recording it, and an administrator then
+    deleted that user. It sits in deleted items still holding the account's immutable id, which
+    Graph will not filter deleted items on: the rerun lists them, finds it and restores it."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    spy = BatchSpy()
+    with tenant() as fake:
+        real_batch = GraphClient.send_batch
+
+        def batch_then_die(self, steps):
+            answers = real_batch(self, steps)
+            if any(step.method == "POST" and step.url == "/users" for step in steps):
+                raise KeyboardInterrupt  # the user was made; the process died before recording it
+            return answers
+
+        monkeypatch.setattr(GraphClient, "send_batch", batch_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            sync(store, db, fake)
+        monkeypatch.setattr(GraphClient, "send_batch", real_batch)
+        fake.clock.advance(5)
+        cloud_id = fake.user_by_upn(pupil.mail)["id"]
+        with graph_for(fake) as graph:
+            graph.request("DELETE", f"/users/{cloud_id}")  # by hand, in the admin centre
+        report = sync(store, db, fake, spy=spy)
+        assert report.failed == 0 and report.counts.get("restored") == 1 and "created" not in report.counts
+        assert f"/directory/deletedItems/{cloud_id}/restore" in [step["url"] for step in spy.steps()]
+        assert list(fake.users) == [cloud_id] and fake.deleted == {}
+        assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        row = cloud_row(db, pupil)
+        assert row.state == "applied" and row.cloud_id == cloud_id
+
+
+def test_a_run_killed_before_its_outcomes_were_written_reruns_to_the_same_users_and_licences(
+        store, db, now, monkeypatch):
+    """Issue 14 point 8: a batch's outcomes are written while the next batch is on the wire, so a
+    killed run loses the outcomes not yet written. Only the intents must be on record before the
+    creates go out; the rerun finds every user by its immutable id: none made twice, no second
+    licence."""
+    pupils = [store.add_account(learner(name, consent=Consent.EXPLICIT), now) for name in ("Avery", "Bevan")]
+    teacher = store.add_account(staff("Jones", code="S1"), now)
+    allocate(db, teacher)
+    real_write = TenantSync._write
+    writes = []
+
+    def intents_only(self, staged, licences):
+        writes.append(staged)
+        if len(writes) == 1:  # the intents, written before any create is sent
+            real_write(self, staged, licences)
+
+    def killed(self, at):
+        raise KeyboardInterrupt  # the process dies at the end of the run, its last outcomes unwritten
+
+    with tenant() as fake:
+        monkeypatch.setattr(TenantSync, "_write", intents_only)
+        monkeypatch.setattr(TenantSync, "_set_mark", killed)
+        with pytest.raises(KeyboardInterrupt):
+            sync(store, db, fake)
+        assert len(writes) > 1 and len(fake.users) == 3  # the tenant has them; the store has only intents
+        assert {cloud_row(db, a).cloud_id for a in (*pupils, teacher)} == {None}
+        sent = fake.stats["POST /users"]
+        monkeypatch.undo()
+        report = sync(store, db, fake)
+        assert report.failed == 0 and report.counts.get("created", 0) == 0 and report.counts["adopted"] == 3
+        assert len(fake.users) == 3 and fake.stats["POST /users"] == sent  # no create, no licence again
+        assert fake.licence_part_numbers(teacher.mail) == {FACULTY_SKU[1]}
+        for account in (*pupils, teacher):
+            row = cloud_row(db, account)
+            assert row.state == "applied" and row.cloud_id == fake.user_by_upn(account.mail)["id"]
+        assert {s.state for s in licence_requests.latest(db, SCHOOL).values()} == {"applied"}
+
+
 def test_the_full_reconciliation_repairs_changes_made_by_hand_in_the_tenant(store, db, now):
     kept = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
     gone = store.add_account(learner("Bevan"), now)
@@ -376,6 +447,36 @@ def test_a_cloud_user_with_the_accounts_upn_and_no_immutable_id_is_adopted_not_d
         assert user["displayName"] == pupil.display_name  # the directory's names from now on
         assert fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
         assert cloud_row(db, pupil).cloud_id == existing["id"]
+
+
+def test_a_cloud_user_in_an_already_federated_domain_is_reported_for_an_administrator_not_retried(store, db, now):
+    """Entra will not set an immutable id on a user of a federated domain: the adoption is one
+    refused PATCH, reported on the account with what to do; done as Microsoft documents, the
+    next run takes the user as the account's own."""
+    pupil = store.add_account(learner("Avery", consent=Consent.EXPLICIT), now)
+    spy = BatchSpy()
+    with tenant() as fake:
+        existing = make_cloud_user(fake, pupil.mail)
+        fake.settings.federated_domains = ("hwbcymru.net",)  # federated before the first sync
+        report = sync(store, db, fake, spy=spy)
+        assert report.failed == 1 and [e["error"] for e in report.errors] == ["ImmutableIdRefused"]
+        assert immutable_id(pupil.id) in report.errors[0]["detail"]
+        assert [s["method"] for s in spy.steps()].count("PATCH") == 1  # no retry loop
+        row = cloud_row(db, pupil)
+        assert row.state == "failed" and row.error_permanent and row.error_code == "ImmutableIdRefused"
+        assert fake.user_by_upn(pupil.mail)["onPremisesImmutableId"] is None and len(fake.users) == 1
+        again = sync(store, db, fake, spy=spy)  # the next run asks once more, and is refused the same
+        assert [e["error"] for e in again.errors] == ["ImmutableIdRefused"]
+        assert [s["method"] for s in spy.steps()].count("PATCH") == 2 and cloud_row(db, pupil).state == "failed"
+        with graph_for(fake) as graph:  # the administrator, as Microsoft's page shows
+            path = f"/users/{existing['id']}"
+            graph.request("PATCH", path, {"userPrincipalName": "AveryJ@porthfake.onmicrosoft.com"})
+            graph.request("PATCH", path, {"userPrincipalName": pupil.mail,
+                                          "onPremisesImmutableId": immutable_id(pupil.id)})
+        fake.clock.advance(5)
+        assert sync(store, db, fake).failed == 0
+        assert len(fake.users) == 1 and fake.licence_part_numbers(pupil.mail) == {STUDENT_SKU[1]}
+        assert cloud_row(db, pupil).state == "applied" and cloud_row(db, pupil).cloud_id == existing["id"]
 
 
 def test_a_cloud_user_with_another_immutable_id_is_reported_then_adopted_once_an_administrator_clears_it(
