@@ -68,7 +68,7 @@ def require_installed() -> None:
 
 def attribute_map() -> bytes:
     """Debian's attribute-map.xml with the attributes a Porth service is given mapped too."""
-    tree = etree.parse(str(DEBIAN_CONFIG / "attribute-map.xml"))  # noqa: S320 (the package's own file)
+    tree = etree.parse(str(DEBIAN_CONFIG / "attribute-map.xml"))
     root = tree.getroot()
     for name, attribute_id in EXTRA_ATTRIBUTES.items():
         element = etree.SubElement(root, f"{{{ATTRIBUTE_MAP}}}Attribute", name=name, id=attribute_id)
@@ -83,8 +83,7 @@ SHIBBOLETH2_XML = """<SPConfig xmlns="urn:mace:shibboleth:3.0:native:sp:config"
     <InProcess logger="{root}/native.logger"/>
     <UnixListener address="{root}/run/shibd.sock"/>
     <!-- Debian's default shibboleth2.xml, on plain http (handlerSSL and cookieProps) and pointed at Porth. -->
-    <ApplicationDefaults entityID="{entity_id}" REMOTE_USER="eppn subject-id pairwise-id persistent-id"
-        signing="{signing}">
+    <ApplicationDefaults entityID="{entity_id}" REMOTE_USER="eppn subject-id pairwise-id persistent-id"{signing}>
         <Sessions lifetime="28800" timeout="3600" relayState="ss:mem"
                   checkAddress="false" handlerSSL="false" cookieProps="http" redirectLimit="exact">
             <SSO entityID="{idp_entity_id}">SAML2</SSO>
@@ -180,7 +179,9 @@ class ShibbolethSP:
 
     idp_metadata: bytes
     port: int
-    signing: str = "true"
+    # The ApplicationDefaults' signing setting; None leaves it out, as Debian's shibboleth2.xml does (then
+    # Shibboleth signs nothing it sends, its LogoutRequests included).
+    signing: str | None = "true"
     root: Path | None = None
     shibd: subprocess.Popen | None = None
     apache: subprocess.Popen | None = None
@@ -215,7 +216,7 @@ class ShibbolethSP:
             [str(SHIBD), "-F", "-f", "-c", str(self.root / "shibboleth2.xml"), "-p", str(self.root / "run/shibd.pid")],
             env=environment, stdout=(self.root / "logs/shibd.out").open("w"), stderr=subprocess.STDOUT,
             start_new_session=True)
-        self._wait_for(lambda: (self.root / "run/shibd.sock").exists(), self.shibd, "shibd's socket")
+        self._wait_for((self.root / "run/shibd.sock").exists, self.shibd, "shibd's socket")
         self.apache = subprocess.Popen(
             [str(APACHE), "-f", str(self.root / "httpd.conf"), "-DFOREGROUND"],
             env=environment, stdout=(self.root / "logs/apache.out").open("w"), stderr=subprocess.STDOUT,
@@ -225,11 +226,12 @@ class ShibbolethSP:
     def _write_configuration(self) -> None:
         root = self.root
         assert root is not None
-        idp_entity_id = etree.fromstring(self.idp_metadata).get("entityID")  # noqa: S320 (Porth's own)
+        idp_entity_id = etree.fromstring(self.idp_metadata).get("entityID")
         (root / "porth-idp-metadata.xml").write_bytes(self.idp_metadata)
         (root / "attribute-map.xml").write_bytes(attribute_map())
         (root / "shibboleth2.xml").write_text(SHIBBOLETH2_XML.format(
-            root=root, entity_id=self.entity_id, idp_entity_id=idp_entity_id, signing=self.signing,
+            root=root, entity_id=self.entity_id, idp_entity_id=idp_entity_id,
+            signing=f' signing="{self.signing}"' if self.signing else "",
             debian=DEBIAN_CONFIG))
         (root / "shibd.logger").write_text(LOGGER.format(level="INFO", path=root / "logs/shibd.log"))
         (root / "native.logger").write_text(LOGGER.format(level="WARN", path=root / "logs/native.log"))
@@ -249,7 +251,7 @@ class ShibbolethSP:
 
     def _status_ok(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.base}/Shibboleth.sso/Status", timeout=2) as answer:  # noqa: S310
+            with urllib.request.urlopen(f"{self.base}/Shibboleth.sso/Status", timeout=2) as answer:
                 return b'<Status><OK/></Status>' in answer.read()
         except (OSError, urllib.error.URLError):
             return False
@@ -267,7 +269,7 @@ class ShibbolethSP:
 
     def metadata(self) -> bytes:
         """The SP's metadata as shibd generates it (/Shibboleth.sso/Metadata)."""
-        with urllib.request.urlopen(f"{self.base}/Shibboleth.sso/Metadata", timeout=10) as answer:  # noqa: S310
+        with urllib.request.urlopen(f"{self.base}/Shibboleth.sso/Metadata", timeout=10) as answer:
             return answer.read()
 
     def logs(self) -> str:

@@ -41,18 +41,36 @@ def porth(slapd, tmp_path_factory):
     made.runtime.close()
 
 
-@pytest.fixture(scope="module")
-def shibboleth(porth):
-    sp = ShibbolethSP(porth.metadata.encode(), free_port())
+def started(porth, name: str, signing: str | None):
+    sp = ShibbolethSP(porth.metadata.encode(), free_port(), signing=signing)
     try:
         sp.start()
     except ShibbolethMissing as missing:
         pytest.fail(str(missing), pytrace=False)
     try:
-        porth.register("shibboleth", sp.metadata(), POLICY)
+        porth.register(name, sp.metadata(), POLICY)
         yield sp
     finally:
         sp.stop()
+
+
+@pytest.fixture(scope="module")
+def shibboleth(porth):
+    """Signing as Debian's shibboleth2.xml leaves it (no setting): AuthnRequests go unsigned, and
+    LogoutRequests are signed all the same."""
+    yield from started(porth, "shibboleth", None)
+
+
+@pytest.fixture(scope="module")
+def shibboleth_signing(porth):
+    """signing="true": AuthnRequests signed too, and its metadata says AuthnRequestsSigned="1"."""
+    yield from started(porth, "shibboleth-signing", "true")
+
+
+@pytest.fixture(scope="module")
+def shibboleth_not_signing(porth):
+    """signing="false": nothing signed, its LogoutRequests included, though its metadata lists a signing key."""
+    yield from started(porth, "shibboleth-not-signing", "false")
 
 
 class _Forms(HTMLParser):
@@ -145,7 +163,7 @@ def test_shibboleth_accepts_porths_response_and_keeps_eppn_under_its_default_fil
     page = browser.go(shibboleth.app_url)
     assert is_porth_sign_in_form(page), (page.status, page.url, page.text[:2000])
     seen = application_view(browser.sign_in(page, "BloggsJ"), shibboleth)
-    idp_entity_id = etree.fromstring(porth.metadata.encode()).get("entityID")  # noqa: S320 (Porth's own)
+    idp_entity_id = etree.fromstring(porth.metadata.encode()).get("entityID")
     assert seen["Shib-Identity-Provider"] == idp_entity_id
     # saml2int SDP-IDP14: eppn's scope is in Porth's metadata (shibmd:Scope), so the default filter keeps it.
     assert seen.get("eppn") == account.mail == "BloggsJ@hwbcymru.net", shibboleth.log_lines("eppn")
@@ -180,3 +198,38 @@ def test_single_logout_from_shibboleth_ends_the_porth_session(porth, shibboleth,
     # Both sessions are gone: the protected page leads to Porth's sign-in form again, not to the application.
     again = browser.go(shibboleth.app_url)
     assert is_porth_sign_in_form(again), (again.status, again.url, again.text[:2000])
+
+
+def test_shibboleths_signed_requests_are_verified_and_required(porth, shibboleth_signing, store, now):
+    """S-1, saml2int: shibd's metadata says AuthnRequestsSigned="1"; its signed requests sign in, and the
+    same request without its signature is refused."""
+    sp = shibboleth_signing
+    store.add_account(staff(password=PASSWORD), now)
+    browser = Browser(porth)
+    to_porth = browser.request("GET", sp.app_url).headers["Location"]
+    assert to_porth.startswith(f"{PORTH}/idp/sso/redirect?") and "&Signature=" in to_porth
+    # Porth answers the unsigned copy with RequestDenied, which Shibboleth shows as an error.
+    refused = browser.go(to_porth.split("&SigAlg=", 1)[0])
+    assert refused.url == f"{sp.base}/Shibboleth.sso/SAML2/POST" and refused.status == 500, (refused.status,
+                                                                                             refused.url)
+    assert [line for line in sp.log_lines("RequestDenied") if "TRANSACTION.Login" in line], sp.logs()
+    assert application_view(browser.sign_in(browser.go(to_porth), "JonesA"), sp)["uid"] == "JonesA"
+
+
+def test_an_unsigned_logout_request_from_shibboleth_leaves_the_porth_session(porth, shibboleth_not_signing, store,
+                                                                             now):
+    """saml2int SDP-IDP26, issue 15 point 2: a service whose metadata has a signing key must sign its
+    LogoutRequests, or any page could sign a learner out by sending the browser to Porth with one."""
+    sp = shibboleth_not_signing
+    store.add_account(staff(password=PASSWORD), now)
+    browser = Browser(porth)
+    application_view(browser.sign_in(browser.go(sp.app_url), "JonesA"), sp)
+    answered = browser.go(f"{sp.base}/Shibboleth.sso/Logout")
+    assert f"GET {PORTH}/idp/slo/redirect" in browser.visited, browser.visited
+    # Shibboleth is told the logout did not happen (RequestDenied), and says so.
+    assert "Logout completed successfully" not in answered.text, answered.text[:3000]
+    assert [line for line in sp.log_lines("RequestDenied") if "TRANSACTION.Logout.Response" in line], sp.logs()
+    # Porth's session holds: a new sign-in through Porth needs no password.
+    before = len(browser.visited)
+    assert application_view(browser.go(f"{sp.base}/Shibboleth.sso/Login?target={sp.app_url}"), sp)["uid"] == "JonesA"
+    assert f"POST {PORTH}/idp/sign-in" not in browser.visited[before:], browser.visited
