@@ -4,8 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # python3-venv/-dev, gcc and the libldap/libsasl headers build python-ldap; xmlsec1 is
-# the program pysaml2 (a test service provider) runs.
-DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev
+# the program pysaml2 (a test service provider) runs; apache2 and libapache2-mod-shib (with shibd)
+# are the Shibboleth SP 3 the tests sign in to (tests/shibboleth_sp.py runs its own private instance).
+DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
+	apache2 libapache2-mod-shib
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install debs clean-var
@@ -19,7 +21,8 @@ test: install
 
 install: debs $(STAMP)
 
-# Debian's slapd is only used as a binary: its own service is never started.
+# Debian's slapd, apache2 and shibd are only used as binaries: the tests start private instances, never
+# the system services.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

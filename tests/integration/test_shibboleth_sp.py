@@ -29,7 +29,7 @@ from tests.shibboleth_sp import Page, ShibbolethMissing, ShibbolethSP
 PORTH = "http://localhost"
 POLICY = ('category = "core"\nname_id = "persistent"\n'
           'release = ["principal_name", "mail", "username", "given_name", "surname", "display_name", '
-          '"affiliation", "account_kind", "school"]\n')
+          '"affiliation", "account_kind", "school", "subject_id", "pairwise_id"]\n')
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +173,11 @@ def test_shibboleth_accepts_porths_response_and_keeps_eppn_under_its_default_fil
     assert seen["givenName"] == "Joe" and seen["sn"] == "Bloggs" and seen["displayName"]
     assert seen["unscoped-affiliation"].split(";") == ["student", "member"]
     assert seen["porthAccountKind"] == "learner" and seen["porthSchool"] == SCHOOL
+    # The Subject Identifier attributes are scoped too: the default filter keeps them in Porth's scope.
+    for identifier in ("subject-id", "pairwise-id"):
+        unique, scope = seen.get(identifier, "@").split("@")
+        assert unique and scope == "hwbcymru.net", (identifier, shibboleth.log_lines(identifier))
+    assert seen["subject-id"] != seen["pairwise-id"]
     # The persistent NameID, qualified by Porth and by this SP (Debian's filter checks both qualifiers).
     qualifier, sp_qualifier, value = seen["persistent-id"].split("!")
     assert (qualifier, sp_qualifier) == (idp_entity_id, shibboleth.entity_id)
