@@ -58,12 +58,20 @@ class ShibbolethMissing(RuntimeError):
     """apache2 or libapache2-mod-shib is not installed (the Makefile's DEBS installs them)."""
 
 
-def require_installed() -> None:
+def not_installed() -> str | None:
+    """Why the SP cannot run here, in one line, or None."""
     missing = [str(path) for path in (APACHE, SHIBD, MOD_SHIB, DEBIAN_CONFIG / "attribute-policy.xml")
                if not path.exists()]
-    if missing:
-        raise ShibbolethMissing(f"Shibboleth SP not installed ({', '.join(missing)} missing): "
-                                "run `make install` (DEBS: apache2 libapache2-mod-shib)")
+    if not missing:
+        return None
+    return (f"Shibboleth SP not installed ({', '.join(missing)} missing): "
+            "run `make install` (DEBS: apache2 libapache2-mod-shib)")
+
+
+def require_installed() -> None:
+    why = not_installed()
+    if why:
+        raise ShibbolethMissing(why)
 
 
 def attribute_map() -> bytes:

@@ -24,7 +24,7 @@ from directory.model import Consent
 from tests.conftest import free_port
 from tests.integration.conftest import SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD, make_porth
-from tests.shibboleth_sp import Page, ShibbolethMissing, ShibbolethSP
+from tests.shibboleth_sp import Page, ShibbolethSP, not_installed
 
 PORTH = "http://localhost"
 POLICY = ('category = "core"\nname_id = "persistent"\n'
@@ -42,12 +42,12 @@ def porth(slapd, tmp_path_factory):
 
 
 def started(porth, name: str, signing: str | None):
+    missing = not_installed()
+    if missing:  # never a skip: `make test` installs both (the Makefile's DEBS)
+        pytest.fail(missing, pytrace=False)
     sp = ShibbolethSP(porth.metadata.encode(), free_port(), signing=signing)
-    try:
+    try:  # stopped whatever happens, a start that failed half-way included
         sp.start()
-    except ShibbolethMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
-    try:
         porth.register(name, sp.metadata(), POLICY)
         yield sp
     finally:
