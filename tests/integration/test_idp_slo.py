@@ -77,7 +77,9 @@ KEYLESS_METADATA = b"""<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.
 
 def keyless_sign_in(porth, username: str = "JonesA") -> tuple[str, str]:
     """A service registered without signing keys signs in (unsigned AuthnRequest): its NameID and SessionIndex."""
-    porth.register("keyless", KEYLESS_METADATA, 'category = "core"\n')
+    # Persistent: a transient NameID (the default) is new in every assertion, and the check below
+    # signs in again between the forged requests.
+    porth.register("keyless", KEYLESS_METADATA, 'category = "core"\nname_id = "persistent"\n')
     document = (f'<samlp:AuthnRequest xmlns:samlp="{SAMLP}" ID="_{uuid.uuid4().hex}" Version="2.0" '
                 f'IssueInstant="{stamp(datetime.now(UTC))}" Destination="http://localhost/idp/sso/redirect" '
                 f'AssertionConsumerServiceURL="https://keyless.example/acs">'
@@ -346,14 +348,20 @@ def logout_response(service: OneLoginService, in_response_to: str, sig_alg: str 
     return "/idp/slo/redirect?" + redirect_signature(query, key or service.key, sig_alg)
 
 
-@pytest.mark.parametrize("flaw", ["sha1", "bad signature", "unsigned"])
-def test_a_failing_logout_response_ends_on_the_partial_signed_out_page(porth, store, now, flaw):
+def _sign_out_at_porth_with_one_service(porth, store, now):
+    """A person signed in to one service signs out at Porth: Porth's LogoutRequest to it is under way."""
     store.add_account(staff(password=PASSWORD), now)
     service = onelogin(porth)
     sign_in(porth, service)
     page = porth.client.get("/idp/logout")
     asked = porth.client.post("/idp/logout", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
     request_id, _ = _logout_step(porth, asked.headers["Location"], "https://onelogin.example/sls")
+    return service, request_id
+
+
+@pytest.mark.parametrize("flaw", ["sha1", "bad signature", "unsigned"])
+def test_a_failing_logout_response_ends_on_the_partial_signed_out_page(porth, store, now, flaw):
+    service, request_id = _sign_out_at_porth_with_one_service(porth, store, now)
     if flaw == "sha1":
         answer_url = logout_response(service, request_id, sig_alg=RSA_SHA1)
     elif flaw == "bad signature":  # signed with a key the service's metadata does not hold
@@ -369,12 +377,7 @@ def test_a_failing_logout_response_ends_on_the_partial_signed_out_page(porth, st
 
 
 def test_a_good_logout_response_ends_on_the_plain_signed_out_page(porth, store, now):
-    store.add_account(staff(password=PASSWORD), now)
-    service = onelogin(porth)
-    sign_in(porth, service)
-    page = porth.client.get("/idp/logout")
-    asked = porth.client.post("/idp/logout", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
-    request_id, _ = _logout_step(porth, asked.headers["Location"], "https://onelogin.example/sls")
+    service, request_id = _sign_out_at_porth_with_one_service(porth, store, now)
     text = porth.client.get(logout_response(service, request_id)).get_data(as_text=True)
     assert "You have signed out" in text and "may still be signed in" not in text
 

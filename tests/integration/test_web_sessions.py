@@ -213,7 +213,8 @@ def test_step_up_gives_a_new_session_id_and_csrf_token(porth, store, now):
 
 
 # -- password changes and deactivation end sessions on other browsers --------------------------------
-def test_a_password_reset_signs_the_account_out_of_every_browser(portal, now):
+def _a_teacher_signed_in_elsewhere_and_the_champion_here(portal, now):
+    """A teacher signed in to the portal in their own browser; the digital champion in `portal`."""
     store = portal.porth.runtime.store
     teacher = store.add_account(staff(password=PASSWORD), now)
     store.add_account(champion(), now)
@@ -221,6 +222,11 @@ def test_a_password_reset_signs_the_account_out_of_every_browser(portal, now):
     teachers = PortalBrowser(browser_with(portal.porth))
     teachers.sign_in("JonesA@hwbcymru.net")
     portal.sign_in("PriceN@hwbcymru.net")
+    return store, teacher, service, teachers
+
+
+def test_a_password_reset_signs_the_account_out_of_every_browser(portal, now):
+    _, teacher, service, teachers = _a_teacher_signed_in_elsewhere_and_the_champion_here(portal, now)
     path = f"/portal/accounts/{teacher.id}/password/reset"
     assert portal_post(portal, path, {"password": "Newpass1234", "update": "yes"}, page=path).status_code == 303
     assert teachers.client.get("/portal/").status_code == 303
@@ -242,13 +248,7 @@ def test_changing_your_own_password_signs_out_your_other_browsers_but_not_this_o
 
 def test_a_deactivated_account_stays_signed_out_after_it_is_reactivated(portal, now):
     """A-6: deactivation ends the sessions themselves, not only their use while deactivated."""
-    store = portal.porth.runtime.store
-    teacher = store.add_account(staff(password=PASSWORD), now)
-    store.add_account(champion(), now)
-    service = onelogin(portal.porth, "other")
-    teachers = PortalBrowser(browser_with(portal.porth))
-    teachers.sign_in("JonesA@hwbcymru.net")
-    portal.sign_in("PriceN@hwbcymru.net")
+    store, teacher, service, teachers = _a_teacher_signed_in_elsewhere_and_the_champion_here(portal, now)
     assert portal_post(portal, f"/portal/accounts/{teacher.id}/deactivate", {}).status_code == 303
     assert portal_post(portal, f"/portal/accounts/{teacher.id}/reactivate", {}).status_code == 303
     assert store.get_account(teacher.id).is_active
