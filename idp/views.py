@@ -168,12 +168,15 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
         session[SESSION_KEY] = sso
     if token_key:
         _take_back(token_key)
+    if pending.request_id:
+        _give(ANSWERED + _request_key(pending.service, pending.request_id))
     return post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
 
 
 # -- what this browser was handed ----------------------------------------------------
 GIVEN_KEY = "idp_given"  # request IDs, continuation and sign-in tokens handed to this browser
 MOST_GIVEN = 12  # several tabs signing in at once; the oldest goes first
+ANSWERED = "answered "  # with a request key: a Response went for that request from this browser
 
 
 def _given(key: str) -> bool:
@@ -205,9 +208,15 @@ def _pending_token(pending: Pending) -> str:
 def _proceed(pending: Pending, token_key: str | None = None):
     """Answer at once from a live session, or NoPassive, or ask for the password (`token_key`: as _answer's)."""
     if pending.request_id:
-        # This browser may load the page again (reload, language switch): the request's
-        # second use is then not a replay. Another browser's is.
-        _give(_request_key(pending.service, pending.request_id))
+        request_key = _request_key(pending.service, pending.request_id)
+        if _given(ANSWERED + request_key):
+            # One answer per request (issue 15 point 3): a reload, the back button or a second use of
+            # its continuation link after the Response went gets no second Response.
+            log.warning("sign-in request refused: answered already in this browser")
+            return problem(_("This sign-in has been completed. Go back to the service and try again."))
+        # This browser may load the page again (reload, language switch) until it is answered: the
+        # request's second use is then not a replay. Another browser's is.
+        _give(request_key)
     sso = live_session()
     if sso and not pending.force_authn:
         account = identity_provider().directory.account_by_id(sso["account"])

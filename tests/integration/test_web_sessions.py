@@ -287,6 +287,9 @@ def test_a_continuation_token_serves_only_the_browser_that_brought_it_first(port
     form = answer_form(porth.submit(form_page, "JonesA"))
     assert form.fields["RelayState"] == "state-1"
     assert service.accept(form, request_id).get_attribute("urn:oid:0.9.2342.19200300.100.1.1") == ["JonesA"]
+    # Answered: the same browser bringing the link again (reload, back button) gets no second Response.
+    again = porth.client.get(continuation)
+    assert again.status_code == 400 and posted_form(text(again)) is None
 
 
 def test_a_sign_in_form_token_serves_only_its_browser_and_answers_once(porth, store, now):
