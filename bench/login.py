@@ -265,9 +265,12 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     results = multiprocessing.Queue()
     stop_at = time.time() + seconds
     started = time.perf_counter()
+    # Each process its own share of the people: walking one list in the same order, two processes
+    # would sign the same person in at the same moment, which the throttle (S-3) counts as one
+    # person's attempts in flight at once (three at once are delayed, as an attacker's would be).
     children = [multiprocessing.Process(target=_browser_process,
-                                        args=(idp_url, sp_entity, acs, usernames, n, stop_at, results))
-                for n in per_process]
+                                        args=(idp_url, sp_entity, acs, usernames[i::processes], n, stop_at, results))
+                for i, n in enumerate(per_process)]
     for child in children:
         child.start()
     gathered = [results.get() for _ in children]
