@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets as random_secrets
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -491,17 +492,24 @@ def _read_or_create_secret(directory: Path, name: str) -> SecretStr:
     """Read var/secrets/<name>, creating it (0600, never overwritten) if absent."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        value = path.read_text("ascii").strip()
-        if not value:
-            raise ConfigError(f"{path}: secret file is empty; delete it to generate a new one") from None
-        return SecretStr(value)
-    # O_EXCL: if two processes start at once, only one writes the secret.
-    value = _GENERATORS[name]()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(value + "\n")
+    if not path.exists():
+        # Written whole to a file of this process's own, then linked into place: link() refuses
+        # to replace a file, so when processes start together (web, scheduler) exactly one secret
+        # wins and none of them can read a file another has created but not yet written.
+        value = _GENERATORS[name]()
+        fd, draft = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(value + "\n")
+            os.link(draft, path)
+            return SecretStr(value)
+        except FileExistsError:
+            pass  # another process won: its secret is the one
+        finally:
+            Path(draft).unlink()
+    value = path.read_text("ascii").strip()
+    if not value:
+        raise ConfigError(f"{path}: secret file is empty; delete it to generate a new one")
     return SecretStr(value)
 
 

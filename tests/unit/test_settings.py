@@ -135,3 +135,30 @@ def test_an_entity_id_saml2int_does_not_allow_is_refused():
     with pytest.raises(ConfigError, match="256"):
         load_settings(idp={"base_url": "https://porth.example/" + "x" * 240})
     assert load_settings(idp={"entity_id": "urn:porth:anytown"}).idp.effective_entity_id == "urn:porth:anytown"
+
+
+def test_processes_starting_together_all_read_the_one_secret_written(tmp_path):
+    """Web and scheduler start at once on a new var/: each gets the same, whole secret, never an
+    empty file another has created but not yet written (tests/integration/test_jobs_cli.py saw it)."""
+    import threading
+
+    from config.settings import _read_or_create_secret
+
+    for trial in range(40):
+        directory = tmp_path / f"secrets-{trial}"
+        start, got, errors = threading.Barrier(8), [], []
+
+        def read(directory=directory, start=start, got=got, errors=errors) -> None:
+            start.wait()
+            try:
+                got.append(_read_or_create_secret(directory, "upn_hash_key").get_secret_value())
+            except ConfigError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(set(got)) == 1 and len(got) == 8
+        assert [p.name for p in directory.iterdir()] == ["upn_hash_key"]  # no draft left behind
