@@ -63,12 +63,17 @@ def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+def _signed_in_as(c, account):
+    """The sessions an account is signed in through, at single sign-on or at the portal."""
+    return or_(c.sso_account_id == account, c.portal_account_id == account)
+
+
 def end_sessions_of(db: Database, account_id: str) -> int:
     """For code outside a web request (the scheduled jobs): end every session of the account on
     every browser and node; how many ended."""
     with db.session() as session, session.begin():
-        ended = session.execute(delete(WebSession).where(
-            or_(WebSession.sso_account_id == account_id, WebSession.portal_account_id == account_id)))
+        ended = session.execute(delete(WebSession).where(_signed_in_as(cast(Table, WebSession.__table__).c,
+                                                                       account_id)))
         return cast(CursorResult, ended).rowcount
 
 
@@ -94,9 +99,8 @@ class WebSessionStore:
         self._touch = prepare(update(table).where(c.id_hash == bindparam("id_hash")).values(
             last_seen_at=bindparam("now"), expires_at=bindparam("expires_at")))
         self._end = prepare(delete(table).where(c.id_hash == bindparam("id_hash")))
-        self._end_of_account = prepare(delete(table).where(
-            or_(c.sso_account_id == bindparam("account"), c.portal_account_id == bindparam("account")),
-            c.id_hash != bindparam("keep")))
+        self._end_of_account = prepare(delete(table).where(_signed_in_as(c, bindparam("account")),
+                                                           c.id_hash != bindparam("keep")))
         self._forget = prepare(delete(table).where(c.expires_at <= bindparam("now")))
 
     def read(self, session_id: str, now: datetime) -> StoredSession | None:
