@@ -186,7 +186,7 @@ class PrivateSlapd:
             raise SlapdError(f"slapd did not start: {reason}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.pid() is not None and _port_in_use(self.host, self.port):
+            if self.pid() is not None and self._answers():
                 # cn=config is built once (configure): what a newer Porth adds to it reaches an
                 # existing instance here, schema first (a new index may name a new attribute).
                 for upgraded in (self.add_missing_schema(), self.add_missing_config()):
@@ -195,6 +195,14 @@ class PrivateSlapd:
                 return True
             time.sleep(0.02)
         raise SlapdError(f"slapd did not answer on {self.url} within {timeout:.0f} s")
+
+    def _answers(self) -> bool:
+        """slapd listens on each of its URLs. It binds them all before it forks but calls
+        listen() on each in turn afterwards: the TCP port can answer while the ldapi socket
+        file exists and still refuses (CI saw the schema upgrade fail so, errno 111)."""
+        if not _port_in_use(self.host, self.port):
+            return False
+        return "ldapi://" not in self.listen_urls() or _socket_accepts(self.socket_path)
 
     def add_missing_schema(self) -> list[str]:
         """Add the attribute types and object classes of Porth's schema that this
@@ -354,6 +362,12 @@ def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.2)
         return probe.connect_ex((host, port)) == 0
+
+
+def _socket_accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(str(path)) == 0
 
 
 def _last_line(text: str) -> str:

@@ -62,6 +62,21 @@ def test_port_in_use_is_one_clear_line(tmp_path):
     assert "PORTH_LDAP__EMBEDDED_PORT" in str(error.value)
 
 
+def test_slapd_counts_as_started_only_once_its_ldapi_socket_listens_too(tmp_path):
+    # slapd binds every URL before it forks and listens on each in turn afterwards; CI once
+    # caught the TCP port answering while the ldapi socket still refused the schema upgrade.
+    tmp_path.mkdir(exist_ok=True)
+    with socket.socket() as tcp, socket.socket(socket.AF_UNIX) as unix_socket:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        server = PrivateSlapd(root=tmp_path, host="127.0.0.1", port=tcp.getsockname()[1], suffix=BASE_DN,
+                              root_dn=ROOT_DN, root_password="pw")
+        unix_socket.bind(str(server.socket_path))  # bound, not listening yet: as slapd just after its fork
+        assert not server._answers()
+        unix_socket.listen()
+        assert server._answers()
+
+
 def test_unreachable_directory_is_one_line(now):
     store = _store_at(f"ldap://127.0.0.1:{free_port()}")
     with pytest.raises(errors.DirectoryUnavailable) as error:
