@@ -124,6 +124,21 @@ def last_runs(db: Database, school: str) -> dict[str, RunSummary]:
         return {run.workflow: _summary(run, with_errors=False) for run in runs}
 
 
+def last_runs_of_schools(db: Database, schools: list[str]) -> dict[str, dict[str, RunSummary]]:
+    """`last_runs` for many schools in one query (an LA's overview): school -> workflow -> run."""
+    latest = (
+        select(WorkflowRun.school, WorkflowRun.workflow, func.max(WorkflowRun.id).label("id"))
+        .where(WorkflowRun.school.in_(schools), WorkflowRun.dry_run.is_(False))
+        .group_by(WorkflowRun.school, WorkflowRun.workflow)
+        .subquery()
+    )
+    found: dict[str, dict[str, RunSummary]] = {school: {} for school in schools}
+    with db.session() as session:
+        for run in session.scalars(select(WorkflowRun).join(latest, WorkflowRun.id == latest.c.id)):
+            found[run.school][run.workflow] = _summary(run, with_errors=False)
+    return found
+
+
 def schools_without_recent_success(db: Database, schools: list[str], now: datetime) -> list[str]:
     """Schools where no workflow succeeded in the last 7 days (M-10 flag)."""
     since = now - STALE_AFTER

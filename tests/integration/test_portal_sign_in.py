@@ -162,8 +162,8 @@ def test_an_la_administrator_picks_any_school_of_the_la(portal, now):
     store = portal.porth.runtime.store
     add(portal, NewAccount(kind=AccountKind.LA_NONMIS, surname="Evans", forename="Huw", created_by="test",
                            organisation="661", roles=frozenset({Role.LA_ADMINISTRATOR}), password=PASSWORD), now)
-    page = text(portal.sign_in("EvansH@hwbcymru.net"))
-    assert f'<option value="{SCHOOL}"' in page and f'<option value="{OTHER_SCHOOL}"' in page
+    page = text(portal.sign_in("EvansH@hwbcymru.net"))  # the LA's overview (issue 16 point 4) links its schools
+    assert f'href="/portal/?school={SCHOOL}"' in page and f'href="/portal/?school={OTHER_SCHOOL}"' in page
     other = text(portal.open(f"/portal/?school={OTHER_SCHOOL}"))
     assert "Ysgol Arall" in other and 'id="workflows"' in other
     from directory.model import School, SchoolType

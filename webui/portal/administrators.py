@@ -1,13 +1,15 @@
 """Digital champions and Hwb administrators: who they are, promoting and demoting
 them (SPEC R-3, R-4, R-5), each after a confirmation and into the audit log.
 
-    GET      /portal/champions                                  View Digital Champions (?school=)
+    GET      /portal/champions                                  View Digital Champions (?school=&q=&page=)
     GET/POST /portal/champions/<id>/<promote|demote>
-    GET      /portal/administrators                             Manage Administrators (?org=)
+    GET      /portal/administrators                             Manage Administrators (?org=&q=&active=&page=)
     GET/POST /portal/administrators/<id>/<promote|demote>
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -23,11 +25,13 @@ from webui.portal.context import (
     chosen_school,
     directory,
     organisation_choices,
+    page_size,
     records,
 )
 from webui.portal.lists import active_staff
 from webui.portal.operations.core import by_name
 from webui.portal.operations.roles import change_role, may_hold, role_target
+from webui.portal.pages import active_filter, asked_page, paginate, people_matching
 from webui.portal.permissions import Action, Target, TargetKind
 
 bp = Blueprint("administrators", __name__)
@@ -48,6 +52,11 @@ def role_change(account: Account, role: Role, promote: bool, list_url: str):
     return redirect(list_url, 303)
 
 
+def kept_filters() -> dict[str, Any]:
+    """The list's search, Active filter and page, carried through the confirmation and back."""
+    return {name: request.args[name] for name in ("q", "active", "page") if request.args.get(name)}
+
+
 def role_name(role: Role) -> str:
     return {Role.DIGITAL_CHAMPION: _("Digital Champion"), Role.LA_ADMINISTRATOR: _("Hwb Administrator"),
             Role.REC_ADMINISTRATOR: _("Hwb Administrator"),
@@ -55,16 +64,22 @@ def role_name(role: Role) -> str:
 
 
 # -- digital champions --------------------------------------------------------------------------
+def role_holders_page(people: list[Account], role: Role, search: str, **page_arguments):
+    """Current holders first (all of them: they are few), then a page of everyone else."""
+    found = people_matching(people, search)
+    others = paginate([a for a in found if role not in a.roles], asked_page(), page_size())
+    return render_template("portal/role_holders.html", holders=[a for a in found if role in a.roles], others=others,
+                           search=search, **page_arguments)
+
+
 @bp.get("/champions")
 @login_required
 def champions():
     school = chosen_school(required=True)
     require(Action.PROMOTE, Target(TargetKind.DIGITAL_CHAMPION, school=school.dfes))
-    staff = active_staff(school.dfes)
-    return render_template("portal/role_holders.html", title=_("View Digital Champions"), caption=school.name,
-                           holders=[a for a in staff if Role.DIGITAL_CHAMPION in a.roles],
-                           others=[a for a in staff if Role.DIGITAL_CHAMPION not in a.roles],
-                           change_endpoint="portal.administrators.change_champion")
+    return role_holders_page(active_staff(school.dfes), Role.DIGITAL_CHAMPION, request.args.get("q", "").strip()[:100],
+                             title=_("View Digital Champions"), caption=school.name, school=school,
+                             change_endpoint="portal.administrators.change_champion")
 
 
 @bp.route("/champions/<account_id>/<any(promote, demote):change>", methods=["GET", "POST"])
@@ -75,7 +90,7 @@ def change_champion(account_id: str, change: str):
         abort(404)  # only a school's active staff can be its digital champions
     require(Action.PROMOTE if change == "promote" else Action.DEMOTE, role_target(account, Role.DIGITAL_CHAMPION))
     return role_change(account, Role.DIGITAL_CHAMPION, change == "promote",
-                       url_for("portal.administrators.champions", school=account.school))
+                       url_for("portal.administrators.champions", school=account.school, **kept_filters()))
 
 
 # -- Hwb administrators (LA and REC) -------------------------------------------------------------
@@ -86,16 +101,19 @@ def administrator_role(kind: OrganisationKind) -> Role:
 @bp.get("/administrators")
 @login_required
 def administrators():
+    """Manage Administrators: searched, with the Active Y/N filter (a deactivated administrator
+    keeps the role until demoted), everyone else a page at a time."""
     organisation, kind = chosen_organisation()
     require(Action.PROMOTE, Target(TargetKind.ADMINISTRATOR, organisation=organisation.code))
-    role = administrator_role(organisation.kind)
+    active = active_filter()
+    states = {"Y": (AccountState.ACTIVE,), "N": (AccountState.DEACTIVATED,),
+              "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}[active]
     people = by_name(directory().find_accounts(AccountQuery(organisation=organisation.code, kinds=(kind,),
-                                                            states=(AccountState.ACTIVE,))))
-    return render_template("portal/role_holders.html", title=_("Manage Administrators"), caption=organisation.name,
-                           holders=[a for a in people if role in a.roles],
-                           others=[a for a in people if role not in a.roles],
-                           change_endpoint="portal.administrators.change_administrator",
-                           choices=organisation_choices(), organisation=organisation)
+                                                            states=states)))
+    return role_holders_page(people, administrator_role(organisation.kind), request.args.get("q", "").strip()[:100],
+                             title=_("Manage Administrators"), caption=organisation.name, active=active,
+                             change_endpoint="portal.administrators.change_administrator",
+                             choices=organisation_choices(), organisation=organisation)
 
 
 @bp.route("/administrators/<account_id>/<any(promote, demote):change>", methods=["GET", "POST"])
@@ -108,4 +126,4 @@ def change_administrator(account_id: str, change: str):
         abort(404)
     require(Action.PROMOTE if change == "promote" else Action.DEMOTE, role_target(account, role))
     return role_change(account, role, change == "promote",
-                       url_for("portal.administrators.administrators", org=organisation.code))
+                       url_for("portal.administrators.administrators", org=organisation.code, **kept_filters()))

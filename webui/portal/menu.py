@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webui.portal.context import school_register
+from webui.portal.dashboard import ORGANISATION_ROLES
 from webui.portal.lists import USER_LISTS
 from webui.portal.permissions import Action, Target, TargetKind
 
@@ -17,8 +18,17 @@ def portal_menu() -> list[tuple[str, str, bool]]:
     user = current_user
     school = request.args.get("school") or user.account.school
     other_school = school if school != user.account.school else None
-    items = [(url_for("portal.dashboard.dashboard", school=other_school),
-              _("Dashboard"), request.endpoint == "portal.dashboard.dashboard")]
+    on_dashboard = request.endpoint == "portal.dashboard.dashboard"
+    items = []
+    if user.role in ORGANISATION_ROLES:
+        # LA, REC and national administrators land on their organisation; a school's
+        # dashboard is one of its schools, offered once a school is chosen.
+        items.append((url_for("portal.dashboard.dashboard", org=request.args.get("org") if not school else None),
+                      _("Overview"), on_dashboard and not request.args.get("school")))
+        if request.args.get("school"):
+            items.append((url_for("portal.dashboard.dashboard", school=other_school), _("Dashboard"), on_dashboard))
+    else:
+        items.append((url_for("portal.dashboard.dashboard", school=other_school), _("Dashboard"), on_dashboard))
     first_list = next((name for name in ("learners", "staff", "governors", "non-mis")
                        if school and list_allowed(name, school)), None)
     if first_list:

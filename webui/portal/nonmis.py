@@ -3,9 +3,11 @@ school's non-MIS users, LA and REC staff, their expiry and its extension.
 
     GET      /portal/users/<governors|non-mis>/new           the MIS warning, then the form (?understood=yes)
     POST     /portal/users/<governors|non-mis>/new
-    GET      /portal/organisation-users                      Manage Local Authority / REC Non-MIS Users (?org=)
+    GET      /portal/organisation-users                      Manage Local Authority / REC Non-MIS Users
+                                                             (?org=&q=&active=Y|N|all&page=)
     GET/POST /portal/organisation-users/new                  Add New User, with the optional contact fields
-    GET      /portal/expiring                                Manage Expiring Accounts (the next 8 weeks)
+    GET      /portal/expiring                                Manage Expiring Accounts (the next 8 weeks) of a
+                                                             school (?school=) or an LA / REC (?org=)
     POST     /portal/expiring                                extend the selected accounts
 """
 
@@ -41,10 +43,14 @@ from webui.portal.forms import (
 )
 from webui.portal.lists import expiring_soon, page_of, query_words
 from webui.portal.operations import accounts as account_operations
+from webui.portal.pages import active_filter, asked_page, paginate
 from webui.portal.permissions import Action, Target, TargetKind
 
 bp = Blueprint("nonmis", __name__)
 
+# The Active Y/N filter (seed 003): Y the accounts that can sign in, N the deactivated ones.
+ACTIVE_STATES = {"Y": (AccountState.ACTIVE,), "N": (AccountState.DEACTIVATED,),
+                 "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}
 SCHOOL_NON_MIS_LISTS = {"governors": AccountKind.GOVERNOR, "non-mis": AccountKind.SCHOOL_NONMIS}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^[0-9 +()-]{6,20}$")
@@ -109,15 +115,18 @@ def new_school_user(list_name: str):
 @bp.get("/organisation-users")
 @login_required
 def organisation_users():
+    """Manage LA / REC Non-MIS Users: searched, filtered by the seed's Active Y/N (003: N lists the
+    expired and deactivated accounts to reactivate), a page at a time; page links keep the filters."""
     organisation, kind = chosen_organisation()
     search = request.args.get("q", "").strip()[:100]
+    active = active_filter()
     accounts = directory().find_accounts(AccountQuery(
-        organisation=organisation.code, kinds=(kind,), states=(AccountState.ACTIVE, AccountState.DEACTIVATED),
-        words=query_words(search)))
+        organisation=organisation.code, kinds=(kind,), states=ACTIVE_STATES[active], words=query_words(search)))
     page = page_of(accounts, request.args.get("page", 1, type=int), page_size())
     target = Target(TargetKind.of_account(kind), organisation=organisation.code)
     return render_template("portal/organisation_users.html", organisation=organisation, page=page, search=search,
-                           choices=organisation_choices(), may_create=current_user.may(Action.CREATE_ACCOUNT, target),
+                           active=active, choices=organisation_choices(),
+                           may_create=current_user.may(Action.CREATE_ACCOUNT, target),
                            may_show=current_user.may(Action.SHOW_PASSWORD, target))
 
 
@@ -136,16 +145,29 @@ def new_organisation_user():
 
 
 # -- expiring accounts (L-1, L-2) -------------------------------------------------------------
+def expiring_of_school_or_organisation():
+    """Whose expiring accounts the page lists: a school's governors and non-MIS users (?school=, or
+    the person's own school), or an LA's or REC's own non-MIS users (?org=, or the person's own
+    organisation); with the address that comes back to this list and the dashboard it belongs to."""
+    if request.args.get("school") or (current_user.account.school and not request.args.get("org")):
+        school = chosen_school(required=True)
+        require(Action.EXTEND_EXPIRY, Target(TargetKind.GOVERNOR, school=school.dfes))
+        query = AccountQuery(school=school.dfes, kinds=(AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS),
+                             states=(AccountState.ACTIVE,))
+        return school, None, query, {"school": school.dfes}
+    organisation, kind = chosen_organisation()
+    require(Action.EXTEND_EXPIRY, Target(TargetKind.of_account(kind), organisation=organisation.code))
+    query = AccountQuery(organisation=organisation.code, kinds=(kind,), states=(AccountState.ACTIVE,))
+    return None, organisation, query, {"org": organisation.code}
+
+
 @bp.route("/expiring", methods=["GET", "POST"])
 @login_required
 def expiring():
-    """The school's governors and non-MIS accounts expiring within 8 weeks; extend one or many."""
-    school = chosen_school(required=True)
-    require(Action.EXTEND_EXPIRY, Target(TargetKind.GOVERNOR, school=school.dfes))
-    soon = expiring_soon(directory().find_accounts(AccountQuery(
-        school=school.dfes, kinds=(AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS), states=(AccountState.ACTIVE,))),
-        utc_now().date())
-    soon.sort(key=lambda a: (a.expiry, a.surname.casefold()))
+    """The accounts expiring within 8 weeks, soonest first, a page at a time; extend one or many."""
+    school, organisation, query, whose = expiring_of_school_or_organisation()
+    soon = expiring_soon(directory().find_accounts(query), utc_now().date())
+    soon.sort(key=lambda a: (a.expiry, a.surname.casefold(), a.username.casefold()))
     error = None
     if request.method == "POST":
         chosen_ids = set(request.form.getlist("account")[:MAX_SELECTED])
@@ -159,6 +181,8 @@ def expiring():
             account_operations.extend_expiry(records(), caller(), picked, extend_by)
             flash(ngettext("%(num)d account has been extended.", "%(num)d accounts have been extended.",
                            len(picked)), "success")
-            return redirect(url_for("portal.nonmis.expiring", school=school.dfes), 303)
-    return render_template("portal/expiring.html", school=school, accounts=soon, error=error,
-                           expiry_labels=EXPIRY_LABELS), 400 if error else 200
+            return redirect(url_for("portal.nonmis.expiring", **whose), 303)
+    return render_template("portal/expiring.html", school=school, organisation=organisation,
+                           page=paginate(soon, asked_page(), page_size()), error=error,
+                           expiry_labels=EXPIRY_LABELS, back=url_for("portal.dashboard.dashboard", **whose)), \
+        400 if error else 200
