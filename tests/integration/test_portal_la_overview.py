@@ -7,8 +7,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from directory.model import AccountKind, AccountState, NewAccount, Organisation, OrganisationKind, Role, School, \
-    SchoolType
+from directory.model import (
+    AccountKind,
+    AccountState,
+    NewAccount,
+    Organisation,
+    OrganisationKind,
+    Role,
+    School,
+    SchoolType,
+)
 from operational import workflow_runs
 from operational.statuses import WorkflowOutcome
 from operational.tables import WORKFLOWS
