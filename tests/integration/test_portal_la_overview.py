@@ -192,3 +192,17 @@ def test_the_schools_come_a_page_at_a_time_and_the_page_links_keep_the_search(po
     assert "q=Prawf" in next_link
     second = text(portal.open(next_link))
     assert list(rows(second)) == ["6617010"]
+
+
+def test_the_overview_reads_in_welsh(portal, now):
+    """S-4: the overview's words, flags and filter in Welsh, as the switch gives them."""
+    organisations(portal)
+    la_administrator(portal, now)
+    portal.sign_in("EvansH@hwbcymru.net")
+    page = text(portal.open("/portal/?lang=cy"))
+    assert '<html lang="cy"' in page
+    for words in ("Trosolwg", "Awdurdod lleol", "Angen sylw", "Dim rhediad llwyddiannus ers 7 diwrnod",
+                  "Dim ond ysgolion y mae angen sylw arnynt", "Cyfrifon y tu allan i"):
+        assert words in page, words
+    listed = text(portal.open("/portal/organisation-users?org=661&active=N"))
+    assert "Gweithredol" in listed and "cyfrifon sydd wedi dod i ben neu wedi" in listed
