@@ -90,7 +90,7 @@ def test_an_la_administrators_day_in_the_portal(browser, demo_server, la_day, tm
     look_at_both_widths(checks, page, "expiring")
 
     # Into a school from the overview, and back.
-    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("link", name="Overview", exact=True).click()
     page.get_by_role("link", name=school.name, exact=True).click()
     assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
     assert school.name in page.locator("#school-information").inner_text()
