@@ -15,7 +15,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from directory.model import Account, AccountState, OrganisationKind, Role
+from directory.model import Account, OrganisationKind, Role
 from directory.store import AccountQuery
 from webui.portal.access import require
 from webui.portal.context import (
@@ -31,7 +31,7 @@ from webui.portal.context import (
 from webui.portal.lists import active_staff
 from webui.portal.operations.core import by_name
 from webui.portal.operations.roles import change_role, may_hold, role_target
-from webui.portal.pages import active_filter, asked_page, paginate, people_matching
+from webui.portal.pages import ACTIVE_STATES, active_filter, asked_page, paginate, people_matching
 from webui.portal.permissions import Action, Target, TargetKind
 
 bp = Blueprint("administrators", __name__)
@@ -106,10 +106,8 @@ def administrators():
     organisation, kind = chosen_organisation()
     require(Action.PROMOTE, Target(TargetKind.ADMINISTRATOR, organisation=organisation.code))
     active = active_filter()
-    states = {"Y": (AccountState.ACTIVE,), "N": (AccountState.DEACTIVATED,),
-              "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}[active]
     people = by_name(directory().find_accounts(AccountQuery(organisation=organisation.code, kinds=(kind,),
-                                                            states=states)))
+                                                            states=ACTIVE_STATES[active])))
     return role_holders_page(people, administrator_role(organisation.kind), request.args.get("q", "").strip()[:100],
                              title=_("Manage Administrators"), caption=organisation.name, active=active,
                              change_endpoint="portal.administrators.change_administrator",

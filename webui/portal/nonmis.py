@@ -43,14 +43,11 @@ from webui.portal.forms import (
 )
 from webui.portal.lists import expiring_soon, page_of, query_words
 from webui.portal.operations import accounts as account_operations
-from webui.portal.pages import active_filter, asked_page, paginate
+from webui.portal.pages import ACTIVE_STATES, active_filter, asked_page, paginate
 from webui.portal.permissions import Action, Target, TargetKind
 
 bp = Blueprint("nonmis", __name__)
 
-# The Active Y/N filter (seed 003): Y the accounts that can sign in, N the deactivated ones.
-ACTIVE_STATES = {"Y": (AccountState.ACTIVE,), "N": (AccountState.DEACTIVATED,),
-                 "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}
 SCHOOL_NON_MIS_LISTS = {"governors": AccountKind.GOVERNOR, "non-mis": AccountKind.SCHOOL_NONMIS}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^[0-9 +()-]{6,20}$")

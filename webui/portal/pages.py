@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 from flask import request
 
-from directory.model import Account
+from directory.model import Account, AccountState
 from webui.portal.lists import query_words
 
 Item = TypeVar("Item")
@@ -34,6 +34,11 @@ def paginate(items: Sequence[Item], number: int, size: int) -> Paged[Item]:
 
 def asked_page(name: str = "page") -> int:
     return request.args.get(name, 1, type=int) or 1
+
+
+# The Active Y/N filter (seed 003): Y the accounts that can sign in, N the expired and deactivated ones.
+ACTIVE_STATES = {"Y": (AccountState.ACTIVE,), "N": (AccountState.DEACTIVATED,),
+                 "all": (AccountState.ACTIVE, AccountState.DEACTIVATED)}
 
 
 def active_filter() -> str:
