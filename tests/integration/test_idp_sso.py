@@ -367,14 +367,15 @@ def test_malformed_requests_get_a_clear_page_never_a_500(porth, encoded, reason)
     assert reason in page.get_data(as_text=True) or "problem" in page.get_data(as_text=True)
 
 
-def test_xml_bombs_and_zip_bombs_are_refused(porth):
+def test_xml_bombs_and_zip_bombs_are_refused(porth, caplog):
     bomb = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
             b'<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&lol2;</samlp:AuthnRequest>')
     page = porth.client.get(redirect_url_for(bomb).replace("http://localhost", ""))
-    assert page.status_code == 400 and "DTD" in page.get_data(as_text=True)
+    # The page says it in the reader's words; the technical reason is the log's (issue 16 point 8).
+    assert page.status_code == 400 and "cannot read" in page.get_data(as_text=True) and "DTD" in caplog.text
     zip_bomb = redirect_url_for(b"<a>" + b" " * 5_000_000 + b"</a>")
     page = porth.client.get(zip_bomb.replace("http://localhost", ""))
-    assert page.status_code == 400 and "size limit" in page.get_data(as_text=True)
+    assert page.status_code == 400 and "size limit" in caplog.text
     page = porth.client.post("/idp/sso/post", data={"SAMLRequest": base64.b64encode(bomb).decode()})
     assert page.status_code == 400
 
