@@ -84,7 +84,10 @@ def http_error(error: HTTPException):
         if isinstance(error, InternalServerError) and original is not None:
             log.error("request failed: %s %s", request.method, request.path, exc_info=original)
     words = ERROR_WORDS.get(code, ERROR_WORDS[500 if code >= 500 else 400])
-    return error_page(words, code)
+    body, status = error_page(words, code)
+    # What the exception says to the browser beyond its body stays (a 405's Allow).
+    kept = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return body, status, kept
 
 
 def form_expired(error: CSRFError):
