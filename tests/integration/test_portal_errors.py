@@ -15,7 +15,6 @@ from directory.model import Role
 from tests.integration.conftest import OTHER_SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
-from tests.saml_services import csrf_token
 
 FRAMEWORK_WORDS = ("Not Found", "Bad Request", "Forbidden", "Method Not Allowed", "Internal Server Error",
                    "Traceback", "werkzeug", "The requested URL", "CSRF")
