@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from flask import Flask, current_app, g, render_template, request, url_for
+from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
@@ -63,6 +63,12 @@ FORM_EXPIRED = ErrorWords(
        "what you sent. Nothing was changed."),
     _l("Open the form again and send it once more."))
 
+# The 413 page itself names the limit (request_too_large.html); these are its words for a script.
+TOO_MUCH = ErrorWords(
+    _l("Too much was sent"),
+    _l("Nothing in it was used."),
+    _l("Go back and try again with less. If a service sent you here, tell your local authority’s IT team."))
+
 DIRECTORY_DOWN = ErrorWords(
     _l("Sorry, the directory is not answering"),
     _l("Accounts cannot be shown right now."),
@@ -100,7 +106,7 @@ def form_expired(error: CSRFError):
 def request_too_large(_error: RequestEntityTooLarge):
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     log.warning("request refused: larger than %s bytes (endpoint %s)", limit, request.endpoint)
-    return error_page(None, 413, template="request_too_large.html", kilobytes=limit // 1024)
+    return error_page(TOO_MUCH, 413, template="request_too_large.html", kilobytes=limit // 1024)
 
 
 def directory_error(error: DirectoryError):
@@ -109,11 +115,15 @@ def directory_error(error: DirectoryError):
     return error_page(DIRECTORY_DOWN, status)
 
 
-def error_page(words: ErrorWords | None, status: int, *, template: str = "error.html",
+def error_page(words: ErrorWords, status: int, *, template: str = "error.html",
                back: tuple[str, object] | None = None, **values):
     """The page in the layout of where the request was made; the portal's layout needs the
     signed-in person (from the directory), so when that fails too the sign-in pages' layout
     still says what happened."""
+    if request.accept_mimetypes.best == "application/json":
+        # A page's script asked (Show password): the same words, for it to show where the person looks.
+        return jsonify({"status": status, "title": str(words.title),
+                        "message": f"{words.explanation} {words.next_step}"}), status
     in_portal = request.path == "/portal" or request.path.startswith("/portal/")
     way_back = back or _way_back(in_portal)
     # The switch shows this page again in the other language; it never re-sends a refused form.

@@ -15,6 +15,7 @@ from directory.model import Role
 from tests.integration.conftest import OTHER_SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
+from tests.saml_services import csrf_token
 
 FRAMEWORK_WORDS = ("Not Found", "Bad Request", "Forbidden", "Method Not Allowed", "Internal Server Error",
                    "Traceback", "werkzeug", "The requested URL", "CSRF")
@@ -180,3 +181,18 @@ def test_an_idp_problem_page_is_in_the_readers_language(portal):
     assert "not registered" not in page and "nowhere.example" not in page
     assert way_back(page) == ("/", "Mynd i hafan Porth")
     assert language_links(page)["en"] == "/idp/problem?lang=en"
+
+
+def test_a_script_asking_for_json_gets_the_same_words_as_json(portal, now):
+    """Show password's script posts for JSON: a refusal answers it in words it can show."""
+    elsewhere = portal.porth.runtime.store.add_account(learner("Owen", "Osian", school=OTHER_SCHOOL), now)
+    as_champion(portal, now)
+    answer = portal.client.post(f"/portal/accounts/{elsewhere.id}/password?lang=cy", data={},
+                                headers={"Accept": "application/json"})
+    assert answer.status_code == 400 and answer.json["title"] == "Mae’r ffurflen hon wedi dod i ben"
+    token = csrf_token(text(portal.client.get("/portal/")))
+    answer = portal.client.post(f"/portal/accounts/{elsewhere.id}/password?lang=en", data={"csrf_token": token},
+                                headers={"Accept": "application/json"})
+    assert answer.status_code == 404 and answer.json == {
+        "status": 404, "title": "Page not found", "message": answer.json["message"]}
+    assert "Owen" not in answer.json["message"]
