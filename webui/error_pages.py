@@ -17,8 +17,9 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from directory.errors import DirectoryError, DirectoryUnavailable
 from webui.portal.menu import page_helpers
@@ -84,11 +85,7 @@ def init_error_pages(app: Flask) -> None:
 
 
 def http_error(error: HTTPException):
-    code = error.code or 500
-    if code >= 500:
-        original = getattr(error, "original_exception", None)
-        if isinstance(error, InternalServerError) and original is not None:
-            log.error("request failed: %s %s", request.method, request.path, exc_info=original)
+    code = error.code or 500  # an unhandled exception arrives as a 500, already logged by Flask with its trace
     words = ERROR_WORDS.get(code, ERROR_WORDS[500 if code >= 500 else 400])
     body, status = error_page(words, code)
     # What the exception says to the browser beyond its body stays (a 405's Allow).
@@ -142,8 +139,6 @@ def error_page(words: ErrorWords, status: int, *, template: str = "error.html",
 
 def _way_back(in_portal: bool) -> tuple[str, object]:
     if in_portal:
-        from flask_login import current_user
-
         try:
             signed_in = current_user.is_authenticated
         except DirectoryError:

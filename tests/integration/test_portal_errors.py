@@ -196,3 +196,18 @@ def test_a_script_asking_for_json_gets_the_same_words_as_json(portal, now):
     assert answer.status_code == 404 and answer.json == {
         "status": 404, "title": "Page not found", "message": answer.json["message"]}
     assert "Owen" not in answer.json["message"]
+
+
+def test_with_the_directory_down_before_the_person_is_known_the_page_still_says_so(portal, now, monkeypatch):
+    """The portal's layout needs the signed-in person, read from the directory: without it the
+    page is drawn in the sign-in pages' layout, leading home."""
+    as_champion(portal, now)
+
+    def not_answering(*_arguments, **_keywords):
+        raise DirectoryUnavailable("ldap://test: connection refused")
+
+    monkeypatch.setattr(portal.porth.runtime.store, "get_account", not_answering)
+    answer = portal.client.get("/portal/users/learners?lang=cy")
+    page = text(answer)
+    assert answer.status_code == 503 and heading(page) == "Mae’n ddrwg gennym, nid yw’r cyfeiriadur yn ateb"
+    assert way_back(page) == ("/", "Mynd i hafan Porth") and 'aria-label="Menu"' not in page
