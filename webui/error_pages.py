@@ -77,8 +77,10 @@ DIRECTORY_DOWN = ErrorWords(
 
 
 def init_error_pages(app: Flask) -> None:
-    for code in ERROR_WORDS:
-        app.register_error_handler(code, http_error)
+    # Every HTTP error, the ones without words of their own too (a 401, 415 ...: the 400 or 500
+    # words, with their own status), so no framework page is ever shown. Redirects are not errors:
+    # Flask hands them back before looking for a handler.
+    app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(CSRFError, form_expired)
     app.register_error_handler(RequestEntityTooLarge, request_too_large)
     app.register_error_handler(DirectoryError, directory_error)

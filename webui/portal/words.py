@@ -15,7 +15,7 @@ from connectors.mis import records as mis_records
 from connectors.provisioning import applier, plan, planner
 from directory.model import Role
 from operational.statuses import AuditOutcome, WorkflowOutcome
-from webui.portal.permissions import PortalRole, TargetKind
+from webui.portal.permissions import PortalRole
 
 # What was done, as the menu and buttons name it. `download-credentials` is the one
 # entry per password of older downloads (before issue 16), kept so those rows still read.
@@ -68,17 +68,6 @@ AUDIT_OUTCOMES = {
     AuditOutcome.SUCCESS: _l("Succeeded"),
     AuditOutcome.REFUSED: _l("Refused"),
     AuditOutcome.FAILED: _l("Failed"),
-}
-
-TARGET_KINDS = {
-    TargetKind.LEARNER: _l("Learner"),
-    TargetKind.STAFF: _l("Staff"),
-    TargetKind.GOVERNOR: _l("Governor"),
-    TargetKind.SCHOOL_NONMIS: _l("Non-MIS user"),
-    TargetKind.LA_NONMIS: _l("Non-MIS user"),
-    TargetKind.REC_NONMIS: _l("Non-MIS user"),
-    TargetKind.STAKEHOLDER: _l("Stakeholder"),
-    TargetKind.SCHOOL: _l("School"),
 }
 
 WORKFLOW_OUTCOMES = {
@@ -169,10 +158,6 @@ def audit_outcome(outcome: str) -> str:
     return _word(AUDIT_OUTCOMES, outcome)
 
 
-def target_kind(kind: str | None) -> str:
-    return _word(TARGET_KINDS, kind)
-
-
 def workflow_outcome(outcome: str) -> str:
     return _word(WORKFLOW_OUTCOMES, outcome)
 
@@ -185,5 +170,5 @@ def error_help(name: str) -> str:
     return _word(ERROR_HELP, name) if name in ERROR_HELP else ""
 
 
-TEMPLATE_GLOBALS = {f.__name__: f for f in (audit_action, actor_role, held_role, audit_outcome, target_kind,
+TEMPLATE_GLOBALS = {f.__name__: f for f in (audit_action, actor_role, held_role, audit_outcome,
                                             workflow_outcome, error_name, error_help)}
