@@ -54,6 +54,7 @@ from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
 from idp.browser_sessions import renew_session
 from idp.intake import (
+    PAGE_NOT_ACCEPTED,
     PAGE_UNREADABLE,
     PAGE_UNREGISTERED,
     Pending,
@@ -99,6 +100,9 @@ SIGN_IN_PAGE = PreparedPage("idp/sign_in.html",
                             ("csrf_token", "pending", "username", "language_url_en", "language_url_cy"))
 
 
+PAGE_KINDS = (PAGE_UNREADABLE, PAGE_UNREGISTERED, PAGE_NOT_ACCEPTED)
+
+
 def page_reason(page: str) -> str:
     """What a person is told of a refused request (intake's PAGE_ kinds), in their language."""
     if page == PAGE_UNREADABLE:
@@ -110,7 +114,7 @@ def page_reason(page: str) -> str:
 
 def _refuse(refused: Refused, status: int = 400):
     if refused.to_service is None:
-        return problem(page_reason(refused.page), status, detail=refused.reason)
+        return problem(page_reason(refused.page), status, detail=refused.reason, kind=refused.page)
     log.info("answering %s with %s: %s", refused.to_service.service, refused.status.rsplit(":", 1)[-1],
              refused.reason)
     provider = identity_provider()
@@ -325,7 +329,7 @@ def sso_redirect():
     try:
         received = receive_redirect(request.query_string)
     except bindings.BindingError as exc:
-        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc))
+        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc), kind=PAGE_UNREADABLE)
     checked = _check(received)
     return _refuse(checked) if isinstance(checked, Refused) else _proceed(checked)
 
@@ -335,7 +339,7 @@ def sso_post():
     try:
         received = receive_post(request.form.get("SAMLRequest"), request.form.get("RelayState"))
     except bindings.BindingError as exc:
-        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc))
+        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc), kind=PAGE_UNREADABLE)
     checked = _check(received)
     if isinstance(checked, Refused):
         return _refuse(checked)
@@ -432,6 +436,8 @@ def sign_in():
 
 @blueprint.get("/problem")
 def problem_page():
-    """The errorURL in Porth's metadata: where services send people when something went wrong."""
-    return render_template("idp/problem.html", reason=None), 200
+    """The errorURL in Porth's metadata: where services send people when something went wrong;
+    and where a problem page's language switch leads, with the kind of reason to say again."""
+    kind = request.args.get("reason")
+    return render_template("idp/problem.html", reason=page_reason(kind) if kind in PAGE_KINDS else None), 200
 

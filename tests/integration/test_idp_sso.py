@@ -563,7 +563,10 @@ def test_the_consent_page_switches_to_welsh_without_spending_the_request(porth, 
 def test_a_problem_page_switches_language_without_resending_the_request(porth):
     page = porth.client.get("/idp/sso/redirect?SAMLRequest=not-base64!")
     assert page.status_code == 400
-    assert 'href="/idp/problem?lang=cy"' in page.get_data(as_text=True)
+    assert 'href="/idp/problem?reason=unreadable&amp;lang=cy"' in page.get_data(as_text=True)
+    # The same reason, in Welsh, and the request is not sent again.
+    welsh = porth.client.get("/idp/problem?reason=unreadable&lang=cy").get_data(as_text=True)
+    assert "nad yw Porth yn gallu ei ddarllen" in welsh
 
 
 @pytest.mark.parametrize(("trusted_proxies", "second_address_throttled"), [(1, False), (0, True)])

@@ -180,7 +180,10 @@ def test_an_idp_problem_page_is_in_the_readers_language(portal):
     assert "Nid yw’r gwasanaeth y daethoch ohono wedi’i gofrestru gyda Porth" in page
     assert "not registered" not in page and "nowhere.example" not in page
     assert way_back(page) == ("/", "Mynd i hafan Porth")
-    assert language_links(page)["en"] == "/idp/problem?lang=en"
+    english = language_links(page)["en"]
+    assert english == "/idp/problem?reason=unregistered&lang=en"
+    again = text(portal.client.get(english))  # the switch says the same again, in English
+    assert "The service you came from is not registered with Porth" in again
 
 
 def test_a_script_asking_for_json_gets_the_same_words_as_json(portal, now):
