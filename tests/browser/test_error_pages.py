@@ -177,3 +177,22 @@ def test_a_download_reads_as_one_entry_in_the_welsh_audit_log(browser, demo_serv
     look_at_both_widths(checks, page, "audit-cy", fits_a_phone=False)
     context.close()
     assert not checks.problems, checks.problems
+
+
+def test_the_sign_in_problem_page_in_welsh_then_english_and_home(browser, demo_server, tmp_path):
+    checks = Checks(tmp_path)
+    context = browser.new_context(viewport=DESK, extra_http_headers={"Accept-Language": "cy"})
+    page = context.new_page()
+    answer = page.goto(demo_server.url + "/idp/sso/init?service=https://nowhere.example/sp")
+    assert answer.status == 404
+    assert page.get_by_role("heading", level=1).inner_text() == "Mae’n ddrwg gennym, mae problem wrth eich mewngofnodi"
+    assert page.locator("#problem-reason").inner_text().startswith(
+        "Nid yw’r gwasanaeth y daethoch ohono wedi’i gofrestru gyda Porth")
+    assert "nowhere.example" not in page.content()
+    look_at_both_widths(checks, page, "idp-problem-cy")
+    page.get_by_role("link", name="English").click()
+    assert "is not registered with Porth" in page.locator("#problem-reason").inner_text()
+    page.get_by_role("link", name="Go to the Porth home page").click()
+    assert page.get_by_role("heading", name="Schools", exact=True).is_visible()
+    context.close()
+    assert not checks.problems, checks.problems
