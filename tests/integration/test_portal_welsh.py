@@ -6,6 +6,7 @@ interface. Names, usernames and what a MIS file held are data, not interface, an
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import timedelta
 from html import unescape
@@ -17,7 +18,7 @@ from tests.integration.conftest import SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
 from tests.saml_services import csrf_token
-from webui.portal.words import ERROR_NAMES
+from webui.portal.words import ERROR_NAMES, FIELD_NAMES
 
 # Words of Porth's English interface that a Welsh page never shows (whole words, case as written).
 ENGLISH_UI_WORDS = (
@@ -32,7 +33,8 @@ ENGLISH_UI_WORDS = (
     "Name", "Surname", "Forename", "Status", "From", "Nothing", "Success", "Warning", "Important", "the", "and",
     "of", "your", "you", "with", "not", "account", "accounts", "password", "passwords", "Learner", "Governor",
     "Admission", "Registration", "Provisioning", "Expiry", "Organisation", "Generate", "Update", "Confirm",
-    "Withdraw", "Allocated", "Add", "Remove", "Home", "Refused", "Deactivated", "Dual", "Leavers",
+    "Withdraw", "Allocated", "Add", "Remove", "Home", "Refused", "Deactivated", "Dual", "Leavers", "legal",
+    "admission", "state", "code", "start", "date", "name",
 )
 WORD_PATTERN = re.compile(r"(?<![\w’'-])(" + "|".join(re.escape(w) for w in ENGLISH_UI_WORDS) + r")(?![\w’'-])")
 
@@ -79,7 +81,8 @@ def test_a_digital_champion_reads_every_page_type_in_welsh(portal, now):
     db = portal.porth.runtime.db
     run_id = workflow_runs.start_run(db, SCHOOL, "learners", now - timedelta(hours=2))
     workflow_runs.finish_run(db, run_id, "held", now - timedelta(hours=1), RunCounts(created=3),
-                             [RecordError(f"A{n:04d}", name, "UPN") for n, name in enumerate(ERROR_NAMES)])
+                             [RecordError(f"A{n:04d}", name, field) for n, (name, field) in
+                              enumerate(zip(ERROR_NAMES, itertools.cycle(FIELD_NAMES)))])
     portal.sign_in("PrysN@hwbcymru.net")
     portal.client.get("/portal/?lang=cy")
     token = csrf_token(text(portal.client.get("/portal/")))

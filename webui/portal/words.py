@@ -100,6 +100,18 @@ ERROR_NAMES = {
     planner.MISSING_START_DATE: _l("Missing start date"),
 }
 
+# The fields provisioning names in its own words (connectors/provisioning/planner.py); any other
+# is a MIS file's own column or element name (sourcedId, Forename), shown as the file spells it.
+FIELD_NAMES = {
+    "UPN": _l("UPN"),
+    "legal name": _l("legal name"),
+    "admission number": _l("admission number"),
+    "admission date": _l("admission date"),
+    "staff code": _l("staff code"),
+    "start date": _l("start date"),
+    "state": _l("account state"),
+}
+
 # How to put each error right, in the MIS or by asking someone.
 ERROR_HELP = {
     mis_records.MISSING_UPN: _l("Record a unique pupil number (UPN) for this learner in the MIS. The account is "
@@ -166,9 +178,13 @@ def error_name(name: str) -> str:
     return _word(ERROR_NAMES, name)
 
 
+def field_name(field: str | None) -> str:
+    return _word(FIELD_NAMES, field)
+
+
 def error_help(name: str) -> str:
     return _word(ERROR_HELP, name) if name in ERROR_HELP else ""
 
 
 TEMPLATE_GLOBALS = {f.__name__: f for f in (audit_action, actor_role, held_role, audit_outcome,
-                                            workflow_outcome, error_name, error_help)}
+                                            workflow_outcome, error_name, field_name, error_help)}
