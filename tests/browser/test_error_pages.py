@@ -135,7 +135,7 @@ def test_staff_are_refused_the_staff_download_in_their_language(browser, demo_se
             ("Enw defnyddiwr", "Cyfrinair", "Mewngofnodi"))
     answer = page.goto(demo_server.url + "/portal/download/staff")
     assert answer.status == 403
-    assert page.get_by_role("heading", level=1).inner_text() == "Allwch chi ddim gwneud hyn gyda’ch cyfrif"
+    assert page.get_by_role("heading", level=1).inner_text() == "Ni allwch wneud hyn gyda’ch cyfrif"
     look_at_both_widths(checks, page, "error-403-cy")
     page.get_by_role("link", name="English").click()
     assert page.get_by_role("heading", level=1).inner_text() == "You cannot do this with your account"

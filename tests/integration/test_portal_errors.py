@@ -102,7 +102,7 @@ def test_staff_refused_the_audit_log_read_why_in_both_languages(portal, now):
     assert heading(text(refused)) == "You cannot do this with your account"
     assert "digital champion" in text(refused)
     welsh = portal.client.get("/portal/audit?lang=cy")
-    assert welsh.status_code == 403 and heading(text(welsh)) == "Allwch chi ddim gwneud hyn gyda’ch cyfrif"
+    assert welsh.status_code == 403 and heading(text(welsh)) == "Ni allwch wneud hyn gyda’ch cyfrif"
     assert_no_framework_text(text(welsh))
 
 
