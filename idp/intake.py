@@ -72,6 +72,12 @@ class Pending:
                    name_id_mode=data.get("name_id_mode") or _MODE_OF_FORMAT.get(name_id_format, "persistent"))
 
 
+# What a person is told of a refused request, in their language (idp.views.page_reason).
+PAGE_UNREADABLE = "unreadable"  # the request cannot be read at all
+PAGE_UNREGISTERED = "unregistered"  # no such service is registered
+PAGE_NOT_ACCEPTED = "not-accepted"  # a registered service asks for what Porth does not do
+
+
 @dataclass(frozen=True)
 class Refused:
     """Why a request is refused: sent to the service when `to_service` is set, else shown as a page."""
@@ -81,12 +87,7 @@ class Refused:
     to_service: Pending | None = None
     # What the person is told when there is no service to answer (idp/views.py words it in
     # their language): one of the PAGE_ constants.
-    page: str = "not-accepted"
-
-
-PAGE_UNREADABLE = "unreadable"  # the request cannot be read at all
-PAGE_UNREGISTERED = "unregistered"  # no such service is registered
-PAGE_NOT_ACCEPTED = "not-accepted"  # a registered service asks for what Porth does not do
+    page: str = PAGE_NOT_ACCEPTED
 
 
 @dataclass(frozen=True)
