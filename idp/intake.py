@@ -72,13 +72,22 @@ class Pending:
                    name_id_mode=data.get("name_id_mode") or _MODE_OF_FORMAT.get(name_id_format, "persistent"))
 
 
+# What a person is told of a refused request, in their language (idp.views.page_reason).
+PAGE_UNREADABLE = "unreadable"  # the request cannot be read at all
+PAGE_UNREGISTERED = "unregistered"  # no such service is registered
+PAGE_NOT_ACCEPTED = "not-accepted"  # a registered service asks for what Porth does not do
+
+
 @dataclass(frozen=True)
 class Refused:
     """Why a request is refused: sent to the service when `to_service` is set, else shown as a page."""
 
-    reason: str  # one line, for the log and the page
+    reason: str  # one line of technical English, for the log and the service's StatusMessage
     status: str = STATUS_REQUEST_DENIED
     to_service: Pending | None = None
+    # What the person is told when there is no service to answer (idp/views.py words it in
+    # their language): one of the PAGE_ constants.
+    page: str = PAGE_NOT_ACCEPTED
 
 
 @dataclass(frozen=True)
@@ -140,12 +149,12 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
         root = parse(received.document)
         request = read_authn_request(root)
     except (XmlRefused, MessageError) as exc:
-        return Refused(f"the sign-in request cannot be read: {exc}")
+        return Refused(f"the sign-in request cannot be read: {exc}", page=PAGE_UNREADABLE)
     if received.relay_state is not None and len(received.relay_state) > 1024:
         return Refused("the RelayState is too long")
     service = registry.get(request.issuer)
     if service is None:
-        return Refused(f"the service {quoted(request.issuer)} is not registered with Porth")
+        return Refused(f"the service {quoted(request.issuer)} is not registered with Porth", page=PAGE_UNREGISTERED)
     if request.protocol_binding and request.protocol_binding != BINDING_POST:
         return Refused(f"{service.name} asks for the answer over {quoted(request.protocol_binding)}; Porth answers "
                        "over HTTP-POST only")
@@ -202,7 +211,7 @@ def _context_met(requested: tuple[str, ...], comparison: str) -> bool:
 
 def idp_initiated(service: Service | None, relay_state: str | None) -> Pending | Refused:
     if service is None:
-        return Refused("that service is not registered with Porth")
+        return Refused("that service is not registered with Porth", page=PAGE_UNREGISTERED)
     if not service.idp_initiated:
         return Refused(f"{service.name} does not take sign-ins started at Porth")
     if relay_state is not None and len(relay_state) > 1024:

@@ -49,6 +49,17 @@ log = logging.getLogger("porth.idp")
 # Its own blueprint beside the sign-in one (idp/views.py), under the same /idp prefix.
 blueprint = Blueprint("idp_logout", __name__, url_prefix="/idp")
 
+
+# What the person reads of a refused sign-out message, in their language; the technical reason
+# (for the service's people) goes to the log (idp.sso_session.problem).
+def unreadable_sign_out() -> str:
+    return _("The service you came from sent a sign-out message that Porth cannot read.")
+
+
+def refused_sign_out() -> str:
+    return _("The service you came from sent a sign-out message that Porth cannot accept.")
+
+
 CONTINUE_MAX_AGE = 60  # seconds a posted message's token is good for at /idp/slo/continue
 
 
@@ -129,7 +140,7 @@ def _refuse_request(service: Service, request_id: str, relay_state: str | None, 
     """The session stays; the service hears why in a status, not a silent sign-out (saml-core 3.2.2.2:
     RequestDenied, the requester's failure). Without a logout endpoint it can only be a page."""
     if service.logout_endpoint() is None:
-        return problem(f"{service.name}: {reason}")
+        return problem(refused_sign_out(), detail=f"{service.name}: {reason}")
     log.warning("logout request from %s refused: %s", service.name, reason)
     return _answer_logout({"service": service.entity_id, "request_id": request_id, "relay_state": relay_state},
                           STATUS_REQUEST_DENIED)
@@ -177,7 +188,7 @@ def _read_logout(document: bytes, field: str, redirect_raw: dict[str, str] | Non
     except (XmlRefused, MessageError) as exc:
         if field == "SAMLResponse":
             return _failed_response(f"the logout response cannot be read: {exc}")
-        return problem(f"the logout message cannot be read: {exc}")
+        return problem(unreadable_sign_out(), detail=f"the logout message cannot be read: {exc}")
     service = provider.services.get(message.issuer)
     if service is None:
         if field == "SAMLResponse":
@@ -271,14 +282,14 @@ def slo_redirect():
     raw = bindings.raw_query_values(request.query_string)
     field = "SAMLRequest" if "SAMLRequest" in raw else "SAMLResponse"
     if field not in raw:
-        return problem("no SAMLRequest or SAMLResponse in the query string")
+        return problem(unreadable_sign_out(), detail="no SAMLRequest or SAMLResponse in the query string")
     relay = bindings.decoded(raw["RelayState"]) if "RelayState" in raw else None
     try:
         document = bindings.decode_redirect(bindings.decoded(raw[field]))
     except bindings.BindingError as exc:
         if field == "SAMLResponse":
             return _act_on_logout(_failed_response(str(exc)))
-        return problem(str(exc))
+        return problem(unreadable_sign_out(), detail=str(exc))
     checked = _read_logout(document, field, raw, _endpoint_url("redirect"), relay)
     return _act_on_logout(checked) if isinstance(checked, dict) else checked
 
@@ -292,7 +303,7 @@ def slo_post():
         document = bindings.decode_post(request.form.get(field, ""))
     except bindings.BindingError as exc:
         if field == "SAMLRequest":
-            return problem(str(exc))
+            return problem(unreadable_sign_out(), detail=str(exc))
         document = None
         checked = _failed_response(str(exc))
     if document is not None:

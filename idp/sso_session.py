@@ -49,10 +49,14 @@ def live_session() -> dict | None:
     return data
 
 
-def problem(reason: str, status: int = 400) -> tuple[str, int]:
-    """A page for a request that cannot be answered to any service."""
-    log.warning("sign-in request refused: %s", reason)
-    g.language_base = url_for("idp.problem_page")  # never the request's own URL: a second use is refused
+def problem(reason: str, status: int = 400, *, detail: str | None = None, kind: str | None = None) -> tuple[str, int]:
+    """A page for a request that cannot be answered to any service: `reason` is shown, in the
+    reader's language; `detail`, the technical English the service's people need (which check
+    refused what), goes to the log only (issue 16 point 8: the page is the person's, in Welsh too).
+    With a `kind` (intake's PAGE_ kinds) the language switch shows the same reason again."""
+    log.warning("sign-in request refused: %s", detail or reason)
+    # Never the request's own URL (a second use is refused): the problem page, with the kind of reason.
+    g.language_base = url_for("idp.problem_page", reason=kind) if kind else url_for("idp.problem_page")
     return render_template("idp/problem.html", reason=reason), status
 
 

@@ -53,7 +53,17 @@ from idp import bindings, policy
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
 from idp.browser_sessions import renew_session
-from idp.intake import Pending, Refused, check_request, idp_initiated, receive_post, receive_redirect
+from idp.intake import (
+    PAGE_NOT_ACCEPTED,
+    PAGE_UNREADABLE,
+    PAGE_UNREGISTERED,
+    Pending,
+    Refused,
+    check_request,
+    idp_initiated,
+    receive_post,
+    receive_redirect,
+)
 from idp.metadata import Description, default_logo, idp_metadata
 from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
@@ -90,9 +100,21 @@ SIGN_IN_PAGE = PreparedPage("idp/sign_in.html",
                             ("csrf_token", "pending", "username", "language_url_en", "language_url_cy"))
 
 
-def _refuse(refused: Refused):
+PAGE_KINDS = (PAGE_UNREADABLE, PAGE_UNREGISTERED, PAGE_NOT_ACCEPTED)
+
+
+def page_reason(page: str) -> str:
+    """What a person is told of a refused request (intake's PAGE_ kinds), in their language."""
+    if page == PAGE_UNREADABLE:
+        return _("The service you came from sent a sign-in request that Porth cannot read.")
+    if page == PAGE_UNREGISTERED:
+        return _("The service you came from is not registered with Porth, so Porth cannot sign you in to it.")
+    return _("The service you came from asked for something Porth does not do, so Porth cannot sign you in to it.")
+
+
+def _refuse(refused: Refused, status: int = 400):
     if refused.to_service is None:
-        return problem(refused.reason)
+        return problem(page_reason(refused.page), status, detail=refused.reason, kind=refused.page)
     log.info("answering %s with %s: %s", refused.to_service.service, refused.status.rsplit(":", 1)[-1],
              refused.reason)
     provider = identity_provider()
@@ -307,7 +329,7 @@ def sso_redirect():
     try:
         received = receive_redirect(request.query_string)
     except bindings.BindingError as exc:
-        return problem(str(exc))
+        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc), kind=PAGE_UNREADABLE)
     checked = _check(received)
     return _refuse(checked) if isinstance(checked, Refused) else _proceed(checked)
 
@@ -317,7 +339,7 @@ def sso_post():
     try:
         received = receive_post(request.form.get("SAMLRequest"), request.form.get("RelayState"))
     except bindings.BindingError as exc:
-        return problem(str(exc))
+        return problem(page_reason(PAGE_UNREADABLE), detail=str(exc), kind=PAGE_UNREADABLE)
     checked = _check(received)
     if isinstance(checked, Refused):
         return _refuse(checked)
@@ -353,7 +375,7 @@ def sso_init():
     provider = identity_provider()
     service = provider.services.get(wanted) or next((s for s in provider.services.all() if s.name == wanted), None)
     checked = idp_initiated(service, request.args.get("RelayState"))
-    return problem(checked.reason, 404) if isinstance(checked, Refused) else _proceed(checked)
+    return _refuse(checked, 404) if isinstance(checked, Refused) else _proceed(checked)
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -414,6 +436,8 @@ def sign_in():
 
 @blueprint.get("/problem")
 def problem_page():
-    """The errorURL in Porth's metadata: where services send people when something went wrong."""
-    return render_template("idp/problem.html", reason=None), 200
+    """The errorURL in Porth's metadata: where services send people when something went wrong;
+    and where a problem page's language switch leads, with the kind of reason to say again."""
+    kind = request.args.get("reason")
+    return render_template("idp/problem.html", reason=page_reason(kind) if kind in PAGE_KINDS else None), 200
 

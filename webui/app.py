@@ -13,7 +13,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import secret_value
-from directory.errors import DirectoryError, DirectoryUnavailable
 from directory.model import AccountKind, AccountState, OrganisationKind
 from directory.store import AccountQuery, DirectoryStore
 from idp import logout_views as idp_logout_views
@@ -23,6 +22,7 @@ from idp.pages import with_language
 from idp.provider import build_identity_provider
 from idp.sso_session import SESSION_KEY as SSO_SESSION_KEY
 from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
+from webui.error_pages import init_error_pages
 from webui.portal import init_portal
 from webui.school_counts import SchoolCounts
 
@@ -90,8 +90,7 @@ def create_app(runtime: Runtime) -> Flask:
         lambda: school_sections(runtime.store))
     app.add_url_rule("/", "schools", schools_page)
     app.add_url_rule("/healthz", "health", health)
-    app.register_error_handler(DirectoryError, directory_error)
-    app.register_error_handler(RequestEntityTooLarge, request_too_large)
+    init_error_pages(app)
     app.context_processor(_language_context)
     app.jinja_env.globals["asset"] = _asset_url
     app.after_request(_remember_language)
@@ -285,17 +284,3 @@ def _refuse_a_body_too_large() -> None:
     without a length is cut off at the limit by Werkzeug as it is read, with the same 413)."""
     if (request.content_length or 0) > (current_app.config["MAX_CONTENT_LENGTH"] or 0):
         raise RequestEntityTooLarge()
-
-
-def request_too_large(_error: RequestEntityTooLarge) -> tuple[str, int]:
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    current_app.logger.warning("request refused: larger than %s bytes (endpoint %s)", limit, request.endpoint)
-    # The language switch must not read the refused form (for a pending sign-in): the home page.
-    g.language_base = url_for("schools")
-    return render_template("request_too_large.html", kilobytes=limit // 1024), 413
-
-
-def directory_error(error: DirectoryError) -> tuple[str, int]:
-    status = 503 if isinstance(error, DirectoryUnavailable) else 500
-    current_app.logger.error("directory error: %s", error)
-    return render_template("directory_error.html"), status

@@ -37,7 +37,8 @@ def _registered(demo_server, service: DemoService) -> None:
             with urllib.request.urlopen(demo_server.url + "/idp/sso/init?service=test-service", timeout=5):
                 pass
         except urllib.error.HTTPError as refused:
-            if b"take sign-ins started" in refused.read():
+            # Not "not registered" but "not accepted": the problem page's language switch names the kind.
+            if b"reason=not-accepted" in refused.read():
                 return  # known now (it just does not take IdP-initiated sign-ins)
         time.sleep(0.2)
     raise TimeoutError("Porth did not pick up the test service")
