@@ -59,7 +59,8 @@ def test_the_cycle_contract_catches_a_cycle(tmp_path):
     result = _lint_a_copy_where(tmp_path, "webui/portal/lists.py", "import webui.portal.menu  # noqa")
     assert result.returncode != 0
     assert "No import cycles among the project's modules BROKEN" in result.stdout
-    assert "webui.portal.lists -> webui.portal.menu -> webui.portal.lists" in result.stdout
+    # The cycle is named through the import added (menu now reaches lists through dashboard too).
+    assert "webui.portal.lists -> webui.portal.menu -> " in result.stdout
 
 
 def test_the_private_names_contract_catches_an_underscore_import(tmp_path):
