@@ -146,7 +146,10 @@ def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, sh
     try:
         result = job(context)
         job_runs.finish_run(context.db, run_id, result.outcome, clock(), result.counts, result.errors, result.note)
-        log.info("job %s: %s %s, %d errors", name, result.outcome, result.counts, len(result.errors))
+        # A run that found nothing to do (most runs of a job every few minutes) is not news.
+        quiet = result.outcome is JobOutcome.SUCCEEDED and not any(result.counts.values()) and not result.errors
+        log.log(logging.DEBUG if quiet else logging.INFO, "job %s: %s %s, %d errors", name, result.outcome,
+                result.counts, len(result.errors))
     except Exception as exc:
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
