@@ -122,7 +122,9 @@ def _wait_for(context: JobContext, lock: str, holder: str, clock: Callable[[], d
     while not job_runs.take_lock(context.db, lock, holder, clock(), lease):
         if waited >= WRITER_PATIENCE.total_seconds():
             return False
-        log.info("job waits for %s (held by %s)", lock, job_runs.lock_holder(context.db, lock, clock()))
+        # Said once; every WRITER_POLL after it would be a line every 5 s for as long as the other job runs.
+        log.log(logging.DEBUG if waited else logging.INFO, "job waits for %s (held by %s)", lock,
+                job_runs.lock_holder(context.db, lock, clock()))
         sleep(WRITER_POLL)
         waited += WRITER_POLL
     return True

@@ -45,6 +45,13 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
+def unreachable_directory_line(settings: Settings, error: Exception) -> str:
+    """What to tell an operator whose command could not reach the directory: that the private
+    slapd is stopped and how to start it, or for an external one what to check."""
+    return stopped_directory_line(settings) or (
+        f"{error}: check that the directory runs and answers there (PORTH_LDAP__URL)")
+
+
 def stopped_directory_line(settings: Settings) -> str | None:
     """What to tell an operator whose command found the private slapd stopped; None when the
     directory is external or the private slapd runs (then the error's own line says more)."""

@@ -8,7 +8,13 @@ import click
 
 from config.settings import Settings
 from directory.errors import DirectoryUnavailable
-from entrypoints.cli.context import EXIT_FAILURE, EXIT_NOT_RUNNING, settings_of, stopped_directory_line
+from entrypoints.cli.context import (
+    EXIT_FAILURE,
+    EXIT_NOT_RUNNING,
+    settings_of,
+    stopped_directory_line,
+    unreachable_directory_line,
+)
 
 
 # -- the directory ------------------------------------------------------------
@@ -71,7 +77,7 @@ def directory_status(ctx: click.Context) -> None:
         with build_runtime(settings) as runtime:
             runtime.store.check()
     except DirectoryUnavailable as exc:
-        click.echo(f"porth: {exc}", err=True)
+        click.echo(f"porth: {unreachable_directory_line(settings, exc)}", err=True)
         ctx.exit(EXIT_FAILURE)
     click.echo(f"directory at {settings.ldap.effective_url} answers as {settings.ldap.effective_bind_dn}")
 

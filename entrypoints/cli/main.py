@@ -19,7 +19,7 @@ from entrypoints.cli.context import (
     EXIT_FAILURE,
     configure_logging,
     settings_of,
-    stopped_directory_line,
+    unreachable_directory_line,
 )
 from operational.db import OperationalStoreError
 
@@ -54,16 +54,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_CONFIGURATION)
     except DirectoryUnavailable as exc:
         # "invalid server address" says nothing to whoever stopped the private slapd: say it is stopped.
-        click.echo(f"porth: {_stopped_directory() or exc}", err=True)
+        click.echo(f"porth: {_unreachable_directory(exc)}", err=True)
         sys.exit(EXIT_FAILURE)
     except (DirectoryError, OperationalStoreError) as exc:
         click.echo(f"porth: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
 
 
-def _stopped_directory() -> str | None:
+def _unreachable_directory(error: DirectoryUnavailable) -> str:
     try:
-        return stopped_directory_line(settings_from_environment())
+        return unreachable_directory_line(settings_from_environment(), error)
     except ConfigError:  # the settings were readable a moment ago; if not now, the error's own line stands
-        return None
+        return str(error)
 

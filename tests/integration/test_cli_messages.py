@@ -29,6 +29,15 @@ def test_directory_status_says_a_stopped_directory_is_stopped_and_how_to_start_i
     assert status.stderr == ""  # an answer, not a failure
 
 
+def test_an_unreachable_external_directory_says_what_to_check(tmp_path):
+    env = porth_env(tmp_path / "var", PORTH_LDAP__URL=f"ldap://127.0.0.1:{free_port()}",
+                    PORTH_LDAP__BIND_DN="cn=porth,dc=porth", PORTH_LDAP__BIND_PASSWORD="pw",
+                    PORTH_LDAP__TIMEOUT_SECONDS="2")
+    status = run_porth(["directory", "status"], env)
+    assert status.returncode == 1
+    assert "check that the directory runs and answers there (PORTH_LDAP__URL)" in status.stderr
+
+
 def test_directory_status_answers_once_it_is_started(tmp_path):
     env = _embedded(tmp_path)
     started = run_porth(["directory", "start"], env)
