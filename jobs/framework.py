@@ -82,6 +82,7 @@ class SharedWriter:
 
 
 WRITER_POLL = 5.0  # seconds between two tries of a shared lock
+LONG_WAIT_SECONDS = 12 * WRITER_POLL  # a wait for a shared lock this long is logged at INFO
 WRITER_PATIENCE = timedelta(minutes=20)  # then the run is skipped (recorded, with who held the lock)
 
 
@@ -122,9 +123,10 @@ def _wait_for(context: JobContext, lock: str, holder: str, clock: Callable[[], d
     while not job_runs.take_lock(context.db, lock, holder, clock(), lease):
         if waited >= WRITER_PATIENCE.total_seconds():
             return False
-        # Said once; every WRITER_POLL after it would be a line every 5 s for as long as the other job runs.
-        log.log(logging.DEBUG if waited else logging.INFO, "job waits for %s (held by %s)", lock,
-                job_runs.lock_holder(context.db, lock, clock()))
+        # Jobs sharing a lock often start together (every minute in the demo): a short wait is not
+        # news, one that lasts a minute is, said once (not every WRITER_POLL).
+        log.log(logging.INFO if waited == LONG_WAIT_SECONDS else logging.DEBUG, "job waits for %s (held by %s)",
+                lock, job_runs.lock_holder(context.db, lock, clock()))
         sleep(WRITER_POLL)
         waited += WRITER_POLL
     return True

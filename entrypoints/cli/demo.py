@@ -17,7 +17,8 @@ from demo.files import write_demo_exports
 from entrypoints.cli.context import counted, settings_of, utc_now
 
 DEFAULT_GRAPH_PORT = 8765
-STOP_SECONDS = 3  # how long each process of the demo has to stop by itself after Ctrl-C, before it is made to
+SETTLE_SECONDS = 1.0  # how long the demo's processes have to stop on a Ctrl-C of their own before they are told
+STOP_SECONDS = 3  # then how long each has to stop before it is made to
 
 
 @click.command("demo")
@@ -59,13 +60,15 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
     with directory_running(settings):
         with build_runtime(settings) as runtime:
             sign_ins = demo_sign_ins(runtime)
-        processes: list[subprocess.Popen] = []
-        terminated: list[int] = []  # SIGTERM came to this process alone: its children are told here
-        previous_terminate = signal.signal(signal.SIGTERM, lambda _s, _f: _interrupt(terminated))
+        # Each process of the demo and the signal that stops it at once: the scheduler stops on
+        # SIGTERM as on Ctrl-C, gunicorn's quick stop is SIGINT (its SIGTERM waits for requests).
+        processes: list[tuple[subprocess.Popen, signal.Signals]] = []
+        previous_terminate = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
         try:
-            processes.append(subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], env=env))
+            processes.append((subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], env=env),
+                              signal.SIGTERM))
             server = subprocess.Popen(serve, env=serve_env)
-            processes.append(server)
+            processes.append((server, signal.SIGINT))
             if _wait_until_answering(f"http://{_reachable(web_host)}:{web_port}/healthz", server):
                 click.echo(ready_block(f"http://{_reachable(web_host)}:{web_port}/", base_url, fake.graph_url,
                                        sign_ins))
@@ -77,7 +80,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
         finally:
             signal.signal(signal.SIGTERM, previous_terminate)
             with contextlib.suppress(KeyboardInterrupt):  # an impatient second Ctrl-C: the stopping goes on
-                _stop(processes, tell=bool(terminated))
+                _stop(processes)
                 fake.stop()
     click.echo("Demo stopped. `make demo` (or `porth demo`) starts it again with the same data.")
 
@@ -102,8 +105,7 @@ def _reachable(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - recognised, not bound
 
 
-def _interrupt(terminated: list[int]) -> None:
-    terminated.append(signal.SIGTERM)
+def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 
@@ -123,14 +125,21 @@ def _wait_until_answering(url: str, server: subprocess.Popen, timeout: float = 1
     return False
 
 
-def _stop(processes: list[subprocess.Popen], tell: bool) -> None:
-    """Ctrl-C in a terminal reaches every process of the demo at once (told again, gunicorn would
-    turn its quick stop into a graceful one); a SIGTERM reached this one only, so (`tell`) the
-    others get the Ctrl-C now. Each has STOP_SECONDS to end by itself, then is ended."""
-    for process in processes:
-        if tell and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    for process in processes:
+def _stop(processes: list[tuple[subprocess.Popen, signal.Signals]]) -> None:
+    """Ctrl-C in a terminal reaches every process of the demo, but not when only this one was
+    stopped (a SIGTERM, the web server ending by itself, or a shell that started the demo with
+    Ctrl-C ignored): each still running after a moment is told (a moment, so that the telling
+    does not land in the middle of the stopping it would repeat). Each has STOP_SECONDS more to
+    end, then is ended."""
+    import time
+
+    moment = time.monotonic() + SETTLE_SECONDS
+    for process, stop_signal in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, moment - time.monotonic()))
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+    for process, _signal in processes:
         try:
             process.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
