@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 # python3-venv/-dev, gcc and the libldap/libsasl headers build python-ldap; xmlsec1 is
 # the program pysaml2 (a test service provider) runs; apache2 and libapache2-mod-shib (with shibd)
 # are the Shibboleth SP 3 the tests sign in to (tests/shibboleth_sp.py runs its own private instance).
+# The README's opening lists the same packages (tests/unit/test_first_hour.py keeps the two alike).
 DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	apache2 libapache2-mod-shib
 STAMP := $(VENV)/.installed
