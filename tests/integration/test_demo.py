@@ -137,6 +137,8 @@ def test_the_access_log_names_each_request_but_never_its_query_string(demo_serve
     assert '"GET /idp/sso/init HTTP/1.1" 404' in line
     assert '"https://sp.example/page" "probe \\x22quoted\\x22"' in line
     assert "secret-relay-123" not in log.read_text() and "token=abc" not in log.read_text()
+    # Health checks answered (the fixture's readiness polling, a load balancer's) are not logged.
+    assert '"GET /healthz ' not in log.read_text()
 
 
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
