@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 # python3-venv/-dev, gcc and the libldap/libsasl headers build python-ldap; xmlsec1 is
 # the program pysaml2 (a test service provider) runs; apache2 and libapache2-mod-shib (with shibd)
 # are the Shibboleth SP 3 the tests sign in to (tests/shibboleth_sp.py runs its own private instance).
+# The README's opening lists the same packages (tests/unit/test_first_hour.py keeps the two alike).
 DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core python3-venv python3-dev gcc libldap2-dev libsasl2-dev \
 	apache2 libapache2-mod-shib
 STAMP := $(VENV)/.installed
@@ -13,29 +14,37 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test install debs clean-var
 
 demo: install
-	$(VENV)/bin/porth load-demo
-	$(VENV)/bin/porth demo
+	@echo "==> Loading the demo local authority (porth load-demo; about 30 s the first time)"
+	@$(VENV)/bin/porth load-demo
+	@echo "==> Serving the demo (porth demo)"
+	@$(VENV)/bin/porth demo
 
 test: install
 	bash scripts/run-tests
 
 install: debs $(STAMP)
+	@echo "==> Ready: $(VENV)/bin/porth (make demo serves the demo, make test runs the tests)"
 
 # Debian's slapd, apache2 and shibd are only used as binaries: the tests start private instances, never
 # the system services.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "Installing Debian packages:$$missing"; \
+	if [ -z "$$missing" ]; then echo "==> Debian packages: all $(words $(DEBS)) installed"; \
+	else \
+	  echo "==> Installing Debian packages (apt-get, a few minutes the first time):$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "porth: run as root (or install$$missing yourself)"; exit 2; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# Each step says what it does before it starts: pip stays quiet (-q) but the wait has a name.
 $(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	@if [ -x $(PY) ]; then echo "==> Python environment: $(VENV) (kept)"; \
+	else echo "==> Creating the Python environment $(VENV)"; python3 -m venv $(VENV); fi
+	@echo "==> Upgrading pip"
+	@$(PY) -m pip install -q --upgrade pip
+	@echo "==> Installing Porth and its Python packages into $(VENV) (pip, about 2 minutes the first time)"
+	@$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
 
 clean-var:
 	-$(VENV)/bin/porth directory stop

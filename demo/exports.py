@@ -12,7 +12,7 @@ import csv
 import io
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from xml.sax.saxutils import escape
 
@@ -101,6 +101,7 @@ class Learner:
     year_group: str
     registration_group: str
     classes: tuple[str, ...]
+    enrolment_status: str = "C"  # CTF EnrolStatus: C single registration, M / S main / subsidiary (dual)
 
 
 @dataclass(frozen=True)
@@ -214,11 +215,13 @@ def _staff_csv(spec: SchoolSpec, staff: list[Staff]) -> bytes:
 
 def porth_csv_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff]) -> dict[str, bytes]:
     rows = [["Admission Number", "UPN", "Legal Surname", "Legal Forename", "Preferred Forename", "Date of Birth",
-             "Admission Date", "Leaving Date", "Year Group", "Registration Group", "Classes", "DfES"]]
+             "Admission Date", "Leaving Date", "Year Group", "Registration Group", "Classes", "Enrolment Status",
+             "DfES"]]
     rows += [[learner.admission_number, learner.upn, learner.surname, learner.forename, learner.preferred_forename,
               learner.date_of_birth.strftime("%d/%m/%Y"), learner.admission_date.isoformat(),
               learner.leaving_date.isoformat() if learner.leaving_date else "", learner.year_group,
-              learner.registration_group, "; ".join(learner.classes), spec.dfes] for learner in learners]
+              learner.registration_group, "; ".join(learner.classes), learner.enrolment_status, spec.dfes]
+             for learner in learners]
     return {"learners.csv": _csv(rows), "staff.csv": _staff_csv(spec, staff)}
 
 
@@ -242,7 +245,7 @@ def ctf_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff], tod
             f"<Forename>{escape(learner.forename)}</Forename>"
             f"<DOB>{learner.date_of_birth.isoformat()}</DOB><AdmissionNumber>{learner.admission_number}</AdmissionNumber>"
             f"<RegGroup>{escape(learner.registration_group)}</RegGroup><BasicDetails><NCyearActual>{learner.year_group}"
-            f"</NCyearActual><EnrolStatus>C</EnrolStatus>{preferred}</BasicDetails><Classes>{classes}</Classes>"
+            f"</NCyearActual><EnrolStatus>{learner.enrolment_status}</EnrolStatus>{preferred}</BasicDetails><Classes>{classes}</Classes>"
             f"<SchoolHistory><School><LEA>{la}</LEA><Estab>{estab}</Estab>"
             f"<EntryDate>{learner.admission_date.isoformat()}</EntryDate>{leaving}</School></SchoolHistory></Pupil>\n"
         )
@@ -300,10 +303,12 @@ def oneroster_files(spec: SchoolSpec, learners: list[Learner], staff: list[Staff
             "classes.csv": _csv(class_rows), "enrollments.csv": _csv(enrollments)}
 
 
-def school_files(spec: SchoolSpec, seed: int, today: date) -> dict[str, bytes]:
+def school_files(spec: SchoolSpec, seed: int, today: date, dual: DualRegistrations | None = None) -> dict[str, bytes]:
     """One school's export in its format: file name -> bytes."""
     learners = learners_of(spec, seed, today)
-    staff = staff_of(spec, seed, today, learners)
+    staff = staff_of(spec, seed, today, learners)  # before the guests: they are taught by their main school
+    if dual is not None:
+        learners = dual.of(spec, learners)
     if spec.format == "ctf":
         return ctf_files(spec, learners, staff, today)
     if spec.format == "oneroster":
@@ -321,5 +326,47 @@ def schools_csv(specs: list[SchoolSpec]) -> bytes:
 
 def iter_school_files(specs: list[SchoolSpec], seed: int, today: date) -> Iterator[tuple[SchoolSpec, dict[str, bytes]]]:
     """School by school, so the national scale never sits in memory at once."""
+    dual = dual_registrations(specs, seed, today)
     for spec in specs:
-        yield spec, school_files(spec, seed, today)
+        yield spec, school_files(spec, seed, today, dual)
+
+
+# -- dual registration ------------------------------------------------------------------
+_DUAL_FORMATS = ("csv", "ctf")  # OneRoster says main / subsidiary only between the schools of one file
+
+
+@dataclass(frozen=True)
+class DualRegistrations:
+    """Learners on the roll of two schools: main (M) at one, subsidiary (S) at the other, as a
+    learner of a mainstream secondary who spends part of the week at a special school is."""
+
+    main: dict[str, str]  # main school's DfES -> the admission number there of its dual-registered learner
+    guests: dict[str, tuple[Learner, ...]]  # subsidiary school's DfES -> those learners, as that school lists them
+
+    def of(self, spec: SchoolSpec, learners: list[Learner]) -> list[Learner]:
+        marked = [replace(learner, enrolment_status="M") if learner.admission_number == self.main.get(spec.dfes)
+                  else learner for learner in learners]
+        return marked + list(self.guests.get(spec.dfes, ()))
+
+
+def dual_registrations(specs: list[SchoolSpec], seed: int, today: date) -> DualRegistrations:
+    """In each local authority, one learner of its first secondary dual registered at its first special
+    school (both exported in a format that says so): the same UPN, the special school's own
+    admission number and registration group, admitted there this academic year."""
+    main: dict[str, str] = {}
+    guests: dict[str, tuple[Learner, ...]] = {}
+    for la in dict.fromkeys(spec.la_code for spec in specs):
+        secondary = next((s for s in specs if s.la_code == la and s.type is SchoolType.SECONDARY), None)
+        special = next((s for s in specs if s.la_code == la and s.type is SchoolType.SPECIAL), None)
+        if secondary is None or special is None or {secondary.format, special.format} - set(_DUAL_FORMATS):
+            continue
+        learner = next((learner for learner in learners_of(secondary, seed, today)
+                        if learner.year_group in special.year_groups and learner.upn[-1:].isdigit()
+                        and learner.admission_date <= today), None)
+        if learner is None:
+            continue
+        main[secondary.dfes] = learner.admission_number
+        guests[special.dfes] = (replace(
+            learner, admission_number="900001", admission_date=_academic_year_start(today),
+            registration_group=f"{learner.year_group}A", classes=(f"{learner.year_group}A",), enrolment_status="S"),)
+    return DualRegistrations(main, guests)

@@ -4,8 +4,12 @@
    same generator as `porth demo-data`);
 2. the school register is imported;
 3. the provisioning client creates the learners and staff from the exports;
-4. governors, supply staff and an LA administrator are added by hand, as
-   a digital champion would.
+4. governors, supply staff and the LA's accounts (its administrator, two
+   officers whose accounts expire within eight weeks) are added by hand, as
+   a digital champion or the LA would; so are a leaver of the secondary
+   (not in its export any more) and a learner whose password shows "-".
+   The exports themselves hold a learner dual registered at the secondary
+   (main) and the special school (subsidiary).
 Running it again changes nothing.
 """
 
@@ -21,7 +25,12 @@ from connectors.provisioning.inputs import find_bundles, read_bundle
 from connectors.provisioning.service import guard_policy, provision_school
 from demo import exports as demo_exports
 from demo.files import write_demo_exports
-from demo.people import DEMO_LA, add_demo_consent_and_licences, add_demo_non_mis
+from demo.people import (
+    DEMO_LA,
+    add_demo_consent_and_licences,
+    add_demo_leaver_and_unavailable_password,
+    add_demo_non_mis,
+)
 from directory.school_register import add_register, parse_register
 
 if TYPE_CHECKING:  # built by the command that loads the demo (entrypoints)
@@ -40,21 +49,32 @@ class DemoLoadReport:
 
 
 def demo_sign_ins(runtime: Runtime) -> tuple[tuple[str, str, str], ...]:
-    """A digital champion and the LA administrator of the demo, with their (demo) passwords."""
-    from directory.model import AccountKind, Role
+    """Whom to try the portal as, one of each role the demo has (R-2, R-3, R-4): a digital champion
+    and a teacher of the first school, and the LA's administrator (a Hwb administrator), with
+    their (demo) passwords, as (who, username, password)."""
+    from directory.model import AccountKind, AccountState, Role
 
+    store = runtime.store
     found = []
-    school = min(runtime.store.schools(), key=lambda s: s.dfes, default=None)
+    school = min(store.schools(), key=lambda s: s.dfes, default=None)
     if school is not None:
-        champion = next((a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
-                         if Role.DIGITAL_CHAMPION in a.roles), None)
-        if champion is not None:
-            found.append((f"digital champion of {school.name}", champion.mail,
-                          runtime.store.reveal_password(champion.id) or "-"))
-    administrator = next(runtime.store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS), None)
+        staff = sorted(store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF, state=AccountState.ACTIVE),
+                       key=lambda a: a.staff_code or "")
+        champion = next((a for a in staff if Role.DIGITAL_CHAMPION in a.roles), None)
+        teacher = next((a for a in staff if not a.roles and store.reveal_password(a.id)), None)
+        for who, account in (("digital champion", champion), ("teacher", teacher)):
+            if account is not None:
+                found.append((f"{who} of {school.name}", account.mail, store.reveal_password(account.id) or "-"))
+    administrator = next((a for a in store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS)
+                          if Role.LA_ADMINISTRATOR in a.roles), None)
     if administrator is not None:
-        found.append(("LA administrator", administrator.mail, runtime.store.reveal_password(administrator.id) or "-"))
+        found.append(("LA administrator (Hwb administrator of Gwynedd)", administrator.mail,
+                      store.reveal_password(administrator.id) or "-"))
     return tuple(found)
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
@@ -75,9 +95,10 @@ def load_demo(runtime: Runtime, now: datetime, echo=print) -> DemoLoadReport:
                 raise RuntimeError(f"provisioning the demo school {export.school} {outcome.outcome}: {outcome.message}")
             created += outcome.counts.get("created", 0)
             errors += len(outcome.errors)
-            echo(f"  {export.school}: {outcome.counts.get('created', 0)} accounts created, "
-                 f"{len(outcome.errors)} record errors logged")
+            echo(f"  {export.school}: {_counted(outcome.counts.get('created', 0), 'account')} created, "
+                 f"{_counted(len(outcome.errors), 'record error')} logged")
     created += add_demo_non_mis(runtime.store, now)
+    created += add_demo_leaver_and_unavailable_password(runtime.store, runtime.upn_hash_key, now)
     consented, allocated = add_demo_consent_and_licences(runtime.store, runtime.db, now)
     if consented or allocated:
         echo(f"Consent recorded for {consented} learners; {allocated} staff licences allocated")

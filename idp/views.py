@@ -40,7 +40,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature
@@ -406,8 +406,11 @@ def sign_in():
     if verdict.wait_seconds:
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
-        error = (_("Too many attempts. Try again in %(minutes)d minutes.", minutes=minutes) if verdict.locked
-                 else _("Too many attempts. Wait %(seconds)d seconds and try again.", seconds=verdict.wait_seconds))
+        # ngettext: "Wait 1 second", "Try again in 1 minute" (a delay is often a single second).
+        error = (ngettext("Too many attempts. Try again in %(num)d minute.",
+                          "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
+                 else ngettext("Too many attempts. Wait %(num)d second and try again.",
+                               "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
         return _sign_in_form(pending, token, username, error, 429)
     try:
         account = provider.directory.authenticate(username, password)

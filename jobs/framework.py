@@ -82,6 +82,7 @@ class SharedWriter:
 
 
 WRITER_POLL = 5.0  # seconds between two tries of a shared lock
+LONG_WAIT_SECONDS = 12 * WRITER_POLL  # a wait for a shared lock this long is logged at INFO
 WRITER_PATIENCE = timedelta(minutes=20)  # then the run is skipped (recorded, with who held the lock)
 
 
@@ -122,7 +123,10 @@ def _wait_for(context: JobContext, lock: str, holder: str, clock: Callable[[], d
     while not job_runs.take_lock(context.db, lock, holder, clock(), lease):
         if waited >= WRITER_PATIENCE.total_seconds():
             return False
-        log.info("job waits for %s (held by %s)", lock, job_runs.lock_holder(context.db, lock, clock()))
+        # Jobs sharing a lock often start together (every minute in the demo): a short wait is not
+        # news, one that lasts a minute is, said once (not every WRITER_POLL).
+        log.log(logging.INFO if waited == LONG_WAIT_SECONDS else logging.DEBUG, "job waits for %s (held by %s)",
+                lock, job_runs.lock_holder(context.db, lock, clock()))
         sleep(WRITER_POLL)
         waited += WRITER_POLL
     return True
@@ -146,7 +150,10 @@ def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, sh
     try:
         result = job(context)
         job_runs.finish_run(context.db, run_id, result.outcome, clock(), result.counts, result.errors, result.note)
-        log.info("job %s: %s %s, %d errors", name, result.outcome, result.counts, len(result.errors))
+        # A run that found nothing to do (most runs of a job every few minutes) is not news.
+        quiet = result.outcome is JobOutcome.SUCCEEDED and not any(result.counts.values()) and not result.errors
+        log.log(logging.DEBUG if quiet else logging.INFO, "job %s: %s %s, %d errors", name, result.outcome,
+                result.counts, len(result.errors))
     except Exception as exc:
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")

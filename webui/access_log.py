@@ -36,6 +36,8 @@ class AccessLogger(Logger):
         if not self.access_log_enabled:
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        if environ.get("PATH_INFO") == "/healthz" and str(status) == "200":
+            return  # a load balancer's (or `porth demo`'s) health checks every few seconds; a failing one is logged
         sent = getattr(resp, "sent", None)
         remote = environ.get("REMOTE_ADDR", "-")
         stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]")

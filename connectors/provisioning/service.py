@@ -168,7 +168,8 @@ def _plan_or_failure(store: DirectoryStore, export: SchoolExport, today: date, g
     except Exception as exc:  # noqa: BLE001 - one school's fault must not stop the other schools
         return Unplanned(f"could not plan school {export.school}: {type(exc).__name__}: {exc}")
     if plan is None:
-        return Unplanned(f"school {export.school} is not in the directory; a national administrator adds it",
+        return Unplanned(f"school {export.school} is not in the school register: add it with "
+                         "`porth schools import schools.csv` (dfes,name,type,la_code,...), then provision again",
                          recorded=False)
     return plan
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,23 +14,36 @@ import click
 
 from demo import exports as demo_exports
 from demo.files import write_demo_exports
-from entrypoints.cli.context import settings_of, utc_now
+from entrypoints.cli.context import counted, settings_of, utc_now
+
+DEFAULT_GRAPH_PORT = 8765
+SETTLE_SECONDS = 1.0  # how long the demo's processes have to stop on a Ctrl-C of their own before they are told
+STOP_SECONDS = 3  # then how long each has to stop before it is made to
 
 
 @click.command("demo")
 @click.option("--host", help="Address to listen on (default: web.host).")
 @click.option("--port", type=int, help="Port of the web server (default: web.port).")
-@click.option("--graph-port", type=int, default=8765, show_default=True, help="Port of the fake Microsoft Graph.")
+@click.option("--graph-port", type=int, default=DEFAULT_GRAPH_PORT, show_default=True,
+              help="Port of the fake Microsoft Graph.")
 @click.pass_context
 def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int) -> None:
     """Serve the demo: the web server, the scheduler, and a fake Microsoft Graph (the real
-    one cannot be reached from a demo), so licences and usernames are seen being applied."""
+    one cannot be reached from a demo), so licences and usernames are seen being applied.
+    Once the portal answers it prints where to go and whom to sign in as."""
     from demo.fake_graph import FakeGraph
-    from entrypoints.runtime import directory_running
+    from demo.loader import demo_sign_ins
+    from entrypoints.runtime import build_runtime, directory_running
 
     settings = settings_of(ctx)
+    web_host, web_port = host or settings.web.host, port or settings.web.port
+    # The portal signs in through the IdP at its base URL: on another port than the default, the
+    # demo's IdP is where the demo serves, unless PORTH_IDP__BASE_URL says otherwise.
+    base_url = os.environ.get("PORTH_IDP__BASE_URL") or (
+        settings.idp.base_url if (host, port) == (None, None) else f"http://{_reachable(web_host)}:{web_port}")
     fake = FakeGraph().start(graph_port)
-    env = {**os.environ, "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": fake.settings.tenant,
+    env = {**os.environ, "PORTH_IDP__BASE_URL": base_url,
+           "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": fake.settings.tenant,
            "PORTH_GRAPH__CLIENT_ID": fake.settings.client_id, "PORTH_GRAPH__CLIENT_SECRET": fake.settings.client_secret,
            "PORTH_GRAPH__AUTHORITY": fake.authority, "PORTH_GRAPH__AUTHORITY_SERVER": fake.url,
            "PORTH_GRAPH__GRAPH_URL": fake.graph_url,
@@ -38,22 +52,99 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
            "PORTH_JOBS__USERNAME_CHANGE_MINUTES": "1"}
     click.echo(f"Fake Microsoft Graph at {fake.graph_url} (tenant {fake.settings.tenant}); the scheduler syncs "
                "every minute")
-    serve = [sys.executable, "-m", "entrypoints.cli", "serve"] + (["--host", host] if host else []) + \
-        (["--port", str(port)] if port else [])
+    serve = [sys.executable, "-m", "entrypoints.cli", "serve", "--host", web_host, "--port", str(web_port)]
+    # The web server's own start-up lines (gunicorn's workers booting) would come after the block
+    # below; at WARNING it still logs every request and every problem.
+    serve_env = {**env, "PORTH_LOG_LEVEL": os.environ.get("PORTH_LOG_LEVEL", "WARNING")}
     # The directory is started here, so the scheduler and the web server both find it running.
     with directory_running(settings):
-        scheduler = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], env=env)
+        with build_runtime(settings) as runtime:
+            sign_ins = demo_sign_ins(runtime)
+        # Each process of the demo and the signal that stops it at once: the scheduler stops on
+        # SIGTERM as on Ctrl-C, gunicorn's quick stop is SIGINT (its SIGTERM waits for requests).
+        processes: list[tuple[subprocess.Popen, signal.Signals]] = []
+        previous_terminate = signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop: as Ctrl-C
         try:
-            subprocess.run(serve, env=env, check=False)  # ended by Ctrl-C, so its exit status says nothing
+            processes.append((subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"], env=env),
+                              signal.SIGTERM))
+            server = subprocess.Popen(serve, env=serve_env)
+            processes.append((server, signal.SIGINT))
+            if _wait_until_answering(f"http://{_reachable(web_host)}:{web_port}/healthz", server):
+                click.echo(ready_block(f"http://{_reachable(web_host)}:{web_port}/", base_url, fake.graph_url,
+                                       sign_ins))
+            server.wait()
+            click.echo(f"porth: the web server stopped (exit status {server.returncode}); stopping the demo",
+                       err=True)
         except KeyboardInterrupt:
-            pass
+            click.echo("\nStopping the demo: the web server, the scheduler, the fake Graph and the directory...")
         finally:
-            scheduler.send_signal(signal.SIGINT)  # as Ctrl-C would: the scheduler stops between jobs
-            try:
-                scheduler.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                scheduler.kill()
-            fake.stop()
+            signal.signal(signal.SIGTERM, previous_terminate)
+            with contextlib.suppress(KeyboardInterrupt):  # an impatient second Ctrl-C: the stopping goes on
+                _stop(processes)
+                fake.stop()
+    click.echo("Demo stopped. `make demo` (or `porth demo`) starts it again with the same data.")
+
+
+def ready_block(home: str, base_url: str, graph_url: str, sign_ins) -> str:
+    """What a newcomer needs once the demo answers, in one block: where to go, whom to sign in as,
+    how to stop. The portal's address comes last, the line to click."""
+    rule = "=" * 78
+    width = max((len(who) for who, _u, _p in sign_ins), default=0)
+    lines = [rule, "Porth demo is ready.",
+             f"  Home page (every school and its accounts): {home}",
+             f"  Microsoft 365 of the demo: a fake Graph at {graph_url}, synced every minute",
+             "  Sign in to the User Management Portal as (username / password):"]
+    lines += [f"    {who:{width}}  {username} / {password}" for who, username, password in sign_ins]
+    lines += [f"  User Management Portal: {base_url}/portal/",
+              "  Ctrl-C stops the demo.", rule]
+    return "\n".join(lines)
+
+
+def _reachable(host: str) -> str:
+    """An address to reach a server listening on `host` (0.0.0.0 and :: are not)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - recognised, not bound
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_until_answering(url: str, server: subprocess.Popen, timeout: float = 120) -> bool:
+    """Until the web server answers (True), or exits or never answers (False): bounded polling."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own http URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _stop(processes: list[tuple[subprocess.Popen, signal.Signals]]) -> None:
+    """Ctrl-C in a terminal reaches every process of the demo, but not when only this one was
+    stopped (a SIGTERM, the web server ending by itself, or a shell that started the demo with
+    Ctrl-C ignored): each still running after a moment is told (a moment, so that the telling
+    does not land in the middle of the stopping it would repeat). Each has STOP_SECONDS more to
+    end, then is ended."""
+    import time
+
+    moment = time.monotonic() + SETTLE_SECONDS
+    for process, stop_signal in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, moment - time.monotonic()))
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+    for process, _signal in processes:
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @click.command("load-demo")
@@ -68,8 +159,9 @@ def load_demo_command(ctx: click.Context) -> None:
         runtime.db.migrate()
         report = load_demo(runtime, utc_now(), echo=click.echo)
     click.echo(
-        f"Demo authority: {report.schools_added} schools added, {report.accounts_created} accounts created, "
-        f"{report.record_errors} MIS record errors in the workflow logs."
+        f"Demo authority: {counted(report.schools_added, 'school')} added, "
+        f"{counted(report.accounts_created, 'account')} created, "
+        f"{counted(report.record_errors, 'MIS record error')} in the workflow logs."
     )
     base = settings.idp.base_url
     for who, username, password in report.sign_ins:

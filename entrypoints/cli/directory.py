@@ -7,7 +7,14 @@ import signal
 import click
 
 from config.settings import Settings
-from entrypoints.cli.context import EXIT_FAILURE, settings_of
+from directory.errors import DirectoryUnavailable
+from entrypoints.cli.context import (
+    EXIT_FAILURE,
+    EXIT_NOT_RUNNING,
+    settings_of,
+    stopped_directory_line,
+    unreachable_directory_line,
+)
 
 
 # -- the directory ------------------------------------------------------------
@@ -57,12 +64,21 @@ def directory_stop(ctx: click.Context) -> None:
 @directory.command("status")
 @click.pass_context
 def directory_status(ctx: click.Context) -> None:
-    """Say whether the directory answers."""
+    """Say whether the directory answers: exit status 0 if it does, 3 if it is stopped (as `status`
+    commands answer), 1 if it runs but cannot be reached."""
     from entrypoints.runtime import build_runtime
 
     settings = settings_of(ctx)
-    with build_runtime(settings) as runtime:
-        runtime.store.check()
+    stopped = stopped_directory_line(settings)
+    if stopped is not None:
+        click.echo(stopped)  # an answer, not a failure of the command: on stdout
+        ctx.exit(EXIT_NOT_RUNNING)
+    try:
+        with build_runtime(settings) as runtime:
+            runtime.store.check()
+    except DirectoryUnavailable as exc:
+        click.echo(f"porth: {unreachable_directory_line(settings, exc)}", err=True)
+        ctx.exit(EXIT_FAILURE)
     click.echo(f"directory at {settings.ldap.effective_url} answers as {settings.ldap.effective_bind_dn}")
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import os
+import signal
+import sys
+from datetime import UTC, datetime
 
 import click
 
-from entrypoints.cli.context import settings_of
+from entrypoints.cli.context import counted, settings_of
+from operational import job_runs
 from operational.statuses import JobOutcome
 
 EXIT_HELD = 3
@@ -20,14 +25,46 @@ def scheduler(ctx: click.Context) -> None:
     from entrypoints.scheduler import build_scheduler, scheduled_jobs
 
     settings = settings_of(ctx)
+    interrupted = False
     with directory_running(settings), build_runtime(settings) as runtime:
         runtime.db.migrate()
         built = build_scheduler(runtime)
         for job in scheduled_jobs(settings):
             click.echo(f"  {job.name:18} {job.trigger}  {job.description}")
         click.echo("Scheduler running (Ctrl-C stops it)")
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):  # Ctrl-C is how it stops
+        signal.signal(signal.SIGTERM, _stop_on_terminate)  # `docker compose stop` stops it as Ctrl-C does
+        try:
             built.start()
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C is how it stops
+            interrupted = True
+            # A second Ctrl-C (or `porth demo` passing one on) must not cut the stopping short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            logging.disable(logging.CRITICAL)  # the jobs cut short say so in their runs, not in tracebacks
+            _stop_now(built, runtime)
+    if interrupted:
+        # A job still running sits in a worker thread that Python would wait for at exit (a
+        # tenant sync takes minutes, a job waiting for a shared lock up to 20): its run is already
+        # recorded as stopped and its locks freed, and each of its changes is one write that the
+        # next run finds done or redoes, so the process ends here without waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _stop_on_terminate(_signum, _frame) -> None:
+    raise SystemExit(0)
+
+
+def _stop_now(built, runtime) -> None:
+    from jobs.framework import this_process
+
+    click.echo("Scheduler stopping (runs still going are recorded as stopped; the next run does the rest)")
+    built.shutdown(wait=False)
+    stopped = job_runs.abandon_runs_of(runtime.db, this_process(), datetime.now(UTC),
+                                       "stopped with the scheduler before it finished; the next run does the rest")
+    if stopped:
+        click.echo(f"Stopped {counted(stopped, 'running job')}")
 
 
 @click.group("jobs")
@@ -41,8 +78,6 @@ def list_jobs(ctx: click.Context) -> None:
     """Each job, its schedule, its last run and outcome, and its next run."""
     from entrypoints.runtime import build_runtime
     from entrypoints.scheduler import next_runs, scheduled_jobs
-    from operational import job_runs
-
     settings = settings_of(ctx)
     with build_runtime(settings) as runtime:
         runtime.db.migrate()
@@ -81,7 +116,7 @@ def run_job_now(ctx: click.Context, name: str, confirm: bool) -> None:
         click.echo(f"{name}: another scheduler is running it now; nothing done")
         return
     counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) or "nothing to do"
-    click.echo(f"{name}: {run.outcome} ({counts}; {run.error_count} errors)")
+    click.echo(f"{name}: {run.outcome} ({counts}; {counted(run.error_count, 'error')})")
     for error in run.errors[:20]:
         click.echo(f"  {error['record']}: {error['error']}{': ' + error['detail'] if error.get('detail') else ''}")
     if run.note:

@@ -11,10 +11,16 @@ import sys
 
 import click
 
-from config.settings import ConfigError
-from directory.errors import DirectoryError
+from config.settings import ConfigError, settings_from_environment
+from directory.errors import DirectoryError, DirectoryUnavailable
 from entrypoints.cli import demo, directory, jobs, m365, provisioning, schools, serve
-from entrypoints.cli.context import EXIT_CONFIGURATION, EXIT_FAILURE, settings_of
+from entrypoints.cli.context import (
+    EXIT_CONFIGURATION,
+    EXIT_FAILURE,
+    configure_logging,
+    settings_of,
+    unreachable_directory_line,
+)
 from operational.db import OperationalStoreError
 
 
@@ -40,12 +46,24 @@ for _command in (serve.serve, demo.load_demo_command, demo.demo, demo.demo_data,
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("INFO")  # until a command reads PORTH_LOG_LEVEL with its settings
     try:
         cli.main(args=argv, prog_name="porth", standalone_mode=True)
     except ConfigError as exc:
         click.echo(f"porth: configuration error: {exc}", err=True)
         sys.exit(EXIT_CONFIGURATION)
+    except DirectoryUnavailable as exc:
+        # "invalid server address" says nothing to whoever stopped the private slapd: say it is stopped.
+        click.echo(f"porth: {_unreachable_directory(exc)}", err=True)
+        sys.exit(EXIT_FAILURE)
     except (DirectoryError, OperationalStoreError) as exc:
         click.echo(f"porth: {exc}", err=True)
         sys.exit(EXIT_FAILURE)
+
+
+def _unreachable_directory(error: DirectoryUnavailable) -> str:
+    try:
+        return unreachable_directory_line(settings_from_environment(), error)
+    except ConfigError:  # the settings were readable a moment ago; if not now, the error's own line stands
+        return str(error)
 

@@ -32,7 +32,7 @@ from connectors.provisioning.service import (
     guard_policy,
     provision_school,
 )
-from entrypoints.cli.context import settings_of, utc_now
+from entrypoints.cli.context import counted, settings_of, utc_now
 from operational import workflow_runs
 from operational.statuses import WorkflowOutcome
 from operational.tables import WORKFLOWS
@@ -70,7 +70,8 @@ def describe(action) -> str:
 
 
 def _print_plan(plan: Plan) -> None:
-    click.echo(f"School {plan.school}: {len(plan.actions)} changes, {len(plan.errors)} record errors"
+    click.echo(f"School {plan.school}: {counted(len(plan.actions), 'change')}, "
+               f"{counted(len(plan.errors), 'record error')}"
                + (" — WOULD BE HELD (M-11)" if plan.hold else ""))
     for action in plan.actions:
         click.echo(f"  [{action.workflow}] {describe(action)}")
@@ -130,6 +131,12 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
     except FormatRefused as exc:
         click.echo(f"porth: {exc}", err=True)
         sys.exit(EXIT_UNUSABLE_INPUT)
+    if not found:
+        # An empty folder (or the wrong one) must not look like a run that found nothing to change.
+        click.echo(f"porth: no MIS export found in {', '.join(map(str, paths))}: give a school's export "
+                   "(CTF .xml, OneRoster users.csv + orgs.csv, or learners.csv / staff.csv) or a folder of "
+                   "per-school folders; nothing was provisioned", err=True)
+        sys.exit(EXIT_UNUSABLE_INPUT)
     interactive = sys.stdout.isatty()
     outcomes: list[SchoolOutcome] = []
     refused: list[str] = []
@@ -156,6 +163,10 @@ def provision(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, only_s
                               for label, export, allowed_here in work]
             outcomes = _last_pass(runtime, first_pass, guard)
     _summary(outcomes, refused)
+    if only_school and not outcomes and not refused:
+        click.echo(f"porth: no export of school {only_school} in {', '.join(map(str, paths))}; nothing was "
+                   "provisioned", err=True)
+        sys.exit(EXIT_UNUSABLE_INPUT)
     if refused:
         sys.exit(EXIT_UNUSABLE_INPUT)
     if any(o.outcome is ProvisioningOutcome.HELD for o in outcomes):
@@ -188,7 +199,7 @@ def _work(found, upn_key, fmt, only_school, released_school, allowed, refused):
 
 def _report(label: str, outcome: SchoolOutcome) -> None:
     counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items())) or "no change"
-    click.echo(f"{label}: {outcome.outcome}, {counts}, {len(outcome.errors)} record errors")
+    click.echo(f"{label}: {outcome.outcome}, {counts}, {counted(len(outcome.errors), 'record error')}")
 
 
 def _one_school(runtime, export: SchoolExport, guard: GuardPolicy, allowed: int | None,
@@ -314,7 +325,8 @@ def status(ctx: click.Context, only_school: str | None) -> None:
         runtime.db.migrate()
         schools = [s for s in runtime.store.schools() if only_school in (None, s.dfes)]
         if only_school and not schools:
-            raise click.ClickException(f"no school {only_school} in the directory")
+            raise click.ClickException(f"school {only_school} is not in the school register: add it with "
+                                       "`porth schools import schools.csv`")
         stale = set(workflow_runs.schools_without_recent_success(runtime.db, [s.dfes for s in schools], utc_now()))
         for school in schools:
             flag = "  ** no successful run in the last 7 days **" if school.dfes in stale else ""
@@ -329,7 +341,7 @@ def status(ctx: click.Context, only_school: str | None) -> None:
                 click.echo(
                     f"  {workflow:15} {run.outcome:10} {run.started_at:%Y-%m-%d %H:%M} run {run.id}: "
                     f"{c.created} created, {c.updated} updated, {c.moved} moved, {c.deactivated} deactivated, "
-                    f"{run.error_count} errors"
+                    f"{counted(run.error_count, 'error')}"
                 )
                 if run.outcome is WorkflowOutcome.FAILED and run.note:
                     click.echo(f"  {'':15} {run.note}")

@@ -17,10 +17,13 @@ import pytest
 
 from config.settings import load_settings, with_secrets
 from demo.loader import DEMO_SCHOOLS
-from directory.model import AccountKind, AccountState
+from demo.people import DEMO_LA, LEAVER
+from directory.model import AccountKind, AccountState, PasswordStatus, SchoolType
+from directory.rules.lifecycle import expires_within
 from directory.slapd import process_alive
 from directory.store import store_for
 from tests.conftest import ROOT, free_port, porth_env, run_porth, wait_until_answering
+from webui.portal.lists import EXPIRY_WARNING_WEEKS
 
 
 def _page(url: str) -> str:
@@ -46,11 +49,42 @@ def test_load_demo_provisions_generated_exports_and_is_idempotent(demo_server):
     created = int(re.search(r"(\d+) accounts created, \d+ MIS record errors", first).group(1))
     assert created > 1000  # realistic sizes: a secondary of ~1,000 and primaries of ~200
     assert "Demo authority: 0 schools added, 0 accounts created" in second
-    # It says how to try the portal: a champion and the LA administrator with their demo passwords.
+    # It says how to try the portal: one of each role with their demo passwords (R-2, R-3, R-4).
     logins = re.findall(r"User management \(\S+/portal/\) as the (.+?): (\S+@hwbcymru\.net) / (\S+)", second)
-    assert [who.split(" of ")[0] for who, _u, _p in logins] == ["digital champion", "LA administrator"]
+    assert [who.split(" of ")[0] for who, _u, _p in logins] == ["digital champion", "teacher",
+                                                               "LA administrator (Hwb administrator"]
     assert all(len(password) >= 8 for _w, _u, password in logins)
     assert (demo_server.var_dir / "demo-exports" / "schools.csv").exists()
+
+
+def test_the_demo_shows_a_newcomer_every_state_an_account_can_be_in(demo_server):
+    """A leaver, a "-" password, a dual-registered learner and LA accounts near expiry, each once
+    although the demo was loaded twice (issue 16 point 9; SPEC M-5, A-4, L-2)."""
+    store = _store(demo_server)
+    try:
+        secondary = next(s for s in store.schools() if s.type is SchoolType.SECONDARY)
+        special = next(s for s in store.schools() if s.type is SchoolType.SPECIAL)
+        learners = list(store.iter_accounts(school=secondary.dfes, kind=AccountKind.LEARNER))
+        (leaver,) = [a for a in learners if a.admission_number == LEAVER[2]]
+        assert leaver.state is AccountState.DEACTIVATED and leaver.leaving_date is not None
+        assert leaver.leaving_date < datetime.now(UTC).date()
+        dashes = [a for a in learners if a.is_active and a.password_status is PasswordStatus.UNAVAILABLE]
+        assert len(dashes) == 1 and PasswordStatus.UNAVAILABLE.label == "-"
+        # (The browser tests make a dual-registered learner of their own, at a primary.)
+        (dual,) = [a for a in store.iter_accounts(kind=AccountKind.LEARNER) if special.dfes in a.subsidiary_schools]
+        assert (dual.school, dual.subsidiary_schools) == (secondary.dfes, (special.dfes,)) and dual.is_active
+        today = datetime.now(UTC).date()
+        expiring = [a for a in store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS)
+                    if a.expiry and expires_within(a.expiry.date(), today, EXPIRY_WARNING_WEEKS)]
+        assert len(expiring) == 2
+    finally:
+        store.close()
+
+
+def test_the_home_page_links_to_user_management(demo_server):
+    html = _page(demo_server.url + "/")
+    link = re.search(r'<a href="([^"]+)"[^>]*class="govuk-button govuk-button--start"[^>]*>\s*([^<]+?)\s*<', html)
+    assert link and link.groups() == ("/portal/", "Sign in to user management")
 
 
 def test_page_shows_every_school_with_counts_read_from_ldap_and_refreshed(demo_server):
@@ -103,6 +137,8 @@ def test_the_access_log_names_each_request_but_never_its_query_string(demo_serve
     assert '"GET /idp/sso/init HTTP/1.1" 404' in line
     assert '"https://sp.example/page" "probe \\x22quoted\\x22"' in line
     assert "secret-relay-123" not in log.read_text() and "token=abc" not in log.read_text()
+    # Health checks answered (the fixture's readiness polling, a load balancer's) are not logged.
+    assert '"GET /healthz ' not in log.read_text()
 
 
 def test_ctrl_c_stops_the_server_and_the_slapd_it_started(tmp_path):
@@ -169,7 +205,19 @@ def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fil
                          headers={"Authorization": f"Bearer {token}"}).json()["value"]
         assert sum(s["consumedUnits"] for s in skus) > 0  # licences applied in the demo tenant
     finally:
+        stopping = time.monotonic()
         os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=60)
+        stopped_in = time.monotonic() - stopping
     assert "Fake Microsoft Graph at" in output
     assert _page(demo_server.url + "/healthz")  # the shared directory still runs
+    # Issue 16 point 9: one block once the portal answers, its last address the portal's; quiet logs;
+    # Ctrl-C stops it within a couple of seconds, saying so.
+    block = output[output.index("Porth demo is ready."):output.index("Ctrl-C stops the demo.")]
+    for who in ("digital champion of", "teacher of", "LA administrator (Hwb administrator of Gwynedd)"):
+        assert re.search(rf"^    {re.escape(who)}.*\S+@hwbcymru\.net / \S{{8,}}$", block, re.MULTILINE), block
+    assert re.findall(r"https?://\S+", block)[-1] == demo_server.env["PORTH_IDP__BASE_URL"] + "/portal/"
+    assert "HTTP Request" not in output and "apscheduler" not in output and "alembic" not in output, output
+    assert "Booting worker" not in output  # gunicorn's start-up would come after the block
+    assert "Stopping the demo" in output and "Demo stopped." in output
+    assert stopped_in < 6, f"Ctrl-C took {stopped_in:.1f} s"

@@ -99,9 +99,31 @@ def test_the_scheduler_stores_its_jobs_and_jobs_list_shows_them(production, stor
         relisted = run_porth(["jobs", "list"], env).stdout
         assert "succeeded" in next(line for line in relisted.splitlines() if line.startswith("non-mis-expiry"))
     finally:
+        stopping = time.monotonic()
         os.killpg(scheduler.pid, signal.SIGINT)
-        scheduler.wait(timeout=30)
+        output, _ = scheduler.communicate(timeout=30)
+        stopped_in = time.monotonic() - stopping
     assert scheduler.returncode == 0
+    # Ctrl-C says it is stopping and does not wait for jobs still running (issue 16 point 9).
+    assert "Scheduler stopping" in output and stopped_in < 5, (stopped_in, output)
+
+
+def test_a_scheduler_stopping_ends_its_runs_and_frees_its_locks_at_once(production):
+    """What a Ctrl-C'd scheduler leaves: its running runs end as failed, saying why, and the next
+    scheduler takes its jobs at once, not when the 30-minute lease runs out."""
+    _env, db = production
+    now = datetime.now(UTC)
+    lease = timedelta(minutes=30)
+    run_id = job_runs.start_run(db, "graph-sync", now, "schedule", "host:1")
+    assert job_runs.take_lock(db, "graph-sync", "host:1", now, lease)
+    assert job_runs.take_lock(db, "m365-writer", "host:1 graph-sync", now, lease)  # a shared lock, held per job
+    assert job_runs.take_lock(db, "username-changes", "host:12", now, lease)  # another process, not a prefix
+    assert job_runs.abandon_runs_of(db, "host:1", now, "stopped with the scheduler") == 1
+    run = job_runs.get_run(db, run_id)
+    assert run.outcome == "failed" and run.ended_at is not None and run.note == "stopped with the scheduler"
+    assert job_runs.take_lock(db, "graph-sync", "host:2", now, lease)
+    assert job_runs.take_lock(db, "m365-writer", "host:2 graph-sync", now, lease)
+    assert not job_runs.take_lock(db, "username-changes", "host:2", now, lease)
 
 
 def test_an_unknown_job_is_one_clear_line(production):
