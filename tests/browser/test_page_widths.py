@@ -371,3 +371,31 @@ def test_without_scripts_the_menu_is_listed(browser, demo_server, demo):
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     context.close()
+
+
+def test_a_wide_table_scrolls_in_its_own_region_by_swipe_or_keyboard(browser, demo_server):
+    """The home page's table on a phone: the page stays put while the table moves. A keyboard user
+    reaches the table's region with Tab (GOV.UK's yellow and black focus) and scrolls it with the arrow
+    keys until the last column, All, is in view."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": PHONE.width, "height": PHONE.height})
+    page.goto(demo_server.url + "/?lang=en")
+    region = page.get_by_role("region", name=re.compile(r"^Schools of .* and their active accounts$")).first
+    total = region.get_by_role("columnheader", name="All")
+    assert total.bounding_box()["x"] > PHONE.width, "the table is wider than the phone"
+    for _ in range(20):  # links before the region: the logo, the language switch
+        page.keyboard.press("Tab")
+        if region.evaluate("region => region === document.activeElement"):
+            break
+    expect(region).to_be_focused()
+    assert "rgb(255, 221, 0)" in region.evaluate("region => getComputedStyle(region).boxShadow")
+    while region.evaluate("r => r.scrollLeft + r.clientWidth < r.scrollWidth"):
+        before = region.evaluate("r => r.scrollLeft")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("([r, x]) => r.scrollLeft > x", arg=[region.element_handle(), before])
+    box = total.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE.width
+    assert page.evaluate("window.scrollX") == 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE.width
+    page.close()
