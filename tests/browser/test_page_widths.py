@@ -103,6 +103,7 @@ def _school_pages(school: School, learner: Account, staff: Account, *, other_sch
         ("not-found", "/portal/accounts/no-such-account"),
         ("sign-out-ignored", "/portal/saml/sls"),
         ("idp-problem", "/idp/sso/redirect"),
+        ("idp-sign-out", "/idp/logout"),
         ("home", "/"),
     ]
 
