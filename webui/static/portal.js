@@ -18,6 +18,7 @@
     announce(holder, "");
     var form = holder.querySelector(".porth-show-password");
     form.hidden = false;
+    form.style.display = "";
     value.hidden = true;
     // The pointer left while the focus was on Copy: keep the keyboard where it was, not lost on the page.
     if (hadFocus) { form.querySelector("button").focus(); }
@@ -32,6 +33,7 @@
     // Focus moves to Copy before the Show password button goes, so the focus never leaves the holder.
     value.querySelector(".porth-copy").focus();
     form.hidden = true;
+    form.style.display = "none";  // .porth-inline-form's display would otherwise outrank [hidden]
   }
 
   function notAvailable(holder, status) {
