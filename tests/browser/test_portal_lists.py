@@ -96,6 +96,8 @@ class Looks:
                 for violation in Axe().run(page).response["violations"] if violation["impact"] in BLOCKING)
         for width, viewport in (("1280", DESK), ("375", PHONE)) if phone else (("1280", DESK),):
             page.set_viewport_size(viewport)
+            if axe:  # what the person is working on, in the picture at each width
+                page.evaluate("document.activeElement && document.activeElement.scrollIntoView({block: 'center'})")
             shot = self.tmp_path / f"lists-{name}-{width}.png"
             page.screenshot(path=str(shot), full_page=False)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -150,12 +152,15 @@ def first_row_with_a_password(page, demo: Demo) -> Account:
 
 
 def test_show_password_on_every_list_and_on_view_details(browser, demo_server, demo, tmp_path):
+    from playwright.sync_api import expect
+
     looks = Looks(tmp_path)
     context = browser.new_context(viewport=DESK, permissions=["clipboard-read", "clipboard-write"])
     page = sign_in(context, demo_server, demo.secondary_champion)
     page.get_by_role("link", name="View Users").click()
     for list_name, link in LIST_LINKS.items():
         page.locator(".porth-list-switch").get_by_role("link", name=link).click()
+        expect(page.get_by_role("heading", name=link)).to_be_visible()
         # The very first row too: its reveal form once posted the Selected Users form (a bare 400).
         # The first reveal form of the page: the one that posted the Selected Users form (a bare 400).
         account = first_row_with_a_password(page, demo)
@@ -169,12 +174,17 @@ def test_show_password_on_every_list_and_on_view_details(browser, demo_server, d
             page.keyboard.press("Tab")
 
     page.get_by_role("link", name=f"View Details of {account.username}").click()
-    assert page.get_by_role("heading", name=account.display_name).is_visible()
+    expect(page.get_by_role("heading", name=account.display_name)).to_be_visible()
     reveal_copy_and_hide(page, demo_server, account)
+    page.locator(".porth-show-password button").focus()  # revealed from the keyboard: it stays for the pictures
+    page.keyboard.press("Enter")
+    page.locator(".porth-copy:focus").wait_for()
     looks.look(page, "details")
+    page.keyboard.press("Tab")
 
     # In Welsh the Copy button says so in Welsh.
     page.get_by_role("link", name="Cymraeg").click()
+    expect(page.locator("html")).to_have_attribute("lang", "cy")
     reveal_copy_and_hide(page, demo_server, account, copied="Wedi copïo")
     page.get_by_role("link", name="English").click()
     context.close()
@@ -191,6 +201,8 @@ def test_show_password_on_the_local_authoritys_non_mis_list(browser, demo_server
 
 def test_show_password_without_javascript_opens_the_details_with_the_password_at_the_top(
         browser, demo_server, demo, tmp_path):
+    from playwright.sync_api import expect
+
     looks = Looks(tmp_path)
     signing_in = browser.new_context(viewport=DESK)  # the SAML POST back to the portal is sent by a script
     sign_in(signing_in, demo_server, demo.secondary_champion)
@@ -202,7 +214,7 @@ def test_show_password_without_javascript_opens_the_details_with_the_password_at
     account = first_row_with_a_password(page, demo)
     before = reveals_of(demo_server, account)
     page.locator(f'.porth-password[data-account="{account.id}"] .porth-show-password button').click()
-    assert page.get_by_role("heading", name=account.display_name).is_visible()
+    expect(page.get_by_role("heading", name=account.display_name)).to_be_visible()  # the form posted: a new page
     banner = page.locator("#revealed-password")
     assert password_of(demo_server, account) in banner.inner_text()
     box = banner.bounding_box()
@@ -235,7 +247,7 @@ def test_consent_for_a_whole_year_in_one_round_keeps_the_lists_filters(browser, 
     page.get_by_label("Year group").select_option(year)
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name="Next").click()  # page 2: where the person is when they act
-    assert page.get_by_text("Page 2 of").is_visible()
+    expect(page.get_by_text("Page 2 of")).to_be_visible()
 
     banner = page.locator("#select-matching")
     assert banner.is_hidden()
@@ -249,7 +261,7 @@ def test_consent_for_a_whole_year_in_one_round_keeps_the_lists_filters(browser, 
     looks.look(page, "all-matching-selected")
     page.get_by_role("button", name="Confirm Consent").click()
 
-    assert page.get_by_role("heading", name="Confirm consent for these learners?").is_visible()
+    expect(page.get_by_role("heading", name="Confirm consent for these learners?")).to_be_visible()
     assert f"all {len(in_year)} active accounts matching" in page.locator("#affected-count").inner_text()
     assert page.locator("#affected li").count() == len(in_year)
     looks.look(page, "confirm-all-matching")
@@ -288,7 +300,7 @@ def test_a_years_passwords_are_reset_and_printed_from_group_actions(browser, dem
     page.get_by_label("Registration group, class or year").select_option(label=f"Year {year}")
     looks.look(page, "group-reset-year")
     page.get_by_role("button", name="Reset Passwords").click()
-    assert page.get_by_role("heading", name=f"Reset the passwords of Year {year}?").is_visible()
+    expect(page.get_by_role("heading", name=f"Reset the passwords of Year {year}?")).to_be_visible()
     assert page.locator("#affected li").count() == len(in_year)
     page.locator("#confirm").click()
     expect(page.locator(".porth-flash")).to_contain_text(f"{len(in_year)} password")
@@ -307,7 +319,7 @@ def test_a_years_passwords_are_reset_and_printed_from_group_actions(browser, dem
     slips.close()
 
     page.get_by_role("link", name="Back").click()
-    assert page.get_by_role("heading", name="View Learners").is_visible()
+    expect(page.get_by_role("heading", name="View Learners")).to_be_visible()
     assert page.get_by_label("Status").input_value() == "all"  # the list as it was filtered
     context.close()
     assert not looks.problems, "\n".join(looks.problems)
