@@ -1,6 +1,6 @@
 """Credentials on paper and in a spreadsheet (SPEC P-1, P-2, A-4, R-7).
 
-    GET/POST /portal/users/learners/print-group     Print Registration Group (details or with passwords)
+    GET/POST /portal/users/learners/print-group     Print Registration Group / Class / Year (details or passwords)
     POST     /portal/accounts/<id>/print            Print Details / Print With Password for one user
     GET/POST /portal/download/<pupils|staff>        the warning, then the CSV
 
@@ -31,7 +31,7 @@ from webui.portal.context import (
     school_viewed,
     utc_now,
 )
-from webui.portal.lists import group_choice
+from webui.portal.lists import group_choice, group_label, kept_arguments
 from webui.portal.operations import passwords as password_operations
 from webui.portal.operations.core import by_name
 from webui.portal.permissions import Action, Target, TargetKind
@@ -86,16 +86,18 @@ def print_account(account_id: str):
 @bp.route("/users/learners/print-group", methods=["GET", "POST"])
 @login_required
 def print_group():
-    """Print Registration Group (or a class or year): pick it, then print details or passwords."""
+    """Print Registration Group / Class / Year: pick it, then print details or passwords (P-1).
+    The list's filters ride along in the address, for the way back to it."""
     school = chosen_school(required=True)
     require(Action.PRINT_CREDENTIALS, Target(TargetKind.LEARNER, school=school.dfes))
     choice = group_choice(school.dfes)
     if request.method == "GET" or choice.group is None:
         error = _("Select a group") if request.method == "POST" else None
         return render_template("portal/print_group.html", school=school, groups=choice.groups,
-                               chosen=choice.chosen, error=error), 400 if error else 200
+                               chosen=choice.chosen, error=error, kept=kept_arguments(request.args)), \
+            400 if error else 200
     return print_page(choice.learners(school.dfes), with_passwords=request.form.get("passwords") == "yes",
-                      title=choice.group.name or choice.group.code, printed_at=school.dfes)
+                      title=group_label(choice.group), printed_at=school.dfes)
 
 
 def csv_cell(value: str) -> str:

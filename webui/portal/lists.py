@@ -1,15 +1,18 @@
-"""The lists the portal's pages show: a school's user lists, one page of a list, the groups a
-form picks from, a school's active staff, its accounts expiring soon (SPEC L-2)."""
+"""The lists the portal's pages show: a school's user lists and their filters, one page of a
+list, the groups a form picks from (registration groups, classes, years), a school's active
+staff, its accounts expiring soon (SPEC L-2)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from math import ceil
+from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 
-from directory.model import Account, AccountKind, AccountState, Group, GroupKind
+from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind
 from directory.rules.lifecycle import expires_within
 from directory.store import AccountQuery
 from webui.portal.context import directory
@@ -65,10 +68,35 @@ def expiring_soon(accounts, today: date) -> list[Account]:
 NC_YEARS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 
 
+def in_year_order(year: str) -> tuple[int, str]:
+    """Nursery, reception, then 1 to 14 (not "10" before "7"); anything else after, by name."""
+    return (NC_YEARS.index(year), "") if year in NC_YEARS else (len(NC_YEARS), year)
+
+
 def year_choices(groups: list[Group]) -> list[Group]:
-    """The school's year-group entries, or every NC year when provisioning made none."""
-    years = [g for g in groups if g.kind is GroupKind.YEAR_GROUP]
-    return years or [Group(id="", school="", kind=GroupKind.YEAR_GROUP, code=y, name=y) for y in NC_YEARS]
+    """The year groups among a school's groups (with_year_groups), youngest first."""
+    return sorted((g for g in groups if g.kind is GroupKind.YEAR_GROUP), key=lambda g: in_year_order(g.code))
+
+
+def with_year_groups(school: str, groups: list[Group]) -> list[Group]:
+    """A school's groups with its years (R-2: reset and print by registration group, class or
+    year): the YEAR_GROUP groups provisioning stores, or, while it has stored none, the years its
+    active learners are in (never every NC year: a primary has no year 11)."""
+    if any(g.kind is GroupKind.YEAR_GROUP for g in groups):
+        return [g for g in groups if g.kind is not GroupKind.YEAR_GROUP] + year_choices(groups)
+    learners = directory().find_accounts(AccountQuery(
+        school=school, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
+        fields=("id", "kind", "state", "year_group")))  # what an Account needs, and the year
+    present = {a.year_group for a in learners if a.year_group}
+    return groups + [Group(id="", school=school, kind=GroupKind.YEAR_GROUP, code=year, name=year)
+                     for year in sorted(present, key=in_year_order)]
+
+
+def group_label(group: Group) -> str:
+    """What a person calls the group: a year is "Year 7" unless provisioning named it otherwise."""
+    if group.kind is GroupKind.YEAR_GROUP and (not group.name or group.name == group.code):
+        return _("Year %(year)s", year=group.code)
+    return group.name or group.code
 
 
 def query_words(text: str) -> tuple[str, ...]:
@@ -100,9 +128,49 @@ class GroupChoice:
 
 
 def group_choice(school: str) -> GroupChoice:
-    """The group the form picked (`group`), among the school's."""
-    groups = directory().groups(school)
+    """The group the form picked (`group`), among the school's (its years included)."""
+    groups = with_year_groups(school, directory().groups(school))
     chosen = request.values.get("group", "")
     kind_key, _sep, code = chosen.partition(":")
     group = next((g for g in groups if GROUP_KINDS.get(kind_key) is g.kind and g.code == code), None)
     return GroupChoice(groups, chosen, group)
+
+
+# -- the filters of a user list, kept through the actions begun from it --------------------------
+CONSENT_VALUES = frozenset(c.value for c in Consent)
+# The list's address: these, with ?school=, are what the page shows (and what an action started
+# from it comes back to: issue 16 point 5).
+LIST_ARGUMENTS = ("q", "year", "reg", "class", "consent", "status", "page")
+
+
+def list_filters(values) -> dict[str, str]:
+    """The filters of a user list as asked for (query string or form), each checked: an unknown
+    status is the active accounts', an unknown consent no consent filter."""
+    status, consent = values.get("status", ""), values.get("consent", "")
+    return {"q": values.get("q", "").strip()[:100], "year": values.get("year", "").strip()[:16],
+            "reg": values.get("reg", "").strip()[:64], "class": values.get("class", "").strip()[:64],
+            "consent": consent if consent in CONSENT_VALUES else "",
+            "status": status if status in STATUS_FILTERS else "active"}
+
+
+def list_query(school: str, wanted: UserList, filters: dict[str, str],
+               fields: tuple[str, ...] | None = None) -> AccountQuery:
+    """The directory query of a list with its filters: the page's, and the one an action on
+    "all matching accounts" runs again on the server (never ids sent by the browser)."""
+    return AccountQuery(school=school, kinds=wanted.kinds, states=STATUS_FILTERS[filters["status"]],
+                        year_group=filters["year"] or None, registration_group=filters["reg"] or None,
+                        group_class=filters["class"] or None,
+                        consent=Consent(filters["consent"]) if filters["consent"] else None,
+                        words=query_words(filters["q"]), fields=fields)
+
+
+def kept_arguments(values) -> dict[str, Any]:
+    """The list's filters and page that were set (defaults left out), to come back to the list
+    with after an action begun from it, or to carry through its confirmation (all strings: Any
+    only so url_for takes them as keywords)."""
+    kept: dict[str, Any] = {name: value for name, value in list_filters(values).items()
+            if value and not (name == "status" and value == "active")}
+    page = str(values.get("page", ""))
+    if page.isdigit() and int(page) > 1:
+        kept["page"] = page
+    return kept

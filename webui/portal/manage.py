@@ -8,7 +8,7 @@ cannot be undone by the same person in one click; the operations
     GET/POST /portal/accounts/<id>/<deactivate|reactivate>
     GET/POST /portal/accounts/<id>/consent/<confirm|withdraw>
     GET/POST /portal/users/learners/group-reset        a registration group, class or year
-    POST     /portal/users/<list>/selected             Selected Users: reset, consent, print
+    POST     /portal/users/<list>/selected             Selected Users (ticked, or all matching): reset, consent, print
     GET/POST /portal/profile                           My Profile: one's own password (R-1)
 """
 
@@ -36,7 +36,7 @@ from webui.portal.forms import (
     name_errors,
     policy_errors,
 )
-from webui.portal.lists import USER_LISTS, group_choice
+from webui.portal.lists import USER_LISTS, group_choice, group_label, kept_arguments, list_filters, list_query
 from webui.portal.operations import accounts as account_operations
 from webui.portal.operations import passwords as password_operations
 from webui.portal.permissions import Action, Target, TargetKind, account_target
@@ -154,10 +154,15 @@ class Selection:
     # Learners dual registered at this school whose main school decides this action (consent):
     # left out of it rather than refusing the whole selection (permissions.AT_SUBSIDIARY_SCHOOL).
     main_school_decides: list[Account]
+    # "Select all N matching accounts": the list's filters, run again here, chose them (not ids).
+    all_matching: bool = False
+    too_many: bool = False  # more than MAX_SELECTED: nothing is done, the person narrows the list
 
 
 def selected(list_name: str, action: Action) -> Selection:
-    """The ticked accounts of one list of one school, each checked against the person's scope."""
+    """The ticked accounts of one list of one school, or every account matching the list's
+    filters (selection=matching: the query is run again here, within the person's scope, so no
+    id the browser sends is trusted); each checked against the person's scope."""
     wanted = USER_LISTS.get(list_name)
     if wanted is None:
         abort(404)
@@ -165,15 +170,25 @@ def selected(list_name: str, action: Action) -> Selection:
     if not dfes:
         abort(404)
     require(action, Target(TargetKind.of_account(wanted.kinds[0]), school=dfes))
-    ids = request.form.getlist("account")[:MAX_SELECTED]
-    by_id = {a.id: a for a in directory().find_accounts(AccountQuery(school=dfes, kinds=wanted.kinds))} if ids else {}
-    accounts = [by_id[i] for i in ids if i in by_id and by_id[i].state is AccountState.ACTIVE]
+    all_matching = request.form.get("selection") == "matching"
+    if all_matching:
+        accounts = [a for a in directory().find_accounts(list_query(dfes, wanted, list_filters(request.form)))
+                    if a.state is AccountState.ACTIVE]
+    else:
+        ids = list(dict.fromkeys(request.form.getlist("account")))
+        if len(ids) > MAX_SELECTED:
+            return Selection(dfes, list_name, [], [], too_many=True)
+        by_id = {a.id: a for a in directory().find_accounts(AccountQuery(school=dfes, kinds=wanted.kinds))} \
+            if ids else {}
+        accounts = [by_id[i] for i in ids if i in by_id and by_id[i].state is AccountState.ACTIVE]
+    if len(accounts) > MAX_SELECTED:
+        return Selection(dfes, list_name, [], [], all_matching, too_many=True)
     elsewhere = [a for a in accounts if a.school != dfes and dfes in a.subsidiary_schools
                  and not current_user.may(action, account_target(a))]
     accounts = [a for a in accounts if a not in elsewhere]
     for account in accounts:
         require(action, account_target(account))
-    return Selection(dfes, list_name, accounts, elsewhere)
+    return Selection(dfes, list_name, accounts, elsewhere, all_matching)
 
 
 SELECTED_ACTIONS = {
@@ -192,7 +207,13 @@ def selected_users(list_name: str):
     if what not in SELECTED_ACTIONS:
         abort(400)
     selection = selected(list_name, SELECTED_ACTIONS[what])
-    back = url_for("portal.users.users", list_name=list_name, school=selection.school)
+    # Issue 16 point 5: back to the same view of the list (its filters and page), whatever happens.
+    kept = kept_arguments(request.form)
+    back = url_for("portal.users.users", list_name=list_name, school=selection.school, **kept)
+    if selection.too_many:
+        flash(_("At most %(limit)s accounts can be changed at once. Narrow the list with the filters, for "
+                "example by year group, and try again.", limit=f"{MAX_SELECTED:,}"), "error")
+        return redirect(back, 303)
     left_out = (ngettext("%(num)d learner is dual registered here: their main school records their consent, "
                          "so they are left out.",
                          "%(num)d learners are dual registered here: their main school records their consent, "
@@ -204,16 +225,25 @@ def selected_users(list_name: str):
     if what.startswith("print"):
         return print_page(selection.accounts, with_passwords=what == "print-with-passwords",
                           printed_at=selection.school)
-    if request.form.get("confirmed") != "yes":
+    # What the confirmation sends again: all matching accounts by the filters (run again then, and
+    # the count compared), ticked ones by id.
+    chosen = ({"selection": "matching", "expected": str(len(selection.accounts))} if selection.all_matching
+              else {"account": [a.id for a in selection.accounts]})
+    changed_meanwhile = (selection.all_matching and request.form.get("confirmed") == "yes"
+                         and request.form.get("expected") != str(len(selection.accounts)))
+    if request.form.get("confirmed") != "yes" or changed_meanwhile:
         titles = {"reset-passwords": _("Reset the passwords of these users?"),
                   "confirm-consent": _("Confirm consent for these learners?"),
                   "withdraw-consent": _("Withdraw consent for these learners?")}
+        changed_note = (_("The accounts matching the list's filters have changed since you chose them: "
+                          "check them again.") if changed_meanwhile else None)
         return render_template(
             "portal/confirm.html", title=titles[what], accounts=selection.accounts, cancel_url=back,
-            warning=" ".join(w for w in (str(WITHDRAW_WARNING) if what == "withdraw-consent" else None, left_out)
-                             if w) or None,
+            warning=" ".join(w for w in (changed_note, str(WITHDRAW_WARNING) if what == "withdraw-consent" else None,
+                                         left_out) if w) or None,
+            all_matching=selection.all_matching,
             confirm_label=_("Yes"), hidden={"action": what, "school": selection.school, "confirmed": "yes",
-                                            "account": [a.id for a in selection.accounts]})
+                                            **kept, **chosen})
     if what == "reset-passwords":
         done = password_operations.reset_passwords(records(), caller(), selection.accounts,
                                                    learner_words=list_name == "learners")
@@ -230,25 +260,29 @@ def selected_users(list_name: str):
 @bp.route("/users/learners/group-reset", methods=["GET", "POST"])
 @login_required
 def group_reset():
-    """Reset Passwords for a registration group, class or year (R-2): confirm, then every learner in it."""
+    """Reset Passwords for a registration group, class or year (R-2): confirm, then every active
+    learner in it. The list's filters ride along in the address, to come back to it afterwards."""
     school = chosen_school(required=True)
     require(Action.RESET_PASSWORD, Target(TargetKind.LEARNER, school=school.dfes))
+    kept = kept_arguments(request.args)
     choice = group_choice(school.dfes)
     group, chosen = choice.group, choice.chosen
     if request.method == "GET" or group is None:
-        return render_template("portal/group_reset.html", school=school, groups=choice.groups,
+        return render_template("portal/group_reset.html", school=school, groups=choice.groups, kept=kept,
                                error=_("Select a group") if request.method == "POST" else None), \
             400 if request.method == "POST" else 200
     learners = choice.learners(school.dfes)
     if request.form.get("confirmed") != "yes":
         return render_template(
-            "portal/confirm.html", title=_("Reset the passwords of %(group)s?", group=group.name or group.code),
+            "portal/confirm.html", title=_("Reset the passwords of %(group)s?", group=group_label(group)),
             accounts=learners, warning=_("Every learner in the group gets a new password; the old ones stop working."),
             confirm_label=_("Reset Passwords"), hidden={"group": chosen, "confirmed": "yes"},
-            cancel_url=url_for("portal.users.users", list_name="learners", school=school.dfes))
+            action=url_for("portal.manage.group_reset", school=school.dfes, **kept),
+            cancel_url=url_for("portal.users.users", list_name="learners", school=school.dfes, **kept))
     done = password_operations.reset_passwords(records(), caller(), learners, learner_words=True)
     flash(ngettext("%(num)d password has been reset.", "%(num)d passwords have been reset.", len(done)), "success")
-    return redirect(url_for("portal.credentials.print_group", school=school.dfes, group=chosen, passwords="yes"), 303)
+    return redirect(url_for("portal.credentials.print_group", school=school.dfes, group=chosen, passwords="yes",
+                            **kept), 303)
 
 
 # -- one's own password (R-1) ----------------------------------------------------------------

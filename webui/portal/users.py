@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from flask_login import current_user, login_required
 
-from directory.model import AccountKind, Consent, GroupKind
-from directory.store import LIST_FIELDS, AccountQuery
+from directory.model import AccountKind, GroupKind
+from directory.store import LIST_FIELDS
 from operational import username_changes
 from webui.portal.access import require
 from webui.portal.context import (
@@ -25,7 +25,16 @@ from webui.portal.context import (
     records,
     school_viewed,
 )
-from webui.portal.lists import STATUS_FILTERS, USER_LISTS, page_of, query_words, year_choices
+from webui.portal.forms import MAX_SELECTED
+from webui.portal.lists import (
+    USER_LISTS,
+    kept_arguments,
+    list_filters,
+    list_query,
+    page_of,
+    with_year_groups,
+    year_choices,
+)
 from webui.portal.operations import passwords
 from webui.portal.permissions import Action, Target, TargetKind, account_target
 
@@ -42,21 +51,19 @@ def users(list_name: str):
     target = Target(TargetKind.of_account(wanted.kinds[0]), school=school.dfes)
     require(Action.VIEW_ACCOUNTS, target)
     args = request.args
-    status = args.get("status", "")
-    status = status if status in STATUS_FILTERS else "active"
-    consent = args.get("consent") if args.get("consent") in {c.value for c in Consent} else None
-    search = args.get("q", "").strip()[:100]
-    query = AccountQuery(school=school.dfes, kinds=wanted.kinds, states=STATUS_FILTERS[status],
-                         year_group=args.get("year") or None, registration_group=args.get("reg") or None,
-                         group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
-                         words=query_words(search), fields=(*LIST_FIELDS, "subsidiary_groups"))
+    filters = list_filters(args)
+    query = list_query(school.dfes, wanted, filters, fields=(*LIST_FIELDS, "subsidiary_groups"))
     page = page_of(directory().find_accounts(query), args.get("page", 1, type=int), page_size())
-    groups = directory().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
-    filters = {"q": search, "year": query.year_group or "", "reg": query.registration_group or "",
-               "class": query.group_class or "", "consent": consent or "", "status": status}
+    learners = wanted.kinds == (AccountKind.LEARNER,)
+    groups = with_year_groups(school.dfes, directory().groups(school.dfes)) if learners else []
     return render_template(
         "portal/users.html", school=school, list_name=list_name, page=page, filters=filters,
-        year_groups=year_choices(groups) if wanted.kinds == (AccountKind.LEARNER,) else [],
+        # what the Selected Users form carries, to come back to this same view of the list (issue 16 point 5)
+        kept={**kept_arguments(args), **({"page": str(page.number)} if page.number > 1 else {})},
+        # ?selection=matching: "Select all N matching accounts" followed without scripts
+        matching_selected=args.get("selection") == "matching" and page.total > len(page.items),
+        max_selected=MAX_SELECTED,
+        year_groups=year_choices(groups),
         registration_groups=[g for g in groups if g.kind is GroupKind.REGISTRATION_GROUP],
         classes=[g for g in groups if g.kind is GroupKind.CLASS],
         may_show=current_user.may(Action.SHOW_PASSWORD, target), may={

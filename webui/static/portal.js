@@ -1,50 +1,128 @@
-// Show password (SPEC A-4): fetched on demand (each reveal is audited), shown until the
-// pointer or focus leaves it, with a copy button. Without scripts the form posts and
-// the details page shows the password instead.
+// Show password (SPEC A-4): fetched on demand (each reveal is audited, R-7), shown in place until
+// the pointer or focus leaves it, with a Copy button. Without scripts the form posts and the
+// details page shows the password at its top instead; a reply that is not the password (the
+// session ended, the directory failed) is left to that same plain form post, so it is seen.
 (function () {
   "use strict";
+  function valueOf(holder) { return holder.querySelector(".porth-password__value"); }
+  function isShown(holder) { return holder.classList.contains("porth-password--shown"); }
+  function announce(holder, words) { holder.querySelector(".porth-password__announce").textContent = words; }
+
   function hide(holder) {
-    var value = holder.querySelector(".porth-password__value");
-    value.hidden = true;
+    if (!isShown(holder)) { return; }
+    var value = valueOf(holder);
+    var hadFocus = holder.contains(document.activeElement);
+    holder.classList.remove("porth-password--shown");
     value.querySelector("code").textContent = "";
-    holder.querySelector(".porth-show-password").hidden = false;
+    holder.querySelector(".porth-copy__label").textContent = holder.dataset.copy;
+    announce(holder, "");
+    var form = holder.querySelector(".porth-show-password");
+    form.hidden = false;
+    form.style.display = "";
+    value.hidden = true;
+    // The pointer left while the focus was on Copy: keep the keyboard where it was, not lost on the page.
+    if (hadFocus) { form.querySelector("button").focus(); }
   }
+
+  function show(holder, password) {
+    var value = valueOf(holder);
+    var form = holder.querySelector(".porth-show-password");
+    value.querySelector("code").textContent = password;
+    value.hidden = false;
+    holder.classList.add("porth-password--shown");
+    // Focus moves to Copy before the Show password button goes, so the focus never leaves the holder.
+    value.querySelector(".porth-copy").focus();
+    form.hidden = true;
+    form.style.display = "none";  // .porth-inline-form's display would otherwise outrank [hidden]
+  }
+
+  function notAvailable(holder, status) {
+    // The status changed since the page was drawn (A-4): say what it is now instead of a button.
+    holder.textContent = status === "user-changed" ? holder.dataset.userChanged : "-";
+    if (status !== "user-changed") { holder.setAttribute("aria-label", holder.dataset.notAvailable); }
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target.closest(".porth-show-password");
-    if (!form) { return; }
+    if (!form || !window.fetch) { return; }
     event.preventDefault();
     var holder = form.closest(".porth-password");
     fetch(form.action, {
-      method: "POST", credentials: "same-origin",
+      method: "POST", credentials: "same-origin", redirect: "manual",
       headers: {"Accept": "application/json", "X-CSRFToken": form.querySelector("[name=csrf_token]").value}
-    }).then(function (response) { return response.json(); }).then(function (body) {
-      if (!body.password) { return; }
-      var value = holder.querySelector(".porth-password__value");
-      value.querySelector("code").textContent = body.password;
-      value.hidden = false;
-      form.hidden = true;
-      value.querySelector(".porth-copy").focus();
-      holder.addEventListener("mouseleave", function () { hide(holder); }, {once: true});
-    });
+    }).then(function (response) {
+      var json = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      if (!json) { throw new Error("not the password"); }
+      return response.json();
+    }).then(function (body) {
+      if (body.password) { show(holder, body.password); } else { notAvailable(holder, body.status); }
+    }).catch(function () { form.submit(); });
   });
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest(".porth-copy");
     if (!button) { return; }
-    var text = button.parentNode.querySelector("code").textContent;
-    navigator.clipboard.writeText(text).then(function () { button.textContent = button.dataset.copied || "✓"; });
+    var holder = button.closest(".porth-password");
+    navigator.clipboard.writeText(holder.querySelector("code").textContent).then(function () {
+      button.querySelector(".porth-copy__label").textContent = holder.dataset.copied;
+      announce(holder, holder.dataset.copied);
+    });
+  });
+
+  // Hidden again once the pointer leaves the password (the Hwb guide) or the focus does.
+  document.addEventListener("mouseout", function (event) {
+    var holder = event.target.closest && event.target.closest(".porth-password");
+    if (holder && isShown(holder) && !holder.contains(event.relatedTarget)) { hide(holder); }
   });
   document.addEventListener("focusout", function (event) {
     var holder = event.target.closest && event.target.closest(".porth-password");
-    if (holder && !holder.contains(event.relatedTarget) && !holder.querySelector(".porth-password__value").hidden) {
-      hide(holder);
-    }
+    if (holder && isShown(holder) && !holder.contains(event.relatedTarget)) { hide(holder); }
   });
 })();
+
 document.addEventListener("click", function (event) {
   if (event.target.closest("[data-print]")) { window.print(); }
 });
-document.addEventListener("change", function (event) {
-  if (!event.target.matches("[data-select-all]")) { return; }
-  var form = event.target.closest("form");
-  form.querySelectorAll("input[name=account]").forEach(function (box) { box.checked = event.target.checked; });
-});
+
+// Selected Users: the page's box ticks every row; with more matches than rows it offers "Select all
+// N matching accounts", which sends the list's filters (the server finds the accounts again).
+(function () {
+  "use strict";
+  var banner = document.getElementById("select-matching");
+  var matching = document.getElementById("selection-matching");
+  function rows(formId) { return document.querySelectorAll('input[name=account][form="' + formId + '"]'); }
+  function showing(which) {
+    if (!banner) { return; }
+    banner.hidden = which === null;
+    banner.querySelectorAll("[data-when]").forEach(function (part) { part.hidden = part.dataset.when !== which; });
+    if (matching) { matching.disabled = which !== "matching"; }
+  }
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest("[data-select-all]");
+    if (all) {
+      rows(all.dataset.selectAll).forEach(function (box) { box.checked = all.checked; });
+      showing(all.checked ? "page" : null);
+      return;
+    }
+    if (event.target.matches("input[name=account]") && !event.target.checked) {
+      var box = document.querySelector('[data-select-all="' + event.target.getAttribute("form") + '"]');
+      if (box) { box.checked = false; }
+      showing(null);  // one left out: no longer every matching account
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var choice = event.target.closest("#select-all-matching, #clear-selection");
+    if (!choice || !banner) { return; }
+    event.preventDefault();
+    if (choice.id === "select-all-matching") {
+      showing("matching");
+      document.getElementById("clear-selection").focus();
+    } else {
+      var all = document.querySelector("[data-select-all]");
+      all.checked = false;
+      rows(all.dataset.selectAll).forEach(function (row) { row.checked = false; });
+      showing(null);
+      all.focus();
+    }
+  });
+})();
