@@ -111,10 +111,9 @@ def new_school_user(list_name: str):
 def organisation_users():
     organisation, kind = chosen_organisation()
     search = request.args.get("q", "").strip()[:100]
-    accounts = directory().find_accounts(AccountQuery(
-        organisation=organisation.code, kinds=(kind,), states=(AccountState.ACTIVE, AccountState.DEACTIVATED),
-        words=query_words(search)))
-    page = page_of(accounts, request.args.get("page", 1, type=int), page_size())
+    query = AccountQuery(organisation=organisation.code, kinds=(kind,),
+                         states=(AccountState.ACTIVE, AccountState.DEACTIVATED), words=query_words(search))
+    page = page_of(query, request.args.get("page", 1, type=int), page_size())
     target = Target(TargetKind.of_account(kind), organisation=organisation.code)
     return render_template("portal/organisation_users.html", organisation=organisation, page=page, search=search,
                            choices=organisation_choices(), may_create=current_user.may(Action.CREATE_ACCOUNT, target),

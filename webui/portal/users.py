@@ -50,7 +50,7 @@ def users(list_name: str):
                          year_group=args.get("year") or None, registration_group=args.get("reg") or None,
                          group_class=args.get("class") or None, consent=Consent(consent) if consent else None,
                          words=query_words(search), fields=(*LIST_FIELDS, "subsidiary_groups"))
-    page = page_of(directory().find_accounts(query), args.get("page", 1, type=int), page_size())
+    page = page_of(query, args.get("page", 1, type=int), page_size())
     groups = directory().groups(school.dfes) if wanted.kinds == (AccountKind.LEARNER,) else []
     filters = {"q": search, "year": query.year_group or "", "reg": query.registration_group or "",
                "class": query.group_class or "", "consent": consent or "", "status": status}
