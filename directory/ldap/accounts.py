@@ -143,7 +143,7 @@ class Accounts:
             try:
                 window = self._ldap.window(self.tree.people, account_filter(query), attributes, REGISTER_SORT_KEYS,
                                            (max(1, number) - 1) * size + 1, size, "listing a page of accounts")
-            except SortsRefused as refused:
+            except SortsRefused as refused:  # `lasting`: the directory is not asked to sort again
                 _log.warning("%s: reading the whole list instead", refused)
             else:
                 return AccountPage([account_from(a) for a in window.entries], (window.first - 1) // size + 1, size,

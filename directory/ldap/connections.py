@@ -293,8 +293,13 @@ class Window:
 
 
 class SortsRefused(Exception):
-    """The directory would not sort this search now (its sssvlv limits are reached): the caller
-    reads the search whole instead."""
+    """The directory would not sort this search: now (`lasting` False: its sssvlv limits are
+    reached) or ever (it advertises the controls but refuses Porth's sort keys, as a directory
+    other than OpenLDAP may). The caller reads the search whole instead."""
+
+    def __init__(self, message: str, lasting: bool):
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class SortedWindows:
@@ -320,21 +325,26 @@ class SortedWindows:
                                                                          sort_keys, first, size))
             except _Busy:
                 continue
-        raise SortsRefused(f"{doing}: the directory is sorting too many other lists (its sssvlv limits)")
+            except _Unusable as exc:
+                raise SortsRefused(f"{doing}: the directory refused to sort it: {exc}", lasting=True) from None
+        raise SortsRefused(f"{doing}: the directory is sorting too many other lists (its sssvlv limits)", lasting=False)
 
     def _read(self, conn, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
               size: int) -> Window:
         try:
-            return self._search(conn, base, search_filter, attributes, sort_keys, first, size)
-        except python_ldap.VLV_ERROR as exc:  # offsetRangeError: `first` is past the end
-            total = _vlv_content_count(exc)
-            if total is None or first <= 1:
-                raise
-            self._local.sorts += 1
-            last_page_first = max(1, total - (total - 1) % size)
-            return self._search(conn, base, search_filter, attributes, sort_keys, last_page_first, size)
+            try:
+                return self._search(conn, base, search_filter, attributes, sort_keys, first, size)
+            except python_ldap.VLV_ERROR as exc:  # offsetRangeError: `first` is past the end
+                total = _vlv_content_count(exc)
+                if not total or first <= 1:
+                    raise
+                self._local.sorts += 1  # slapd keeps the refused sort too
+                last_page_first = total - (total - 1) % size
+                return self._search(conn, base, search_filter, attributes, sort_keys, last_page_first, size)
         except python_ldap.BUSY:
             raise _Busy from None
+        except _CANNOT_SORT as exc:
+            raise _Unusable(_reason(exc)) from None
 
     @staticmethod
     def _search(conn, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
@@ -359,6 +369,15 @@ class SortedWindows:
 
 class _Busy(Exception):
     """slapd said busy: too many sorts kept on this connection or in all."""
+
+
+class _Unusable(Exception):
+    """The directory cannot sort by Porth's keys (an ordering rule it does not know, a control it
+    will not take with this search)."""
+
+
+_CANNOT_SORT = (python_ldap.INAPPROPRIATE_MATCHING, python_ldap.UNAVAILABLE_CRITICAL_EXTENSION,
+                python_ldap.UNWILLING_TO_PERFORM, python_ldap.NO_SUCH_ATTRIBUTE, python_ldap.VLV_ERROR)
 
 
 def _vlv_content_count(exc: python_ldap.LDAPError) -> int | None:
@@ -425,8 +444,14 @@ class Connections:
 
     def window(self, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
                size: int, doing: str) -> Window:
-        """One sorted page of a search (offers_sorted_windows must hold); SortsRefused when slapd is too busy."""
-        return self._windows.window(base, search_filter, attributes, sort_keys, first, size, doing)
+        """One sorted page of a search (offers_sorted_windows must hold); SortsRefused when slapd is too
+        busy, or will not sort by these keys (then it is not asked again)."""
+        try:
+            return self._windows.window(base, search_filter, attributes, sort_keys, first, size, doing)
+        except SortsRefused as refused:
+            if refused.lasting:
+                self._sorted_windows_offered = False
+            raise
 
     def add(self, dn: str, attributes: dict[str, Any], doing: str) -> None:
         with mapped_errors(self.config, doing), self._pool.connection() as conn:

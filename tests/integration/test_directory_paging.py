@@ -190,3 +190,21 @@ def test_an_older_slapd_pages_by_reading_the_whole_list_then_gains_the_overlay_a
         server.stop()
     assert importlib.resources.files("config").joinpath("ldap/slapd-config.ldif.in").read_text("utf-8").count(
         "olcOverlay: {3}sssvlv") == 1
+
+
+def test_a_directory_that_refuses_the_sort_keys_pages_by_reading_the_whole_list(store, monkeypatch, caplog):
+    """A directory may list the controls and still refuse Porth's sort (an ordering rule it does
+    not know, as one not OpenLDAP may): the page is still right, read whole, said once, and the
+    directory is not asked to sort again."""
+    import directory.ldap.accounts as accounts_module
+
+    for surname, forename in AGREEING_NAMES:
+        store.add_account(learner(surname, forename), NOW)
+    whole = register(store, LEARNERS)
+    monkeypatch.setattr(accounts_module, "REGISTER_SORT_KEYS", ["sn:noSuchOrderingMatch", "givenName"])
+    with caplog.at_level(logging.WARNING, logger="directory.ldap.accounts"):
+        pages = [store.find_page(LEARNERS, number, 10) for number in (1, 2, 3)]
+    assert [names(p.accounts) for p in pages] == [whole[:10], whole[10:20], whole[20:]]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "refused to sort" in said[0] and "reading the whole list instead" in said[0]
+    assert not store._ldap.offers_sorted_windows()
