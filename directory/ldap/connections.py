@@ -327,6 +327,9 @@ class SortedWindows:
                 continue
             except _Unusable as exc:
                 raise SortsRefused(f"{doing}: the directory refused to sort it: {exc}", lasting=True) from None
+            except _Limited as exc:
+                raise SortsRefused(f"{doing}: the directory's limits refused the sorted page: {exc}",
+                                   lasting=False) from None
         raise SortsRefused(f"{doing}: the directory is sorting too many other lists (its sssvlv limits)", lasting=False)
 
     def _read(self, conn, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
@@ -343,6 +346,10 @@ class SortedWindows:
                 return self._search(conn, base, search_filter, attributes, sort_keys, last_page_first, size)
         except python_ldap.BUSY:
             raise _Busy from None
+        except (python_ldap.SIZELIMIT_EXCEEDED, python_ldap.ADMINLIMIT_EXCEEDED) as exc:
+            # A directory's limits on what one identity may search (slapd sends a page within a
+            # size limit; others may count the sorted set): this list is read whole, paged.
+            raise _Limited(_reason(exc)) from None
         except _CANNOT_SORT as exc:
             raise _Unusable(_reason(exc)) from None
 
@@ -369,6 +376,10 @@ class SortedWindows:
 
 class _Busy(Exception):
     """slapd said busy: too many sorts kept on this connection or in all."""
+
+
+class _Limited(Exception):
+    """A size or administrative limit of the directory refused this sorted search."""
 
 
 class _Unusable(Exception):

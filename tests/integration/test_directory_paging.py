@@ -208,3 +208,38 @@ def test_a_directory_that_refuses_the_sort_keys_pages_by_reading_the_whole_list(
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "refused to sort" in said[0] and "reading the whole list instead" in said[0]
     assert not store._ldap.offers_sorted_windows()
+
+
+def test_past_slapds_limit_of_kept_sorts_a_page_is_read_whole_not_refused(tmp_path, monkeypatch, caplog):
+    """Every kept sort of every connection counts against olcSssVlvMax: with it reached by
+    someone else's connection, the page is still shown (read whole) and the log says why."""
+    server = PrivateSlapd(root=tmp_path / "s", host="127.0.0.1", port=free_port(), suffix=BASE_DN,
+                          root_dn=ROOT_DN, root_password="limits-secret", no_sync=True)
+    tight = server.render_config().replace("olcSssVlvMax: 512", "olcSssVlvMax: 1")
+    monkeypatch.setattr(server, "render_config", lambda: tight)
+    server.start()
+    other = ldap.initialize(server.url)
+    try:
+        store = make_store(server)
+        store.initialise()
+        from directory.model import School, SchoolType
+        store.add_school(School(SCHOOL, "Ysgol Brawf", SchoolType.PRIMARY, "661"))
+        for surname, forename in AGREEING_NAMES:
+            store.add_account(learner(surname, forename), NOW)
+        other.simple_bind_s(ROOT_DN, "limits-secret")
+        controls = [SSSRequestControl(True, REGISTER_SORT_KEYS),
+                    VLVRequestControl(True, before_count=0, after_count=4, offset=1, content_count=0)]
+        other.result3(other.search_ext(f"ou=people,{BASE_DN}", ldap.SCOPE_SUBTREE, "(sn=*)", ["sn"],
+                                       serverctrls=controls))  # the one sort slapd will keep
+        with caplog.at_level(logging.WARNING, logger="directory.ldap.accounts"):
+            page = store.find_page(LEARNERS, 2, 10)
+        assert names(page.accounts) == register(store, LEARNERS)[10:20] and page.total == len(AGREEING_NAMES)
+        assert any("sorting too many other lists" in r.getMessage() for r in caplog.records)
+        other.unbind_s()  # its kept sort is freed: the next page is a window again
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="directory.ldap.accounts"):
+            assert names(store.find_page(LEARNERS, 3, 10).accounts) == register(store, LEARNERS)[20:]
+        assert caplog.records == []
+        store.close()
+    finally:
+        server.stop()
