@@ -48,6 +48,7 @@ _log = logging.getLogger(__name__)
 # equality rule normalised them, so porthUsername (caseIgnoreIA5Match) is compared in lower
 # case too. Where this differs from Python's casefold: directory/rules/register_order.py.
 REGISTER_SORT_KEYS = [f"{A[field]}:caseIgnoreOrderingMatch" for field in REGISTER_ORDER_FIELDS]
+_LARGEST_OFFSET = 2**31 - 1
 
 
 def _state_attributes(state: AccountState, by: str, reason: str, now: datetime) -> dict[str, list[str]]:
@@ -141,8 +142,11 @@ class Accounts:
         attributes = WHOLE_ACCOUNT if query.fields is None else account_attributes(query.fields)
         if self._ldap.offers_sorted_windows():
             try:
+                # A VLV offset is a 32-bit integer to slapd: a page number typed into the address
+                # past that is past the end of any list, and shows the last page as others do.
+                first = min((max(1, number) - 1) * size + 1, _LARGEST_OFFSET)
                 window = self._ldap.window(self.tree.people, account_filter(query), attributes, REGISTER_SORT_KEYS,
-                                           (max(1, number) - 1) * size + 1, size, "listing a page of accounts")
+                                           first, size, "listing a page of accounts")
             except SortsRefused as refused:  # `lasting`: the directory is not asked to sort again
                 _log.warning("%s: reading the whole list instead", refused)
             else:

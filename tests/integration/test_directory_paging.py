@@ -62,6 +62,8 @@ def test_each_page_is_the_registers_slice_and_knows_the_lists_size(store):
     past_the_end = store.find_page(LEARNERS, 9, 50)
     assert (past_the_end.number, names(past_the_end.accounts)) == (3, whole[100:])
     assert names(store.find_page(LEARNERS, 0, 50).accounts) == whole[:50]
+    typed = store.find_page(LEARNERS, 10**12, 50)  # ?page= typed into the address bar
+    assert (typed.number, names(typed.accounts)) == (3, whole[100:])
     nobody = store.find_page(AccountQuery(school=OTHER_SCHOOL, kinds=(AccountKind.LEARNER,)), 1, 50)
     assert (nobody.accounts, nobody.number, nobody.total, nobody.count) == ([], 1, 0, 1)
 
