@@ -126,6 +126,12 @@ def main() -> None:
                 conn.unbind_s()
             raw_page = median_of(args.repeat, raw_sorted_page)
 
+            from directory.model import AccountState
+            from directory.store import AccountQuery
+
+            listed = AccountQuery(school=SCHOOL, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
+                                  fields=(*LIST_FIELDS, "subsidiary_groups"))  # what View Learners asks for
+            page_read = median_of(args.repeat, lambda: store.find_page(listed, 1, 50))
             first_page = median_of(args.repeat, lambda: view("/portal/users/learners"))
             search = median_of(args.repeat, lambda: view("/portal/users/learners?q=LearnerQ"))
             filtered = median_of(args.repeat, lambda: view("/portal/users/learners?reg=9C"))
@@ -167,6 +173,8 @@ def main() -> None:
     print(f"\nOne school of {n} learners, durable slapd, medians of {args.repeat} runs:")
     print(f"  raw read of the school's learner entries (python-ldap)   {raw_list * 1000:7.1f} ms")
     print(f"  raw read of one sorted page of 50 (SSS + VLV, new conn)  {raw_page * 1000:7.1f} ms")
+    print(f"  Porth's read of that page (DirectoryStore.find_page)     {page_read * 1000:7.1f} ms"
+          f"   page read / raw read of the school {page_read / raw_list:5.0%}")
     print(f"  (1) View Learners, first page of 50                      {first_page * 1000:7.1f} ms"
           f"   page / raw read of the school {first_page / raw_list:5.0%}"
           f"   raw sorted page / porth {raw_page / first_page:5.0%}")
