@@ -355,15 +355,10 @@ _ADDITIVE_CONFIG: dict[str, Callable[[str], str]] = {
 def _additive_config(ldif_text: str) -> dict[str, dict[str, list[str]]]:
     """Per DN of a cn=config LDIF, the values of its _ADDITIVE_CONFIG settings."""
     found: dict[str, dict[str, list[str]]] = {}
-    for record in re.sub(r"\n ", "", ldif_text.replace("\r\n", "\n")).split("\n\n"):
-        lines = [line for line in record.splitlines() if line and not line.startswith("#")]
-        if not lines or not lines[0].startswith("dn: "):
-            continue
-        dn = lines[0][len("dn: "):]
-        for line in lines[1:]:
-            name, _sep, value = line.partition(": ")
+    for dn, attributes in _ldif_records(ldif_text):
+        for name, values in attributes.items():
             if name in _ADDITIVE_CONFIG:
-                found.setdefault(dn, {}).setdefault(name, []).append(value)
+                found.setdefault(dn, {})[name] = values
     return found
 
 
