@@ -137,8 +137,8 @@ class Accounts:
         """Page `number` (1-based; past the end: the last) of the accounts matching `query`, in
         register order, and how many match. Where the directory sorts and windows searches
         (slapd's sssvlv overlay) only the page's entries are sent: the first page of a
-        2,000-learner school in a few milliseconds. Elsewhere the whole list is read and sorted
-        here, as before (its first use logs why)."""
+        2,000-learner school in 5 ms, where reading them all takes 76 ms (bench/README.md).
+        Elsewhere the whole list is read and sorted here, as before (its first use logs why)."""
         attributes = WHOLE_ACCOUNT if query.fields is None else account_attributes(query.fields)
         if self._ldap.offers_sorted_windows():
             try:
