@@ -5,8 +5,11 @@
 On a scratch durable private slapd holding one school of `--learners` learners
 (with Porth's Argon2 hashes and reveal copies), a digital champion signed in
 through the IdP (Flask test client, in process) times:
-  (1) View Learners, first page (and a search, and a registration-group filter),
-      against the raw read of the school's learner entries with python-ldap;
+  (1) View Learners, first page (and a search, a registration-group filter, the
+      last page), against the raw read of the school's learner entries with
+      python-ldap, and against the raw read of one sorted page (slapd's server-side
+      sort and virtual list view, what the page asks for since issue 16); the same
+      page read whole as before, as on a directory without the sssvlv overlay;
   (2) resetting the passwords of a `--group`-learner registration group, against
       the raw LDAP work: the same number of Argon2 hashes and modifies of
       userPassword, status and reveal copy with python-ldap;
@@ -30,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from directory.ldap import filters  # noqa: E402
+from directory.ldap.accounts import REGISTER_SORT_KEYS  # noqa: E402
 from directory.ldap.connections import python_ldap_connection  # noqa: E402
-from directory.ldap.mapping import ACCOUNTS, A  # noqa: E402
+from directory.ldap.mapping import ACCOUNTS, LIST_FIELDS, A, account_attributes  # noqa: E402
 from directory.ldap.passwords import ldap_password_hash  # noqa: E402
 from directory.model import AccountKind, GroupKind, NewAccount, Role, School, SchoolType  # noqa: E402
 from directory.rules.passwords import generate_learner_password  # noqa: E402
@@ -108,10 +112,35 @@ def main() -> None:
                 answer = client.get(path)
                 assert answer.status_code == 200, answer.status_code
 
+            from ldap.controls.sss import SSSRequestControl
+            from ldap.controls.vlv import VLVRequestControl
+
+            def raw_sorted_page():
+                # What View Learners asks slapd for: 50 entries in register order and the count,
+                # the list's fields only; a new connection each time, so no kept sort piles up.
+                conn = python_ldap_connection(store.config, 60)
+                controls = [SSSRequestControl(True, REGISTER_SORT_KEYS),
+                            VLVRequestControl(True, before_count=0, after_count=49, offset=1, content_count=0)]
+                conn.result3(conn.search_ext(store.people_dn, ldap.SCOPE_ONELEVEL, learner_filter,
+                                             account_attributes(LIST_FIELDS), serverctrls=controls))
+                conn.unbind_s()
+            raw_page = median_of(args.repeat, raw_sorted_page)
+
+            from directory.model import AccountState
+            from directory.store import AccountQuery
+
+            listed = AccountQuery(school=SCHOOL, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,),
+                                  fields=(*LIST_FIELDS, "subsidiary_groups"))  # what View Learners asks for
+            page_read = median_of(args.repeat, lambda: store.find_page(listed, 1, 50))
             first_page = median_of(args.repeat, lambda: view("/portal/users/learners"))
             search = median_of(args.repeat, lambda: view("/portal/users/learners?q=LearnerQ"))
             filtered = median_of(args.repeat, lambda: view("/portal/users/learners?reg=9C"))
             last_page = median_of(args.repeat, lambda: view(f"/portal/users/learners?page={args.learners // 50}"))
+            # The same page on a directory that cannot sort (Porth's fallback, and every list before
+            # issue 16): the whole list read, sorted and cut in Porth.
+            store._ldap._sorted_windows_offered = False
+            whole_read = median_of(args.repeat, lambda: view("/portal/users/learners"))
+            store._ldap._sorted_windows_offered = None
 
             token = csrf_token(client.get("/portal/users/learners").get_data(as_text=True))
             reset = timed(lambda: client.post("/portal/users/learners/group-reset",
@@ -143,8 +172,14 @@ def main() -> None:
     n, g = args.learners, args.group
     print(f"\nOne school of {n} learners, durable slapd, medians of {args.repeat} runs:")
     print(f"  raw read of the school's learner entries (python-ldap)   {raw_list * 1000:7.1f} ms")
+    print(f"  raw read of one sorted page of 50 (SSS + VLV, new conn)  {raw_page * 1000:7.1f} ms")
+    print(f"  Porth's read of that page (DirectoryStore.find_page)     {page_read * 1000:7.1f} ms"
+          f"   page read / raw read of the school {page_read / raw_list:5.0%}")
     print(f"  (1) View Learners, first page of 50                      {first_page * 1000:7.1f} ms"
-          f"   ratio raw/porth {raw_list / first_page:5.0%}")
+          f"   page / raw read of the school {first_page / raw_list:5.0%}"
+          f"   raw sorted page / porth {raw_page / first_page:5.0%}")
+    print(f"      ... read whole and sorted in Porth (no sssvlv)       {whole_read * 1000:7.1f} ms"
+          f"   page / raw read of the school {whole_read / raw_list:5.0%}")
     print(f"      ... a search (surname)                               {search * 1000:7.1f} ms")
     print(f"      ... a registration-group filter                      {filtered * 1000:7.1f} ms")
     print(f"      ... the last page                                    {last_page * 1000:7.1f} ms")

@@ -21,7 +21,7 @@ import string
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -189,7 +189,7 @@ class PrivateSlapd:
             if self.pid() is not None and self._answers():
                 # cn=config is built once (configure): what a newer Porth adds to it reaches an
                 # existing instance here, schema first (a new index may name a new attribute).
-                for upgraded in (self.add_missing_schema(), self.add_missing_config()):
+                for upgraded in (self.add_missing_schema(), self.add_missing_config(), self.add_missing_overlays()):
                     if upgraded:
                         _log.info("brought the private slapd's configuration up to date: %s", "; ".join(upgraded))
                 return True
@@ -275,6 +275,39 @@ class PrivateSlapd:
         finally:
             conn.unbind_s()
 
+    def add_missing_overlays(self) -> list[str]:
+        """Add the overlays of config/ldap/slapd-config.ldif.in that this instance's database lacks
+        (sssvlv came with issue 16), each as one entry with its settings, after the overlays it
+        has: slapd starts an overlay added live at once. Its module is loaded first
+        (add_missing_config adds the olcModuleLoad value). Returns the overlays added."""
+        if not self.socket_path.exists():
+            return []
+        import ldap
+        import ldap.modlist
+
+        wanted = _overlay_records(self.render_config())
+        conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        added = []
+        try:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+            for database in {database for database, _overlay, _attributes in wanted}:
+                have = {_unordered(v.decode("utf-8")).lower()
+                        for _dn, entry in conn.search_s(database, ldap.SCOPE_ONELEVEL, "(objectClass=olcOverlayConfig)",
+                                                        ["olcOverlay"]) for v in entry.get("olcOverlay", [])}
+                for overlay_database, overlay, attributes in wanted:
+                    if overlay_database != database or overlay.lower() in have:
+                        continue
+                    # No {n} in the new entry: slapd numbers it after the overlays already there.
+                    entry = {**attributes, "olcOverlay": [overlay]}
+                    conn.add_s(f"olcOverlay={overlay},{database}", ldap.modlist.addModlist(
+                        {name: [v.encode("utf-8") for v in values] for name, values in entry.items()}))
+                    added.append(f"overlay {overlay}")
+            return added
+        except ldap.LDAPError as exc:
+            raise SlapdError(f"cannot add the missing slapd overlays: {exc}") from None
+        finally:
+            conn.unbind_s()
+
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
         pid = self.pid()
@@ -304,26 +337,51 @@ def _unique_attributes(value: str) -> str:
     return uri.split("?")[1].lower() if "?" in uri else uri.lower()
 
 
+def _unordered(value: str) -> str:
+    """`{3}sssvlv` -> sssvlv: a cn=config value or RDN without its position."""
+    return re.sub(r"^\{\d+\}", "", value)
+
+
 # The cn=config settings an upgrade may add to (each value stands alone: adding one changes
 # nothing else), and what a value is about, so one already there in slapd's spelling counts.
 _ADDITIVE_CONFIG: dict[str, Callable[[str], str]] = {
     "olcDbIndex": _indexed_attribute,
     "olcUniqueURI": _unique_attributes,
+    # A module a newer Porth loads (sssvlv, issue 16): `{4}lastbind` -> lastbind.
+    "olcModuleLoad": lambda value: _unordered(value).lower(),
 }
 
 
 def _additive_config(ldif_text: str) -> dict[str, dict[str, list[str]]]:
     """Per DN of a cn=config LDIF, the values of its _ADDITIVE_CONFIG settings."""
     found: dict[str, dict[str, list[str]]] = {}
+    for dn, attributes in _ldif_records(ldif_text):
+        for name, values in attributes.items():
+            if name in _ADDITIVE_CONFIG:
+                found.setdefault(dn, {})[name] = values
+    return found
+
+
+def _ldif_records(ldif_text: str) -> Iterator[tuple[str, dict[str, list[str]]]]:
+    """Each record of a cn=config LDIF: its DN and its attributes' values (unfolded, no comments)."""
     for record in re.sub(r"\n ", "", ldif_text.replace("\r\n", "\n")).split("\n\n"):
         lines = [line for line in record.splitlines() if line and not line.startswith("#")]
         if not lines or not lines[0].startswith("dn: "):
             continue
-        dn = lines[0][len("dn: "):]
+        attributes: dict[str, list[str]] = {}
         for line in lines[1:]:
             name, _sep, value = line.partition(": ")
-            if name in _ADDITIVE_CONFIG:
-                found.setdefault(dn, {}).setdefault(name, []).append(value)
+            attributes.setdefault(name, []).append(value)
+        yield lines[0][len("dn: "):], attributes
+
+
+def _overlay_records(ldif_text: str) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """The overlays of a cn=config LDIF: (the database's DN, the overlay's name, its attributes)."""
+    found = []
+    for dn, attributes in _ldif_records(ldif_text):
+        rdn, _sep, database = dn.partition(",")
+        if rdn.startswith("olcOverlay="):
+            found.append((database, _unordered(rdn[len("olcOverlay="):]), attributes))
     return found
 
 

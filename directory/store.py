@@ -16,7 +16,7 @@ from directory.ldap.connections import Connections
 from directory.ldap.groups import Groups
 from directory.ldap.mapping import LIST_FIELDS, PLANNING_FIELDS, DirectoryTree
 from directory.ldap.passwords import PasswordCopies
-from directory.ldap.queries import AccountQuery
+from directory.ldap.queries import AccountPage, AccountQuery
 from directory.ldap.schools import Schools
 from directory.ldap.structure import Structure
 from directory.ldap.upn_key import UpnKeyRecord
@@ -26,6 +26,7 @@ from directory.rules.vault import PasswordVault
 __all__ = [
     "LIST_FIELDS",
     "PLANNING_FIELDS",
+    "AccountPage",
     "AccountQuery",
     "DirectoryConfig",
     "DirectoryStore",

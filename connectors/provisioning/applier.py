@@ -114,7 +114,7 @@ def _write(store: DirectoryStore, school: str, now: datetime, action: Action) ->
         case UpdateSchoolName():
             store.rename_school(action.school, action.name)
         case AddGroup():
-            store.add_group(action.school, GroupKind(action.kind), action.code)
+            store.add_group(action.school, GroupKind(action.kind), action.code, action.name)
         case RemoveGroup():
             store.remove_group(action.group_id)
         case _:

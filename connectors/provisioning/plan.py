@@ -125,6 +125,7 @@ class AddGroup:
     school: str
     kind: str
     code: str
+    name: str | None = None  # as a person reads it ("Year 7"); None: the code
 
 
 @dataclass(frozen=True)

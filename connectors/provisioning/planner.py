@@ -6,7 +6,9 @@ staff code and a start date (M-4). Leavers (leaving date on or before today,
 or no longer in a full export) are deactivated and released (M-5). A
 released learner admitted elsewhere is moved, not duplicated; one still
 active at the old school is a pending transfer (M-6). Staff moving school
-get a new account (M-7). Which fields follow the MIS on every run (year
+get a new account (M-7). Each year group, registration group and class in use
+is a group entry of the school, made when a record first names it and removed
+when no record does (M-8). Which fields follow the MIS on every run (year
 group, registration group, classes: M-8) and which only at creation (legal
 names: A-5) is the table of field_policy.py. An account an administrator
 deactivated is not reactivated from the MIS (A-6). A plan that looks like a
@@ -67,6 +69,7 @@ from connectors.provisioning.plan import (
 )
 from directory.model import Account, AccountKind, AccountState, Group, GroupKind, subsidiary_group
 from directory.rules.usernames import UsernameError, username_base
+from directory.rules.year_groups import year_group_name
 
 __all__ = ["LEFT_EXPORT", "GuardPolicy", "hashes_to_look_up", "plan_school"]
 
@@ -441,6 +444,8 @@ class _SchoolPlanner:
 
         def learner_groups(record: LearnerRecord) -> None:
             if not _is_past(record.leaving_date, self.today):
+                if record.year_group:
+                    wanted.add((GroupKind.YEAR_GROUP.value, record.year_group))
                 if record.registration_group:
                     wanted.add((GroupKind.REGISTRATION_GROUP.value, record.registration_group))
                 wanted.update((GroupKind.CLASS.value, c) for c in record.classes)
@@ -458,11 +463,14 @@ class _SchoolPlanner:
         wanted_folded = {(kind, code.casefold()) for kind, code in wanted}
         for kind, code in sorted(wanted):
             if (kind, code.casefold()) not in have:
-                self.actions.append(AddGroup(GROUPS, self.export.school, kind, code))
+                name = year_group_name(code) if kind == GroupKind.YEAR_GROUP.value else None
+                self.actions.append(AddGroup(GROUPS, self.export.school, kind, code, name))
                 have[(kind, code.casefold())] = None  # the same code twice in other case: once
         described: set[str] = set()
         if self.export.has_learners:
-            described.add(GroupKind.REGISTRATION_GROUP.value)
+            # A learners' export names every year group and registration group in use: one no
+            # learner is in any more is removed (classes need the staff's export as well).
+            described.update((GroupKind.YEAR_GROUP.value, GroupKind.REGISTRATION_GROUP.value))
             if self.export.has_staff:
                 described.add(GroupKind.CLASS.value)
         for key, group in sorted(have.items(), key=lambda item: item[0]):

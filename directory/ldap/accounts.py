@@ -3,6 +3,7 @@ fields, username and state, and the tombstone a deletion leaves. Part of Directo
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 from directory import errors
 from directory.ldap import filters
 from directory.ldap.config import DirectoryConfig
-from directory.ldap.connections import Connections
+from directory.ldap.connections import Connections, SortsRefused
 from directory.ldap.mapping import (
     ACCOUNT_OBJECT_CLASSES,
     ACCOUNTS,
@@ -34,11 +35,20 @@ from directory.ldap.mapping import (
     required,
 )
 from directory.ldap.passwords import password_attributes
-from directory.ldap.queries import AccountQuery, account_filter
+from directory.ldap.queries import AccountPage, AccountQuery, account_filter, page_number
 from directory.ldap.usernames import UsernameClaims
 from directory.model import Account, AccountKind, AccountState, NewAccount
 from directory.rules import passwords, usernames
+from directory.rules.register_order import REGISTER_ORDER_FIELDS, register_key
 from directory.rules.vault import PasswordVault
+
+_log = logging.getLogger(__name__)
+# The register order as slapd sorts it: sn and givenName have no ORDERING rule of their own
+# (core.schema's `name`), so the request names one; it compares the values as each attribute's
+# equality rule normalised them, so porthUsername (caseIgnoreIA5Match) is compared in lower
+# case too. Where this differs from Python's casefold: directory/rules/register_order.py.
+REGISTER_SORT_KEYS = [f"{A[field]}:caseIgnoreOrderingMatch" for field in REGISTER_ORDER_FIELDS]
+_LARGEST_OFFSET = 2**31 - 1
 
 
 def _state_attributes(state: AccountState, by: str, reason: str, now: datetime) -> dict[str, list[str]]:
@@ -122,6 +132,29 @@ class Accounts:
         attributes = WHOLE_ACCOUNT if query.fields is None else account_attributes(query.fields)
         return [account_from(attrs) for attrs in self._ldap.bulk(
             self.tree.people, account_filter(query), attributes, "listing accounts")]
+
+    def find_page(self, query: AccountQuery, number: int, size: int) -> AccountPage:
+        """Page `number` (1-based; past the end: the last) of the accounts matching `query`, in
+        register order, and how many match. Where the directory sorts and windows searches
+        (slapd's sssvlv overlay) only the page's entries are sent: the first page of a
+        2,000-learner school in 5 ms, where reading them all takes 76 ms (bench/README.md).
+        Elsewhere the whole list is read and sorted here, as before (its first use logs why)."""
+        attributes = WHOLE_ACCOUNT if query.fields is None else account_attributes(query.fields)
+        if self._ldap.offers_sorted_windows():
+            try:
+                # A VLV offset is a 32-bit integer to slapd: a page number typed into the address
+                # past that is past the end of any list, and shows the last page as others do.
+                first = min((max(1, number) - 1) * size + 1, _LARGEST_OFFSET)
+                window = self._ldap.window(self.tree.people, account_filter(query), attributes, REGISTER_SORT_KEYS,
+                                           first, size, "listing a page of accounts")
+            except SortsRefused as refused:  # `lasting`: the directory is not asked to sort again
+                _log.warning("%s: reading the whole list instead", refused)
+            else:
+                return AccountPage([account_from(a) for a in window.entries], (window.first - 1) // size + 1, size,
+                                   window.total)
+        ordered = sorted(self.find_accounts(query), key=register_key)
+        shown = page_number(number, len(ordered), size)
+        return AccountPage(ordered[(shown - 1) * size: shown * size], shown, size, len(ordered))
 
     def accounts_for_planning(self, school: str) -> list[Account]:
         """A school's accounts with only the fields the provisioning planner compares

@@ -9,23 +9,35 @@ place where their errors become directory.errors.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import ldap as python_ldap
 import ldap3
-from ldap.controls import SimplePagedResultsControl
+from ldap.controls import DecodeControlTuples, SimplePagedResultsControl
+from ldap.controls.sss import SSSRequestControl
+from ldap.controls.vlv import VLVRequestControl, VLVResponseControl
 from ldap3.core import exceptions as lx
 
 from directory import errors
 from directory.ldap.config import DirectoryConfig
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+# Server-side sorting (RFC 2891) and virtual list views (draft-ietf-ldapext-ldapv3-vlv):
+# OpenLDAP's sssvlv overlay. A directory lists them in its root DSE's supportedControl.
+SORTED_WINDOW_CONTROLS = (SSSRequestControl.controlType, VLVRequestControl.controlType)
+# sssvlv keeps each VLV sort on its connection until the connection closes, and refuses a
+# connection more than olcSssVlvMaxPerConn (default 5) of them: a list connection is replaced
+# after this many (config/ldap/slapd-config.ldif.in says how the limits are set).
+SORTS_PER_CONNECTION = 4
 _BIND_SETTINGS = "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
 # ldap3 refuses for 5 s to try again an address it once found down, so a directory restarted in
 # the middle of a nightly run failed every school that started in those seconds as well. Each new
@@ -270,6 +282,121 @@ class ThreadConnection:
             _unbind(conn.unbind_s)
 
 
+# -- python-ldap: one sorted page of a search (server-side sort + virtual list view) -----------
+@dataclass(frozen=True)
+class Window:
+    """Entries `first`.. of a search's sorted results, and how many results there are in all."""
+
+    entries: list[dict[str, Any]]
+    first: int  # 1-based position of entries[0] in the sorted results
+    total: int
+
+
+class SortsRefused(Exception):
+    """The directory would not sort this search: now (`lasting` False: its sssvlv limits are
+    reached) or ever (it advertises the controls but refuses Porth's sort keys, as a directory
+    other than OpenLDAP may). The caller reads the search whole instead."""
+
+    def __init__(self, message: str, lasting: bool):
+        super().__init__(message)
+        self.lasting = lasting
+
+
+class SortedWindows:
+    """Sorted pages read through each thread's own python-ldap connection, which is replaced
+    after SORTS_PER_CONNECTION sorts (slapd frees a connection's kept sorts only when it closes)."""
+
+    def __init__(self, config: DirectoryConfig, timeout: float):
+        self._threads = ThreadConnection(config, timeout)
+        self._local = threading.local()
+
+    def window(self, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
+               size: int, doing: str) -> Window:
+        """Up to `size` entries from position `first` (1-based) in the order of `sort_keys`
+        (python-ldap's `attribute:orderingRule` spelling). A `first` past the end gives the last
+        `size` entries. SortsRefused when slapd is busy sorting for others even on a new connection."""
+        for fresh in (False, True):
+            if fresh or getattr(self._local, "sorts", 0) >= SORTS_PER_CONNECTION:
+                self._threads.drop()
+                self._local.sorts = 0
+            self._local.sorts = getattr(self._local, "sorts", 0) + 1
+            try:
+                return self._threads.run(doing, lambda conn: self._read(conn, base, search_filter, attributes,
+                                                                         sort_keys, first, size))
+            except _Busy:
+                continue
+            except _Unusable as exc:
+                raise SortsRefused(f"{doing}: the directory refused to sort it: {exc}", lasting=True) from None
+            except _Limited as exc:
+                raise SortsRefused(f"{doing}: the directory's limits refused the sorted page: {exc}",
+                                   lasting=False) from None
+        raise SortsRefused(f"{doing}: the directory is sorting too many other lists (its sssvlv limits)", lasting=False)
+
+    def _read(self, conn, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
+              size: int) -> Window:
+        try:
+            try:
+                return self._search(conn, base, search_filter, attributes, sort_keys, first, size)
+            except python_ldap.VLV_ERROR as exc:  # offsetRangeError: `first` is past the end
+                total = _vlv_content_count(exc)
+                if not total or first <= 1:
+                    raise
+                self._local.sorts += 1  # slapd keeps the refused sort too
+                last_page_first = total - (total - 1) % size
+                return self._search(conn, base, search_filter, attributes, sort_keys, last_page_first, size)
+        except python_ldap.BUSY:
+            raise _Busy from None
+        except (python_ldap.SIZELIMIT_EXCEEDED, python_ldap.ADMINLIMIT_EXCEEDED) as exc:
+            # A directory's limits on what one identity may search (slapd sends a page within a
+            # size limit; others may count the sorted set): this list is read whole, paged.
+            raise _Limited(_reason(exc)) from None
+        except _CANNOT_SORT as exc:
+            raise _Unusable(_reason(exc)) from None
+
+    @staticmethod
+    def _search(conn, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
+                size: int) -> Window:
+        # Both critical: a directory that cannot sort this search must say so, never answer unsorted.
+        # contentCount 0: `first` is an exact position, not a proportion of an estimated count.
+        controls = [SSSRequestControl(criticality=True, ordering_rules=sort_keys),
+                    VLVRequestControl(criticality=True, before_count=0, after_count=size - 1, offset=first,
+                                      content_count=0)]
+        message = conn.search_ext(base, python_ldap.SCOPE_SUBTREE, search_filter, attributes, serverctrls=controls)
+        _, entries, _, response_controls = conn.result3(message)
+        vlv = next((c for c in response_controls if isinstance(c, VLVResponseControl)), None)
+        found = [attrs for dn, attrs in entries if dn is not None]
+        if vlv is None:
+            raise errors.DirectoryError("the directory answered a sorted page without its count (VLV response)")
+        return Window(found, vlv.targetPosition or 1, vlv.contentCount)
+
+    def drop(self) -> None:
+        self._threads.drop()
+        self._local.sorts = 0
+
+
+class _Busy(Exception):
+    """slapd said busy: too many sorts kept on this connection or in all."""
+
+
+class _Limited(Exception):
+    """A size or administrative limit of the directory refused this sorted search."""
+
+
+class _Unusable(Exception):
+    """The directory cannot sort by Porth's keys (an ordering rule it does not know, a control it
+    will not take with this search)."""
+
+
+_CANNOT_SORT = (python_ldap.INAPPROPRIATE_MATCHING, python_ldap.UNAVAILABLE_CRITICAL_EXTENSION,
+                python_ldap.UNWILLING_TO_PERFORM, python_ldap.NO_SUCH_ATTRIBUTE, python_ldap.VLV_ERROR)
+
+
+def _vlv_content_count(exc: python_ldap.LDAPError) -> int | None:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    decoded = DecodeControlTuples(detail.get("ctrls") or [])
+    return next((c.contentCount for c in decoded if isinstance(c, VLVResponseControl)), None)
+
+
 # -- What the store's modules use -------------------------------------------------------
 class Connections:
     """Porth's service connections: the ldap3 pool for writes and small reads, python-ldap for
@@ -279,6 +406,8 @@ class Connections:
         self.config = config
         self._pool = _ServicePool(config)
         self._bulk = ThreadConnection(config, max(config.timeout_seconds, 30))
+        self._windows = SortedWindows(config, max(config.timeout_seconds, 30))
+        self._sorted_windows_offered: bool | None = None  # asked of the root DSE once
 
     def search(self, base: str, search_filter: str, attributes: list[str], doing: str,
                base_only: bool = False) -> list[dict[str, Any]]:
@@ -310,6 +439,31 @@ class Connections:
         """Like paged, decoded by python-ldap: where whole schools are read."""
         return self._bulk.paged_search(base, search_filter, attributes, doing, self.config.page_size)
 
+    def offers_sorted_windows(self) -> bool:
+        """Whether the directory sorts and windows searches itself (its root DSE lists both
+        controls); asked once. Without them a list page reads its whole list: logged once."""
+        if self._sorted_windows_offered is None:
+            [root_dse] = self.search("", "(objectClass=*)", ["supportedControl"], "reading the root DSE",
+                                     base_only=True) or [{}]
+            offered = set(root_dse.get("supportedControl") or [])
+            self._sorted_windows_offered = all(oid in offered for oid in SORTED_WINDOW_CONTROLS)
+            if not self._sorted_windows_offered:
+                _log.warning("the directory at %s offers no server-side sorting with virtual list views (controls "
+                             "%s): each list page reads its whole list (add the sssvlv overlay)",
+                             self.config.url, " and ".join(SORTED_WINDOW_CONTROLS))
+        return self._sorted_windows_offered
+
+    def window(self, base: str, search_filter: str, attributes: list[str], sort_keys: list[str], first: int,
+               size: int, doing: str) -> Window:
+        """One sorted page of a search (offers_sorted_windows must hold); SortsRefused when slapd is too
+        busy, or will not sort by these keys (then it is not asked again)."""
+        try:
+            return self._windows.window(base, search_filter, attributes, sort_keys, first, size, doing)
+        except SortsRefused as refused:
+            if refused.lasting:
+                self._sorted_windows_offered = False
+            raise
+
     def add(self, dn: str, attributes: dict[str, Any], doing: str) -> None:
         with mapped_errors(self.config, doing), self._pool.connection() as conn:
             conn.add(dn, attributes=attributes)
@@ -330,3 +484,4 @@ class Connections:
     def close(self) -> None:
         self._pool.close()
         self._bulk.drop()
+        self._windows.drop()

@@ -9,6 +9,7 @@ from directory.ldap import filters
 from directory.ldap.connections import Connections
 from directory.ldap.mapping import GROUP_ATTRIBUTES, GROUPS, DirectoryTree, group_entry, group_from
 from directory.model import Group, GroupKind
+from directory.rules.year_groups import year_group_order
 
 
 class Groups:
@@ -29,4 +30,11 @@ class Groups:
             conditions.append(filters.equals(GROUP_ATTRIBUTES["kind"], kind.value))
         found = self._ldap.search(self.tree.groups, filters.all_of(*conditions), list(GROUP_ATTRIBUTES.values()),
                                   f"listing groups of school {school}")
-        return sorted((group_from(a) for a in found), key=lambda g: (g.kind, g.code))
+        return sorted((group_from(a) for a in found), key=_group_order)
+
+
+def _group_order(group: Group) -> tuple[str, tuple[int, int, str], str]:
+    """By kind, then year groups as a school counts them (Nursery, Reception, Year 1..14: never
+    "Year 10" before "Year 2"), other groups by code."""
+    year = year_group_order(group.code) if group.kind is GroupKind.YEAR_GROUP else (0, 0, "")
+    return group.kind.value, year, group.code

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from math import ceil
 
 from directory.ldap import filters
 from directory.ldap.mapping import ACCOUNTS, MODIFIED_AT, A, generalized_time
-from directory.model import AccountKind, AccountState, Consent, GroupKind, subsidiary_group
+from directory.model import Account, AccountKind, AccountState, Consent, GroupKind, subsidiary_group
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,26 @@ class AccountQuery:
     dual_registered: bool = False  # only learners on the roll of a school besides their main school
     # Only these Account fields are read (the others are left empty); None: every field.
     fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class AccountPage:
+    """One page of a list in register order (directory/rules/register_order.py), and the list's size."""
+
+    accounts: list[Account]
+    number: int  # 1-based; a page asked for past the end is the last page
+    size: int
+    total: int  # accounts in the whole list
+
+    @property
+    def count(self) -> int:
+        """How many pages the list has (an empty list has one, empty)."""
+        return max(1, ceil(self.total / self.size))
+
+
+def page_number(asked: int, total: int, size: int) -> int:
+    """The page shown for page `asked` of a list of `total`: 1 at least, the last at most."""
+    return min(max(1, asked), max(1, ceil(total / size)))
 
 
 def account_filter(query: AccountQuery) -> str:

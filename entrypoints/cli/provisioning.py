@@ -63,7 +63,7 @@ def describe(action) -> str:
     if isinstance(action, UpdateSchoolName):
         return f"rename school to {action.name!r}"
     if isinstance(action, AddGroup):
-        return f"add {action.kind} {action.code!r}"
+        return f"add {action.kind} {action.code!r}" + (f" ({action.name})" if action.name else "")
     if isinstance(action, RemoveGroup):
         return f"remove group {action.code!r}"
     return repr(action)

@@ -186,7 +186,7 @@ def test_m7_staff_moving_school_get_a_new_account(store, db):
 def test_m8_rollover_follows_the_mis_but_names_do_not(store, db):
     staff = [staff_row("S1")]
     run(store, db, export([learner_row(1, "Jones", "Megan", year="7", reg="7A", classes="7A;Maths 7")], staff))
-    assert {(g.kind, g.code) for g in store.groups(SCHOOL)} == {
+    assert {(g.kind, g.code) for g in store.groups(SCHOOL)} == {(GroupKind.YEAR_GROUP, "7"),
         (GroupKind.REGISTRATION_GROUP, "7A"), (GroupKind.CLASS, "7A"), (GroupKind.CLASS, "Maths 7")}
     outcome = run(store, db, export([learner_row(1, "Jones-Price", "Meg", year="8", reg="8B", classes="8B")], staff))
     assert outcome.counts == {"updated": 1}
@@ -194,7 +194,7 @@ def test_m8_rollover_follows_the_mis_but_names_do_not(store, db):
     assert (account.year_group, account.registration_group, account.classes) == ("8", "8B", ("8B",))
     assert (account.surname, account.forename, account.username) == ("Jones", "Megan", "JonesM")
     # the groups workflow follows the MIS too
-    assert {(g.kind, g.code) for g in store.groups(SCHOOL)} == {
+    assert {(g.kind, g.code) for g in store.groups(SCHOOL)} == {(GroupKind.YEAR_GROUP, "8"),
         (GroupKind.REGISTRATION_GROUP, "8B"), (GroupKind.CLASS, "8B")}
 
 
@@ -255,7 +255,7 @@ def test_m11_small_changes_are_not_held(store, db):
 
 def test_dry_run_writes_nothing(store, db):
     outcome = run(store, db, export([learner_row(1)]), dry_run=True)
-    assert outcome.outcome == "dry-run" and len(outcome.plan.actions) == 3  # account, group x1 registration+class
+    assert outcome.outcome == "dry-run" and len(outcome.plan.actions) == 4  # account; year, registration group, class
     assert accounts(store) == {} and workflow_runs.last_runs(db, SCHOOL) == {}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from math import ceil
 from typing import Any
 
 from flask import request
@@ -45,12 +44,11 @@ class Page:
     total: int
 
 
-def page_of(accounts: list[Account], number: int, size: int) -> Page:
-    """Sorted as a register is, cut to one page."""
-    ordered = by_name(accounts)
-    count = max(1, ceil(len(ordered) / size))
-    number = min(max(1, number), count)
-    return Page(ordered[(number - 1) * size: number * size], number, count, len(ordered))
+def page_of(query: AccountQuery, number: int, size: int) -> Page:
+    """One page of the accounts `query` keeps, sorted as a register is: the directory reads only
+    that page where it can (issue 16 point 10), and says how many the whole list holds."""
+    page = directory().find_page(query, number, size)
+    return Page(page.accounts, page.number, page.count, page.total)
 
 
 def active_staff(school: str) -> list[Account]:

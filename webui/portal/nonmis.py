@@ -117,9 +117,9 @@ def organisation_users():
     organisation, kind = chosen_organisation()
     search = request.args.get("q", "").strip()[:100]
     active = active_filter()
-    accounts = directory().find_accounts(AccountQuery(
-        organisation=organisation.code, kinds=(kind,), states=ACTIVE_STATES[active], words=query_words(search)))
-    page = page_of(accounts, request.args.get("page", 1, type=int), page_size())
+    query = AccountQuery(organisation=organisation.code, kinds=(kind,), states=ACTIVE_STATES[active],
+                         words=query_words(search))
+    page = page_of(query, request.args.get("page", 1, type=int), page_size())
     target = Target(TargetKind.of_account(kind), organisation=organisation.code)
     return render_template("portal/organisation_users.html", organisation=organisation, page=page, search=search,
                            active=active, choices=organisation_choices(),

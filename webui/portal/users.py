@@ -53,7 +53,7 @@ def users(list_name: str):
     args = request.args
     filters = list_filters(args)
     query = list_query(school.dfes, wanted, filters, fields=(*LIST_FIELDS, "subsidiary_groups"))
-    page = page_of(directory().find_accounts(query), args.get("page", 1, type=int), page_size())
+    page = page_of(query, args.get("page", 1, type=int), page_size())
     learners = wanted.kinds == (AccountKind.LEARNER,)
     groups = with_year_groups(school.dfes, directory().groups(school.dfes)) if learners else []
     return render_template(
