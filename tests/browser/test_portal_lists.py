@@ -61,9 +61,11 @@ def demo(demo_server) -> Demo:
         store = runtime.store
         schools = {s.type: s for s in store.schools()}
         secondary, special = schools[SchoolType.SECONDARY], schools[SchoolType.SPECIAL]
-        administrator = next(store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS))
+        authority = list(store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS))
+        # The demo's LA also holds accounts near expiry (L-2) that administer nothing.
+        administrator = next(a for a in authority if Role.LA_ADMINISTRATOR in a.roles)
         accounts = {a.username: a for dfes in (secondary.dfes, special.dfes) for a in store.iter_accounts(school=dfes)}
-        accounts[administrator.username] = administrator
+        accounts.update((a.username, a) for a in authority)
         return Demo(secondary, special, champion_of(store, secondary), champion_of(store, special),
                     Person(administrator.username, store.reveal_password(administrator.id)), accounts)
 

@@ -76,6 +76,16 @@ def test_stored_year_groups_are_offered_as_provisioning_named_them(portal, now):
             if o[0].startswith("year:")] == [("year:7", "Year 7"), ("year:11", "Year 11")]
 
 
+def test_years_read_in_welsh_whatever_english_name_provisioning_stored(portal, now):
+    school_with_two_years(portal, now)
+    store(portal).add_group(SCHOOL, GroupKind.YEAR_GROUP, "7", "Year 7")  # as provisioning names it (M-8)
+    store(portal).add_group(SCHOOL, GroupKind.YEAR_GROUP, "R", "Reception")
+    as_staff(portal, now)
+    welsh = text(portal.open("/portal/users/learners/group-reset?lang=cy"))
+    assert [o for o in options(welsh, "group") if o[0].startswith("year:")] == [("year:R", "Derbyn"),
+                                                                                ("year:7", "Blwyddyn 7")]
+
+
 def test_reset_by_year_resets_exactly_that_years_active_learners(portal, now):
     year_7, year_10, untouched = school_with_two_years(portal, now)
     as_staff(portal, now)

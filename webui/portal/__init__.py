@@ -26,6 +26,7 @@ from webui.portal import (
     users,
 )
 from webui.portal.access import SchoolRegister, init_login
+from webui.portal.lists import group_label
 from webui.portal.menu import page_helpers, school_labels
 from webui.portal.operations.core import OutOfScope, Refused
 from webui.portal.saml_sp import PortalServiceProvider
@@ -46,6 +47,7 @@ def portal_blueprint() -> Blueprint:
     portal.context_processor(page_helpers)
     # A global, not a page helper: the macros of _macros.html are imported without the page's context.
     portal.add_app_template_global(school_labels)
+    portal.add_app_template_global(group_label)
     for name, words in WORDS.items():  # stored ids read as words, in the reader's language (issue 16 point 7)
         portal.add_app_template_global(words, name)
     portal.register_error_handler(Refused, refused)

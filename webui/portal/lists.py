@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind
 from directory.rules.lifecycle import expires_within
+from directory.rules.year_groups import HIGHEST_NC_YEAR
 from directory.store import AccountQuery
 from webui.portal.context import directory
 from webui.portal.operations.core import by_name
@@ -91,9 +92,16 @@ def with_year_groups(school: str, groups: list[Group]) -> list[Group]:
 
 
 def group_label(group: Group) -> str:
-    """What a person calls the group: a year is "Year 7" unless provisioning named it otherwise."""
-    if group.kind is GroupKind.YEAR_GROUP and (not group.name or group.name == group.code):
-        return _("Year %(year)s", year=group.code)
+    """What a person calls the group, in their language: a year by its NC code ("Year 7" /
+    "Blwyddyn 7", "Reception" / "Derbyn"), whatever English name provisioning stored with it
+    (directory.rules.year_groups); a code Porth does not know, and every other group, by its name."""
+    if group.kind is GroupKind.YEAR_GROUP:
+        code = group.code.strip().upper()
+        named = {"N": _("Nursery"), "N1": _("Nursery 1"), "N2": _("Nursery 2"), "R": _("Reception")}.get(code)
+        if named:
+            return named
+        if code.isascii() and code.isdigit() and 1 <= int(code) <= HIGHEST_NC_YEAR:
+            return _("Year %(year)s", year=int(code))
     return group.name or group.code
 
 
