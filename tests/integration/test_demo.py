@@ -17,7 +17,7 @@ import pytest
 
 from config.settings import load_settings, with_secrets
 from demo.loader import DEMO_SCHOOLS
-from demo.people import DEMO_LA, LEAVER
+from demo.people import DEMO_LA, LEAVER, la_people
 from directory.model import AccountKind, AccountState, PasswordStatus, SchoolType
 from directory.rules.lifecycle import expires_within
 from directory.slapd import process_alive
@@ -74,9 +74,12 @@ def test_the_demo_shows_a_newcomer_every_state_an_account_can_be_in(demo_server)
         (dual,) = [a for a in store.iter_accounts(kind=AccountKind.LEARNER) if special.dfes in a.subsidiary_schools]
         assert (dual.school, dual.subsidiary_schools) == (secondary.dfes, (special.dfes,)) and dual.is_active
         today = datetime.now(UTC).date()
-        expiring = [a for a in store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS)
-                    if a.expiry and expires_within(a.expiry.date(), today, EXPIRY_WARNING_WEEKS)]
-        assert len(expiring) == 2
+        expiring = Counter((a.forename, a.surname) for a in store.iter_accounts(organisation=DEMO_LA,
+                                                                                kind=AccountKind.LA_NONMIS)
+                           if a.expiry and expires_within(a.expiry.date(), today, EXPIRY_WARNING_WEEKS))
+        # Each of the demo's officers near expiry, once (the browser tests add LA accounts of their own).
+        officers = [(p.forename, p.surname) for p in la_people(datetime.now(UTC)) if p.expiry]
+        assert len(officers) == 2 and all(expiring[officer] == 1 for officer in officers)
     finally:
         store.close()
 

@@ -261,4 +261,4 @@ def test_dry_run_writes_nothing(store, db):
 
 def test_unknown_school_fails_with_a_clear_message(store, db):
     outcome = provision_school(store, db, export([learner_row(1, school="6610000")], school="6610000"), NOW)
-    assert outcome.outcome == "failed" and "not in the directory" in outcome.message
+    assert outcome.outcome == "failed" and "is not in the school register" in outcome.message and "porth schools import" in outcome.message
