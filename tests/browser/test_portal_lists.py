@@ -8,6 +8,7 @@ Screenshots at 1280 and 375 px go to var/screenshots/lists-*.png."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 
@@ -191,6 +192,30 @@ def test_show_password_on_every_list_and_on_view_details(browser, demo_server, d
     page.get_by_role("link", name="English").click()
     context.close()
     assert not looks.problems, "\n".join(looks.problems)
+
+
+def test_a_password_narrower_than_its_button_stays_under_the_pointer_that_clicked(browser, demo_server, demo):
+    """A learner's password ("Lunar7841") is narrower than "Show password": clicked near the button's
+    right end, the pointer was left over nothing and the password vanished 17 ms after it appeared
+    (a teacher saw no password, and the audit log one reveal). It stays until the pointer moves away."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESK)
+    page = sign_in(context, demo_server, demo.secondary_champion)
+    page.get_by_role("link", name="View Users").click()
+    for row in range(3):
+        holder = page.locator("#users tbody tr").nth(row).locator(".porth-password")
+        button = holder.locator(".porth-show-password button")
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.95, box["y"] + box["height"] / 2)
+        value = holder.locator(".porth-password__value code")
+        expect(value).to_have_text(re.compile(r"\S+"))
+        page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)  # a hand is never still
+        expect(value).to_be_visible()
+        page.mouse.move(1, 1)
+        expect(value).to_be_hidden()
+    context.close()
 
 
 def test_show_password_on_the_local_authoritys_non_mis_list(browser, demo_server, demo):

@@ -13,6 +13,7 @@
     var value = valueOf(holder);
     var hadFocus = holder.contains(document.activeElement);
     holder.classList.remove("porth-password--shown");
+    holder.style.minWidth = "";
     value.querySelector("code").textContent = "";
     holder.querySelector(".porth-copy__label").textContent = holder.dataset.copy;
     announce(holder, "");
@@ -27,6 +28,11 @@
   function show(holder, password) {
     var value = valueOf(holder);
     var form = holder.querySelector(".porth-show-password");
+    // A password can be narrower than the "Show password" button it replaces: kept at least as wide,
+    // the place stays under the pointer that clicked, instead of the password vanishing at once
+    // because the pointer "left" it. Whether the pointer is on it at all decides when leaving counts.
+    holder.style.minWidth = holder.getBoundingClientRect().width + "px";
+    holder.dataset.pointerOn = holder.matches(":hover") ? "yes" : "";
     value.querySelector("code").textContent = password;
     value.hidden = false;
     holder.classList.add("porth-password--shown");
@@ -70,9 +76,17 @@
   });
 
   // Hidden again once the pointer leaves the password (the Hwb guide) or the focus does.
+  // Leaving counts only once the pointer has been on the shown password (revealed from the keyboard,
+  // or with the pointer elsewhere, it stays until the focus leaves or the pointer comes and goes).
+  document.addEventListener("mouseover", function (event) {
+    var holder = event.target.closest && event.target.closest(".porth-password");
+    if (holder && isShown(holder)) { holder.dataset.pointerOn = "yes"; }
+  });
   document.addEventListener("mouseout", function (event) {
     var holder = event.target.closest && event.target.closest(".porth-password");
-    if (holder && isShown(holder) && !holder.contains(event.relatedTarget)) { hide(holder); }
+    if (holder && isShown(holder) && holder.dataset.pointerOn && !holder.contains(event.relatedTarget)) {
+      hide(holder);
+    }
   });
   document.addEventListener("focusout", function (event) {
     var holder = event.target.closest && event.target.closest(".porth-password");
