@@ -166,6 +166,9 @@ def test_the_list_comes_back_with_its_filters_after_a_selected_users_action(port
     assert query_of(cancel.replace("&amp;", "&")) == {"school": [SCHOOL], **KEPT}
     done = post(portal, "/portal/users/learners/selected", {**chosen, "confirmed": "yes"})
     assert done.status_code == 303 and query_of(done.headers["Location"]) == {"school": [SCHOOL], **KEPT}
+    said = {"reset-passwords": "2 passwords have been reset.", "confirm-consent": "Consent has been recorded for 2",
+            "withdraw-consent": "Consent has been withdrawn for 2 learners."}[action]  # C-3: never "recorded"
+    assert said in text(portal.open(done.headers["Location"]))
     nothing = post(portal, "/portal/users/learners/selected", {"action": action, "school": SCHOOL, **FILTERED})
     assert query_of(nothing.headers["Location"]) == {"school": [SCHOOL], **KEPT}  # "Select at least one user first."
 

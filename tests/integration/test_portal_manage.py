@@ -157,8 +157,10 @@ def test_withdrawing_consent_warns_that_work_and_email_are_deleted(portal, now):
     as_champion(portal, now)
     page = text(portal.open(f"/portal/accounts/{pupil.id}/consent/withdraw"))
     assert "ALL of the learner&#39;s work and email will be permanently deleted" in page
-    post(portal, f"/portal/accounts/{pupil.id}/consent/withdraw")
+    done = post(portal, f"/portal/accounts/{pupil.id}/consent/withdraw")
     assert store(portal).get_account(pupil.id).consent is Consent.WITHDRAWN
+    told = text(portal.open(done.headers["Location"]))  # said as withdrawn, never as "recorded"
+    assert "Consent has been withdrawn." in told and "Consent has been recorded" not in told
 
 
 def test_consent_is_confirmed_for_selected_learners_after_a_confirmation(portal, now):

@@ -134,7 +134,8 @@ def change_consent(account_id: str, change: str):
     consent = Consent.EXPLICIT if change == "confirm" else Consent.WITHDRAWN
     if request.method == "POST":
         account_operations.set_consent(records(), caller(), [account], consent)
-        flash(_("Consent has been recorded. Services follow within 24 hours."), "success")
+        flash(_("Consent has been recorded. Services follow within 24 hours.") if consent is Consent.EXPLICIT
+              else _("Consent has been withdrawn. Services are withdrawn within 24 hours."), "success")
         return details(account)
     return render_template(
         "portal/confirm.html", accounts=[account], hidden={},
@@ -250,10 +251,14 @@ def selected_users(list_name: str):
         flash(ngettext("%(num)d password has been reset.", "%(num)d passwords have been reset.", len(done)),
               "success")
     else:
+        confirming = what == "confirm-consent"
         count = account_operations.set_consent(records(), caller(), selection.accounts,
-                                               Consent.EXPLICIT if what == "confirm-consent" else Consent.WITHDRAWN)
+                                               Consent.EXPLICIT if confirming else Consent.WITHDRAWN)
+        # C-3: withdrawing is never reported in the words of recording (a reviewer read "recorded" as given).
         flash(ngettext("Consent has been recorded for %(num)d learner.", "Consent has been recorded for %(num)d "
-                        "learners.", count), "success")
+                       "learners.", count) if confirming else
+              ngettext("Consent has been withdrawn for %(num)d learner.", "Consent has been withdrawn for %(num)d "
+                       "learners.", count), "success")
     return redirect(back, 303)
 
 
