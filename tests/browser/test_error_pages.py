@@ -82,11 +82,11 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
     with page.expect_navigation() as switched:
         page.get_by_role("link", name="Cymraeg").click()
     assert switched.value.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Heb ddod o hyd i’r dudalen"
+    assert page.get_by_role("heading", level=1).inner_text() == "Heb ddod o hyd i'r dudalen"
     assert page.locator("html").get_attribute("lang") == "cy"
     look_at_both_widths(checks, page, "error-404-cy")
     # The way back leads to the dashboard, in Welsh now.
-    page.get_by_role("link", name="Mynd i’ch dangosfwrdd").click()
+    page.get_by_role("link", name="Mynd i'ch dangosfwrdd").click()
     assert page.get_by_role("heading", name="Dangosfwrdd Gweinyddwr yr Ysgol").is_visible()
 
     # A form left open until its token no longer holds (here: replaced, as an old session's would be).
@@ -100,7 +100,7 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
         assert sent.value.status == 400
 
     send_the_form_expired()
-    assert page.get_by_role("heading", level=1).inner_text() == "Mae’r ffurflen hon wedi dod i ben"
+    assert page.get_by_role("heading", level=1).inner_text() == "Mae'r ffurflen hon wedi dod i ben"
     assert "Does dim wedi newid" in page.locator("main").inner_text()
     look_at_both_widths(checks, page, "error-400-cy")
     # The switch leads to the form in English; it never sends the refused form again.
@@ -135,7 +135,7 @@ def test_staff_are_refused_the_staff_download_in_their_language(browser, demo_se
             ("Enw defnyddiwr", "Cyfrinair", "Mewngofnodi"))
     answer = page.goto(demo_server.url + "/portal/download/staff")
     assert answer.status == 403
-    assert page.get_by_role("heading", level=1).inner_text() == "Ni allwch wneud hyn gyda’ch cyfrif"
+    assert page.get_by_role("heading", level=1).inner_text() == "Ni allwch wneud hyn gyda'ch cyfrif"
     look_at_both_widths(checks, page, "error-403-cy")
     page.get_by_role("link", name="English").click()
     assert page.get_by_role("heading", level=1).inner_text() == "You cannot do this with your account"
@@ -185,9 +185,9 @@ def test_the_sign_in_problem_page_in_welsh_then_english_and_home(browser, demo_s
     page = context.new_page()
     answer = page.goto(demo_server.url + "/idp/sso/init?service=https://nowhere.example/sp")
     assert answer.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Mae’n ddrwg gennym, mae problem wrth eich mewngofnodi"
+    assert page.get_by_role("heading", level=1).inner_text() == "Mae'n ddrwg gennym, mae problem wrth eich mewngofnodi"
     assert page.locator("#problem-reason").inner_text().startswith(
-        "Nid yw’r gwasanaeth y daethoch ohono wedi’i gofrestru gyda Porth")
+        "Nid yw'r gwasanaeth y daethoch ohono wedi'i gofrestru gyda Porth")
     assert "nowhere.example" not in page.content()
     look_at_both_widths(checks, page, "idp-problem-cy")
     page.get_by_role("link", name="English").click()

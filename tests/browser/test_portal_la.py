@@ -122,11 +122,11 @@ def test_an_la_administrators_day_in_the_portal(browser, demo_server, la_day, tm
     row = page.locator(f'#staff tr[data-username="{unlicensed.username}"]')
     assert page.locator("#staff tbody tr").count() == 1 and "Not allocated" in row.inner_text()
     look_at_both_widths(checks, page, "licences")
-    row.get_by_role("button", name=f"Allocate a licence for {unlicensed.username}").click()
+    row.get_by_role("button", name=f"Allocate a licence to {unlicensed.username}").click()
     assert "1 change has been queued for Microsoft 365." in page.locator(".porth-flash").inner_text()
     assert page.get_by_label("Search term").input_value() == unlicensed.username  # the search is kept
     assert "Allocated" in row.inner_text() and "Pending" in row.inner_text()
-    row.get_by_role("button", name=f"Revoke a licence for {unlicensed.username}").click()
+    row.get_by_role("button", name=f"Revoke the licence of {unlicensed.username}").click()
     assert "1 change has been queued" in page.locator(".porth-flash").inner_text()
     assert "Not allocated" in row.inner_text()
 

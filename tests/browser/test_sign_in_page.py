@@ -61,14 +61,14 @@ def test_a_learner_signs_in_through_the_page_in_welsh_and_reaches_the_service(br
         assert "Gwasanaeth prawf" in page.locator("main").inner_text()
         page.screenshot(path=str(tmp_path / "sign-in-cy.png"), full_page=True)
         page.keyboard.press("Tab")  # keyboard users get the skip link first, in their language
-        assert page.evaluate("document.activeElement.textContent") == "Neidio i’r prif gynnwys"
+        assert page.evaluate("document.activeElement.textContent") == "Neidio i'r prif gynnwys"
         page.keyboard.press("Escape")
 
         page.get_by_label("Enw defnyddiwr").fill(learner.username)
         page.get_by_label("Cyfrinair").fill("not-the-password-1")
         with page.expect_navigation():
             page.get_by_role("button", name="Mewngofnodi").click()
-        assert "Nid yw’r enw defnyddiwr neu’r cyfrinair yn gywir" in page.locator(".govuk-error-summary").inner_text()
+        assert "Nid yw'r enw defnyddiwr neu'r cyfrinair yn gywir" in page.locator(".govuk-error-summary").inner_text()
 
         page.get_by_label("Cyfrinair").fill(password)
         page.get_by_role("button", name="Mewngofnodi").click()

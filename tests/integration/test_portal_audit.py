@@ -128,4 +128,4 @@ def test_entries_written_before_the_words_still_read(portal, now):
     rows = cells(text(portal.open("/portal/audit?lang=cy")))
     assert [row[2] for row in rows] == ["Dangos cyfrinair", "Dadactifadu", "Lawrlwytho Pob Disgybl",
                                         "Cyfrinair mewn ffeil a lawrlwythwyd"]
-    assert rows[1][1] == "scheduler Tasg wedi’i hamserlennu" and "2 o gyfrifon" in rows[2][3]
+    assert rows[1][1] == "scheduler Tasg wedi'i hamserlennu" and "2 o gyfrifon" in rows[2][3]

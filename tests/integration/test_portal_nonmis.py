@@ -106,6 +106,14 @@ def test_an_la_administrator_creates_la_users_with_their_contact_details(portal,
         "Cardiff Council Education", "Digital lead", "cari.lloyd@cardiff.gov.uk", "029 2087 2000")
     assert "LloydC" in text(portal.open("/portal/organisation-users?org=661"))
     assert portal.client.get("/portal/organisation-users?org=662").status_code == 404
+    # The fields help identify the user once the account exists (the seed guide): View Details shows them,
+    # with the way back to the organisation's list.
+    details = text(portal.open(f"/portal/accounts/{made.id}"))
+    shown = re.findall(r'porth-contact"><dt class="govuk-summary-list__key">([^<]+)</dt>'
+                       r'<dd class="govuk-summary-list__value">([^<]+)<', details)
+    assert shown == [("Organisation", "Cardiff Council Education"), ("Job title", "Digital lead"),
+                     ("Work email", "cari.lloyd@cardiff.gov.uk"), ("Contact number", "029 2087 2000")]
+    assert 'href="/portal/organisation-users?org=661" class="govuk-back-link"' in details
 
 
 def test_expiring_accounts_are_listed_and_extended(portal, now):
