@@ -235,3 +235,13 @@ def test_every_list_has_show_password_forms_of_their_own(portal, now, list_name)
     found = FormNesting()
     found.feed(text(portal.open(f"/portal/users/{list_name}")))
     assert found.nested == 0 and found.reveal_forms >= 2 and found.boxes_outside >= 2
+
+
+def test_a_confirmation_lists_the_accounts_in_register_order_whatever_order_they_came_in(portal, now):
+    """151 names are read down the page, as the list showed them, not in the order the boxes were ticked."""
+    made = two_years(portal, now, count=6)
+    as_champion(portal, now)
+    question = text(post(portal, "/portal/users/learners/selected", {
+        "action": "confirm-consent", "school": SCHOOL, "account": [a.id for a in reversed(made)]}))
+    listed = re.findall(r"<li>[^<(]*\(([^)]+)\)</li>", question)
+    assert listed == [a.username for a in made]  # Surnamea, Surnameb ... as the register has them

@@ -39,6 +39,7 @@ from webui.portal.forms import (
 from webui.portal.lists import USER_LISTS, group_choice, group_label, kept_arguments, list_filters, list_query
 from webui.portal.operations import accounts as account_operations
 from webui.portal.operations import passwords as password_operations
+from webui.portal.operations.core import by_name
 from webui.portal.permissions import Action, Target, TargetKind, account_target
 
 bp = Blueprint("manage", __name__)
@@ -189,7 +190,8 @@ def selected(list_name: str, action: Action) -> Selection:
     accounts = [a for a in accounts if a not in elsewhere]
     for account in accounts:
         require(action, account_target(account))
-    return Selection(dfes, list_name, accounts, elsewhere, all_matching)
+    # In register order, as the list showed them: a confirmation of 151 names is read down, not searched.
+    return Selection(dfes, list_name, by_name(accounts), elsewhere, all_matching)
 
 
 SELECTED_ACTIONS = {
