@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, PasswordStatus, Role
 from tests.browser.test_portal import Checks, _runtime, champion  # noqa: F401 (fixture)
@@ -73,8 +74,8 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
     # A link to a learner of another school: not found, exactly as if there were no such account.
     answer = page.goto(f"{demo_server.url}/portal/accounts/{others.outside_learner_id}")
     assert answer.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Page not found"
-    assert page.get_by_role("button", name="Sign out").is_visible()  # the portal's own layout
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()  # the portal's own layout
     assert "Traceback" not in page.content() and "Not Found" not in page.content()
     look_at_both_widths(checks, page, "error-404")
 
@@ -82,12 +83,12 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
     with page.expect_navigation() as switched:
         page.get_by_role("link", name="Cymraeg").click()
     assert switched.value.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Heb ddod o hyd i'r dudalen"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Heb ddod o hyd i'r dudalen")
     assert page.locator("html").get_attribute("lang") == "cy"
     look_at_both_widths(checks, page, "error-404-cy")
     # The way back leads to the dashboard, in Welsh now.
     page.get_by_role("link", name="Mynd i'ch dangosfwrdd").click()
-    assert page.get_by_role("heading", name="Dangosfwrdd Gweinyddwr yr Ysgol").is_visible()
+    expect(page.get_by_role("heading", name="Dangosfwrdd Gweinyddwr yr Ysgol")).to_be_visible()
 
     # A form left open until its token no longer holds (here: replaced, as an old session's would be).
     page.get_by_role("link", name="Fy Mhroffil").click()
@@ -100,16 +101,18 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
         assert sent.value.status == 400
 
     send_the_form_expired()
-    assert page.get_by_role("heading", level=1).inner_text() == "Mae'r ffurflen hon wedi dod i ben"
-    assert "Does dim wedi newid" in page.locator("main").inner_text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mae'r ffurflen hon wedi dod i ben")
+    expect(page.locator("main")).to_contain_text("Does dim wedi newid")
     look_at_both_widths(checks, page, "error-400-cy")
     # The switch leads to the form in English; it never sends the refused form again.
     page.get_by_role("link", name="English").click()
-    assert page.url.startswith(profile_url) and page.get_by_role("heading", name="My Profile").is_visible()
+    expect(page.get_by_role("heading", name="My Profile")).to_be_visible()
+    assert page.url.startswith(profile_url)
     send_the_form_expired()
-    assert page.get_by_role("heading", level=1).inner_text() == "This form has expired"
+    expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
     page.get_by_role("link", name="Open the form again").click()
-    assert page.url.startswith(profile_url) and page.get_by_label("New password").is_visible()
+    expect(page.get_by_label("New password")).to_be_visible()
+    assert page.url.startswith(profile_url)
 
     # Too much sent at once (here 2 MB in one field): refused before anything reads it.
     page.goto(demo_server.url + "/portal/profile?lang=en")
@@ -119,10 +122,10 @@ def test_error_pages_in_english_and_welsh_with_the_switch_and_the_way_back(brows
     with page.expect_navigation() as sent:
         page.locator("main form").first.locator('button[type="submit"]').first.click()
     assert sent.value.status == 413
-    assert page.get_by_role("heading", level=1).inner_text() == "Too much was sent"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Too much was sent")
     look_at_both_widths(checks, page, "error-413")
     page.get_by_role("link", name="Go to your dashboard").click()
-    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="School Administrator Dashboard")).to_be_visible()
     context.close()
     assert not checks.problems, checks.problems
 
@@ -135,12 +138,12 @@ def test_staff_are_refused_the_staff_download_in_their_language(browser, demo_se
             ("Enw defnyddiwr", "Cyfrinair", "Mewngofnodi"))
     answer = page.goto(demo_server.url + "/portal/download/staff")
     assert answer.status == 403
-    assert page.get_by_role("heading", level=1).inner_text() == "Ni allwch wneud hyn gyda'ch cyfrif"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ni allwch wneud hyn gyda'ch cyfrif")
     look_at_both_widths(checks, page, "error-403-cy")
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "You cannot do this with your account"
+    expect(page.get_by_role("heading", level=1)).to_have_text("You cannot do this with your account")
     page.get_by_role("link", name="Go to your dashboard").click()
-    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="School Administrator Dashboard")).to_be_visible()
     context.close()
     assert not checks.problems, checks.problems
 
@@ -158,7 +161,7 @@ def test_a_download_reads_as_one_entry_in_the_welsh_audit_log(browser, demo_serv
     with page.expect_download():
         page.get_by_role("button", name="Proceed with download").click()
     page.goto(demo_server.url + "/portal/audit?lang=cy")
-    assert page.get_by_role("heading", name="Log archwilio").is_visible()
+    expect(page.get_by_role("heading", name="Log archwilio")).to_be_visible()
     newest = page.locator("#audit tbody tr").first
     cells = newest.locator("td")
     assert cells.nth(2).inner_text() == "Lawrlwytho Pob Disgybl"
@@ -185,14 +188,14 @@ def test_the_sign_in_problem_page_in_welsh_then_english_and_home(browser, demo_s
     page = context.new_page()
     answer = page.goto(demo_server.url + "/idp/sso/init?service=https://nowhere.example/sp")
     assert answer.status == 404
-    assert page.get_by_role("heading", level=1).inner_text() == "Mae'n ddrwg gennym, mae problem wrth eich mewngofnodi"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mae'n ddrwg gennym, mae problem wrth eich mewngofnodi")
     assert page.locator("#problem-reason").inner_text().startswith(
         "Nid yw'r gwasanaeth y daethoch ohono wedi'i gofrestru gyda Porth")
     assert "nowhere.example" not in page.content()
     look_at_both_widths(checks, page, "idp-problem-cy")
     page.get_by_role("link", name="English").click()
-    assert "is not registered with Porth" in page.locator("#problem-reason").inner_text()
+    expect(page.locator("#problem-reason")).to_contain_text("is not registered with Porth")
     page.get_by_role("link", name="Go to the Porth home page").click()
-    assert page.get_by_role("heading", name="Schools", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Schools", exact=True)).to_be_visible()
     context.close()
     assert not checks.problems, checks.problems
