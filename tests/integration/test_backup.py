@@ -21,6 +21,7 @@ from directory.model import AccountKind
 from entrypoints.runtime import build_runtime
 from tests.conftest import ROOT, free_port, porth_env, run_porth
 from tests.integration.idp_fixtures import PASSWORD
+from tests.integration.test_operational_store import _postgres_database
 from tests.integration.test_provision_cli import write_export
 from tests.integration.test_provisioning import learner_row, staff_row
 from tests.saml_services import OneLoginService, path_of, posted_form
@@ -39,12 +40,14 @@ class Instance:
     var_dir: Path
     services_dir: Path
     port: int = field(default_factory=free_port)
+    database_url: str | None = None  # None: SQLite under var_dir
 
     @property
     def env(self) -> dict[str, str]:
+        database = {"PORTH_DATABASE__URL": self.database_url} if self.database_url else {}
         return porth_env(self.var_dir, PORTH_LDAP__BASE_DN=BASE, PORTH_LDAP__EMBEDDED_PORT=str(self.port),
                          PORTH_LDAP__EMBEDDED_NO_SYNC="true", PORTH_IDP__BASE_URL="http://localhost",
-                         PORTH_IDP__SERVICES_DIR=str(self.services_dir))
+                         PORTH_IDP__SERVICES_DIR=str(self.services_dir), **database)
 
     def porth(self, *args: str) -> subprocess.CompletedProcess:
         return run_porth(list(args), self.env)
@@ -80,8 +83,8 @@ class Instance:
 def instances(tmp_path):
     made: list[Instance] = []
 
-    def make(name: str) -> Instance:
-        instance = Instance(var_dir=tmp_path / name, services_dir=tmp_path / "services")
+    def make(name: str, database_url: str | None = None) -> Instance:
+        instance = Instance(var_dir=tmp_path / name, services_dir=tmp_path / "services", database_url=database_url)
         instance.services_dir.mkdir(exist_ok=True)
         made.append(instance)
         return instance
@@ -91,19 +94,26 @@ def instances(tmp_path):
         instance.porth("directory", "stop")
 
 
+def provisioned(instance: Instance, tmp_path: Path) -> Path:
+    """Start the instance's directory, register its school and provision five learners and a
+    teacher from a folder of exports (returned, to be provisioned again)."""
+    assert instance.porth("directory", "start").returncode == 0
+    register = tmp_path / "schools.csv"
+    register.write_text(f"dfes,name,type,la_code\n{SCHOOL},Ysgol y Backup,primary,661\n", encoding="utf-8")
+    assert instance.porth("schools", "import", str(register)).returncode == 0
+    exports = tmp_path / "exports"
+    write_export(exports / SCHOOL, [learner_row(n, school=SCHOOL) for n in range(1, 6)],
+                 [staff_row("S1", "Evans", "Ann", school=SCHOOL)])
+    first = instance.porth("provision", str(exports))
+    assert f"{SCHOOL}: succeeded, 6 created" in first.stdout, first.stdout + first.stderr
+    return exports
+
+
 @pytest.fixture
 def loaded(instances, tmp_path):
     """A provisioned instance whose teacher has signed in once to a registered service."""
     original = instances("var")
-    assert original.porth("directory", "start").returncode == 0
-    register = tmp_path / "schools.csv"
-    register.write_text(f"dfes,name,type,la_code\n{SCHOOL},Ysgol y Backup,primary,661\n", encoding="utf-8")
-    assert original.porth("schools", "import", str(register)).returncode == 0
-    exports = tmp_path / "exports"
-    write_export(exports / SCHOOL, [learner_row(n, school=SCHOOL) for n in range(1, 6)],
-                 [staff_row("S1", "Evans", "Ann", school=SCHOOL)])
-    first = original.porth("provision", str(exports))
-    assert f"{SCHOOL}: succeeded, 6 created" in first.stdout, first.stdout + first.stderr
+    exports = provisioned(original, tmp_path)
     runtime = build_runtime(original.settings())
     try:
         teacher = next(runtime.store.iter_accounts(school=SCHOOL, kind=AccountKind.STAFF))
@@ -244,3 +254,31 @@ def test_a_backup_refuses_a_folder_in_use_and_a_full_disk_leaves_no_backup(loade
     lines = limited.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"porth: backup failed, nothing was kept at {target}: "), lines
     assert not target.exists() and not (tmp_path / "full.partial").exists()
+
+
+def test_with_postgresql_the_backup_holds_a_pg_dump_that_restores_into_a_fresh_database(instances, tmp_path):
+    databases = _postgres_database(), _postgres_database()
+    first_url, second_url = (next(database) for database in databases)
+    try:
+        original = instances("var", first_url)
+        assert original.porth("db", "upgrade").returncode == 0
+        exports = provisioned(original, tmp_path)
+        runtime_metadata(original)  # served once: the web app makes the IdP's and the portal's keys
+        backup_dir = tmp_path / "backup"
+        made = original.porth("backup", str(backup_dir))
+        assert made.returncode == 0, made.stderr
+        manifest = json.loads((backup_dir / "manifest.json").read_text())
+        assert "pg_dump" in manifest["files"]["operational.pgdump"]["what"]
+        assert original.porth("directory", "stop").returncode == 0
+
+        fresh = instances("restored", second_url)
+        restored = fresh.porth("restore", str(backup_dir))
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert fresh.porth("directory", "start").returncode == 0
+        status = fresh.porth("status", "--school", SCHOOL)  # the workflow runs came back with the database
+        assert "learners        succeeded" in status.stdout and "5 created" in status.stdout, status.stdout
+        again = fresh.porth("provision", str(exports))
+        assert f"{SCHOOL}: succeeded, no change" in again.stdout, again.stdout + again.stderr
+    finally:
+        for database in databases:
+            database.close()
