@@ -293,6 +293,10 @@ def restore(settings: Settings, source: Path, force: bool = False) -> RestoreRep
         other = next(iter(sorted(name for name in backed_up if name.startswith("operational."))), "none")
         raise BackupError(f"the backup's operational database is {other}, but these settings need {dump_name} "
                           "(PORTH_DATABASE__URL names the other kind): nothing was restored")
+    backed_up_base = manifest.get("base_dn")
+    if embedded and backed_up_base != settings.ldap.base_dn:
+        raise BackupError(f"the backup's directory is {backed_up_base}, these settings' base DN is "
+                          f"{settings.ldap.base_dn}: set PORTH_LDAP__BASE_DN={backed_up_base}; nothing was restored")
     slapd = private_slapd_for(with_secrets_placeholder(settings)) if embedded else None
     if slapd is not None and slapd.is_running:
         raise BackupError(f"the private slapd runs (pid {slapd.pid()}): stop it with `porth directory stop` "
@@ -302,29 +306,35 @@ def restore(settings: Settings, source: Path, force: bool = False) -> RestoreRep
         raise BackupError(f"{settings.var_dir} already holds data ({'; '.join(replaced)}): restore into a fresh "
                           "data folder, or give --force to replace it; nothing was restored")
     notes: list[str] = []
-    with _private_files():
-        if replaced:
+    restored: list[str] = []
+    try:
+        with _private_files():
+            if replaced:
+                for secret in SECRET_FILES:
+                    (settings.secrets_dir / secret.name).unlink(missing_ok=True)
+                if slapd is not None:
+                    shutil.rmtree(slapd.root, ignore_errors=True)
+                remove_database(settings.database_url)
+            settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             for secret in SECRET_FILES:
-                (settings.secrets_dir / secret.name).unlink(missing_ok=True)
-            if slapd is not None:
-                shutil.rmtree(slapd.root, ignore_errors=True)
-            remove_database(settings.database_url)
-        settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        restored = []
-        for name in sorted(backed_up):
-            if name.startswith(f"{SECRETS}/"):
-                target = settings.secrets_dir / Path(name).name
-                _write_synced(target, (source / name).read_bytes())
-                restored.append(f"secret {Path(name).name}")
-        full = with_secrets(settings)  # reads the secrets just restored
-        if embedded:
-            load_directory(private_slapd_for(full), source / DIRECTORY_LDIF)
-            restored.append(f"the directory ({manifest.get('base_dn', settings.ldap.base_dn)})")
-        else:
-            notes.append(f"the directory is external ({settings.ldap.url}): load its LDIF there with slapadd "
-                         "(slapd stopped) before starting Porth")
-        load_database(full.database_url, source / dump_name)
-        restored.append("the operational database")
+                name = f"{SECRETS}/{secret.name}"
+                if name in backed_up:
+                    _write_synced(settings.secrets_dir / secret.name, (source / name).read_bytes())
+                    restored.append(f"secret {secret.name}")
+            full = with_secrets(settings)  # reads the secrets just restored
+            if embedded:
+                load_directory(private_slapd_for(full), source / DIRECTORY_LDIF)
+                restored.append(f"the directory ({settings.ldap.base_dn})")
+            else:
+                notes.append(f"the directory is external ({settings.ldap.url}): load its LDIF there with slapadd "
+                             "(slapd stopped) before starting Porth")
+            load_database(full.database_url, source / dump_name)
+            restored.append("the operational database")
+    except (OSError, DirectoryError, OperationalStoreError) as exc:
+        done = f" (restored so far: {', '.join(restored)})" if restored else ""
+        reason = f"{exc.strerror} ({exc.filename})" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BackupError(f"restore failed, {settings.var_dir} is incomplete{done}: {reason}; fix that and run "
+                          f"`porth restore --force {source}` again") from None
     return RestoreReport(replaced=replaced, restored=restored, notes=notes)
 
 

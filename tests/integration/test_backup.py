@@ -190,6 +190,9 @@ def test_a_damaged_backup_or_one_without_a_secret_is_refused_and_nothing_is_rest
     assert original.porth("directory", "stop").returncode == 0
     fresh = instances("restored")
 
+    elsewhere = run_porth(["restore", str(backup_dir)], {**fresh.env, "PORTH_LDAP__BASE_DN": "dc=elsewhere"})
+    assert elsewhere.returncode == 1 and f"set PORTH_LDAP__BASE_DN={BASE}; nothing was restored" in elsewhere.stderr
+
     ldif = backup_dir / "directory.ldif"
     good = ldif.read_bytes()
     ldif.write_bytes(good.replace(b"Evans", b"Evanz"))
