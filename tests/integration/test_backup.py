@@ -285,3 +285,18 @@ def test_with_postgresql_the_backup_holds_a_pg_dump_that_restores_into_a_fresh_d
     finally:
         for database in databases:
             database.close()
+
+
+def test_a_manifest_naming_a_file_outside_the_backup_is_refused(instances, tmp_path):
+    """A restore writes only what the backup holds: a manifest may not point it at other files."""
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("not part of any backup")
+    (crafted / "manifest.json").write_text(json.dumps({"format": 1, "files": {
+        "../elsewhere.txt": {"what": "?", "sha256": "0" * 64}}}))
+    fresh = instances("restored")
+    refused = fresh.porth("restore", str(crafted))
+    assert refused.returncode == 1
+    assert "names a file outside the backup (../elsewhere.txt): nothing was restored" in refused.stderr
+    assert not fresh.var_dir.exists()
