@@ -1,11 +1,12 @@
 """The private slapd's data as LDIF: slapcat for a backup, slapadd for a restore.
 
 slapcat reads the MDB database in one read transaction, so its LDIF is consistent while slapd
-runs and writes (back-mdb: readers never block and never see half a write; OpenLDAP's
-slapcat(8) says so of back-mdb alone). It is run with -F on the instance's own cn=config, so it
-reads the same database slapd serves. The LDIF keeps every operational attribute slapd stores
-(entryUUID, entryCSN, the ppolicy lock-out and lastbind times, the Argon2 hashes): an account
-restored is the same account, and the persistent NameIDs made from its id are the same.
+runs and writes (back-mdb: readers never block and never see half a write; slapcat(8): "It is
+always safe to run slapcat with the slapd-mdb(5) ... backends"). It is run with -F on the
+instance's own cn=config, so it reads the same database slapd serves. The LDIF keeps every
+operational attribute slapd stores (entryUUID, entryCSN, the ppolicy lock-out and lastbind
+times, the Argon2 hashes): an account restored is the same account, and the persistent NameIDs
+made from its id are the same.
 
 cn=config itself is not in the LDIF: a restore builds it fresh from Porth's template
 (PrivateSlapd.configure) with the restored bind password, then slapadds the data into the
