@@ -31,12 +31,15 @@ def _quoted(text: str) -> str:
     return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
 
 
+HEALTH_CHECKS = frozenset({"/healthz", "/livez", "/readyz"})  # webui/health.py
+
+
 class AccessLogger(Logger):
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled:
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
-        if environ.get("PATH_INFO") == "/healthz" and str(status) == "200":
+        if environ.get("PATH_INFO") in HEALTH_CHECKS and str(status) == "200":
             return  # a load balancer's (or `porth demo`'s) health checks every few seconds; a failing one is logged
         sent = getattr(resp, "sent", None)
         remote = environ.get("REMOTE_ADDR", "-")
