@@ -4,7 +4,12 @@ the part that does not."""
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +17,7 @@ import pytest
 
 from directory.slapd import PrivateSlapd
 from idp.signing import generate_signing_pair, load_signing_key
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port, porth_env
 from tests.integration.conftest import BASE_DN, ROOT_DN, make_store
 from tests.integration.idp_fixtures import make_porth
 from tests.integration.test_operational_store import POSTGRES_ADMIN, _postgres_database
@@ -111,3 +116,23 @@ def test_a_signing_key_whose_certificate_is_out_of_date_is_unusable(tmp_path):
     health.check_signing_key(key)  # signs, and its certificate verifies the signature
     with pytest.raises(health.SigningKeyUnusable, match="not now"):
         health.check_signing_key(key, now=datetime.now(UTC) + timedelta(days=3651))
+
+
+def test_directory_run_exits_when_its_slapd_dies(tmp_path):
+    """A container running `porth directory run` is restarted only if the command exits."""
+    env = porth_env(tmp_path / "var", PORTH_LDAP__EMBEDDED_PORT=str(free_port()), PORTH_LDAP__EMBEDDED_NO_SYNC="true")
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "directory", "run"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        started = process.stdout.readline()  # blocks until the command says slapd runs (or exits)
+        found = re.search(r"\(pid (\d+)\)", started)
+        assert found, started + process.stderr.read()
+        os.kill(int(found.group(1)), signal.SIGKILL)
+        assert process.wait(timeout=10) == 1  # within seconds, not never
+        assert process.stderr.read().strip().splitlines()[-1].endswith("exited; stopping so that it is restarted")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        PrivateSlapd(root=tmp_path / "var" / "slapd", host="127.0.0.1", port=0, suffix=BASE_DN,
+                     root_dn=ROOT_DN, root_password="-").stop()  # should the test fail with slapd still up
