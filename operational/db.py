@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,13 +14,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ClauseElement, Dialect, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Dialect, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
+
+MIGRATION_LOCK = "porth db upgrade"  # the advisory lock's name (PostgreSQL)
 
 
 class OperationalStoreError(Exception):
@@ -74,8 +77,6 @@ class Database:
         read-check-write (a quota) cannot interleave with another worker's. PostgreSQL: an
         advisory transaction lock. SQLite: its one write lock, taken by a write that changes
         nothing (pysqlite starts the transaction only at the first write, after the reads)."""
-        from sqlalchemy import text
-
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
@@ -92,7 +93,12 @@ class Database:
         """Bring the schema to the newest migration (idempotent)."""
         config = self._alembic_config()
         try:
-            with self.engine.begin() as connection:
+            with self._migration_lock(), self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Held to the end of this transaction, which is alembic's: a second process waits
+                    # here, then finds the schema at head and does nothing.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                       {"key": MIGRATION_LOCK})
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
@@ -101,6 +107,27 @@ class Database:
             ) from None
         except SQLAlchemyError as exc:
             raise OperationalStoreError(f"migrating {_redacted(self.url)} failed: {exc}") from None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Several processes starting at once (web nodes, the scheduler) each run `porth db
+        upgrade`: without a lock two of them created the same tables and one failed (issue 17:
+        2 of 3 trials). PostgreSQL takes an advisory lock in migrate(); a SQLite file is locked
+        with flock on a file beside it (SQLite's own write lock is taken only at the first write,
+        after alembic has read the revision)."""
+        path = self._sqlite_path()
+        if path is None:
+            yield
+            return
+        with path.with_name(path.name + ".migrating").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+
+    def _sqlite_path(self) -> Path | None:
+        if not self.url.startswith("sqlite"):
+            return None
+        path = self.url.split("///", 1)[-1]
+        return Path(path) if path and path != ":memory:" and self.url != "sqlite://" else None
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
