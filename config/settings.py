@@ -403,6 +403,8 @@ class Settings(BaseSettings):
     graph: GraphSettings = GraphSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one line a record; json: one JSON object a line, for a log collector (webui/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(

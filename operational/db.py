@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from importlib.resources import files
@@ -21,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
+log = logging.getLogger("porth.database")
 
 MIGRATION_LOCK = "porth db upgrade"  # the advisory lock's name (PostgreSQL)
 
@@ -210,6 +212,10 @@ class KeptConnections:
                 lost = self.engine.dialect.is_disconnect(exc, connection, cursor)
                 self._roll_back(connection, lost)
                 if lost and attempt == 1:
+                    # Handled: one line, not a traceback (issue 17 point 5: a restart of the
+                    # database server is news for an operator, not an error of Porth's).
+                    log.warning("the operational database dropped a connection (%s); reconnecting",
+                                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
                     continue
                 raise DBAPIError.instance(None, None, exc, self._driver_error,
                                           ismulti=False, connection_invalidated=lost) from None
@@ -240,5 +246,7 @@ class KeptConnections:
         self._local.connection = None
         with self._lock:
             self._opened = [c for c in self._opened if c is not connection]
+        # invalidate(), not close(): closing hands a dead connection back to the pool, which
+        # rolls it back, fails, and logs that failure as an ERROR with two tracebacks.
         with contextlib.suppress(self._driver_error):
-            connection.close()
+            connection.invalidate()

@@ -24,6 +24,7 @@ from idp.sso_session import SESSION_KEY as SSO_SESSION_KEY
 from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
 from webui import health
 from webui.error_pages import init_error_pages
+from webui.logs import init_request_ids
 from webui.portal import init_portal
 from webui.school_counts import SchoolCounts
 
@@ -63,6 +64,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions["porth"] = runtime
     app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
 
+    init_request_ids(app)  # first: every line of the request, a refused one's too, carries its id
     app.before_request(_refuse_a_body_too_large)  # before CSRF protection reads any form
     Babel(app, locale_selector=_language)
     _translate_templates_once_per_render(app)
