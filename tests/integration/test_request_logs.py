@@ -16,9 +16,10 @@ import uuid
 
 import pytest
 
+from directory.slapd import PrivateSlapd
 from operational.db import Database, KeptConnections
 from tests.conftest import ROOT, free_port, porth_env, wait_until_answering
-from tests.integration.conftest import staff
+from tests.integration.conftest import BASE_DN, ROOT_DN, make_store, staff
 from tests.integration.idp_fixtures import PASSWORD
 from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
 from tests.integration.test_operational_store import POSTGRES_ADMIN, _postgres_database
@@ -136,3 +137,24 @@ def test_a_traceback_in_json_stays_inside_its_line():
     assert "\n" not in line
     parsed = json.loads(line)
     assert parsed["message"] == "it failed" and "ValueError: boom" in parsed["exception"]
+
+
+def test_a_handled_directory_reconnect_is_one_warning_not_a_traceback(tmp_path, now, caplog):
+    server = PrivateSlapd(root=tmp_path / "slapd", host="127.0.0.1", port=free_port(), suffix=BASE_DN,
+                          root_dn=ROOT_DN, root_password="reconnect-secret", no_sync=True)
+    server.start()
+    try:
+        store = make_store(server)
+        store.initialise()
+        created = store.add_account(staff(), now)
+        server.stop()
+        server.start()  # the pooled connection died with the old slapd
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            assert store.find_by_username(created.username).id == created.id  # handled: read on a new one
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert [(r.levelname, r.name) for r in warnings] == [("WARNING", "directory.ldap.connections")]
+        assert "reconnected and done on a fresh connection" in warnings[0].getMessage() and warnings[0].exc_info is None
+        store.close()
+    finally:
+        server.stop()
