@@ -110,6 +110,12 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
     shared = job.lock if isinstance(job, SharedWriter) else None
     # Several jobs of one scheduler process share a lock: each holds it under its own name.
     shared_holder = f"{holder} {name}"
+    # From the moment the job's lock is taken: a wait for the shared lock (up to WRITER_PATIENCE)
+    # is longer than a lease, and the job's own lock must outlast it. The shared lock is renewed
+    # only once it is held (renew_lock changes only a lock of its holder's).
+    heartbeat = Heartbeat(lambda: _renew(context.db, name, holder, shared, shared_holder, clock(), lease),
+                          lease.total_seconds() / 3)
+    heartbeat.start()
     try:
         if shared is not None and not _wait_for(context, shared, shared_holder, clock, lease, sleep):
             run_id = job_runs.start_run(context.db, name, context.now, trigger, holder)
@@ -119,6 +125,7 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
             return job_runs.get_run(context.db, run_id)
         return _run(name, job, context, trigger, holder, shared, shared_holder, lease, clock)
     finally:
+        heartbeat.stop()
         if shared is not None:
             job_runs.release_lock(context.db, shared, shared_holder)
         job_runs.release_lock(context.db, name, holder)
@@ -154,9 +161,6 @@ def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, sh
 
     context.keep_alive = keep_alive
     run_id = job_runs.start_run(context.db, name, context.now, trigger, holder)
-    heartbeat = Heartbeat(lambda: _renew(context.db, name, holder, shared, shared_holder, clock(), lease),
-                          lease.total_seconds() / 3)
-    heartbeat.start()
     try:
         result = job(context)
         job_runs.finish_run(context.db, run_id, result.outcome, clock(), result.counts, result.errors, result.note)
@@ -167,8 +171,6 @@ def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, sh
     except Exception as exc:
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
-    finally:
-        heartbeat.stop()
     return job_runs.get_run(context.db, run_id)
 
 

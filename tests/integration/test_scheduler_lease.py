@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -119,3 +120,27 @@ def test_the_lease_is_two_minutes_at_most_and_a_setting():
     assert load_settings(jobs={"lease_seconds": 5}).jobs.lease_seconds == 5
     with pytest.raises(Exception, match="PORTH_JOBS__LEASE_SECONDS"):
         load_settings(jobs={"lease_seconds": 1800})
+
+
+def test_a_job_waiting_for_a_shared_lock_keeps_its_own_beyond_one_lease(db):
+    """A Microsoft 365 job waits up to 20 minutes for the tenant's one writer (issue 14): its own
+    lock, a 2-minute lease, must not run out meanwhile, or a second scheduler would start it too."""
+    from jobs.framework import SharedWriter
+
+    lease = timedelta(seconds=0.6)
+    assert job_runs.take_lock(db, "m365-writer", "other-host:7 graph-full-sync", datetime.now(UTC),
+                              timedelta(hours=1))
+    results: list = []
+    waiting = threading.Thread(target=lambda: results.append(run_job(
+        "graph-sync", SharedWriter("m365-writer", lambda _c: JobResult(counts={"synced": 1})),
+        JobContext(store=None, db=db, now=datetime.now(UTC)), lease=lease, clock=lambda: datetime.now(UTC),
+        sleep=lambda _seconds: time.sleep(0.05))))
+    waiting.start()
+    try:
+        first_expiry = _until(lambda: _lock_expiry(db, "graph-sync"), 10, "the job never took its lock")
+        _until(lambda: datetime.now(UTC) > first_expiry + lease, 10, "the clock did not pass the first lease")
+        assert not job_runs.take_lock(db, "graph-sync", "other-host:7", datetime.now(UTC), lease)  # still its own
+    finally:
+        job_runs.release_lock(db, "m365-writer", "other-host:7 graph-full-sync")
+        waiting.join(timeout=20)
+    assert results[0].outcome is JobOutcome.SUCCEEDED and results[0].counts == {"synced": 1}
