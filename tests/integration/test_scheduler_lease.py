@@ -127,7 +127,7 @@ def test_a_job_waiting_for_a_shared_lock_keeps_its_own_beyond_one_lease(db):
     lock, a 2-minute lease, must not run out meanwhile, or a second scheduler would start it too."""
     from jobs.framework import SharedWriter
 
-    lease = timedelta(seconds=0.6)
+    lease = LEASE
     assert job_runs.take_lock(db, "m365-writer", "other-host:7 graph-full-sync", datetime.now(UTC),
                               timedelta(hours=1))
     results: list = []
