@@ -313,8 +313,10 @@ class JobsSettings(_Section):
     lifecycle_hour: int = Field(default=2, ge=0, le=23)
     # L-4: a deletion run that would delete more than this holds until confirmed.
     max_deletions_per_run: int = Field(default=500, ge=1)
-    # A job's lock lasts this long; a scheduler that died frees its jobs after it.
-    lock_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # A job's lock is a lease this long, renewed by a heartbeat every third of it while the job
+    # runs: a scheduler that died (killed, its machine gone) frees its jobs this long after its last
+    # heartbeat, and its run is then marked failed (issue 17: a 30-minute lock held up A-5's 10 minutes).
+    lease_seconds: int = Field(default=120, ge=1, le=120)
 
 
 class GraphSettings(_Section):
@@ -401,6 +403,8 @@ class Settings(BaseSettings):
     graph: GraphSettings = GraphSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text: one line a record; json: one JSON object a line, for a log collector (webui/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(

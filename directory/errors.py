@@ -48,7 +48,13 @@ class UsernameUnavailable(DirectoryError):
 
 
 class InvalidCredentials(DirectoryError):
-    """Wrong username or password, or a locked account: deliberately not told apart."""
+    """Wrong username or password, or a locked account: deliberately not told apart to the person
+    signing in. `account_id` is the account the username matched (None when it matched none), for
+    the log only: an operator following up failures needs to know whose (issue 17 point 5)."""
+
+    def __init__(self, message: str, account_id: str | None = None):
+        super().__init__(message)
+        self.account_id = account_id
 
 
 class SlapdError(DirectoryError):

@@ -21,6 +21,7 @@ from entrypoints.runtime import Runtime
 from jobs.framework import Job, JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
+from operational import job_runs
 from operational.job_runs import JobRunSummary
 
 log = logging.getLogger("porth.scheduler")
@@ -85,7 +86,7 @@ def run_now(runtime: Runtime, name: str, trigger: str = "by hand", confirmed: bo
     context = JobContext(store=runtime.store, db=runtime.db, now=now or datetime.now(UTC),
                          settings=JobSettings(max_deletions_per_run=settings.jobs.max_deletions_per_run),
                          confirmed=confirmed)
-    return run_job(name, scheduled.job, context, trigger=trigger, lease=timedelta(minutes=settings.jobs.lock_minutes),
+    return run_job(name, scheduled.job, context, trigger=trigger, lease=timedelta(seconds=settings.jobs.lease_seconds),
                    clock=lambda: datetime.now(UTC))
 
 
@@ -100,8 +101,21 @@ def scheduled_run(name: str) -> None:
     run_now(_RUNTIME, name, trigger="schedule")
 
 
+DEAD_RUNS_CHECK = "dead-runs"  # not a job of its own (no run record): a look at the runs every minute
+
+
+def scheduled_dead_runs_check() -> None:
+    """Mark failed the runs whose scheduler died, within a minute of its lease running out, not
+    only when their job next runs (a daily job's would say "running" for a day)."""
+    if _RUNTIME is None:
+        raise RuntimeError("scheduled_dead_runs_check runs inside `porth scheduler` only")
+    for run in job_runs.fail_dead_runs(_RUNTIME.db, datetime.now(UTC)):
+        log.warning("job %s: run %d marked failed: %s", run.job, run.id, run.note)
+
+
 def build_scheduler(runtime: Runtime, blocking: bool = True):
     """The scheduler with every job (re)written into the database job store."""
+    from apscheduler.jobstores.memory import MemoryJobStore
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -109,11 +123,16 @@ def build_scheduler(runtime: Runtime, blocking: bool = True):
     global _RUNTIME  # noqa: PLW0603 - APScheduler's jobs find the runtime only at module level (above)
     _RUNTIME = runtime
     kind = BlockingScheduler if blocking else BackgroundScheduler
-    scheduler = kind(jobstores={"default": SQLAlchemyJobStore(engine=runtime.db.engine)}, timezone=TIMEZONE,
+    # The dead-runs check is this process's own, kept in memory: only the jobs are shared in the database.
+    scheduler = kind(jobstores={"default": SQLAlchemyJobStore(engine=runtime.db.engine),
+                                "process": MemoryJobStore()}, timezone=TIMEZONE,
                      job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
     for job in scheduled_jobs(runtime.settings):
         scheduler.add_job(scheduled_run, job.trigger, args=[job.name], id=job.name, name=job.description,
                           replace_existing=True)
+    scheduler.add_job(scheduled_dead_runs_check, IntervalTrigger(minutes=1, timezone=TIMEZONE), id=DEAD_RUNS_CHECK,
+                      name="runs whose scheduler stopped while they ran: marked failed", jobstore="process",
+                      replace_existing=True)
     return scheduler
 
 

@@ -414,8 +414,10 @@ def sign_in():
         return _sign_in_form(pending, token, username, error, 429)
     try:
         account = provider.directory.authenticate(username, password)
-    except directory_errors.InvalidCredentials:
-        log.info("sign-in failed from %s", address)
+    except directory_errors.InvalidCredentials as failed:
+        # The account's id, never what was typed: a username that matched no account may be a
+        # password typed in the wrong box, and a UPN is never logged (M-3).
+        log.info("sign-in failed: account %s, from %s", failed.account_id or "(no account matched)", address)
         return _sign_in_form(pending, token, username, _("The username or password is not right"))
     except BaseException:
         provider.throttle.not_checked(username, address)

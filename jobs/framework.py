@@ -4,7 +4,9 @@ Every job has its own lock (its name: a second scheduler finds it held and skips
 that writes where others write too (the Microsoft 365 jobs: each cloud account must have one
 writer at a time, issue 14) is a `SharedWriter`: besides its own lock it holds the lock it
 shares, waiting for it a while if another job holds it, so those jobs run one after another,
-never side by side. Both locks are leases, renewed while the job runs (`JobContext.keep_alive`).
+never side by side. Both locks are leases, renewed by a heartbeat thread while the job runs (and
+by `JobContext.keep_alive`, which a long job calls); a run whose scheduler died, its lease out, is
+marked failed by the next scheduler to look (`job_runs.fail_dead_runs`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,19 +93,29 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+DEFAULT_LEASE = timedelta(minutes=2)  # config.settings.JobsSettings.lease_seconds
+
+
 def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
-            lease: timedelta = timedelta(minutes=30),
+            lease: timedelta = DEFAULT_LEASE,
             clock: Callable[[], datetime] | None = None,
             sleep: Callable[[float], None] = time.sleep) -> JobRunSummary | None:
     """Run the job unless another scheduler holds it (then None). A failure is recorded, not raised."""
     holder = this_process()
+    clock = clock or (lambda: context.now)
+    _fail_dead_runs(context.db, clock())
     if not job_runs.take_lock(context.db, name, holder, context.now, lease):
         log.info("job %s: held by %s, skipped", name, job_runs.lock_holder(context.db, name, context.now))
         return None
-    clock = clock or (lambda: context.now)
     shared = job.lock if isinstance(job, SharedWriter) else None
     # Several jobs of one scheduler process share a lock: each holds it under its own name.
     shared_holder = f"{holder} {name}"
+    # From the moment the job's lock is taken: a wait for the shared lock (up to WRITER_PATIENCE)
+    # is longer than a lease, and the job's own lock must outlast it. The shared lock is renewed
+    # only once it is held (renew_lock changes only a lock of its holder's).
+    heartbeat = Heartbeat(lambda: _renew(context.db, name, holder, shared, shared_holder, clock(), lease),
+                          lease.total_seconds() / 3)
+    heartbeat.start()
     try:
         if shared is not None and not _wait_for(context, shared, shared_holder, clock, lease, sleep):
             run_id = job_runs.start_run(context.db, name, context.now, trigger, holder)
@@ -112,6 +125,7 @@ def run_job(name: str, job: Job, context: JobContext, trigger: str = "schedule",
             return job_runs.get_run(context.db, run_id)
         return _run(name, job, context, trigger, holder, shared, shared_holder, lease, clock)
     finally:
+        heartbeat.stop()
         if shared is not None:
             job_runs.release_lock(context.db, shared, shared_holder)
         job_runs.release_lock(context.db, name, holder)
@@ -158,3 +172,43 @@ def _run(name: str, job: Job, context: JobContext, trigger: str, holder: str, sh
         log.exception("job %s failed", name)
         job_runs.finish_run(context.db, run_id, JobOutcome.FAILED, clock(), {}, [], f"{type(exc).__name__}: {exc}")
     return job_runs.get_run(context.db, run_id)
+
+
+def _renew(db: Database, name: str, holder: str, shared: str | None, shared_holder: str, now: datetime,
+           lease: timedelta) -> None:
+    if not job_runs.renew_lock(db, name, holder, now, lease):
+        log.warning("job %s: its lease ran out before its heartbeat (the database was out of reach?); "
+                    "another scheduler may run it too", name)
+    if shared is not None:
+        job_runs.renew_lock(db, shared, shared_holder, now, lease)
+
+
+def _fail_dead_runs(db: Database, now: datetime) -> None:
+    for run in job_runs.fail_dead_runs(db, now):
+        log.warning("job %s: run %d marked failed: %s", run.job, run.id, run.note)
+
+
+class Heartbeat:
+    """Renews a running job's leases every `every` seconds, on a thread of its own, whatever the
+    job does meanwhile (a directory read that takes minutes, a wait for Microsoft Graph): the lease
+    then outlives the process by at most one lease, not by a job's whole length (issue 17 point 4)."""
+
+    def __init__(self, beat: Callable[[], None], every: float):
+        self._beat, self._every = beat, every
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every):
+            try:
+                self._beat()
+            except Exception:  # a missed beat (the database away) is retried at the next
+                log.warning("job heartbeat: renewing the lease failed; retried in %.0f s", self._every,
+                            exc_info=log.isEnabledFor(logging.DEBUG))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,13 +15,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ClauseElement, Dialect, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Dialect, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 T = TypeVar("T")
+log = logging.getLogger("porth.database")
+
+MIGRATION_LOCK = "porth db upgrade"  # the advisory lock's name (PostgreSQL)
 
 
 class OperationalStoreError(Exception):
@@ -74,8 +79,6 @@ class Database:
         read-check-write (a quota) cannot interleave with another worker's. PostgreSQL: an
         advisory transaction lock. SQLite: its one write lock, taken by a write that changes
         nothing (pysqlite starts the transaction only at the first write, after the reads)."""
-        from sqlalchemy import text
-
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
@@ -92,7 +95,12 @@ class Database:
         """Bring the schema to the newest migration (idempotent)."""
         config = self._alembic_config()
         try:
-            with self.engine.begin() as connection:
+            with self._migration_lock(), self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Held to the end of this transaction, which is alembic's: a second process waits
+                    # here, then finds the schema at head and does nothing.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                                       {"key": MIGRATION_LOCK})
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
@@ -101,6 +109,27 @@ class Database:
             ) from None
         except SQLAlchemyError as exc:
             raise OperationalStoreError(f"migrating {_redacted(self.url)} failed: {exc}") from None
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Several processes starting at once (web nodes, the scheduler) each run `porth db
+        upgrade`: without a lock two of them created the same tables and one failed (issue 17:
+        2 of 3 trials). PostgreSQL takes an advisory lock in migrate(); a SQLite file is locked
+        with flock on a file beside it (SQLite's own write lock is taken only at the first write,
+        after alembic has read the revision)."""
+        path = self._sqlite_path()
+        if path is None:
+            yield
+            return
+        with path.with_name(path.name + ".migrating").open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            yield
+
+    def _sqlite_path(self) -> Path | None:
+        if not self.url.startswith("sqlite"):
+            return None
+        path = self.url.split("///", 1)[-1]
+        return Path(path) if path and path != ":memory:" and self.url != "sqlite://" else None
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
@@ -183,6 +212,10 @@ class KeptConnections:
                 lost = self.engine.dialect.is_disconnect(exc, connection, cursor)
                 self._roll_back(connection, lost)
                 if lost and attempt == 1:
+                    # Handled: one line, not a traceback (issue 17 point 5: a restart of the
+                    # database server is news for an operator, not an error of Porth's).
+                    log.warning("the operational database dropped a connection (%s); reconnecting",
+                                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
                     continue
                 raise DBAPIError.instance(None, None, exc, self._driver_error,
                                           ismulti=False, connection_invalidated=lost) from None
@@ -213,5 +246,7 @@ class KeptConnections:
         self._local.connection = None
         with self._lock:
             self._opened = [c for c in self._opened if c is not connection]
+        # invalidate(), not close(): closing hands a dead connection back to the pool, which
+        # rolls it back, fails, and logs that failure as an ERROR with two tracebacks.
         with contextlib.suppress(self._driver_error):
-            connection.close()
+            connection.invalidate()

@@ -60,6 +60,40 @@ def take_lock(db: Database, job: str, holder: str, now: datetime, lease: timedel
         return taken.rowcount == 1  # type: ignore[attr-defined]
 
 
+def renew_lock(db: Database, job: str, holder: str, now: datetime, lease: timedelta) -> bool:
+    """The holder's heartbeat: its lease runs to now + lease again. False if it no longer holds
+    the job (its lease ran out and another scheduler took it)."""
+    with db.session() as session, session.begin():
+        renewed = session.execute(update(JobLock).where(JobLock.job == job, JobLock.holder == holder)
+                                  .values(expires_at=now + lease))
+        return renewed.rowcount == 1  # type: ignore[attr-defined]  # an UPDATE's CursorResult (take_lock)
+
+
+DEAD_RUN_NOTE = "the scheduler stopped while it ran"
+
+
+def fail_dead_runs(db: Database, now: datetime, note: str = DEAD_RUN_NOTE) -> list[JobRunSummary]:
+    """Runs still "running" whose scheduler is gone: a run is started only by the holder of its
+    job's lock, who renews it while the run lasts, so a running run whose holder no longer holds
+    the lock (lease out, or taken by another) will never finish. Marked failed with the note,
+    ended now; returned."""
+    with db.session() as session, session.begin():
+        running = list(session.scalars(select(JobRun).where(JobRun.outcome == JobOutcome.RUNNING)))
+        if not running:
+            return []
+        locks = {lock.job: lock for lock in session.scalars(
+            select(JobLock).where(JobLock.job.in_({run.job for run in running})))}
+        dead = []
+        for run in running:
+            lock = locks.get(run.job)
+            if lock and lock.holder == run.holder and lock.expires_at is not None and lock.expires_at >= now:
+                continue
+            run.outcome, run.ended_at, run.note = JobOutcome.FAILED, now, note
+            dead.append(run)
+        session.flush()
+        return [_summary(run) for run in dead]
+
+
 def release_lock(db: Database, job: str, holder: str) -> None:
     with db.session() as session, session.begin():
         session.execute(update(JobLock).where(JobLock.job == job, JobLock.holder == holder)

@@ -18,6 +18,8 @@ import time
 
 from gunicorn.glogging import Logger
 
+from webui import logs
+
 
 def _without_query(target: str) -> str:
     return target.split("?", 1)[0]
@@ -31,12 +33,31 @@ def _quoted(text: str) -> str:
     return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
 
 
+HEALTH_CHECKS = frozenset({"/healthz", "/livez", "/readyz"})  # webui/health.py
+
+
+def _request_id_of(resp) -> str | None:
+    """The id the app gave the request (its X-Request-ID response header, set by webui/logs.py)."""
+    for name, value in getattr(resp, "headers", None) or ():
+        if name.lower() == "x-request-id":
+            return _quoted(value)
+    return None
+
+
 class AccessLogger(Logger):
+    def setup(self, cfg) -> None:
+        """gunicorn's own lines (its error log and this access log) as JSON too when
+        PORTH_LOG_FORMAT=json, so a collector reads every line of the process the same way."""
+        super().setup(cfg)
+        if logs.chosen_format == "json":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                handler.setFormatter(logs.JsonFormatter())
+
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled:
             return
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
-        if environ.get("PATH_INFO") == "/healthz" and str(status) == "200":
+        if environ.get("PATH_INFO") in HEALTH_CHECKS and str(status) == "200":
             return  # a load balancer's (or `porth demo`'s) health checks every few seconds; a failing one is logged
         sent = getattr(resp, "sent", None)
         remote = environ.get("REMOTE_ADDR", "-")
@@ -46,9 +67,11 @@ class AccessLogger(Logger):
         referer = _quoted(_without_query(environ.get("HTTP_REFERER", "-")))
         agent = _quoted(environ.get("HTTP_USER_AGENT", "-"))
         size = sent if sent is not None else "-"
+        request_id = _request_id_of(resp)
+        # The request id last (webui/logs.py): the fields before it are Apache's combined format's.
         line = (f'{remote} - - {stamp} "{method} {path} {protocol}" {status} {size} "{referer}" "{agent}" '
-                f"{request_time.seconds:d}.{request_time.microseconds:06d}")
+                f"{request_time.seconds:d}.{request_time.microseconds:06d} {request_id or '-'}")
         try:
-            self.access_log.info(line)
+            self.access_log.info(line, extra={"request_id": request_id})
         except Exception:  # noqa: BLE001 - as gunicorn's own: a logging failure never fails the request
             self.exception("writing the access log failed")

@@ -22,7 +22,9 @@ from idp.pages import with_language
 from idp.provider import build_identity_provider
 from idp.sso_session import SESSION_KEY as SSO_SESSION_KEY
 from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
+from webui import health
 from webui.error_pages import init_error_pages
+from webui.logs import init_request_ids
 from webui.portal import init_portal
 from webui.school_counts import SchoolCounts
 
@@ -62,6 +64,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions["porth"] = runtime
     app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
 
+    init_request_ids(app)  # first: every line of the request, a refused one's too, carries its id
     app.before_request(_refuse_a_body_too_large)  # before CSRF protection reads any form
     Babel(app, locale_selector=_language)
     _translate_templates_once_per_render(app)
@@ -89,7 +92,11 @@ def create_app(runtime: Runtime) -> Flask:
         settings.var_dir / "cache" / "school-counts.json", settings.web.school_counts_seconds,
         lambda: school_sections(runtime.store))
     app.add_url_rule("/", "schools", schools_page)
-    app.add_url_rule("/healthz", "health", health)
+    # /healthz was the only check before issue 17 (`porth demo` and the tests wait on it): now it
+    # is readiness under its old name, so nothing that polls it is told "ready" with the database gone.
+    app.add_url_rule("/healthz", "health", ready)
+    app.add_url_rule("/readyz", "ready", ready)
+    app.add_url_rule("/livez", "live", live)
     init_error_pages(app)
     app.context_processor(_language_context)
     app.jinja_env.globals["asset"] = _asset_url
@@ -274,9 +281,20 @@ def school_sections(store: DirectoryStore) -> list[dict[str, Any]]:
     return sections
 
 
-def health() -> tuple[dict[str, str], int]:
-    _runtime().store.check()
+def live() -> tuple[dict[str, str], int]:
+    """The process answers (webui/health.py)."""
     return {"status": "ok"}, 200
+
+
+def ready() -> tuple[dict[str, object], int]:
+    """The directory, the operational database and the signing key each usable (webui/health.py)."""
+    runtime = _runtime()
+    key = current_app.extensions["porth.idp"].key
+    return health.readiness({
+        "directory": lambda: health.check_directory(runtime.store),
+        "database": lambda: health.check_database(runtime.db),
+        "signing_key": lambda: health.check_signing_key(key),
+    })
 
 
 def _refuse_a_body_too_large() -> None:

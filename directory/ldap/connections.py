@@ -222,14 +222,19 @@ class ThreadConnection:
         return conn
 
     def run(self, doing: str, operation: Callable[[Any], T]) -> T:
+        dropped: errors.DirectoryUnavailable | None = None
         for attempt in (1, 2):
             try:
                 with mapped_errors(self._config, doing):
-                    return operation(self._connection())
-            except errors.DirectoryUnavailable:
+                    result = operation(self._connection())
+                if dropped is not None:
+                    _log_reconnect(dropped)
+                return result
+            except errors.DirectoryUnavailable as exc:
                 self.drop()
                 if attempt == 2:
                     raise
+                dropped = exc
             except errors.DirectoryError:
                 self.drop()
                 raise
@@ -397,6 +402,13 @@ def _vlv_content_count(exc: python_ldap.LDAPError) -> int | None:
     return next((c.contentCount for c in decoded if isinstance(c, VLVResponseControl)), None)
 
 
+def _log_reconnect(error: errors.DirectoryUnavailable) -> None:
+    """A connection the directory dropped (slapd restarted) was replaced and the work done on the
+    new one: handled, so one WARNING line, not a traceback (issue 17 point 5). A directory that
+    cannot be reached at all is not this: its error is the caller's to report."""
+    _log.warning("%s; reconnected and done on a fresh connection", str(error).strip().splitlines()[0])
+
+
 # -- What the store's modules use -------------------------------------------------------
 class Connections:
     """Porth's service connections: the ldap3 pool for writes and small reads, python-ldap for
@@ -412,14 +424,19 @@ class Connections:
     def search(self, base: str, search_filter: str, attributes: list[str], doing: str,
                base_only: bool = False) -> list[dict[str, Any]]:
         scope = ldap3.BASE if base_only else ldap3.SUBTREE
+        dropped: errors.DirectoryUnavailable | None = None
         for attempt in (1, 2):
             try:
                 with mapped_errors(self.config, doing), self._pool.connection() as conn:
                     conn.search(base, search_filter, scope, attributes=attributes)
-                    return [e["attributes"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
-            except errors.DirectoryUnavailable:
+                    found = [e["attributes"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
+                if dropped is not None:
+                    _log_reconnect(dropped)
+                return found
+            except errors.DirectoryUnavailable as exc:
                 if attempt == 2:  # a read is retried once on a fresh connection (slapd restarted)
                     raise
+                dropped = exc
         raise AssertionError("unreachable")
 
     def paged(self, base: str, search_filter: str, attributes: list[str], doing: str) -> Iterator[dict[str, Any]]:

@@ -64,7 +64,7 @@ class SignInDirectory:
             spend_an_argon2_verification(password)
             raise errors.InvalidCredentials("wrong username or password")
         if not self.password_matches(account.id, password):
-            raise errors.InvalidCredentials("wrong username or password")
+            raise errors.InvalidCredentials("wrong username or password", account_id=account.id)
         return account
 
     def close(self) -> None:

@@ -34,13 +34,16 @@ def settings_of(ctx: click.Context) -> Settings:
     obj = ctx.find_root().ensure_object(dict)
     if "settings" not in obj:
         obj["settings"] = settings_from_environment()
-        configure_logging(obj["settings"].log_level)
+        configure_logging(obj["settings"].log_level, obj["settings"].log_format)
     return obj["settings"]
 
 
-def configure_logging(level: str) -> None:
-    """The process's log level (PORTH_LOG_LEVEL), with the chatty libraries held at WARNING below DEBUG."""
-    logging.getLogger().setLevel(level)
+def configure_logging(level: str, log_format: str) -> None:
+    """The process's log level (PORTH_LOG_LEVEL) and format (PORTH_LOG_FORMAT: text, or json for a
+    log collector; webui/logs.py), with the chatty libraries held at WARNING below DEBUG."""
+    from webui import logs
+
+    logs.install(level, log_format)
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 
 import click
 
@@ -16,8 +17,8 @@ from entrypoints.cli.context import (
     unreachable_directory_line,
 )
 
-
 # -- the directory ------------------------------------------------------------
+SLAPD_WATCH_SECONDS = 1.0  # `directory run` notices slapd's death within this
 @click.group()
 def directory() -> None:
     """Manage the embedded private slapd (only when PORTH_LDAP__URL is not set)."""
@@ -106,22 +107,25 @@ def directory_duplicates(ctx: click.Context) -> None:
 @directory.command("run")
 @click.pass_context
 def directory_run(ctx: click.Context) -> None:
-    """Run the private slapd in the foreground until SIGTERM/Ctrl-C (for containers)."""
+    """Run the private slapd in the foreground until SIGTERM/Ctrl-C (for containers); exit with
+    status 1 if slapd exits on its own, so that the container is restarted (issue 17 point 4)."""
     settings = settings_of(ctx)
     slapd = _embedded_slapd(settings)
     slapd.start()
+    pid = slapd.pid()
     try:
         _initialise(settings)
-        click.echo(f"slapd running on {slapd.url}; SIGTERM or Ctrl-C stops it")
-        stop = {"now": False}
-
-        def _stop(_signum, _frame):
-            stop["now"] = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        while not stop["now"] and slapd.is_running:
-            signal.pause()
+        click.echo(f"slapd running on {slapd.url} (pid {pid}); SIGTERM or Ctrl-C stops it")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+        signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
+        # slapd forks into the background (it is not this process's child), so no signal says it
+        # died: look every SLAPD_WATCH_SECONDS. signal.pause() alone waited for ever after it died.
+        while not stop.wait(SLAPD_WATCH_SECONDS):
+            if not slapd.is_running:
+                click.echo(f"porth: slapd (pid {pid}) on {slapd.url} exited; stopping so that it is restarted",
+                           err=True)
+                ctx.exit(EXIT_FAILURE)
     finally:
         slapd.stop()
 

@@ -81,6 +81,7 @@ def list_jobs(ctx: click.Context) -> None:
     settings = settings_of(ctx)
     with build_runtime(settings) as runtime:
         runtime.db.migrate()
+        job_runs.fail_dead_runs(runtime.db, datetime.now(UTC))  # a run whose scheduler died: failed, not "running"
         last = job_runs.last_runs(runtime.db)
         upcoming = next_runs(runtime)
     click.echo(f"{'job':18} {'schedule':34} {'last run':17} {'outcome':13} {'counts':24} next run")

@@ -6,7 +6,6 @@ the command with one line on stderr saying what to fix, never a traceback.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -46,8 +45,7 @@ for _command in (serve.serve, demo.load_demo_command, demo.demo, demo.demo_data,
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    configure_logging("INFO")  # until a command reads PORTH_LOG_LEVEL with its settings
+    configure_logging("INFO", "text")  # until a command reads PORTH_LOG_LEVEL and PORTH_LOG_FORMAT
     try:
         cli.main(args=argv, prog_name="porth", standalone_mode=True)
     except ConfigError as exc:

@@ -202,5 +202,5 @@ def test_a_long_job_keeps_its_locks_while_it_runs(db, now):
         return JobResult()
 
     run = run_job("graph-sync", SharedWriter("m365-writer", long_job), JobContext(store=None, db=db, now=now),
-                  clock=lambda: clock[0])
+                  clock=lambda: clock[0], lease=timedelta(minutes=30))
     assert run.outcome == "succeeded"
