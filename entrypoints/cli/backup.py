@@ -21,7 +21,7 @@ def backup(ctx: click.Context, target: Path) -> None:
     # As read, before the missing secrets are filled in: which ones the settings give themselves
     # decides which are in var/secrets (and so in the backup).
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         report = back_up(settings, target)
     except BackupError as exc:
@@ -46,7 +46,7 @@ def restore(ctx: click.Context, source: Path, force: bool) -> None:
 
     # Not settings_of(): that generates every missing secret, and the backup's are the ones to use.
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         report = restore_backup(settings, source, force=force)
     except BackupError as exc:
