@@ -113,6 +113,18 @@ def scheduled_dead_runs_check() -> None:
         log.warning("job %s: run %d marked failed: %s", run.job, run.id, run.note)
 
 
+class TurnSkippedWhileRunning(logging.Filter):
+    """APScheduler warns when a job's turn comes while its last run still goes ("maximum number of
+    running instances reached"). With max_instances=1 that skip is the design (the next turn does the
+    rest), not a fault for an operator to chase: kept at DEBUG under porth.scheduler instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances reached" in record.getMessage():
+            log.debug("a turn skipped while the last run still goes: %s", record.getMessage())
+            return False
+        return True
+
+
 def build_scheduler(runtime: Runtime, blocking: bool = True):
     """The scheduler with every job (re)written into the database job store."""
     from apscheduler.jobstores.memory import MemoryJobStore
@@ -123,6 +135,9 @@ def build_scheduler(runtime: Runtime, blocking: bool = True):
     global _RUNTIME  # noqa: PLW0603 - APScheduler's jobs find the runtime only at module level (above)
     _RUNTIME = runtime
     kind = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, TurnSkippedWhileRunning) for f in scheduler_log.filters):
+        scheduler_log.addFilter(TurnSkippedWhileRunning())
     # The dead-runs check is this process's own, kept in memory: only the jobs are shared in the database.
     scheduler = kind(jobstores={"default": SQLAlchemyJobStore(engine=runtime.db.engine),
                                 "process": MemoryJobStore()}, timezone=TIMEZONE,

@@ -174,7 +174,7 @@ def test_a_upn_in_every_wrong_column_is_refused_and_stored_nowhere(env, slapd, s
     output = result.stdout + result.stderr
     var = tmp_path / "var"
     files = b"".join(p.read_bytes() for p in var.rglob("*") if p.is_file())
-    rows = _all_rows(next(var.rglob("*.sqlite*")))
+    rows = _all_rows(next(var.rglob("*.sqlite3")))
     database = "\n".join(str(row) for row in rows)
     # Each refused record is in its school's log, named by field: "UPN in another field".
     assert sum(1 for row in rows if "UPN in another field" in row) == len(wrong)
