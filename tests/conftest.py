@@ -76,6 +76,15 @@ class DemoServer:
     load_outputs: list[str]
     services_dir: Path
 
+    def runtime(self):
+        """A runtime on the demo's own directory and database, for a test to look behind the pages."""
+        from config.settings import load_settings, with_secrets
+        from entrypoints.runtime import build_runtime
+
+        settings = with_secrets(load_settings(var_dir=self.var_dir,
+                                              ldap={"embedded_port": int(self.env["PORTH_LDAP__EMBEDDED_PORT"])}))
+        return build_runtime(settings)
+
 
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory) -> DemoServer:

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings, with_secrets
 from directory.model import Account, AccountKind, GroupKind, NewAccount, Role, School, subsidiary_group
-from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 DESK = {"width": 1280, "height": 900}
@@ -41,11 +39,6 @@ class DualRegistered:
     unit_champion: Champion
 
 
-def runtime_of(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    return build_runtime(settings)
-
 
 def champion_of(store, school: School) -> Champion:
     person = next(a for a in store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
@@ -60,7 +53,7 @@ def dual_registered(demo_server) -> DualRegistered:
     """A learner of the demo's third school, dual registered at its second (the first school is
     test_portal.py's, whose counts must stay as loaded). Made in the store directly: provisioning
     of dual registration is built alongside (issue 13)."""
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         unit, main = sorted(store.schools(), key=lambda s: s.dfes)[1:3]
         store.add_group(unit.dfes, GroupKind.REGISTRATION_GROUP, UNIT_GROUP)

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, PasswordStatus, Role
-from tests.browser.test_portal import Checks, _runtime, champion  # noqa: F401 (fixture)
+from tests.browser.test_portal import Checks, champion  # noqa: F401 (fixture)
 from tests.browser.test_schools_page import browser  # noqa: F401 (fixture)
 
 PHONE = {"width": 375, "height": 812}
@@ -31,7 +31,7 @@ class Others:
 @pytest.fixture(scope="module")
 def others(demo_server, champion):
     _person, _password, school = champion
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         elsewhere = next(s for s in sorted(store.schools(), key=lambda s: s.dfes) if s.dfes != school.dfes)
         outside = next(a for a in store.iter_accounts(school=elsewhere.dfes, kind=AccountKind.LEARNER)
@@ -154,7 +154,7 @@ def test_a_download_reads_as_one_entry_in_the_welsh_audit_log(browser, demo_serv
     context = browser.new_context(viewport=DESK, accept_downloads=True)
     page = context.new_page()
     sign_in(page, demo_server.url, person.username, password)
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         learners = sum(1 for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER)
                        if a.state is AccountState.ACTIVE)
     page.get_by_role("link", name="All Pupils").click()

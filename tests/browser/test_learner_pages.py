@@ -10,25 +10,18 @@ from math import ceil
 
 import pytest
 
-from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState, GroupKind, Role
 from directory.rules.register_order import register_key
-from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 PAGE_SIZE = 50  # the portal's default (PORTH_PORTAL__PAGE_SIZE)
 
 
-def runtime_of(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    return build_runtime(settings)
-
 
 @pytest.fixture(scope="module")
 def largest_school(demo_server):
     """The demo school with most active learners, its champion, its register and year groups."""
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         rolls = {school.dfes: [a for a in store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER)
                                if a.state is AccountState.ACTIVE] for school in store.schools()}

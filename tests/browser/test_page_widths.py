@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from config.settings import load_settings, with_secrets
 from directory.model import Account, AccountKind, Role, School, SchoolType
-from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 BLOCKING = ("serious", "critical")
@@ -61,11 +59,6 @@ class Person:
 class Demo:
     people: list[Person] = field(default_factory=list)
 
-
-def _runtime(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    return build_runtime(settings)
 
 
 def _with_password(store, accounts, what: str) -> tuple[Account, str]:
@@ -114,7 +107,7 @@ def demo(demo_server) -> Demo:
     Learners was 702 px wide on a 375 px phone); its learner with the longest username is the one opened.
     Nothing here changes the directory: every page is looked at, none of its forms is confirmed."""
     found = Demo()
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         schools = sorted(store.schools(), key=lambda s: s.dfes)
         secondary = next(s for s in schools if s.type is SchoolType.SECONDARY)

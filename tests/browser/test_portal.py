@@ -12,24 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState, GroupKind, Role
-from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
 BLOCKING = ("serious", "critical")
 
 
-def _runtime(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    return build_runtime(settings)
-
 
 @pytest.fixture(scope="module")
 def champion(demo_server):
     """The demo's digital champion of its first school, and their password."""
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         school = min(runtime.store.schools(), key=lambda s: s.dfes)
         person = next(a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
                       if Role.DIGITAL_CHAMPION in a.roles)
@@ -84,7 +77,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     checks.look(page, "workflow-log")
 
     # Finding a learner.
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         active = [a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER)
                   if a.state is AccountState.ACTIVE]
         learners = sorted((a for a in active if a.registration_group), key=lambda a: (a.registration_group, a.surname))
@@ -117,7 +110,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     slips = printed.value
     slips.wait_for_load_state()
     assert slips.locator(".slip").count() == len(in_group)
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         first_password = runtime.store.reveal_password(in_group[0].id)
     assert first_password in slips.locator(f'.slip[data-username="{in_group[0].username}"]').inner_text()
     checks.look(slips, "print-slips")

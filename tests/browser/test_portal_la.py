@@ -12,7 +12,7 @@ import pytest
 from demo.people import DEMO_LA
 from directory.model import AccountKind, AccountState, NewAccount, Role
 from operational import licence_requests
-from tests.browser.test_portal import Checks, _runtime
+from tests.browser.test_portal import Checks
 from tests.browser.test_schools_page import browser  # noqa: F401 (fixture)
 
 EXTRA_PEOPLE = 52  # with the administrator, more than the 50 of a page: the list has a second page
@@ -25,7 +25,7 @@ def la_day(demo_server):
     store (52 active, 3 deactivated, one expiring in 20 days); a school's member of staff with no
     licence, and another to search for among the digital champions."""
     now = datetime.now(UTC)
-    with _runtime(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         administrator = next(a for a in store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS)
                              if Role.LA_ADMINISTRATOR in a.roles)

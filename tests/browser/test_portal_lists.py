@@ -14,10 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from config.settings import load_settings, with_secrets
 from demo.people import DEMO_LA
 from directory.model import Account, AccountKind, AccountState, Consent, Role, School, SchoolType
-from entrypoints.runtime import build_runtime
 from operational.audit import AuditFilter, events
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 
@@ -27,11 +25,6 @@ BLOCKING = ("serious", "critical")
 LIST_LINKS = {"learners": "View Learners", "staff": "View Staff", "governors": "View Governors",
               "non-mis": "View Non-MIS"}
 
-
-def runtime_of(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    return build_runtime(settings)
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,7 @@ def champion_of(store, school: School) -> Person:
 
 @pytest.fixture(scope="module")
 def demo(demo_server) -> Demo:
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         store = runtime.store
         schools = {s.type: s for s in store.schools()}
         secondary, special = schools[SchoolType.SECONDARY], schools[SchoolType.SPECIAL]
@@ -72,12 +65,12 @@ def demo(demo_server) -> Demo:
 
 
 def password_of(demo_server, account: Account) -> str:
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         return runtime.store.reveal_password(account.id)
 
 
 def reveals_of(demo_server, account: Account) -> int:
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         return sum(1 for _id, entry in events(runtime.db, AuditFilter(action="show-password"))
                    if entry.target_id == account.id)
 
@@ -299,7 +292,7 @@ def test_consent_for_a_whole_year_in_one_round_keeps_the_lists_filters(browser, 
     # Back on the same view of the list: the year chosen, page 2.
     assert page.get_by_label("Year group").input_value() == year
     assert page.get_by_text("Page 2 of").is_visible()
-    with runtime_of(demo_server) as runtime:
+    with demo_server.runtime() as runtime:
         consents = [runtime.store.get_account(a.id).consent for a in in_year]
     assert consents == [Consent.EXPLICIT] * len(in_year)
     context.close()

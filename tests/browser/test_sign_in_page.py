@@ -8,18 +8,14 @@ import time
 import urllib.error
 import urllib.request
 
-from config.settings import load_settings, with_secrets
 from directory.model import AccountKind, AccountState
-from entrypoints.runtime import build_runtime
 from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
 from tests.conftest import free_port
 from tests.saml_test_service import DemoService
 
 
 def _a_demo_learner(demo_server):
-    settings = with_secrets(load_settings(var_dir=demo_server.var_dir,
-                                          ldap={"embedded_port": int(demo_server.env["PORTH_LDAP__EMBEDDED_PORT"])}))
-    with build_runtime(settings) as runtime:
+    with demo_server.runtime() as runtime:
         learner = next(a for a in runtime.store.iter_accounts()
                        if a.kind is AccountKind.LEARNER and a.state is AccountState.ACTIVE)
         return learner, runtime.store.reveal_password(learner.id)
