@@ -22,10 +22,11 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from directory import replication as repl
 from directory.errors import SlapdError
 from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
 
@@ -33,6 +34,7 @@ _log = logging.getLogger(__name__)
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_PATH = Path("/usr/lib/ldap")
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+_DATABASE_DN = "olcDatabase={1}mdb,cn=config"  # Porth's one database (config/ldap/slapd-config.ldif.in)
 
 
 def _ssha(password: str) -> str:
@@ -60,6 +62,8 @@ class PrivateSlapd:
     root_password: str
     no_sync: bool = False
     max_size: int = 8 * 1024**3
+    # Its place in a replicated directory (directory/replication.py): standalone by default.
+    replication: repl.Replication = field(default_factory=repl.Replication)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -96,12 +100,26 @@ class PrivateSlapd:
     def is_configured(self) -> bool:
         return (self.config_dir / "cn=config.ldif").exists()
 
+    @property
+    def identity(self) -> repl.Identity:
+        """Whom this node binds as at the providers: Porth's service DN, the root DN of every node."""
+        return repl.Identity(self.root_dn, self.root_password)
+
     def render_config(self) -> str:
+        standalone = self._render({})
+        overlays = sum(1 for database, _overlay, _attributes in _overlay_records(standalone)
+                       if database == _DATABASE_DN)
+        return self._render(repl.template_values(self.replication, self.suffix, self.identity, _DATABASE_DN,
+                                                 next_overlay=overlays))
+
+    def _render(self, replication_values: dict[str, str]) -> str:
         tree = DirectoryTree(self.suffix)
         template = string.Template(
             files("config").joinpath("ldap/slapd-config.ldif.in").read_text("utf-8")
         )
+        empty = dict.fromkeys(repl.template_values(repl.Replication(), "", self.identity, "", 0), "")
         return template.substitute(
+            **{**empty, **replication_values},
             pid_file=self.pid_file,
             args_file=self.root / "slapd.args",
             module_path=MODULE_PATH,
@@ -189,7 +207,8 @@ class PrivateSlapd:
             if self.pid() is not None and self._answers():
                 # cn=config is built once (configure): what a newer Porth adds to it reaches an
                 # existing instance here, schema first (a new index may name a new attribute).
-                for upgraded in (self.add_missing_schema(), self.add_missing_config(), self.add_missing_overlays()):
+                for upgraded in (self.add_missing_schema(), self.add_missing_config(), self.add_missing_overlays(),
+                                 self.align_replication()):
                     if upgraded:
                         _log.info("brought the private slapd's configuration up to date: %s", "; ".join(upgraded))
                 return True
@@ -307,6 +326,9 @@ class PrivateSlapd:
             raise SlapdError(f"cannot add the missing slapd overlays: {exc}") from None
         finally:
             conn.unbind_s()
+
+    def align_replication(self) -> list[str]:
+        return []
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
