@@ -328,7 +328,92 @@ class PrivateSlapd:
             conn.unbind_s()
 
     def align_replication(self) -> list[str]:
-        return []
+        """Give this instance the replication settings of its role (directory/replication.py): a
+        standalone instance made by an older Porth, or before the LA replicated it, becomes a
+        provider or a consumer in place, keeping its data (a consumer's is then replaced by its
+        providers' in the first refresh). Also brings the provider list and the replication
+        password in line when the settings change. Runs after add_missing_config and
+        add_missing_overlays, which add the modules and the syncprov and chain overlays. Nothing
+        is taken away: a node leaves replication by being rebuilt. Returns what it changed, in
+        words that never hold the password."""
+        wanted = self.replication
+        if not wanted.replicating or not self.socket_path.exists():
+            return []
+        import ldap
+
+        changed: list[str] = []
+        conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        try:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+
+            def current(dn: str, attribute: str) -> list[str]:
+                [(_dn, entry)] = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [attribute])
+                return [value.decode("utf-8") for value in entry.get(attribute, [])]
+
+            def replace(dn: str, attribute: str, values: list[str], said: str) -> None:
+                conn.modify_s(dn, [(ldap.MOD_REPLACE, attribute, [v.encode("utf-8") for v in values])])
+                changed.append(said)
+
+            if wanted.role == "provider" and current("cn=config", "olcServerID") != [str(wanted.server_id)]:
+                replace("cn=config", "olcServerID", [str(wanted.server_id)], f"server id {wanted.server_id}")
+            syncrepl = repl.syncrepl_values(wanted, self.suffix, self.identity)
+            if syncrepl and not _same_settings(current(_DATABASE_DN, "olcSyncrepl"), syncrepl):
+                replace(_DATABASE_DN, "olcSyncrepl", [_unordered(v) for v in syncrepl],
+                        "replication from " + " ".join(wanted.providers))
+            if wanted.multi_provider and current(_DATABASE_DN, "olcMultiProvider") != ["TRUE"]:
+                replace(_DATABASE_DN, "olcMultiProvider", ["TRUE"], "multi-provider")
+            if wanted.role == "consumer":
+                if current(_DATABASE_DN, "olcUpdateRef") != list(wanted.providers):
+                    replace(_DATABASE_DN, "olcUpdateRef", list(wanted.providers),
+                            "writes referred to " + " ".join(wanted.providers))
+                for overlay, attribute in (("ppolicy", "olcPPolicyForwardUpdates"),
+                                           ("lastbind", "olcLastBindForwardUpdates")):
+                    dn = self._overlay_dn(conn, _DATABASE_DN, overlay)
+                    if current(dn, attribute) != ["TRUE"]:
+                        replace(dn, attribute, ["TRUE"], f"{overlay} forwards its updates")
+                changed += self._align_chain(conn)
+            return changed
+        except ldap.LDAPError as exc:
+            raise SlapdError(f"cannot configure the private slapd's replication: {_reason(exc)}") from None
+        finally:
+            conn.unbind_s()
+
+    @staticmethod
+    def _overlay_dn(conn, database: str, overlay: str) -> str:
+        import ldap
+
+        for dn, entry in conn.search_s(database, ldap.SCOPE_ONELEVEL, "(objectClass=olcOverlayConfig)",
+                                       ["olcOverlay"]):
+            if any(_unordered(v.decode("utf-8")).lower() == overlay for v in entry.get("olcOverlay", [])):
+                return dn
+        raise SlapdError(f"the private slapd has no {overlay} overlay on {database}")
+
+    def _align_chain(self, conn) -> list[str]:
+        """One chain database per provider, each binding with the current password."""
+        import ldap
+        import ldap.modlist
+
+        overlay = self._overlay_dn(conn, "olcDatabase={-1}frontend,cn=config", "chain")
+        have = {}
+        for dn, entry in conn.search_s(overlay, ldap.SCOPE_ONELEVEL, "(objectClass=olcLDAPConfig)",
+                                       ["olcDbURI", "olcDbIDAssertBind"]):
+            assertions = [v.decode("utf-8") for v in entry.get("olcDbIDAssertBind", [])]
+            for uri in entry.get("olcDbURI", []):
+                have[uri.decode("utf-8").strip('"')] = (dn, assertions)
+        changed = []
+        for url in self.replication.providers:
+            entry = repl.chain_database_entry(url, self.identity)
+            if url not in have:
+                # No {n}: slapd numbers it after the databases already there.
+                conn.add_s(f"olcDatabase=ldap,{overlay}", ldap.modlist.addModlist(
+                    {name: [v.encode("utf-8") for v in values] for name, values in
+                     {**entry, "olcDatabase": ["ldap"]}.items()}))
+                changed.append(f"writes chained to {url}")
+            elif not _same_settings(have[url][1], entry["olcDbIDAssertBind"]):
+                conn.modify_s(have[url][0], [(ldap.MOD_REPLACE, "olcDbIDAssertBind",
+                                              [v.encode("utf-8") for v in entry["olcDbIDAssertBind"]])])
+                changed.append(f"chain to {url}: new credentials")
+        return changed
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
@@ -346,6 +431,23 @@ class PrivateSlapd:
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return True
+
+
+def _same_settings(stored: list[str], wanted: list[str]) -> bool:
+    """Whether slapd holds these `name=value ...` values (olcSyncrepl, olcDbIDAssertBind), in
+    order, as far as Porth sets them: slapd may add its defaults and quote otherwise."""
+    if len(stored) != len(wanted):
+        return False
+    for have, want in zip(stored, wanted, strict=True):
+        have_settings, want_settings = repl.syncrepl_settings(have), repl.syncrepl_settings(want)
+        if any(have_settings.get(name) != value for name, value in want_settings.items()):
+            return False
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return " ".join(str(detail.get("info") or detail.get("desc") or exc).split())
 
 
 def _indexed_attribute(value: str) -> str:
@@ -465,4 +567,6 @@ def private_slapd_for(settings) -> PrivateSlapd:  # settings: config.settings.Se
         root_dn=settings.ldap.effective_bind_dn,
         root_password=settings.ldap.bind_password.get_secret_value(),
         no_sync=settings.ldap.embedded_no_sync,
+        replication=repl.Replication(role=settings.ldap.embedded_role, server_id=settings.ldap.embedded_server_id,
+                                     providers=tuple((settings.ldap.replicate_from or "").split())),
     )

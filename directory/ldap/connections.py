@@ -146,7 +146,9 @@ def _servers(config: DirectoryConfig) -> ldap3.Server | ldap3.ServerPool:
     servers = [ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=config.timeout_seconds) for url in config.urls]
     if len(servers) == 1:
         return servers[0]
-    return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)
+    # active: how many times through the list (ldap3 takes a count; True would try for ever, and its
+    # type stub says bool).
+    return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)  # type: ignore[arg-type]
 
 
 def _closed_by_server(conn: ldap3.Connection) -> bool:
