@@ -415,6 +415,31 @@ class PrivateSlapd:
                 changed.append(f"chain to {url}: new credentials")
         return changed
 
+    def peer_states(self, timeout: float = 2.0) -> list[PeerState]:
+        """How this node stands with each provider it replicates from: whether it answers, and
+        whether it has changes this node has not received yet (their contextCSNs compared)."""
+        own = _context_csns(self.url, self.suffix, self.identity, timeout)
+        states = []
+        for url in self.replication.providers:
+            try:
+                theirs = _context_csns(url, self.suffix, self.identity, timeout)
+            except SlapdError as exc:
+                states.append(PeerState(url, answers=False, behind=False, detail=str(exc)))
+                continue
+            states.append(PeerState(url, answers=True, behind=not _covers(own, theirs), detail=""))
+        return states
+
+    def wait_in_step(self, timeout: float) -> list[PeerState]:
+        """Wait until this node has what every provider that answers has (its first refresh, or the
+        changes made while it was down); returns the last states seen. Not a failure when time runs
+        out: the caller says which provider it is still behind."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.peer_states()
+            if not any(state.behind for state in states) or time.monotonic() >= deadline:
+                return states
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
         pid = self.pid()
@@ -431,6 +456,49 @@ class PrivateSlapd:
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return True
+
+
+@dataclass(frozen=True)
+class PeerState:
+    url: str
+    answers: bool
+    behind: bool  # the provider has changes this node has not received
+    detail: str  # why it does not answer
+
+    def describe(self) -> str:
+        if not self.answers:
+            return f"{self.url} does not answer ({self.detail})"
+        return f"behind {self.url} (it has changes not received yet)" if self.behind else f"in step with {self.url}"
+
+
+def _context_csns(url: str, suffix: str, identity: repl.Identity, timeout: float) -> dict[str, str]:
+    """The newest change of each server id that a node holds (its suffix's contextCSN values)."""
+    import ldap
+
+    conn = ldap.initialize(url)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
+    conn.set_option(ldap.OPT_TIMEOUT, timeout)
+    try:
+        conn.simple_bind_s(identity.dn, identity.password)
+        found = conn.search_s(suffix, ldap.SCOPE_BASE, "(objectClass=*)", ["contextCSN"])
+    except ldap.NO_SUCH_OBJECT:
+        return {}
+    except ldap.LDAPError as exc:
+        raise SlapdError(_reason(exc)) from None
+    finally:
+        conn.unbind_s()
+    newest: dict[str, str] = {}
+    for value in (found[0][1].get("contextCSN", []) if found else []):
+        csn = value.decode("ascii")
+        server_id = csn.split("#")[2] if csn.count("#") == 3 else ""
+        newest[server_id] = max(newest.get(server_id, ""), csn)
+    return newest
+
+
+def _covers(own: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Whether a node holds every change another holds: a CSN as new for each server id (CSNs of
+    one server id sort by time)."""
+    return all(own.get(server_id, "") >= csn for server_id, csn in theirs.items())
 
 
 def _same_settings(stored: list[str], wanted: list[str]) -> bool:
