@@ -25,6 +25,7 @@ import pytest
 
 from directory import errors
 from directory.ldap.config import DirectoryConfig, Lockout
+from directory.ldap.connections import Connections
 from directory.ldap.sign_in import SignInDirectory
 from directory.model import Account, AccountKind, NewAccount, School, SchoolType
 from directory.replication import Replication
@@ -237,6 +238,20 @@ def test_a_provider_killed_and_restarted_catches_up(cluster):
         eventually("the account on the consumer", lambda: cluster.entry(cluster.consumer, dn, ["uid"]))
         assert cluster.p2.pid() is None
     eventually("the account on the restarted provider", lambda: cluster.entry(cluster.p2, dn, ["uid"]))
+
+
+def test_the_first_write_after_a_provider_dies_goes_to_the_next_one(cluster):
+    schools = f"ou=schools,{BASE_DN}"
+    connections = Connections(cluster.config(cluster.p1, cluster.p2))
+    try:
+        connections.search(schools, "(objectClass=*)", ["ou"], "pooling a connection", base_only=True)
+        with cluster.killed(cluster.p1):
+            # Sent on the pooled connection to the dead provider it would be lost (a write is never
+            # retried): the pool sees that slapd closed it and opens one to the second provider.
+            connections.modify(schools, "describing the schools", replace={"description": ["moved"]})
+            assert cluster.value(cluster.p2, schools, "description") == [b"moved"]
+    finally:
+        connections.close()
 
 
 def test_porth_writes_to_the_second_provider_while_the_first_is_down_and_the_first_catches_up(cluster):
