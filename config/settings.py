@@ -57,7 +57,8 @@ def _url_list(value: str | None) -> str | None:
         return None
     urls = value.split()
     if not urls or not all(_LDAP_URL.match(url) for url in urls):
-        raise ValueError("must be an ldap://host:port, ldaps://host:port or ldapi:// URL (several: space-separated)")
+        # Worded as before URL lists (a list is space-separated: docs/deployment.md, "Replication").
+        raise ValueError("must be an ldap://host:port, ldaps://host:port or ldapi:// URL")
     return " ".join(urls)
 
 
