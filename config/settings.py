@@ -111,6 +111,10 @@ class LdapSettings(_Section):
         if self.embedded_role == "standalone" and (self.replicate_from or self.embedded_server_id):
             raise ValueError("replicate_from and embedded_server_id are for a provider or a consumer: "
                              "set PORTH_LDAP__EMBEDDED_ROLE")
+        if self.embedded_role != "standalone" and self.bind_password is None:
+            # One generated into this node's var/secrets would differ from every other node's.
+            raise ValueError("a provider or a consumer needs PORTH_LDAP__BIND_PASSWORD, the same on every node "
+                             "(Porth's service DN is the replication identity)")
         own = f"ldap://{self.embedded_host}:{self.embedded_port}"
         if own in (self.replicate_from or "").split():
             raise ValueError(f"replicate_from names this node itself ({own}): list the other providers")

@@ -133,11 +133,15 @@ def test_the_settings_describe_the_node_porth_directory_runs(monkeypatch):
 
 
 @pytest.mark.parametrize(("variables", "expected"), [
-    ({"EMBEDDED_ROLE": "provider"}, "PORTH_LDAP: a provider needs its server id"),
-    ({"EMBEDDED_ROLE": "consumer"}, "PORTH_LDAP: a consumer needs the providers it replicates from"),
+    ({"EMBEDDED_ROLE": "provider", "BIND_PASSWORD": "s3cret-value"}, "PORTH_LDAP: a provider needs its server id"),
+    ({"EMBEDDED_ROLE": "provider", "EMBEDDED_SERVER_ID": "1"},
+     "PORTH_LDAP: a provider or a consumer needs PORTH_LDAP__BIND_PASSWORD, the same on every node"),
+    ({"EMBEDDED_ROLE": "consumer", "BIND_PASSWORD": "s3cret-value"},
+     "PORTH_LDAP: a consumer needs the providers it replicates from"),
     ({"REPLICATE_FROM": P1}, "PORTH_LDAP: replicate_from and embedded_server_id are for a provider or a consumer"),
     ({"EMBEDDED_ROLE": "provider", "EMBEDDED_SERVER_ID": "4096"}, "PORTH_LDAP__EMBEDDED_SERVER_ID: Input should be"),
-    ({"EMBEDDED_ROLE": "provider", "EMBEDDED_SERVER_ID": "1", "REPLICATE_FROM": "ldap://127.0.0.1:3890"},
+    ({"EMBEDDED_ROLE": "provider", "EMBEDDED_SERVER_ID": "1", "REPLICATE_FROM": "ldap://127.0.0.1:3890",
+      "BIND_PASSWORD": "s3cret-value"},
      "PORTH_LDAP: replicate_from names this node itself"),
     ({"URL": f"{P1} http://ldap2"}, "PORTH_LDAP__URL: must be an ldap://"),
     ({"EMBEDDED_ROLE": "mirror"}, "PORTH_LDAP__EMBEDDED_ROLE: Input should be"),
