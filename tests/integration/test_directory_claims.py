@@ -266,3 +266,18 @@ def test_claims_follow_the_settings(tmp_path):
     assert load_settings(var_dir=tmp_path, claims={"enabled": True}).claims_enabled
     assert not load_settings(var_dir=tmp_path, database={"url": "postgresql+psycopg://porth@db/porth"},
                              claims={"enabled": False}).claims_enabled
+
+
+def test_claims_out_of_reach_fail_the_username_job_and_keep_the_change_queued(slapd, store, db):
+    from jobs.framework import run_job
+    from operational import username_changes
+
+    account = store.add_account(learner("Price", "Ann"), T0)
+    assert username_changes.request_change(db, account.id, "JonesA", T0)
+    gone = Database("postgresql+psycopg://porth@127.0.0.1:1/porth?connect_timeout=2")
+    cut_off = claiming_store(slapd, GuardedClaims(DatabaseClaims(gone), (OperationalStoreError,)))
+    run = run_job("username-changes", process_username_changes, JobContext(store=cut_off, db=db, now=T0))
+    assert run.outcome == "failed" and run.note.startswith("ClaimsUnavailable: cannot read the username claims")
+    assert [change.account_id for change in username_changes.pending(db)] == [account.id]  # tried again next run
+    assert store.get_account(account.id).username == "PriceA"
+    cut_off.close()
