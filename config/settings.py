@@ -156,6 +156,18 @@ class DatabaseSettings(_Section):
         return value
 
 
+class ClaimsSettings(_Section):
+    """Issue 17 point 2 (docs/deployment.md, "No duplicates across providers"): each username,
+    alias and UPN hash is claimed in the operational database before any directory server is
+    written with it, so that two providers never give one to two accounts."""
+
+    # None: on when the operational database is PostgreSQL (the one every machine shares, so
+    # several directory servers may be written), off on SQLite (one machine and its directory,
+    # whose unique overlay suffices). true: also on SQLite (several processes on one machine
+    # writing to different providers); false: off (one provider is the only one ever written).
+    enabled: bool | None = None
+
+
 class AccountSettings(_Section):
     username_domain: str = "hwbcymru.net"
 
@@ -452,6 +464,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     ldap: LdapSettings = LdapSettings()
     database: DatabaseSettings = DatabaseSettings()
+    claims: ClaimsSettings = ClaimsSettings()
     accounts: AccountSettings = AccountSettings()
     web: WebSettings = WebSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
@@ -482,6 +495,13 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{(self.var_dir / 'porth.sqlite3').resolve()}"
+
+    @property
+    def claims_enabled(self) -> bool:
+        """Whether usernames and UPN hashes are claimed in the operational database (ClaimsSettings)."""
+        if self.claims.enabled is not None:
+            return self.claims.enabled
+        return self.database_url.startswith("postgresql")
 
     @property
     def secrets_dir(self) -> Path:
