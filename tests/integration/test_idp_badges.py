@@ -140,7 +140,7 @@ def test_pin_mode_asks_for_the_pin_and_a_pin_guessed_again_and_again_is_throttle
     badge = print_badge(porth, child, with_pin=True)
     assert badge.pin is not None and len(badge.pin) == 4
     infants = service(porth)
-    url, request_id = infants.login_url()
+    url, _request_id = infants.login_url()
     pin_page = post_badge(porth, badge_page(porth, url), badge.token)
     assert 'id="pin"' in pin_page.get_data(as_text=True)
     wrong = str((int(badge.pin) + 1) % 10000).zfill(4)
