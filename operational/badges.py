@@ -90,7 +90,7 @@ def live_badges(db: Database, school: str) -> dict[str, datetime]:
     with db.session() as session:
         rows = session.execute(select(Badge.account_id, Badge.issued_at)
                                .where(Badge.school == school, Badge.revoked_at.is_(None)))
-        return {account_id: issued_at for account_id, issued_at in rows}
+        return dict(rows.all())
 
 
 def badge_count(db: Database) -> int:
