@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/login.py [--accounts 400] [--clients 16] [--seconds 15] [--rounds 3] [--workers N]
                                     [--badges]
+    .venv/bin/python bench/login.py --nodes 2 [...]   (two web nodes, a provider and a consumer: bench/login_nodes.py)
 
 On a scratch private slapd with Porth's configuration (durable commits,
 Argon2 hashes as Porth writes them) it measures:
@@ -210,14 +211,16 @@ class _Browser:
 
 
 def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str], threads: int, stop_at_wall: float,
-                     results, badges: bool = False) -> None:
-    """`usernames` are badge tokens when `badges`: the flow then goes through the badge page."""
+                     results, badges: bool = False, node_url: str | None = None) -> None:
+    """`usernames` are badge tokens when `badges`: the flow then goes through the badge page.
+    `node_url`: where to connect when it is not `idp_url`, Porth's public address (one web node of
+    several behind a load balancer, bench/login_nodes.py)."""
     from urllib.parse import urlencode, urlsplit
 
     flows, posts, failures, samples = [], [], [0], []
     lock = threading.Lock()
     counter = iter(range(10**9))
-    address = urlsplit(idp_url)
+    address = urlsplit(node_url or idp_url)
 
     def browser() -> None:
         client = _Browser(address.hostname, address.port)
@@ -271,8 +274,8 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
 
 
 def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
-                  seconds: float, processes: int = 2,
-                  badges: bool = False) -> tuple[list[float], list[float], int, list[str], float, float]:
+                  seconds: float, processes: int = 2, badges: bool = False,
+                  node_url: str | None = None) -> tuple[list[float], list[float], int, list[str], float, float]:
     # Two processes, so the clients' own Python does not serialise on one GIL, and no more:
     # every process is a share of the two cores taken from Porth.
     processes = min(processes, clients)
@@ -285,7 +288,7 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     # person's attempts in flight at once (three at once are delayed, as an attacker's would be).
     children = [multiprocessing.Process(target=_browser_process,
                                         args=(idp_url, sp_entity, acs, usernames[i::processes], n, stop_at, results,
-                                              badges))
+                                              badges, node_url))
                 for i, n in enumerate(per_process)]
     for child in children:
         child.start()
@@ -335,6 +338,10 @@ def _drop_database(admin_url: str, url: str) -> None:
 
 
 def main() -> None:
+    if "--nodes" in sys.argv:  # two web nodes against a provider and a consumer (issue 17 point 7)
+        from bench.login_nodes import main as across_nodes
+
+        return across_nodes()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=400, help="accounts per phase")
     parser.add_argument("--clients", type=int, default=16)
