@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from flask import (
@@ -49,7 +50,7 @@ from directory import errors as directory_errors
 from directory.model import Account
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
-from idp import bindings, policy
+from idp import bindings, metrics, policy
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
 from idp.browser_sessions import renew_session
@@ -144,9 +145,11 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
         return problem(_("That service is no longer registered with Porth."))
     refusal = policy.may_reach(account, service.category)
     if refusal is policy.Refusal.NOT_ACTIVE:
+        metrics.service_refusals.labels(metrics.REFUSED_NOT_ACTIVE, service.category).inc()
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
     if refusal is policy.Refusal.NO_CONSENT:
+        metrics.service_refusals.labels(metrics.REFUSED_NO_CONSENT, service.category).inc()
         log.info("account %s: no consent for %s (%s)", account.id, service.name, service.category)
         return render_template("idp/no_consent.html", service=service, account=account), 403
     idp_settings = provider.settings.idp
@@ -159,6 +162,7 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        metrics.service_refusals.labels(metrics.REFUSED_UNNAMEABLE, service.category).inc()
         if token_key:
             _take_back(token_key)
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
@@ -171,6 +175,7 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     name_id_problem = value_problem(name_id)
     if name_id_problem:  # a NameID cannot be left out (e.g. an email NameID from a mail written by hand)
         log.error("account %s cannot be sent to %s: its NameID %s", account.id, service.name, name_id_problem)
+        metrics.service_refusals.labels(metrics.REFUSED_UNNAMEABLE, service.category).inc()
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
                                pending))
     qualify = pending.name_id_mode != "immutable-id"
@@ -395,15 +400,37 @@ def sign_in():
             return _proceed(pending, given_key)
         return _sign_in_form(pending, token, username)
 
+    # Counted and timed by how it ends (idp/metrics.py); an exception before the password was
+    # checked, or while it was, counts as unchecked.
+    attempt = _Attempt()
+    try:
+        return _attempt_sign_in(pending, token, given_key, service, sso, username, attempt)
+    finally:
+        metrics.sign_ins.labels(attempt.outcome).inc()
+        metrics.sign_in_seconds.labels(attempt.outcome).observe(time.perf_counter() - attempt.started)
+
+
+class _Attempt:
+    """How one sign-in attempt ended, as far as it got, and when it started."""
+
+    def __init__(self) -> None:
+        self.outcome = metrics.UNCHECKED
+        self.started = time.perf_counter()
+
+
+def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Service, sso: dict | None,
+                     username: str, attempt: _Attempt):
     provider = identity_provider()
     password = request.form.get("password", "")
     address = request.remote_addr or "-"
     now = utc_now()
     if not username or not password:
+        attempt.outcome = metrics.INCOMPLETE
         return _sign_in_form(pending, token, username, _("Enter your username and password"))
     # Counted as a failure before the password is checked, so a burst cannot outrun the count.
     verdict = provider.throttle.attempt(username, address, now)
     if verdict.wait_seconds:
+        attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
         # ngettext: "Wait 1 second", "Try again in 1 minute" (a delay is often a single second).
@@ -415,6 +442,9 @@ def sign_in():
     try:
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials as failed:
+        attempt.outcome = metrics.WRONG_PASSWORD if failed.account_id else metrics.UNKNOWN_USERNAME
+        for kind in verdict.locks_if_wrong:
+            metrics.lockouts.labels(kind).inc()
         # The account's id, never what was typed: a username that matched no account may be a
         # password typed in the wrong box, and a UPN is never logged (M-3).
         log.info("sign-in failed: account %s, from %s", failed.account_id or "(no account matched)", address)
@@ -424,8 +454,10 @@ def sign_in():
         raise
     provider.throttle.succeeded(username, address)
     if policy.may_sign_in(account) is not None:
+        attempt.outcome = metrics.NOT_ACTIVE
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
+    attempt.outcome = metrics.SIGNED_IN
     # Sign-in and step-up alike: a new session id and CSRF token, so whatever cookie was in this
     # browser before the password was typed (planted, or copied) opens nothing now.
     renew_session()
