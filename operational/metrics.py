@@ -106,7 +106,7 @@ def _jobs(connection: Connection, now: datetime) -> Iterator[GaugeMetricFamily]:
     for job in jobs:
         counted = dict(connection.execute(
             select(JobRun.outcome, func.count())
-            .where(JobRun.job == job, JobRun.started_at >= now - RECENT).group_by(JobRun.outcome)).tuples().all())
+            .where(JobRun.job == job, JobRun.started_at >= now - RECENT).group_by(JobRun.outcome)).all())
         newest = connection.scalar(select(JobRun.outcome).where(JobRun.job == job)
                                    .order_by(JobRun.started_at.desc(), JobRun.id.desc()).limit(1))
         for outcome in JobOutcome:
@@ -145,18 +145,13 @@ def _queues(connection: Connection) -> Iterator[GaugeMetricFamily]:
         count, since = connection.execute(query).one()
         pending.add_metric([queue], count)
         if since is not None:
-            oldest.add_metric([queue], _timestamp(_datetime(since)))
+            oldest.add_metric([queue], _timestamp(since))
     failed = GaugeMetricFamily("porth_graph_cloud_accounts_failed",
                                "Accounts whose last change Microsoft 365 refused for good (an administrator's to "
                                "resolve: `porth jobs list`, the portal's licence page)")
     failed.add_metric([], connection.scalar(select(func.count()).where(CloudAccount.state == ChangeState.FAILED.value))
                       or 0)
     yield from (pending, oldest, failed)
-
-
-def _datetime(value: datetime | str) -> datetime:
-    # func.min() over a UtcDateTime column comes back untyped on SQLite: its stored text.
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _sign_in_locks(connection: Connection, now: datetime, lock: timedelta) -> GaugeMetricFamily:
@@ -183,7 +178,7 @@ def _provisioning(connection: Connection, now: datetime) -> Iterator[GaugeMetric
         select(WorkflowRun.workflow, WorkflowRun.outcome, func.count(),
                func.coalesce(func.sum(WorkflowRun.error_count), 0))
         .where(WorkflowRun.started_at >= now - RECENT, WorkflowRun.dry_run.is_(False))
-        .group_by(WorkflowRun.workflow, WorkflowRun.outcome)).tuples().all()
+        .group_by(WorkflowRun.workflow, WorkflowRun.outcome)).all()
     found = {(workflow, outcome): (count, error_count) for workflow, outcome, count, error_count in rows}
     # Every workflow and outcome, 0 when none: an alert on failed runs compares a number, not a gap.
     for workflow in WORKFLOWS:
