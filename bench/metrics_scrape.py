@@ -10,8 +10,9 @@ for every school, a cloud account per learner and member of staff, licence and u
 and the sign-in failure rows of every mistyped username. Then it times (a) one raw indexed query
 (the pending cloud accounts, the cheapest question a gauge asks: the limit), (b) a whole scrape of
 the operational gauges (operational/metrics.py, what each web node does per scrape) and each of
-its parts, and (c) what a naive gauge would cost: a count of the workflow runs table. Not a test:
-figures go in bench/README.md.
+its parts, (c) what a naive gauge would cost: a count of the workflow runs table; and (d) what
+counting and timing one sign-in costs a web worker, in multiprocess mode. Not a test: figures go
+in bench/README.md.
 """
 
 from __future__ import annotations
@@ -152,6 +153,38 @@ def median_ms(work, times: int) -> float:
     return statistics.median(spent) * 1000
 
 
+HOT_PATH = """
+import time
+from idp import metrics
+from webui.metrics import http_seconds
+def one_sign_in():  # what a sign-in adds: the form's GET and the POST timed, the attempt counted and timed
+    http_seconds.labels("idp", "200").observe(0.004)
+    metrics.sign_ins.labels(metrics.SIGNED_IN).inc()
+    metrics.sign_in_seconds.labels(metrics.SIGNED_IN).observe(0.03)
+    http_seconds.labels("idp", "200").observe(0.03)
+for _ in range(1000):
+    one_sign_in()
+count = 20000
+started = time.process_time()
+for _ in range(count):
+    one_sign_in()
+print((time.process_time() - started) / count * 1e6)
+"""
+
+
+def hot_path_microseconds(folder: Path) -> float:
+    """CPU a sign-in's metrics cost a gunicorn worker: measured in a process of its own, in
+    multiprocess mode (each value written to its mmap file), as under `porth serve`."""
+    import os
+    import subprocess
+
+    folder.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", HOT_PATH], env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schools", type=int, default=1470)
@@ -185,6 +218,9 @@ def main() -> None:
             print(f"filled in {time.perf_counter() - started:.0f} s: "
                   + ", ".join(f"{table} {count:,}" for table, count in sizes.items()), flush=True)
             report(db, now, args.scrapes)
+            spent = hot_path_microseconds(Path(scratch) / "multiprocess")
+            print(f"(d) a sign-in's metrics in a worker (multiprocess mode): {spent:.1f} us of CPU "
+                  f"({spent / 10_000:.2%} of the ~10 ms a sign-in costs porth serve, bench/login.py)")
         finally:
             db.dispose()
             if scratch_name:
