@@ -56,9 +56,31 @@ def _check_dn(value: str) -> str:
     return value
 
 
+_LDAP_URL = re.compile(r"^ldaps?://[^/\s]+/?$|^ldapi://\S+$")
+ReplicationRole = Literal["standalone", "provider", "consumer"]
+
+
+def _url_list(value: str | None) -> str | None:
+    """A space-separated list of LDAP URLs, as libldap takes them (tried in order), normalised to
+    single spaces; each an ldap://host:port, ldaps://host:port or ldapi:// URL."""
+    if value is None:
+        return None
+    urls = value.split()
+    if not urls or not all(_LDAP_URL.match(url) for url in urls):
+        # Worded as before URL lists (a list is space-separated: docs/deployment.md, "Replication").
+        raise ValueError("must be an ldap://host:port, ldaps://host:port or ldapi:// URL")
+    return " ".join(urls)
+
+
 class LdapSettings(_Section):
-    # None: Porth runs its own private slapd under var/ (the embedded default).
+    # None: Porth runs its own private slapd under var/ (the embedded default). Otherwise the
+    # directory's write URLs, space-separated, tried in order (failover, like libldap's own URL
+    # lists): with replication, every provider, the nearest first.
     url: str | None = None
+    # Where sign-ins bind and look accounts up (the IdP's hot path): a consumer near the web node,
+    # then the providers. Default: the write URLs. Every other read goes to the write URLs, so
+    # Porth never plans a change from a replica a few milliseconds behind.
+    read_urls: str | None = None
     base_dn: str = "dc=porth"
     bind_dn: str | None = None  # default: cn=porth,<base_dn>
     bind_password: SecretStr | None = None
@@ -66,29 +88,65 @@ class LdapSettings(_Section):
     embedded_port: int = Field(default=3890, ge=1, le=65535)
     # Durable commits by default; a throw-away instance (tests) may skip fsync.
     embedded_no_sync: bool = False
+    # What the private slapd `porth directory` runs is (docs/deployment.md, "Replication"):
+    # standalone (one server, the default), provider (one of several writable servers replicating
+    # to each other) or consumer (a read-only copy that chains writes to the providers).
+    embedded_role: ReplicationRole = "standalone"
+    # A provider's olcServerID, unique among the providers (1..4095).
+    embedded_server_id: int | None = Field(default=None, ge=1, le=4095)
+    # The providers this node replicates from (a provider: the other providers; a consumer: all
+    # of them, the nearest first, also where its writes are chained), space-separated URLs.
+    replicate_from: str | None = None
     pool_size: int = Field(default=4, ge=1, le=64)
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     page_size: int = Field(default=500, ge=10, le=5000)
 
-    @field_validator("url")
+    @field_validator("url", "read_urls", "replicate_from")
     @classmethod
     def _url_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^ldaps?://[^/\s]+/?$|^ldapi://\S+$", value):
-            raise ValueError("must be an ldap://host:port, ldaps://host:port or ldapi:// URL")
-        return value
+        return _url_list(value)
 
     @field_validator("base_dn", "bind_dn")
     @classmethod
     def _dn_shape(cls, value: str | None) -> str | None:
         return None if value is None else _check_dn(value)
 
+    @model_validator(mode="after")
+    def _replication_complete(self) -> LdapSettings:
+        if self.embedded_role == "provider" and self.embedded_server_id is None:
+            raise ValueError("a provider needs its server id, unique among the providers "
+                             "(PORTH_LDAP__EMBEDDED_SERVER_ID, 1..4095)")
+        if self.embedded_role == "consumer" and not self.replicate_from:
+            raise ValueError("a consumer needs the providers it replicates from (PORTH_LDAP__REPLICATE_FROM)")
+        if self.embedded_role == "standalone" and (self.replicate_from or self.embedded_server_id):
+            raise ValueError("replicate_from and embedded_server_id are for a provider or a consumer: "
+                             "set PORTH_LDAP__EMBEDDED_ROLE")
+        if self.embedded_role != "standalone" and self.bind_password is None:
+            # One generated into this node's var/secrets would differ from every other node's.
+            raise ValueError("a provider or a consumer needs PORTH_LDAP__BIND_PASSWORD, the same on every node "
+                             "(Porth's service DN is the replication identity)")
+        own = f"ldap://{self.embedded_host}:{self.embedded_port}"
+        if own in (self.replicate_from or "").split():
+            raise ValueError(f"replicate_from names this node itself ({own}): list the other providers")
+        return self
+
     @property
     def embedded(self) -> bool:
         return self.url is None
 
     @property
+    def runs_private_slapd(self) -> bool:
+        """Whether `porth directory` runs a slapd here: the embedded default, or a replication node
+        (whose Porth processes may still name every provider in `url`)."""
+        return self.embedded or self.embedded_role != "standalone"
+
+    @property
     def effective_url(self) -> str:
         return self.url or f"ldap://{self.embedded_host}:{self.embedded_port}"
+
+    @property
+    def effective_read_urls(self) -> str:
+        return self.read_urls or self.effective_url
 
     @property
     def effective_bind_dn(self) -> str:
@@ -106,6 +164,18 @@ class DatabaseSettings(_Section):
         if value is not None and not re.match(r"^(sqlite(\+pysqlite)?|postgresql\+psycopg)://", value):
             raise ValueError("must start with sqlite:// or postgresql+psycopg://")
         return value
+
+
+class ClaimsSettings(_Section):
+    """Issue 17 point 2 (docs/deployment.md, "No duplicates across providers"): each username,
+    alias and UPN hash is claimed in the operational database before any directory server is
+    written with it, so that two providers never give one to two accounts."""
+
+    # None: on when the operational database is PostgreSQL (the one every machine shares, so
+    # several directory servers may be written), off on SQLite (one machine and its directory,
+    # whose unique overlay suffices). true: also on SQLite (several processes on one machine
+    # writing to different providers); false: off (one provider is the only one ever written).
+    enabled: bool | None = None
 
 
 class AccountSettings(_Section):
@@ -419,6 +489,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     ldap: LdapSettings = LdapSettings()
     database: DatabaseSettings = DatabaseSettings()
+    claims: ClaimsSettings = ClaimsSettings()
     accounts: AccountSettings = AccountSettings()
     web: WebSettings = WebSettings()
     provisioning: ProvisioningSettings = ProvisioningSettings()
@@ -450,6 +521,13 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{(self.var_dir / 'porth.sqlite3').resolve()}"
+
+    @property
+    def claims_enabled(self) -> bool:
+        """Whether usernames and UPN hashes are claimed in the operational database (ClaimsSettings)."""
+        if self.claims.enabled is not None:
+            return self.claims.enabled
+        return self.database_url.startswith("postgresql")
 
     @property
     def secrets_dir(self) -> Path:

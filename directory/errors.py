@@ -14,6 +14,12 @@ class DirectoryUnavailable(DirectoryFailure):
     """The directory server cannot be reached (down, wrong host/port, timed out)."""
 
 
+class ClaimsUnavailable(DirectoryFailure):
+    """The shared claims on usernames and UPN hashes (directory/claims.py) cannot be read or
+    written (the operational database is down): nothing may be written to the directory without
+    them, so the run or request fails; never a record's fault (issue 17 point 2)."""
+
+
 class DirectoryMisconfigured(DirectoryError):
     """The server answers but refuses Porth (wrong bind DN/password, missing base)."""
 

@@ -22,10 +22,11 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
+from directory import replication as repl
 from directory.errors import SlapdError
 from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
 
@@ -33,6 +34,7 @@ _log = logging.getLogger(__name__)
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_PATH = Path("/usr/lib/ldap")
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+_DATABASE_DN = "olcDatabase={1}mdb,cn=config"  # Porth's one database (config/ldap/slapd-config.ldif.in)
 
 
 def _ssha(password: str) -> str:
@@ -60,6 +62,8 @@ class PrivateSlapd:
     root_password: str
     no_sync: bool = False
     max_size: int = 8 * 1024**3
+    # Its place in a replicated directory (directory/replication.py): standalone by default.
+    replication: repl.Replication = field(default_factory=repl.Replication)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -96,12 +100,26 @@ class PrivateSlapd:
     def is_configured(self) -> bool:
         return (self.config_dir / "cn=config.ldif").exists()
 
+    @property
+    def identity(self) -> repl.Identity:
+        """Whom this node binds as at the providers: Porth's service DN, the root DN of every node."""
+        return repl.Identity(self.root_dn, self.root_password)
+
     def render_config(self) -> str:
+        standalone = self._render({})
+        overlays = sum(1 for database, _overlay, _attributes in _overlay_records(standalone)
+                       if database == _DATABASE_DN)
+        return self._render(repl.template_values(self.replication, self.suffix, self.identity, _DATABASE_DN,
+                                                 next_overlay=overlays))
+
+    def _render(self, replication_values: dict[str, str]) -> str:
         tree = DirectoryTree(self.suffix)
         template = string.Template(
             files("config").joinpath("ldap/slapd-config.ldif.in").read_text("utf-8")
         )
+        empty = dict.fromkeys(repl.template_values(repl.Replication(), "", self.identity, "", 0), "")
         return template.substitute(
+            **{**empty, **replication_values},
             pid_file=self.pid_file,
             args_file=self.root / "slapd.args",
             module_path=MODULE_PATH,
@@ -189,7 +207,8 @@ class PrivateSlapd:
             if self.pid() is not None and self._answers():
                 # cn=config is built once (configure): what a newer Porth adds to it reaches an
                 # existing instance here, schema first (a new index may name a new attribute).
-                for upgraded in (self.add_missing_schema(), self.add_missing_config(), self.add_missing_overlays()):
+                for upgraded in (self.add_missing_schema(), self.add_missing_config(), self.add_missing_overlays(),
+                                 self.align_replication()):
                     if upgraded:
                         _log.info("brought the private slapd's configuration up to date: %s", "; ".join(upgraded))
                 return True
@@ -308,6 +327,119 @@ class PrivateSlapd:
         finally:
             conn.unbind_s()
 
+    def align_replication(self) -> list[str]:
+        """Give this instance the replication settings of its role (directory/replication.py): a
+        standalone instance made by an older Porth, or before the LA replicated it, becomes a
+        provider or a consumer in place, keeping its data (a consumer's is then replaced by its
+        providers' in the first refresh). Also brings the provider list and the replication
+        password in line when the settings change. Runs after add_missing_config and
+        add_missing_overlays, which add the modules and the syncprov and chain overlays. Nothing
+        is taken away: a node leaves replication by being rebuilt. Returns what it changed, in
+        words that never hold the password."""
+        wanted = self.replication
+        if not wanted.replicating or not self.socket_path.exists():
+            return []
+        import ldap
+
+        changed: list[str] = []
+        conn = ldap.initialize("ldapi://" + urllib.parse.quote(str(self.socket_path), safe=""))
+        try:
+            conn.sasl_non_interactive_bind_s("EXTERNAL")
+
+            def current(dn: str, attribute: str) -> list[str]:
+                [(_dn, entry)] = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [attribute])
+                return [value.decode("utf-8") for value in entry.get(attribute, [])]
+
+            def replace(dn: str, attribute: str, values: list[str], said: str) -> None:
+                conn.modify_s(dn, [(ldap.MOD_REPLACE, attribute, [v.encode("utf-8") for v in values])])
+                changed.append(said)
+
+            if wanted.role == "provider" and current("cn=config", "olcServerID") != [str(wanted.server_id)]:
+                replace("cn=config", "olcServerID", [str(wanted.server_id)], f"server id {wanted.server_id}")
+            syncrepl = repl.syncrepl_values(wanted, self.suffix, self.identity)
+            if syncrepl and not _same_settings(current(_DATABASE_DN, "olcSyncrepl"), syncrepl):
+                replace(_DATABASE_DN, "olcSyncrepl", [_unordered(v) for v in syncrepl],
+                        "replication from " + " ".join(wanted.providers))
+            if wanted.multi_provider and current(_DATABASE_DN, "olcMultiProvider") != ["TRUE"]:
+                replace(_DATABASE_DN, "olcMultiProvider", ["TRUE"], "multi-provider")
+            if wanted.role == "consumer":
+                if current(_DATABASE_DN, "olcUpdateRef") != list(wanted.providers):
+                    replace(_DATABASE_DN, "olcUpdateRef", list(wanted.providers),
+                            "writes referred to " + " ".join(wanted.providers))
+                for overlay, attribute in (("ppolicy", "olcPPolicyForwardUpdates"),
+                                           ("lastbind", "olcLastBindForwardUpdates")):
+                    dn = self._overlay_dn(conn, _DATABASE_DN, overlay)
+                    if current(dn, attribute) != ["TRUE"]:
+                        replace(dn, attribute, ["TRUE"], f"{overlay} forwards its updates")
+                changed += self._align_chain(conn)
+            return changed
+        except ldap.LDAPError as exc:
+            raise SlapdError(f"cannot configure the private slapd's replication: {_reason(exc)}") from None
+        finally:
+            conn.unbind_s()
+
+    @staticmethod
+    def _overlay_dn(conn, database: str, overlay: str) -> str:
+        import ldap
+
+        for dn, entry in conn.search_s(database, ldap.SCOPE_ONELEVEL, "(objectClass=olcOverlayConfig)",
+                                       ["olcOverlay"]):
+            if any(_unordered(v.decode("utf-8")).lower() == overlay for v in entry.get("olcOverlay", [])):
+                return dn
+        raise SlapdError(f"the private slapd has no {overlay} overlay on {database}")
+
+    def _align_chain(self, conn) -> list[str]:
+        """One chain database per provider, each binding with the current password."""
+        import ldap
+        import ldap.modlist
+
+        overlay = self._overlay_dn(conn, "olcDatabase={-1}frontend,cn=config", "chain")
+        have = {}
+        for dn, entry in conn.search_s(overlay, ldap.SCOPE_ONELEVEL, "(objectClass=olcLDAPConfig)",
+                                       ["olcDbURI", "olcDbIDAssertBind"]):
+            assertions = [v.decode("utf-8") for v in entry.get("olcDbIDAssertBind", [])]
+            for uri in entry.get("olcDbURI", []):
+                have[uri.decode("utf-8").strip('"')] = (dn, assertions)
+        changed = []
+        for url in self.replication.providers:
+            entry = repl.chain_database_entry(url, self.identity)
+            if url not in have:
+                # No {n}: slapd numbers it after the databases already there.
+                conn.add_s(f"olcDatabase=ldap,{overlay}", ldap.modlist.addModlist(
+                    {name: [v.encode("utf-8") for v in values] for name, values in
+                     {**entry, "olcDatabase": ["ldap"]}.items()}))
+                changed.append(f"writes chained to {url}")
+            elif not _same_settings(have[url][1], entry["olcDbIDAssertBind"]):
+                conn.modify_s(have[url][0], [(ldap.MOD_REPLACE, "olcDbIDAssertBind",
+                                              [v.encode("utf-8") for v in entry["olcDbIDAssertBind"]])])
+                changed.append(f"chain to {url}: new credentials")
+        return changed
+
+    def peer_states(self, timeout: float = 2.0) -> list[PeerState]:
+        """How this node stands with each provider it replicates from: whether it answers, and
+        whether it has changes this node has not received yet (their contextCSNs compared)."""
+        own = _context_csns(self.url, self.suffix, self.identity, timeout)
+        states = []
+        for url in self.replication.providers:
+            try:
+                theirs = _context_csns(url, self.suffix, self.identity, timeout)
+            except SlapdError as exc:
+                states.append(PeerState(url, answers=False, behind=False, detail=str(exc)))
+                continue
+            states.append(PeerState(url, answers=True, behind=not _covers(own, theirs), detail=""))
+        return states
+
+    def wait_in_step(self, timeout: float) -> list[PeerState]:
+        """Wait until this node has what every provider that answers has (its first refresh, or the
+        changes made while it was down); returns the last states seen. Not a failure when time runs
+        out: the caller says which provider it is still behind."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.peer_states()
+            if not any(state.behind for state in states) or time.monotonic() >= deadline:
+                return states
+            time.sleep(0.05)
+
     def stop(self, timeout: float = 15.0) -> bool:
         """Stop slapd (SIGTERM, then wait); True if it was running."""
         pid = self.pid()
@@ -324,6 +456,66 @@ class PrivateSlapd:
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return True
+
+
+@dataclass(frozen=True)
+class PeerState:
+    url: str
+    answers: bool
+    behind: bool  # the provider has changes this node has not received
+    detail: str  # why it does not answer
+
+    def describe(self) -> str:
+        if not self.answers:
+            return f"{self.url} does not answer ({self.detail})"
+        return f"behind {self.url} (it has changes not received yet)" if self.behind else f"in step with {self.url}"
+
+
+def _context_csns(url: str, suffix: str, identity: repl.Identity, timeout: float) -> dict[str, str]:
+    """The newest change of each server id that a node holds (its suffix's contextCSN values)."""
+    import ldap
+
+    conn = ldap.initialize(url)
+    conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
+    conn.set_option(ldap.OPT_TIMEOUT, timeout)
+    try:
+        conn.simple_bind_s(identity.dn, identity.password)
+        found = conn.search_s(suffix, ldap.SCOPE_BASE, "(objectClass=*)", ["contextCSN"])
+    except ldap.NO_SUCH_OBJECT:
+        return {}
+    except ldap.LDAPError as exc:
+        raise SlapdError(_reason(exc)) from None
+    finally:
+        conn.unbind_s()
+    newest: dict[str, str] = {}
+    for value in (found[0][1].get("contextCSN", []) if found else []):
+        csn = value.decode("ascii")
+        server_id = csn.split("#")[2] if csn.count("#") == 3 else ""
+        newest[server_id] = max(newest.get(server_id, ""), csn)
+    return newest
+
+
+def _covers(own: dict[str, str], theirs: dict[str, str]) -> bool:
+    """Whether a node holds every change another holds: a CSN as new for each server id (CSNs of
+    one server id sort by time)."""
+    return all(own.get(server_id, "") >= csn for server_id, csn in theirs.items())
+
+
+def _same_settings(stored: list[str], wanted: list[str]) -> bool:
+    """Whether slapd holds these `name=value ...` values (olcSyncrepl, olcDbIDAssertBind), in
+    order, as far as Porth sets them: slapd may add its defaults and quote otherwise."""
+    if len(stored) != len(wanted):
+        return False
+    for have, want in zip(stored, wanted, strict=True):
+        have_settings, want_settings = repl.syncrepl_settings(have), repl.syncrepl_settings(want)
+        if any(have_settings.get(name) != value for name, value in want_settings.items()):
+            return False
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return " ".join(str(detail.get("info") or detail.get("desc") or exc).split())
 
 
 def _indexed_attribute(value: str) -> str:
@@ -443,4 +635,6 @@ def private_slapd_for(settings) -> PrivateSlapd:  # settings: config.settings.Se
         root_dn=settings.ldap.effective_bind_dn,
         root_password=settings.ldap.bind_password.get_secret_value(),
         no_sync=settings.ldap.embedded_no_sync,
+        replication=repl.Replication(role=settings.ldap.embedded_role, server_id=settings.ldap.embedded_server_id,
+                                     providers=tuple((settings.ldap.replicate_from or "").split())),
     )

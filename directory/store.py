@@ -10,6 +10,7 @@ directory.ldap.sign_in.SignInDirectory.
 from __future__ import annotations
 
 from config.settings import Settings, secret_value
+from directory.claims import DirectoryClaims, NullClaims
 from directory.ldap.accounts import Accounts
 from directory.ldap.config import DirectoryConfig, Lockout, config_for
 from directory.ldap.connections import Connections
@@ -36,12 +37,15 @@ __all__ = [
 
 
 class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies, UpnKeyRecord):
-    def __init__(self, config: DirectoryConfig, vault: PasswordVault):
+    def __init__(self, config: DirectoryConfig, vault: PasswordVault, claims: DirectoryClaims | None = None):
+        """`claims`: where usernames and UPN hashes are claimed before any directory server is
+        written with them (directory/claims.py); None: this server's unique overlay alone."""
         self.config = config
         self.vault = vault
         self.tree = DirectoryTree(config.base_dn)
         self._ldap = Connections(config)
-        self._usernames = UsernameClaims(self._ldap, self.tree)
+        self._claims: DirectoryClaims = claims or NullClaims()
+        self._usernames = UsernameClaims(self._ldap, self.tree, self._claims)
 
     @property
     def people_dn(self) -> str:
@@ -51,7 +55,8 @@ class DirectoryStore(Structure, Schools, Groups, Accounts, PasswordCopies, UpnKe
         self._ldap.close()
 
 
-def store_for(settings: Settings) -> DirectoryStore:
-    """The store described by Porth's settings (with their secrets filled in)."""
+def store_for(settings: Settings, claims: DirectoryClaims | None = None) -> DirectoryStore:
+    """The store described by Porth's settings (with their secrets filled in), claiming
+    usernames and UPN hashes in `claims` (entrypoints.runtime.build_runtime decides)."""
     vault_key = secret_value(settings.secrets.password_vault_key, "secrets.password_vault_key")
-    return DirectoryStore(config_for(settings), PasswordVault(vault_key))
+    return DirectoryStore(config_for(settings), PasswordVault(vault_key), claims)

@@ -7,11 +7,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from config.settings import ConfigError, Settings, secret_value
+from directory.claims import DirectoryClaims, GuardedClaims
 from directory.errors import DirectoryUnavailable
 from directory.ldap.upn_key import key_fingerprint
 from directory.slapd import PrivateSlapd, private_slapd_for
 from directory.store import DirectoryStore, store_for
-from operational.db import Database
+from operational.db import Database, OperationalStoreError
+from operational.directory_claims import DatabaseClaims
 
 
 @dataclass
@@ -42,17 +44,23 @@ class UpnKeyMismatch(ConfigError):
 def build_runtime(settings: Settings) -> Runtime:
     """What every command and the web workers run with; stops with UpnKeyMismatch, before
     anything is read or written, when the UPN-hash key is not the directory's."""
-    runtime = Runtime(
-        settings=settings,
-        store=store_for(settings),
-        db=Database(settings.database_url, echo=settings.database.echo),
-    )
+    db = Database(settings.database_url, echo=settings.database.echo)
+    runtime = Runtime(settings=settings, store=store_for(settings, claims_for(settings, db)), db=db)
     try:
         check_upn_key(runtime)
     except BaseException:
         runtime.close()
         raise
     return runtime
+
+
+def claims_for(settings: Settings, db: Database) -> DirectoryClaims | None:
+    """Where usernames and UPN hashes are claimed before the directory is written (issue 17
+    point 2): the operational database when the settings turn claims on (ClaimsSettings), its
+    failures coming out as ClaimsUnavailable (a directory failure: the run or request fails)."""
+    if not settings.claims_enabled:
+        return None
+    return GuardedClaims(DatabaseClaims(db), (OperationalStoreError,))
 
 
 def check_upn_key(runtime: Runtime) -> None:

@@ -10,6 +10,7 @@ metadata does not list.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -92,7 +93,9 @@ class Refused:
 
 @dataclass(frozen=True)
 class IntakeRules:
-    sso_urls: tuple[str, ...]  # this IdP's SSO endpoints: an AuthnRequest's Destination must be one of them
+    # This IdP's SSO endpoints by binding ("redirect", "post"). A Destination must name the one the request
+    # arrived at (saml-core 3.2.1, saml-bindings 3.4.5.2/3.5.5.2), not merely any of Porth's.
+    sso_urls: Mapping[str, str]
     clock_skew: timedelta
     max_age: timedelta
     require_signed: bool
@@ -105,6 +108,7 @@ class Received:
 
     document: bytes
     relay_state: str | None
+    binding: str  # "redirect" or "post": where it arrived, which is what its Destination must name
     redirect_octets: bytes | None = None  # Redirect binding: what the query-string signature covers
     sig_alg: str | None = None
     signature: str | None = None
@@ -116,7 +120,7 @@ def receive_redirect(query_string: bytes) -> Received:
         raise bindings.BindingError("no SAMLRequest in the query string")
     relay = bindings.decoded(raw["RelayState"]) if "RelayState" in raw else None
     return Received(document=bindings.decode_redirect(bindings.decoded(raw["SAMLRequest"])), relay_state=relay,
-                    redirect_octets=bindings.redirect_signed_octets(raw, "SAMLRequest"),
+                    binding="redirect", redirect_octets=bindings.redirect_signed_octets(raw, "SAMLRequest"),
                     sig_alg=bindings.decoded(raw["SigAlg"]) if "SigAlg" in raw else None,
                     signature=bindings.decoded(raw["Signature"]) if "Signature" in raw else None)
 
@@ -124,7 +128,7 @@ def receive_redirect(query_string: bytes) -> Received:
 def receive_post(form_value: str | None, relay_state: str | None) -> Received:
     if not form_value:
         raise bindings.BindingError("no SAMLRequest in the form")
-    return Received(document=bindings.decode_post(form_value), relay_state=relay_state)
+    return Received(document=bindings.decode_post(form_value), relay_state=relay_state, binding="post")
 
 
 def _signature_problem(received: Received, request: AuthnRequest, certificates: tuple[x509.Certificate, ...],
@@ -174,8 +178,12 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
                                  rules.allow_sha1 or service.accept_sha1_request_signatures, root)
     if problem:
         return refuse(f"{service.name}: {problem}")
-    if request.destination is not None and request.destination not in rules.sso_urls:
-        return refuse(f"{service.name}: the request is addressed to {quoted(request.destination)}, not to Porth")
+    # A missing Destination stays accepted even on a signed request, against saml-bindings' MUST: Microsoft's
+    # published AuthnRequest (what Entra sends, signed when the tenant asks) carries none, and the Response still
+    # goes only to an ACS the service's metadata lists.
+    if request.destination is not None and request.destination != rules.sso_urls[received.binding]:
+        return refuse(f"{service.name}: the request is addressed to {quoted(request.destination)}, not to the "
+                      f"endpoint it was sent to")
     if request.issue_instant > now + rules.clock_skew:
         return refuse(f"{service.name}: the request is dated in the future")
     if request.issue_instant < now - rules.max_age:

@@ -37,7 +37,8 @@ class IdentityProvider:
     @property
     def intake_rules(self) -> IntakeRules:
         idp = self.settings.idp
-        return IntakeRules(sso_urls=(f"{self.base_url}/idp/sso/redirect", f"{self.base_url}/idp/sso/post"),
+        return IntakeRules(sso_urls={"redirect": f"{self.base_url}/idp/sso/redirect",
+                                     "post": f"{self.base_url}/idp/sso/post"},
                            clock_skew=timedelta(seconds=idp.clock_skew_seconds),
                            max_age=timedelta(seconds=idp.request_max_age_seconds),
                            require_signed=idp.require_signed_requests, allow_sha1=idp.allow_sha1_requests)

@@ -41,6 +41,10 @@ def process_username_changes(context: JobContext) -> JobResult:
                         else passwords.generate_password())
             store.set_password(account.id, password)
             web_sessions.end_sessions_of(db, account.id)  # a new password: signed out everywhere (S-1)
+        except errors.DirectoryFailure:
+            # Not this change's fault (the directory or the shared claims are out of reach): the
+            # run fails with that one line and the change stays queued for the next run.
+            raise
         except errors.DirectoryError as exc:
             username_changes.finish(db, change.id, context.now, error=str(exc))
             result.error(old, "Username change failed", str(exc))

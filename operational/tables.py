@@ -315,3 +315,26 @@ class SyncMark(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+# A claimed value compares byte by byte on PostgreSQL too (collation "C"; SQLite's default is
+# binary): the values are ASCII and the prefix search of directory_claims.claimed_starting is a
+# range over the primary key's index, which a locale's collation would not keep in byte order.
+_ClaimValue = String(256).with_variant(String(256, collation="C"), "postgresql")
+
+
+class DirectoryClaim(Base):
+    """Issue 17 point 2: a username (or alias) or UPN hash claimed for one account before any
+    directory server is written with it; the primary key makes the claim unique for the whole
+    deployment, whichever provider the account is written to (directory/claims.py)."""
+
+    __tablename__ = "directory_claims"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # directory.claims.ClaimKind
+    value: Mapped[str] = mapped_column(_ClaimValue, primary_key=True)  # a username casefolded, or a UPN hash
+    holder: Mapped[str] = mapped_column(String(64), nullable=False)  # the account's id
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (
+        Index("ix_directory_claims_holder", "holder"),
+    )

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from directory import errors
+from directory.claims import STALE_UPN_HASH_CLAIM, ClaimKind, DirectoryClaims, claimed_form
 from directory.ldap import filters
 from directory.ldap.config import DirectoryConfig
 from directory.ldap.connections import Connections, SortsRefused
@@ -33,6 +34,7 @@ from directory.ldap.mapping import (
     new_account_entry,
     one,
     required,
+    values,
 )
 from directory.ldap.passwords import password_attributes
 from directory.ldap.queries import AccountPage, AccountQuery, account_filter, page_number
@@ -67,6 +69,7 @@ def _updates(changes: Mapping[str, Any], doing: str) -> dict[str, list[str]]:
 class Accounts:
     _ldap: Connections
     _usernames: UsernameClaims
+    _claims: DirectoryClaims
     tree: DirectoryTree
     config: DirectoryConfig
     vault: PasswordVault
@@ -202,6 +205,7 @@ class Accounts:
             raise errors.InvalidEntry("a learner account needs a UPN hash (M-2)")
         if new.password is not None:
             passwords.check_policy(new.password)
+        base = usernames.username_base(new.surname, new.forename)
         account_id = str(uuid.uuid4())
         entry = new_account_entry(new, account_id, now)
         if new.password is not None:
@@ -218,8 +222,41 @@ class Accounts:
                 self._refuse_if_upn_hash_taken(new.upn_hash, account_id, doing)
                 raise
 
-        self._usernames.claim(usernames.username_base(new.surname, new.forename), add_with)
+        if new.upn_hash:
+            self._claim_upn_hash(new.upn_hash, account_id, "adding an account")
+        try:
+            self._usernames.claim(base, add_with, account_id)
+        except errors.DirectoryFailure:
+            raise  # the add may have been done (a lost answer): the claim stays, see _claim_upn_hash
+        except Exception:
+            if new.upn_hash:  # refused: the learner's hash is free for the account that has it or gets it
+                self._claims.release(ClaimKind.UPN_HASH, new.upn_hash, account_id)
+            raise
         return account_from({**entry, A["created_at"]: generalized_time(now)})
+
+    def _claim_upn_hash(self, upn_hash: str, account_id: str, doing: str) -> None:
+        """Claim the learner's UPN hash for `account_id` across every directory server (issue 17
+        point 2) before writing it; UpnHashTaken if another account holds the claim.
+
+        A claim whose holder never wrote the hash (its run was killed, or lost the directory,
+        between the claim and the add) would keep the learner out for good: once it is older than
+        STALE_UPN_HASH_CLAIM (longer than any replication delay) and no entry of this directory
+        carries the hash, it is taken over, in one conditional update that only one process wins."""
+        holder = self._claims.claim(ClaimKind.UPN_HASH, upn_hash, account_id)
+        if holder == account_id:
+            return
+        if not self._upn_hash_holders(upn_hash) and self._claims.take_over(
+                ClaimKind.UPN_HASH, upn_hash, account_id, STALE_UPN_HASH_CLAIM):
+            _log.warning("%s: took over the UPN-hash claim of account %s, which never wrote it", doing, holder)
+            return
+        raise errors.UpnHashTaken(f"{doing}: another account already belongs to this learner "
+                                  "(same UPN): one learner, one account")
+
+    def _upn_hash_holders(self, upn_hash: str) -> list[str]:
+        """The ids of the entries of this directory that carry `upn_hash` (a tombstone has none)."""
+        holders = self._ldap.search(self.tree.people, filters.equals(A["upn_hash"], upn_hash), [A["id"]],
+                                    "checking who holds a UPN hash")
+        return [holder for attributes in holders if (holder := one(attributes, A["id"])) is not None]
 
     def _refuse_if_upn_hash_taken(self, upn_hash: str | None, account_id: str, doing: str) -> None:
         """After the directory refused a write carrying `upn_hash`: UpnHashTaken if another
@@ -228,9 +265,7 @@ class Accounts:
         asked; a tombstone holds no hash, so any holder is a live or deactivated account."""
         if not upn_hash:
             return
-        holders = self._ldap.search(self.tree.people, filters.equals(A["upn_hash"], upn_hash), [A["id"]],
-                                    "checking who holds a UPN hash")
-        if any(one(holder, A["id"]) != account_id for holder in holders):
+        if any(holder != account_id for holder in self._upn_hash_holders(upn_hash)):
             raise errors.UpnHashTaken(f"{doing}: another account already belongs to this learner "
                                       "(same UPN): one learner, one account")
 
@@ -250,11 +285,28 @@ class Accounts:
 
     def _modify_account(self, account_id: str, doing: str, replace: dict[str, list[str]],
                         changes: Mapping[str, Any]) -> None:
+        """One modify; one that gives the account another UPN hash claims the new one first and
+        gives up the old one after (issue 17 point 2)."""
+        new_hash: str | None = changes.get("upn_hash")
+        old_hash: str | None = None
+        if "upn_hash" in changes:
+            current = self.get_account(account_id)
+            old_hash = current.upn_hash if current is not None else None
+            if new_hash and new_hash != old_hash:
+                self._claim_upn_hash(new_hash, account_id, doing)
+        claimed = new_hash if new_hash and new_hash != old_hash else None
         try:
             self._ldap.modify(self.tree.account(account_id), doing, replace=replace)
-        except errors.ConstraintViolation:
-            self._refuse_if_upn_hash_taken(changes.get("upn_hash"), account_id, doing)
+        except errors.DirectoryFailure:
             raise
+        except Exception as refusal:
+            if claimed:
+                self._claims.release(ClaimKind.UPN_HASH, claimed, account_id)
+            if isinstance(refusal, errors.ConstraintViolation):
+                self._refuse_if_upn_hash_taken(new_hash, account_id, doing)
+            raise
+        if old_hash and old_hash != new_hash:
+            self._claims.release(ClaimKind.UPN_HASH, old_hash, account_id)
 
     def change_username(self, account_id: str, surname: str, forename: str) -> Account:
         """A new username from the names (A-5); the old one stays as an alias."""
@@ -264,7 +316,7 @@ class Accounts:
                               replace={A["username"]: [username],
                                        A["mail"]: [usernames.address(username, self.config.mail_domain)]})
 
-        self._usernames.claim(usernames.username_base(surname, forename), rename_to)
+        self._usernames.claim(usernames.username_base(surname, forename), rename_to, account_id)
         account = self.get_account(account_id)
         if account is None:  # deleted between the rename and this read
             raise errors.EntryNotFound(f"no account {account_id}")
@@ -302,7 +354,29 @@ class Accounts:
         replace[OBJECT_CLASS] = list(ACCOUNT_OBJECT_CLASSES)
         replace.update({A["surname"]: ["deleted"], A["common_name"]: ["deleted"]})
         replace.update(_state_attributes(AccountState.DELETED, by, reason, now))
+        upn_hashes = self._upn_hashes_of(account_id)
         self._ldap.modify(self.tree.account(account_id), f"deleting account {account_id}", replace=replace)
+        for upn_hash in upn_hashes:  # the tombstone has none: a new account may take it (M-6)
+            self._claims.release(ClaimKind.UPN_HASH, upn_hash, account_id)
+
+    def _upn_hashes_of(self, account_id: str) -> list[str]:
+        found = self._ldap.search(self.tree.people, filters.equals(A["id"], account_id), [A["upn_hash"]],
+                                  "reading the UPN hash of an account")
+        return [upn_hash for attributes in found for upn_hash in values(attributes, A["upn_hash"])]
+
+    def claimable_values(self) -> Iterator[tuple[ClaimKind, str, str]]:
+        """(kind, value, account id) for every username and alias (tombstones' too: never given
+        again, A-2) and every UPN hash this directory holds: what `porth claims backfill` claims.
+        Values are in claimed form (directory.claims.claimed_form). One paged read of every entry."""
+        for attributes in self._ldap.bulk(self.tree.people, ACCOUNTS, [A["id"], A["names"], A["upn_hash"]],
+                                          "reading every username and UPN hash"):
+            account_id = one(attributes, A["id"])
+            if account_id is None:
+                continue
+            for name in values(attributes, A["names"]):
+                yield ClaimKind.USERNAME, claimed_form(ClaimKind.USERNAME, name), account_id
+            for upn_hash in values(attributes, A["upn_hash"]):
+                yield ClaimKind.UPN_HASH, claimed_form(ClaimKind.UPN_HASH, upn_hash), account_id
 
     def record_sign_in(self, account_id: str, now: datetime) -> None:
         self._ldap.modify(self.tree.account(account_id), "recording a sign-in",

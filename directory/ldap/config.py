@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from config.settings import IdpSettings, Settings, secret_value
 
@@ -30,6 +30,10 @@ def _default_lockout() -> Lockout:
 
 @dataclass(frozen=True)
 class DirectoryConfig:
+    """`url` may list several servers, space-separated (libldap's own form): each new connection
+    takes the first that answers, so a provider down fails over to the next. `read_urls` is where
+    sign-ins go (for_reads); by default the same servers."""
+
     url: str
     base_dn: str
     bind_dn: str
@@ -39,9 +43,21 @@ class DirectoryConfig:
     timeout_seconds: float = 5.0
     page_size: int = 500
     lockout: Lockout = field(default_factory=_default_lockout)
+    read_urls: str | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        """The servers of `url`, in the order they are tried."""
+        return self.url.split()
+
+    def for_reads(self) -> DirectoryConfig:
+        """This configuration aimed at the read URLs: a replica near the web node for sign-ins,
+        whose lastbind and lock-out updates the replica forwards to a provider."""
+        return replace(self, url=self.read_urls or self.url, read_urls=None)
 
     def __repr__(self) -> str:
-        return f"DirectoryConfig(url={self.url!r}, base_dn={self.base_dn!r}, bind_dn={self.bind_dn!r})"
+        return (f"DirectoryConfig(url={self.url!r}, read_urls={self.read_urls!r}, base_dn={self.base_dn!r}, "
+                f"bind_dn={self.bind_dn!r})")
 
 
 def config_for(settings: Settings) -> DirectoryConfig:
@@ -57,4 +73,5 @@ def config_for(settings: Settings) -> DirectoryConfig:
         timeout_seconds=ldap.timeout_seconds,
         page_size=ldap.page_size,
         lockout=Lockout.of(settings.idp),
+        read_urls=ldap.read_urls,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -43,11 +44,15 @@ _BIND_SETTINGS = "(check PORTH_LDAP__BIND_DN and PORTH_LDAP__BIND_PASSWORD)"
 # the middle of a nightly run failed every school that started in those seconds as well. Each new
 # connection should ask the server itself.
 ldap3.set_config_parameter("RESET_AVAILABILITY_TIMEOUT", 0)
+# A URL list (ServicePool) is tried once through, in order; ldap3 would then wait 10 s before
+# saying every server is down.
+ldap3.set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
 
 
 # -- Vendor errors -> directory.errors -------------------------------------------------
 _COMMUNICATION = (lx.LDAPCommunicationError, lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError,
                   lx.LDAPSocketSendError, lx.LDAPSessionTerminatedByServerError, lx.LDAPStartTLSError,
+                  lx.LDAPServerPoolExhaustedError,  # every server of a URL list refused (ServicePool)
                   lx.LDAPResponseTimeoutError, python_ldap.SERVER_DOWN, python_ldap.TIMEOUT,
                   python_ldap.CONNECT_ERROR)
 _NOT_FOUND = (lx.LDAPNoSuchObjectResult, python_ldap.NO_SUCH_OBJECT)
@@ -134,12 +139,39 @@ def _refused_porth(config: DirectoryConfig, exc: Exception) -> errors.DirectoryM
 
 
 # -- ldap3: the service pool -------------------------------------------------------------
+def _servers(config: DirectoryConfig) -> ldap3.Server | ldap3.ServerPool:
+    """The server, or for a URL list the servers tried in order for each new connection (FIRST:
+    the first that answers, so writes stay on the first provider while it is up; one pass
+    through the list, then DirectoryUnavailable)."""
+    servers = [ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=config.timeout_seconds) for url in config.urls]
+    if len(servers) == 1:
+        return servers[0]
+    # active: how many times through the list (ldap3 takes a count; True would try for ever, and its
+    # type stub says bool).
+    return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)  # type: ignore[arg-type]
+
+
+def _closed_by_server(conn: ldap3.Connection) -> bool:
+    """An idle connection with something to read has been closed by its server (a slapd killed or
+    restarted: the kernel delivered the end of the stream), or was told it is (a notice of
+    disconnection): never worth sending a write on."""
+    sock = getattr(conn, "socket", None)
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 class _ServicePool:
-    """A few bound service connections, reused; a broken one is dropped."""
+    """A few bound service connections, reused; a broken one is dropped, and with it every idle
+    one (they went to the same server, which is gone: the next connection fails over)."""
 
     def __init__(self, config: DirectoryConfig):
         self._config = config
-        self._server = ldap3.Server(config.url, get_info=ldap3.NONE, connect_timeout=config.timeout_seconds)
+        self._server = _servers(config)
         self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
 
     def _open(self) -> ldap3.Connection:
@@ -153,12 +185,19 @@ class _ServicePool:
             except (lx.LDAPBindError, lx.LDAPInvalidCredentialsResult) as exc:
                 raise _refused_porth(self._config, exc) from None
 
+    def _reused(self) -> ldap3.Connection | None:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if not _closed_by_server(conn):
+                return conn
+            _unbind(conn.unbind)
+
     @contextmanager
     def connection(self) -> Iterator[ldap3.Connection]:
-        try:
-            conn = self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._open()
+        conn = self._reused() or self._open()
         healthy = False
         try:
             yield conn
@@ -167,6 +206,8 @@ class _ServicePool:
             # A result the server sent (no such entry, constraint violation...)
             # leaves the connection usable; a broken socket does not.
             healthy = not isinstance(exc, (*_COMMUNICATION, errors.DirectoryUnavailable))
+            if not healthy:
+                self.close()
             raise
         finally:
             if healthy and self._idle.qsize() < self._config.pool_size:
@@ -191,7 +232,8 @@ def _unbind(unbind: Callable[[], object]) -> None:
 # -- python-ldap: connections kept per thread ---------------------------------------------
 def python_ldap_connection(config: DirectoryConfig, timeout: float, bind_as_porth: bool = True):
     """A python-ldap connection, bound as Porth's service account unless the caller binds it
-    as someone else (the sign-in binder)."""
+    as someone else (the sign-in binder). libldap takes the URL list as it is and connects to
+    the first server that answers."""
     conn = python_ldap.initialize(config.url)
     conn.set_option(python_ldap.OPT_NETWORK_TIMEOUT, config.timeout_seconds)
     conn.set_option(python_ldap.OPT_TIMEOUT, timeout)

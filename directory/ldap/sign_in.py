@@ -32,8 +32,11 @@ class SignInDirectory:
     def __init__(self, config: DirectoryConfig):
         self.config = config
         self._tree = DirectoryTree(config.base_dn)
-        self._lookup = ThreadConnection(config, config.timeout_seconds)
-        self._binder = ThreadConnection(config, config.timeout_seconds, bind_as_porth=False)
+        # The read URLs (a nearby replica first): its slapd forwards the sign-in's lastbind time and
+        # any lock-out to a provider (docs/deployment.md, "Replication").
+        reads = config.for_reads()
+        self._lookup = ThreadConnection(reads, reads.timeout_seconds)
+        self._binder = ThreadConnection(reads, reads.timeout_seconds, bind_as_porth=False)
 
     def account(self, username: str) -> Account | None:
         """The live account with this username or alias (any case, with or without @domain)."""

@@ -31,18 +31,26 @@ def is_noncharacter(code_point: int) -> bool:
     return 0xFDD0 <= code_point <= 0xFDEF or (code_point & 0xFFFE) == 0xFFFE
 
 
-def name_problem(name: str) -> str | None:
-    """Why `name` cannot be a person's name (one of the constants above), or None when it may be.
-
-    An empty name is not this rule's business: whether a name is required is the caller's."""
-    has_letter = False
-    for character in name:
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored as one line of a person's details (CONTROL_CHARACTERS or NONCHARACTERS),
+    or None when it may be: the same door as a name's, for free text such as a job title, without asking
+    for a letter."""
+    for character in text:
         category = unicodedata.category(character)
         if category == "Cc":
             return CONTROL_CHARACTERS
         if category == "Cs" or is_noncharacter(ord(character)):
             return NONCHARACTERS
-        has_letter = has_letter or category.startswith("L")
-    if name and not has_letter:
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a person's name (one of the constants above), or None when it may be.
+
+    An empty name is not this rule's business: whether a name is required is the caller's."""
+    problem = text_problem(name)
+    if problem:
+        return problem
+    if name and not any(unicodedata.category(character).startswith("L") for character in name):
         return NO_LETTER
     return None

@@ -116,6 +116,34 @@ def test_a_ten_megabyte_sign_in_post_is_refused_with_a_413_page_before_anything_
     assert "porth_session" not in (answer.headers.get("Set-Cookie") or "")
 
 
+def test_a_body_sent_without_a_length_is_refused_over_the_limit_and_read_whole_within_it(portal, now):
+    # A script can send a form chunked (no Content-Length); Werkzeug alone would cut it at the limit and
+    # judge the cut form: a 10 MB password was checked (cut) and counted as a failed attempt.
+    import io
+
+    porth = portal.porth
+    porth.runtime.store.add_account(staff(password=PASSWORD), now)
+    page = text(portal.open("/portal/"))
+    pending = page.split('name="pending" value="', 1)[1].split('"', 1)[0]
+    provider = porth.app.extensions["porth.idp"]
+    checks = []
+    authenticate = provider.directory.authenticate
+    provider.directory.authenticate = lambda *arguments: checks.append(arguments) or authenticate(*arguments)
+
+    def chunked(body: bytes):
+        return portal.client.post("/idp/sign-in", input_stream=io.BytesIO(body),
+                                  content_type="application/x-www-form-urlencoded",
+                                  headers={"Transfer-Encoding": "chunked"},
+                                  environ_overrides={"wsgi.input_terminated": True})
+
+    form = f"csrf_token={csrf_token(page)}&pending={pending}&username=JonesA&password=".encode()
+    answer = chunked(form + b"not-the-password")
+    assert answer.status_code == 200 and len(checks) == 1 and checks[0][1] == "not-the-password"
+    answer = chunked(form + b"A" * (10 * 1024 * 1024))
+    assert answer.status_code == 413 and "Too much was sent" in text(answer)
+    assert len(checks) == 1
+
+
 def test_the_limit_still_takes_a_large_saml_message_and_the_largest_selection_of_accounts(portal, now):
     # A SAML POST of 600 KB (a signed request with a long extension, say) is read and judged as SAML.
     import base64

@@ -97,6 +97,18 @@ def test_an_la_administrator_creates_la_users_with_their_contact_details(portal,
     bad = post(portal, form, {"forename": "Cari", "surname": "Lloyd", "password": "Harbour2024", "expiry": "6-months",
                               "work_email": "not-an-address", "add": "yes"}, page=form)
     assert bad.status_code == 400 and 'href="#work_email"' in text(bad)
+    # Issue 15 point 4: the contact details are stored, shown and printed like names, so the characters XML
+    # cannot carry are refused here too, naming the field (found by an attacker-style run: they were stored).
+    for organisation, job_title, refused, message in (
+            ("Cardiff\x01Council", "Digital lead", "organisation_name",
+             "The organisation must not contain control characters"),
+            ("Cardiff Council", "Digital\ufffelead", "job_title",
+             "The job title contains code points that are not characters, such as U+FFFE: type it again")):
+        bad = post(portal, form, {"forename": "Cari", "surname": "Lloyd", "password": "Harbour2024",
+                                  "expiry": "6-months", "organisation_name": organisation, "job_title": job_title,
+                                  "add": "yes"}, page=form)
+        assert bad.status_code == 400 and f'href="#{refused}"' in text(bad) and message in text(bad)
+    assert store(portal).find_by_username("LloydC") is None
     post(portal, form, {"forename": "Cari", "surname": "Lloyd", "password": "Harbour2024", "expiry": "6-months",
                         "organisation_name": "Cardiff Council Education", "job_title": "Digital lead",
                         "work_email": "cari.lloyd@cardiff.gov.uk", "phone": "029 2087 2000", "add": "yes"}, page=form)

@@ -42,7 +42,8 @@ ENTRA = "urn:federation:MicrosoftOnline"
 LOGIN_SRF = "https://login.microsoftonline.com/login.srf"
 PORTH = "https://porth.example"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-RULES = IntakeRules(sso_urls=(f"{PORTH}/idp/sso/redirect", f"{PORTH}/idp/sso/post"), clock_skew=timedelta(minutes=3),
+RULES = IntakeRules(sso_urls={"redirect": f"{PORTH}/idp/sso/redirect", "post": f"{PORTH}/idp/sso/post"},
+                    clock_skew=timedelta(minutes=3),
                     max_age=timedelta(minutes=10), require_signed=False, allow_sha1=False)
 LEARNER = Account(id="3f2a6c1e-8d4b-4e0a-9b7c-5d1e2f3a4b5c", username="BloggsJ", kind=AccountKind.LEARNER,
                   state=AccountState.ACTIVE, surname="Bloggs", forename="Joe", display_name="Joe Bloggs",
@@ -378,3 +379,21 @@ def test_porth_m365_federation_prints_both_from_the_settings(tmp_path):
     assert result.exit_code == 0 and "no service in" in result.stderr and "is Office 365" in result.stderr
     result = CliRunner().invoke(cli, ["m365", "federation", "--domain", "hwb.onmicrosoft.com"], env=env)
     assert result.exit_code == 2 and "cannot be federated" in result.output
+
+
+@pytest.mark.parametrize(("binding", "other"), [("post", "redirect"), ("redirect", "post")])
+def test_a_signed_request_addressed_to_the_other_endpoint_is_refused(tmp_path, binding, other):
+    # saml-bindings 3.4.5.2/3.5.5.2: the Destination of a signed message is the location it was sent to, checked
+    # against where it arrived; Porth's other SSO endpoint is another location (found by an attacker-style run).
+    key, certificate = key_pair("MicrosoftOnline")
+    allowed, _ = _signed_folders(tmp_path, certificate)
+
+    def signed_request(destination: str):
+        _, document = entra_request(destination=destination)
+        return post(sign_like_entra(document, key)) if binding == "post" else redirect(document, key)
+
+    assert isinstance(check(signed_request(f"{PORTH}/idp/sso/{binding}"), allowed), Pending)
+    refused = check(signed_request(f"{PORTH}/idp/sso/{other}"), allowed)
+    assert isinstance(refused, Refused)
+    assert refused.reason == (f"office365: the request is addressed to '{PORTH}/idp/sso/{other}', not to the "
+                              "endpoint it was sent to")

@@ -17,10 +17,12 @@ import re
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from directory.model import AccountKind, AccountState, Contact
+from directory.rules import names
 from directory.store import AccountQuery
 from webui.portal.access import require
 from webui.portal.context import (
@@ -53,6 +55,21 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^[0-9 +()-]{6,20}$")
 
 
+# The contact details are stored, shown and printed like names (issue 15 point 4): the same characters are refused.
+CONTACT_MESSAGES = {
+    "organisation_name": {
+        names.CONTROL_CHARACTERS: _l("The organisation must not contain control characters"),
+        names.NONCHARACTERS: _l("The organisation contains code points that are not characters, such as U+FFFE: "
+                                "type it again"),
+    },
+    "job_title": {
+        names.CONTROL_CHARACTERS: _l("The job title must not contain control characters"),
+        names.NONCHARACTERS: _l("The job title contains code points that are not characters, such as U+FFFE: "
+                                "type it again"),
+    },
+}
+
+
 def read_form(with_contact: bool) -> tuple[dict, dict[str, str], str | None]:
     """The submitted fields, the errors by field, and a generated password when a Generate button was pressed."""
     form = {name: " ".join(request.form.get(name, "").split())
@@ -74,7 +91,10 @@ def read_form(with_contact: bool) -> tuple[dict, dict[str, str], str | None]:
         if form["phone"] and not PHONE.match(form["phone"]):
             errors["phone"] = _("Enter a contact number using digits, spaces and + ( ) -")
         for field in ("organisation_name", "job_title"):
-            if len(form[field]) > 128:
+            problem = names.text_problem(form[field])
+            if problem:
+                errors[field] = str(CONTACT_MESSAGES[field][problem])
+            elif len(form[field]) > 128:
                 errors[field] = _("Use at most 128 characters")
     return form, errors, None
 
