@@ -1,6 +1,7 @@
 """Sign-in speed of the identity provider against the raw slapd bind limit, in one run.
 
     .venv/bin/python bench/login.py [--accounts 400] [--clients 16] [--seconds 15] [--rounds 3] [--workers N]
+                                    [--badges]
 
 On a scratch private slapd with Porth's configuration (durable commits,
 Argon2 hashes as Porth writes them) it measures:
@@ -11,6 +12,11 @@ Argon2 hashes as Porth writes them) it measures:
       (no single sign-on shortcut): AuthnRequest (HTTP-Redirect), answered
       with the sign-in form -> POST credentials -> signed Response. A sample of the Responses
       is validated by python3-saml in strict mode.
+With --badges (issue 18 point 5) each round adds
+  (c) badge sign-ins: as many Year 1 learners, each with a printed badge, and the same browsers
+      doing the badge flow: AuthnRequest -> sign-in page -> "Sign in with my badge" page ->
+      POST the badge's token -> signed Response (no Argon2: an HMAC and one indexed read),
+and prints badge sign-ins/s next to the password sign-ins/s of the same run (target: 3x).
 It prints sign-ins/s, the ratio of (b) to (a), and p50/p95/p99 latency of the
 whole flow and of the credentials POST. Every account is bound once before
 the timing starts: slapd's lastbind overlay writes the time of an account's
@@ -204,7 +210,8 @@ class _Browser:
 
 
 def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str], threads: int, stop_at_wall: float,
-                     results) -> None:
+                     results, badges: bool = False) -> None:
+    """`usernames` are badge tokens when `badges`: the flow then goes through the badge page."""
     from urllib.parse import urlencode, urlsplit
 
     flows, posts, failures, samples = [], [], [0], []
@@ -225,11 +232,18 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
                     location = headers["Location"]
                     _, _, form = client.request("GET", location[len(idp_url):] if location.startswith("http")
                                                 else location)
+                if badges:  # "Sign in with my badge": the camera page, then its POST of what the QR code holds
+                    link = re.search(r'href="([^"]+)" class="[^"]*badge-start', form).group(1).replace("&amp;", "&")
+                    _, _, form = client.request("GET", link)
                 token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
                 pending = re.search(r'name="pending" value="([^"]+)"', form).group(1)
                 posted = time.perf_counter()
-                status, _, answer = client.request("POST", "/idp/sign-in", urlencode({
-                    "csrf_token": token, "pending": pending, "username": username, "password": PASSWORD}))
+                if badges:
+                    status, _, answer = client.request("POST", "/idp/badge", urlencode({
+                        "csrf_token": token, "pending": pending, "badge": username}))
+                else:
+                    status, _, answer = client.request("POST", "/idp/sign-in", urlencode({
+                        "csrf_token": token, "pending": pending, "username": username, "password": PASSWORD}))
                 done = time.perf_counter()
                 if status != 200 or 'name="SAMLResponse"' not in answer:
                     raise RuntimeError(f"no Response ({status})")
@@ -257,7 +271,8 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
 
 
 def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
-                  seconds: float, processes: int = 2) -> tuple[list[float], list[float], int, list[str], float, float]:
+                  seconds: float, processes: int = 2,
+                  badges: bool = False) -> tuple[list[float], list[float], int, list[str], float, float]:
     # Two processes, so the clients' own Python does not serialise on one GIL, and no more:
     # every process is a share of the two cores taken from Porth.
     processes = min(processes, clients)
@@ -269,7 +284,8 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     # would sign the same person in at the same moment, which the throttle (S-3) counts as one
     # person's attempts in flight at once (three at once are delayed, as an attacker's would be).
     children = [multiprocessing.Process(target=_browser_process,
-                                        args=(idp_url, sp_entity, acs, usernames[i::processes], n, stop_at, results))
+                                        args=(idp_url, sp_entity, acs, usernames[i::processes], n, stop_at, results,
+                                              badges))
                 for i, n in enumerate(per_process)]
     for child in children:
         child.start()
@@ -281,6 +297,25 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     posts = [v for g in gathered for v in g[1]]
     return (flows, posts, sum(g[2] for g in gathered), [s for g in gathered for s in g[3]], elapsed,
             sum(g[4] for g in gathered))
+
+
+def print_badges(var_dir: Path, database_url: str | None, account_ids: list[str]) -> list[str]:
+    """Badge sign-in on for the bench school, and a badge for each learner, as the portal prints
+    them (idp/badges.py), under the key of the running server's own settings."""
+    from config.settings import load_settings, secret_value, with_secrets
+    from directory.rules.badges import SchoolBadges
+    from idp import badges
+    from operational.db import Database
+
+    settings = with_secrets(load_settings(var_dir=var_dir, **({"database": {"url": database_url}}
+                                                            if database_url else {})))
+    db = Database(settings.database_url)
+    key = badges.badge_key(secret_value(settings.secrets.persistent_id_key, "persistent_id_key").encode("utf-8"))
+    now = datetime.now(UTC)
+    badges.save_school_badges(db, SCHOOL, SchoolBadges(enabled=True), "bench", now)
+    made = badges.issue_badges(db, key, SCHOOL, account_ids, False, "bench", now)
+    db.dispose()
+    return [made[account_id].token for account_id in account_ids]
 
 
 def _create_database(admin_url: str) -> str:
@@ -313,6 +348,8 @@ def main() -> None:
                         help="gunicorn workers of porth serve (default: its own, 2 x cores + 1)")
     parser.add_argument("--worker-class", choices=("sync", "gthread"), default=None,
                         help="gunicorn worker class of porth serve (default: its own, web.worker_class)")
+    parser.add_argument("--badges", action="store_true",
+                        help="also time badge sign-ins (issue 18), printed next to password sign-ins")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="porth-login-bench-") as scratch_name:
@@ -333,6 +370,10 @@ def main() -> None:
                                                      forename=f"Bench{i}", created_by="bench", school=SCHOOL,
                                                      staff_code=f"B{i:05d}", password=PASSWORD), now)
                         for i in range(2 * args.accounts)]
+            learners = [store.add_account(NewAccount(kind=AccountKind.LEARNER, surname=SURNAMES[i % len(SURNAMES)],
+                                                     forename=f"Badge{i}", created_by="bench", school=SCHOOL,
+                                                     upn_hash=secrets.token_hex(32), year_group="1"), now)
+                        for i in range(args.accounts)] if args.badges else []
             store.close()
             raw_set, porth_set = accounts[:args.accounts], accounts[args.accounts:]
             first_binds, _, first_elapsed = raw_binds_once(slapd.url, [store.account_dn(a.id) for a in accounts])
@@ -366,7 +407,9 @@ def main() -> None:
                 service = OneLoginService(entity_id="https://bench-sp.example/sp",
                                           idp_metadata=response.read().decode())
             (services / "bench.xml").write_bytes(service.metadata())
-            (services / "bench.toml").write_text('category = "core"\nrelease = ["mail", "given_name"]\n')
+            (services / "bench.toml").write_text('category = "core"\nrelease = ["mail", "given_name"]\n'
+                                                 + ("allow_badge = true\n" if args.badges else ""))
+            tokens = print_badges(scratch / "var", scratch_database, [a.id for a in learners]) if args.badges else []
             time.sleep(1.1)  # the registry re-reads the folder at most once a second
 
             raw_count = raw_time = porth_count = porth_time = 0.0
@@ -374,6 +417,9 @@ def main() -> None:
             all_flows: list[float] = []
             all_posts: list[float] = []
             failures, samples = 0, []
+            badge_count = badge_time = 0.0
+            badge_flows: list[float] = []
+            badge_failures = 0
             raw_dns = [store.account_dn(a.id) for a in raw_set]
             slapd_pid = slapd.pid()
             cpu = {"raw slapd": 0.0, "raw clients": 0.0, "slapd": 0.0, "porth": 0.0, "browsers": 0.0,
@@ -406,14 +452,30 @@ def main() -> None:
                 all_posts += posts
                 failures += failed
                 samples += sampled
+                round_password_rate = len(flows) / elapsed
+                badge_rate_now = ""
+                if args.badges:
+                    flows, _posts, failed, sampled, elapsed, _cpu = browser_flows(
+                        idp_url, service.entity_id, service.acs_url, tokens, args.clients, args.seconds,
+                        args.client_processes, badges=True)
+                    badge_count, badge_time = badge_count + len(flows), badge_time + elapsed
+                    badge_flows += flows
+                    badge_failures += failed
+                    samples += sampled[:1]
+                    badge_rate_now = f", (c) {len(flows) / elapsed:.1f} badge sign-ins/s"
                 print(f"round {round_number}: (a) {count / raw_elapsed:.0f} binds/s, "
-                      f"(b) {len(flows) / elapsed:.1f} sign-ins/s", flush=True)
+                      f"(b) {round_password_rate:.1f} sign-ins/s{badge_rate_now}", flush=True)
             raw_rate, porth_rate = raw_count / raw_time, porth_count / porth_time
             print(f"(a) raw LDAP simple binds:   {raw_rate:7.1f} /s   {describe(raw_latencies)}")
             print(f"(b) porth sign-ins (flow):   {porth_rate:7.1f} /s   {describe(all_flows)}"
                   f"   ratio to (a): {porth_rate / raw_rate:.0%}")
             print(f"    credentials POST alone:              {describe(all_posts)}")
             print(f"    failed flows: {failures}")
+            if args.badges:
+                badge_rate = badge_count / badge_time
+                print(f"(c) porth badge sign-ins:    {badge_rate:7.1f} /s   {describe(badge_flows)}"
+                      f"   {badge_rate / porth_rate:.1f}x the password sign-ins of (b) (target: 3x)")
+                print(f"    failed badge flows: {badge_failures}")
             per_bind = {k: cpu[k] / raw_count * 1000 for k in ("raw slapd", "raw clients")}
             per_sign_in = {k: cpu[k] / porth_count * 1000 for k in ("slapd", "porth", "browsers", "postgres")}
             print(f"    CPU per raw bind:  slapd {per_bind['raw slapd']:.2f} ms, "

@@ -58,6 +58,9 @@ class Pending:
     force_authn: bool = False
     is_passive: bool = False
     name_id_mode: str = "persistent"  # a key of NAME_ID_FORMATS: what the NameID's value is
+    # Issue 18 point 3: the request names a password context (RequestedAuthnContext), which a
+    # badge, or a session begun with one, never meets.
+    asks_password: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +73,8 @@ class Pending:
         return cls(service=data["service"], acs_url=data["acs_url"], request_id=data.get("request_id"),
                    relay_state=data.get("relay_state"), name_id_format=name_id_format,
                    force_authn=bool(data.get("force_authn")), is_passive=bool(data.get("is_passive")),
-                   name_id_mode=data.get("name_id_mode") or _MODE_OF_FORMAT.get(name_id_format, "persistent"))
+                   name_id_mode=data.get("name_id_mode") or _MODE_OF_FORMAT.get(name_id_format, "persistent"),
+                   asks_password=bool(data.get("asks_password")))
 
 
 # What a person is told of a refused request, in their language (idp.views.page_reason).
@@ -208,7 +212,8 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
                       STATUS_NO_AUTHN_CONTEXT)
     if request.is_passive and request.force_authn:
         return refuse(f"{service.name}: ForceAuthn and IsPassive together cannot be met", STATUS_NO_PASSIVE)
-    return Pending(**{**answer.to_dict(), "is_passive": request.is_passive})
+    return Pending(**{**answer.to_dict(), "is_passive": request.is_passive,
+                      "asks_password": any(c != AUTHN_UNSPECIFIED for c in request.requested_contexts)})
 
 
 def _context_met(requested: tuple[str, ...], comparison: str) -> bool:

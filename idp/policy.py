@@ -31,3 +31,10 @@ def may_reach(account: Account, category: str) -> Refusal | None:
     if account.kind is AccountKind.LEARNER and not consent.opens(account.consent, category):
         return Refusal.NO_CONSENT
     return None
+
+
+def badge_enough(service_allows_badges: bool, asks_password: bool) -> bool:
+    """Issue 18 point 3: a badge, or a session begun with one, signs a learner in to a service only
+    when the service's policy allows badges (`allow_badge`; the portal never does) and its request
+    asks for no password context (a RequestedAuthnContext other than `unspecified`)."""
+    return service_allows_badges and not asks_password

@@ -12,12 +12,14 @@ from config.settings import ConfigError, Settings, secret_value
 from directory.ldap.sign_in import SignInDirectory
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
+from idp.badges import BadgeSignIn, badge_key
 from idp.guards import RequestLedger, SignInThrottle
 from idp.intake import IntakeRules
 from idp.metadata_trust import AggregateConfig, AggregateTrust
 from idp.services import ServiceRegistry
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
+from operational.badges import BadgeLookup
 from operational.db import Database, KeptConnections
 
 
@@ -33,6 +35,7 @@ class IdentityProvider:
     throttle: SignInThrottle
     persistent_id_key: bytes
     connections: KeptConnections
+    badges: BadgeSignIn  # issue 18: badge sign-in for the youngest learners
 
     @property
     def intake_rules(self) -> IntakeRules:
@@ -96,4 +99,5 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
                                 idp.address_failures_before_lock),
         persistent_id_key=persistent_key,
         connections=connections,
+        badges=BadgeSignIn(BadgeLookup(connections), badge_key(persistent_key), db),
     )

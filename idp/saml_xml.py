@@ -69,6 +69,9 @@ NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 AUTHN_PASSWORD_PROTECTED = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"  # noqa: S105
 AUTHN_PASSWORD = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"  # noqa: S105
 AUTHN_UNSPECIFIED = "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
+# Issue 18: a sign-in with a badge (a QR card, maybe with a PIN). SAML defines no class for it, so
+# it is Porth's own, under Porth's OID arc (config/ldap/porth-schema.ldif): never taken for a password.
+AUTHN_BADGE = "urn:oid:2.25.298160738874564124985748203221283306760.3.1"
 CM_BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 
 MAX_MESSAGE_BYTES = 256 * 1024  # an AuthnRequest is ~1-4 KB; metadata files are read with their own limit

@@ -50,7 +50,8 @@ CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 # persistent NameID, the one Office 365 matches its users by (docs/microsoft365.md).
 NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
-                             "accept_unsigned_logout_requests", "idp_initiated", "display_name", "entity_id"})
+                             "accept_unsigned_logout_requests", "idp_initiated", "display_name", "entity_id",
+                             "allow_badge"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
@@ -89,6 +90,9 @@ class Service:
     # the browser's session like a keyless service's (idp/logout_rules.py; docs/sign-in.md).
     accept_unsigned_logout_requests: bool = False
     idp_initiated: bool = False
+    # Issue 18: may a learner sign in to it with a badge (docs/sign-in.md)? Off unless its policy
+    # says so; the portal, built in, never does (R-6 asks for a password there).
+    allow_badge: bool = False
     display_name: dict[str, str] = field(default_factory=dict)
     # The SubjectIdRequirement of the service's metadata (subject-id, pairwise-id, any, none), already
     # applied to `release` (idp.attributes.with_required_identifiers).
@@ -230,7 +234,8 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
         policy["release"] = tuple(release)
     if "attributes" in raw:
         policy["attributes"] = _named_attributes(raw["attributes"], source, policy.get("release", ()))
-    for switch in ("accept_sha1_request_signatures", "accept_unsigned_logout_requests", "idp_initiated"):
+    for switch in ("accept_sha1_request_signatures", "accept_unsigned_logout_requests", "idp_initiated",
+                   "allow_badge"):
         if switch in raw:
             if not isinstance(raw[switch], bool):
                 raise ServiceConfigError(f"{source}: {switch} must be true or false")

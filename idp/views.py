@@ -6,6 +6,7 @@
     GET  /idp/sso/continue          a checked request, carried in a signed token
     GET  /idp/sso/init              IdP-initiated sign-in (?service=NAME&RelayState=...)
     GET  /idp/sign-in, POST         the sign-in form
+    GET  /idp/badge, POST           sign in with a badge (issue 18; idp/badges.py)
     (Single Logout and the sign-out page: idp/logout_views.py, its own blueprint;
     the session and pages both use: idp/sso_session.py)
 
@@ -48,11 +49,13 @@ from itsdangerous import BadSignature
 
 from directory import errors as directory_errors
 from directory.model import Account
+from directory.rules.badges import read_token
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
 from idp import bindings, metrics, policy
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
+from idp.badges import Outcome, throttle_name
 from idp.browser_sessions import renew_session
 from idp.intake import (
     PAGE_NOT_ACCEPTED,
@@ -68,7 +71,7 @@ from idp.intake import (
 from idp.metadata import Description, default_logo, idp_metadata
 from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
-from idp.saml_xml import STATUS_NO_PASSIVE, STATUS_RESPONDER
+from idp.saml_xml import AUTHN_BADGE, AUTHN_PASSWORD_PROTECTED, STATUS_NO_PASSIVE, STATUS_RESPONDER
 from idp.services import Service
 from idp.sso_session import (
     SESSION_KEY,
@@ -85,12 +88,15 @@ blueprint = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templ
 
 
 # -- single sign-on session ------------------------------------------------------
-def _start_session(account: Account) -> dict:
+BADGE = "badge"  # the session's sign-in method, when a badge began it (issue 18)
+
+
+def _start_session(account: Account, method: str = "password") -> dict:
     now = utc_now()
     hours = identity_provider().settings.idp.session_hours
     data = {"account": account.id, "username": account.username, "authn_instant": now.isoformat(),
             "session_index": "_" + secrets.token_hex(16), "expires": (now + timedelta(hours=hours)).isoformat(),
-            "services": {}}
+            "services": {}, "method": method}
     session[SESSION_KEY] = data
     session.permanent = True
     return data
@@ -98,7 +104,7 @@ def _start_session(account: Account) -> dict:
 
 # -- answering a service -----------------------------------------------------------
 SIGN_IN_PAGE = PreparedPage("idp/sign_in.html",
-                            ("csrf_token", "pending", "username", "language_url_en", "language_url_cy"))
+                            ("csrf_token", "pending", "username", "language_url_en", "language_url_cy", "badge_url"))
 
 
 PAGE_KINDS = (PAGE_UNREADABLE, PAGE_UNREGISTERED, PAGE_NOT_ACCEPTED)
@@ -181,7 +187,8 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     qualify = pending.name_id_mode != "immutable-id"
     facts = SignInFacts(authn_instant=datetime.fromisoformat(sso["authn_instant"]),
                         session_index=sso["session_index"],
-                        session_not_on_or_after=datetime.fromisoformat(sso["expires"]))
+                        session_not_on_or_after=datetime.fromisoformat(sso["expires"]),
+                        authn_context=AUTHN_BADGE if sso.get("method") == BADGE else AUTHN_PASSWORD_PROTECTED)
     timing = Timing(now=utc_now(), clock_skew=timedelta(seconds=idp_settings.clock_skew_seconds),
                     lifetime=timedelta(seconds=idp_settings.assertion_lifetime_seconds))
     message = authn_response(key=provider.key, idp_entity_id=provider.entity_id, service=service,
@@ -245,6 +252,10 @@ def _proceed(pending: Pending, token_key: str | None = None):
         # request's second use is then not a replay. Another browser's is.
         _give(request_key)
     sso = live_session()
+    if sso and sso.get("method") == BADGE and not _badge_serves(pending):
+        # Issue 18 point 3: a badge session never answers a service or request that asks for more.
+        log.info("badge session of account %s: %s asks for a password", sso["account"], pending.service)
+        return _sign_in_form(pending, _pending_token(pending), "")
     if sso and not pending.force_authn:
         account = identity_provider().directory.account_by_id(sso["account"])
         if account is None:
@@ -265,15 +276,17 @@ def _sign_in_form(pending: Pending, token: str, username: str, error: str | None
     if service is None:
         return problem(_("That service is no longer registered with Porth."))
     g.language_base = url_for("idp.sign_in", pending=token)
+    offer_badge = _badge_serves(pending)
+    badge_url = url_for("idp.badge_sign_in", pending=token) if offer_badge else ""
     if error is not None:
         return render_template("idp/sign_in.html", service=service, pending=token, username=username,
-                               error=error), status
-    page = SIGN_IN_PAGE.render((service.entity_id, service.title(str(get_locale()))), {
+                               error=error, offer_badge=offer_badge, badge_url=badge_url), status
+    page = SIGN_IN_PAGE.render((service.entity_id, service.title(str(get_locale())), offer_badge), {
         "service": service, "error": None, "csrf_token": lambda: SIGN_IN_PAGE.marker("csrf_token"),
-        "language_url": lambda code: SIGN_IN_PAGE.marker(f"language_url_{code}"),
+        "language_url": lambda code: SIGN_IN_PAGE.marker(f"language_url_{code}"), "offer_badge": offer_badge,
     }, {"csrf_token": generate_csrf(), "pending": token, "username": username,
         "language_url_en": with_language(g.language_base, "en"),
-        "language_url_cy": with_language(g.language_base, "cy")})
+        "language_url_cy": with_language(g.language_base, "cy"), "badge_url": badge_url})
     return page, status
 
 
@@ -464,10 +477,94 @@ def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Serv
     if sso and sso["account"] == account.id and pending.force_authn:
         # Step-up in the same session: a fresh AuthnInstant, the same session index.
         sso["authn_instant"] = now.isoformat()
+        sso["method"] = "password"  # a badge session stepped up with the password is a password one now
         session[SESSION_KEY] = sso
     else:
         sso = _start_session(account)
     log.info("signed in: account %s to %s", account.id, service.name)
+    return _answer(pending, account, sso, given_key)
+
+
+# -- badge sign-in (issue 18) ---------------------------------------------------------------
+def _badge_serves(pending: Pending) -> bool:
+    service = identity_provider().services.get(pending.service)
+    return service is not None and policy.badge_enough(service.allow_badge, pending.asks_password)
+
+
+BADGE_NOT_RIGHT = "badge not right"  # marker: the one message every refused badge gets
+
+
+def _badge_page(pending: Pending, token: str, error: str | None = None, status: int = 200, *,
+                scanned: str | None = None):
+    """The camera page, or (`scanned` given: a right badge of a school in badge + PIN mode) the PIN page."""
+    service = identity_provider().services.get(pending.service)
+    g.language_base = url_for("idp.badge_sign_in", pending=token)
+    if error == BADGE_NOT_RIGHT:
+        # The same words whatever was wrong (unknown, revoked, reprinted, another school, a wrong PIN):
+        # a refusal tells nothing about the badge, as a wrong password tells nothing about the username.
+        error = _("That badge cannot sign you in. Try again, or ask your teacher.")
+    template = "idp/badge_pin.html" if scanned else "idp/badge_sign_in.html"
+    return render_template(template, service=service, pending=token, error=error, scanned=scanned,
+                           password_url=url_for("idp.sign_in", pending=token)), status
+
+
+@blueprint.route("/badge", methods=["GET", "POST"])
+def badge_sign_in():
+    """Sign in with my badge: the page reads the badge's QR code with the camera and posts what it
+    holds (never in a URL); a school in badge + PIN mode then asks for the PIN."""
+    token = request.values.get("pending")
+    found = _pending_from(token)
+    if found is None:
+        return problem(_("This sign-in has expired. Go back to the service and try again."))
+    pending, given_key = found
+    if not _badge_serves(pending):
+        log.info("badge sign-in refused: %s does not take badges, or asks for a password", pending.service)
+        return _sign_in_form(pending, token, "", _("This service needs your username and password."), 403)
+    if request.method == "GET":
+        return _badge_page(pending, token)
+
+    provider = identity_provider()
+    text = request.form.get("badge", "")
+    pin = request.form.get("pin", "").strip() or None
+    address = request.remote_addr or "-"
+    now = utc_now()
+    if not text:
+        return _badge_page(pending, token, _("Hold your badge up to the camera."), 400)
+    scanned = read_token(text)
+    # Counted before the badge is checked, as a password is (SPEC S-3): per badge and per address.
+    name = throttle_name(scanned)
+    verdict = provider.throttle.attempt(name, address, now)
+    if verdict.wait_seconds:
+        log.warning("badge sign-in refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
+        minutes = (verdict.wait_seconds + 59) // 60
+        error = (ngettext("Too many attempts. Try again in %(num)d minute.",
+                          "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
+                 else ngettext("Too many attempts. Wait %(num)d second and try again.",
+                               "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
+        return _badge_page(pending, token, error, 429, scanned=text if pin else None)
+    try:
+        result = provider.badges.check(scanned, pin, provider.directory.account_by_id)
+    except BaseException:
+        provider.throttle.not_checked(name, address)
+        raise
+    if result.outcome is Outcome.NEEDS_PIN:
+        provider.throttle.not_checked(name, address)  # nothing was guessed yet: the PIN is what counts
+        return _badge_page(pending, token, scanned=text)
+    if result.outcome is Outcome.REFUSED:
+        log.info("badge sign-in refused: account %s, from %s: %s", result.account_id or "(no badge matched)",
+                 address, result.reason)
+        provider.badges.audit_refusal(result, scanned, address, now)
+        return _badge_page(pending, token, BADGE_NOT_RIGHT, 400, scanned=text if pin else None)
+    account = result.account
+    if account is None:  # never: a SIGNED_IN result always carries its account
+        raise LookupError("a badge sign-in without its account")
+    provider.throttle.succeeded(name, address)
+    if policy.may_sign_in(account) is not None:  # A-6, exactly as after a right password
+        session.pop(SESSION_KEY, None)
+        return render_template("idp/not_active.html"), 403
+    renew_session()
+    sso = _start_session(account, method=BADGE)
+    log.info("signed in with a badge: account %s to %s", account.id, pending.service)
     return _answer(pending, account, sso, given_key)
 
 

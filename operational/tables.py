@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -337,4 +338,44 @@ class DirectoryClaim(Base):
 
     __table_args__ = (
         Index("ix_directory_claims_holder", "holder"),
+    )
+
+
+# -- badge sign-in (issue 18) ------------------------------------------------------------------
+class SchoolBadgeSettings(Base):
+    """A school's badge sign-in, as its digital champion set it (directory/rules/badges.py)."""
+
+    __tablename__ = "school_badge_settings"
+
+    school: Mapped[str] = mapped_column(String(16), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    years: Mapped[str] = mapped_column(String(128), nullable=False)  # year codes, space separated
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+    __table_args__ = (CheckConstraint(_one_of("mode", ("badge", "badge-and-pin")), name="mode"),)
+
+
+class Badge(Base):
+    """One printed badge. Only keyed hashes of its secret and PIN are kept; reprinting or
+    revoking sets `revoked_at`, and from then on it signs nobody in. At most one badge of an
+    account is live (the partial unique index), whoever prints at the same moment."""
+
+    __tablename__ = "badges"
+
+    badge_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the token's first part
+    account_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    school: Mapped[str] = mapped_column(String(16), nullable=False)
+    secret_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    pin_digest: Mapped[str | None] = mapped_column(String(64))
+    issued_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_why: Mapped[str | None] = mapped_column(String(16))  # revoked | reprinted
+
+    __table_args__ = (
+        Index("ix_badges_account_live", "account_id", unique=True,
+              sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL")),
+        Index("ix_badges_school_account", "school", "account_id"),
     )

@@ -80,6 +80,8 @@ class OneLoginService:
     # What the service's requests ask for (NameIDPolicy Format); unspecified leaves it to Porth's policy.
     name_id_format: str = PERSISTENT
     want_attributes: bool = True  # python3-saml refuses a Response without an AttributeStatement unless told
+    # python3-saml asks for PasswordProtectedTransport unless told not to (issue 18: a badge never meets it).
+    requested_authn_context: bool = True
     key: str = field(default="")
     certificate: str = field(default="")
 
@@ -118,6 +120,7 @@ class OneLoginService:
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,
+                "requestedAuthnContext": self.requested_authn_context,
             },
         }, sp_validation_only=True)
 

@@ -16,11 +16,11 @@ from tests.saml_services import OneLoginService
 
 
 class DemoService:
-    def __init__(self, port: int, idp_metadata_url: str):
+    def __init__(self, port: int, idp_metadata_url: str, **saml_options):
         with urllib.request.urlopen(idp_metadata_url, timeout=10) as response:
             metadata = response.read().decode("utf-8")
         self.saml = OneLoginService(entity_id=f"http://127.0.0.1:{port}/metadata", idp_metadata=metadata,
-                                    base=f"http://127.0.0.1:{port}")
+                                    base=f"http://127.0.0.1:{port}", **saml_options)
         self.url = f"http://127.0.0.1:{port}"
         self.outstanding: set[str] = set()
         app = Flask(__name__)

@@ -51,7 +51,9 @@ R3_CHAMPION = (R1_PRIMARY
                | grants(A.MANAGE_LICENCES, {T.STAFF, T.SCHOOL})
                | grants(A.VIEW_PROVISIONING, {T.SCHOOL})
                | grants(A.VIEW_AUDIT, {T.SCHOOL})
-               | grants(A.PROMOTE, {T.DIGITAL_CHAMPION}) | grants(A.DEMOTE, {T.DIGITAL_CHAMPION}))
+               | grants(A.PROMOTE, {T.DIGITAL_CHAMPION}) | grants(A.DEMOTE, {T.DIGITAL_CHAMPION})
+               # Issue 18: the school's badge settings, and printing and revoking its learners' badges.
+               | grants(A.MANAGE_BADGES, {T.SCHOOL, T.LEARNER}))
 R4_ADMINISTRATOR = (R3_CHAMPION
                     | set().union(*(grants(a, ORGANISATION_ACCOUNTS) for a in (
                         A.CHANGE_OWN_PASSWORD, A.VIEW_ACCOUNTS, A.RESET_PASSWORD, A.SHOW_PASSWORD,

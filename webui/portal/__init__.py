@@ -17,6 +17,7 @@ from idp.provider import IdentityProvider
 from webui.portal import (
     administrators,
     audit_view,
+    badges,
     credentials,
     dashboard,
     licences,
@@ -32,7 +33,7 @@ from webui.portal.operations.core import OutOfScope, Refused
 from webui.portal.saml_sp import PortalServiceProvider
 from webui.portal.words import TEMPLATE_GLOBALS as WORDS
 
-AREAS = (session, dashboard, users, manage, nonmis, credentials, administrators, licences, audit_view)
+AREAS = (session, dashboard, users, manage, nonmis, credentials, administrators, licences, audit_view, badges)
 
 
 def refused(exc: Refused):

@@ -40,6 +40,9 @@ def portal_menu() -> list[tuple[str, str, bool]]:
     if school and user.may(Action.MANAGE_LICENCES, Target(TargetKind.SCHOOL, school=school)):
         items.append((url_for("portal.licences.licences", school=other_school),
                       _("M365 Licences"), request.endpoint == "portal.licences.licences"))
+    if school and user.may(Action.MANAGE_BADGES, Target(TargetKind.SCHOOL, school=school)):  # issue 18
+        items.append((url_for("portal.badges.badges", school=other_school), _("Badges"),
+                      request.endpoint == "portal.badges.badges"))
     if user.actor.scope.organisations is None or user.actor.scope.organisations:
         items.append((url_for("portal.administrators.administrators"), _("Administrators"),
                       request.endpoint == "portal.administrators.administrators"))

@@ -56,6 +56,7 @@ class Action(StrEnum):
     PROMOTE = "promote"
     DEMOTE = "demote"
     VIEW_AUDIT = "view-audit"
+    MANAGE_BADGES = "manage-badges"  # issue 18: badge settings, printing and revoking a school's badges
 
 
 class TargetKind(StrEnum):
@@ -107,6 +108,7 @@ _CHAMPION: dict[Action, frozenset[TargetKind]] = {
     Action.PROMOTE: frozenset({TargetKind.DIGITAL_CHAMPION}),
     Action.DEMOTE: frozenset({TargetKind.DIGITAL_CHAMPION}),
     Action.VIEW_AUDIT: _SCHOOL,
+    Action.MANAGE_BADGES: _SCHOOL | _LEARNERS,
 }
 
 

@@ -42,6 +42,11 @@ AUDIT_ACTIONS = {
     "demote": _l("Demote"),
     "allocate-licence": _l("Allocate licence"),
     "revoke-licence": _l("Revoke licence"),
+    # Issue 18: badge sign-in.
+    "badge-settings": _l("Badge settings"),
+    "print-badge": _l("Print badge"),
+    "revoke-badge": _l("Revoke badge"),
+    "badge-sign-in": _l("Badge sign-in"),
 }
 
 # Who did it: the portal role the person acted in, or the scheduler's jobs.

@@ -1,0 +1,125 @@
+"""Badge sign-in as a child would use it (issue 18 point 4), in Chromium: a digital champion turns
+badges on and prints a sheet; a photo of one printed card becomes the camera's picture
+(--use-file-for-fake-video-capture, an MJPEG made from the sheet's screenshot); the learner presses
+"Sign in with my badge", the page reads the QR code with jsQR (this Chromium has no
+BarcodeDetector: docs/sign-in.md) and the learner lands at a SAML service with their attributes."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from directory.model import AccountKind, AccountState, Role
+from directory.rules.badges import DEFAULT_YEARS
+from tests.browser.test_schools_page import ARTIFACTS, CHROMIUM, browser  # noqa: F401 (fixture)
+from tests.conftest import free_port
+from tests.saml_test_service import DemoService
+
+CAMERA_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def infants(demo_server):
+    """A demo school with learners of the badge years, its digital champion and their password."""
+    with demo_server.runtime() as runtime:
+        for school in sorted(runtime.store.schools(), key=lambda s: s.dfes):
+            young = [a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER)
+                     if a.state is AccountState.ACTIVE and a.school == school.dfes and a.year_group in DEFAULT_YEARS]
+            champions = [a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
+                         if Role.DIGITAL_CHAMPION in a.roles and a.state is AccountState.ACTIVE]
+            if young and champions:
+                return school, sorted(young, key=lambda a: (a.surname, a.forename)), champions[0], \
+                    runtime.store.reveal_password(champions[0].id)
+    pytest.fail("the demo has no school with learners of nursery to Year 2 and a digital champion")
+
+
+def _registered(demo_server, service: DemoService) -> None:
+    (demo_server.services_dir / "badge-service.xml").write_bytes(service.saml.metadata())
+    (demo_server.services_dir / "badge-service.toml").write_text(
+        'category = "core"\nrelease = ["username", "given_name"]\nallow_badge = true\n'
+        'display_name = { en = "Infant games", cy = "Gemau babanod" }\n')
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(demo_server.url + "/idp/sso/init?service=badge-service", timeout=5):
+                pass
+        except urllib.error.HTTPError as refused:
+            if b"reason=not-accepted" in refused.read():
+                return  # registered (it just takes no IdP-initiated sign-in)
+        time.sleep(0.2)
+    raise TimeoutError("Porth did not pick up the badge service")
+
+
+def _shoot(page, name: str, tmp_path) -> None:
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+
+
+def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser, demo_server, infants, tmp_path):
+    school, young, champion, password = infants
+    child = young[0]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(demo_server.url + "/portal/")
+    page.get_by_label("Username").fill(champion.username)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation(url="**/portal/"):
+        page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Badges").click()
+    page.get_by_label("Turn on badge sign-in for this school").check()
+    page.get_by_role("button", name="Save settings").click()
+    assert "Badge settings saved." in page.locator(".porth-flash").inner_text()
+    row = page.locator(f'#badge-table tr[data-username="{child.username}"]')
+    assert row.locator("[data-badge]").get_attribute("data-badge") == "none"
+    badges_page = page.url
+    for width in (1280, 375):
+        page.set_viewport_size({"width": width, "height": 900})
+        for language in ("cy", "en"):
+            page.goto(badges_page + ("&" if "?" in badges_page else "?") + f"lang={language}")
+            _shoot(page, f"badges-{language}-{width}", tmp_path)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    row.get_by_role("checkbox").check()
+    with context.expect_page() as opened:
+        page.get_by_role("button", name="Print badges").click()
+    sheet = opened.value
+    sheet.wait_for_load_state()
+    card = sheet.locator(f'.badge-card[data-username="{child.username}"]')
+    assert f"{child.forename} {child.surname}" in card.inner_text() and school.name in card.inner_text()
+    _shoot(sheet, "badge-sheet", tmp_path)
+    photo = card.screenshot(type="jpeg", quality=90)
+    page.reload()
+    assert page.locator(f'#badge-table tr[data-username="{child.username}"] [data-badge]').get_attribute(
+        "data-badge") == "printed"
+    context.close()
+
+    # The camera sees the printed card: an MJPEG of the card's photo, frame after frame.
+    video = tmp_path / "badge.mjpeg"
+    video.write_bytes(photo * 30)
+    camera = browser.browser_type.launch(executable_path=str(CHROMIUM),
+                                         args=[*CAMERA_FLAGS, f"--use-file-for-fake-video-capture={video}"])
+    try:
+        with DemoService(free_port(), demo_server.url + "/idp/metadata", requested_authn_context=False) as service:
+            _registered(demo_server, service)
+            tablet = camera.new_context(viewport={"width": 1024, "height": 768})
+            tablet.grant_permissions(["camera"], origin=demo_server.url)
+            child_page = tablet.new_page()
+            child_page.goto(service.url + "/login")
+            _shoot(child_page, "sign-in-with-badge-offer", tmp_path)
+            assert child_page.evaluate("'BarcodeDetector' in window") is False  # so jsQR is what reads it
+            child_page.get_by_role("link", name="Sign in with my badge").click()
+            assert child_page.get_by_role("heading", name="Sign in with my badge").is_visible()
+            child_page.wait_for_url(service.url + "/acs", timeout=30_000)
+            assert child_page.get_by_role("heading", name="Welcome to the test service").is_visible()
+            username = child_page.locator('[data-attribute="urn:oid:0.9.2342.19200300.100.1.1"]').inner_text()
+            assert username == child.username
+            assert child_page.locator('[data-attribute="urn:oid:2.5.4.42"]').inner_text() == child.forename
+            tablet.close()
+    finally:
+        camera.close()

@@ -1,0 +1,224 @@
+"""Signing in with a badge (issue 18 points 2, 3 and its bad input; SPEC A-6, C-2, S-3, R-7),
+through Porth's pages, against a real slapd and a strict python3-saml service."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+from lxml import etree
+from sqlalchemy import select
+
+from directory.model import AccountState, Consent
+from directory.rules.badges import BadgeMode, SchoolBadges
+from idp import badges
+from idp.saml_xml import AUTHN_BADGE
+from operational import badges as stored
+from operational.tables import AuditEvent
+from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
+from tests.integration.idp_fixtures import PASSWORD, porth  # noqa: F401 (fixture)
+from tests.saml_services import OneLoginService, csrf_token, path_of, posted_form
+
+BADGE_SERVICE = 'category = "core"\nrelease = ["username", "given_name"]\nallow_badge = true\n'
+NOT_RIGHT = "That badge cannot sign you in"
+USERNAME = "urn:oid:0.9.2342.19200300.100.1.1"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+
+def service(porth, policy: str = BADGE_SERVICE, name: str = "infants", **options) -> OneLoginService:
+    made = OneLoginService(entity_id=f"https://{name}.example/sp", idp_metadata=porth.metadata,
+                           requested_authn_context=False, **options)
+    porth.register(name, made.metadata(), policy)
+    return made
+
+
+def _now():
+    return datetime.now(UTC)
+
+
+def badges_on(porth, mode: BadgeMode = BadgeMode.BADGE, school: str = SCHOOL) -> None:
+    badges.save_school_badges(porth.runtime.db, school, SchoolBadges(enabled=True, mode=mode), "test", _now())
+
+
+def print_badge(porth, account, school: str = SCHOOL, with_pin: bool = False):
+    key = porth.app.extensions["porth.idp"].badges.key
+    return badges.issue_badges(porth.runtime.db, key, school, [account.id], with_pin, "test", _now())[account.id]
+
+
+def sign_in_page(porth, url: str):
+    return porth.follow(porth.client.get(path_of(url)))
+
+
+def badge_page(porth, url: str):
+    page = sign_in_page(porth, url).get_data(as_text=True)
+    assert 'id="badge-start"' in page, page[:3000]
+    link = page.split('id="badge-start"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    return porth.client.get(link)
+
+
+def post_badge(porth, page, badge: str, pin: str | None = None):
+    text = page.get_data(as_text=True)
+    pending = text.split('name="pending" value="', 1)[1].split('"', 1)[0]
+    data = {"csrf_token": csrf_token(text), "pending": pending, "badge": badge}
+    if pin is not None:
+        data["pin"] = pin
+    return porth.client.post("/idp/badge", data=data)
+
+
+def with_badge(porth, infants: OneLoginService, token: str, pin: str | None = None):
+    url, request_id = infants.login_url()
+    answer = post_badge(porth, badge_page(porth, url), token)
+    if pin is not None:
+        assert answer.status_code == 200 and 'id="pin"' in answer.get_data(as_text=True)
+        answer = post_badge(porth, answer, token, pin)
+    return answer, request_id
+
+
+def audit_reasons(porth) -> list[str]:
+    with porth.runtime.db.session() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "badge-sign-in")
+                                 .order_by(AuditEvent.id)).all()
+        return [e.detail["reason"] for e in events if e.outcome == "refused"]
+
+
+def test_a_year_one_learner_signs_in_with_a_badge_and_the_service_is_told_it_was_a_badge(porth, store, now):
+    child = store.add_account(learner(year_group="1", consent=Consent.NOT_OBTAINED), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    infants = service(porth)
+    answer, request_id = with_badge(porth, infants, badge.token)
+    auth = infants.accept(posted_form(answer.get_data(as_text=True)), request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_attribute(USERNAME) == [child.username]
+    root = etree.fromstring(base64.b64decode(posted_form(answer.get_data(as_text=True)).fields["SAMLResponse"]))
+    assert [e.text for e in root.iter(f"{{{SAML}}}AuthnContextClassRef")] == [AUTHN_BADGE]
+    # The session is a badge session: a second visit is single sign-on, still a badge sign-in.
+    url, request_id = infants.login_url()
+    again = sign_in_page(porth, url)
+    assert posted_form(again.get_data(as_text=True)) is not None
+
+
+def test_the_badge_secret_travels_in_a_post_body_and_the_camera_page_keeps_it_out_of_urls(porth, store, now):
+    child = store.add_account(learner(year_group="R"), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    infants = service(porth)
+    url, _request_id = infants.login_url()
+    page = badge_page(porth, url)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'method="post"' in text and 'name="badge" value=""' in text
+    assert page.headers["Cache-Control"] == "no-store"
+    assert badge.secret not in text
+    assert "jsqr/jsQR.js" in text and "badge-scanner.js" in text
+
+
+def test_a_revoked_badge_and_a_reprinted_ones_old_card_are_refused_like_a_wrong_password(porth, store, now):
+    child = store.add_account(learner(year_group="2"), now)
+    other = store.add_account(learner("Evans", "Cai", year_group="2"), now)
+    badges_on(porth)
+    infants = service(porth)
+    first = print_badge(porth, child)
+    second = print_badge(porth, child)  # a reprint: the first card is useless at once
+    refused, _id = with_badge(porth, infants, first.token)
+    assert refused.status_code == 400 and NOT_RIGHT in refused.get_data(as_text=True)
+    answer, request_id = with_badge(porth, infants, second.token)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+
+    porth.client = porth.app.test_client()  # another child at the same tablet, with a fresh browser
+    other_badge = print_badge(porth, other)
+    assert stored.revoke_badges(porth.runtime.db, [other.id], _now()) == [other.id]
+    refused, _id = with_badge(porth, infants, other_badge.token)  # a photo replayed after revocation
+    assert refused.status_code == 400 and NOT_RIGHT in refused.get_data(as_text=True)
+    made_up, _id = with_badge(porth, infants, other_badge.token[:-4] + "AAAA")
+    assert made_up.status_code == 400 and NOT_RIGHT in made_up.get_data(as_text=True)
+    assert audit_reasons(porth) == ["reprinted", "revoked", "unknown badge"]
+
+
+def test_pin_mode_asks_for_the_pin_and_a_pin_guessed_again_and_again_is_throttled(porth, store, now):
+    child = store.add_account(learner(year_group="N2"), now)
+    badges_on(porth, BadgeMode.BADGE_AND_PIN)
+    badge = print_badge(porth, child, with_pin=True)
+    assert badge.pin is not None and len(badge.pin) == 4
+    infants = service(porth)
+    url, _request_id = infants.login_url()
+    pin_page = post_badge(porth, badge_page(porth, url), badge.token)
+    assert 'id="pin"' in pin_page.get_data(as_text=True)
+    wrong = str((int(badge.pin) + 1) % 10000).zfill(4)
+    statuses = []
+    page = pin_page
+    for _ in range(6):
+        page = post_badge(porth, page, badge.token, wrong)
+        statuses.append(page.status_code)
+        assert NOT_RIGHT in page.get_data(as_text=True) or "Too many attempts" in page.get_data(as_text=True)
+    assert statuses[:3] == [400, 400, 400] and 429 in statuses  # S-3: slowed down like passwords
+    assert audit_reasons(porth).count("wrong PIN") >= 3
+
+
+def test_the_right_pin_signs_the_learner_in(porth, store, now):
+    child = store.add_account(learner(year_group="N1"), now)
+    badges_on(porth, BadgeMode.BADGE_AND_PIN)
+    badge = print_badge(porth, child, with_pin=True)
+    infants = service(porth)
+    answer, request_id = with_badge(porth, infants, badge.token, pin=badge.pin)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+
+
+def test_a_learner_outside_the_chosen_years_staff_and_another_schools_badge_are_refused(porth, store, now):
+    year_three = store.add_account(learner(year_group="3"), now)
+    teacher = store.add_account(staff(), now)
+    elsewhere = store.add_account(learner("Hughes", "Ela", year_group="1"), now)
+    badges_on(porth)
+    badges_on(porth, school=OTHER_SCHOOL)
+    infants = service(porth)
+    for token in (print_badge(porth, year_three).token, print_badge(porth, teacher).token,
+                  print_badge(porth, elsewhere, school=OTHER_SCHOOL).token):
+        refused, _id = with_badge(porth, infants, token)
+        assert refused.status_code == 400 and NOT_RIGHT in refused.get_data(as_text=True)
+    assert audit_reasons(porth) == ["outside-years", "not-a-learner", "other-school"]
+
+
+def test_a_school_that_turns_badges_off_stops_every_badge(porth, store, now):
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    badges.save_school_badges(porth.runtime.db, SCHOOL, SchoolBadges(enabled=False), "test", _now())
+    refused, _id = with_badge(porth, service(porth), badge.token)
+    assert refused.status_code == 400 and audit_reasons(porth) == ["not-enabled"]
+
+
+def test_a_deactivated_learner_and_one_without_consent_are_refused_as_with_a_password(porth, store, now):
+    gone = store.add_account(learner(year_group="1"), now)
+    child = store.add_account(learner("Evans", "Cai", year_group="1", consent=Consent.NOT_OBTAINED), now)
+    badges_on(porth)
+    gone_badge, child_badge = print_badge(porth, gone), print_badge(porth, child)
+    store.set_state(gone.id, AccountState.DEACTIVATED, "test", "left", now + timedelta(seconds=1))
+    infants = service(porth, BADGE_SERVICE.replace('"core"', '"additional"'))
+    refused, _id = with_badge(porth, infants, gone_badge.token)
+    assert refused.status_code == 403 and "Your account is not active" in refused.get_data(as_text=True)
+    no_consent, _id = with_badge(porth, infants, child_badge.token)
+    assert no_consent.status_code == 403 and posted_form(no_consent.get_data(as_text=True)) is None
+
+
+def test_badges_serve_only_services_that_allow_them_and_requests_asking_for_no_password(porth, store, now):
+    child = store.add_account(learner(year_group="1", password=PASSWORD), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    plain = service(porth, 'category = "core"\nrelease = ["username"]\n', name="plain")
+    url, _id = plain.login_url()
+    assert 'id="badge-start"' not in sign_in_page(porth, url).get_data(as_text=True)
+    strict = service(porth, BADGE_SERVICE, name="strict")
+    strict.requested_authn_context = True  # python3-saml's default: PasswordProtectedTransport
+    url, _id = strict.login_url()
+    assert 'id="badge-start"' not in sign_in_page(porth, url).get_data(as_text=True)
+
+    # A badge session does not carry the learner into a service that wants a password.
+    infants = service(porth)
+    answer, request_id = with_badge(porth, infants, badge.token)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+    url, _id = plain.login_url()
+    page = sign_in_page(porth, url)
+    assert posted_form(page.get_data(as_text=True)) is None and 'name="password"' in page.get_data(as_text=True)
+    # ...and the badge page itself refuses such a service.
+    pending = page.get_data(as_text=True).split('name="pending" value="', 1)[1].split('"', 1)[0]
+    refused = porth.client.get(f"/idp/badge?pending={pending}")
+    assert refused.status_code == 403

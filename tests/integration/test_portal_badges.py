@@ -1,0 +1,84 @@
+"""The portal's Badges page (issue 18 point 1; SPEC R-3, R-5, R-7): a digital champion turns badges on
+for chosen years and a mode, prints a group's badges (audited, not kept by the browser) and revokes them."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from directory.model import Role
+from idp import badges
+from operational import badges as stored
+from operational.tables import AuditEvent
+from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
+from tests.integration.idp_fixtures import PASSWORD
+from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
+from tests.saml_services import csrf_token
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def champion(portal, now):
+    store = portal.porth.runtime.store
+    store.add_account(staff("Price", "Non", code="DC1", password=PASSWORD, roles=frozenset({Role.DIGITAL_CHAMPION})),
+                      now)
+    portal.sign_in("PriceN@hwbcymru.net")
+
+
+def post(portal, path: str, data: dict, page: str = "/portal/badges"):
+    return portal.client.post(path, data={"csrf_token": csrf_token(text(portal.open(page))), **data})
+
+
+def test_a_champion_turns_badges_on_prints_a_year_and_revokes_one_learners_badge(portal, now):
+    store = portal.porth.runtime.store
+    infants = [store.add_account(learner(name, "Ann", year_group="1", registration_group="1A"), now)
+               for name in ("Avery", "Bevan")]
+    store.add_account(learner("Cole", "Ifan", year_group="4", registration_group="4B"), now)
+    champion(portal, now)
+    page = text(portal.open("/portal/badges"))
+    assert 'id="badge-settings"' in page and 'id="badge-table"' not in page  # off until the champion turns it on
+
+    saved = post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["N1", "N2", "R", "1", "2"],
+                                                     "mode": "badge-and-pin"})
+    assert saved.status_code == 303
+    page = text(portal.open("/portal/badges"))
+    assert re.findall(r'data-username="(\w+)"', page) == ["AveryA", "BevanA"]  # Year 4 may not have one
+    printed = post(portal, "/portal/badges/print", {"group": "year:1", "all_shown": "yes"})
+    sheet = text(printed)
+    assert printed.status_code == 200 and printed.headers["Cache-Control"] == "no-store"
+    assert sheet.count('class="badge-card"') == 2 and sheet.count("<svg") == 2
+    assert re.findall(r'class="badge-pins__pin">(\d{4})<', sheet) and "Ysgol Brawf" in sheet
+    live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+    assert set(live) == {a.id for a in infants}
+
+    revoked = post(portal, "/portal/badges/revoke", {"account": [infants[0].id]})
+    assert revoked.status_code == 303
+    assert set(stored.live_badges(portal.porth.runtime.db, SCHOOL)) == {infants[1].id}
+    with portal.porth.runtime.db.session() as session:
+        actions = [(e.action, e.target_id, e.actor) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+                   if "badge" in e.action]
+    assert actions == [("badge-settings", SCHOOL, "PriceN"), ("print-badge", infants[0].id, "PriceN"),
+                       ("print-badge", infants[1].id, "PriceN"), ("revoke-badge", infants[0].id, "PriceN")]
+    assert badges.read_school_badges(portal.porth.runtime.db, SCHOOL).years == ("N1", "N2", "R", "1", "2")
+
+
+def test_badges_of_another_school_are_not_found_and_school_staff_may_not_print_them(portal, now):
+    store = portal.porth.runtime.store
+    stranger = store.add_account(learner("Hughes", "Ela", year_group="1", school=OTHER_SCHOOL), now)
+    champion(portal, now)
+    assert portal.open(f"/portal/badges?school={OTHER_SCHOOL}").status_code == 404  # R-5
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
+    printed = post(portal, "/portal/badges/print", {"account": [stranger.id]})
+    assert printed.status_code == 303  # nobody of this school was chosen: nothing printed
+    assert stored.live_badges(portal.porth.runtime.db, OTHER_SCHOOL) == {}
+
+
+def test_school_staff_see_no_badges_page(portal, now):
+    store = portal.porth.runtime.store
+    store.add_account(staff("Owen", "Huw", code="T1", password=PASSWORD), now)
+    portal.sign_in("OwenH@hwbcymru.net")
+    assert portal.open("/portal/badges").status_code == 403
+    assert "/portal/badges" not in text(portal.open("/portal/"))

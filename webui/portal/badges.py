@@ -1,0 +1,139 @@
+"""Badges (issue 18 point 1): a digital champion turns badge sign-in on for their school, for
+chosen years and a mode, and prints or revokes badges for one learner, the ticked learners, or a
+registration group, class or year.
+
+    GET  /portal/badges            ?school=&group=   the settings and the learners who may have a badge
+    POST /portal/badges/settings   on or off, the years, the mode
+    POST /portal/badges/print      the ticked learners (`account`), or all shown (`all_shown=yes`): A4 sheets
+    POST /portal/badges/revoke     the same choice: their badges stop working at once
+
+A printed sheet holds badges that sign children in: it is a page of secrets (no-store, audited
+per badge, webui/portal/operations/badges.py), in a new tab, as print-with-password is.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import login_required
+from markupsafe import Markup
+
+from directory.model import Account, AccountKind, AccountState, Group, GroupKind, School
+from directory.rules.badges import DEFAULT_YEARS, BadgeMode, SchoolBadges
+from directory.store import AccountQuery
+from idp import badges as badge_settings
+from operational import badges as badge_store
+from webui.portal.access import require
+from webui.portal.context import caller, chosen_school, directory, operational_db, records
+from webui.portal.lists import NC_YEARS, group_choice, group_label
+from webui.portal.operations import badges as badge_operations
+from webui.portal.operations.core import by_name
+from webui.portal.permissions import Action, school_target
+
+bp = Blueprint("badges", __name__)
+
+
+def _year_label(code: str) -> str:
+    """A year as the lists name it, in the reader's language."""
+    return group_label(Group(id=code, school="", kind=GroupKind.YEAR_GROUP, code=code, name=code))
+
+
+def _learners_shown(school: School, settings: SchoolBadges) -> list[Account]:
+    """The learners who may have a badge (main school here, in a chosen year), narrowed to the
+    group picked (`group`), in register order; read again on every POST, never a list of ids sent."""
+    choice = group_choice(school.dfes)
+    people = choice.learners(school.dfes) if choice.group is not None else directory().find_accounts(
+        AccountQuery(school=school.dfes, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,)))
+    return by_name(a for a in people if a.school == school.dfes and a.year_group in settings.years)
+
+
+def _chosen(school: School, settings: SchoolBadges) -> list[Account]:
+    shown = _learners_shown(school, settings)
+    if request.form.get("all_shown") == "yes":
+        return shown
+    wanted = set(request.form.getlist("account"))
+    return [a for a in shown if a.id in wanted]
+
+
+def _back(school: School):
+    group = request.values.get("group") or None
+    return redirect(url_for("portal.badges.badges", school=school.dfes, group=group), 303)
+
+
+@bp.get("/badges")
+@login_required
+def badges():
+    school = chosen_school(required=True)
+    require(Action.MANAGE_BADGES, school_target(school.dfes))
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    choice = group_choice(school.dfes)
+    learners = _learners_shown(school, settings) if settings.enabled else []
+    live = badge_store.live_badges(operational_db(), school.dfes)
+    return render_template("portal/badges.html", school=school, settings=settings, years=NC_YEARS,
+                           year_label=_year_label, groups=choice.groups, chosen=choice.chosen, learners=learners,
+                           live=live, modes=BadgeMode, default_years=DEFAULT_YEARS)
+
+
+@bp.post("/badges/settings")
+@login_required
+def settings():
+    school = chosen_school(required=True)
+    require(Action.MANAGE_BADGES, school_target(school.dfes))
+    years = tuple(y for y in NC_YEARS if y in request.form.getlist("years"))
+    enabled = request.form.get("enabled") == "yes"
+    if enabled and not years:
+        flash(_("Choose at least one year group"), "error")
+        return _back(school)
+    mode = BadgeMode.BADGE_AND_PIN if request.form.get("mode") == BadgeMode.BADGE_AND_PIN.value else BadgeMode.BADGE
+    badge_operations.change_settings(records(), caller(), school,
+                                     SchoolBadges(enabled=enabled, years=years or DEFAULT_YEARS, mode=mode))
+    flash(_("Badge settings saved."), "success")
+    return _back(school)
+
+
+@bp.post("/badges/print")
+@login_required
+def print_badges():
+    school = chosen_school(required=True)
+    require(Action.MANAGE_BADGES, school_target(school.dfes))
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    if not settings.enabled:
+        abort(409)
+    chosen = _chosen(school, settings)
+    if not chosen:
+        flash(_("Select at least one learner"), "error")
+        return _back(school)
+    key = current_app.extensions["porth.idp"].badges.key
+    printed = badge_operations.print_badges(records(), caller(), school, settings, chosen, key)
+    # segno's own SVG of a token Porth made (base32 and dots): nothing of a person's goes into it.
+    cards = [(account, badge.token, badge.pin, Markup(_qr_svg(badge.token)))  # noqa: S704
+             for account, badge in printed.printed]
+    # No language switch on the sheet: sending the form again would print new badges, and the
+    # ones on this sheet would stop working. It is in the language of the page it was printed from.
+    page = render_template("portal/badge_sheet.html", school=school, cards=cards,
+                           with_pins=settings.mode is BadgeMode.BADGE_AND_PIN)
+    # A page of working badges: never kept by the browser (the app says so for every page; said here too).
+    return page, 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/badges/revoke")
+@login_required
+def revoke_badges():
+    school = chosen_school(required=True)
+    require(Action.MANAGE_BADGES, school_target(school.dfes))
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    chosen = _chosen(school, SchoolBadges(enabled=True, years=NC_YEARS, mode=settings.mode))
+    if not chosen:
+        flash(_("Select at least one learner"), "error")
+        return _back(school)
+    revoked = badge_operations.revoke_badges(records(), caller(), school, chosen)
+    flash(ngettext("%(num)d badge revoked: it no longer signs anyone in.",
+                   "%(num)d badges revoked: they no longer sign anyone in.", len(revoked)), "success")
+    return _back(school)
+
+
+def _qr_svg(token: str) -> str:
+    import segno  # only the print page draws QR codes
+
+    return segno.make_qr(token, error="m").svg_inline(scale=1, border=4, omitsize=True)
