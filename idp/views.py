@@ -73,6 +73,7 @@ from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import AUTHN_BADGE, AUTHN_PASSWORD_PROTECTED, STATUS_NO_PASSIVE, STATUS_RESPONDER
 from idp.services import Service
+from idp.throttling import Verdict
 from idp.sso_session import (
     SESSION_KEY,
     identity_provider,
@@ -415,20 +416,30 @@ def sign_in():
 
     # Counted and timed by how it ends (idp/metrics.py); an exception before the password was
     # checked, or while it was, counts as unchecked.
-    attempt = _Attempt()
+    attempt = _Attempt(metrics.PASSWORD)
     try:
         return _attempt_sign_in(pending, token, given_key, service, sso, username, attempt)
     finally:
-        metrics.sign_ins.labels(attempt.outcome).inc()
-        metrics.sign_in_seconds.labels(attempt.outcome).observe(time.perf_counter() - attempt.started)
+        attempt.record()
 
 
 class _Attempt:
-    """How one sign-in attempt ended, as far as it got, and when it started."""
+    """How one sign-in attempt ended, as far as it got, and when it started (idp/metrics.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, method: str) -> None:
+        self.method = method
         self.outcome = metrics.UNCHECKED
         self.started = time.perf_counter()
+
+    def record(self) -> None:
+        metrics.sign_ins.labels(self.method, self.outcome).inc()
+        metrics.sign_in_seconds.labels(self.method, self.outcome).observe(time.perf_counter() - self.started)
+
+    def locked_by_failure(self, verdict: Verdict) -> None:
+        """The failure of an attempt the throttle let go ahead: the locks it wrote (S-3)."""
+        for kind in verdict.locks_if_wrong:
+            metrics.lockouts.labels(metrics.BADGE if kind == "username" and self.method == metrics.BADGE
+                                    else kind).inc()
 
 
 def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Service, sso: dict | None,
@@ -456,8 +467,7 @@ def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Serv
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials as failed:
         attempt.outcome = metrics.WRONG_PASSWORD if failed.account_id else metrics.UNKNOWN_USERNAME
-        for kind in verdict.locks_if_wrong:
-            metrics.lockouts.labels(kind).inc()
+        attempt.locked_by_failure(verdict)
         # The account's id, never what was typed: a username that matched no account may be a
         # password typed in the wrong box, and a UPN is never logged (M-3).
         log.info("sign-in failed: account %s, from %s", failed.account_id or "(no account matched)", address)
@@ -523,18 +533,28 @@ def badge_sign_in():
     if request.method == "GET":
         return _badge_page(pending, token)
 
+    attempt = _Attempt(metrics.BADGE)
+    try:
+        return _attempt_badge_sign_in(pending, token, given_key, attempt)
+    finally:
+        attempt.record()
+
+
+def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt: _Attempt):
     provider = identity_provider()
     text = request.form.get("badge", "")
     pin = request.form.get("pin", "").strip() or None
     address = request.remote_addr or "-"
     now = utc_now()
     if not text:
+        attempt.outcome = metrics.INCOMPLETE
         return _badge_page(pending, token, _("Hold your badge up to the camera."), 400)
     scanned = read_token(text)
     # Counted before the badge is checked, as a password is (SPEC S-3): per badge and per address.
     name = throttle_name(scanned)
     verdict = provider.throttle.attempt(name, address, now)
     if verdict.wait_seconds:
+        attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("badge sign-in refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
         error = (ngettext("Too many attempts. Try again in %(num)d minute.",
@@ -548,9 +568,12 @@ def badge_sign_in():
         provider.throttle.not_checked(name, address)
         raise
     if result.outcome is Outcome.NEEDS_PIN:
+        attempt.outcome = metrics.PIN_ASKED
         provider.throttle.not_checked(name, address)  # nothing was guessed yet: the PIN is what counts
         return _badge_page(pending, token, scanned=text)
     if result.outcome is Outcome.REFUSED:
+        attempt.outcome = metrics.BADGE_REFUSED
+        attempt.locked_by_failure(verdict)
         log.info("badge sign-in refused: account %s, from %s: %s", result.account_id or "(no badge matched)",
                  address, result.reason)
         provider.badges.audit_refusal(result, scanned, address, now)
@@ -560,8 +583,10 @@ def badge_sign_in():
         raise LookupError("a badge sign-in without its account")
     provider.throttle.succeeded(name, address)
     if policy.may_sign_in(account) is not None:  # A-6, exactly as after a right password
+        attempt.outcome = metrics.NOT_ACTIVE
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
+    attempt.outcome = metrics.SIGNED_IN
     renew_session()
     sso = _start_session(account, method=BADGE)
     log.info("signed in with a badge: account %s to %s", account.id, pending.service)

@@ -28,15 +28,16 @@ from demo.fake_graph import FakeGraph, FakeTenantSettings
 from directory.model import School, SchoolType
 from entrypoints.runtime import build_runtime
 from entrypoints.scheduler import serve_scheduler_metrics
-from idp.metrics import SIGN_IN_OUTCOMES
+from idp.metrics import OUTCOMES
 from operational import job_runs, licence_requests, username_changes
 from operational.metrics import OperationalCollector
 from operational.statuses import JobOutcome
 from tests.conftest import ROOT, free_port, porth_env, wait_until_answering
-from tests.integration.conftest import SCHOOL, staff
-from tests.integration.idp_fixtures import PASSWORD
+from tests.integration.conftest import SCHOOL, learner, staff
+from tests.integration.idp_fixtures import PASSWORD, porth  # noqa: F401 (fixture)
 from tests.integration.test_graph_client import client_for, new_user
 from tests.integration.test_operational_store import db  # noqa: F401 (fixture: SQLite and PostgreSQL)
+from tests.saml_services import posted_form
 from webui.app import create_app
 from webui.metrics import scrape, scrape_registry
 
@@ -153,10 +154,11 @@ def test_one_scrape_counts_every_workers_sign_ins_by_outcome(served):
         assert sorted(status for status, _page in answers) == [200] * len(attempts)
         assert sum('name="SAMLResponse"' in page for _status, page in answers) == len(right)
         after = served.scrape()
-        assert grew(before, after, "porth_sign_ins_total", outcome="signed_in") == 4
-        assert grew(before, after, "porth_sign_ins_total", outcome="wrong_password") == 2
-        assert grew(before, after, "porth_sign_ins_total", outcome="unknown_username") == 1
-        assert grew(before, after, "porth_sign_in_duration_seconds_count", outcome="signed_in") == 4
+        assert grew(before, after, "porth_sign_ins_total", method="password", outcome="signed_in") == 4
+        assert grew(before, after, "porth_sign_ins_total", method="password", outcome="wrong_password") == 2
+        assert grew(before, after, "porth_sign_ins_total", method="password", outcome="unknown_username") == 1
+        assert grew(before, after, "porth_sign_in_duration_seconds_count", method="password",
+                    outcome="signed_in") == 4
         assert grew(before, after, "porth_http_request_duration_seconds_count", group="idp",
                     status="200") == 2 * len(attempts)  # the form's page and its POST
         shares = [count for count in per_worker_sign_ins(served.var_dir).values() if count]
@@ -164,7 +166,8 @@ def test_one_scrape_counts_every_workers_sign_ins_by_outcome(served):
             break
     # The scrape's count is the sum of both workers' own.
     assert len(shares) == 2
-    assert sum(shares) == sum(value(after, "porth_sign_ins_total", outcome=outcome) for outcome in SIGN_IN_OUTCOMES)
+    assert sum(shares) == sum(value(after, "porth_sign_ins_total", method=method, outcome=outcome)
+                              for method, outcomes in OUTCOMES.items() for outcome in outcomes)
 
 
 def test_the_failure_that_locks_a_username_is_counted_once_and_the_lock_shows(served):
@@ -177,8 +180,8 @@ def test_the_failure_that_locks_a_username_is_counted_once_and_the_lock_shows(se
     after = served.scrape()
     assert grew(before, after, "porth_sign_in_lockouts_total", kind="username") == 1
     assert grew(before, after, "porth_sign_in_lockouts_total", kind="address") == 0
-    assert grew(before, after, "porth_sign_ins_total", outcome="wrong_password") == 3
-    assert grew(before, after, "porth_sign_ins_total", outcome="locked") == 1
+    assert grew(before, after, "porth_sign_ins_total", method="password", outcome="wrong_password") == 3
+    assert grew(before, after, "porth_sign_ins_total", method="password", outcome="locked") == 1
     assert grew(before, after, "porth_sign_in_locks") == 1  # read from the database
 
 
@@ -324,3 +327,21 @@ def test_with_the_database_gone_a_scrape_still_answers_and_says_so(tmp_path, sla
     finally:
         app.extensions["porth.idp"].close()
         runtime.close()
+
+
+def test_badge_sign_ins_are_counted_apart_from_passwords(porth, store, now):
+    """Issue 18's badges: the LA sees how its youngest learners sign in, and refused badges."""
+    from tests.integration.test_idp_badges import badges_on, print_badge, service, with_badge
+
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    old, badge = print_badge(porth, child), print_badge(porth, child)  # a reprint: the old card signs no one in
+    infants = service(porth)
+    before = samples(porth.client.get("/metrics").get_data(as_text=True))
+    refused, _request_id = with_badge(porth, infants, old.token)
+    answer, _request_id = with_badge(porth, infants, badge.token)
+    assert refused.status_code == 400 and posted_form(answer.get_data(as_text=True)) is not None
+    after = samples(porth.client.get("/metrics").get_data(as_text=True))
+    assert grew(before, after, "porth_sign_ins_total", method="badge", outcome="badge_refused") == 1
+    assert grew(before, after, "porth_sign_ins_total", method="badge", outcome="signed_in") == 1
+    assert grew(before, after, "porth_sign_ins_total", method="password", outcome="signed_in") == 0
