@@ -73,7 +73,6 @@ from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import AUTHN_BADGE, AUTHN_PASSWORD_PROTECTED, STATUS_NO_PASSIVE, STATUS_RESPONDER
 from idp.services import Service
-from idp.throttling import Verdict
 from idp.sso_session import (
     SESSION_KEY,
     identity_provider,
@@ -83,6 +82,7 @@ from idp.sso_session import (
     signed_tokens,
     utc_now,
 )
+from idp.throttling import Verdict
 
 log = logging.getLogger("porth.idp")
 blueprint = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates")
