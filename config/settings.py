@@ -18,11 +18,21 @@ import os
 import re
 import secrets as random_secrets
 import tempfile
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
@@ -426,6 +436,21 @@ class GraphSettings(_Section):
         return self.authority or f"https://login.microsoftonline.com/{self.tenant_id}"
 
 
+class MetricsSettings(_Section):
+    """The Prometheus endpoints (issue 17 point 5): /metrics on every web node, and the
+    scheduler's own (the Graph counters live in its process). docs/deployment.md, "Metrics"."""
+
+    enabled: bool = True
+    # Who may scrape /metrics: the addresses the request comes from (the TCP peer, never a
+    # forwarded header). Loopback only by default: a Prometheus on the node, or one the LA
+    # names here. A request that came through a proxy (X-Forwarded-For or Forwarded) is refused
+    # whatever its address, so the public proxy never serves them by accident.
+    allow: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.0/8"), IPv6Network("::1/128"))
+    # The scheduler serves its own /metrics on this port when set (none by default).
+    scheduler_port: int | None = Field(default=None, ge=1, le=65535)
+    scheduler_host: str = "127.0.0.1"
+
+
 class SecretSettings(_Section):
     """Keys Porth needs; any left empty is generated into var/secrets/."""
 
@@ -472,6 +497,7 @@ class Settings(BaseSettings):
     portal: PortalSettings = PortalSettings()
     jobs: JobsSettings = JobsSettings()
     graph: GraphSettings = GraphSettings()
+    metrics: MetricsSettings = MetricsSettings()
     secrets: SecretSettings = SecretSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # text: one line a record; json: one JSON object a line, for a log collector (webui/logs.py).

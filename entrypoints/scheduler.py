@@ -9,6 +9,7 @@ scheduler started by mistake finds every job held and skips it.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from config.settings import Settings
+from config.settings import ConfigError, Settings
 from entrypoints.runtime import Runtime
 from jobs.framework import Job, JobContext, JobSettings, run_job
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
@@ -161,3 +162,47 @@ def next_runs(runtime: Runtime) -> dict[str, datetime | None]:
         return {job.id: job.next_run_time for job in store.get_all_jobs()}
     finally:
         store.shutdown()
+
+
+def serve_scheduler_metrics(settings: Settings):
+    """The scheduler's own /metrics, when PORTH_METRICS__SCHEDULER_PORT is set: the Microsoft Graph
+    counters (the jobs call Graph in this process, connectors/graph/metrics.py) and the process's
+    own (CPU, memory). Same access rule as the web nodes' (webui/metrics.py). Returns the server,
+    serving from a thread of its own, or None."""
+    metrics = settings.metrics
+    if not metrics.enabled or metrics.scheduler_port is None:
+        return None
+    import socket
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    import connectors.graph.metrics  # noqa: F401 - its families are served from the start, Graph enabled or not
+    from webui.metrics import may_scrape, scrape, scrape_registry
+
+    registry = scrape_registry(None, None)
+    allow = tuple(metrics.allow)
+
+    def metrics_app(environ, start_response):
+        header = lambda name: environ.get("HTTP_" + name.upper().replace("-", "_"))  # noqa: E731
+        if environ.get("PATH_INFO") != "/metrics" or not may_scrape(environ.get("REMOTE_ADDR"), header, allow):
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"Not found\n"]
+        body, content_type = scrape(registry)
+        start_response("200 OK", [("Content-Type", content_type), ("Cache-Control", "no-store")])
+        return [body]
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+            pass  # a scrape every few seconds is not news
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in metrics.scheduler_host else socket.AF_INET
+
+    try:
+        server = make_server(metrics.scheduler_host, metrics.scheduler_port, metrics_app, Server, handler_class=Quiet)
+    except OSError as exc:
+        raise ConfigError(f"PORTH_METRICS__SCHEDULER_PORT: cannot listen on {metrics.scheduler_host}:"
+                          f"{metrics.scheduler_port}: {exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name="porth-metrics", daemon=True).start()
+    return server

@@ -130,7 +130,7 @@ class SignInThrottle:
                   "locked_until": case((counted >= self._per_row(c, "failures_before_lock"), lock_until),
                                        else_=null())},
             where=may_go_ahead,
-        ).returning(c.key)
+        ).returning(c.key, c.locked_until)
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
         digest = lambda text: hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest()  # noqa: E731
@@ -150,16 +150,19 @@ class SignInThrottle:
         may be checked); else how long it must wait."""
         user_key, address_key = self._keys(username, address)
 
-        def count(cursor) -> set[str]:
+        def count(cursor) -> dict[str, bool]:
             self._count.execute(cursor, self._counting_values(user_key, address_key, now))
-            counted = {key for (key,) in cursor.fetchall()}
+            counted = {key: locked_until is not None for key, locked_until in cursor.fetchall()}
             # Both counters must let it go ahead; otherwise the one that counted it gives it back.
             for key in counted if len(counted) == 1 else ():
                 self._give_back.execute(cursor, {"key": key, "user_key": user_key})
             return counted
 
-        if len(self._connections.run(count)) == 2:
-            return Verdict()
+        counted = self._connections.run(count)
+        if len(counted) == 2:
+            # The count that reaches the lock writes it, so a lock written now is this attempt's.
+            return Verdict(locks_if_wrong=tuple(kind for kind, key in (("username", user_key), ("address", address_key))
+                                                if counted[key]))
         return self._wait(user_key, address_key, now)
 
     def _wait(self, user_key: str, address_key: str, now: datetime) -> Verdict:

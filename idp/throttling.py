@@ -55,6 +55,9 @@ class Counter:
 class Verdict:
     wait_seconds: int = 0  # 0: the attempt may go ahead
     locked: bool = False
+    # Of an attempt that goes ahead: the counters ("username", "address") its failure would lock,
+    # being the one that reaches the lock (a right password gives the count back: nothing locks).
+    locks_if_wrong: tuple[str, ...] = ()
 
 
 def forgiven(counter: Counter, now: datetime, limits: Limits) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 
 from flask import (
@@ -51,7 +52,7 @@ from directory.model import Account
 from directory.rules.badges import read_token
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
-from idp import bindings, policy
+from idp import bindings, metrics, policy
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
 from idp.badges import Outcome, throttle_name
@@ -81,6 +82,7 @@ from idp.sso_session import (
     signed_tokens,
     utc_now,
 )
+from idp.throttling import Verdict
 
 log = logging.getLogger("porth.idp")
 blueprint = Blueprint("idp", __name__, url_prefix="/idp", template_folder="templates")
@@ -150,9 +152,11 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
         return problem(_("That service is no longer registered with Porth."))
     refusal = policy.may_reach(account, service.category)
     if refusal is policy.Refusal.NOT_ACTIVE:
+        metrics.service_refusals.labels(metrics.REFUSED_NOT_ACTIVE, service.category).inc()
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
     if refusal is policy.Refusal.NO_CONSENT:
+        metrics.service_refusals.labels(metrics.REFUSED_NO_CONSENT, service.category).inc()
         log.info("account %s: no consent for %s (%s)", account.id, service.name, service.category)
         return render_template("idp/no_consent.html", service=service, account=account), 403
     idp_settings = provider.settings.idp
@@ -165,6 +169,7 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     except (InvalidImmutableId, InvalidUserPrincipalName) as exc:
         # The account cannot be named the way this service needs (S-1): the service is told, not misled.
         log.error("account %s cannot be sent to %s: %s", account.id, service.name, exc)
+        metrics.service_refusals.labels(metrics.REFUSED_UNNAMEABLE, service.category).inc()
         if token_key:
             _take_back(token_key)
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
@@ -177,6 +182,7 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     name_id_problem = value_problem(name_id)
     if name_id_problem:  # a NameID cannot be left out (e.g. an email NameID from a mail written by hand)
         log.error("account %s cannot be sent to %s: its NameID %s", account.id, service.name, name_id_problem)
+        metrics.service_refusals.labels(metrics.REFUSED_UNNAMEABLE, service.category).inc()
         return _refuse(Refused(f"{service.name}: this account cannot be signed in to it", STATUS_RESPONDER,
                                pending))
     qualify = pending.name_id_mode != "immutable-id"
@@ -408,15 +414,47 @@ def sign_in():
             return _proceed(pending, given_key)
         return _sign_in_form(pending, token, username)
 
+    # Counted and timed by how it ends (idp/metrics.py); an exception before the password was
+    # checked, or while it was, counts as unchecked.
+    attempt = _Attempt(metrics.PASSWORD)
+    try:
+        return _attempt_sign_in(pending, token, given_key, service, sso, username, attempt)
+    finally:
+        attempt.record()
+
+
+class _Attempt:
+    """How one sign-in attempt ended, as far as it got, and when it started (idp/metrics.py)."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.outcome = metrics.UNCHECKED
+        self.started = time.perf_counter()
+
+    def record(self) -> None:
+        metrics.sign_ins.labels(self.method, self.outcome).inc()
+        metrics.sign_in_seconds.labels(self.method, self.outcome).observe(time.perf_counter() - self.started)
+
+    def locked_by_failure(self, verdict: Verdict) -> None:
+        """The failure of an attempt the throttle let go ahead: the locks it wrote (S-3)."""
+        for kind in verdict.locks_if_wrong:
+            metrics.lockouts.labels(metrics.BADGE if kind == "username" and self.method == metrics.BADGE
+                                    else kind).inc()
+
+
+def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Service, sso: dict | None,
+                     username: str, attempt: _Attempt):
     provider = identity_provider()
     password = request.form.get("password", "")
     address = request.remote_addr or "-"
     now = utc_now()
     if not username or not password:
+        attempt.outcome = metrics.INCOMPLETE
         return _sign_in_form(pending, token, username, _("Enter your username and password"))
     # Counted as a failure before the password is checked, so a burst cannot outrun the count.
     verdict = provider.throttle.attempt(username, address, now)
     if verdict.wait_seconds:
+        attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
         # ngettext: "Wait 1 second", "Try again in 1 minute" (a delay is often a single second).
@@ -428,6 +466,8 @@ def sign_in():
     try:
         account = provider.directory.authenticate(username, password)
     except directory_errors.InvalidCredentials as failed:
+        attempt.outcome = metrics.WRONG_PASSWORD if failed.account_id else metrics.UNKNOWN_USERNAME
+        attempt.locked_by_failure(verdict)
         # The account's id, never what was typed: a username that matched no account may be a
         # password typed in the wrong box, and a UPN is never logged (M-3).
         log.info("sign-in failed: account %s, from %s", failed.account_id or "(no account matched)", address)
@@ -437,8 +477,10 @@ def sign_in():
         raise
     provider.throttle.succeeded(username, address)
     if policy.may_sign_in(account) is not None:
+        attempt.outcome = metrics.NOT_ACTIVE
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
+    attempt.outcome = metrics.SIGNED_IN
     # Sign-in and step-up alike: a new session id and CSRF token, so whatever cookie was in this
     # browser before the password was typed (planted, or copied) opens nothing now.
     renew_session()
@@ -491,18 +533,28 @@ def badge_sign_in():
     if request.method == "GET":
         return _badge_page(pending, token)
 
+    attempt = _Attempt(metrics.BADGE)
+    try:
+        return _attempt_badge_sign_in(pending, token, given_key, attempt)
+    finally:
+        attempt.record()
+
+
+def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt: _Attempt):
     provider = identity_provider()
     text = request.form.get("badge", "")
     pin = request.form.get("pin", "").strip() or None
     address = request.remote_addr or "-"
     now = utc_now()
     if not text:
+        attempt.outcome = metrics.INCOMPLETE
         return _badge_page(pending, token, _("Hold your badge up to the camera."), 400)
     scanned = read_token(text)
     # Counted before the badge is checked, as a password is (SPEC S-3): per badge and per address.
     name = throttle_name(scanned)
     verdict = provider.throttle.attempt(name, address, now)
     if verdict.wait_seconds:
+        attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("badge sign-in refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         minutes = (verdict.wait_seconds + 59) // 60
         error = (ngettext("Too many attempts. Try again in %(num)d minute.",
@@ -516,9 +568,12 @@ def badge_sign_in():
         provider.throttle.not_checked(name, address)
         raise
     if result.outcome is Outcome.NEEDS_PIN:
+        attempt.outcome = metrics.PIN_ASKED
         provider.throttle.not_checked(name, address)  # nothing was guessed yet: the PIN is what counts
         return _badge_page(pending, token, scanned=text)
     if result.outcome is Outcome.REFUSED:
+        attempt.outcome = metrics.BADGE_REFUSED
+        attempt.locked_by_failure(verdict)
         log.info("badge sign-in refused: account %s, from %s: %s", result.account_id or "(no badge matched)",
                  address, result.reason)
         provider.badges.audit_refusal(result, scanned, address, now)
@@ -528,8 +583,10 @@ def badge_sign_in():
         raise LookupError("a badge sign-in without its account")
     provider.throttle.succeeded(name, address)
     if policy.may_sign_in(account) is not None:  # A-6, exactly as after a right password
+        attempt.outcome = metrics.NOT_ACTIVE
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
+    attempt.outcome = metrics.SIGNED_IN
     renew_session()
     sso = _start_session(account, method=BADGE)
     log.info("signed in with a badge: account %s to %s", account.id, pending.service)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, render_template, request, url_for
@@ -26,6 +27,7 @@ from operational.web_sessions import Lifetimes, SignedIn, WebSessionStore
 from webui import health
 from webui.error_pages import init_error_pages
 from webui.logs import init_request_ids
+from webui.metrics import init_metrics
 from webui.portal import init_portal
 from webui.school_counts import SchoolCounts
 
@@ -38,8 +40,9 @@ LANGUAGE_COOKIE = "porth_lang"
 NON_MIS_AT_SCHOOL = (AccountKind.GOVERNOR, AccountKind.SCHOOL_NONMIS)
 
 
-def create_app(runtime: Runtime) -> Flask:
-    """The web application over one process's runtime (built per gunicorn worker, after the fork)."""
+def create_app(runtime: Runtime, metrics_dir: Path | None = None) -> Flask:
+    """The web application over one process's runtime (built per gunicorn worker, after the fork);
+    `metrics_dir`: where every worker of this server writes its metrics (webui/metrics.py)."""
     settings = runtime.settings
     app = Flask(__name__)
     app.config.update(
@@ -65,6 +68,7 @@ def create_app(runtime: Runtime) -> Flask:
     app.extensions["porth"] = runtime
     app.extensions["porth.idp"] = build_identity_provider(settings, runtime.db, runtime.store.config)
 
+    init_metrics(app, runtime, metrics_dir)  # its timer first and its observation last: the whole request
     init_request_ids(app)  # first: every line of the request, a refused one's too, carries its id
     app.before_request(_refuse_a_body_too_large)  # before CSRF protection reads any form
     Babel(app, locale_selector=_language)

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from connectors.graph import metrics
 from connectors.graph.errors import BadRequest, GraphError, Throttled, Unavailable, WritesBlocked, error_for
 from connectors.graph.tokens import TokenSource
 
@@ -166,7 +167,9 @@ class GraphClient:
             try:
                 response = self.http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as exc:
+                metrics.not_answered()
                 raise Unavailable(0, "TransportError", str(exc)) from None
+            metrics.answered(response.status_code)
             if response.status_code != 401 or refreshed:
                 return response
             self.stats.token_refreshes += 1
@@ -254,7 +257,9 @@ class GraphClient:
             raise error
         answers = {r["id"]: Answer(r["id"], r["status"], r.get("body"), r.get("headers") or {})
                    for r in response.json()["responses"]}
-        self.stats.throttled += sum(1 for a in answers.values() if a.status == 429)
+        throttled_steps = sum(1 for a in answers.values() if a.status == 429)
+        self.stats.throttled += throttled_steps
+        metrics.steps_throttled(throttled_steps)
         return answers
 
     def _batch_of_twenty(self, steps: list[Step]) -> dict[str, Answer]:

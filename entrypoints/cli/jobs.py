@@ -22,7 +22,7 @@ EXIT_HELD = 3
 def scheduler(ctx: click.Context) -> None:
     """Run the scheduled jobs (one process; a second one started by mistake does no harm)."""
     from entrypoints.runtime import build_runtime, directory_running
-    from entrypoints.scheduler import build_scheduler, scheduled_jobs
+    from entrypoints.scheduler import build_scheduler, scheduled_jobs, serve_scheduler_metrics
 
     settings = settings_of(ctx)
     interrupted = False
@@ -31,6 +31,10 @@ def scheduler(ctx: click.Context) -> None:
         built = build_scheduler(runtime)
         for job in scheduled_jobs(settings):
             click.echo(f"  {job.name:18} {job.trigger}  {job.description}")
+        metrics = serve_scheduler_metrics(settings)
+        if metrics is not None:
+            host, port = metrics.server_address[:2]
+            click.echo(f"Metrics for Prometheus at http://{f'[{host}]' if ':' in host else host}:{port}/metrics")
         click.echo("Scheduler running (Ctrl-C stops it)")
         signal.signal(signal.SIGTERM, _stop_on_terminate)  # `docker compose stop` stops it as Ctrl-C does
         try:

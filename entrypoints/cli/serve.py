@@ -16,14 +16,18 @@ from entrypoints.cli.context import settings_of
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the web server (gunicorn). With the embedded directory, also runs
     the private slapd for as long as the server runs (Ctrl-C stops both)."""
-    from entrypoints.gunicorn import run_gunicorn
-    from entrypoints.runtime import build_runtime, directory_running
-    from idp.provider import signing_files
-    from idp.signing import SignatureRefused, load_signing_key
+    from entrypoints.gunicorn import prepare_metrics_folder, run_gunicorn
 
     settings = settings_of(ctx)
     bind_host = host or settings.web.host
     bind_port = port or settings.web.port
+    # Before the imports below, which reach the modules that define Porth's metrics.
+    metrics = prepare_metrics_folder(settings, bind_port)
+
+    from entrypoints.runtime import build_runtime, directory_running
+    from idp.provider import signing_files
+    from idp.signing import SignatureRefused, load_signing_key
+
     try:  # made here, before the workers start: they all load the same pair
         load_signing_key(*signing_files(settings))
     except SignatureRefused as exc:
@@ -39,4 +43,4 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo(f"Porth is at http://{bind_host}:{bind_port}/  (Ctrl-C stops it)")
         click.echo(f"Sign-in (SAML IdP): metadata at {settings.idp.base_url}/idp/metadata, "
                    f"services from {settings.idp.services_dir}/")
-        run_gunicorn(settings, bind_host, bind_port, workers or settings.web.effective_workers)
+        run_gunicorn(settings, bind_host, bind_port, workers or settings.web.effective_workers, metrics)
