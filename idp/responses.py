@@ -39,6 +39,8 @@ class SignInFacts:
     authn_instant: datetime
     session_index: str
     session_not_on_or_after: datetime
+    # Issue 18 point 8: how the person signed in (PasswordProtectedTransport, or an MFA class).
+    authn_context: str = AUTHN_PASSWORD_PROTECTED
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ def _assertion_text(assertion_id: str, idp_entity_id: str, service: Service, des
         + _start("saml:AuthnStatement", {"AuthnInstant": instant(facts.authn_instant),
                                          "SessionIndex": facts.session_index,
                                          "SessionNotOnOrAfter": instant(facts.session_not_on_or_after)})
-        + "<saml:AuthnContext>" + _element("saml:AuthnContextClassRef", {}, AUTHN_PASSWORD_PROTECTED)
+        + "<saml:AuthnContext>" + _element("saml:AuthnContextClassRef", {}, facts.authn_context)
         + "</saml:AuthnContext></saml:AuthnStatement>"
     )
     return _Text(

@@ -80,6 +80,9 @@ class OneLoginService:
     # What the service's requests ask for (NameIDPolicy Format); unspecified leaves it to Porth's policy.
     name_id_format: str = PERSISTENT
     want_attributes: bool = True  # python3-saml refuses a Response without an AttributeStatement unless told
+    # RequestedAuthnContext: python3-saml's default (PasswordProtectedTransport, exact) unless given.
+    requested_contexts: tuple[str, ...] = ()
+    context_comparison: str = "exact"
     key: str = field(default="")
     certificate: str = field(default="")
 
@@ -118,6 +121,8 @@ class OneLoginService:
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,
+                "requestedAuthnContext": list(self.requested_contexts) or True,
+                "requestedAuthnContextComparison": self.context_comparison,
             },
         }, sp_validation_only=True)
 
