@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from idp import second_factor_rules
-from idp.authn_contexts import REFEDS_MFA
+from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
 from operational.audit import AuditFilter, events
 from tests.integration.conftest import staff
 from tests.integration.idp_fixtures import PASSWORD, Porth, make_porth
@@ -169,3 +169,60 @@ def test_a_service_that_does_not_ask_is_not_asked_for_and_is_told_password(porth
     answer = porth.sign_in(url, "JonesA")
     auth = service.accept(posted_form(answer.get_data(as_text=True)), request_id)
     assert auth.get_errors() == [] and auth.get_last_authn_contexts() == [PPT]
+
+
+def test_an_entra_request_for_multipleauthn_is_asked_the_factor_and_told_multipleauthn(porth, store, now):
+    """Entra with federatedIdpMfaBehavior=enforceMfaByFederatedIdp asks for Microsoft's multipleauthn;
+    Office 365's policy (config/services/office365.toml) names it for any sign-in with a factor."""
+    from tests.integration.test_idp_entra import answer_form, entra_request, register_office365, send
+
+    teacher = with_app(porth, store, now)
+    entra = register_office365(porth)
+    request_id, document = entra_request()
+    asking = document.replace(b"</samlp:AuthnRequest>", (
+        b'<samlp:RequestedAuthnContext Comparison="minimum"><AuthnContextClassRef xmlns="'
+        b'urn:oasis:names:tc:SAML:2.0:assertion">' + MICROSOFT_MULTIPLE_AUTHN.encode()
+        + b"</AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>"))
+    page = porth.submit(send(porth, "post", asking), "JonesA@hwbcymru.net")
+    assert posted_form(page.get_data(as_text=True)) is None and "Office 365" in page.get_data(as_text=True)
+    auth = entra.accept(answer_form(post_second_factor(porth, page, code=current_code())), request_id)
+    assert auth.get_errors() == [], auth.get_last_error_reason()
+    assert auth.get_nameid() == teacher.id and auth.get_last_authn_contexts() == [MICROSOFT_MULTIPLE_AUTHN]
+
+    # Entra's plain request in the same session: the sign-in still had a second factor, and says so.
+    request_id, document = entra_request()
+    again = entra.accept(answer_form(send(porth, "redirect", document)), request_id)
+    assert again.get_errors() == [] and again.get_last_authn_contexts() == [MICROSOFT_MULTIPLE_AUTHN]
+
+
+def test_a_security_keys_answer_from_another_origin_or_with_a_counter_gone_back_is_refused(porth, store, now):
+    """What a browser never sends, a phishing page's relay or a cloned key can: refused with the same
+    message as a wrong code, throttled and audited; the key's own answer signs in with REFEDS MFA."""
+    from tests.soft_authenticator import SoftAuthenticator
+
+    account = store.add_account(staff(password=PASSWORD), now)
+    key = SoftAuthenticator(rp_id="localhost", origin="http://localhost")
+    options, challenge = checks(porth).registration_options(account)
+    assert checks(porth).enrol_security_key(account, "Blue key", key.register(options), challenge, now)
+    service = mfa_service(porth)
+    url, request_id = service.login_url()
+    page = porth.sign_in(url, "JonesA")
+
+    def answer(page, **how):
+        options = re.search(r"data-webauthn-options>([^<]+)</script>", page.get_data(as_text=True)).group(1)
+        return post_second_factor(porth, page, method="security-key", credential=key.answer(options, **how))
+
+    elsewhere = answer(page, origin="https://porth-login.example")
+    assert elsewhere.status_code == 400 and error_of(elsewhere) == WRONG_CODE_MESSAGE
+    first = answer(elsewhere, count=5)
+    auth = service.accept(posted_form(first.get_data(as_text=True)), request_id)
+    assert auth.get_errors() == [] and auth.get_last_authn_contexts() == [REFEDS_MFA]
+
+    porth.client = porth.app.test_client()
+    url, _ = service.login_url()
+    page = porth.sign_in(url, "JonesA")
+    gone_back = answer(page, count=3)  # a clone of the key, behind the real one's counter
+    assert gone_back.status_code == 400 and error_of(gone_back) == WRONG_CODE_MESSAGE
+    refused = [e for _, e in events(porth.runtime.db, AuditFilter(target_id=account.id))
+               if e.action == "second-factor-refused"]
+    assert len(refused) == 2 and all(e.detail == {"method": "security-key"} for e in refused)
