@@ -16,11 +16,11 @@ from tests.saml_services import OneLoginService
 
 
 class DemoService:
-    def __init__(self, port: int, idp_metadata_url: str):
+    def __init__(self, port: int, idp_metadata_url: str, requested_contexts: tuple[str, ...] = ()):
         with urllib.request.urlopen(idp_metadata_url, timeout=10) as response:
             metadata = response.read().decode("utf-8")
         self.saml = OneLoginService(entity_id=f"http://127.0.0.1:{port}/metadata", idp_metadata=metadata,
-                                    base=f"http://127.0.0.1:{port}")
+                                    base=f"http://127.0.0.1:{port}", requested_contexts=requested_contexts)
         self.url = f"http://127.0.0.1:{port}"
         self.outstanding: set[str] = set()
         app = Flask(__name__)
@@ -52,8 +52,9 @@ class DemoService:
             return f"<h1>Refused</h1><p id='reason'>{escape(auth.get_last_error_reason())}</p>", 403
         rows = "".join(f"<tr><th>{escape(name)}</th><td data-attribute='{escape(name)}'>{escape(', '.join(values))}"
                        "</td></tr>" for name, values in sorted(auth.get_attributes().items()))
+        contexts = escape(" ".join(auth.get_last_authn_contexts()))
         return (f"<h1>Welcome to the test service</h1><p id='relay'>{escape(request.form.get('RelayState', ''))}"
-                f"</p><table>{rows}</table>")
+                f"</p><p id='authn-context'>{contexts}</p><table>{rows}</table>")
 
     def __enter__(self) -> DemoService:
         self.thread.start()
