@@ -384,6 +384,34 @@ class PortalSettings(_Section):
     page_size: int = Field(default=50, ge=10, le=500)
 
 
+# --- Second factors (issue 18 points 6-9) ------------------------------------
+# The portal roles a second factor may be required of (webui/portal/permissions.py PortalRole values).
+SECOND_FACTOR_ROLES = ("primary-learner", "secondary-learner", "non-mis-user", "school-staff", "digital-champion",
+                       "la-administrator", "rec-administrator", "national-administrator")
+
+
+class SecondFactorSettings(_Section):
+    """Second factors: authenticator apps (TOTP) and security keys or passkeys (WebAuthn)."""
+
+    # The roles that must give a second factor to enter the portal's management area (R-6's
+    # step-up asks for it); someone in one of them without a factor is asked to enrol one.
+    # PORTH_MFA__REQUIRED_ROLES='["digital-champion"]', or '[]' for none.
+    required_roles: tuple[str, ...] = ("digital-champion", "la-administrator", "rec-administrator",
+                                       "national-administrator")
+    # How many one-time recovery codes an enrolment gives.
+    recovery_codes: int = Field(default=10, ge=4, le=20)
+    # The name authenticator apps and security-key prompts show for Porth.
+    issuer_name: str = Field(default="Porth", min_length=1, max_length=64)
+
+    @field_validator("required_roles")
+    @classmethod
+    def _known_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [role for role in value if role not in SECOND_FACTOR_ROLES]
+        if unknown:
+            raise ValueError(f"unknown role {unknown[0]!r} (known: {', '.join(SECOND_FACTOR_ROLES)})")
+        return value
+
+
 class JobsSettings(_Section):
     """The scheduled jobs (issue 6): `porth scheduler` runs them."""
 
@@ -495,6 +523,7 @@ class Settings(BaseSettings):
     provisioning: ProvisioningSettings = ProvisioningSettings()
     idp: IdpSettings = IdpSettings()
     portal: PortalSettings = PortalSettings()
+    mfa: SecondFactorSettings = SecondFactorSettings()
     jobs: JobsSettings = JobsSettings()
     graph: GraphSettings = GraphSettings()
     metrics: MetricsSettings = MetricsSettings()

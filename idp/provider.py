@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -10,17 +11,20 @@ from cryptography import x509
 
 from config.settings import ConfigError, Settings, secret_value
 from directory.ldap.sign_in import SignInDirectory
+from directory.rules.vault import PasswordVault
 from directory.store import DirectoryConfig
 from idp.attributes import KNOWN_ATTRIBUTES
 from idp.badges import BadgeSignIn, badge_key
 from idp.guards import RequestLedger, SignInThrottle
 from idp.intake import IntakeRules
 from idp.metadata_trust import AggregateConfig, AggregateTrust
+from idp.second_factors import RelyingParty, SecondFactorChecks
 from idp.services import ServiceRegistry
 from idp.signing import SigningKey, generate_signing_pair, load_signing_key
 from idp.throttling import Limits
 from operational.badges import BadgeLookup
 from operational.db import Database, KeptConnections
+from operational.second_factors import SecondFactors
 
 
 @dataclass
@@ -36,6 +40,7 @@ class IdentityProvider:
     persistent_id_key: bytes
     connections: KeptConnections
     badges: BadgeSignIn  # issue 18: badge sign-in for the youngest learners
+    second_factors: SecondFactorChecks  # issue 18
 
     @property
     def intake_rules(self) -> IntakeRules:
@@ -100,4 +105,15 @@ def build_identity_provider(settings: Settings, db: Database, directory_config: 
         persistent_id_key=persistent_key,
         connections=connections,
         badges=BadgeSignIn(BadgeLookup(connections), badge_key(persistent_key), db),
+        second_factors=second_factor_checks(settings, db),
     )
+
+
+def second_factor_checks(settings: Settings, db: Database) -> SecondFactorChecks:
+    """Second factors (issue 18): TOTP secrets sealed with the password-vault key, recovery codes
+    hashed with a key derived from it (both kept with it in a backup), WebAuthn bound to the public URL."""
+    vault_key = secret_value(settings.secrets.password_vault_key, "secrets.password_vault_key")
+    recovery_key = hashlib.sha256(b"porth recovery codes\x00" + vault_key.encode("utf-8")).digest()
+    return SecondFactorChecks(SecondFactors(db), PasswordVault(vault_key), recovery_key,
+                              RelyingParty.of(settings.idp.base_url, settings.mfa.issuer_name),
+                              settings.mfa.recovery_codes)

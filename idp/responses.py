@@ -39,7 +39,8 @@ class SignInFacts:
     authn_instant: datetime
     session_index: str
     session_not_on_or_after: datetime
-    # How the person signed in: a password, or a badge (issue 18, idp.saml_xml.AUTHN_BADGE).
+    # How the person signed in: PasswordProtectedTransport, a badge (idp.saml_xml.AUTHN_BADGE) or an MFA
+    # class after a second factor (issue 18).
     authn_context: str = AUTHN_PASSWORD_PROTECTED
 
 

@@ -41,6 +41,7 @@ from idp.attributes import (
     attribute_uri,
     with_required_identifiers,
 )
+from idp.authn_contexts import REFEDS_MFA, SECOND_FACTOR_CONTEXTS
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, DS, MD, SAML, XmlRefused, parse, q
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ CATEGORIES = tuple(ServiceCategory)  # SPEC C-2
 NAME_ID_CHOICES = ("persistent", "transient", "email", "immutable-id")
 POLICY_SETTINGS = frozenset({"category", "name_id", "release", "attributes", "accept_sha1_request_signatures",
                              "accept_unsigned_logout_requests", "idp_initiated", "display_name", "entity_id",
-                             "allow_badge"})
+                             "allow_badge", "mfa_context"})
 MAX_METADATA_BYTES = 2 * 1024 * 1024
 MDATTR = "urn:oasis:names:tc:SAML:metadata:attribute"
 
@@ -97,6 +98,9 @@ class Service:
     # The SubjectIdRequirement of the service's metadata (subject-id, pairwise-id, any, none), already
     # applied to `release` (idp.attributes.with_required_identifiers).
     subject_id_requirement: str | None = None
+    # Issue 18 point 8: the AuthnContextClassRef that says a second factor was used, when the
+    # request named none (REFEDS MFA; Office 365 reads Microsoft's multipleauthn).
+    mfa_context: str = REFEDS_MFA
 
     def title(self, language: str) -> str:
         return self.display_name.get(language) or self.display_name.get("en") or self.name
@@ -240,6 +244,10 @@ def read_policy(text: str, source: str, known_attributes: frozenset[str]) -> dic
             if not isinstance(raw[switch], bool):
                 raise ServiceConfigError(f"{source}: {switch} must be true or false")
             policy[switch] = raw[switch]
+    if "mfa_context" in raw:
+        if raw["mfa_context"] not in SECOND_FACTOR_CONTEXTS:
+            raise ServiceConfigError(f"{source}: mfa_context must be one of {', '.join(SECOND_FACTOR_CONTEXTS)}")
+        policy["mfa_context"] = raw["mfa_context"]
     if "display_name" in raw:
         names = raw["display_name"]
         if not isinstance(names, dict):

@@ -20,6 +20,8 @@ from idp.provider import IdentityProvider
 log = logging.getLogger("porth.idp")
 
 SESSION_KEY = "sso"  # the single sign-on session, in the browser's server-side session
+# In the single sign-on session: a second factor was given after the password (issue 18).
+SECOND_FACTOR_KEY = "second_factor"
 
 POST_BINDING_PAGE = PreparedPage("idp/post_binding.html", ("action", "value", "relay_state"))
 

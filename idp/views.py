@@ -7,6 +7,7 @@
     GET  /idp/sso/init              IdP-initiated sign-in (?service=NAME&RelayState=...)
     GET  /idp/sign-in, POST         the sign-in form
     GET  /idp/badge, POST           sign in with a badge (issue 18; idp/badges.py)
+    GET  /idp/second-factor, POST   the second factor, after the password (issue 18; idp/second_factor_views.py)
     (Single Logout and the sign-out page: idp/logout_views.py, its own blueprint;
     the session and pages both use: idp/sso_session.py)
 
@@ -52,9 +53,10 @@ from directory.model import Account
 from directory.rules.badges import read_token
 from directory.rules.cloud_identity import InvalidImmutableId, immutable_id
 from directory.rules.cloud_principal import InvalidUserPrincipalName
-from idp import bindings, metrics, policy
+from idp import bindings, metrics, policy, second_factor_pages
 from idp.attribute_values import carriable, value_problem
 from idp.attributes import IdentifierContext, persistent_id, released
+from idp.authn_contexts import answered_context
 from idp.badges import Outcome, throttle_name
 from idp.browser_sessions import renew_session
 from idp.intake import (
@@ -71,9 +73,11 @@ from idp.intake import (
 from idp.metadata import Description, default_logo, idp_metadata
 from idp.pages import PreparedPage, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
-from idp.saml_xml import AUTHN_BADGE, AUTHN_PASSWORD_PROTECTED, STATUS_NO_PASSIVE, STATUS_RESPONDER
+from idp.saml_xml import AUTHN_BADGE, STATUS_NO_AUTHN_CONTEXT, STATUS_NO_PASSIVE, STATUS_RESPONDER
+from idp.second_factor_pages import second_factor_form
 from idp.services import Service
 from idp.sso_session import (
+    SECOND_FACTOR_KEY,
     SESSION_KEY,
     identity_provider,
     live_session,
@@ -97,7 +101,7 @@ def _start_session(account: Account, method: str = "password") -> dict:
     hours = identity_provider().settings.idp.session_hours
     data = {"account": account.id, "username": account.username, "authn_instant": now.isoformat(),
             "session_index": "_" + secrets.token_hex(16), "expires": (now + timedelta(hours=hours)).isoformat(),
-            "services": {}, "method": method}
+            "services": {}, "method": method, SECOND_FACTOR_KEY: False}
     session[SESSION_KEY] = data
     session.permanent = True
     return data
@@ -189,7 +193,9 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     facts = SignInFacts(authn_instant=datetime.fromisoformat(sso["authn_instant"]),
                         session_index=sso["session_index"],
                         session_not_on_or_after=datetime.fromisoformat(sso["expires"]),
-                        authn_context=AUTHN_BADGE if sso.get("method") == BADGE else AUTHN_PASSWORD_PROTECTED)
+                        authn_context=AUTHN_BADGE if sso.get("method") == BADGE else answered_context(
+                            pending.requested_contexts, pending.context_comparison, bool(sso.get(SECOND_FACTOR_KEY)),
+                            service.mfa_context))
     timing = Timing(now=utc_now(), clock_skew=timedelta(seconds=idp_settings.clock_skew_seconds),
                     lifetime=timedelta(seconds=idp_settings.assertion_lifetime_seconds))
     message = authn_response(key=provider.key, idp_entity_id=provider.entity_id, service=service,
@@ -206,6 +212,22 @@ def _answer(pending: Pending, account: Account, sso: dict, token_key: str | None
     if pending.request_id:
         _give(ANSWERED + _request_key(pending.service, pending.request_id))
     return post_to(pending.acs_url, "SAMLResponse", message, pending.relay_state)
+
+
+def answer_after_second_factor(pending: Pending, account: Account, sso: dict, token_key: str | None = None,
+                               token: str | None = None):
+    """The Response, once the second factor the request asks for is given (issue 18 point 8): a
+    session without one shows the second-factor page, unless the account has no factor, which the
+    service is told (NoAuthnContext). `token` is the sign-in form's token, when there is one."""
+    if not pending.second_factor or sso.get(SECOND_FACTOR_KEY):
+        return _answer(pending, account, sso, token_key)
+    if not identity_provider().second_factors.store.has_factor(account.id):
+        log.info("account %s has no second factor, which %s asks for", account.id, pending.service)
+        if token_key:
+            _take_back(token_key)
+        return _refuse(Refused("the account has no second factor to sign in with", STATUS_NO_AUTHN_CONTEXT,
+                               pending))
+    return second_factor_form(pending, token or _pending_token(pending), account)
 
 
 # -- what this browser was handed ----------------------------------------------------
@@ -262,7 +284,7 @@ def _proceed(pending: Pending, token_key: str | None = None):
         if account is None:
             session.pop(SESSION_KEY, None)
         else:
-            return _answer(pending, account, sso, token_key)
+            return answer_after_second_factor(pending, account, sso, token_key)
     if pending.is_passive:
         return _refuse(Refused("no live session and the service asked Porth not to ask for a password",
                                STATUS_NO_PASSIVE, pending))
@@ -291,7 +313,7 @@ def _sign_in_form(pending: Pending, token: str, username: str, error: str | None
     return page, status
 
 
-def _pending_from(token: str | None) -> tuple[Pending, str] | None:
+def pending_from(token: str | None) -> tuple[Pending, str] | None:
     """The request a sign-in form's token carries and the token's key in this browser's session;
     None when it is not good here (expired, answered, or handed to another browser)."""
     if not token:
@@ -400,7 +422,7 @@ def sso_init():
 @blueprint.route("/sign-in", methods=["GET", "POST"])
 def sign_in():
     token = request.values.get("pending")
-    found = _pending_from(token)
+    found = pending_from(token)
     if found is None:
         return problem(_("This sign-in has expired. Go back to the service and try again."))
     pending, given_key = found
@@ -485,13 +507,43 @@ def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Serv
     # browser before the password was typed (planted, or copied) opens nothing now.
     renew_session()
     if sso and sso["account"] == account.id and pending.force_authn:
-        # Step-up in the same session: a fresh AuthnInstant, the same session index.
+        # Step-up in the same session: a fresh AuthnInstant, the same session index; a fresh
+        # authentication asks the second factor again too (issue 18).
         sso["authn_instant"] = now.isoformat()
         sso["method"] = "password"  # a badge session stepped up with the password is a password one now
+        sso[SECOND_FACTOR_KEY] = False
         session[SESSION_KEY] = sso
     else:
         sso = _start_session(account)
     log.info("signed in: account %s to %s", account.id, service.name)
+    return answer_after_second_factor(pending, account, sso, given_key, token)
+
+
+# -- the second factor (issue 18) -----------------------------------------------------
+@blueprint.route("/second-factor", methods=["GET", "POST"])
+def second_factor():
+    """After the password, for a request that asks for a second factor (idp/second_factor_pages.py)."""
+    token = request.values.get("pending")
+    found = pending_from(token)
+    if found is None or token is None:
+        return problem(_("This sign-in has expired. Go back to the service and try again."))
+    pending, given_key = found
+    sso = live_session()
+    if not sso:  # the session ended meanwhile: the password first
+        return _sign_in_form(pending, token, "")
+    account = identity_provider().directory.account_by_id(sso["account"])
+    if account is None or policy.may_sign_in(account) is not None:
+        session.pop(SESSION_KEY, None)
+        return render_template("idp/not_active.html"), 403
+    if sso.get(SECOND_FACTOR_KEY) or request.method == "GET":
+        return answer_after_second_factor(pending, account, sso, given_key, token)
+    checked = second_factor_pages.check_posted(account, sso["username"], utc_now())
+    if isinstance(checked, second_factor_pages.Refusal):
+        return second_factor_form(pending, token, account, checked.message, checked.status)
+    # More is open to this session now: a new session id, as after the password.
+    renew_session()
+    sso[SECOND_FACTOR_KEY] = True
+    session[SESSION_KEY] = sso
     return _answer(pending, account, sso, given_key)
 
 
@@ -523,7 +575,7 @@ def badge_sign_in():
     """Sign in with my badge: the page reads the badge's QR code with the camera and posts what it
     holds (never in a URL); a school in badge + PIN mode then asks for the PIN."""
     token = request.values.get("pending")
-    found = _pending_from(token)
+    found = pending_from(token)
     if found is None:
         return problem(_("This sign-in has expired. Go back to the service and try again."))
     pending, given_key = found

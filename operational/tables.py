@@ -379,3 +379,40 @@ class Badge(Base):
               sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL")),
         Index("ix_badges_school_account", "school", "account_id"),
     )
+# -- second factors (issue 18 points 6-9) ------------------------------------------
+SECOND_FACTOR_KINDS = ("totp", "webauthn")
+
+
+class SecondFactor(Base):
+    """One enrolled second factor of an account: an authenticator app (TOTP; its secret sealed
+    with the password-vault key, never in the clear) or a security key or passkey (WebAuthn; its
+    public key and signature counter). The account is named by its directory id, never its UPN."""
+
+    __tablename__ = "second_factors"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    label: Mapped[str] = mapped_column(String(64), nullable=False)
+    totp_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    # The last TOTP time step accepted: a code of that step or before is refused (used once).
+    last_time_step: Mapped[int | None] = mapped_column(BigInteger)
+    credential_id: Mapped[str | None] = mapped_column(String(1400), unique=True)  # base64url
+    public_key: Mapped[str | None] = mapped_column(Text)  # COSE key, base64url
+    sign_count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint(_one_of("kind", SECOND_FACTOR_KINDS), name="kind"),)
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code, kept as a keyed hash (idp/second_factor_rules.py); used once."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -82,6 +82,9 @@ class OneLoginService:
     want_attributes: bool = True  # python3-saml refuses a Response without an AttributeStatement unless told
     # python3-saml asks for PasswordProtectedTransport unless told not to (issue 18: a badge never meets it).
     requested_authn_context: bool = True
+    # RequestedAuthnContext: python3-saml's default (PasswordProtectedTransport, exact) unless given.
+    requested_contexts: tuple[str, ...] = ()
+    context_comparison: str = "exact"
     key: str = field(default="")
     certificate: str = field(default="")
 
@@ -120,7 +123,9 @@ class OneLoginService:
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,
-                "requestedAuthnContext": self.requested_authn_context,
+                "requestedAuthnContext": (list(self.requested_contexts) or True) if self.requested_authn_context
+                else False,
+                "requestedAuthnContextComparison": self.context_comparison,
             },
         }, sp_validation_only=True)
 

@@ -52,8 +52,9 @@ class DemoService:
             return f"<h1>Refused</h1><p id='reason'>{escape(auth.get_last_error_reason())}</p>", 403
         rows = "".join(f"<tr><th>{escape(name)}</th><td data-attribute='{escape(name)}'>{escape(', '.join(values))}"
                        "</td></tr>" for name, values in sorted(auth.get_attributes().items()))
+        contexts = escape(" ".join(auth.get_last_authn_contexts()))
         return (f"<h1>Welcome to the test service</h1><p id='relay'>{escape(request.form.get('RelayState', ''))}"
-                f"</p><table>{rows}</table>")
+                f"</p><p id='authn-context'>{contexts}</p><table>{rows}</table>")
 
     def __enter__(self) -> DemoService:
         self.thread.start()

@@ -20,6 +20,7 @@ from webui.portal import (
     badges,
     credentials,
     dashboard,
+    factors,
     licences,
     manage,
     nonmis,
@@ -33,7 +34,8 @@ from webui.portal.operations.core import OutOfScope, Refused
 from webui.portal.saml_sp import PortalServiceProvider
 from webui.portal.words import TEMPLATE_GLOBALS as WORDS
 
-AREAS = (session, dashboard, users, manage, nonmis, credentials, administrators, licences, audit_view, badges)
+AREAS = (session, dashboard, users, manage, nonmis, credentials, administrators, licences, audit_view, badges,
+         factors)
 
 
 def refused(exc: Refused):
@@ -52,6 +54,9 @@ def portal_blueprint() -> Blueprint:
     for name, words in WORDS.items():  # stored ids read as words, in the reader's language (issue 16 point 7)
         portal.add_app_template_global(words, name)
     portal.register_error_handler(Refused, refused)
+    # Issue 18 point 7: the roles that must give a second factor give one before anything opens.
+    portal.before_request(factors.second_factor_gate)
+    portal.add_app_template_global(factors.second_factor_summary)
     for area in AREAS:
         portal.register_blueprint(area.bp)
     return portal

@@ -32,6 +32,7 @@ from webui.portal.permissions import (
 SIGNED_IN_AT = "portal_signed_in_at"  # when the forced sign-in happened
 SIGN_IN_NAME = "portal_name_id"  # the NameID and SessionIndex, for Single Logout
 SIGN_IN_SESSION_INDEX = "portal_session_index"
+SIGNED_IN_WITH_SECOND_FACTOR = "portal_second_factor"  # the IdP's Response said MFA (issue 18)
 
 
 @dataclass(eq=False)

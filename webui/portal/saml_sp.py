@@ -24,6 +24,7 @@ from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
 from idp import bindings
 from idp.attributes import ATTRIBUTES
+from idp.authn_contexts import REFEDS_MFA, SECOND_FACTOR_CONTEXTS
 from idp.guards import RequestLedger
 from idp.saml_xml import BINDING_POST, BINDING_REDIRECT, NAMEID_PERSISTENT, XmlRefused, parse
 from idp.services import Service, read_metadata
@@ -53,6 +54,7 @@ class PortalSignIn:
     username: str
     name_id: str
     session_index: str | None
+    second_factor: bool = False  # the Response's AuthnContextClassRef says a second factor was used
 
 
 def _xml_problem(document_of, encoded: str | None) -> str | None:
@@ -81,7 +83,7 @@ class PortalServiceProvider:
         own = load_signing_key(key_file, key_file)
         key_pem = own.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                 serialization.NoEncryption()).decode("ascii")
-        self._settings = OneLogin_Saml2_Settings({
+        settings: dict[str, Any] = {
             "strict": True,
             "sp": {
                 "entityId": self.entity_id,
@@ -108,7 +110,12 @@ class PortalServiceProvider:
                 "signatureAlgorithm": RSA_SHA256,
                 "digestAlgorithm": SHA256,
             },
-        })
+        }
+        self._settings = OneLogin_Saml2_Settings(settings)
+        # Issue 18 point 7: the step that asks the IdP for the second factor names REFEDS MFA.
+        self._second_factor_settings = OneLogin_Saml2_Settings(
+            {**settings, "security": {**settings["security"], "requestedAuthnContext": [REFEDS_MFA],
+                                      "requestedAuthnContextComparison": "exact"}})
 
     def metadata(self) -> bytes:
         document = self._settings.get_sp_metadata()
@@ -120,19 +127,27 @@ class PortalServiceProvider:
                        display_name={"en": "User Management Portal", "cy": "Porth Rheoli Defnyddwyr"},
                        **read_metadata(self.metadata(), "the portal's own metadata"))
 
-    def _auth(self, path: str, get: dict[str, Any] | None = None, post: dict[str, Any] | None = None):
+    def _auth(self, path: str, get: dict[str, Any] | None = None, post: dict[str, Any] | None = None,
+              second_factor: bool = False):
         # The configured public URL, never the request's Host header, says where the portal is.
         url = urlsplit(self.base_url)
         data: dict[str, Any] = {"https": "on" if url.scheme == "https" else "off", "http_host": url.hostname,
                 "script_name": url.path + path, "get_data": get or {}, "post_data": post or {}}
         if url.port:
             data["server_port"] = url.port
-        return OneLogin_Saml2_Auth(data, old_settings=self._settings)
+        return OneLogin_Saml2_Auth(data, old_settings=self._second_factor_settings if second_factor else self._settings)
 
     def sign_in_url(self, return_to: str) -> tuple[str, str]:
         """Where to send the browser to sign in (always with ForceAuthn, R-6), and the request's ID."""
         auth = self._auth("/portal/sign-in")
         url = auth.login(return_to=return_to, force_authn=True)
+        return url, auth.get_last_request_id()
+
+    def second_factor_url(self, return_to: str) -> tuple[str, str]:
+        """Where to send the browser for the second factor after a password-only sign-in (issue 18
+        point 7): a request for REFEDS MFA, not forced (the password was just given), and its ID."""
+        auth = self._auth("/portal/sign-in", second_factor=True)
+        url = auth.login(return_to=return_to)
         return url, auth.get_last_request_id()
 
     def accept(self, form: dict[str, str], request_id: str | None) -> PortalSignIn:
@@ -153,7 +168,9 @@ class PortalServiceProvider:
         if len(usernames) != 1:
             raise PortalSignInRefused("the Response does not name one username")
         self._first_use(auth)
-        return PortalSignIn(username=usernames[0], name_id=auth.get_nameid(), session_index=auth.get_session_index())
+        second_factor = any(c in SECOND_FACTOR_CONTEXTS for c in auth.get_last_authn_contexts())
+        return PortalSignIn(username=usernames[0], name_id=auth.get_nameid(), session_index=auth.get_session_index(),
+                            second_factor=second_factor)
 
     def _first_use(self, auth: OneLogin_Saml2_Auth) -> None:
         """A Response (and its assertion) signs in once: replayed, even with the cookie of the

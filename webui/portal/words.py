@@ -47,6 +47,14 @@ AUDIT_ACTIONS = {
     "print-badge": _l("Print badge"),
     "revoke-badge": _l("Revoke badge"),
     "badge-sign-in": _l("Badge sign-in"),
+    # Second factors (issue 18)
+    "enrol-second-factor": _l("Set up a second factor"),
+    "remove-second-factor": _l("Remove a second factor"),
+    "new-recovery-codes": _l("New recovery codes"),
+    "reset-second-factor": _l("Reset second factor"),
+    "second-factor-used": _l("Second factor used"),
+    "second-factor-refused": _l("Second factor refused"),
+    "recovery-code-used": _l("Recovery code used"),
 }
 
 # Who did it: the portal role the person acted in, or the scheduler's jobs.

@@ -1,0 +1,107 @@
+"""The second-factor page the IdP shows after the password (issue 18 points 6, 8, 9), and
+the check of what it posts: a code from an authenticator app, a security key's assertion, or
+a recovery code.
+
+Each try is counted by the sign-in throttle (SPEC S-3) under the same username as the
+password, before it is checked, so guessing codes slows down and locks like guessing
+passwords; every refusal says the same sentence, whatever its reason (a wrong code, one used
+already, a key's answer from another origin or with a counter that went back), and is
+audited, as is every use (R-7)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import g, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from directory.model import Account
+from idp.intake import Pending
+from idp.second_factors import Used
+from idp.sso_session import identity_provider, problem
+from operational import audit
+from operational.audit import AuditEntry
+from operational.second_factors import TOTP, WEBAUTHN
+from operational.statuses import AuditOutcome
+
+log = logging.getLogger("porth.idp")
+
+CHALLENGE_KEY = "idp_webauthn_challenge"  # the security key's challenge, in this browser's server-side session
+
+
+def refusal_message() -> str:
+    """The one sentence every refused second factor gets."""
+    return _("That code or security key is not right. Try again.")
+
+
+def second_factor_form(pending: Pending, token: str, account: Account, error: str | None = None,
+                       status: int = 200):
+    provider = identity_provider()
+    service = provider.services.get(pending.service)
+    if service is None:
+        return problem(_("That service is no longer registered with Porth."))
+    checks = provider.second_factors
+    kinds = {factor.kind for factor in checks.store.factors_of(account.id)}
+    options = None
+    if WEBAUTHN in kinds:
+        options, challenge = checks.authentication_options(account)
+        session[CHALLENGE_KEY] = challenge
+    g.language_base = url_for("idp.second_factor", pending=token)
+    return render_template("idp/second_factor.html", service=service, pending=token, has_app=TOTP in kinds,
+                           webauthn_options=options, error=error), status
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str
+    status: int
+
+
+def check_posted(account: Account, username: str, now: datetime) -> Used | Refusal:
+    """What the page posted, checked: the factor used, or why not (for the page)."""
+    provider = identity_provider()
+    address = request.remote_addr or "-"
+    verdict = provider.throttle.attempt(username, address, now)
+    if verdict.wait_seconds:
+        log.warning("second factor refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
+        minutes = (verdict.wait_seconds + 59) // 60
+        message = (ngettext("Too many attempts. Try again in %(num)d minute.",
+                            "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
+                   else ngettext("Too many attempts. Wait %(num)d second and try again.",
+                                 "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
+        return Refusal(message, 429)
+    checks = provider.second_factors
+    method = request.form.get("method", "code")
+    try:
+        if method == "security-key":
+            used = checks.check_assertion(account, request.form.get("credential", ""),
+                                          session.pop(CHALLENGE_KEY, ""), now)
+        elif method == "recovery-code":
+            used = checks.check_recovery_code(account, request.form.get("recovery_code", ""), now)
+        else:
+            used = checks.check_code(account, request.form.get("code", ""), now)
+    except BaseException:
+        provider.throttle.not_checked(username, address)
+        raise
+    if used is None:
+        record(account, "second-factor-refused", now, AuditOutcome.REFUSED, {"method": method})
+        return Refusal(refusal_message(), 400)
+    provider.throttle.succeeded(username, address)
+    if used.kind == "recovery-code":
+        record(account, "recovery-code-used", now, detail={"left": used.recovery_codes_left or 0})
+    else:
+        record(account, "second-factor-used", now, detail={"kind": used.kind, "label": used.label})
+    log.info("second factor accepted: account %s (%s)", account.id, used.kind)
+    return used
+
+
+def record(account: Account, action: str, now: datetime, outcome: AuditOutcome = AuditOutcome.SUCCESS,
+           detail: dict | None = None) -> None:
+    """R-7: the person's own use of a factor, at their school, from where it came."""
+    audit.record(identity_provider().second_factors.store.db, AuditEntry(
+        at=now, actor=account.username, action=action, target_kind=account.kind.value, target_id=account.id,
+        target_label=account.username, school=account.school, organisation=account.organisation,
+        source_address=request.remote_addr, outcome=outcome, detail=detail or {}))

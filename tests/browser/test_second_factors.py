@@ -1,0 +1,229 @@
+"""Second factors in Chromium (issue 18 point 9): a digital champion of the demo, asked to enrol at
+their first visit, enrols a security key through Chromium's virtual authenticator (the DevTools
+protocol's WebAuthn domain) and an authenticator app (codes computed here), enters the management
+area with the key, signs in to a python3-saml service that asks for REFEDS MFA with the app's code,
+then with a recovery code that works once; a cloned key behind the real one's counter is refused;
+an Entra-shaped request for multipleauthn is answered with it. Screenshots of each page at 1280
+and 375 px, in English and Welsh, in var/screenshots/mfa-*.png.
+
+The demo server (tests/conftest.py) asks no role for a second factor, so this module starts a
+second `porth serve` on the same directory and database with the default roles, at
+http://localhost (WebAuthn takes a host name, not an IP address, as its relying party)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from directory.model import AccountKind, Role
+from idp import second_factor_rules
+from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
+from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.test_sign_in_page import _registered
+from tests.conftest import ROOT, free_port, wait_until_answering
+from tests.saml_test_service import DemoService
+
+WRONG = "That code or security key is not right. Try again."
+SHIPPED = Path(__file__).parents[2] / "config" / "services"
+
+
+@pytest.fixture(scope="module")
+def mfa_server(demo_server, tmp_path_factory):
+    port = free_port()
+    env = {k: v for k, v in demo_server.env.items() if k != "PORTH_MFA__REQUIRED_ROLES"}
+    env["PORTH_IDP__BASE_URL"] = f"http://localhost:{port}"
+    log = (tmp_path_factory.mktemp("mfa") / "serve.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port), "--workers",
+                                "1"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        wait_until_answering(f"http://localhost:{port}/healthz", process)
+        yield f"http://localhost:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def champion(demo_server):
+    """A digital champion of the demo's last school (the portal tests use the first school's)."""
+    with demo_server.runtime() as runtime:
+        school = max(runtime.store.schools(), key=lambda s: s.dfes)
+        person = next(a for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.STAFF)
+                      if Role.DIGITAL_CHAMPION in a.roles)
+        return person, runtime.store.reveal_password(person.id)
+
+
+def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -> None:
+    """Screenshots at 1280 and 375 px, in English and in Welsh (the language switch, then back);
+    a page that answers a POST (shown once, or an error) in the language it is in only."""
+    for language in languages:
+        if language == "cy":
+            with page.expect_navigation():
+                page.locator('a[hreflang="cy"]').click()
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 900})
+            shot = tmp_path / f"mfa-{name}-{language}-{width}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, ARTIFACTS / shot.name)
+    if "cy" in languages:
+        with page.expect_navigation():
+            page.locator('a[hreflang="en"]').click()
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def virtual_authenticator(context, page):
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    found = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True}})
+    return cdp, found["authenticatorId"]
+
+
+def password(page, username: str, typed: str) -> None:
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(typed)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+
+
+def next_code(secret: str) -> str:
+    # The code of the next 30 s (the IdP takes one step ahead): the current one is used up.
+    return second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC)) + 1)
+
+
+def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, tmp_path):
+    person, typed_password = champion
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    cdp, authenticator = virtual_authenticator(context, page)
+
+    # First visit: the password, then "set up a second factor" before anything else opens.
+    page.goto(mfa_server + "/portal/")
+    password(page, person.username, typed_password)
+    page.wait_for_url("**/portal/profile/second-factors")
+    assert page.locator("#must-enrol").is_visible()
+    look(page, "must-enrol", tmp_path)
+
+    # A security key through the virtual authenticator, and the recovery codes shown once.
+    page.get_by_role("link", name="Add a security key or passkey").click()
+    look(page, "enrol-key", tmp_path)
+    page.get_by_label("A name for it").fill("Blue key")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add the security key").click()
+    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    codes = page.locator("#recovery-codes code").all_inner_texts()
+    assert len(codes) == 10
+    look(page, "recovery-codes", tmp_path, ("en",))
+
+    # The management area now asks the IdP for the key: no password again.
+    page.locator("#continue").click()
+    page.get_by_role("heading", name="Confirm it is you").wait_for()
+    look(page, "prompt-key", tmp_path)
+    with page.expect_navigation(url="**/portal/"):
+        page.get_by_role("button", name="Use your security key").click()
+    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+
+    # An authenticator app as well, from its QR code's key (what the app would read).
+    page.goto(mfa_server + "/portal/profile/second-factors/app")
+    assert page.locator("#qr svg").is_visible()
+    look(page, "enrol-app", tmp_path)
+    page.get_by_text("Cannot scan the code?").click()
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("A name for it").fill("My phone")
+    page.get_by_label("Code from your authenticator app").fill(
+        second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC))))
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add the app").click()
+    assert page.get_by_role("cell", name="My phone", exact=True).is_visible()
+    assert page.get_by_role("cell", name="Blue key", exact=True).is_visible()
+    look(page, "factors", tmp_path)
+    key = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
+
+    with DemoService(free_port(), mfa_server + "/idp/metadata", requested_contexts=(REFEDS_MFA,)) as service:
+        _registered(demo_server, service)
+        # A python3-saml service asking for REFEDS MFA, from another browser: password, then the app's code.
+        other = browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = other.new_page()
+        tab.goto(service.url + "/login")
+        password(tab, person.username, typed_password)
+        assert tab.get_by_label("Code from your authenticator app").is_visible()
+        look(tab, "prompt-app", tmp_path)
+        tab.get_by_label("Code from your authenticator app").fill(next_code(secret))
+        tab.get_by_role("button", name="Continue").click()
+        tab.wait_for_url(service.url + "/acs")
+        assert tab.locator("#authn-context").inner_text() == REFEDS_MFA
+        other.close()
+
+        # Lost phone and key: a recovery code, once.
+        for attempt in ("first", "again"):
+            lost = browser.new_context(viewport={"width": 1280, "height": 900})
+            tab = lost.new_page()
+            tab.goto(service.url + "/login")
+            password(tab, person.username, typed_password)
+            tab.get_by_text("Lost your phone or security key?").click()
+            tab.get_by_label("Recovery code").fill(codes[0])
+            with tab.expect_navigation():
+                tab.get_by_role("button", name="Use recovery code").click()
+            if attempt == "first":
+                tab.wait_for_url(service.url + "/acs")
+                assert tab.locator("#authn-context").inner_text() == REFEDS_MFA
+            else:
+                assert tab.locator(".govuk-error-summary").inner_text().endswith(WRONG)
+                look(tab, "refused", tmp_path, ("en",))
+            lost.close()
+
+        # A clone of the key (its private key copied, its counter behind): refused like a wrong code.
+        cloned = browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = cloned.new_page()
+        clone_cdp, clone = virtual_authenticator(cloned, tab)
+        clone_cdp.send("WebAuthn.addCredential", {"authenticatorId": clone, "credential": {
+            **{k: key[k] for k in ("credentialId", "isResidentCredential", "rpId", "privateKey", "userHandle")},
+            "signCount": 0}})
+        tab.goto(service.url + "/login")
+        password(tab, person.username, typed_password)
+        with tab.expect_navigation():
+            tab.get_by_role("button", name="Use your security key").click()
+        assert tab.locator(".govuk-error-summary").inner_text().endswith(WRONG)
+        cloned.close()
+
+    # Entra's request for multipleauthn, posted by a page as Entra's is; login.srf caught on its way.
+    (demo_server.services_dir / "office365.xml").write_bytes((SHIPPED / "office365.xml").read_bytes())
+    (demo_server.services_dir / "office365.toml").write_text((SHIPPED / "office365.toml").read_text("utf-8"))
+    request_id = f"_{uuid.uuid4()}"
+    issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    document = (f'<samlp:AuthnRequest ID="{request_id}" Version="2.0" IssueInstant="{issued}" '
+                'xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"><Issuer xmlns="urn:oasis:names:tc:SAML:2.0:'
+                'assertion">urn:federation:MicrosoftOnline</Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:'
+                'SAML:2.0:nameid-format:persistent"/><samlp:RequestedAuthnContext Comparison="minimum">'
+                '<AuthnContextClassRef xmlns="urn:oasis:names:tc:SAML:2.0:assertion">'
+                f'{MICROSOFT_MULTIPLE_AUTHN}</AuthnContextClassRef></samlp:RequestedAuthnContext>'
+                '</samlp:AuthnRequest>')
+    posted: list[str] = []
+
+    def catch(route):
+        posted.append(route.request.post_data or "")
+        route.fulfill(status=200, body="<h1>Office 365</h1>", content_type="text/html")
+
+    page.route("https://login.microsoftonline.com/**", catch)
+    page.goto(mfa_server + "/schools")
+    page.evaluate("""([action, value]) => { const form = document.createElement('form'); form.method = 'post';
+        form.action = action; const field = document.createElement('input'); field.type = 'hidden';
+        field.name = 'SAMLRequest'; field.value = value; form.appendChild(field); document.body.appendChild(form);
+        form.submit(); }""", [mfa_server + "/idp/sso/post", base64.b64encode(document.encode()).decode()])
+    page.wait_for_url("https://login.microsoftonline.com/**", timeout=15000)  # single sign-on with the key used
+    response = base64.b64decode(parse_qs(posted[0])["SAMLResponse"][0]).decode()
+    assert f"<saml:AuthnContextClassRef>{MICROSOFT_MULTIPLE_AUTHN}</saml:AuthnContextClassRef>" in response
+    context.close()

@@ -1,0 +1,127 @@
+"""The portal's management area needs a second factor of the roles that must give one (issue 18
+point 7; SPEC R-6, R-7): a digital champion without one is asked to enrol at their next sign-in,
+enrols an authenticator app in My Profile (its QR code's secret read from the page, its codes
+computed here), is then asked for it by the IdP, and gets in; their LA's Hwb administrator
+resets a lost factor (audited), after which they must enrol again; staff are not asked."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from directory.model import AccountKind, NewAccount, Role
+from idp import second_factor_rules
+from operational.audit import AuditFilter, events
+from tests.integration.conftest import staff
+from tests.integration.idp_fixtures import PASSWORD, make_porth
+from tests.integration.portal_fixtures import PortalBrowser
+from tests.saml_services import csrf_token, path_of, posted_form
+
+ADMINISTRATORS = ["digital-champion", "la-administrator", "rec-administrator", "national-administrator"]
+
+
+@pytest.fixture
+def portal(slapd, store, tmp_path):
+    made = make_porth(slapd, tmp_path, mfa={"required_roles": ADMINISTRATORS})
+    yield PortalBrowser(made)
+    made.app.extensions["porth.idp"].close()
+    made.runtime.close()
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def champion(portal, now):
+    return portal.porth.runtime.store.add_account(staff("Price", "Non", code="DC1", password=PASSWORD,
+                                                        roles=frozenset({Role.DIGITAL_CHAMPION})), now)
+
+
+def code_for(secret: str, steps_ahead: int = 0) -> str:
+    # An app shows the current code; the IdP also takes the next one (a phone's clock a little
+    # ahead), which the step after enrolment needs: the enrolment code's step counts as used.
+    return second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC)) + steps_ahead)
+
+
+def enrol_app(portal) -> str:
+    page = text(portal.open("/portal/profile/second-factors/app"))
+    secret = re.search(r'id="totp-secret">([^<]+)<', page).group(1).replace(" ", "")
+    assert "<svg" in page and "porth-qr" in page  # the QR code, drawn in the page
+    codes_page = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(page), "label": "My phone", "code": code_for(secret)})
+    assert codes_page.status_code == 200, text(codes_page)[:500]
+    codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", text(codes_page))
+    assert len(codes) == 10
+    return secret
+
+
+def give_second_factor(portal, page, code: str):
+    """The IdP's second-factor page, answered with a code, and the Response posted to the portal."""
+    body = text(page)
+    assert "Code from your authenticator app" in body, body[:1500]
+    pending = re.search(r'name="pending" value="([^"]+)"', body).group(1)
+    answer = portal.client.post("/idp/second-factor", data={"csrf_token": csrf_token(body), "pending": pending,
+                                                            "method": "code", "code": code})
+    posted = posted_form(text(answer))
+    assert posted is not None, text(answer)[:1500]
+    return portal.porth.follow(portal.client.post(path_of(posted.action), data=posted.fields))
+
+
+def test_a_champion_without_a_factor_enrols_one_then_is_asked_for_it_and_gets_in(portal, now):
+    me = champion(portal, now)
+    landed = portal.sign_in("PriceN@hwbcymru.net")
+    assert 'id="must-enrol"' in text(landed), "asked to set up a second factor first"
+    for closed in ("/portal/", "/portal/users/staff", "/portal/profile"):
+        assert path_of(portal.client.get(closed).headers["Location"]).startswith("/portal/profile/second-factors")
+
+    secret = enrol_app(portal)
+    # Now that there is a factor, the management area asks the IdP for it (no password again).
+    step_up = portal.open("/portal/users/staff")
+    dashboard = give_second_factor(portal, step_up, code_for(secret, 1))
+    assert dashboard.status_code == 200 and "Staff" in text(dashboard)
+    assert portal.client.get("/portal/users/staff").status_code == 200
+
+    actions = [e.action for _, e in events(portal.porth.runtime.db, AuditFilter(target_id=me.id))]
+    assert {"enrol-second-factor", "new-recovery-codes", "second-factor-used"} <= set(actions)
+
+
+def test_members_of_staff_are_not_asked(portal, now):
+    portal.porth.runtime.store.add_account(staff(password=PASSWORD), now)
+    landed = portal.sign_in("JonesA@hwbcymru.net")
+    assert landed.status_code == 200 and 'id="must-enrol"' not in text(landed)
+    assert portal.client.get("/portal/profile").status_code == 200
+
+
+def test_an_la_administrator_resets_a_champions_lost_factor_and_the_champion_enrols_again(portal, now):
+    me = champion(portal, now)
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    secret = second_factor_rules.new_totp_secret()
+    checks.enrol_totp(me, "Old phone", secret, code_for(secret), datetime.now(UTC))
+    store = portal.porth.runtime.store
+    store.add_account(NewAccount(kind=AccountKind.LA_NONMIS, surname="Evans", forename="Huw", created_by="test",
+                                 organisation="661", password=PASSWORD, roles=frozenset({Role.LA_ADMINISTRATOR})),
+                      now)
+    admin_secret = second_factor_rules.new_totp_secret()
+    admin = store.find_by_username("EvansH")
+    checks.enrol_totp(admin, "Phone", admin_secret, code_for(admin_secret), datetime.now(UTC))
+
+    asked = portal.open("/portal/")  # the password, then the second factor
+    assert 'name="password"' in text(asked)
+    password_only = posted_form(text(portal.porth.submit(asked, "EvansH", PASSWORD)))
+    step_up = portal.porth.follow(portal.client.post(path_of(password_only.action), data=password_only.fields))
+    give_second_factor(portal, step_up, code_for(admin_secret, 1))
+    details = text(portal.open(f"/portal/accounts/{me.id}"))
+    assert 'id="reset-second-factor"' in details and "1 second factor" in details
+    portal.client.post(f"/portal/accounts/{me.id}/second-factors/reset", data={"csrf_token": csrf_token(details)})
+    assert not checks.store.has_factor(me.id)
+    reset = [e for _, e in events(portal.porth.runtime.db, AuditFilter(target_id=me.id))
+             if e.action == "reset-second-factor"]
+    assert len(reset) == 1 and reset[0].actor == "EvansH"
+
+    # Signed out everywhere by the reset; at the next sign-in the champion is asked to enrol again.
+    portal.client.post("/portal/sign-out", data={"csrf_token": csrf_token(details)})
+    portal.porth.client = portal.porth.app.test_client()
+    landed = portal.sign_in("PriceN@hwbcymru.net")
+    assert 'id="must-enrol"' in text(landed), "a reset factor is enrolled again"

@@ -1,0 +1,170 @@
+"""Second factors in My Profile, their reset by a higher administrator, and the rule that the
+management area needs one of the roles that must give one (issue 18 points 6, 7).
+
+    GET       /portal/profile/second-factors                 the person's factors and recovery codes
+    GET/POST  /portal/profile/second-factors/app             enrol an authenticator app (QR code)
+    GET/POST  /portal/profile/second-factors/security-key    enrol a security key or passkey (WebAuthn)
+    POST      /portal/profile/second-factors/<id>/remove
+    POST      /portal/profile/second-factors/recovery-codes  new recovery codes (the old ones stop working)
+    POST      /portal/accounts/<id>/second-factors/reset     a higher administrator resets a lost factor
+
+The gate (`second_factor_gate`, run before every portal view): someone whose role must give a
+second factor (PORTH_MFA__REQUIRED_ROLES) and whose portal sign-in gave none is sent to the IdP
+for it when they have one, or else to enrol one (an administrator promoted without one enrols
+at their next visit); nothing else of the portal opens until then.
+"""
+
+from __future__ import annotations
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from directory.model import Account
+from idp import second_factor_rules
+from idp.second_factors import SecondFactorChecks
+from webui.portal.access import SIGNED_IN_WITH_SECOND_FACTOR
+from webui.portal.context import account_in_scope, caller, records, school_register
+from webui.portal.operations import second_factors as operations
+from webui.portal.permissions import Action, account_target, portal_role
+from webui.portal.second_factor_policy import may_reset_second_factor, second_factor_required
+
+bp = Blueprint("factors", __name__)
+
+TOTP_SECRET_KEY = "portal_new_totp_secret"  # noqa: S105 - a session key; the app being enrolled, server-side
+WEBAUTHN_CHALLENGE_KEY = "portal_webauthn_challenge"
+MAX_LABEL = 64
+
+
+def checks() -> SecondFactorChecks:
+    return current_app.extensions["porth.idp"].second_factors
+
+
+def required_roles() -> tuple[str, ...]:
+    return current_app.extensions["porth"].settings.mfa.required_roles
+
+
+# -- the gate ----------------------------------------------------------------------------------
+def second_factor_gate() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return None
+    endpoint = request.endpoint or ""
+    if endpoint.startswith("portal.session.") or session.get(SIGNED_IN_WITH_SECOND_FACTOR):
+        return None
+    if not second_factor_required(current_user.role, required_roles()):
+        return None
+    if checks().store.has_factor(current_user.account.id):
+        return redirect(url_for("portal.session.sign_in", second_factor=1, next=request.full_path.rstrip("?")), 303)
+    if endpoint.startswith("portal.factors.") and endpoint != "portal.factors.reset":
+        return None  # enrolling is all that is open
+    return redirect(url_for("portal.factors.second_factors"), 303)
+
+
+def must_enrol() -> bool:
+    """The person must set up a second factor before the rest of the portal opens."""
+    return (second_factor_required(current_user.role, required_roles())
+            and not session.get(SIGNED_IN_WITH_SECOND_FACTOR))
+
+
+def label_from_form(default: str) -> str:
+    return " ".join(request.form.get("label", "").split())[:MAX_LABEL] or default
+
+
+def show_recovery_codes(codes: list[str]) -> ResponseReturnValue:
+    return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol())
+
+
+# -- My Profile ----------------------------------------------------------------------------------
+@bp.get("/profile/second-factors")
+@login_required
+def second_factors() -> ResponseReturnValue:
+    account = current_user.account
+    return render_template("portal/second_factors.html", factors=checks().store.factors_of(account.id),
+                           recovery_codes_left=checks().store.recovery_codes_left(account.id),
+                           must_enrol=must_enrol())
+
+
+@bp.route("/profile/second-factors/app", methods=["GET", "POST"])
+@login_required
+def enrol_app() -> ResponseReturnValue:
+    account = current_user.account
+    error = None
+    if request.method == "POST" and session.get(TOTP_SECRET_KEY):
+        codes = operations.enrol_app(records(), caller(), checks(), label_from_form(_("Authenticator app")),
+                                     session[TOTP_SECRET_KEY], request.form.get("code", ""))
+        if codes is not None:
+            session.pop(TOTP_SECRET_KEY, None)
+            if codes:
+                return show_recovery_codes(codes)
+            flash(_("Your authenticator app is set up."), "success")
+            return redirect(url_for("portal.factors.second_factors"), 303)
+        error = _("That code is not right. Type the 6-digit code your app shows now.")
+    if request.method == "GET" or not session.get(TOTP_SECRET_KEY):
+        session[TOTP_SECRET_KEY] = second_factor_rules.new_totp_secret()
+    secret = session[TOTP_SECRET_KEY]
+    uri = checks().totp_uri(account, secret)
+    qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0b0c0c", light="#ffffff", svgclass="porth-qr",
+                                               title=_("QR code to scan with your authenticator app"))
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return render_template("portal/enrol_app.html", qr=qr, secret=grouped, error=error), 400 if error else 200
+
+
+@bp.route("/profile/second-factors/security-key", methods=["GET", "POST"])
+@login_required
+def enrol_security_key() -> ResponseReturnValue:
+    account = current_user.account
+    error = None
+    if request.method == "POST":
+        codes = operations.enrol_security_key(records(), caller(), checks(), label_from_form(_("Security key")),
+                                              request.form.get("credential", ""),
+                                              session.pop(WEBAUTHN_CHALLENGE_KEY, ""))
+        if codes is not None:
+            if codes:
+                return show_recovery_codes(codes)
+            flash(_("Your security key is set up."), "success")
+            return redirect(url_for("portal.factors.second_factors"), 303)
+        error = _("Your security key could not be set up. Try again.")
+    options, challenge = checks().registration_options(account)
+    session[WEBAUTHN_CHALLENGE_KEY] = challenge
+    return render_template("portal/enrol_security_key.html", options=options, error=error), 400 if error else 200
+
+
+@bp.post("/profile/second-factors/<int:factor_id>/remove")
+@login_required
+def remove(factor_id: int) -> ResponseReturnValue:
+    if operations.remove_factor(records(), caller(), checks(), factor_id):
+        flash(_("The second factor has been removed."), "success")
+    return redirect(url_for("portal.factors.second_factors"), 303)
+
+
+@bp.post("/profile/second-factors/recovery-codes")
+@login_required
+def new_recovery_codes() -> ResponseReturnValue:
+    if not checks().store.has_factor(current_user.account.id):
+        return redirect(url_for("portal.factors.second_factors"), 303)
+    return show_recovery_codes(operations.new_recovery_codes(records(), caller(), checks()))
+
+
+# -- a higher administrator's reset --------------------------------------------------------------
+def role_of(account: Account):
+    school = school_register().school(account.school)
+    return portal_role(account, school.type if school else None)
+
+
+def second_factor_summary(account: Account) -> dict:
+    """For the account's details page: how many factors it has, and may the viewer reset them."""
+    count = len(checks().store.factors_of(account.id))
+    return {"count": count, "may_reset": bool(count) and account.id != current_user.account.id
+            and current_user.may(Action.RESET_PASSWORD, account_target(account))
+            and may_reset_second_factor(current_user.role, role_of(account))}
+
+
+@bp.post("/accounts/<account_id>/second-factors/reset")
+@login_required
+def reset(account_id: str) -> ResponseReturnValue:
+    account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
+    operations.reset_factors(records(), caller(), checks(), account, role_of(account))
+    flash(_("Their second factor has been reset. They will set up a new one when they next sign in."), "success")
+    return redirect(url_for("portal.users.account_details", account_id=account.id), 303)
