@@ -186,14 +186,21 @@ class _ServicePool:
                 raise _refused_porth(self._config, exc) from None
 
     def _reused(self) -> ldap3.Connection | None:
-        while True:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                return None
-            if not _closed_by_server(conn):
-                return conn
-            _unbind(conn.unbind)
+        closed = 0
+        try:
+            while True:
+                try:
+                    conn = self._idle.get_nowait()
+                except queue.Empty:
+                    return None
+                if not _closed_by_server(conn):
+                    return conn
+                closed += 1
+                _unbind(conn.unbind)
+        finally:
+            if closed:  # handled, but worth one line: a directory server restarted or went away (issue 17 point 5)
+                _log.warning("the directory closed %d idle connection(s) (a restart or a failover); reconnected "
+                             "and done on a fresh connection", closed)
 
     @contextmanager
     def connection(self) -> Iterator[ldap3.Connection]:
