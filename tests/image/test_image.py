@@ -1,0 +1,267 @@
+"""The image builds and runs (issue 17 point 3): `make image-test`.
+
+The image is built with scripts/image-build (buildah; cached layers after the first build), then
+its processes are started as a deployment would: one `porth directory run`, two `porth serve`
+nodes on the same directory and PostgreSQL database, every process reading the one set of
+secrets that `porth secrets create` wrote, mounted read-only at /run/secrets as compose mounts
+its secrets. Where this machine allows containers they run in podman containers; where it does
+not (it refuses a container its cgroups and rlimits) they run in a chroot of the image's own file
+system, as the image's user, with the image's environment and working folder.
+
+Marked slow: about a minute with cached layers, several the first time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+from tests.integration.test_operational_store import _postgres_database
+
+pytestmark = pytest.mark.slow
+
+IMAGE = os.environ.get("PORTH_IMAGE", "localhost/porth:latest")
+PORTH_USER = "10001:10001"
+SECRETS_IN_IMAGE = "/run/secrets"
+BUILD_TIMEOUT = 1800  # the first build downloads the Debian packages and Porth's wheels
+
+
+def _podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if shutil.which("buildah") is None or shutil.which("podman") is None:
+        pytest.fail("buildah and podman are missing: run `make image-debs`")
+    built = subprocess.run([str(ROOT / "scripts" / "image-build"), IMAGE], capture_output=True, text=True,
+                           timeout=BUILD_TIMEOUT, check=False)
+    assert built.returncode == 0, f"the image did not build:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
+    return IMAGE
+
+
+@dataclass
+class ImageRoot:
+    """How this test runs the image's processes: podman containers where the machine allows them,
+    else a chroot of the image's root file system (a podman container's, mounted) with what the
+    container runtime would give: the image's user, environment and working folder, and the
+    folders bound in."""
+
+    image: str
+    path: Path  # the mounted root file system
+    env: dict[str, str]
+    user: str
+    workdir: str
+    containers: bool
+    binds: dict[str, tuple[Path, bool]] = field(default_factory=dict)  # target: (source, read-only)
+    mounts: list[Path] = field(default_factory=list)  # what the chroot mounted, to undo
+
+    def command(self, args: list[str], env: dict[str, str], as_root: bool = False) -> list[str]:
+        """`args` run as the image's user (or root), with only the image's environment and `env`."""
+        user = "0:0" if as_root else self.user
+        if self.containers:
+            volumes = [f"--volume={source}:{target}{':ro' if read_only else ''}"
+                       for target, (source, read_only) in self.binds.items()]
+            variables = [f"--env={name}={value}" for name, value in env.items()]
+            return ["podman", "run", "--rm", "--network=host", f"--user={user}", *volumes, *variables,
+                    self.image, *args]
+        pairs = [f"{name}={value}" for name, value in {**self.env, **env}.items()]
+        return ["chroot", f"--userspec={user}", str(self.path), "env", "-i", "-C", self.workdir, *pairs, *args]
+
+    def bind(self, source: Path, target: str) -> None:
+        self.binds[target] = (source, False)
+        if not self.containers:
+            inside = self.path / target.lstrip("/")
+            inside.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "--bind", str(source), str(inside)], check=True)
+            self.mounts.append(inside)
+
+    def make_read_only(self, target: str) -> None:
+        """From now on the processes see `target` read-only, as compose mounts its secrets."""
+        self.binds[target] = (self.binds[target][0], True)
+        if not self.containers:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(self.path / target.lstrip("/"))], check=True)
+
+
+def _containers_refused(image: str) -> str | None:
+    """Why podman cannot run a container here (None if it can)."""
+    tried = _podman("run", "--rm", "--network=host", image, "true", timeout=120)
+    return None if tried.returncode == 0 else (tried.stderr.strip().splitlines() or ["?"])[-1]
+
+
+@pytest.fixture(scope="module")
+def image_root(image: str) -> Iterator[ImageRoot]:
+    refused = _containers_refused(image)
+    if refused is not None:
+        print(f"no containers here ({refused}): the image's processes run in a chroot of it")  # noqa: T201
+    created = _podman("create", image)
+    assert created.returncode == 0, created.stderr
+    container = created.stdout.strip()
+    mounts: list[Path] = []
+    try:
+        mounted = _podman("mount", container)
+        assert mounted.returncode == 0, mounted.stderr
+        config = json.loads(_podman("image", "inspect", image).stdout)[0]["Config"]
+        root = ImageRoot(image=image, path=Path(mounted.stdout.strip()),
+                         env=dict(item.split("=", 1) for item in config.get("Env", [])),
+                         user=config.get("User", "0:0"), workdir=config.get("WorkingDir") or "/",
+                         containers=refused is None, mounts=mounts)
+        if not root.containers:
+            subprocess.run(["mount", "-t", "proc", "proc", str(root.path / "proc")], check=True)
+            mounts.append(root.path / "proc")
+        yield root
+    finally:
+        for mount in reversed(mounts):
+            subprocess.run(["umount", "--lazy", str(mount)], check=False)
+        _podman("umount", container)
+        _podman("rm", "--force", container)
+
+
+def test_the_image_runs_as_its_own_user_without_the_build_tools(image_root):
+    """Multi-stage: the compiler and headers stayed in the builder, python-ldap (compiled there)
+    works in the slim runtime, the processes run as porth (10001), and nothing of the build's pip
+    settings (the CA bundle, an index) reached the image."""
+    assert image_root.user == PORTH_USER
+    for built_only in ("usr/bin/gcc", "usr/include/ldap.h", "usr/include/python3.11/Python.h"):
+        assert not (image_root.path / built_only).exists(), f"/{built_only} is in the runtime image"
+    assert not any(name.startswith("PIP_") for name in image_root.env)
+    assert not (image_root.path / "run/secrets/pip-ca").exists()
+    who = subprocess.run(image_root.command(
+        ["python3", "-c", "import os, ldap, lxml, xmlsec, psycopg; print(os.getuid(), os.getgid(), ldap.__version__)"],
+        {}), capture_output=True, text=True, timeout=60, check=False)
+    assert who.returncode == 0, who.stderr
+    uid, gid, _version = who.stdout.split()
+    assert (uid, gid) == ("10001", "10001")
+
+
+@dataclass
+class Started:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def tail(self) -> str:
+        return f"--- {self.name} ---\n" + self.log.read_text(errors="replace")[-3000:]
+
+
+def _start(root: ImageRoot, name: str, args: list[str], env: dict[str, str], logs: Path) -> Started:
+    log = logs / f"{name}.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(root.command(args, env), stdout=handle, stderr=subprocess.STDOUT)
+    return Started(name, process, log)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", errors="replace")
+    except OSError:
+        return 0, ""
+
+
+def _poll(what: str, check, started: list[Started], timeout: float = 90) -> None:
+    """Wait (bounded) until check() holds; fail early if a process died, with its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for one in started:
+            if one.process.poll() is not None:
+                pytest.fail(f"{one.name} exited with {one.process.returncode} while waiting for {what}\n{one.tail()}")
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what}: not within {timeout} s\n" + "\n".join(one.tail() for one in started))
+
+
+def _certificates(metadata: str) -> set[str]:
+    return {re.sub(r"\s+", "", found) for found in re.findall(r"<ds:X509Certificate>([^<]+)</ds:X509Certificate>",
+                                                            metadata)}
+
+
+def _pem_certificate(pem: Path) -> str:
+    body = re.search(r"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", pem.read_text(), re.DOTALL)
+    assert body is not None
+    return re.sub(r"\s+", "", body.group(1))
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    yield from _postgres_database()
+
+
+def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(image_root, tmp_path, database_url):
+    """`porth directory run` and two `porth serve` nodes, every one reading /run/secrets (read-only,
+    written once by `porth secrets create`): both nodes are ready and publish the same IdP signing
+    certificate and the same portal SP certificate, the ones in the secrets; nothing is generated
+    anywhere; SIGTERM stops each with status 0."""
+    secrets, var = tmp_path / "secrets", tmp_path / "var"
+    secrets.mkdir()
+    var.mkdir()
+    os.chown(var, 10001, 10001)  # the data volume, the image's user's (as its /var/lib/porth is)
+    image_root.bind(secrets, SECRETS_IN_IMAGE)
+    image_root.bind(var, "/var/lib/porth")
+    created = subprocess.run(image_root.command(["porth", "secrets", "create", SECRETS_IN_IMAGE, "--owner", "10001"],
+                                                {}, as_root=True),
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert created.returncode == 0, created.stderr
+    image_root.make_read_only(SECRETS_IN_IMAGE)
+    written = sorted(path.name for path in secrets.iterdir())
+    assert {(path.stat().st_uid, path.stat().st_mode & 0o777) for path in secrets.iterdir()} == {(10001, 0o600)}
+
+    ldap_port, web_ports = free_port(), [free_port(), free_port()]
+    common = {"PORTH_SECRETS__DIR": SECRETS_IN_IMAGE, "PORTH_LDAP__BASE_DN": "dc=porth"}
+    directory_env = {**common, "PORTH_LDAP__EMBEDDED_HOST": "127.0.0.1", "PORTH_LDAP__EMBEDDED_PORT": str(ldap_port),
+                     "PORTH_VAR_DIR": "/var/lib/porth/directory"}
+    web_env = {**common, "PORTH_LDAP__URL": f"ldap://127.0.0.1:{ldap_port}", "PORTH_LDAP__BIND_DN": "cn=porth,dc=porth",
+               "PORTH_DATABASE__URL": database_url, "PORTH_IDP__BASE_URL": "https://porth.example.org"}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    started = [_start(image_root, "directory", ["porth", "directory", "run"], directory_env, logs)]
+    try:
+        _poll("the directory answering", lambda: subprocess.run(
+            image_root.command(["porth", "directory", "status"], directory_env),
+            capture_output=True, timeout=30, check=False).returncode == 0, started)
+        for number, port in enumerate(web_ports, start=1):
+            started.append(_start(image_root, f"web-{number}",
+                                  ["porth", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                                  {**web_env, "PORTH_VAR_DIR": f"/var/lib/porth/web-{number}"}, logs))
+        for port in web_ports:
+            _poll(f"web node on {port} ready", lambda port=port: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
+                  started)
+
+        idp_certificate = _pem_certificate(secrets / "idp-signing.pem")
+        portal_certificate = _pem_certificate(secrets / "portal-sp.pem")
+        for port in web_ports:
+            status, metadata = _get(f"http://127.0.0.1:{port}/idp/metadata")
+            assert status == 200 and _certificates(metadata) == {idp_certificate}
+            status, metadata = _get(f"http://127.0.0.1:{port}/portal/saml/metadata")
+            assert status == 200 and _certificates(metadata) == {portal_certificate}
+
+        assert sorted(path.name for path in secrets.iterdir()) == written  # read, never written
+        assert not any((var / node / "secrets").exists() for node in ("directory", "web-1", "web-2"))
+        assert {path.stat().st_uid for path in (var / "directory").rglob("*")} == {10001}
+    finally:
+        for one in started:
+            if one.process.poll() is None:
+                one.process.send_signal(signal.SIGTERM)
+        outcomes = {}
+        for one in started:
+            try:
+                outcomes[one.name] = one.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                one.process.kill()
+                outcomes[one.name] = "still running 30 s after SIGTERM"
+    assert outcomes == {"directory": 0, "web-1": 0, "web-2": 0}, "\n".join(one.tail() for one in started)
