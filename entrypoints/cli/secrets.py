@@ -25,6 +25,18 @@ from entrypoints.cli.context import EXIT_FAILURE
 DATABASE_PASSWORD_FILE = "database_password"  # noqa: S105
 PGPASS_FILE = "pgpass"
 POSTGRES_IMAGE_UID = "999"  # the user the postgres image's server runs as (Debian's postgres)
+# The scheduler's settings file (PORTH_CONFIG): a secret because Microsoft 365's client secret goes in it.
+GRAPH_SETTINGS_FILE = "graph.toml"
+GRAPH_SETTINGS = """\
+# The scheduler's Microsoft 365 settings (docs/microsoft365.md), kept with the secrets because the
+# app's client secret goes here. Off until the tenant is connected: set the three values, then
+# enabled = true (and dry_run = true for the first sync).
+[graph]
+enabled = false
+# tenant_id = "the tenant's id (a GUID)"
+# client_id = "Porth's application (client) id"
+# client_secret = "the application's client secret"
+"""
 
 
 def _owner(value: str | None) -> tuple[int, int] | None:
@@ -82,6 +94,12 @@ def create(ctx: click.Context, folder: Path, owner: str | None, database_user: s
             if owner_ids is not None:
                 os.chown(path, *owner_ids)
         wrote.append(secret.name)
+    graph = folder / GRAPH_SETTINGS_FILE
+    if graph.exists():
+        kept.append(GRAPH_SETTINGS_FILE)
+    else:
+        write_new_secret(graph, GRAPH_SETTINGS.rstrip("\n"), owner_ids)
+        wrote.append(GRAPH_SETTINGS_FILE)
     if database_user is not None:
         present = [name for name in (DATABASE_PASSWORD_FILE, PGPASS_FILE) if (folder / name).exists()]
         if len(present) == 1:  # the two must hold one password: never make the other anew

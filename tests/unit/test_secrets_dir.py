@@ -50,7 +50,7 @@ def test_create_writes_every_secret_of_the_registry_once_and_private(tmp_path):
     result = _create(folder, "--database-user", "porth")
     assert result.exit_code == 0, result.output
     names = {secret.name for secret in SECRET_FILES}
-    assert set(_contents(folder)) == names | {"database_password", "pgpass"}
+    assert set(_contents(folder)) == names | {"graph.toml", "database_password", "pgpass"}
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert {stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {0o600}
     password = (folder / "database_password").read_text().strip()
