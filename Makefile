@@ -52,8 +52,9 @@ clean-var:
 
 # -- The container image (docs/deployment.md, "Containers") ---------------------------------------
 # Debian's own tools build and inspect it here, with no Docker engine: buildah builds, podman keeps the
-# images, mmdebstrap makes the base from the Debian mirror, uidmap gives them their user mappings.
-IMAGE_DEBS := buildah podman mmdebstrap uidmap
+# images, mmdebstrap makes the base from the Debian mirror, uidmap gives them their user mappings;
+# haproxy runs the compose deployment's proxy configuration in front of the image's web nodes in the test.
+IMAGE_DEBS := buildah podman mmdebstrap uidmap haproxy
 IMAGE := localhost/porth:latest
 
 image-debs:

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 IMAGE = os.environ.get("PORTH_IMAGE", "localhost/porth:latest")
 PORTH_USER = "10001:10001"
 SECRETS_IN_IMAGE = "/run/secrets"
+HAPROXY_CONFIG = ROOT / "scripts" / "image-haproxy.cfg"
 BUILD_TIMEOUT = 1800  # the first build downloads the Debian packages and Porth's wheels
 
 
@@ -44,8 +46,8 @@ def _podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    if shutil.which("buildah") is None or shutil.which("podman") is None:
-        pytest.fail("buildah and podman are missing: run `make image-debs`")
+    if not all(shutil.which(tool) for tool in ("buildah", "podman", "haproxy")):
+        pytest.fail("buildah, podman or haproxy is missing: run `make image-debs`")
     built = subprocess.run([str(ROOT / "scripts" / "image-build"), IMAGE], capture_output=True, text=True,
                            timeout=BUILD_TIMEOUT, check=False)
     assert built.returncode == 0, f"the image did not build:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}"
@@ -197,6 +199,42 @@ def _pem_certificate(pem: Path) -> str:
     return re.sub(r"\s+", "", body.group(1))
 
 
+def _proxy(tmp_path: Path, web_ports: list[int], logs: Path) -> tuple[Started, int]:
+    """HAProxy on this machine with the compose deployment's own configuration (scripts/image-haproxy.cfg),
+    its addresses changed to this test's: TLS on a free port, the two web nodes as its servers."""
+    from idp.signing import generate_signing_pair
+
+    tls = tmp_path / "tls.pem"
+    generate_signing_pair(tls, "porth.example.org")  # a key and a self-signed certificate, one PEM
+    https, http = free_port(), free_port()
+    config = HAPROXY_CONFIG.read_text()
+    config = config.replace("bind :8443 ssl crt /run/secrets/tls.pem", f"bind 127.0.0.1:{https} ssl crt {tls}")
+    config = config.replace("bind :8080", f"bind 127.0.0.1:{http}")
+    config = config.replace(" resolvers compose", "")  # compose's DNS is not here: addresses are given
+    for number, port in enumerate(web_ports, start=1):
+        config = config.replace(f"server web-{number} web-{number}:5000 check",
+                                f"server web-{number} 127.0.0.1:{port} check")
+    (tmp_path / "haproxy.cfg").write_text(config)
+    log = logs / "proxy.log"
+    with log.open("w") as handle:
+        process = subprocess.Popen(["haproxy", "-db", "-f", str(tmp_path / "haproxy.cfg")], stdout=handle,
+                                   stderr=subprocess.STDOUT)
+    return Started("proxy", process, log), https
+
+
+def _get_tls(url: str) -> tuple[int, str]:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's own self-signed certificate
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
 @pytest.fixture
 def database_url() -> Iterator[str]:
     yield from _postgres_database()
@@ -204,9 +242,10 @@ def database_url() -> Iterator[str]:
 
 def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(image_root, tmp_path, database_url):
     """`porth directory run` and two `porth serve` nodes, every one reading /run/secrets (read-only,
-    written once by `porth secrets create`): both nodes are ready and publish the same IdP signing
-    certificate and the same portal SP certificate, the ones in the secrets; nothing is generated
-    anywhere; SIGTERM stops each with status 0."""
+    written once by `porth secrets create`): both nodes are ready, HAProxy with the deployment's
+    configuration sends requests to both, and both publish the same IdP signing certificate and the
+    same portal SP certificate, the ones in the secrets; nothing is generated anywhere; SIGTERM
+    stops each with status 0."""
     secrets, var = tmp_path / "secrets", tmp_path / "var"
     secrets.mkdir()
     var.mkdir()
@@ -241,6 +280,13 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
         for port in web_ports:
             _poll(f"web node on {port} ready", lambda port=port: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200,
                   started)
+        proxy, https = _proxy(tmp_path, web_ports, logs)
+        started.append(proxy)
+        # Through the proxy, round robin: once it has seen both nodes ready, requests reach both.
+        _poll("the proxy answering", lambda: _get_tls(f"https://127.0.0.1:{https}/readyz")[0] == 200, started)
+        _poll("the proxy sending to both nodes", lambda: (
+            _get_tls(f"https://127.0.0.1:{https}/idp/metadata")[0] == 200
+            and all("GET /idp/metadata" in one.log.read_text(errors="replace") for one in started[1:3])), started)
 
         idp_certificate = _pem_certificate(secrets / "idp-signing.pem")
         portal_certificate = _pem_certificate(secrets / "portal-sp.pem")
@@ -264,4 +310,5 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
             except subprocess.TimeoutExpired:
                 one.process.kill()
                 outcomes[one.name] = "still running 30 s after SIGTERM"
+    outcomes.pop("proxy", None)  # HAProxy's own exit status is not Porth's
     assert outcomes == {"directory": 0, "web-1": 0, "web-2": 0}, "\n".join(one.tail() for one in started)
