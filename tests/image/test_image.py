@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, free_port
 from tests.integration.test_operational_store import _postgres_database
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.slow
 
 IMAGE = os.environ.get("PORTH_IMAGE", "localhost/porth:latest")
 PORTH_USER = "10001:10001"
-SECRETS_IN_IMAGE = "/run/secrets"
+SECRETS_IN_IMAGE = "/run/secrets"  # where the operator's `porth secrets create` writes the set
+SERVICE_SECRETS = "/run/service-secrets"  # each service's own, what compose would mount at /run/secrets
 HAPROXY_CONFIG = ROOT / "scripts" / "image-haproxy.cfg"
 BUILD_TIMEOUT = 1800  # the first build downloads the Debian packages and Porth's wheels
 
@@ -235,6 +237,12 @@ def _get_tls(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def _compose_secrets() -> dict[str, set[str]]:
+    """The secrets docker-compose.yml gives the services this test runs (YAML merge keys resolved)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    return {name: set(services[name]["secrets"]) for name in ("directory-1", "web-1", "scheduler")}
+
+
 @pytest.fixture
 def database_url() -> Iterator[str]:
     yield from _postgres_database()
@@ -252,20 +260,36 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
     os.chown(var, 10001, 10001)  # the data volume, the image's user's (as its /var/lib/porth is)
     image_root.bind(secrets, SECRETS_IN_IMAGE)
     image_root.bind(var, "/var/lib/porth")
-    created = subprocess.run(image_root.command(["porth", "secrets", "create", SECRETS_IN_IMAGE, "--owner", "10001"],
+    created = subprocess.run(image_root.command(["porth", "secrets", "create", SECRETS_IN_IMAGE, "--owner", "10001",
+                                                 "--database-user", "porth"],
                                                 {}, as_root=True),
                              capture_output=True, text=True, timeout=120, check=False)
     assert created.returncode == 0, created.stderr
     image_root.make_read_only(SECRETS_IN_IMAGE)
     written = sorted(path.name for path in secrets.iterdir())
-    assert {(path.stat().st_uid, path.stat().st_mode & 0o777) for path in secrets.iterdir()} == {(10001, 0o600)}
+    owners = {path.name: (path.stat().st_uid, path.stat().st_mode & 0o777) for path in secrets.iterdir()}
+    assert owners.pop("database_password") == (999, 0o600)  # the postgres image's user reads it
+    assert set(owners.values()) == {(10001, 0o600)}
+    # Each process gets only the secrets docker-compose.yml gives its service, as compose mounts them.
+    given = tmp_path / "given"
+    for service, names in _compose_secrets().items():
+        (given / service).mkdir(parents=True)
+        for name in names - {"tls.pem"}:
+            shutil.copy2(secrets / name, given / service / name)
+            os.chown(given / service / name, 10001, 10001)
+    image_root.bind(given, SERVICE_SECRETS)
+    image_root.make_read_only(SERVICE_SECRETS)
 
     ldap_port, web_ports = free_port(), [free_port(), free_port()]
-    common = {"PORTH_SECRETS__DIR": SECRETS_IN_IMAGE, "PORTH_LDAP__BASE_DN": "dc=porth"}
-    directory_env = {**common, "PORTH_LDAP__EMBEDDED_HOST": "127.0.0.1", "PORTH_LDAP__EMBEDDED_PORT": str(ldap_port),
+    directory_env = {"PORTH_SECRETS__DIR": f"{SERVICE_SECRETS}/directory-1", "PORTH_LDAP__BASE_DN": "dc=porth",
+                     "PORTH_LDAP__EMBEDDED_HOST": "127.0.0.1", "PORTH_LDAP__EMBEDDED_PORT": str(ldap_port),
                      "PORTH_VAR_DIR": "/var/lib/porth/directory"}
-    web_env = {**common, "PORTH_LDAP__URL": f"ldap://127.0.0.1:{ldap_port}", "PORTH_LDAP__BIND_DN": "cn=porth,dc=porth",
+    web_env = {"PORTH_SECRETS__DIR": f"{SERVICE_SECRETS}/web-1", "PORTH_LDAP__BASE_DN": "dc=porth",
+               "PORTH_LDAP__URL": f"ldap://127.0.0.1:{ldap_port}", "PORTH_LDAP__BIND_DN": "cn=porth,dc=porth",
                "PORTH_DATABASE__URL": database_url, "PORTH_IDP__BASE_URL": "https://porth.example.org"}
+    scheduler_env = {**web_env, "PORTH_SECRETS__DIR": f"{SERVICE_SECRETS}/scheduler",
+                     "PORTH_CONFIG": f"{SERVICE_SECRETS}/scheduler/graph.toml",
+                     "PORTH_VAR_DIR": "/var/lib/porth/scheduler"}
     logs = tmp_path / "logs"
     logs.mkdir()
     started = [_start(image_root, "directory", ["porth", "directory", "run"], directory_env, logs)]
@@ -288,6 +312,12 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
             _get_tls(f"https://127.0.0.1:{https}/idp/metadata")[0] == 200
             and all("GET /idp/metadata" in one.log.read_text(errors="replace") for one in started[1:3])), started)
 
+        started.append(_start(image_root, "scheduler", ["porth", "scheduler"], scheduler_env, logs))
+        _poll("the scheduler running", lambda: "Scheduler running" in started[-1].log.read_text(), started)
+        jobs = subprocess.run(image_root.command(["porth", "jobs", "list"], scheduler_env),  # its health check
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert jobs.returncode == 0 and "username-changes" in jobs.stdout, jobs.stderr
+
         idp_certificate = _pem_certificate(secrets / "idp-signing.pem")
         portal_certificate = _pem_certificate(secrets / "portal-sp.pem")
         for port in web_ports:
@@ -297,7 +327,7 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
             assert status == 200 and _certificates(metadata) == {portal_certificate}
 
         assert sorted(path.name for path in secrets.iterdir()) == written  # read, never written
-        assert not any((var / node / "secrets").exists() for node in ("directory", "web-1", "web-2"))
+        assert not any((var / node / "secrets").exists() for node in ("directory", "web-1", "web-2", "scheduler"))
         assert {path.stat().st_uid for path in (var / "directory").rglob("*")} == {10001}
     finally:
         for one in started:
@@ -311,4 +341,7 @@ def test_a_directory_and_two_web_nodes_from_the_image_share_one_set_of_secrets(i
                 one.process.kill()
                 outcomes[one.name] = "still running 30 s after SIGTERM"
     outcomes.pop("proxy", None)  # HAProxy's own exit status is not Porth's
-    assert outcomes == {"directory": 0, "web-1": 0, "web-2": 0}, "\n".join(one.tail() for one in started)
+    assert outcomes == {"directory": 0, "web-1": 0, "web-2": 0, "scheduler": 0}, \
+        "\n".join(one.tail() for one in started)
+    # No process wanted a secret its service is not given.
+    assert not any("is not set" in one.log.read_text() for one in started), "\n".join(one.tail() for one in started)
