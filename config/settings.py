@@ -555,23 +555,14 @@ SECRET_FILES: tuple[SecretFile, ...] = (
 _BY_NAME = {secret.name: secret for secret in SECRET_FILES}
 
 
-def secret_file(name: str) -> SecretFile:
-    return _BY_NAME[name]
-
-
 def secret_files_read(settings: Settings) -> list[SecretFile]:
     """The secrets these settings read from the secrets folder: all but those they give themselves
     (and an external directory's password, which is the LA's, given in the settings)."""
-    given = {
-        "upn_hash_key": settings.secrets.upn_hash_key is not None,
-        "persistent_id_key": settings.secrets.persistent_id_key is not None,
-        "password_vault_key": settings.secrets.password_vault_key is not None,
-        "flask_secret_key": settings.secrets.flask_secret_key is not None,
-        IDP_SIGNING_PEM: bool(settings.idp.signing_key_file and settings.idp.signing_certificate_file),
-        PORTAL_SP_PEM: False,
-        "ldap_bind_password": settings.ldap.bind_password is not None
-        or (not settings.ldap.embedded and not settings.secrets_read_only),
-    }
+    given = {name: getattr(getattr(settings, section), field) is not None
+             for name, (section, field) in _SETTING_OF.items()}
+    given["ldap_bind_password"] |= not settings.ldap.embedded and not settings.secrets_read_only
+    given[IDP_SIGNING_PEM] = bool(settings.idp.signing_key_file and settings.idp.signing_certificate_file)
+    given[PORTAL_SP_PEM] = False
     return [secret for secret in SECRET_FILES if not given[secret.name]]
 
 
