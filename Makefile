@@ -11,7 +11,7 @@ DEBS := slapd ldap-utils xmlsec1 docker-compose chromium fonts-dejavu-core pytho
 	apache2 libapache2-mod-shib
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install debs clean-var
+.PHONY: demo test install debs clean-var image-debs image-base image image-test
 
 demo: install
 	@echo "==> Loading the demo local authority (porth load-demo; about 30 s the first time)"
@@ -49,3 +49,24 @@ $(STAMP): pyproject.toml
 clean-var:
 	-$(VENV)/bin/porth directory stop
 	rm -rf var
+
+# -- The container image (docs/deployment.md, "Containers") ---------------------------------------
+# Debian's own tools build and inspect it here, with no Docker engine: buildah builds, podman keeps the
+# images, mmdebstrap makes the base from the Debian mirror, uidmap gives them their user mappings;
+# haproxy runs the compose deployment's proxy configuration in front of the image's web nodes in the test.
+IMAGE_DEBS := buildah podman mmdebstrap uidmap haproxy
+IMAGE := localhost/porth:latest
+
+image-debs:
+	@$(MAKE) --no-print-directory debs DEBS="$(IMAGE_DEBS)"
+
+image-base: image-debs
+	scripts/image-base
+
+image: image-base
+	scripts/image-build $(IMAGE)
+
+# Builds the image (cached layers after the first time), then runs `porth directory run` and two
+# `porth serve` nodes from it (tests/image/test_image.py; marked slow, so `make test` leaves it out).
+image-test: install image-debs
+	PORTH_IMAGE=$(IMAGE) $(PY) -m pytest tests/image -m slow -q

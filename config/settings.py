@@ -18,6 +18,8 @@ import os
 import re
 import secrets as random_secrets
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
@@ -480,8 +482,14 @@ class MetricsSettings(_Section):
 
 
 class SecretSettings(_Section):
-    """Keys Porth needs; any left empty is generated into var/secrets/."""
+    """Keys Porth needs. One given here (an environment variable, the TOML file) is used as it is;
+    any other is read from the secrets folder (SECRET_FILES below says which file holds which)."""
 
+    # A folder Porth only reads: the deployment's secrets as files (compose secrets, mounted at
+    # /run/secrets), written once by `porth secrets create`. Nothing is generated there, so every
+    # web node reads the same keys; a file missing is a secret this process was not given. Unset:
+    # var/secrets/, where a missing secret is generated on first run.
+    dir: Path | None = None
     upn_hash_key: SecretStr | None = None
     password_vault_key: SecretStr | None = None
     flask_secret_key: SecretStr | None = None
@@ -560,7 +568,13 @@ class Settings(BaseSettings):
 
     @property
     def secrets_dir(self) -> Path:
-        return self.var_dir / "secrets"
+        """Where the secrets not given in the settings are: PORTH_SECRETS__DIR, else var/secrets."""
+        return self.secrets.dir or self.var_dir / "secrets"
+
+    @property
+    def secrets_read_only(self) -> bool:
+        """The secrets folder is the deployment's (PORTH_SECRETS__DIR): read, never written."""
+        return self.secrets.dir is not None
 
     @property
     def slapd_dir(self) -> Path:
@@ -603,9 +617,10 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(_describe(errors[0]) + more) from None
     except (ValueError, OSError) as exc:  # e.g. a TOML file that does not parse
         raise ConfigError(f"{CONFIG_FILE_VARIABLE}: {exc}") from None
-    if not settings.ldap.embedded and settings.ldap.bind_password is None:
+    if not settings.ldap.embedded and settings.ldap.bind_password is None and not settings.secrets_read_only:
         raise ConfigError(
-            f"{ENV_PREFIX}LDAP__BIND_PASSWORD: required when {ENV_PREFIX}LDAP__URL names an existing directory"
+            f"{ENV_PREFIX}LDAP__BIND_PASSWORD: required when {ENV_PREFIX}LDAP__URL names an existing directory "
+            f"(or a file ldap_bind_password in {ENV_PREFIX}SECRETS__DIR)"
         )
     if not settings.ldap.embedded and settings.ldap.bind_dn is None:
         raise ConfigError(
@@ -614,15 +629,85 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-# --- Secrets generated on first run ---------------------------------------
+# --- The secret files -------------------------------------------------------
 
-_GENERATORS = {
-    "ldap_bind_password": lambda: random_secrets.token_urlsafe(32),
-    "upn_hash_key": lambda: random_secrets.token_urlsafe(48),
-    "password_vault_key": lambda: Fernet.generate_key().decode("ascii"),
-    "flask_secret_key": lambda: random_secrets.token_urlsafe(48),
-    "persistent_id_key": lambda: random_secrets.token_urlsafe(48),
+
+@dataclass(frozen=True)
+class SecretFile:
+    """One file of the secrets folder: what it keys, what is lost without it, and where the
+    settings can give it instead. Every writer (first run, `porth secrets create`) and the backup
+    read this one list, so a secret added here cannot be left out of a backup."""
+
+    name: str
+    what: str
+    without_it: str
+    given_by: str  # the setting(s) that can hold it instead of the file; "" for none
+    # Generates a new value for a text secret; None for a key pair, which idp.signing makes.
+    generate: Callable[[], str] | None
+
+
+# The two key pairs' files, named by the modules that load them (idp/provider.py, webui/portal).
+IDP_SIGNING_PEM = "idp-signing.pem"
+PORTAL_SP_PEM = "portal-sp.pem"
+# The text secrets' files, each named as the setting it fills (section, field).
+_SETTING_OF = {
+    "upn_hash_key": ("secrets", "upn_hash_key"),
+    "persistent_id_key": ("secrets", "persistent_id_key"),
+    "password_vault_key": ("secrets", "password_vault_key"),
+    "flask_secret_key": ("secrets", "flask_secret_key"),
+    "ldap_bind_password": ("ldap", "bind_password"),
 }
+
+
+def _token(size: int) -> Callable[[], str]:
+    return lambda: random_secrets.token_urlsafe(size)
+
+
+SECRET_FILES: tuple[SecretFile, ...] = (
+    SecretFile("upn_hash_key", "UPN-hash key (HMAC of each learner's UPN, SPEC M-3)",
+               "no learner is recognised: the next provisioning run would create every learner again",
+               "PORTH_SECRETS__UPN_HASH_KEY", _token(48)),
+    SecretFile("persistent_id_key", "persistent NameID key (the identifier each service knows a person by)",
+               "every service would see each person as a stranger and lose their work",
+               "PORTH_SECRETS__PERSISTENT_ID_KEY", _token(48)),
+    SecretFile("password_vault_key", "password-vault key (Fernet: passwords set by administrators, SPEC A-4)",
+               "passwords set by administrators could no longer be shown", "PORTH_SECRETS__PASSWORD_VAULT_KEY",
+               lambda: Fernet.generate_key().decode("ascii")),
+    SecretFile("flask_secret_key", "session and sign-in throttle key",
+               "everyone is signed out and the sign-in throttle forgets its counts", "PORTH_SECRETS__FLASK_SECRET_KEY",
+               _token(48)),
+    SecretFile(IDP_SIGNING_PEM, "IdP signing key and certificate (every service trusts this certificate)",
+               "every service would refuse Porth's sign-ins until given new metadata",
+               "PORTH_IDP__SIGNING_KEY_FILE and PORTH_IDP__SIGNING_CERTIFICATE_FILE", None),
+    SecretFile(PORTAL_SP_PEM, "the User Management Portal's own SAML key (the same on every web node)",
+               "portal sign-ins in progress fail and every web node must be given the new key", "", None),
+    SecretFile("ldap_bind_password", "the directory's administrator password (cn=porth)",
+               "the restored directory's password would differ from the one in the settings",
+               "PORTH_LDAP__BIND_PASSWORD", _token(32)),
+)
+_BY_NAME = {secret.name: secret for secret in SECRET_FILES}
+
+
+def secret_files_read(settings: Settings) -> list[SecretFile]:
+    """The secrets these settings read from the secrets folder: all but those they give themselves
+    (and an external directory's password, which is the LA's, given in the settings)."""
+    given = {name: getattr(getattr(settings, section), field) is not None
+             for name, (section, field) in _SETTING_OF.items()}
+    given["ldap_bind_password"] |= not settings.ldap.embedded and not settings.secrets_read_only
+    given[IDP_SIGNING_PEM] = bool(settings.idp.signing_key_file and settings.idp.signing_certificate_file)
+    given[PORTAL_SP_PEM] = False
+    return [secret for secret in SECRET_FILES if not given[secret.name]]
+
+
+def secret_path(settings: Settings, name: str) -> Path:
+    """The file of secret `name`. In a read-only secrets folder (PORTH_SECRETS__DIR) it must be
+    there: a key pair is generated only into var/secrets, so two web nodes never make two."""
+    path = settings.secrets_dir / name
+    if settings.secrets_read_only and not path.is_file():
+        secret = _BY_NAME[name]
+        raise ConfigError(f"{ENV_PREFIX}SECRETS__DIR: {path} is missing ({secret.what}); give this service that "
+                          "secret (`porth secrets create DIR` writes a whole set)")
+    return path
 
 
 def _read_or_create_secret(directory: Path, name: str) -> SecretStr:
@@ -630,37 +715,82 @@ def _read_or_create_secret(directory: Path, name: str) -> SecretStr:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / name
     if not path.exists():
-        # Written whole to a file of this process's own, then linked into place: link() refuses
-        # to replace a file, so when processes start together (web, scheduler) exactly one secret
-        # wins and none of them can read a file another has created but not yet written.
-        value = _GENERATORS[name]()
-        fd, draft = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(value + "\n")
-            os.link(draft, path)
-            return SecretStr(value)
-        except FileExistsError:
-            pass  # another process won: its secret is the one
-        finally:
-            Path(draft).unlink()
-    value = path.read_text("ascii").strip()
+        write_new_secret(path, _new_value(name))
+    found = _read_secret(path)
+    if found is None:  # deleted between the two steps: only by hand
+        raise ConfigError(f"{path}: secret file vanished while Porth started; start it again")
+    return found
+
+
+def _new_value(name: str) -> str:
+    generate = _BY_NAME[name].generate
+    if generate is None:
+        raise ValueError(f"{name} is a key pair: idp.signing.generate_signing_pair makes it")
+    return generate()
+
+
+def write_new_secret(path: Path, value: str, owner: tuple[int, int] | None = None) -> bool:
+    """Write a text secret (0600) unless the file exists; True if this call wrote it.
+
+    Written whole to a file of this process's own, then linked into place: link() refuses to
+    replace a file, so when processes start together (web, scheduler) exactly one secret wins and
+    none of them can read a file another has created but not yet written."""
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(value + "\n")
+        if owner is not None:
+            os.chown(draft, *owner)
+        os.link(draft, path)
+    except FileExistsError:
+        return False  # another process won: its secret is the one
+    finally:
+        Path(draft).unlink()
+    return True
+
+
+def _read_secret(path: Path) -> SecretStr | None:
+    """The secret in `path`; None if there is no such file; ConfigError if it is empty or unreadable."""
+    try:
+        value = path.read_text("ascii").strip()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied: the secret files must be readable by the user Porth "
+                          f"runs as (uid {os.getuid()}; `porth secrets create --owner UID`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the secret file: {exc}") from None
     if not value:
         raise ConfigError(f"{path}: secret file is empty; delete it to generate a new one")
     return SecretStr(value)
 
 
 def with_secrets(settings: Settings) -> Settings:
-    """The settings with every missing secret filled from (or generated into) var/secrets."""
+    """The settings with every missing text secret filled from the secrets folder: generated into
+    var/secrets on first run or, from a read-only PORTH_SECRETS__DIR, only read (one it lacks
+    stays unset, and secret_value() says so when it is used)."""
     directory = settings.secrets_dir
+    if settings.secrets_read_only:
+        if not directory.is_dir():
+            raise ConfigError(f"{ENV_PREFIX}SECRETS__DIR: no such folder: {directory}")
+
+        def obtain(name: str) -> SecretStr | None:
+            return _read_secret(directory / name)
+    else:
+        def obtain(name: str) -> SecretStr | None:
+            return _read_or_create_secret(directory, name)
+
     secrets_section = settings.secrets
     filled = {
-        name: getattr(secrets_section, name) or _read_or_create_secret(directory, name)
-        for name in ("upn_hash_key", "password_vault_key", "flask_secret_key", "persistent_id_key")
+        name: getattr(secrets_section, name) or obtain(name)
+        for name, (section, _field) in _SETTING_OF.items() if section == "secrets"
     }
     ldap = settings.ldap
     if ldap.bind_password is None:
-        ldap = ldap.model_copy(update={"bind_password": _read_or_create_secret(directory, "ldap_bind_password")})
+        password = obtain("ldap_bind_password")
+        if password is None and ldap.embedded:  # the private slapd is configured with it: needed at once
+            secret_path(settings, "ldap_bind_password")
+        ldap = ldap.model_copy(update={"bind_password": password})
     return settings.model_copy(
         update={"secrets": secrets_section.model_copy(update=filled), "ldap": ldap}
     )
@@ -672,8 +802,13 @@ def settings_from_environment() -> Settings:
 
 
 def secret_value(secret: SecretStr | None, name: str) -> str:
-    """A secret the settings hold, for the code that uses it. Every secret is optional in the
-    settings file; with_secrets() fills them, so an empty one here is settings that skipped it."""
+    """A secret the settings hold, for the code that uses it (`name` as "secrets.upn_hash_key").
+    Unset here: the settings skipped with_secrets(), or a read-only secrets folder lacks its file."""
     if secret is None:
-        raise ConfigError(f"{name} is not set (the settings did not pass through with_secrets)")
+        file = next((file for file, setting in _SETTING_OF.items() if ".".join(setting) == name), None)
+        if file is None:
+            raise ConfigError(f"{name} is not set (the settings did not pass through with_secrets)")
+        setting = ENV_PREFIX + "__".join(part.upper() for part in _SETTING_OF[file])
+        raise ConfigError(f"{name} is not set: give it as {setting} or as the file {file} in the "
+                          f"secrets folder ({ENV_PREFIX}SECRETS__DIR lacks it: this service was not given it)")
     return secret.get_secret_value()

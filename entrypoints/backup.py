@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from config.settings import Settings, with_secrets
+from config.settings import SECRET_FILES, SecretFile, Settings, secret_files_read, with_secrets
 from directory.backup import dump_directory, load_directory
 from directory.errors import DirectoryError
 from directory.slapd import PrivateSlapd, private_slapd_for
@@ -40,56 +40,6 @@ SECRETS = "secrets"
 
 class BackupError(Exception):
     """A backup or restore that cannot go on; str() is one line for an operator."""
-
-
-@dataclass(frozen=True)
-class Secret:
-    """One file of var/secrets, what it keys and what is lost without it."""
-
-    name: str
-    what: str
-    without_it: str
-    setting: str  # where the settings can give it instead of var/secrets
-
-
-# Every secret Porth generates into var/secrets (config/settings.py _GENERATORS, idp/provider.py
-# signing_files, webui/portal/__init__.py's portal SP key): a restore needs each of them.
-SECRET_FILES = (
-    Secret("upn_hash_key", "UPN-hash key (HMAC of each learner's UPN, SPEC M-3)",
-           "no learner is recognised: the next provisioning run would create every learner again",
-           "PORTH_SECRETS__UPN_HASH_KEY"),
-    Secret("persistent_id_key", "persistent NameID key (the identifier each service knows a person by)",
-           "every service would see each person as a stranger and lose their work",
-           "PORTH_SECRETS__PERSISTENT_ID_KEY"),
-    Secret("password_vault_key", "password-vault key (Fernet: passwords set by administrators, SPEC A-4)",
-           "passwords set by administrators could no longer be shown", "PORTH_SECRETS__PASSWORD_VAULT_KEY"),
-    Secret("flask_secret_key", "session and sign-in throttle key",
-           "everyone is signed out and the sign-in throttle forgets its counts", "PORTH_SECRETS__FLASK_SECRET_KEY"),
-    Secret("idp-signing.pem", "IdP signing key and certificate (every service trusts this certificate)",
-           "every service would refuse Porth's sign-ins until given new metadata",
-           "PORTH_IDP__SIGNING_KEY_FILE and PORTH_IDP__SIGNING_CERTIFICATE_FILE"),
-    Secret("portal-sp.pem", "the User Management Portal's own SAML key (shared by every web node)",
-           "portal sign-ins in progress fail and every web node must be given the new key",
-           "(none: always var/secrets)"),
-    Secret("ldap_bind_password", "the private directory's administrator password",
-           "the restored directory's password would differ from the one in the settings",
-           "PORTH_LDAP__BIND_PASSWORD"),
-)
-
-
-def secrets_needed(settings: Settings) -> list[Secret]:
-    """The secrets these settings read from var/secrets (a secret the settings give is not there)."""
-    given = {
-        "upn_hash_key": settings.secrets.upn_hash_key is not None,
-        "persistent_id_key": settings.secrets.persistent_id_key is not None,
-        "password_vault_key": settings.secrets.password_vault_key is not None,
-        "flask_secret_key": settings.secrets.flask_secret_key is not None,
-        "idp-signing.pem": bool(settings.idp.signing_key_file and settings.idp.signing_certificate_file),
-        "portal-sp.pem": False,
-        # An external directory's password is the LA's, given in the settings; the private one's is generated.
-        "ldap_bind_password": settings.ldap.bind_password is not None or not settings.ldap.embedded,
-    }
-    return [secret for secret in SECRET_FILES if not given[secret.name]]
 
 
 def sha256_of(path: Path) -> str:
@@ -128,7 +78,7 @@ class BackupReport:
 def back_up(settings: Settings, target: Path, now: datetime | None = None) -> BackupReport:
     """Write a complete backup to `target` (which must not exist or be empty). `settings` as
     load_settings gives them: which secrets they give themselves decides which are in var/secrets."""
-    needed = secrets_needed(settings)
+    needed = secret_files_read(settings)
     settings = with_secrets(settings)  # a secret never generated yet is generated now, so it is in the backup
     target = target.absolute()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -148,7 +98,7 @@ def back_up(settings: Settings, target: Path, now: datetime | None = None) -> Ba
                 "directory": "private" if settings.ldap.embedded else f"external: {settings.ldap.url}",
                 "base_dn": settings.ldap.base_dn,
                 "files": files,
-                "secrets_from_settings": [secret.setting for secret in SECRET_FILES if secret not in needed],
+                "secrets_from_settings": [secret.given_by for secret in SECRET_FILES if secret not in needed],
             }
             _write_synced(partial / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
             _sync_folder(partial / SECRETS)
@@ -171,7 +121,7 @@ def back_up(settings: Settings, target: Path, now: datetime | None = None) -> Ba
 FileEntries = dict[str, dict[str, str | int]]
 
 
-def _write_backup(settings: Settings, needed: list[Secret], folder: Path, notes: list[str]) -> FileEntries:
+def _write_backup(settings: Settings, needed: list[SecretFile], folder: Path, notes: list[str]) -> FileEntries:
     files: FileEntries = {}
 
     def record(name: str, what: str) -> None:
@@ -198,7 +148,7 @@ def _write_backup(settings: Settings, needed: list[Secret], folder: Path, notes:
             raise BackupError(f"{source} is missing ({secret.what}): start Porth once, or restore it, then back up")
         _write_synced(folder / SECRETS / secret.name, source.read_bytes())
         record(f"{SECRETS}/{secret.name}", secret.what)
-    notes.extend(f"{secret.name} comes from the settings ({secret.setting}), not var/secrets: "
+    notes.extend(f"{secret.name} comes from the settings ({secret.given_by}), not the secrets folder: "
                  "keep it as safely as this backup, a restore needs it"
                  for secret in SECRET_FILES if secret not in needed)
     return files
@@ -261,7 +211,9 @@ def read_verified_manifest(source: Path) -> dict:
 def existing_data(settings: Settings, slapd: PrivateSlapd | None) -> list[str]:
     """What a restore into these settings would replace, one phrase each."""
     found = []
-    present = [secret.name for secret in SECRET_FILES if (settings.secrets_dir / secret.name).exists()]
+    # A read-only secrets folder (PORTH_SECRETS__DIR) is the deployment's: never replaced by a restore.
+    present = [] if settings.secrets_read_only else [
+        secret.name for secret in SECRET_FILES if (settings.secrets_dir / secret.name).exists()]
     if present:
         found.append(f"the secrets in {settings.secrets_dir} ({', '.join(present)})")
     if slapd is not None and (slapd.is_configured or any(slapd.data_dir.glob("*.mdb"))):
@@ -272,17 +224,30 @@ def existing_data(settings: Settings, slapd: PrivateSlapd | None) -> list[str]:
     return found
 
 
-def restore(settings: Settings, source: Path, force: bool = False) -> RestoreReport:
+def restore(settings: Settings, source: Path, force: bool = False, secrets_to: Path | None = None) -> RestoreReport:
     """Restore a backup into the data folder the settings name (without secrets generated first:
-    `settings` comes from load_settings, so the backup's own secrets are the ones used)."""
+    `settings` comes from load_settings, so the backup's own secrets are the ones used).
+
+    The secrets go back into var/secrets, or into `secrets_to`, a new folder: the only way when
+    the settings read a deployment's secrets folder (PORTH_SECRETS__DIR), which Porth never
+    writes: the operator installs them there (docker-compose.yml: ./secrets/)."""
     source = source.absolute()
+    if secrets_to is None and settings.secrets_read_only:
+        raise BackupError(f"PORTH_SECRETS__DIR ({settings.secrets_dir}) is the deployment's secrets folder, which "
+                          "Porth only reads: give --secrets-to DIR, a new folder for the backup's secrets, then "
+                          "install them as the deployment's secrets; nothing was restored")
+    if secrets_to is not None:
+        secrets_to = secrets_to.absolute()
+        if secrets_to.exists() and (not secrets_to.is_dir() or any(secrets_to.iterdir())):
+            raise BackupError(f"{secrets_to} is not an empty folder: the secrets are restored only into a new one; "
+                              "nothing was restored")
     manifest = read_verified_manifest(source)
     backed_up = set(manifest["files"])
-    for secret in secrets_needed(settings):
+    for secret in secret_files_read(settings):
         if f"{SECRETS}/{secret.name}" not in backed_up:
             raise BackupError(f"the backup lacks {SECRETS}/{secret.name}, the {secret.what}: without it "
                               f"{secret.without_it}; restore from a backup that has it (or give it as "
-                              f"{secret.setting}); nothing was restored")
+                              f"{secret.given_by or 'no setting: it is always a file'}); nothing was restored")
     embedded = settings.ldap.embedded
     if embedded and DIRECTORY_LDIF not in backed_up:
         raise BackupError(f"the backup has no {DIRECTORY_LDIF} (it was made of an external directory) and "
@@ -307,21 +272,25 @@ def restore(settings: Settings, source: Path, force: bool = False) -> RestoreRep
                           "data folder, or give --force to replace it; nothing was restored")
     notes: list[str] = []
     restored: list[str] = []
+    # Where the secrets go, and the settings that read them back from there for the rest.
+    into = settings if secrets_to is None else settings.model_copy(
+        update={"secrets": settings.secrets.model_copy(update={"dir": secrets_to})})
     try:
         with _private_files():
             if replaced:
-                for secret in SECRET_FILES:
-                    (settings.secrets_dir / secret.name).unlink(missing_ok=True)
+                if not settings.secrets_read_only:
+                    for secret in SECRET_FILES:
+                        (settings.secrets_dir / secret.name).unlink(missing_ok=True)
                 if slapd is not None:
                     shutil.rmtree(slapd.root, ignore_errors=True)
                 remove_database(settings.database_url)
-            settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            into.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             for secret in SECRET_FILES:
                 name = f"{SECRETS}/{secret.name}"
                 if name in backed_up:
-                    _write_synced(settings.secrets_dir / secret.name, (source / name).read_bytes())
-                    restored.append(f"secret {secret.name}")
-            full = with_secrets(settings)  # reads the secrets just restored
+                    _write_synced(into.secrets_dir / secret.name, (source / name).read_bytes())
+                    restored.append(f"secret {secret.name}" + (f" (into {secrets_to})" if secrets_to else ""))
+            full = with_secrets(into)  # reads the secrets just restored
             if embedded:
                 load_directory(private_slapd_for(full), source / DIRECTORY_LDIF)
                 restored.append(f"the directory ({settings.ldap.base_dn})")

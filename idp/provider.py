@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from config.settings import ConfigError, Settings, secret_value
+from config.settings import IDP_SIGNING_PEM, ConfigError, Settings, secret_path, secret_value
 from directory.ldap.sign_in import SignInDirectory
 from directory.rules.vault import PasswordVault
 from directory.store import DirectoryConfig
@@ -62,8 +62,8 @@ def signing_files(settings: Settings) -> tuple[Path, Path]:
     idp = settings.idp
     if idp.signing_key_file and idp.signing_certificate_file:
         return idp.signing_key_file, idp.signing_certificate_file
-    pair = settings.secrets_dir / "idp-signing.pem"
-    generate_signing_pair(pair, idp.effective_entity_id)
+    pair = secret_path(settings, IDP_SIGNING_PEM)
+    generate_signing_pair(pair, idp.effective_entity_id)  # none when it exists (always, in PORTH_SECRETS__DIR)
     return pair, pair
 
 

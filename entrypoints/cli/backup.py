@@ -37,8 +37,11 @@ def backup(ctx: click.Context, target: Path) -> None:
 @click.command("restore")
 @click.argument("source", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--force", is_flag=True, help="Replace the data already in the data folder (it says what).")
+@click.option("--secrets-to", type=click.Path(path_type=Path, file_okay=False),
+              help="Write the backup's secrets into this new folder instead of var/secrets (needed when "
+                   "PORTH_SECRETS__DIR names the deployment's secrets, which Porth only reads).")
 @click.pass_context
-def restore(ctx: click.Context, source: Path, force: bool) -> None:
+def restore(ctx: click.Context, source: Path, force: bool, secrets_to: Path | None) -> None:
     """Restore a backup made by `porth backup` into a fresh data folder (PORTH_VAR_DIR), after
     checking every file against the manifest. The private slapd must be stopped."""
     from entrypoints.backup import BackupError
@@ -48,7 +51,7 @@ def restore(ctx: click.Context, source: Path, force: bool) -> None:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        report = restore_backup(settings, source, force=force)
+        report = restore_backup(settings, source, force=force, secrets_to=secrets_to)
     except BackupError as exc:
         click.echo(f"porth: {exc}", err=True)
         ctx.exit(EXIT_FAILURE)
@@ -57,4 +60,7 @@ def restore(ctx: click.Context, source: Path, force: bool) -> None:
     for note in report.notes:
         click.echo(f"note: {note}")
     click.echo(f"restored from {source}: {', '.join(report.restored)}")
+    if secrets_to is not None:
+        click.echo(f"next: install the secrets in {secrets_to} as the deployment's (PORTH_SECRETS__DIR), readable "
+                   "by the user Porth runs as only")
     click.echo("next: `porth db upgrade`, then start Porth (`porth directory start`, `porth serve`)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
 from werkzeug.exceptions import Forbidden, NotFound
 
-from config.settings import Settings
+from config.settings import PORTAL_SP_PEM, Settings, secret_path
 from idp.provider import IdentityProvider
 from webui.portal import (
     administrators,
@@ -64,7 +64,7 @@ def portal_blueprint() -> Blueprint:
 
 def init_portal(app: Flask, settings: Settings, provider: IdentityProvider) -> None:
     sp = PortalServiceProvider(base_url=settings.idp.base_url, idp_entity_id=provider.entity_id,
-                               idp_key=provider.key, key_file=settings.secrets_dir / "portal-sp.pem",
+                               idp_key=provider.key, key_file=secret_path(settings, PORTAL_SP_PEM),
                                replay_ledger=provider.ledger)
     provider.services.add_built_in(sp.as_service())
     app.extensions["porth.portal_sp"] = sp
