@@ -101,7 +101,12 @@ def test_the_scheduler_stores_its_jobs_and_jobs_list_shows_them(production, stor
     finally:
         stopping = time.monotonic()
         os.killpg(scheduler.pid, signal.SIGINT)
-        output, _ = scheduler.communicate(timeout=30)
+        try:
+            output, _ = scheduler.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # never left running after the test, whatever failed
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.communicate()
+            raise
         stopped_in = time.monotonic() - stopping
     assert scheduler.returncode == 0
     # Ctrl-C says it is stopping and does not wait for jobs still running (issue 16 point 9).
