@@ -1,11 +1,12 @@
 """Where a sign-in's CPU goes inside Porth, function by function.
 
-    .venv/bin/python bench/login_profile.py [--flows 300]
+    .venv/bin/python bench/login_profile.py [--flows 300] [--badges]
 
 Runs the same flow as bench/login.py (AuthnRequest answered with the form,
-then the credentials POST answered with the signed Response) through the
-Flask app in process, against a scratch private slapd, and prints the CPU
-time (`time.thread_time`, so waiting for slapd's Argon2 check is not
+then the credentials POST answered with the signed Response; with --badges,
+the badge flow of a Year 1 learner: the form, then the POST of the badge's
+token) through the Flask app in process, against a scratch private slapd,
+and prints the CPU time (`time.thread_time`, so waiting for slapd's Argon2 check is not
 counted) each part of Porth spends per sign-in. CPU time hardly changes
 with what else the machine is doing, so this can guide work on the IdP's
 speed while a long benchmark runs; bench/login.py gives the real rate.
@@ -46,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=300)
     parser.add_argument("--database-url", help="operational store (default: SQLite in the scratch folder)")
+    parser.add_argument("--badges", action="store_true", help="profile badge sign-ins (issue 18) instead")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="also print the N functions with most own time (cProfile, wall clock)")
     args = parser.parse_args()
@@ -76,13 +78,26 @@ def main() -> None:
                                                      created_by="bench", school="6619999", staff_code=f"B{i:04d}",
                                                      password=PASSWORD), now) for i in range(50)]
             service = OneLoginService(entity_id="https://bench-sp.example/sp", idp_metadata=porth.metadata)
-            porth.register("bench", service.metadata(), 'category = "core"\nrelease = ["mail", "given_name"]\n')
+            porth.register("bench", service.metadata(), 'category = "core"\nrelease = ["mail", "given_name"]\n'
+                           + ("allow_badge = true\n" if args.badges else ""))
             app = porth.app
             provider = app.extensions["porth.idp"]
+            tokens: list[str] = []
+            if args.badges:
+                from directory.rules.badges import SchoolBadges
+                from idp import badges
+                learners = [store.add_account(NewAccount(kind=AccountKind.LEARNER, surname="Jones",
+                                                         forename=f"Badge{i}", created_by="bench", school="6619999",
+                                                         upn_hash=secrets.token_hex(32), year_group="1"), now)
+                            for i in range(50)]
+                badges.save_school_badges(porth.runtime.db, "6619999", SchoolBadges(enabled=True), "bench", now)
+                made = badges.issue_badges(porth.runtime.db, provider.badges.key, "6619999",
+                                           [a.id for a in learners], False, "bench", now)
+                tokens = [made[a.id].token for a in learners]
             provider.services.check_every = 1.0  # as in production
 
             from idp import views
-            for name in ("_check", "_sign_in_form", "_answer", "_start_session"):
+            for name in ("_check", "_sign_in_form", "_answer", "_start_session", "_badge_page", "renew_session"):
                 setattr(views, name, measured(f"views.{name}", getattr(views, name)))
             views.authn_response = measured("building and signing the Response", views.authn_response)
             views.render_template = measured("rendering pages", views.render_template)
@@ -90,6 +105,9 @@ def main() -> None:
             provider.throttle.attempt = measured("throttle: count the attempt", provider.throttle.attempt)
             provider.throttle.succeeded = measured("throttle: give it back", provider.throttle.succeeded)
             provider.directory.account = measured("account look-up", provider.directory.account)
+            provider.directory.account_by_id = measured("account read by id", provider.directory.account_by_id)
+            provider.badges.lookup.find = measured("badge look-up", provider.badges.lookup.find)
+            provider.badges.check = measured("badge check (look-up, HMAC, account read)", provider.badges.check)
             provider.directory.password_matches = measured("password bind (client side)",
                                                            provider.directory.password_matches)
             interface = app.session_interface
@@ -98,14 +116,26 @@ def main() -> None:
             app.extensions["csrf"].protect = measured("CSRF check", app.extensions["csrf"].protect)
             app.wsgi_app = measured("the whole WSGI app", app.wsgi_app)
 
+            def badge_sign_in(form: str, token: str):
+                """What the child's device does from the sign-in page on: the badge's token posted."""
+                link = re.search(r'href="([^"]+)" class="[^"]*badge-start', form)
+                if link:  # a page of its own for the camera
+                    form = porth.client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+                return porth.client.post("/idp/badge", data={
+                    "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form).group(1),
+                    "pending": re.search(r'name="pending" value="([^"]+)"', form).group(1), "badge": token})
+
             def sign_in(n: int) -> None:
                 porth.client.delete_cookie("porth_session")
                 url = authn_request("http://localhost", service.entity_id, service.acs_url)
                 form = porth.client.get(url.removeprefix("http://localhost")).get_data(as_text=True)
-                answer = porth.client.post("/idp/sign-in", data={
-                    "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form).group(1),
-                    "pending": re.search(r'name="pending" value="([^"]+)"', form).group(1),
-                    "username": accounts[n % len(accounts)].username, "password": PASSWORD})
+                if args.badges:
+                    answer = badge_sign_in(form, tokens[n % len(tokens)])
+                else:
+                    answer = porth.client.post("/idp/sign-in", data={
+                        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', form).group(1),
+                        "pending": re.search(r'name="pending" value="([^"]+)"', form).group(1),
+                        "username": accounts[n % len(accounts)].username, "password": PASSWORD})
                 if b'name="SAMLResponse"' not in answer.data:
                     raise SystemExit(f"no Response: {answer.status_code}")
 

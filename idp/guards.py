@@ -178,6 +178,34 @@ class SignInThrottle:
         # Refused by the counters a moment ago: however they read now, it waits at least a second.
         return strictest if strictest.wait_seconds else Verdict(wait_seconds=1)
 
+    def standing(self, username: str, address: str, now: datetime) -> tuple[Verdict, bool]:
+        """The counters read, not written: whether an attempt may go ahead now, and whether the
+        username's counter holds failures. For a secret nobody can guess (a badge's 160 random
+        bits, issue 18), checked before it is counted: a burst may then outrun the count, which
+        matters only for what can be guessed (a PIN is counted first, by `attempt`), and a right
+        badge costs this one read instead of a count and its give-back (bench/login.py)."""
+        user_key, address_key = self._keys(username, address)
+
+        def read(cursor) -> dict[str, Counter]:
+            self._read.execute(cursor, {"user_key": user_key, "address_key": address_key})
+            return {key: Counter(failures, last_failure_at, locked_until)
+                    for key, failures, last_failure_at, locked_until in self._read.rows(cursor)}
+
+        rows = self._connections.run(read)
+        verdicts = [throttling.verdict(rows.get(user_key), now, self.limits),
+                    throttling.verdict(rows.get(address_key), now, self.address_limits)]
+        return max(verdicts, key=lambda v: (v.locked, v.wait_seconds)), user_key in rows
+
+    def failed(self, username: str, address: str, now: datetime) -> Verdict:
+        """A failure found before it was counted (see `standing`): counted now, as `attempt` would
+        (its verdict says which counters this failure locked)."""
+        return self.attempt(username, address, now)
+
+    def forget_failures(self, username: str) -> None:
+        """A right secret whose counter held failures: they are forgotten (the address keeps its own)."""
+        user_key, _address_key = self._keys(username, "-")
+        self._connections.run(lambda cursor: self._clear.execute(cursor, {"user_key": user_key}))
+
     def succeeded(self, username: str, address: str) -> None:
         """A right password clears the username's count and gives the address back the attempt
         (no more: others share the address)."""

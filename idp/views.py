@@ -602,9 +602,14 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
         attempt.outcome = metrics.INCOMPLETE
         return _badge_page(pending, token, _("Hold your badge up to the camera."), 400)
     scanned = read_token(text)
-    # Counted before the badge is checked, as a password is (SPEC S-3): per badge and per address.
+    # Throttled per badge and per address, as a password is (SPEC S-3). A PIN (10,000 values) is
+    # counted before it is checked; a badge's secret cannot be guessed, so it is checked against
+    # the counters as they stand and counted only if wrong (idp/guards.py, SignInThrottle.standing).
     name = throttle_name(scanned)
-    verdict = provider.throttle.attempt(name, address, now)
+    if pin:
+        verdict, had_failures = provider.throttle.attempt(name, address, now), True
+    else:
+        verdict, had_failures = provider.throttle.standing(name, address, now)
     if verdict.wait_seconds:
         attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("badge sign-in refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
@@ -617,15 +622,16 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
     try:
         result = provider.badges.check(scanned, pin, provider.directory.account_by_id)
     except BaseException:
-        provider.throttle.not_checked(name, address)
+        if pin:
+            provider.throttle.not_checked(name, address)
         raise
     if result.outcome is Outcome.NEEDS_PIN:
         attempt.outcome = metrics.PIN_ASKED
-        provider.throttle.not_checked(name, address)  # nothing was guessed yet: the PIN is what counts
-        return _badge_page(pending, token, scanned=text)
+        return _badge_page(pending, token, scanned=text)  # nothing was guessed yet: the PIN is what counts
     if result.outcome is Outcome.REFUSED:
         attempt.outcome = metrics.BADGE_REFUSED
-        attempt.locked_by_failure(verdict)
+        # A badge alone is counted now that it is known to be wrong: that count says what it locked.
+        attempt.locked_by_failure(verdict if pin else provider.throttle.failed(name, address, now))
         log.info("badge sign-in refused: account %s, from %s: %s", result.account_id or "(no badge matched)",
                  address, result.reason)
         provider.badges.audit_refusal(result, scanned, address, now)
@@ -633,7 +639,10 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
     account = result.account
     if account is None:  # never: a SIGNED_IN result always carries its account
         raise LookupError("a badge sign-in without its account")
-    provider.throttle.succeeded(name, address)
+    if pin:
+        provider.throttle.succeeded(name, address)
+    elif had_failures:
+        provider.throttle.forget_failures(name)
     if policy.may_sign_in(account) is not None:  # A-6, exactly as after a right password
         attempt.outcome = metrics.NOT_ACTIVE
         session.pop(SESSION_KEY, None)

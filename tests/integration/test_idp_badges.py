@@ -66,8 +66,10 @@ def post_badge(porth, page, badge: str, pin: str | None = None):
 
 
 def with_badge(porth, infants: OneLoginService, token: str, pin: str | None = None):
+    """What a child's device does: the sign-in page's "Sign in with my badge" shows the camera in the
+    page (no request), and what it reads is posted."""
     url, request_id = infants.login_url()
-    answer = post_badge(porth, badge_page(porth, url), token)
+    answer = post_badge(porth, sign_in_page(porth, url), token)
     if pin is not None:
         assert answer.status_code == 200 and 'id="pin"' in answer.get_data(as_text=True)
         answer = post_badge(porth, answer, token, pin)
@@ -110,6 +112,40 @@ def test_the_badge_secret_travels_in_a_post_body_and_the_camera_page_keeps_it_ou
     assert page.headers["Cache-Control"] == "no-store"
     assert badge.secret not in text
     assert "jsqr/jsQR.js" in text and "badge-scanner.js" in text
+
+
+def test_the_sign_in_page_holds_the_camera_so_a_badge_sign_in_is_two_requests(porth, store, now):
+    """Issue 18 point 5: no page of its own for the camera (the badge page stays, for no script)."""
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    infants = service(porth)
+    url, request_id = infants.login_url()
+    page = porth.client.get(path_of(url))  # the AuthnRequest, answered with the sign-in page
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "data-badge-panel hidden" in text and 'name="badge" value=""' in text
+    # jsQR (250 kB) is fetched only once the camera starts: not by everyone who types a password.
+    assert "jsqr/jsQR.js" in text and '<script src="/static/vendor' not in text
+    answer = post_badge(porth, page, badge.token)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+
+
+def test_made_up_badges_from_one_address_are_slowed_down_like_wrong_passwords(porth, store, now):
+    """S-3: a badge is checked against the counters as they stand and counted when wrong."""
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    infants = service(porth)
+    statuses = []
+    for _ in range(4):
+        made_up = f"B1.{badge.badge_id}." + "A" * 32  # the real card's id, a wrong secret
+        answer, _id = with_badge(porth, infants, made_up)
+        statuses.append(answer.status_code)
+    assert statuses == [400, 400, 400, 429]
+    # While that card must wait, even the right one waits, as a right password does.
+    answer, _id = with_badge(porth, infants, badge.token)
+    assert answer.status_code == 429 and "Too many attempts" in answer.get_data(as_text=True)
+    assert audit_reasons(porth) == ["unknown badge"] * 3
 
 
 def test_a_revoked_badge_and_a_reprinted_ones_old_card_are_refused_like_a_wrong_password(porth, store, now):
