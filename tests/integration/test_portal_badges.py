@@ -54,7 +54,13 @@ def test_a_champion_turns_badges_on_prints_a_year_and_revokes_one_learners_badge
     live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
     assert set(live) == {a.id for a in infants}
 
-    revoked = post(portal, "/portal/badges/revoke", {"account": [infants[0].id]})
+    asked = post(portal, "/portal/badges/revoke", {"account": [infants[0].id]})
+    question = text(asked)
+    assert asked.status_code == 200 and "Revoke this learner&#39;s badge?" in question
+    assert re.findall(r"<li>[^<]*\((\w+)\)</li>", question) == ["AveryA"]
+    assert set(stored.live_badges(portal.porth.runtime.db, SCHOOL)) == {a.id for a in infants}  # nothing yet
+    revoked = portal.client.post("/portal/badges/revoke", data={
+        "csrf_token": csrf_token(question), "confirmed": "yes", "account": [infants[0].id]})
     assert revoked.status_code == 303
     assert set(stored.live_badges(portal.porth.runtime.db, SCHOOL)) == {infants[1].id}
     with portal.porth.runtime.db.session() as session:
@@ -63,6 +69,29 @@ def test_a_champion_turns_badges_on_prints_a_year_and_revokes_one_learners_badge
     assert actions == [("badge-settings", SCHOOL, "PriceN"), ("print-badge", infants[0].id, "PriceN"),
                        ("print-badge", infants[1].id, "PriceN"), ("revoke-badge", infants[0].id, "PriceN")]
     assert badges.read_school_badges(portal.porth.runtime.db, SCHOOL).years == ("N1", "N2", "R", "1", "2")
+
+
+def test_revoking_a_groups_badges_is_confirmed_in_english_and_welsh_and_cancelling_keeps_them(portal, now):
+    store = portal.porth.runtime.store
+    infants = [store.add_account(learner(name, "Ann", year_group="R", registration_group="RA"), now)
+               for name in ("Avery", "Bevan")]
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["R"], "mode": "badge"})
+    post(portal, "/portal/badges/print", {"group": "year:R", "all_shown": "yes"})
+    asked = post(portal, "/portal/badges/revoke?group=year:R", {"all_shown": "yes"}, page="/portal/badges?group=year:R")
+    question = text(asked)
+    assert asked.status_code == 200 and "Revoke the badges of Reception?" in question
+    assert re.findall(r"<li>[^<]*\((\w+)\)</li>", question) == ["AveryA", "BevanA"]
+    cancel = re.search(r'<a class="govuk-link" href="([^"]+)">Cancel</a>', question).group(1)
+    assert text(portal.open(cancel.replace("&amp;", "&"))).count('data-badge="printed"') == 2  # nothing revoked
+    welsh = text(portal.client.post("/portal/badges/revoke?group=year:R&lang=cy", data={
+        "csrf_token": csrf_token(question), "all_shown": "yes"}))
+    assert "Dirymu bathodynnau Derbyn?" in welsh and "peidio â’u mewngofnodi ar unwaith" in welsh
+    done = portal.client.post("/portal/badges/revoke?group=year:R", data={
+        "csrf_token": csrf_token(question), "confirmed": "yes",
+        "account": re.findall(r'name="account" value="([^"]+)"', question)})
+    assert done.status_code == 303 and stored.live_badges(portal.porth.runtime.db, SCHOOL) == {}
+    assert {a.id for a in infants} == set(re.findall(r'name="account" value="([^"]+)"', question))
 
 
 def test_badges_of_another_school_are_not_found_and_school_staff_may_not_print_them(portal, now):

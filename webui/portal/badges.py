@@ -5,7 +5,7 @@ registration group, class or year.
     GET  /portal/badges            ?school=&group=   the settings and the learners who may have a badge
     POST /portal/badges/settings   on or off, the years, the mode
     POST /portal/badges/print      the ticked learners (`account`), or all shown (`all_shown=yes`): A4 sheets
-    POST /portal/badges/revoke     the same choice: their badges stop working at once
+    POST /portal/badges/revoke     the same choice, confirmed first: their badges stop working at once
 
 A printed sheet holds badges that sign children in: it is a page of secrets (no-store, audited
 per badge, webui/portal/operations/badges.py), in a new tab, as print-with-password is.
@@ -127,10 +127,33 @@ def revoke_badges():
     if not chosen:
         flash(_("Select at least one learner"), "error")
         return _back(school)
+    if request.form.get("confirmed") != "yes":
+        return _confirm_revoke(school, chosen)
     revoked = badge_operations.revoke_badges(records(), caller(), school, chosen)
     flash(ngettext("%(num)d badge revoked: it no longer signs anyone in.",
                    "%(num)d badges revoked: they no longer sign anyone in.", len(revoked)), "success")
     return _back(school)
+
+
+def _confirm_revoke(school: School, chosen: list[Account]):
+    """Revoking cannot be undone (only a new card, printed and handed out, signs the child in
+    again), so it is confirmed first, as a reset or a consent change is. The confirmation sends
+    the learners listed, by id: what is revoked is what was shown here, even for a whole group."""
+    group = request.values.get("group") or None
+    choice = group_choice(school.dfes)
+    if request.form.get("all_shown") == "yes" and choice.group is not None:
+        title = _("Revoke the badges of %(group)s?", group=group_label(choice.group))
+    elif len(chosen) == 1:
+        title = _("Revoke this learner's badge?")
+    else:
+        title = _("Revoke the badges of these learners?")
+    return render_template(
+        "portal/confirm.html", title=title, accounts=chosen,
+        warning=_("Their badges stop signing them in at once, and cannot be turned back on: to sign in with "
+                  "a badge again, a learner needs a new one printed."),
+        confirm_label=_("Revoke badges"), hidden={"confirmed": "yes", "account": [a.id for a in chosen]},
+        action=url_for("portal.badges.revoke_badges", school=school.dfes, group=group),
+        cancel_url=url_for("portal.badges.badges", school=school.dfes, group=group))
 
 
 def _qr_svg(token: str) -> str:
