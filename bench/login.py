@@ -213,10 +213,12 @@ class _Browser:
 
 
 def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str], threads: int, stop_at_wall: float,
-                     results, badges: bool = False, node_url: str | None = None) -> None:
+                     results, badges: bool = False, node_url: str | None = None, part: str | None = None) -> None:
     """`usernames` are badge tokens when `badges`: the flow then goes through the badge page.
     `node_url`: where to connect when it is not `idp_url`, Porth's public address (one web node of
-    several behind a load balancer, bench/login_nodes.py)."""
+    several behind a load balancer, bench/login_nodes.py). `part` ("page": the AuthnRequest
+    answered with the sign-in page, alone; "livez": a bare request to /livez) times one piece of a
+    flow instead, for the breakdown of --badges."""
     from urllib.parse import urlencode, urlsplit
 
     flows, posts, failures, samples = [], [], [0], []
@@ -232,7 +234,18 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
             client.cookies.clear()  # a new browser every time: no single sign-on shortcut
             started = time.perf_counter()
             try:
+                if part == "livez":
+                    status, _, _ = client.request("GET", "/livez")
+                    if status != 200:
+                        raise RuntimeError(f"/livez answered {status}")
+                    mine_flows.append(time.perf_counter() - started)
+                    continue
                 status, headers, form = client.request("GET", authn_request(idp_url, sp_entity, acs)[len(idp_url):])
+                if part == "page":
+                    if status != 200 or 'name="pending"' not in form:
+                        raise RuntimeError(f"no sign-in page ({status})")
+                    mine_flows.append(time.perf_counter() - started)
+                    continue
                 if status in (302, 303):
                     location = headers["Location"]
                     _, _, form = client.request("GET", location[len(idp_url):] if location.startswith("http")
@@ -277,7 +290,8 @@ def _browser_process(idp_url: str, sp_entity: str, acs: str, usernames: list[str
 
 def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], clients: int,
                   seconds: float, processes: int = 2, badges: bool = False,
-                  node_url: str | None = None) -> tuple[list[float], list[float], int, list[str], float, float]:
+                  node_url: str | None = None,
+                  part: str | None = None) -> tuple[list[float], list[float], int, list[str], float, float]:
     # Two processes, so the clients' own Python does not serialise on one GIL, and no more:
     # every process is a share of the two cores taken from Porth.
     processes = min(processes, clients)
@@ -290,7 +304,7 @@ def browser_flows(idp_url: str, sp_entity: str, acs: str, usernames: list[str], 
     # person's attempts in flight at once (three at once are delayed, as an attacker's would be).
     children = [multiprocessing.Process(target=_browser_process,
                                         args=(idp_url, sp_entity, acs, usernames[i::processes], n, stop_at, results,
-                                              badges, node_url))
+                                              badges, node_url, part))
                 for i, n in enumerate(per_process)]
     for child in children:
         child.start()
@@ -518,6 +532,21 @@ def main() -> None:
                       + (f", PostgreSQL {per_badge['postgres']:.2f} ms" if args.postgres else "")
                       + f";  total {sum(per_badge.values()):.2f} ms"
                       f" ({sum(per_sign_in.values()) / sum(per_badge.values()):.1f}x less than a password sign-in)")
+            if args.badges:
+                # What a badge sign-in's CPU in porth serve is made of: a bare request (gunicorn, the
+                # access log, Flask's request cycle, the app's after-request hooks), the first request
+                # (AuthnRequest checked, replay ledger, the sign-in page), and what is left: the POST.
+                parts = {}
+                for part in ("livez", "page"):
+                    porth_before = group_cpu(server.pid)
+                    done, _posts, _failed, _sampled, _elapsed, _cpu = browser_flows(
+                        idp_url, service.entity_id, service.acs_url, tokens, args.clients, min(args.seconds, 5),
+                        args.client_processes, part=part)
+                    parts[part] = (group_cpu(server.pid) - porth_before) / max(1, len(done)) * 1000
+                flow = per_badge["porth"]
+                print(f"    porth serve per badge sign-in, {flow:.2f} ms: a bare request (/livez) "
+                      f"{parts['livez']:.2f} ms; AuthnRequest -> sign-in page {parts['page']:.2f} ms; "
+                      f"so the badge POST {flow - parts['page']:.2f} ms")
             valid = 0
             for page in samples:
                 auth = service.accept(posted_form(page) or PostedForm("", {}), None)

@@ -114,6 +114,8 @@ def main() -> None:
             interface.open_session = measured("session cookie read", interface.open_session)
             interface.save_session = measured("session cookie write", interface.save_session)
             app.extensions["csrf"].protect = measured("CSRF check", app.extensions["csrf"].protect)
+            for endpoint in ("idp.sso_redirect", "idp.sign_in", "idp.badge_sign_in"):
+                app.view_functions[endpoint] = measured(f"view {endpoint}", app.view_functions[endpoint])
             app.wsgi_app = measured("the whole WSGI app", app.wsgi_app)
 
             def badge_sign_in(form: str, token: str):
