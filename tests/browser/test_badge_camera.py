@@ -62,6 +62,30 @@ def _shoot(page, name: str, tmp_path) -> None:
     shutil.copy(shot, ARTIFACTS / shot.name)
 
 
+# The badge panel's camera has started, or said it cannot (badge-scanner.js writes one or the other).
+CAMERA_SETTLED = """() => { const s = document.querySelector('[data-badge-status]');
+    return s.textContent === s.dataset.looking || s.textContent === s.dataset.noCamera; }"""
+
+
+def _shoot_sign_in_pages(browser, service: DemoService, tmp_path) -> None:
+    """The sign-in page a child sees, and its badge panel, at a desk's and a phone's width in both
+    languages (this browser has no camera, so the panel says to ask the teacher)."""
+    for width in (1280, 375):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(service.url + "/login")
+        for language, label in (("en", "Sign in with my badge"), ("cy", "Mewngofnodi gyda fy mathodyn")):
+            if language == "cy":
+                page.get_by_role("link", name="Cymraeg").click()
+            _shoot(page, f"badge-sign-in-{language}-{width}", tmp_path)
+            page.get_by_role("button", name=label).click()
+            page.wait_for_function(CAMERA_SETTLED)
+            _shoot(page, f"badge-camera-{language}-{width}", tmp_path)
+            page.locator("[data-badge-close]").click()
+            assert page.get_by_label("Password" if language == "en" else "Cyfrinair").is_visible()
+        context.close()
+
+
 def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser, demo_server, infants, tmp_path):
     school, young, champion, password = infants
     child = young[0]
@@ -107,15 +131,22 @@ def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser,
     try:
         with DemoService(free_port(), demo_server.url + "/idp/metadata", requested_authn_context=False) as service:
             _registered(demo_server, service)
+            _shoot_sign_in_pages(browser, service, tmp_path)
             tablet = camera.new_context(viewport={"width": 1024, "height": 768})
             tablet.grant_permissions(["camera"], origin=demo_server.url)
             child_page = tablet.new_page()
+            asked = []  # what the tablet asks Porth for, after the sign-in page
             child_page.goto(service.url + "/login")
-            _shoot(child_page, "sign-in-with-badge-offer", tmp_path)
+            child_page.on("request", lambda r: asked.append((r.method, r.url.split("?", 1)[0].split("/static/")[-1])))
             assert child_page.evaluate("'BarcodeDetector' in window") is False  # so jsQR is what reads it
-            child_page.get_by_role("link", name="Sign in with my badge").click()
+            child_page.get_by_role("button", name="Sign in with my badge").click()
             assert child_page.get_by_role("heading", name="Sign in with my badge").is_visible()
             child_page.wait_for_url(service.url + "/acs", timeout=30_000)
+            # Issue 18 point 5: the camera is in the sign-in page, and jsQR is fetched only once it starts.
+            porth_asked = [(method, url) for method, url in asked if not url.startswith(service.url)]
+            posted = ("POST", demo_server.url + "/idp/badge")
+            assert posted in porth_asked  # then the page that posts the Response, with its own assets
+            assert porth_asked[:porth_asked.index(posted) + 1] == [("GET", "vendor/jsqr/jsQR.js"), posted]
             assert child_page.get_by_role("heading", name="Welcome to the test service").is_visible()
             username = child_page.locator('[data-attribute="urn:oid:0.9.2342.19200300.100.1.1"]').inner_text()
             assert username == child.username

@@ -16,7 +16,10 @@
   var done = false;
   var running = null;  // the camera's stream while it is on
   var decoder = null;  // a function (video) -> Promise of the texts read, once ready
-  function say(what) { status.textContent = status.getAttribute("data-" + what); }
+  function say(what) {
+    status.textContent = status.getAttribute("data-" + what);
+    video.hidden = what === "no-camera";
+  }
 
   var nativeFailed = false;
   function barcodeDetector() {
