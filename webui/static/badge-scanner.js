@@ -15,6 +15,7 @@
   var field = form.querySelector("input[name=badge]");
   var done = false;
   var running = null;  // the camera's stream while it is on
+  var panel = document.querySelector("[data-badge-panel]");  // on the sign-in page only
   var decoder = null;  // a function (video) -> Promise of the texts read, once ready
   function say(what) {
     status.textContent = status.getAttribute("data-" + what);
@@ -83,22 +84,25 @@
     }).then(function () { if (!done && running) { window.setTimeout(look, 120); } });
   }
 
+  var starting = false;
   function start() {
-    if (running) { return; }
+    if (running || starting) { return; }  // one camera, however many presses
+    starting = true;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { say("no-camera"); return; }
     Promise.all([
       navigator.mediaDevices.getUserMedia({ video: { facingMode: "user" }, audio: false }),
       decoder ? Promise.resolve(decoder) : readyDecoder()
     ]).then(function (ready) {
+      starting = false;
+      if (panel && panel.hidden) { ready[0].getTracks().forEach(function (t) { t.stop(); }); return; }
       running = ready[0];
       decoder = ready[1];
       video.srcObject = running;
       say("looking");
       look();
-    }).catch(function () { stop(); say("no-camera"); });
+    }).catch(function () { starting = false; stop(); say("no-camera"); });
   }
 
-  var panel = document.querySelector("[data-badge-panel]");
   if (!panel) { start(); return; }  // the badge page
 
   var passwordPart = document.querySelector("[data-password-part]");
