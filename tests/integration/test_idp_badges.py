@@ -6,17 +6,19 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from directory.model import AccountState, Consent
-from directory.rules.badges import BadgeMode, SchoolBadges
+from directory.rules.badges import BadgeMode, SchoolBadges, new_badge
 from idp import badges
 from idp.saml_xml import AUTHN_BADGE
 from operational import badges as stored
 from operational.tables import AuditEvent
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
-from tests.integration.idp_fixtures import PASSWORD, porth  # noqa: F401 (fixture)
+from tests.integration.idp_fixtures import PASSWORD, make_porth, porth  # noqa: F401 (fixture)
+from tests.integration.test_operational_store import _postgres_database
 from tests.saml_services import OneLoginService, csrf_token, path_of, posted_form
 
 BADGE_SERVICE = 'category = "core"\nrelease = ["username", "given_name"]\nallow_badge = true\n'
@@ -56,13 +58,13 @@ def badge_page(porth, url: str):
     return porth.client.get(link)
 
 
-def post_badge(porth, page, badge: str, pin: str | None = None):
+def post_badge(porth, page, badge: str, pin: str | None = None, environ: dict | None = None):
     text = page.get_data(as_text=True)
     pending = text.split('name="pending" value="', 1)[1].split('"', 1)[0]
     data = {"csrf_token": csrf_token(text), "pending": pending, "badge": badge}
     if pin is not None:
         data["pin"] = pin
-    return porth.client.post("/idp/badge", data=data)
+    return porth.client.post("/idp/badge", data=data, environ_base=environ or {})
 
 
 def with_badge(porth, infants: OneLoginService, token: str, pin: str | None = None):
@@ -146,6 +148,43 @@ def test_made_up_badges_from_one_address_are_slowed_down_like_wrong_passwords(po
     answer, _id = with_badge(porth, infants, badge.token)
     assert answer.status_code == 429 and "Too many attempts" in answer.get_data(as_text=True)
     assert audit_reasons(porth) == ["unknown badge"] * 3
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_class_signing_in_from_one_address_is_never_slowed_by_its_badges_but_made_up_ones_are(
+        slapd, store, now, tmp_path, monkeypatch, engine):
+    """S-3 on both operational stores: right badges leave the counters alone (read, never written),
+    so a class of thirty at one school address signs in at once; made-up badges from that address,
+    each a different card, slow down on the address's counter as wrong passwords do."""
+    instant = datetime.now(UTC)
+    monkeypatch.setattr("idp.views.utc_now", lambda: instant)  # one burst, however slow the machine
+    for url in _postgres_database() if engine == "postgresql" else iter([None]):
+        made = make_porth(slapd, tmp_path / engine, database_url=url, address_failures_before_lock=10,
+                          failures_before_delay=50, failures_before_lock=100)
+        try:
+            children = [store.add_account(learner(f"Class{n}", "Ann", year_group="1"), now) for n in range(12)]
+            badges_on(made)
+            infants = service(made)
+            school = {"REMOTE_ADDR": "192.0.2.10"}
+            answers, signed_in = [], 0
+            for child in children:  # more than the address's lock, all of them right
+                made.client = made.app.test_client()
+                url_, request_id = infants.login_url()
+                page = made.client.get(path_of(url_), environ_base=school)
+                answer = post_badge(made, page, print_badge(made, child).token, environ=school)
+                answers.append(answer.status_code)
+                posted = posted_form(answer.get_data(as_text=True))
+                signed_in += bool(posted and infants.accept(posted, request_id).is_authenticated())
+            assert answers == [200] * len(children) and signed_in == len(children)
+            statuses = []
+            for _ in range(8):  # five failures reach the address's delay (half its lock); the rest wait
+                made.client = made.app.test_client()
+                page = made.client.get(path_of(infants.login_url()[0]), environ_base=school)
+                statuses.append(post_badge(made, page, new_badge(False).token, environ=school).status_code)
+            assert statuses == [400] * 5 + [429] * 3
+        finally:
+            made.app.extensions["porth.idp"].close()
+            made.runtime.close()
 
 
 def test_a_revoked_badge_and_a_reprinted_ones_old_card_are_refused_like_a_wrong_password(porth, store, now):
