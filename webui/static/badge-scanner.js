@@ -17,9 +17,12 @@
   var running = null;  // the camera's stream while it is on
   var panel = document.querySelector("[data-badge-panel]");  // on the sign-in page only
   var decoder = null;  // a function (video) -> Promise of the texts read, once ready
+  // A camera that cannot start: no black box and no "hold your badge up", only what to do.
+  var hint = (form.closest("[data-badge-panel]") || document).querySelector("[data-badge-hint]");
   function say(what) {
     status.textContent = status.getAttribute("data-" + what);
     video.hidden = what === "no-camera";
+    if (hint) { hint.hidden = what === "no-camera"; }
   }
 
   var nativeFailed = false;
