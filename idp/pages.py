@@ -17,7 +17,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from flask import current_app, render_template, request
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from markupsafe import escape
 
 # Enough pages for every language of every registered service; a service that
@@ -72,3 +72,15 @@ class PreparedPage:
 def with_language(address: str, code: str) -> str:
     """The same page in another language (the language switch on every page, SPEC S-4)."""
     return f"{address}{'&' if '?' in address else '?'}lang={code}"
+
+
+def too_many_attempts(wait_seconds: int, locked: bool) -> str:
+    """What a throttled attempt (SPEC S-3) is told, the same for a password, a badge and a second
+    factor: how long until a locked account or badge may try again, or how long a delay lasts.
+    ngettext: "Wait 1 second", "Try again in 1 minute" (a delay is often a single second)."""
+    if locked:
+        minutes = (wait_seconds + 59) // 60
+        return ngettext("Too many attempts. Try again in %(num)d minute.",
+                        "Too many attempts. Try again in %(num)d minutes.", minutes)
+    return ngettext("Too many attempts. Wait %(num)d second and try again.",
+                    "Too many attempts. Wait %(num)d seconds and try again.", wait_seconds)

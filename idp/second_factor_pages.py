@@ -16,10 +16,10 @@ from datetime import datetime
 
 from flask import g, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from directory.model import Account
 from idp.intake import Pending
+from idp.pages import too_many_attempts
 from idp.second_factors import Used
 from idp.sso_session import identity_provider, problem
 from operational import audit
@@ -67,11 +67,7 @@ def check_posted(account: Account, username: str, now: datetime) -> Used | Refus
     verdict = provider.throttle.attempt(username, address, now)
     if verdict.wait_seconds:
         log.warning("second factor refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
-        minutes = (verdict.wait_seconds + 59) // 60
-        message = (ngettext("Too many attempts. Try again in %(num)d minute.",
-                            "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
-                   else ngettext("Too many attempts. Wait %(num)d second and try again.",
-                                 "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
+        message = too_many_attempts(verdict.wait_seconds, verdict.locked)
         return Refusal(message, 429)
     checks = provider.second_factors
     method = request.form.get("method", "code")

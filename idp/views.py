@@ -43,7 +43,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature
@@ -71,7 +71,7 @@ from idp.intake import (
     receive_redirect,
 )
 from idp.metadata import Description, default_logo, idp_metadata
-from idp.pages import PreparedPage, with_language
+from idp.pages import PreparedPage, too_many_attempts, with_language
 from idp.responses import SignInFacts, Timing, authn_response, status_response
 from idp.saml_xml import AUTHN_BADGE, STATUS_NO_AUTHN_CONTEXT, STATUS_NO_PASSIVE, STATUS_RESPONDER
 from idp.second_factor_pages import second_factor_form
@@ -478,12 +478,7 @@ def _attempt_sign_in(pending: Pending, token: str, given_key: str, service: Serv
     if verdict.wait_seconds:
         attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("sign-in attempt refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
-        minutes = (verdict.wait_seconds + 59) // 60
-        # ngettext: "Wait 1 second", "Try again in 1 minute" (a delay is often a single second).
-        error = (ngettext("Too many attempts. Try again in %(num)d minute.",
-                          "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
-                 else ngettext("Too many attempts. Wait %(num)d second and try again.",
-                               "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
+        error = too_many_attempts(verdict.wait_seconds, verdict.locked)
         return _sign_in_form(pending, token, username, error, 429)
     try:
         account = provider.directory.authenticate(username, password)
@@ -613,11 +608,7 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
     if verdict.wait_seconds:
         attempt.outcome = metrics.LOCKED if verdict.locked else metrics.DELAYED
         log.warning("badge sign-in refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
-        minutes = (verdict.wait_seconds + 59) // 60
-        error = (ngettext("Too many attempts. Try again in %(num)d minute.",
-                          "Too many attempts. Try again in %(num)d minutes.", minutes) if verdict.locked
-                 else ngettext("Too many attempts. Wait %(num)d second and try again.",
-                               "Too many attempts. Wait %(num)d seconds and try again.", verdict.wait_seconds))
+        error = too_many_attempts(verdict.wait_seconds, verdict.locked)
         return _badge_page(pending, token, error, 429, scanned=text if pin else None)
     try:
         result = provider.badges.check(scanned, pin, provider.directory.account_by_id)
