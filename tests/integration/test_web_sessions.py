@@ -272,7 +272,8 @@ def test_a_continuation_token_serves_only_the_browser_that_brought_it_first(port
     store.add_account(staff("Evans", "Bryn", code="S002", password=PASSWORD), now)
     service = onelogin(porth)
     url, request_id = service.login_url()
-    posted = base64.b64encode(request_xml(url)).decode("ascii")
+    # Sent by POST, so addressed to the POST endpoint (a Destination names where it is sent).
+    posted = base64.b64encode(request_xml(url).replace(b"/idp/sso/redirect", b"/idp/sso/post")).decode("ascii")
     moved = porth.client.post("/idp/sso/post", data={"SAMLRequest": posted, "RelayState": "state-1"})
     assert moved.status_code == 303
     continuation = path_of(moved.headers["Location"])
