@@ -112,7 +112,8 @@ def test_a_full_directory_fails_the_school_with_exit_1_not_record_errors(tmp_pat
         result = run_porth(["provision", "--jobs", jobs, str(tmp_path / "night2")], env)
         assert result.returncode == 1, result.stdout + result.stderr
         # mdb says `txn_commit failed` or `entry store failed`, as the write that met the full map
-        assert re.search(rf"porth: {SCHOOL}: .*(txn_commit|entry store|index generation) failed", result.stderr), result.stderr
+        full_map_failure = rf"porth: {SCHOOL}: .*(txn_commit|entry store|index generation) failed"
+        assert re.search(full_map_failure, result.stderr), result.stderr
         assert "Traceback" not in result.stderr
         lines = result.stdout.splitlines()
         assert any(line.startswith(SCHOOL) and "failed" in line and line.split()[-1] == "0" for line in lines)
