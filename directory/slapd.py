@@ -29,6 +29,7 @@ from pathlib import Path
 from directory import replication as repl
 from directory.errors import SlapdError
 from directory.ldap.mapping import ACCOUNT_ATTRIBUTES, DirectoryTree
+from directory.rules.lifecycle import SIGN_IN_TIME_PRECISION
 
 _log = logging.getLogger(__name__)
 SYSTEM_SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -133,6 +134,7 @@ class PrivateSlapd:
             names_attribute=ACCOUNT_ATTRIBUTES["names"],
             upn_hash_attribute=ACCOUNT_ATTRIBUTES["upn_hash"],
             default_policy_dn=tree.default_policy,
+            sign_in_precision_seconds=int(SIGN_IN_TIME_PRECISION.total_seconds()),
             root_dn=self.root_dn,
             root_pw_hash=_ssha(self.root_password),
             data_dir=self.data_dir,

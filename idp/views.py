@@ -639,6 +639,7 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
         session.pop(SESSION_KEY, None)
         return render_template("idp/not_active.html"), 403
     attempt.outcome = metrics.SIGNED_IN
+    provider.directory.record_badge_sign_in(account, now)
     renew_session()
     sso = _start_session(account, method=BADGE)
     log.info("signed in with a badge: account %s to %s", account.id, pending.service)

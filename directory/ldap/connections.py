@@ -306,6 +306,11 @@ class ThreadConnection:
 
         return self.run("checking a password", bind)
 
+    def replace(self, dn: str, attribute: str, values: list[str], doing: str) -> None:
+        """One attribute of one entry replaced (a consumer's chain overlay sends it to a provider)."""
+        encoded = [value.encode("utf-8") for value in values]
+        self.run(doing, lambda conn: conn.modify_s(dn, [(python_ldap.MOD_REPLACE, attribute, encoded)]))
+
     def paged_search(self, base: str, search_filter: str, attributes: list[str], doing: str,
                      page_size: int) -> Iterator[dict[str, Any]]:
         """Entries in server-side pages (RFC 2696); never retried, since pages were already given out."""

@@ -157,7 +157,7 @@ PLANNING_FIELDS = ("id", "username", "kind", "state", "surname", "forename", "sc
 # and what services may be sent (idp/attributes.py).
 SIGN_IN_FIELDS = ("id", "username", "names", "kind", "state", "surname", "forename", "display_name", "mail",
                   "school", "organisation", "year_group", "registration_group", "staff_code", "consent", "roles",
-                  "state_changed_at", "state_changed_by", "state_reason")
+                  "state_changed_at", "state_changed_by", "state_reason", "last_sign_in", "last_bind")
 # Fields an update may change, through update_account. Username, state and
 # password have their own operations because each carries extra rules.
 UPDATABLE_FIELDS = frozenset({

@@ -12,19 +12,35 @@ Wrong username, wrong password, an account slapd has locked and a deleted
 account all give the same InvalidCredentials; a username that does not exist
 still costs an Argon2 verification, so the time taken does not tell whether it
 exists (S-3).
+
+A badge sign-in binds no one, so no overlay records it: ``record_badge_sign_in`` writes
+its time, at the precision lastbind keeps a password sign-in's (S-2).
 """
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime
 
 from directory import errors
 from directory.ldap import filters
 from directory.ldap.config import DirectoryConfig
 from directory.ldap.connections import ThreadConnection
-from directory.ldap.mapping import ACCOUNTS, SIGN_IN_FIELDS, A, DirectoryTree, account_attributes, account_from
+from directory.ldap.mapping import (
+    ACCOUNTS,
+    SIGN_IN_FIELDS,
+    A,
+    DirectoryTree,
+    account_attributes,
+    account_from,
+    generalized_time,
+)
 from directory.ldap.passwords import spend_an_argon2_verification
 from directory.model import Account, AccountState
 from directory.rules import usernames
+from directory.rules.lifecycle import sign_in_time_to_record
 
+log = logging.getLogger(__name__)
 _READ = account_attributes(SIGN_IN_FIELDS)
 
 
@@ -69,6 +85,17 @@ class SignInDirectory:
         if not self.password_matches(account.id, password):
             raise errors.InvalidCredentials("wrong username or password", account_id=account.id)
         return account
+
+    def record_badge_sign_in(self, account: Account, now: datetime) -> None:
+        """S-2 for a sign-in without a bind. A directory that cannot take the write does not undo a
+        sign-in already checked, as slapd's lastbind does not fail a bind: it is logged, in one line."""
+        if not sign_in_time_to_record(account.last_sign_in, now):
+            return
+        try:
+            self._lookup.replace(self._tree.account(account.id), A["last_sign_in"], [generalized_time(now)],
+                                 "recording a badge sign-in")
+        except errors.DirectoryError as exc:
+            log.warning("the time of account %s's badge sign-in was not recorded: %s", account.id, exc)
 
     def close(self) -> None:
         self._lookup.drop()

@@ -7,6 +7,11 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 INACTIVITY_LIMIT = timedelta(days=90)  # L-3
+# How precisely a sign-in's time is kept (S-2): to the hour, which is all the 90-day rule needs.
+# slapd's lastbind overlay keeps a password sign-in's time so (olcLastBindPrecision), and a badge
+# sign-in, which binds no one, is written by Porth at the same precision, so a child signing in
+# forty times a morning costs one directory write, not forty.
+SIGN_IN_TIME_PRECISION = timedelta(hours=1)
 DELETION_AFTER_MONTHS = 12  # L-4
 ACADEMIC_YEAR_END = (8, 31)  # 31 August
 
@@ -63,6 +68,11 @@ def is_inactive(last_sign_in: datetime | None, created_at: datetime | None, now:
     """No sign-in for 90 days (L-3); a never-used account counts from its creation."""
     since = last_sign_in or created_at
     return since is not None and now - since >= INACTIVITY_LIMIT
+
+
+def sign_in_time_to_record(last_sign_in: datetime | None, now: datetime) -> bool:
+    """S-2: whether a sign-in at `now` must be written, the last one on record being `last_sign_in`."""
+    return last_sign_in is None or now - last_sign_in >= SIGN_IN_TIME_PRECISION
 
 
 def deletion_due(deactivated_on: date) -> date:

@@ -102,6 +102,33 @@ def test_a_year_one_learner_signs_in_with_a_badge_and_the_service_is_told_it_was
     assert posted_form(again.get_data(as_text=True)) is not None
 
 
+def test_a_badge_sign_in_is_recorded_as_a_sign_in_once_an_hour_as_lastbind_records_passwords(porth, store, now):
+    """S-2: each sign-in records the time, a badge's too, though it binds no one. To the hour, as
+    slapd keeps a password sign-in's: a child signing in all morning costs one write."""
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    badge = print_badge(porth, child)
+    infants = service(porth)
+    assert store.get_account(child.id).last_sign_in is None
+    answer, _ = with_badge(porth, infants, badge.token)
+    assert posted_form(answer.get_data(as_text=True)) is not None
+    recorded = store.get_account(child.id).last_sign_in
+    assert recorded is not None and abs((recorded - _now()).total_seconds()) < 60
+
+    half_an_hour_ago = (_now() - timedelta(minutes=30)).replace(microsecond=0)
+    store.record_sign_in(child.id, half_an_hour_ago)
+    porth.client.delete_cookie("porth_session")  # another tablet: a new sign-in, not single sign-on
+    answer, _ = with_badge(porth, infants, badge.token)
+    assert posted_form(answer.get_data(as_text=True)) is not None
+    assert store.get_account(child.id).last_sign_in == half_an_hour_ago  # within the hour: not written
+
+    yesterday = half_an_hour_ago - timedelta(days=1)
+    store.record_sign_in(child.id, yesterday)
+    porth.client.delete_cookie("porth_session")
+    with_badge(porth, infants, badge.token)
+    assert store.get_account(child.id).last_sign_in > yesterday + timedelta(hours=23)
+
+
 def test_the_badge_secret_travels_in_a_post_body_and_the_camera_page_keeps_it_out_of_urls(porth, store, now):
     child = store.add_account(learner(year_group="R"), now)
     badges_on(porth)

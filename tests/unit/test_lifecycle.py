@@ -14,6 +14,7 @@ from directory.rules.lifecycle import (
     is_due_for_deletion,
     is_expired,
     is_inactive,
+    sign_in_time_to_record,
 )
 
 
@@ -80,3 +81,14 @@ def test_deletion_twelve_months_after_deactivation():
     assert not is_due_for_deletion(date(2025, 11, 24), date(2026, 11, 23))
     assert is_due_for_deletion(date(2025, 11, 23), date(2026, 11, 23))
     assert not is_due_for_deletion(None, date(2026, 11, 23))
+
+
+@pytest.mark.parametrize(("last", "to_record"), [
+    (None, True),  # never signed in: the first sign-in is recorded
+    (timedelta(minutes=59), False),  # within the hour: what is on record is precise enough for L-3
+    (timedelta(hours=1), True),
+    (timedelta(days=89), True),
+])
+def test_a_sign_in_is_written_when_the_last_one_on_record_is_an_hour_old(last, to_record):
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    assert sign_in_time_to_record(None if last is None else now - last, now) is to_record
