@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from directory.model import Role
+from idp import second_factor_rules
 from jobs.framework import JobContext
 from jobs.username_changes import process_username_changes
 from operational import username_changes
@@ -242,6 +244,25 @@ def test_changing_your_own_password_signs_out_your_other_browsers_but_not_this_o
     changed = portal_post(portal, "/portal/profile", {"password": "Newpass1234", "confirm": "Newpass1234"},
                           page="/portal/profile")
     assert changed.status_code == 303
+    assert portal.client.get("/portal/profile").status_code == 200
+    assert elsewhere.client.get("/portal/").status_code == 303
+
+
+def test_removing_a_second_factor_signs_out_your_other_browsers_but_not_this_one(portal, now):
+    """A phone lost with its authenticator app: removing the app ends the sessions it may have
+    opened elsewhere, as changing a password does (issue 18 point 6)."""
+    teacher = portal.porth.runtime.store.add_account(staff(password=PASSWORD), now)
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    secret = second_factor_rules.new_totp_secret()
+    assert checks.enrol_totp(teacher, "Lost phone", secret,
+                             second_factor_rules.totp_code(secret, second_factor_rules.time_step(now)), now)
+    elsewhere = PortalBrowser(browser_with(portal.porth))
+    elsewhere.sign_in("JonesA@hwbcymru.net")
+    portal.sign_in("JonesA@hwbcymru.net")
+    page = text(portal.open("/portal/profile/second-factors"))
+    remove = re.search(r'action="(/portal/profile/second-factors/\d+/remove)"', page).group(1)
+    assert portal.client.post(remove, data={"csrf_token": csrf_token(page)}).status_code == 303
+    assert not checks.store.has_factor(teacher.id)
     assert portal.client.get("/portal/profile").status_code == 200
     assert elsewhere.client.get("/portal/").status_code == 303
 

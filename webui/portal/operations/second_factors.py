@@ -39,6 +39,9 @@ def remove_factor(records: Records, by: Caller, checks: SecondFactorChecks, fact
     factor = checks.store.factor(by.account.id, factor_id)
     if factor is None or not checks.store.remove(by.account.id, factor_id):
         return False
+    # A factor removed is often a phone lost: the sessions it may have opened elsewhere end, as a
+    # changed password's do (this browser stays signed in).
+    records.sessions.end_sessions_of(by.account.id)
     records.audit.record(audit_entry(by, "remove-second-factor", by.account,
                                      detail={"kind": factor.kind, "label": factor.label, "factor": factor_id}))
     return True
