@@ -6,7 +6,6 @@ BarcodeDetector: docs/sign-in.md) and the learner lands at a SAML service with t
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -15,12 +14,12 @@ import pytest
 
 from directory.model import AccountKind, AccountState, Role
 from directory.rules.badges import DEFAULT_YEARS
-from tests.browser.test_schools_page import ARTIFACTS, CHROMIUM, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import keep_screenshot, serious_problems
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import free_port
 from tests.saml_test_service import DemoService
 
-CAMERA_FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+CAMERA_FLAGS = [*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +55,10 @@ def _registered(demo_server, service: DemoService) -> None:
 
 
 def _shoot(page, name: str, tmp_path) -> None:
-    shot = tmp_path / f"{name}.png"
-    page.screenshot(path=str(shot), full_page=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / shot.name)
+    """A screenshot kept, and axe-core finds nothing serious on the page as it is shown."""
+    keep_screenshot(page, tmp_path, name)
+    problems = serious_problems(page, name)
+    assert not problems, "\n".join(problems)
 
 
 # The badge panel's camera has started, or said it cannot (badge-scanner.js writes one or the other).

@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 from directory.model import Account, AccountKind, GroupKind, NewAccount, Role, School, subsidiary_group
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 
 DESK = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SHOTS = Path("/tmp")  # noqa: S108 - where the issue asks for the screenshots, to be looked at by a person
 UNIT_GROUP = "UCD1"  # the unit's registration group the learner is in
 LEARNER_PASSWORD = "Dragon4821"
-BLOCKING = ("serious", "critical")
 
 
 @dataclass(frozen=True)
@@ -81,11 +80,7 @@ def sign_in(page, demo_server, champion: Champion) -> None:
 
 def look(page, name: str, problems: list[str]) -> None:
     """Screenshots at desk and phone width, and axe-core's serious problems of the page."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    page.wait_for_load_state("load")
-    problems.extend(f"{name}: {violation['id']} {[n['target'] for n in violation['nodes']][:3]}"
-                    for violation in Axe().run(page).response["violations"] if violation["impact"] in BLOCKING)
+    problems.extend(serious_problems(page, name))
     for width, viewport in (("desk", DESK), ("phone", PHONE)):
         page.set_viewport_size(viewport)
         shot = SHOTS / f"i13-portal-{name}-{width}.png"

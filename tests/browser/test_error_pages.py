@@ -15,7 +15,6 @@ from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, PasswordStatus, Role
 from tests.browser.test_portal import Checks, champion  # noqa: F401 (fixture)
-from tests.browser.test_schools_page import browser  # noqa: F401 (fixture)
 
 PHONE = {"width": 375, "height": 812}
 DESK = {"width": 1280, "height": 900}

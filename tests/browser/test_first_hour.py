@@ -8,9 +8,8 @@ import shutil
 
 import pytest
 
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 
-BLOCKING = ("serious", "critical")
 WIDTHS = {"desk": 1280, "phone": 375}
 
 
@@ -25,11 +24,7 @@ def look_at_home_page(page, width: str, tmp_path) -> list[str]:
     """axe-core's serious problems of the home page, and a screenshot kept. (Whether the page scrolls
     sideways on a phone is tests/browser/test_page_widths.py's: the table scrolls in its own
     porth-table-scroll region, styled there.)"""
-    from axe_playwright_python.sync_playwright import Axe
-
-    page.wait_for_load_state("load")
-    problems = [f"{width}: {v['id']} {[n['target'] for n in v['nodes']][:3]}"
-                for v in Axe().run(page).response["violations"] if v["impact"] in BLOCKING]
+    problems = serious_problems(page, width)
     shot = tmp_path / f"i16-home-{width}.png"
     page.screenshot(path=str(shot), full_page=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

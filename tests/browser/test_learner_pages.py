@@ -12,7 +12,7 @@ import pytest
 
 from directory.model import AccountKind, AccountState, GroupKind, Role
 from directory.rules.register_order import register_key
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS
 
 PAGE_SIZE = 50  # the portal's default (PORTH_PORTAL__PAGE_SIZE)
 

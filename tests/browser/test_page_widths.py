@@ -3,9 +3,9 @@
 Each person the demo has signs in — a digital champion, a teacher, the LA administrator, a
 secondary and a primary learner, a governor — and opens every page type they may use: the
 sign-in page, the dashboard, each list, an account's details, reset password, edit, the
-confirmation pages, group reset and print, the printed slips, profile, champions, licences,
-administrators, the LA's non-MIS users, expiring accounts, the audit log, a workflow log, the
-error pages, the sign-out pages and the public home page. On a 375 px phone, and on a 1280 px
+confirmation pages, group reset and print, the printed slips, profile and its second factors,
+badges, champions, licences, administrators, the LA's non-MIS users, expiring accounts, the audit
+log, a workflow log, the error pages, the sign-out pages and the public home page. On a 375 px phone, and on a 1280 px
 screen at 200 % zoom (a 640 CSS px viewport at device scale factor 2), in English and in Welsh:
 
 - the page never scrolls sideways (document scrollWidth <= window.innerWidth);
@@ -29,9 +29,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from directory.model import Account, AccountKind, Role, School, SchoolType
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
-
-BLOCKING = ("serious", "critical")
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,7 @@ def _school_pages(school: School, learner: Account, staff: Account, *, other_sch
         ("licences", f"/portal/licences{at}"),
         ("expiring", f"/portal/expiring{at}"),
         ("audit", f"/portal/audit{at}"),
+        ("badges", f"/portal/badges?school={school.dfes}"),
         ("profile", "/portal/profile"),
         ("not-found", "/portal/accounts/no-such-account"),
         ("sign-out-ignored", "/portal/saml/sls"),
@@ -128,7 +127,11 @@ def demo(demo_server) -> Demo:
             "an LA administrator")
     school_pages = _school_pages(secondary, learner, teacher, other_school=False)
     found.people = [
-        Person("digital champion", champion.username, champion_password, tuple(school_pages)),
+        Person("digital champion", champion.username, champion_password, (
+            *school_pages,
+            ("second-factors", "/portal/profile/second-factors"),
+            ("enrol-app", "/portal/profile/second-factors/app"),
+            ("enrol-security-key", "/portal/profile/second-factors/security-key"))),
         Person("LA administrator", administrator.username, administrator_password, (
             *_school_pages(secondary, learner, teacher, other_school=True),
             ("administrators", "/portal/administrators"),
@@ -210,7 +213,7 @@ class Looks:
                                  f"{measured['loose']}")
         if self.screen is PHONE and name not in self.checked_by_axe:
             self.checked_by_axe.add(name)
-            self._axe(page, where)
+            self.problems.extend(serious_problems(page, where))
         if self.screen in (PHONE, DESK) and name not in self.photographed:
             self.photographed.add(name)
             shot = self.tmp_path / f"widths-{self.screen.width}-{self.language}-{name}.png"
@@ -218,14 +221,6 @@ class Looks:
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, ARTIFACTS / shot.name)
         return measured
-
-    def _axe(self, page, where: str) -> None:
-        from axe_playwright_python.sync_playwright import Axe
-
-        for violation in Axe().run(page).response["violations"]:
-            if violation["impact"] in BLOCKING:
-                targets = [node["target"] for node in violation["nodes"]][:3]
-                self.problems.append(f"{where}: {violation['id']} ({violation['impact']}) {targets}")
 
 
 def _sign_in(page, base_url: str, person: Person, looks: Looks) -> None:

@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 
 from directory.model import AccountKind, AccountState, GroupKind, Role
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
-
-BLOCKING = ("serious", "critical")
-
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +37,7 @@ class Checks:
         self.seen: list[str] = []
 
     def look(self, page, name: str) -> None:
-        from axe_playwright_python.sync_playwright import Axe
-
-        page.wait_for_load_state("load")
-        results = Axe().run(page)
-        for violation in results.response["violations"]:
-            if violation["impact"] in BLOCKING:
-                targets = [node["target"] for node in violation["nodes"]][:3]
-                self.problems.append(f"{name}: {violation['id']} ({violation['impact']}) {targets}")
+        self.problems.extend(serious_problems(page, name))
         shot = self.tmp_path / f"portal-{name}.png"
         page.screenshot(path=str(shot), full_page=True)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ from demo.people import DEMO_LA
 from directory.model import AccountKind, AccountState, NewAccount, Role
 from operational import licence_requests
 from tests.browser.test_portal import Checks
-from tests.browser.test_schools_page import browser  # noqa: F401 (fixture)
 
 EXTRA_PEOPLE = 52  # with the administrator, more than the 50 of a page: the list has a second page
 EXPIRING_SURNAME = "Terfynol"

@@ -17,11 +17,10 @@ import pytest
 from demo.people import DEMO_LA
 from directory.model import Account, AccountKind, AccountState, Consent, Role, School, SchoolType
 from operational.audit import AuditFilter, events
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 
 DESK = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
-BLOCKING = ("serious", "critical")
 LIST_LINKS = {"learners": "View Learners", "staff": "View Staff", "governors": "View Governors",
               "non-mis": "View Non-MIS"}
 
@@ -83,13 +82,9 @@ class Looks:
         self.problems: list[str] = []
 
     def look(self, page, name: str, phone: bool = True, axe: bool = True) -> None:
-        from axe_playwright_python.sync_playwright import Axe
-
         page.wait_for_load_state("load")
         if axe:  # axe-core is a script: not for a page with JavaScript off
-            self.problems.extend(
-                f"{name}: {violation['id']} {[n['target'] for n in violation['nodes']][:3]}"
-                for violation in Axe().run(page).response["violations"] if violation["impact"] in BLOCKING)
+            self.problems.extend(serious_problems(page, name))
         for width, viewport in (("1280", DESK), ("375", PHONE)) if phone else (("1280", DESK),):
             page.set_viewport_size(viewport)
             if axe:  # what the person is working on, in the picture at each width

@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
-
-import pytest
 
 from demo.loader import DEMO_SCHOOLS
 from demo.people import GOVERNORS_PER_SCHOOL, SUPPLY_STAFF_PER_SCHOOL
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parents[2] / "var" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
+from tests.browser.accessibility import ARTIFACTS
 
 
 def test_schools_page_in_a_browser(browser, demo_server, tmp_path):

@@ -28,7 +28,7 @@ import pytest
 from directory.model import AccountKind, Role
 from idp import second_factor_rules
 from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS, serious_problems
 from tests.browser.test_sign_in_page import _registered
 from tests.conftest import ROOT, free_port, wait_until_answering
 from tests.saml_test_service import DemoService
@@ -65,8 +65,9 @@ def champion(demo_server):
 
 
 def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -> None:
-    """Screenshots at 1280 and 375 px, in English and in Welsh (the language switch, then back);
-    a page that answers a POST (shown once, or an error) in the language it is in only."""
+    """Screenshots at 1280 and 375 px, in English and in Welsh (the language switch, then back),
+    and axe-core finds nothing serious at the phone's width; a page that answers a POST (shown
+    once, or an error) in the language it is in only."""
     for language in languages:
         if language == "cy":
             with page.expect_navigation():
@@ -77,6 +78,8 @@ def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -
             page.screenshot(path=str(shot), full_page=True)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, ARTIFACTS / shot.name)
+        problems = serious_problems(page, f"{name} ({language}, 375 px)")
+        assert not problems, "\n".join(problems)
     if "cy" in languages:
         with page.expect_navigation():
             page.locator('a[hreflang="en"]').click()

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 
 from directory.model import AccountKind, AccountState
-from tests.browser.test_schools_page import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.browser.accessibility import ARTIFACTS
 from tests.conftest import free_port
 from tests.saml_test_service import DemoService
 
