@@ -78,6 +78,9 @@ def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -
             page.screenshot(path=str(shot), full_page=True)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, ARTIFACTS / shot.name)
+        # The last width is the phone's: the page itself never scrolls sideways (a table may, in its region).
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{name} ({language}) is {width} px wide on a 375 px phone"
         problems = serious_problems(page, f"{name} ({language}, 375 px)")
         assert not problems, "\n".join(problems)
     if "cy" in languages:
