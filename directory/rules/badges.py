@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from hashlib import sha256
 
-from directory.model import Account, AccountKind
+from directory.model import Account, AccountKind, SchoolType
+from directory.rules.year_groups import NC_YEARS
 
 # Nursery (N1, N2), Reception and Years 1 and 2: the default years a school turns badges on for.
 DEFAULT_YEARS: tuple[str, ...] = ("N1", "N2", "R", "1", "2")
+# The years each type of school teaches; a middle (3-16, 3-19) or special school may have any.
+_YEARS_TAUGHT: dict[SchoolType, tuple[str, ...]] = {
+    SchoolType.NURSERY: ("N1", "N2"),
+    SchoolType.PRIMARY: NC_YEARS[:NC_YEARS.index("6") + 1],
+    SchoolType.SECONDARY: NC_YEARS[NC_YEARS.index("7"):],
+}
 TOKEN_PREFIX = "B1"  # noqa: S105 - the token's version, so a later shape can be told apart
 ID_BYTES = 10  # 80 bits: 16 base32 characters
 SECRET_BYTES = 20  # 160 bits (the issue asks for at least 128): 32 base32 characters
@@ -42,6 +49,18 @@ class SchoolBadges:
     enabled: bool = False
     years: tuple[str, ...] = DEFAULT_YEARS
     mode: BadgeMode = BadgeMode.BADGE
+
+
+def years_offered(school_type: SchoolType, chosen: tuple[str, ...]) -> tuple[str, ...]:
+    """The year groups a school's champion may choose from: those its type of school teaches, and
+    any already chosen (a school whose type changed keeps what it had), in the school's order."""
+    taught = set(_YEARS_TAUGHT.get(school_type, NC_YEARS)) | set(chosen)
+    return tuple(year for year in NC_YEARS if year in taught)
+
+
+def default_years(school_type: SchoolType) -> tuple[str, ...]:
+    """The years ticked before a champion chooses: nursery to Year 2, of those the school teaches."""
+    return tuple(year for year in DEFAULT_YEARS if year in years_offered(school_type, ()))
 
 
 class BadgeRefusal(StrEnum):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 _NAMED = {"N": "Nursery", "N1": "Nursery 1", "N2": "Nursery 2", "R": "Reception"}
 HIGHEST_NC_YEAR = 14
+# Every National Curriculum year a school in Wales may have, in a school's order.
+NC_YEARS: tuple[str, ...] = ("N1", "N2", "R", *(str(n) for n in range(1, HIGHEST_NC_YEAR + 1)))
 
 
 def year_group_name(code: str) -> str:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from directory.model import Account, AccountKind, AccountState
+from directory.model import Account, AccountKind, AccountState, SchoolType
 from directory.rules.badges import (
     BadgeRefusal,
     SchoolBadges,
     badge_refusal,
+    default_years,
     matches,
     new_badge,
     pin_digest,
     pin_shape_ok,
     read_token,
     secret_digest,
+    years_offered,
 )
+from directory.rules.year_groups import NC_YEARS
 from idp.policy import badge_enough
 
 SCHOOL = "6612345"
@@ -62,3 +65,16 @@ def test_a_badge_serves_only_a_service_that_allows_it_for_a_request_asking_no_pa
     assert badge_enough(True, False)
     assert not badge_enough(False, False)
     assert not badge_enough(True, True)
+
+
+def test_a_school_is_offered_the_years_it_teaches_and_keeps_those_it_chose():
+    assert years_offered(SchoolType.NURSERY, ()) == ("N1", "N2")
+    assert years_offered(SchoolType.PRIMARY, ()) == ("N1", "N2", "R", "1", "2", "3", "4", "5", "6")
+    assert years_offered(SchoolType.SECONDARY, ()) == tuple(str(n) for n in range(7, 15))
+    assert years_offered(SchoolType.SPECIAL, ()) == NC_YEARS  # a special school may teach any year
+    assert years_offered(SchoolType.MIDDLE, ()) == NC_YEARS  # 3-16 and 3-19 schools
+    # A secondary that had chosen Year 2 (its type was wrong, or it changed) still sees it, in order.
+    assert years_offered(SchoolType.SECONDARY, ("2",))[:2] == ("2", "7")
+    assert default_years(SchoolType.PRIMARY) == ("N1", "N2", "R", "1", "2")
+    assert default_years(SchoolType.NURSERY) == ("N1", "N2")
+    assert default_years(SchoolType.SECONDARY) == ()

@@ -20,13 +20,14 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from directory.model import Account, AccountKind, AccountState, Group, GroupKind, School
-from directory.rules.badges import DEFAULT_YEARS, BadgeMode, SchoolBadges
+from directory.rules.badges import BadgeMode, SchoolBadges, default_years, years_offered
+from directory.rules.year_groups import NC_YEARS
 from directory.store import AccountQuery
 from idp import badges as badge_settings
 from operational import badges as badge_store
 from webui.portal.access import require
 from webui.portal.context import caller, chosen_school, directory, operational_db, records
-from webui.portal.lists import NC_YEARS, group_choice, group_label
+from webui.portal.lists import group_choice, group_label
 from webui.portal.operations import badges as badge_operations
 from webui.portal.operations.core import by_name
 from webui.portal.permissions import Action, school_target
@@ -70,9 +71,9 @@ def badges():
     choice = group_choice(school.dfes)
     learners = _learners_shown(school, settings) if settings.enabled else []
     live = badge_store.live_badges(operational_db(), school.dfes)
-    return render_template("portal/badges.html", school=school, settings=settings, years=NC_YEARS,
-                           year_label=_year_label, groups=choice.groups, chosen=choice.chosen, learners=learners,
-                           live=live, modes=BadgeMode, default_years=DEFAULT_YEARS)
+    return render_template("portal/badges.html", school=school, settings=settings,
+                           years=years_offered(school.type, settings.years), year_label=_year_label,
+                           groups=choice.groups, chosen=choice.chosen, learners=learners, live=live, modes=BadgeMode)
 
 
 @bp.post("/badges/settings")
@@ -80,14 +81,15 @@ def badges():
 def settings():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    years = tuple(y for y in NC_YEARS if y in request.form.getlist("years"))
+    stored = badge_settings.read_school_badges(operational_db(), school.dfes)
+    years = tuple(y for y in years_offered(school.type, stored.years) if y in request.form.getlist("years"))
     enabled = request.form.get("enabled") == "yes"
     if enabled and not years:
         flash(_("Choose at least one year group"), "error")
         return _back(school)
     mode = BadgeMode.BADGE_AND_PIN if request.form.get("mode") == BadgeMode.BADGE_AND_PIN.value else BadgeMode.BADGE
-    badge_operations.change_settings(records(), caller(), school,
-                                     SchoolBadges(enabled=enabled, years=years or DEFAULT_YEARS, mode=mode))
+    chosen = SchoolBadges(enabled=enabled, years=years or default_years(school.type), mode=mode)
+    badge_operations.change_settings(records(), caller(), school, chosen)
     flash(_("Badge settings saved."), "success")
     return _back(school)
 

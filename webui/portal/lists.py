@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind
 from directory.rules.lifecycle import expires_within
-from directory.rules.year_groups import HIGHEST_NC_YEAR
+from directory.rules.year_groups import HIGHEST_NC_YEAR, NC_YEARS
 from directory.store import AccountQuery
 from webui.portal.context import directory
 from webui.portal.operations.core import by_name
@@ -64,7 +64,6 @@ def expiring_soon(accounts, today: date) -> list[Account]:
 
 
 # National Curriculum years as MIS exports carry them (NCyearActual): nursery, reception, 1-14.
-NC_YEARS = ("N1", "N2", "R", *(str(n) for n in range(1, 15)))
 
 
 def in_year_order(year: str) -> tuple[int, str]:
