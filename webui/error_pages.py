@@ -21,7 +21,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from directory.errors import DirectoryError, DirectoryUnavailable
+from directory.errors import DirectoryError, DirectoryFailure
 from webui.portal.menu import page_helpers
 
 log = logging.getLogger("porth.web")
@@ -109,7 +109,9 @@ def request_too_large(_error: RequestEntityTooLarge):
 
 
 def directory_error(error: DirectoryError):
-    status = 503 if isinstance(error, DirectoryUnavailable) else 500
+    # Unreachable, or failing the work (its disk full, the claims' database down): not Porth's bug,
+    # and worth trying again (503). A refused bind or a missing base is the configuration's (500).
+    status = 503 if isinstance(error, DirectoryFailure) else 500
     log.error("directory error: %s", error)
     return error_page(DIRECTORY_DOWN, status)
 

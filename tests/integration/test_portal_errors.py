@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from directory.errors import DirectoryUnavailable
+import pytest
+
+from directory.errors import ClaimsUnavailable, DirectoryFailure, DirectoryUnavailable
 from directory.model import Role
 from tests.integration.conftest import OTHER_SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD
@@ -171,6 +173,24 @@ def test_the_directory_down_page_is_in_the_portal_layout_with_a_way_back(portal,
     page = text(answer)
     assert answer.status_code == 503 and heading(page) == "Sorry, the directory is not answering"
     assert "connection refused" not in page and way_back(page)[1] == "Go to your dashboard"
+
+
+@pytest.mark.parametrize("failure", [
+    ClaimsUnavailable("cannot claim a username: the operational database is down"),
+    DirectoryFailure("txn_commit failed"),
+])
+def test_the_directory_failing_the_work_is_a_503_to_try_again_not_a_500(portal, now, monkeypatch, failure):
+    """A failure of what the directory stands on (its claims' database down, a full disk) is not
+    Porth's bug: the request is answered 503, as for a directory that does not answer."""
+    as_champion(portal, now)
+
+    def failing(*_arguments, **_keywords):
+        raise failure
+
+    monkeypatch.setattr(portal.porth.runtime.store, "find_accounts", failing)
+    answer = portal.client.get("/portal/users/learners")
+    assert answer.status_code == 503 and heading(text(answer)) == "Sorry, the directory is not answering"
+    assert str(failure) not in text(answer)
 
 
 def test_an_idp_problem_page_is_in_the_readers_language(portal):
