@@ -215,7 +215,7 @@ def selected_users(list_name: str):
     back = url_for("portal.users.users", list_name=list_name, school=selection.school, **kept)
     if selection.too_many:
         flash(_("At most %(limit)s accounts can be changed at once. Narrow the list with the filters, for "
-                "example by year group, and try again.", limit=f"{MAX_SELECTED:,}"), "error")
+                "example by year group, and try again.", limit=format(MAX_SELECTED, ",")), "error")
         return redirect(back, 303)
     left_out = (ngettext("%(num)d learner is dual registered here: their main school records their consent, "
                          "so they are left out.",
