@@ -8,8 +8,10 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +19,7 @@ import pytest
 
 from directory.slapd import PrivateSlapd
 from idp.signing import generate_signing_pair, load_signing_key
+from operational.db import CONNECT_TIMEOUT_SECONDS, Database
 from tests.conftest import ROOT, free_port, porth_env
 from tests.integration.conftest import BASE_DN, ROOT_DN, make_store
 from tests.integration.idp_fixtures import make_porth
@@ -85,6 +88,35 @@ def test_database_gone_is_not_ready_and_says_database(own_slapd, tmp_path, postg
     finally:
         made.app.extensions["porth.idp"].close()
         made.runtime.close()
+
+
+def test_a_database_server_that_never_answers_fails_the_check_instead_of_hanging_it():
+    """A PostgreSQL host that accepts the connection and then says nothing (a server hung, a
+    firewall eating packets): the check fails within the connect timeout, while the load balancer
+    is still asking, instead of waiting for as long as the operating system would."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever speaks PostgreSQL on it
+    db = Database(f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/porth")
+    outcome: list[BaseException | None] = []
+
+    def check() -> None:
+        try:
+            health.check_database(db)
+        except Exception as exc:  # noqa: BLE001 - what the readiness check would log
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    checking = threading.Thread(target=check, daemon=True)
+    checking.start()
+    checking.join(timeout=CONNECT_TIMEOUT_SECONDS * 3)
+    try:
+        assert outcome, f"the database check still waits {CONNECT_TIMEOUT_SECONDS * 3} s on a silent server"
+        assert outcome[0] is not None and "timeout" in str(outcome[0]).lower()
+    finally:
+        silent.close()
+        db.engine.dispose()
 
 
 def test_directory_stopped_is_not_ready_and_says_directory(own_slapd, tmp_path):
