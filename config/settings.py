@@ -427,6 +427,9 @@ class JobsSettings(_Section):
     # runs: a scheduler that died (killed, its machine gone) frees its jobs this long after its last
     # heartbeat, and its run is then marked failed (issue 17: a 30-minute lock held up A-5's 10 minutes).
     lease_seconds: int = Field(default=120, ge=1, le=120)
+    # Housekeeping: job runs older than this are forgotten (each job's latest, and latest
+    # successful, run is always kept: jobs/housekeeping.py).
+    keep_runs_days: int = Field(default=90, ge=7)
 
 
 class GraphSettings(_Section):

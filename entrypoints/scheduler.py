@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from config.settings import ConfigError, Settings
 from entrypoints.runtime import Runtime
 from jobs.framework import Job, JobContext, JobSettings, run_job
+from jobs.housekeeping import forget_old_job_runs
 from jobs.lifecycle import deactivate_inactive, delete_due, expire_non_mis
 from jobs.username_changes import process_username_changes
 from operational import job_runs
@@ -50,6 +51,8 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
                      "deactivate non-MIS accounts unused for 90 days (L-3)"),
         ScheduledJob("deletions", delete_due, CronTrigger(minute=20, **daily),
                      "delete accounts deactivated 12 months ago (L-4)"),
+        ScheduledJob("housekeeping", forget_old_job_runs, CronTrigger(minute=40, **daily),
+                     "forget job runs older than PORTH_JOBS__KEEP_RUNS_DAYS (each job's latest kept)"),
         *_graph_jobs(settings),
     ]
 
@@ -85,7 +88,8 @@ def run_now(runtime: Runtime, name: str, trigger: str = "by hand", confirmed: bo
     if scheduled is None:
         raise KeyError(name)
     context = JobContext(store=runtime.store, db=runtime.db, now=now or datetime.now(UTC),
-                         settings=JobSettings(max_deletions_per_run=settings.jobs.max_deletions_per_run),
+                         settings=JobSettings(max_deletions_per_run=settings.jobs.max_deletions_per_run,
+                                              keep_job_runs_days=settings.jobs.keep_runs_days),
                          confirmed=confirmed)
     return run_job(name, scheduled.job, context, trigger=trigger, lease=timedelta(seconds=settings.jobs.lease_seconds),
                    clock=lambda: datetime.now(UTC))

@@ -35,6 +35,7 @@ class JobSettings:
     """What the jobs need of the settings (config.settings.JobsSettings gives it)."""
 
     max_deletions_per_run: int = 500
+    keep_job_runs_days: int = 90  # jobs/housekeeping.py
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from operational.db import Database
@@ -149,6 +149,20 @@ def last_runs(db: Database) -> dict[str, JobRunSummary]:
     with db.session() as session:
         newest = session.scalars(select(JobRun).join(latest, JobRun.id == latest.c.id))
         return {run.job: _summary(run) for run in newest}
+
+
+def prune_runs(db: Database, before: datetime) -> int:
+    """Forget the runs that started before `before`, but never a run still running, nor each job's
+    latest run or its latest successful one (what `porth jobs list` and the metrics' "last
+    success" read). How many were forgotten."""
+    latest = select(func.max(JobRun.id)).group_by(JobRun.job)
+    latest_success = select(func.max(JobRun.id)).where(JobRun.outcome == JobOutcome.SUCCEEDED.value) \
+        .group_by(JobRun.job)
+    with db.session() as session, session.begin():
+        forgotten = session.execute(delete(JobRun).where(
+            JobRun.started_at < before, JobRun.outcome != JobOutcome.RUNNING.value,
+            JobRun.id.not_in(latest), JobRun.id.not_in(latest_success)))
+        return int(getattr(forgotten, "rowcount", 0) or 0)
 
 
 def runs_of(db: Database, job: str, limit: int = 20) -> list[JobRunSummary]:

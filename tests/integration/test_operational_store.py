@@ -190,6 +190,38 @@ def test_a_job_lock_is_held_by_one_scheduler_until_released_or_expired(db, now):
     assert job_runs.take_lock(db, "deletions", "host-a:1", now + minutes_from(minutes=33), lease)
 
 
+def test_housekeeping_forgets_old_job_runs_but_each_jobs_latest_and_latest_success(db, now):
+    """A username-changes run every 5 minutes is 150,000 rows a year: runs older than the kept days go,
+    except what `porth jobs list` and the "last success" metric read, and a run still running."""
+    from jobs.framework import JobContext, JobSettings
+    from jobs.housekeeping import forget_old_job_runs
+    from operational import job_runs
+    from operational.statuses import JobOutcome
+
+    def ran(job: str, days_ago: int, outcome: JobOutcome) -> int:
+        at = now - timedelta(days=days_ago)
+        run_id = job_runs.start_run(db, job, at, "schedule", "host:1")
+        if outcome is not JobOutcome.RUNNING:
+            job_runs.finish_run(db, run_id, outcome, at + timedelta(minutes=1), {}, [])
+        return run_id
+
+    old_success = ran("graph-sync", 200, JobOutcome.SUCCEEDED)  # its latest success, however old
+    forgotten = [ran("graph-sync", 150, JobOutcome.FAILED), ran("graph-sync", 100, JobOutcome.FAILED)]
+    recent = [ran("graph-sync", 30, JobOutcome.FAILED), ran("graph-sync", 1, JobOutcome.FAILED)]
+    stuck = ran("deletions", 120, JobOutcome.RUNNING)  # fail_dead_runs' to settle, not housekeeping's
+    forgotten.append(ran("inactivity", 367, JobOutcome.SUCCEEDED))
+    last_success = ran("inactivity", 366, JobOutcome.SUCCEEDED)
+    latest = ran("inactivity", 365, JobOutcome.HELD)  # a job's latest run stays, however old
+    result = forget_old_job_runs(JobContext(store=None, db=db, now=now,  # type: ignore[arg-type]
+                                            settings=JobSettings(keep_job_runs_days=90)))
+
+    kept = {run.id for job in ("graph-sync", "deletions", "inactivity") for run in job_runs.runs_of(db, job, 100)}
+    assert kept == {old_success, *recent, stuck, last_success, latest}
+    assert not kept & set(forgotten)
+    assert result.counts == {"job_runs_forgotten": len(forgotten)}
+    assert job_runs.last_runs(db)["graph-sync"].id == recent[-1]
+
+
 def test_sign_ins_go_on_after_the_database_drops_their_kept_connection(db, now):
     """The replay ledger and failure counters keep one connection per thread (KeptConnections);
     a server restart or an idle timeout must cost nobody their sign-in."""
