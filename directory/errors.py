@@ -14,6 +14,12 @@ class DirectoryUnavailable(DirectoryFailure):
     """The directory server cannot be reached (down, wrong host/port, timed out)."""
 
 
+class DirectoryTimedOut(DirectoryUnavailable):
+    """The directory server took the connection but did not answer in time (hung, overloaded, a
+    firewall eating its answers): unlike a dropped connection, asking again on a fresh one waits
+    as long again, so it is not retried within the same request."""
+
+
 class ClaimsUnavailable(DirectoryFailure):
     """The shared claims on usernames and UPN hashes (directory/claims.py) cannot be read or
     written (the operational database is down): nothing may be written to the directory without

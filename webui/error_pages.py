@@ -21,7 +21,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from directory.errors import DirectoryError, DirectoryFailure
+from directory.errors import DirectoryError, DirectoryFailure, DirectoryTimedOut
 from webui.portal.menu import page_helpers
 
 log = logging.getLogger("porth.web")
@@ -109,6 +109,9 @@ def request_too_large(_error: RequestEntityTooLarge):
 
 
 def directory_error(error: DirectoryError):
+    # A directory that did not answer in time is not asked again for this page's menu and
+    # signed-in person: each question would wait as long again (a 503 in 5 s, not 30).
+    g.directory_timed_out = isinstance(error, DirectoryTimedOut)
     # Unreachable, or failing the work (its disk full, the claims' database down): not Porth's bug,
     # and worth trying again (503). A refused bind or a missing base is the configuration's (500).
     status = 503 if isinstance(error, DirectoryFailure) else 500
@@ -130,7 +133,7 @@ def error_page(words: ErrorWords, status: int, *, template: str = "error.html",
     # The switch shows this page again in the other language; it never re-sends a refused form.
     g.language_base = _this_page_again() if request.method in ("GET", "HEAD") else way_back[0]
     context = {"words": words, "status": status, "back_url": way_back[0], "back_label": way_back[1], **values}
-    if in_portal:
+    if in_portal and not g.get("directory_timed_out"):
         try:
             # An address no view answers is in no blueprint, so the portal's page helpers (its
             # menu, the signed-in person) come with the page here, not from the blueprint.
@@ -142,6 +145,8 @@ def error_page(words: ErrorWords, status: int, *, template: str = "error.html",
 
 
 def _way_back(in_portal: bool) -> tuple[str, object]:
+    if in_portal and g.get("directory_timed_out"):
+        return url_for("schools"), _l("Go to the Porth home page")
     if in_portal:
         try:
             signed_in = current_user.is_authenticated

@@ -102,6 +102,9 @@ def mapped_errors(config: DirectoryConfig, doing: str) -> Iterator[None]:
     except errors.DirectoryError:
         raise
     except _COMMUNICATION as exc:
+        if _timed_out(exc):
+            raise errors.DirectoryTimedOut(
+                f"the directory at {config.url} did not answer in time while {doing}: {_reason(exc)}") from None
         raise errors.DirectoryUnavailable(
             f"cannot reach the directory at {config.url} while {doing}: {_reason(exc)}") from None
     except _NOT_FOUND as exc:
@@ -123,6 +126,13 @@ def mapped_errors(config: DirectoryConfig, doing: str) -> Iterator[None]:
             f"the directory at {config.url} refused {config.bind_dn} while {doing}: {_reason(exc)}") from None
     except (lx.LDAPException, python_ldap.LDAPError) as exc:
         raise errors.DirectoryError(f"{doing}: {_reason(exc)}") from None
+
+
+def _timed_out(exc: Exception) -> bool:
+    """A server that took the connection and then said nothing: python-ldap's TIMEOUT, ldap3's
+    response timeout, or its socket read timing out (the receive_timeout)."""
+    return isinstance(exc, (python_ldap.TIMEOUT, lx.LDAPResponseTimeoutError)) or (
+        isinstance(exc, lx.LDAPSocketReceiveError) and "timed out" in str(exc))
 
 
 def _failed(doing: str, exc: Exception) -> errors.DirectoryFailure:
@@ -281,7 +291,7 @@ class ThreadConnection:
                 return result
             except errors.DirectoryUnavailable as exc:
                 self.drop()
-                if attempt == 2:
+                if attempt == 2 or isinstance(exc, errors.DirectoryTimedOut):
                     raise
                 dropped = exc
             except errors.DirectoryError:
@@ -488,7 +498,9 @@ class Connections:
                     _log_reconnect(dropped)
                 return found
             except errors.DirectoryUnavailable as exc:
-                if attempt == 2:  # a read is retried once on a fresh connection (slapd restarted)
+                # A read is retried once on a fresh connection (slapd restarted), not after a server
+                # that did not answer in time: a fresh connection would wait as long again.
+                if attempt == 2 or isinstance(exc, errors.DirectoryTimedOut):
                     raise
                 dropped = exc
         raise AssertionError("unreachable")

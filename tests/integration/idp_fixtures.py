@@ -57,14 +57,14 @@ class Porth:
 
 def make_porth(slapd: PrivateSlapd, tmp_path: Path, database_url: str | None = None, web: dict | None = None,
                ldap_url: str | None = None, portal: dict | None = None, mfa: dict | None = None,
-               **idp_settings) -> Porth:
+               ldap: dict | None = None, **idp_settings) -> Porth:
     tmp_path.mkdir(parents=True, exist_ok=True)
     services_dir = tmp_path / "services"
     services_dir.mkdir(exist_ok=True)
     settings = with_secrets(load_settings(
         var_dir=tmp_path / "var",
         ldap={"url": ldap_url or slapd.url, "base_dn": BASE_DN, "bind_dn": ROOT_DN,
-              "bind_password": slapd.root_password},
+              "bind_password": slapd.root_password} | (ldap or {}),
         database={"url": database_url or f"sqlite:///{tmp_path}/operational.sqlite3"},
         idp={"base_url": "http://localhost", "services_dir": services_dir} | idp_settings,
         web=web or {},
