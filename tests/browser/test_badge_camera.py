@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, Role
 from directory.rules.badges import DEFAULT_YEARS
@@ -81,7 +82,7 @@ def _shoot_sign_in_pages(browser, service: DemoService, tmp_path) -> None:
             page.wait_for_function(CAMERA_SETTLED)
             _shoot(page, f"badge-camera-{language}-{width}", tmp_path)
             page.locator("[data-badge-close]").click()
-            assert page.get_by_label("Password" if language == "en" else "Cyfrinair").is_visible()
+            expect(page.get_by_label("Password" if language == "en" else "Cyfrinair")).to_be_visible()
         context.close()
 
 
@@ -139,14 +140,14 @@ def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser,
             child_page.on("request", lambda r: asked.append((r.method, r.url.split("?", 1)[0].split("/static/")[-1])))
             assert child_page.evaluate("'BarcodeDetector' in window") is False  # so jsQR is what reads it
             child_page.get_by_role("button", name="Sign in with my badge").click()
-            assert child_page.get_by_role("heading", name="Sign in with my badge").is_visible()
+            expect(child_page.get_by_role("heading", name="Sign in with my badge")).to_be_visible()
             child_page.wait_for_url(service.url + "/acs", timeout=30_000)
             # Issue 18 point 5: the camera is in the sign-in page, and jsQR is fetched only once it starts.
             porth_asked = [(method, url) for method, url in asked if not url.startswith(service.url)]
             posted = ("POST", demo_server.url + "/idp/badge")
             assert posted in porth_asked  # then the page that posts the Response, with its own assets
             assert porth_asked[:porth_asked.index(posted) + 1] == [("GET", "vendor/jsqr/jsQR.js"), posted]
-            assert child_page.get_by_role("heading", name="Welcome to the test service").is_visible()
+            expect(child_page.get_by_role("heading", name="Welcome to the test service")).to_be_visible()
             username = child_page.locator('[data-attribute="urn:oid:0.9.2342.19200300.100.1.1"]').inner_text()
             assert username == child.username
             assert child_page.locator('[data-attribute="urn:oid:2.5.4.42"]').inner_text() == child.forename

@@ -112,13 +112,13 @@ def test_the_second_school_finds_the_learner_and_reads_who_manages_them(browser,
     look(page, "unit-list", problems)
 
     page.get_by_role("link", name=f"View Details of {learner.username}").click()
-    assert page.get_by_role("heading", name="Siân Llewelyn").is_visible()
+    expect(page.get_by_role("heading", name="Siân Llewelyn")).to_be_visible()
     assert page.locator("#dual-registration").inner_text() == main_says
     assert page.locator("#registration-group").inner_text() == UNIT_GROUP
     assert unit.name in page.locator(".govuk-caption-l").inner_text()
-    assert page.locator("#main-school-manages").is_visible()
+    expect(page.locator("#main-school-manages")).to_be_visible()
     manage = page.locator("#manage")
-    assert manage.get_by_role("link", name="Reset Password").is_visible()
+    expect(manage.get_by_role("link", name="Reset Password")).to_be_visible()
     assert manage.get_by_role("link", name="Deactivate").count() == 0
     assert manage.get_by_role("link", name="Confirm Consent").count() == 0
     page.get_by_role("button", name=f"Show password of {learner.username}").click()
@@ -145,7 +145,7 @@ def test_the_second_school_finds_the_learner_and_reads_who_manages_them(browser,
     page.get_by_role("link", name=f"View Details of {learner.username}").click()
     assert page.locator("#dual-registration").inner_text() == f"Also registered at {unit.name} ({unit.dfes})"
     assert page.locator("#registration-group").inner_text() == learner.registration_group
-    assert page.locator("#manage").get_by_role("link", name="Deactivate").is_visible()
+    expect(page.locator("#manage").get_by_role("link", name="Deactivate")).to_be_visible()
     look(page, "main-details", problems)
     page.get_by_role("link", name="Cymraeg").click()
     assert page.locator("#dual-registration").inner_text() == f"Hefyd ar gofrestr {unit.name} ({unit.dfes})"

@@ -7,6 +7,7 @@ import re
 import shutil
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.accessibility import ARTIFACTS, serious_problems
 
@@ -40,14 +41,14 @@ def test_a_newcomer_goes_from_the_home_page_to_user_management_with_the_printed_
     page = context.new_page()
     page.goto(demo_server.url + "/")
     start = page.get_by_role("button", name="Sign in to user management")
-    assert start.is_visible()
+    expect(start).to_be_visible()
     start.click()
     # The portal asks for the password every time, on Porth's own sign-in page.
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     with page.expect_navigation(url="**/portal/**"):
         page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("button", name="Sign out").is_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert "The username or password is not right" not in page.content()
     context.close()
 
@@ -62,7 +63,7 @@ def test_the_home_page_offers_user_management_at_desk_and_phone_width_in_both_la
         assert button.is_visible() and button.bounding_box()["x"] + button.bounding_box()["width"] <= pixels
         problems += look_at_home_page(page, width, tmp_path)
         page.goto(demo_server.url + "/?lang=cy")
-        assert page.get_by_role("button", name="Mewngofnodi i reoli defnyddwyr").is_visible()
+        expect(page.get_by_role("button", name="Mewngofnodi i reoli defnyddwyr")).to_be_visible()
         assert "rheoli cyfrifon yn yr adran rheoli defnyddwyr" in page.locator("main").inner_text()
         page.close()
     assert problems == []

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, GroupKind, Role
 from tests.browser.accessibility import ARTIFACTS, serious_problems
@@ -58,12 +59,12 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     checks.look(page, "sign-in")
     with page.expect_navigation(url="**/portal/"):
         page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="School Administrator Dashboard")).to_be_visible()
     assert school.name in page.locator("#school-information").inner_text()
     assert page.locator("#workflows tbody tr").count() == 5
     checks.look(page, "dashboard")
     page.locator('#workflows [data-workflow="learners"] a').click()
-    assert page.get_by_role("heading", name="Learners workflow").is_visible()
+    expect(page.get_by_role("heading", name="Learners workflow")).to_be_visible()
     checks.look(page, "workflow-log")
 
     # Finding a learner.
@@ -81,7 +82,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     assert page.locator("#users tbody tr").count() == 1
     checks.look(page, "view-learners")
     page.get_by_role("link", name=f"View Details of {wanted.username}").click()
-    assert page.get_by_role("heading", name=wanted.display_name).is_visible()
+    expect(page.get_by_role("heading", name=wanted.display_name)).to_be_visible()
     checks.look(page, "account-details")
 
     # Resetting a registration group's passwords, then printing them.
@@ -136,7 +137,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
 
     # The governor leaves again (deactivation asks first), so the demo's counts stay as loaded.
     page.get_by_role("link", name="Deactivate").click()
-    assert page.get_by_role("heading", name="Are you sure you wish to deactivate this account?").is_visible()
+    expect(page.get_by_role("heading", name="Are you sure you wish to deactivate this account?")).to_be_visible()
     page.locator("#confirm").click()
     assert "deactivated" in page.locator(".porth-flash").inner_text()
 
@@ -147,8 +148,8 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     page.get_by_label("Surname").fill(in_group[1].surname + "-Jones")
     page.get_by_label("Generate New Username").check()
     page.get_by_role("button", name="Update User").click()
-    assert page.locator("#username-pending").is_visible()
-    assert page.get_by_role("heading", name=f"{in_group[1].forename} {in_group[1].surname}-Jones").is_visible()
+    expect(page.locator("#username-pending")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"{in_group[1].forename} {in_group[1].surname}-Jones")).to_be_visible()
 
     # Consent for a whole class, after the C-3 screen.
     page.get_by_role("link", name="View Users").click()
@@ -159,7 +160,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     page.get_by_role("button", name="Search").click()
     page.locator("#select-all").check()
     page.get_by_role("button", name="Confirm Consent").click()
-    assert page.get_by_role("heading", name="Confirm consent for these learners?").is_visible()
+    expect(page.get_by_role("heading", name="Confirm consent for these learners?")).to_be_visible()
     page.locator("#confirm").click()
     assert "Consent has been recorded" in page.locator(".porth-flash").inner_text()
 
@@ -173,7 +174,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
         page.goto(demo_server.url + path)
         checks.look(page, name)
     assert page.locator("html").get_attribute("lang") == "cy"
-    assert page.get_by_role("heading", name="Gweld Dysgwyr").is_visible()
+    expect(page.get_by_role("heading", name="Gweld Dysgwyr")).to_be_visible()
     page.goto(demo_server.url + "/portal/?lang=en")
 
     # Signing out ends both sessions.
@@ -181,7 +182,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     page.wait_for_url("**/portal/signed-out")
     checks.look(page, "signed-out")
     page.goto(demo_server.url + "/portal/")
-    assert page.get_by_label("Password").is_visible()
+    expect(page.get_by_label("Password")).to_be_visible()
     context.close()
 
     assert not checks.problems, "\n".join(checks.problems)

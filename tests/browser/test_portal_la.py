@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from demo.people import DEMO_LA
 from directory.model import AccountKind, AccountState, NewAccount, Role
@@ -75,26 +76,27 @@ def test_an_la_administrators_day_in_the_portal(browser, demo_server, la_day, tm
         page.get_by_role("button", name="Sign in").click()
 
     # The LA's overview: its schools with their provisioning status, the expiring banner.
-    assert page.get_by_role("heading", name="Gwynedd", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Gwynedd", level=1)).to_be_visible()
     assert "does not belong to a school" not in page.locator("main").inner_text()
     rows = page.locator("#schools tbody tr")
     assert rows.count() >= 3
-    assert page.locator(f'#schools tr[data-school="{school.dfes}"] [data-workflow="learners"] .govuk-tag').is_visible()
+    learners_status = page.locator(f'#schools tr[data-school="{school.dfes}"] [data-workflow="learners"] .govuk-tag')
+    expect(learners_status).to_be_visible()
     banner = page.locator("#expiring-banner")
     assert "expire in the next 8 weeks" in banner.inner_text() or "expires in the next 8 weeks" in banner.inner_text()
     look_at_both_widths(checks, page, "overview")
     banner.get_by_role("link", name="Manage Expiring Accounts").click()
-    assert page.get_by_role("heading", name="Manage Expiring Accounts").is_visible()
-    assert page.locator("tbody tr", has_text=EXPIRING_SURNAME).is_visible()
+    expect(page.get_by_role("heading", name="Manage Expiring Accounts")).to_be_visible()
+    expect(page.locator("tbody tr", has_text=EXPIRING_SURNAME)).to_be_visible()
     look_at_both_widths(checks, page, "expiring")
 
     # Into a school from the overview, and back.
     page.get_by_role("link", name="Overview", exact=True).click()
     page.get_by_role("link", name=school.name, exact=True).click()
-    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="School Administrator Dashboard")).to_be_visible()
     assert school.name in page.locator("#school-information").inner_text()
     page.locator("#back-to-overview").click()
-    assert page.get_by_role("heading", name="Gwynedd", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Gwynedd", level=1)).to_be_visible()
 
     # The LA's non-MIS users: Active N lists only the deactivated; Active Y has a second page.
     page.get_by_role("link", name="Non-MIS Users").click()
@@ -134,7 +136,7 @@ def test_an_la_administrators_day_in_the_portal(browser, demo_server, la_day, tm
     page.get_by_label("Search term").fill(colleague.username)
     page.get_by_role("button", name="Search").click()
     assert page.locator("#others tbody tr").count() == 1
-    assert page.locator(f'#others tr[data-username="{colleague.username}"]').is_visible()
+    expect(page.locator(f'#others tr[data-username="{colleague.username}"]')).to_be_visible()
     look_at_both_widths(checks, page, "champions")
     context.close()
     assert not checks.problems, "\n".join(checks.problems)

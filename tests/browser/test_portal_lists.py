@@ -156,7 +156,7 @@ def test_show_password_on_every_list_and_on_view_details(browser, demo_server, d
         # The first reveal form of the page: the one that posted the Selected Users form (a bare 400).
         account = first_row_with_a_password(page, demo)
         reveal_copy_and_hide(page, demo_server, account)
-        assert page.get_by_role("heading", name=link).is_visible()  # still on the list, never a 400 page
+        expect(page.get_by_role("heading", name=link)).to_be_visible()  # still on the list, never a 400 page
         if list_name == "learners":  # revealed from the keyboard, the pointer away: it stays for the pictures
             page.locator(f'.porth-password[data-account="{account.id}"] .porth-show-password button').focus()
             page.keyboard.press("Enter")
@@ -286,7 +286,7 @@ def test_consent_for_a_whole_year_in_one_round_keeps_the_lists_filters(browser, 
     assert f"Consent has been recorded for {newly} learners." in page.locator(".porth-flash").inner_text()
     # Back on the same view of the list: the year chosen, page 2.
     assert page.get_by_label("Year group").input_value() == year
-    assert page.get_by_text("Page 2 of").is_visible()
+    expect(page.get_by_text("Page 2 of")).to_be_visible()
     with demo_server.runtime() as runtime:
         consents = [runtime.store.get_account(a.id).consent for a in in_year]
     assert consents == [Consent.EXPLICIT] * len(in_year)

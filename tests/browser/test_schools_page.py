@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+from playwright.sync_api import expect
+
 from demo.loader import DEMO_SCHOOLS
 from demo.people import GOVERNORS_PER_SCHOOL, SUPPLY_STAFF_PER_SCHOOL
 from tests.browser.accessibility import ARTIFACTS
@@ -13,7 +15,7 @@ def test_schools_page_in_a_browser(browser, demo_server, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(demo_server.url + "/")
     assert page.title() == "Schools – Porth"
-    assert page.get_by_role("heading", name="Gwynedd").is_visible()
+    expect(page.get_by_role("heading", name="Gwynedd")).to_be_visible()
     rows = page.locator("tbody tr")
     assert rows.count() == DEMO_SCHOOLS
     for index in range(DEMO_SCHOOLS):
@@ -39,10 +41,10 @@ def test_the_schools_page_in_welsh(browser, demo_server, tmp_path):
     page.goto(demo_server.url + "/?lang=cy")
     assert page.title() == "Ysgolion – Porth"
     assert page.locator("html").get_attribute("lang") == "cy"
-    assert page.get_by_role("columnheader", name="Dysgwyr").is_visible()
+    expect(page.get_by_role("columnheader", name="Dysgwyr")).to_be_visible()
     # The choice is remembered: the next page comes in Welsh without asking again.
     page.goto(demo_server.url + "/")
-    assert page.get_by_role("heading", name="Ysgolion", exact=True).is_visible()
+    expect(page.get_by_role("heading", name="Ysgolion", exact=True)).to_be_visible()
     page.screenshot(path=str(tmp_path / "schools-cy.png"), full_page=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "schools-cy.png", ARTIFACTS / "schools-cy.png")

@@ -24,6 +24,8 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 from directory.model import AccountKind, Role
 from idp import second_factor_rules
@@ -120,7 +122,7 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     page.goto(mfa_server + "/portal/")
     password(page, person.username, typed_password)
     page.wait_for_url("**/portal/profile/second-factors")
-    assert page.locator("#must-enrol").is_visible()
+    expect(page.locator("#must-enrol")).to_be_visible()
     look(page, "must-enrol", tmp_path)
 
     # A security key through the virtual authenticator, and the recovery codes shown once.
@@ -129,7 +131,7 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     page.get_by_label("A name for it").fill("Blue key")
     with page.expect_navigation():
         page.get_by_role("button", name="Add the security key").click()
-    assert page.get_by_role("heading", name="Your recovery codes").is_visible()
+    expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     look(page, "recovery-codes", tmp_path, ("en",))
@@ -140,11 +142,11 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     look(page, "prompt-key", tmp_path)
     with page.expect_navigation(url="**/portal/"):
         page.get_by_role("button", name="Use your security key").click()
-    assert page.get_by_role("heading", name="School Administrator Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="School Administrator Dashboard")).to_be_visible()
 
     # An authenticator app as well, from its QR code's key (what the app would read).
     page.goto(mfa_server + "/portal/profile/second-factors/app")
-    assert page.locator("#qr svg").is_visible()
+    expect(page.locator("#qr svg")).to_be_visible()
     look(page, "enrol-app", tmp_path)
     page.get_by_text("Cannot scan the code?").click()
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
@@ -153,8 +155,8 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
         second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC))))
     with page.expect_navigation():
         page.get_by_role("button", name="Add the app").click()
-    assert page.get_by_role("cell", name="My phone", exact=True).is_visible()
-    assert page.get_by_role("cell", name="Blue key", exact=True).is_visible()
+    expect(page.get_by_role("cell", name="My phone", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="Blue key", exact=True)).to_be_visible()
     look(page, "factors", tmp_path)
     key = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
 
@@ -165,7 +167,7 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
         tab = other.new_page()
         tab.goto(service.url + "/login")
         password(tab, person.username, typed_password)
-        assert tab.get_by_label("Code from your authenticator app").is_visible()
+        expect(tab.get_by_label("Code from your authenticator app")).to_be_visible()
         look(tab, "prompt-app", tmp_path)
         tab.get_by_label("Code from your authenticator app").fill(next_code(secret))
         tab.get_by_role("button", name="Continue").click()
@@ -229,7 +231,11 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
         form.action = action; const field = document.createElement('input'); field.type = 'hidden';
         field.name = 'SAMLRequest'; field.value = value; form.appendChild(field); document.body.appendChild(form);
         form.submit(); }""", [mfa_server + "/idp/sso/post", base64.b64encode(document.encode()).decode()])
-    page.wait_for_url("https://login.microsoftonline.com/**", timeout=15000)  # single sign-on with the key used
+    try:  # single sign-on with the key used: the Response is posted on to Microsoft at once
+        page.wait_for_url("https://login.microsoftonline.com/**", timeout=30_000)
+    except PlaywrightTimeoutError:
+        shown = " | ".join(page.inner_text("body").split("\n"))[:1500]
+        pytest.fail(f"the Entra request was not answered with a Response; {page.url} shows: {shown}")
     response = base64.b64decode(parse_qs(posted[0])["SAMLResponse"][0]).decode()
     assert f"<saml:AuthnContextClassRef>{MICROSOFT_MULTIPLE_AUTHN}</saml:AuthnContextClassRef>" in response
     context.close()

@@ -8,6 +8,8 @@ import time
 import urllib.error
 import urllib.request
 
+from playwright.sync_api import expect
+
 from directory.model import AccountKind, AccountState
 from tests.browser.accessibility import ARTIFACTS
 from tests.conftest import free_port
@@ -46,13 +48,13 @@ def test_a_learner_signs_in_through_the_page_in_welsh_and_reaches_the_service(br
         _registered(demo_server, service)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(service.url + "/login")
-        assert page.get_by_role("heading", name="Sign in").is_visible()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         assert "Test service" in page.locator("main").inner_text()
         page.screenshot(path=str(tmp_path / "sign-in-en.png"), full_page=True)
 
         with page.expect_navigation():
             page.get_by_role("link", name="Cymraeg").click()
-        assert page.get_by_role("heading", name="Mewngofnodi").is_visible()
+        expect(page.get_by_role("heading", name="Mewngofnodi")).to_be_visible()
         assert page.locator("html").get_attribute("lang") == "cy"
         assert "Gwasanaeth prawf" in page.locator("main").inner_text()
         page.screenshot(path=str(tmp_path / "sign-in-cy.png"), full_page=True)
@@ -69,7 +71,7 @@ def test_a_learner_signs_in_through_the_page_in_welsh_and_reaches_the_service(br
         page.get_by_label("Cyfrinair").fill(password)
         page.get_by_role("button", name="Mewngofnodi").click()
         page.wait_for_url(service.url + "/acs")
-        assert page.get_by_role("heading", name="Welcome to the test service").is_visible()
+        expect(page.get_by_role("heading", name="Welcome to the test service")).to_be_visible()
         assert page.locator("#relay").inner_text() == service.url + "/welcome"
         assert page.locator('[data-attribute="urn:oid:0.9.2342.19200300.100.1.3"]').inner_text() == learner.mail
         assert page.locator('[data-attribute="urn:oid:2.5.4.42"]').inner_text() == learner.forename
