@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
@@ -113,6 +114,11 @@ def test_json_format_gives_one_object_per_line_from_porth_and_gunicorn_alike(tmp
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/no-such-page",
                                                               headers={"X-Request-ID": request_id}), timeout=10)
+            # gunicorn writes the access line after the answer has gone: wait for it, not a time.
+            deadline = time.monotonic() + 15
+            while request_id not in log_file.read_text() + error_file.read_text():
+                assert time.monotonic() < deadline, "no access log line for the request within 15 s"
+                time.sleep(0.05)
         finally:
             os.killpg(server.pid, signal.SIGINT)
             server.wait(timeout=30)
