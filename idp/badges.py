@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from directory.model import Account
+from directory.model import Account, SchoolType
 from directory.rules.badges import (
     BadgeMode,
     NewBadge,
     ScannedBadge,
     SchoolBadges,
     badge_refusal,
+    default_years,
     matches,
     new_badge,
     pin_digest,
@@ -51,10 +52,11 @@ def badge_key(persistent_id_key: bytes) -> bytes:
     return hmac.new(persistent_id_key, b"porth badge key v1", hashlib.sha256).digest()
 
 
-def school_badges(stored: StoredSettings | None) -> SchoolBadges:
-    """A school's settings as the rules read them: a school that never chose has badges off."""
+def school_badges(stored: StoredSettings | None, school_type: SchoolType | None = None) -> SchoolBadges:
+    """A school's settings as the rules read them: a school that never chose has badges off, with
+    the default years of those its type teaches ticked (a secondary: none)."""
     if stored is None:
-        return SchoolBadges()
+        return SchoolBadges() if school_type is None else SchoolBadges(years=default_years(school_type))
     try:
         mode = BadgeMode(stored.mode)
     except ValueError:  # never: the table's CHECK allows only the modes
@@ -62,8 +64,8 @@ def school_badges(stored: StoredSettings | None) -> SchoolBadges:
     return SchoolBadges(enabled=stored.enabled, years=stored.years, mode=mode)
 
 
-def read_school_badges(db: Database, school: str) -> SchoolBadges:
-    return school_badges(badge_store.read_settings(db, school))
+def read_school_badges(db: Database, school: str, school_type: SchoolType | None = None) -> SchoolBadges:
+    return school_badges(badge_store.read_settings(db, school), school_type)
 
 
 def save_school_badges(db: Database, school: str, settings: SchoolBadges, by: str, at: datetime) -> None:

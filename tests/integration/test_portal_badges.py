@@ -111,3 +111,33 @@ def test_school_staff_see_no_badges_page(portal, now):
     portal.sign_in("OwenH@hwbcymru.net")
     assert portal.open("/portal/badges").status_code == 403
     assert "/portal/badges" not in text(portal.open("/portal/"))
+
+
+def _years_shown(page: str) -> tuple[list[str], list[str]]:
+    """The year-group boxes of the badge settings, and those ticked."""
+    boxes = re.findall(r'<input class="govuk-checkboxes__input" id="year-[^"]+" name="years" type="checkbox" '
+                       r'value="([^"]+)"( checked)?>', page)
+    return [value for value, _ in boxes], [value for value, ticked in boxes if ticked]
+
+
+def test_each_school_is_offered_the_years_it_teaches_before_it_ever_saves(portal, now):
+    """A primary is offered nursery to Year 6 with nursery to Year 2 ticked; a secondary that never
+    chose is offered Years 7 to 14 with none ticked, and a year it does not teach is not taken."""
+    store = portal.porth.runtime.store
+    store.add_account(staff("Price", "Non", code="DC1", password=PASSWORD, roles=frozenset({Role.DIGITAL_CHAMPION})),
+                      now)
+    store.add_account(staff("Hughes", "Siân", code="DC2", school=OTHER_SCHOOL, password=PASSWORD,
+                            roles=frozenset({Role.DIGITAL_CHAMPION})), now)
+    portal.sign_in("PriceN@hwbcymru.net")
+    offered, ticked = _years_shown(text(portal.open("/portal/badges")))
+    assert offered == ["N1", "N2", "R", "1", "2", "3", "4", "5", "6"] and ticked == ["N1", "N2", "R", "1", "2"]
+
+    portal.client.post("/portal/sign-out", data={"csrf_token": csrf_token(text(portal.open("/portal/")))})
+    portal.porth.client = portal.porth.app.test_client()
+    portal.sign_in("HughesS@hwbcymru.net")
+    offered, ticked = _years_shown(text(portal.open("/portal/badges")))
+    assert offered == [str(year) for year in range(7, 15)] and ticked == []
+    refused = post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
+    assert refused.status_code == 303
+    assert "Choose at least one year group" in text(portal.open("/portal/badges"))
+    assert not badges.read_school_badges(portal.porth.runtime.db, OTHER_SCHOOL).enabled

@@ -67,7 +67,7 @@ def _back(school: School):
 def badges():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
     choice = group_choice(school.dfes)
     learners = _learners_shown(school, settings) if settings.enabled else []
     live = badge_store.live_badges(operational_db(), school.dfes)
@@ -81,7 +81,7 @@ def badges():
 def settings():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    stored = badge_settings.read_school_badges(operational_db(), school.dfes)
+    stored = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
     years = tuple(y for y in years_offered(school.type, stored.years) if y in request.form.getlist("years"))
     enabled = request.form.get("enabled") == "yes"
     if enabled and not years:
@@ -99,7 +99,7 @@ def settings():
 def print_badges():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
     if not settings.enabled:
         abort(409)
     chosen = _chosen(school, settings)
@@ -124,7 +124,7 @@ def print_badges():
 def revoke_badges():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    settings = badge_settings.read_school_badges(operational_db(), school.dfes)
+    settings = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
     chosen = _chosen(school, SchoolBadges(enabled=True, years=NC_YEARS, mode=settings.mode))
     if not chosen:
         flash(_("Select at least one learner"), "error")
