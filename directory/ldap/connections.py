@@ -129,10 +129,14 @@ def mapped_errors(config: DirectoryConfig, doing: str) -> Iterator[None]:
 
 
 def _timed_out(exc: Exception) -> bool:
-    """A server that took the connection and then said nothing: python-ldap's TIMEOUT, ldap3's
-    response timeout, or its socket read timing out (the receive_timeout)."""
-    return isinstance(exc, (python_ldap.TIMEOUT, lx.LDAPResponseTimeoutError)) or (
-        isinstance(exc, lx.LDAPSocketReceiveError) and "timed out" in str(exc))
+    """A server that said nothing in time: python-ldap's TIMEOUT (an operation) or SERVER_DOWN
+    with a timed-out connect, ldap3's response timeout, or its socket timing out while opening
+    (connect_timeout) or reading (receive_timeout)."""
+    if isinstance(exc, (python_ldap.TIMEOUT, lx.LDAPResponseTimeoutError)):
+        return True
+    if isinstance(exc, (lx.LDAPSocketReceiveError, lx.LDAPSocketOpenError, python_ldap.SERVER_DOWN)):
+        return "timed out" in _reason(exc).lower() or "timed out" in str(exc).lower()
+    return False
 
 
 def _failed(doing: str, exc: Exception) -> errors.DirectoryFailure:
@@ -214,7 +218,9 @@ class _ServicePool:
 
     @contextmanager
     def connection(self) -> Iterator[ldap3.Connection]:
-        conn = self._reused() or self._open()
+        reused = self._reused()
+        conn = reused or self._open()
+        setattr(conn, "porth_reused", reused is not None)  # noqa: B010 - read by the retry in Connections.search
         healthy = False
         try:
             yield conn
@@ -283,6 +289,7 @@ class ThreadConnection:
     def run(self, doing: str, operation: Callable[[Any], T]) -> T:
         dropped: errors.DirectoryUnavailable | None = None
         for attempt in (1, 2):
+            reused = getattr(self._local, "conn", None) is not None
             try:
                 with mapped_errors(self._config, doing):
                     result = operation(self._connection())
@@ -291,7 +298,7 @@ class ThreadConnection:
                 return result
             except errors.DirectoryUnavailable as exc:
                 self.drop()
-                if attempt == 2 or isinstance(exc, errors.DirectoryTimedOut):
+                if attempt == 2 or (isinstance(exc, errors.DirectoryTimedOut) and not reused):
                     raise
                 dropped = exc
             except errors.DirectoryError:
@@ -490,17 +497,20 @@ class Connections:
         scope = ldap3.BASE if base_only else ldap3.SUBTREE
         dropped: errors.DirectoryUnavailable | None = None
         for attempt in (1, 2):
+            reused = False
             try:
                 with mapped_errors(self.config, doing), self._pool.connection() as conn:
+                    reused = getattr(conn, "porth_reused", False)
                     conn.search(base, search_filter, scope, attributes=attributes)
                     found = [e["attributes"] for e in conn.response or [] if e.get("type") == "searchResEntry"]
                 if dropped is not None:
                     _log_reconnect(dropped)
                 return found
             except errors.DirectoryUnavailable as exc:
-                # A read is retried once on a fresh connection (slapd restarted), not after a server
-                # that did not answer in time: a fresh connection would wait as long again.
-                if attempt == 2 or isinstance(exc, errors.DirectoryTimedOut):
+                # A read is retried once on a fresh connection: the old one was dropped (slapd
+                # restarted), or went silent while idle (a firewall or NAT forgetting it). A fresh
+                # connection that timed out is not: the server itself does not answer.
+                if attempt == 2 or (isinstance(exc, errors.DirectoryTimedOut) and not reused):
                     raise
                 dropped = exc
         raise AssertionError("unreachable")

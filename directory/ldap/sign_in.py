@@ -20,6 +20,7 @@ its time, at the precision lastbind keeps a password sign-in's (S-2).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from directory import errors
@@ -41,6 +42,9 @@ from directory.rules import usernames
 from directory.rules.lifecycle import sign_in_time_to_record
 
 log = logging.getLogger(__name__)
+# After a badge sign-in's time could not be written (every provider down behind a consumer), this
+# process stops trying for this long: each try would hold a child's sign-in up for a timeout.
+BADGE_WRITE_PAUSE_SECONDS = 300
 _READ = account_attributes(SIGN_IN_FIELDS)
 
 
@@ -53,6 +57,7 @@ class SignInDirectory:
         reads = config.for_reads()
         self._lookup = ThreadConnection(reads, reads.timeout_seconds)
         self._binder = ThreadConnection(reads, reads.timeout_seconds, bind_as_porth=False)
+        self._badge_writes_paused_until = 0.0  # time.monotonic(); see BADGE_WRITE_PAUSE_SECONDS
 
     def account(self, username: str) -> Account | None:
         """The live account with this username or alias (any case, with or without @domain)."""
@@ -89,13 +94,15 @@ class SignInDirectory:
     def record_badge_sign_in(self, account: Account, now: datetime) -> None:
         """S-2 for a sign-in without a bind. A directory that cannot take the write does not undo a
         sign-in already checked, as slapd's lastbind does not fail a bind: it is logged, in one line."""
-        if not sign_in_time_to_record(account.last_sign_in, now):
+        if not sign_in_time_to_record(account.last_sign_in, now) or time.monotonic() < self._badge_writes_paused_until:
             return
         try:
             self._lookup.replace(self._tree.account(account.id), A["last_sign_in"], [generalized_time(now)],
                                  "recording a badge sign-in")
         except errors.DirectoryError as exc:
-            log.warning("the time of account %s's badge sign-in was not recorded: %s", account.id, exc)
+            self._badge_writes_paused_until = time.monotonic() + BADGE_WRITE_PAUSE_SECONDS
+            log.warning("the time of account %s's badge sign-in was not recorded: %s; badge sign-in times are not "
+                        "written for %d s", account.id, exc, BADGE_WRITE_PAUSE_SECONDS)
 
     def close(self) -> None:
         self._lookup.drop()

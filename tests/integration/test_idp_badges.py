@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
+from directory import errors
 from directory.model import AccountState, Consent
 from directory.rules.badges import BadgeMode, SchoolBadges, new_badge
 from idp import badges
@@ -127,6 +128,28 @@ def test_a_badge_sign_in_is_recorded_as_a_sign_in_once_an_hour_as_lastbind_recor
     porth.client.delete_cookie("porth_session")
     with_badge(porth, infants, badge.token)
     assert store.get_account(child.id).last_sign_in > yesterday + timedelta(hours=23)
+
+
+def test_badge_sign_ins_go_on_when_their_time_cannot_be_written_and_stop_trying_for_a_while(porth, store, now,
+                                                                                          monkeypatch):
+    """Behind a consumer whose providers are all down the time cannot be written: the children are
+    signed in all the same, and after one failure no sign-in waits on another try for a while."""
+    children = [store.add_account(learner(name, "Ann", year_group="1"), now) for name in ("Avery", "Bevan")]
+    badges_on(porth)
+    printed = [print_badge(porth, child) for child in children]
+    infants = service(porth)
+    tries = []
+
+    def providers_down(*_arguments):
+        tries.append(1)
+        raise errors.DirectoryUnavailable("ldap://provider: cannot reach the directory (chained write)")
+
+    monkeypatch.setattr(porth.app.extensions["porth.idp"].directory._lookup, "replace", providers_down)
+    for badge in printed:
+        porth.client.delete_cookie("porth_session")
+        answer, _ = with_badge(porth, infants, badge.token)
+        assert posted_form(answer.get_data(as_text=True)) is not None  # signed in
+    assert len(tries) == 1
 
 
 def test_the_badge_secret_travels_in_a_post_body_and_the_camera_page_keeps_it_out_of_urls(porth, store, now):

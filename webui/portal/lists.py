@@ -63,9 +63,6 @@ def expiring_soon(accounts, today: date) -> list[Account]:
     return [a for a in accounts if a.expiry and expires_within(a.expiry.date(), today, EXPIRY_WARNING_WEEKS)]
 
 
-# National Curriculum years as MIS exports carry them (NCyearActual): nursery, reception, 1-14.
-
-
 def in_year_order(year: str) -> tuple[int, str]:
     """Nursery, reception, then 1 to 14 (not "10" before "7"); anything else after, by name."""
     return (NC_YEARS.index(year), "") if year in NC_YEARS else (len(NC_YEARS), year)

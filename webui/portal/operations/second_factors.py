@@ -39,11 +39,11 @@ def remove_factor(records: Records, by: Caller, checks: SecondFactorChecks, fact
     factor = checks.store.factor(by.account.id, factor_id)
     if factor is None or not checks.store.remove(by.account.id, factor_id):
         return False
+    records.audit.record(audit_entry(by, "remove-second-factor", by.account,
+                                     detail={"kind": factor.kind, "label": factor.label, "factor": factor_id}))
     # A factor removed is often a phone lost: the sessions it may have opened elsewhere end, as a
     # changed password's do (this browser stays signed in).
     records.sessions.end_sessions_of(by.account.id)
-    records.audit.record(audit_entry(by, "remove-second-factor", by.account,
-                                     detail={"kind": factor.kind, "label": factor.label, "factor": factor_id}))
     return True
 
 
@@ -62,6 +62,6 @@ def reset_factors(records: Records, by: Caller, checks: SecondFactorChecks, acco
     if not may_reset_second_factor(by.actor.role, account_role):
         raise NotPermitted(Action.RESET_PASSWORD, account_target(account))
     gone = checks.store.reset(account.id)
-    records.sessions.end_sessions_of(account.id)
     records.audit.record(audit_entry(by, "reset-second-factor", account, detail={"factors": gone}))
+    records.sessions.end_sessions_of(account.id)
     return gone
