@@ -15,9 +15,9 @@ class DirectoryUnavailable(DirectoryFailure):
 
 
 class DirectoryTimedOut(DirectoryUnavailable):
-    """The directory server took the connection but did not answer in time (hung, overloaded, a
-    firewall eating its answers): unlike a dropped connection, asking again on a fresh one waits
-    as long again, so it is not retried within the same request."""
+    """The directory server did not answer in time (hung, overloaded, a firewall eating its
+    packets). Tried once more only when the connection was a kept one (a firewall may have
+    forgotten it while idle); on a fresh connection asking again would wait as long again."""
 
 
 class ClaimsUnavailable(DirectoryFailure):
