@@ -15,16 +15,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """How pytest-xdist shares the tests out (scripts/run-tests, --dist loadgroup): a file at a
-    time, as --dist loadfile would, except that every browser test is in one group. One worker
-    then drives Chromium at a time, against one demo server, and no browser test races another
-    for the two cores."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group("browser" if path.startswith("tests/browser/") else path))
-
-
 @pytest.fixture
 def now() -> datetime:
     return datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
