@@ -8,38 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-# Under pytest-xdist each worker hands out ports from a block of its own, below the kernel's
-# ephemeral range (32768 up, where bind(0) and every outgoing connection take theirs): a port one
-# worker's test holds for a server it will start again (a killed provider's) is never another
-# worker's, nor a client connection's. In order through the block, so a worker never hands the
-# same port out twice before it has been through all of its ports.
-_PORTS_FROM, _PORTS_TO = 10000, 32000
-_next_port: list[int] = []
-
-
-def _worker_block() -> range | None:
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
-    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0):
-        return None
-    size = (_PORTS_TO - _PORTS_FROM) // int(count)
-    start = _PORTS_FROM + (int(worker[2:]) % int(count)) * size
-    return range(start, start + size)
-
 
 def free_port() -> int:
-    block = _worker_block()
-    if block is not None:
-        if not _next_port:
-            _next_port.append(block.start + os.getpid() % len(block))
-        for _ in range(len(block)):
-            port = block.start + (_next_port[0] - block.start) % len(block)
-            _next_port[0] = port + 1
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    continue  # in use (or kept by a server of this worker): the next one
-                return port
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
