@@ -140,14 +140,17 @@ def error_page(words: ErrorWords, status: int, *, template: str = "error.html",
             return render_template(template, layout="portal/layout.html", **page_helpers(), **context), status
         except DirectoryError:
             log.warning("error page drawn without the portal's menu: the directory is not answering")
-            context["back_url"], context["back_label"] = url_for("schools"), _l("Go to the Porth home page")
+            context["back_url"], context["back_label"] = _home_page()
     return render_template(template, layout="base.html", **context), status
 
 
+def _home_page() -> tuple[str, object]:
+    return url_for("schools"), _l("Go to the Porth home page")
+
+
 def _way_back(in_portal: bool) -> tuple[str, object]:
-    if in_portal and g.get("directory_timed_out"):
-        return url_for("schools"), _l("Go to the Porth home page")
-    if in_portal:
+    # A directory that timed out is not asked who is signed in (directory_error says why).
+    if in_portal and not g.get("directory_timed_out"):
         try:
             signed_in = current_user.is_authenticated
         except DirectoryError:
@@ -155,7 +158,7 @@ def _way_back(in_portal: bool) -> tuple[str, object]:
         if signed_in:
             return url_for("portal.dashboard.dashboard"), _l("Go to your dashboard")
         return url_for("portal.session.sign_in"), _l("Sign in to the portal")
-    return url_for("schools"), _l("Go to the Porth home page")
+    return _home_page()
 
 
 def _this_page_again() -> str:
