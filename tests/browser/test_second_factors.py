@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +29,8 @@ from playwright.sync_api import expect
 from directory.model import AccountKind, Role
 from idp import second_factor_rules
 from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
-from tests.browser.accessibility import ARTIFACTS, serious_problems
-from tests.browser.test_sign_in_page import _registered
+from tests.browser.accessibility import keep_screenshot, serious_problems
+from tests.browser.test_sign_in_page import _registered, wait_until_known
 from tests.conftest import ROOT, free_port, wait_until_answering
 from tests.saml_test_service import DemoService
 
@@ -76,10 +75,7 @@ def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -
                 page.locator('a[hreflang="cy"]').click()
         for width in (1280, 375):
             page.set_viewport_size({"width": width, "height": 900})
-            shot = tmp_path / f"mfa-{name}-{language}-{width}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, ARTIFACTS / shot.name)
+            keep_screenshot(page, tmp_path, f"mfa-{name}-{language}-{width}")
         # The last width is the phone's: the page itself never scrolls sideways (a table may, in its region).
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{name} ({language}) is {width} px wide on a 375 px phone"
@@ -210,6 +206,7 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     # Entra's request for multipleauthn, posted by a page as Entra's is; login.srf caught on its way.
     (demo_server.services_dir / "office365.xml").write_bytes((SHIPPED / "office365.xml").read_bytes())
     (demo_server.services_dir / "office365.toml").write_text((SHIPPED / "office365.toml").read_text("utf-8"))
+    wait_until_known(mfa_server, "office365")  # it re-reads the folder at most once a second
     request_id = f"_{uuid.uuid4()}"
     issued = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     document = (f'<samlp:AuthnRequest ID="{request_id}" Version="2.0" IssueInstant="{issued}" '

@@ -29,17 +29,24 @@ def _registered(demo_server, service: DemoService) -> None:
     (demo_server.services_dir / "test-service.toml").write_text(
         'category = "core"\nrelease = ["username", "mail", "given_name", "surname", "display_name"]\n'
         'display_name = { en = "Test service", cy = "Gwasanaeth prawf" }\n')
+    wait_until_known(demo_server.url, "test-service")
+
+
+def wait_until_known(porth_url: str, name: str) -> None:
+    """Until the Porth at `porth_url` has read the service NAME from its folder (it looks at most
+    once a second): an IdP-initiated sign-in to it is then answered, or refused as not accepted,
+    but no longer as not registered."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(demo_server.url + "/idp/sso/init?service=test-service", timeout=5):
-                pass
+            with urllib.request.urlopen(f"{porth_url}/idp/sso/init?service={name}", timeout=5):
+                return  # known, and it takes IdP-initiated sign-ins
         except urllib.error.HTTPError as refused:
             # Not "not registered" but "not accepted": the problem page's language switch names the kind.
             if b"reason=not-accepted" in refused.read():
                 return  # known now (it just does not take IdP-initiated sign-ins)
         time.sleep(0.2)
-    raise TimeoutError("Porth did not pick up the test service")
+    raise TimeoutError(f"Porth at {porth_url} did not pick up the service {name}")
 
 
 def test_a_learner_signs_in_through_the_page_in_welsh_and_reaches_the_service(browser, demo_server, tmp_path):
