@@ -6,7 +6,6 @@ width go to /tmp/i13-portal-*.png (and var/screenshots/) for a person to look at
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from directory.model import Account, AccountKind, GroupKind, NewAccount, Role, School, subsidiary_group
-from tests.browser.accessibility import ARTIFACTS, serious_problems
+from tests.browser.accessibility import keep_screenshot, serious_problems
 
 DESK = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -83,10 +82,7 @@ def look(page, name: str, problems: list[str]) -> None:
     problems.extend(serious_problems(page, name))
     for width, viewport in (("desk", DESK), ("phone", PHONE)):
         page.set_viewport_size(viewport)
-        shot = SHOTS / f"i13-portal-{name}-{width}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, ARTIFACTS / shot.name)
+        keep_screenshot(page, SHOTS, f"i13-portal-{name}-{width}")
     page.set_viewport_size(DESK)
 
 

@@ -4,12 +4,11 @@ reaches user management and signs in with the usernames and passwords `make demo
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.accessibility import ARTIFACTS, serious_problems
+from tests.browser.accessibility import keep_screenshot, serious_problems
 
 WIDTHS = {"desk": 1280, "phone": 375}
 
@@ -26,10 +25,7 @@ def look_at_home_page(page, width: str, tmp_path) -> list[str]:
     sideways on a phone is tests/browser/test_page_widths.py's: the table scrolls in its own
     porth-table-scroll region, styled there.)"""
     problems = serious_problems(page, width)
-    shot = tmp_path / f"i16-home-{width}.png"
-    page.screenshot(path=str(shot), full_page=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / shot.name)
+    keep_screenshot(page, tmp_path, f"i16-home-{width}")
     return problems
 
 

@@ -5,14 +5,13 @@ register order, with the list's size. Screenshots at desk and phone width go to 
 
 from __future__ import annotations
 
-import shutil
 from math import ceil
 
 import pytest
 
 from directory.model import AccountKind, AccountState, GroupKind, Role
 from directory.rules.register_order import register_key
-from tests.browser.accessibility import ARTIFACTS
+from tests.browser.accessibility import keep_screenshot
 
 PAGE_SIZE = 50  # the portal's default (PORTH_PORTAL__PAGE_SIZE)
 
@@ -71,10 +70,7 @@ def test_a_champion_pages_through_the_register_and_filters_by_year_group(browser
     assert page.locator("#result-count").inner_text() == f"{len(in_year)} accounts"
     assert shown_usernames(page) == [a.username for a in in_year[:PAGE_SIZE]]
     assert page.locator("#year option:checked").inner_text() == year.name
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width, height in ((1280, 900), (375, 812)):
         page.set_viewport_size({"width": width, "height": height})
-        shot = tmp_path / f"portal-learners-by-year-{width}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        shutil.copy(shot, ARTIFACTS / shot.name)
+        keep_screenshot(page, tmp_path, f"portal-learners-by-year-{width}")
     context.close()

@@ -23,13 +23,12 @@ On a phone the portal's menu folds behind a Menu button; the language switch sta
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass, field
 
 import pytest
 
 from directory.model import Account, AccountKind, Role, School, SchoolType
-from tests.browser.accessibility import ARTIFACTS, serious_problems
+from tests.browser.accessibility import ARTIFACTS, keep_screenshot, serious_problems
 
 
 @dataclass(frozen=True)
@@ -216,10 +215,7 @@ class Looks:
             self.problems.extend(serious_problems(page, where))
         if self.screen in (PHONE, DESK) and name not in self.photographed:
             self.photographed.add(name)
-            shot = self.tmp_path / f"widths-{self.screen.width}-{self.language}-{name}.png"
-            page.screenshot(path=str(shot), full_page=True)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, ARTIFACTS / shot.name)
+            keep_screenshot(page, self.tmp_path, f"widths-{self.screen.width}-{self.language}-{name}")
         return measured
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, GroupKind, Role
-from tests.browser.accessibility import ARTIFACTS, serious_problems
+from tests.browser.accessibility import keep_screenshot, serious_problems
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +38,7 @@ class Checks:
 
     def look(self, page, name: str) -> None:
         self.problems.extend(serious_problems(page, name))
-        shot = self.tmp_path / f"portal-{name}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, ARTIFACTS / shot.name)
+        keep_screenshot(page, self.tmp_path, f"portal-{name}")
         self.seen.append(name)
 
 

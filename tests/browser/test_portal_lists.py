@@ -9,7 +9,6 @@ Screenshots at 1280 and 375 px go to var/screenshots/lists-*.png."""
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from demo.people import DEMO_LA
 from directory.model import Account, AccountKind, AccountState, Consent, Role, School, SchoolType
 from operational.audit import AuditFilter, events
-from tests.browser.accessibility import ARTIFACTS, serious_problems
+from tests.browser.accessibility import keep_screenshot, serious_problems
 
 DESK = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 812}
@@ -89,10 +88,7 @@ class Looks:
             page.set_viewport_size(viewport)
             if axe:  # what the person is working on, in the picture at each width
                 page.evaluate("document.activeElement && document.activeElement.scrollIntoView({block: 'center'})")
-            shot = self.tmp_path / f"lists-{name}-{width}.png"
-            page.screenshot(path=str(shot), full_page=False)
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, ARTIFACTS / shot.name)
+            keep_screenshot(page, self.tmp_path, f"lists-{name}-{width}", full_page=False)
         page.set_viewport_size(DESK)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 from playwright.sync_api import expect
 
 from demo.loader import DEMO_SCHOOLS
 from demo.people import GOVERNORS_PER_SCHOOL, SUPPLY_STAFF_PER_SCHOOL
-from tests.browser.accessibility import ARTIFACTS
+from tests.browser.accessibility import keep_screenshot
 
 
 def test_schools_page_in_a_browser(browser, demo_server, tmp_path):
@@ -28,11 +26,8 @@ def test_schools_page_in_a_browser(browser, demo_server, tmp_path):
     # Keyboard users get the skip link first.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
-    shot = tmp_path / "schools.png"
-    page.screenshot(path=str(shot), full_page=True)
+    shot = keep_screenshot(page, tmp_path, "schools")
     assert shot.stat().st_size > 10_000
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / "schools.png")
     page.close()
 
 
@@ -45,7 +40,5 @@ def test_the_schools_page_in_welsh(browser, demo_server, tmp_path):
     # The choice is remembered: the next page comes in Welsh without asking again.
     page.goto(demo_server.url + "/")
     expect(page.get_by_role("heading", name="Ysgolion", exact=True)).to_be_visible()
-    page.screenshot(path=str(tmp_path / "schools-cy.png"), full_page=True)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(tmp_path / "schools-cy.png", ARTIFACTS / "schools-cy.png")
+    keep_screenshot(page, tmp_path, "schools-cy")
     page.close()
