@@ -15,7 +15,7 @@ m=4096 KiB, t=3, p=1), so a hash costs an attacker what slapd's would; the
 variant is Argon2id, which RFC 9106 recommends and slapd verifies. It is below OWASP's Argon2id
 floor; raising it to that floor was measured (bench/README.md, "The Argon2 cost stays at slapd's
 default") and made every password sign-in cost slapd 3.6 times as much (p99 532 ms at 16 clients
-on two cores, against 141 ms), so it stays until sign-in nodes are sized for it. Hashes carry
+on two cores, where issue 4 asks for 250 ms), so it stays until sign-in nodes are sized for it. Hashes carry
 their own cost: a change here applies to passwords set from then on, and old ones still verify.
 """
 
