@@ -10,6 +10,7 @@ short enough for a Unix socket.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
@@ -452,11 +453,23 @@ class PrivateSlapd:
         # database: wait for the process itself, or a restart could find the
         # port or the MDB environment still held.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not process_alive(pid):
-                return True
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        if process_alive(pid):
+            with contextlib.suppress(ProcessLookupError):  # it ended just now
+                os.kill(pid, signal.SIGKILL)
+        self.wait_released(pid, max(deadline - time.monotonic(), 1.0))
+        return True
+
+    def wait_released(self, pid: int, timeout: float = 15.0) -> bool:
+        """Wait until the process `pid` (this server's, stopped or killed) has ended and its port
+        accepts no more connections; False if that took longer than `timeout`. The kernel may
+        close a dead process's sockets a moment after its last thread has gone."""
+        deadline = time.monotonic() + timeout
+        while process_alive(pid) or _port_in_use(self.host, self.port):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
         return True
 
 
@@ -602,11 +615,23 @@ def _schema_name(definition: str) -> str:
 
 
 def process_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie awaiting its reaper."""
+    """True while any thread of the process still runs (it is not yet a zombie awaiting its reaper).
+
+    Every thread counts, not only the first: a killed slapd's first thread is a zombie while its
+    other threads are still being torn down, and until the last one goes its sockets stay open, so
+    its port still accepts connections (and then resets them) and a restart finds it in use."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
         return False
+    return any(_thread_running(thread) for thread in threads)
+
+
+def _thread_running(thread: Path) -> bool:
+    try:
+        state = (thread / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False  # the thread ended between the listing and this read
     return state not in ("Z", "X")
 
 

@@ -114,7 +114,7 @@ class Cluster:
         pid = node.pid()
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        eventually(f"{node.url} dead", lambda: not node.is_running or None)
+        assert node.wait_released(pid), f"{node.url} still answers after SIGKILL"
         try:
             yield
         finally:

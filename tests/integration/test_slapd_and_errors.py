@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from directory import errors
 from directory.rules.vault import PasswordVault
-from directory.slapd import PrivateSlapd
+from directory.slapd import PrivateSlapd, process_alive
 from directory.store import DirectoryConfig, DirectoryStore
 from tests.conftest import free_port
 from tests.integration.conftest import BASE_DN, ROOT_DN, SCHOOL, learner, make_store
@@ -47,6 +49,51 @@ def test_data_survives_a_restart(tmp_path, now):
     finally:
         server.stop()
     assert server.stop() is False
+
+
+# A process whose first thread has ended while another still runs: what a killed slapd is for a
+# moment while the kernel tears its threads down, its sockets still open. (The second thread
+# sleeps; the first ends through pthread_exit, which Python never calls itself.)
+_FIRST_THREAD_ENDS = """
+import ctypes, threading, time
+threading.Thread(target=time.sleep, args=(60,)).start()
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def _first_thread_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_process_counts_as_running_while_any_of_its_threads_runs():
+    child = subprocess.Popen([sys.executable, "-c", _FIRST_THREAD_ENDS])
+    try:
+        deadline = time.monotonic() + 10
+        while _first_thread_state(child.pid) != "Z":
+            assert time.monotonic() < deadline, "the child's first thread never ended"
+            time.sleep(0.01)
+        assert process_alive(child.pid), "a process with a live thread was taken for dead"
+    finally:
+        child.kill()
+        child.wait()
+    assert not process_alive(child.pid)
+
+
+def test_a_killed_slapd_can_be_started_again_at_once_on_its_port(tmp_path):
+    server = PrivateSlapd(root=tmp_path / "s", host="127.0.0.1", port=free_port(), suffix=BASE_DN,
+                          root_dn=ROOT_DN, root_password="restart-secret", no_sync=True)
+    server.start()
+    try:
+        for _ in range(5):  # its threads' teardown races the check: a few rounds to meet the race
+            pid = server.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            assert server.wait_released(pid), "the killed slapd's port still accepts connections"
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", server.port)) != 0, "a dead slapd's port accepted a connection"
+            assert server.start() is True
+    finally:
+        server.stop()
 
 
 def test_port_in_use_is_one_clear_line(tmp_path):
