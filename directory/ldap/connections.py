@@ -147,6 +147,10 @@ def _failed(doing: str, exc: Exception) -> errors.DirectoryFailure:
     return errors.DirectoryFailure(f"the directory could not do the work while {doing}: {said}{cause}")
 
 
+# What ldap3's BER decoder raises on bytes that are not an LDAP message (it indexes its tables with them).
+_UNDECODABLE = (KeyError, IndexError, ValueError)
+
+
 def _refused_porth(config: DirectoryConfig, exc: Exception) -> errors.DirectoryMisconfigured:
     return errors.DirectoryMisconfigured(
         f"the directory at {config.url} refused Porth's bind as {config.bind_dn}: {_reason(exc)} {_BIND_SETTINGS}")
@@ -198,6 +202,12 @@ class _ServicePool:
                 )
             except (lx.LDAPBindError, lx.LDAPInvalidCredentialsResult) as exc:
                 raise _refused_porth(self._config, exc) from None
+            except _UNDECODABLE:
+                # ldap3 read the answer as an LDAP message and could not: something else listens
+                # there (a web server's 400 page, say), a URL's port mistyped.
+                raise errors.DirectoryUnavailable(
+                    f"cannot reach the directory at {self._config.url} while binding as Porth's service account: "
+                    "the server there does not answer in LDAP (is the URL's port the directory's?)") from None
 
     def _reused(self) -> ldap3.Connection | None:
         closed = 0

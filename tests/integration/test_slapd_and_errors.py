@@ -7,7 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -130,6 +133,49 @@ def test_unreachable_directory_is_one_line(now):
         store.check()
     assert "cannot reach the directory at ldap://127.0.0.1:" in str(error.value)
     assert "\n" not in str(error.value)
+
+
+# What a web server answers to bytes it cannot read as HTTP (an LDAP bind request, say).
+_WEB_SERVER_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nDate: Mon, 07 Dec 2026 14:25:05 GMT\r\n"
+                      b"Content-Type: text/html\r\nContent-Length: 55\r\nConnection: close\r\n\r\n"
+                      b"<html><head><title>400 Bad Request</title></head></html>")
+
+
+@contextmanager
+def _web_server_port() -> Iterator[int]:
+    """A port where something that is not a directory answers (a web server: the URL's port mistyped)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                with suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(_WEB_SERVER_ANSWER)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_a_url_where_something_else_answers_is_one_line():
+    with _web_server_port() as port, pytest.raises(errors.DirectoryUnavailable) as error:
+        _store_at(f"ldap://127.0.0.1:{port}").check()
+    message = str(error.value)
+    assert message.startswith(f"cannot reach the directory at ldap://127.0.0.1:{port} ")
+    assert "does not answer in LDAP" in message and "\n" not in message
 
 
 def test_wrong_bind_password_names_the_settings(slapd):
