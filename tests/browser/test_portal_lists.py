@@ -334,3 +334,45 @@ def test_a_years_passwords_are_reset_and_printed_from_group_actions(browser, dem
     assert page.get_by_label("Status").input_value() == "all"  # the list as it was filtered
     context.close()
     assert not looks.problems, "\n".join(looks.problems)
+
+
+def test_selected_learners_passwords_are_reset_then_printed_from_the_list(browser, demo_server, demo, tmp_path):
+    """R-2 and P-1 for learners ticked on the list: after the reset the list offers their new
+    passwords' slips, once; the slips hold the passwords the reset gave them."""
+    from playwright.sync_api import expect
+
+    looks = Looks(tmp_path)
+    context = browser.new_context(viewport=DESK)
+    page = sign_in(context, demo_server, demo.special_champion)
+    page.get_by_role("link", name="View Users").click()
+    rows = page.locator("#users tbody tr").filter(has=page.locator('input[name="account"]'))
+    chosen = [demo.accounts[rows.nth(n).get_attribute("data-username")] for n in (1, 2)]
+    before = {a.id: password_of(demo_server, a) for a in chosen}
+    for account in chosen:
+        page.locator(f"#select-{account.id}").check()
+    page.get_by_role("button", name="Reset Passwords").click()
+    expect(page.get_by_role("heading", name="Reset the passwords of these users?")).to_be_visible()
+    page.locator("#confirm").click()
+
+    expect(page.locator(".porth-flash")).to_contain_text("2 passwords have been reset.")
+    offer = page.get_by_role("button", name="Print the 2 new passwords")
+    expect(offer).to_be_visible()
+    offer.focus()  # in the pictures: the banner and the button under it
+    looks.look(page, "selected-reset-print-offer")
+    with page.expect_popup() as printed:
+        offer.click()
+    slips = printed.value
+    slips.wait_for_load_state()
+    assert sorted(slips.locator(".slip").evaluate_all("s => s.map(e => e.dataset.username)")) == \
+        sorted(a.username for a in chosen)
+    for account in chosen:
+        after = password_of(demo_server, account)
+        assert after != before[account.id]
+        assert after in slips.locator(f'.slip[data-username="{account.username}"]').inner_text()
+    slips.close()
+
+    page.reload()  # offered once: the list again is the list alone
+    expect(page.get_by_role("heading", name="View Learners")).to_be_visible()
+    expect(page.locator("#print-just-reset")).to_have_count(0)
+    context.close()
+    assert not looks.problems, "\n".join(looks.problems)

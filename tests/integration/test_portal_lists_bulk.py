@@ -128,6 +128,53 @@ def test_reset_and_print_apply_to_every_matching_account(portal, now):
     assert all(store(portal).reveal_password(a.id) == "Tiger4821" for a in year_8)
 
 
+def print_offer(page: str) -> dict[str, list[str]] | None:
+    """What the list's "Print the N new passwords" form sends, or None when it is not offered."""
+    start = page.find('<form method="post" action="/portal/users/learners/selected" id="print-just-reset"')
+    if start < 0:
+        return None
+    form = page[start:page.index("</form>", start)]
+    sent: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form):
+        sent.setdefault(name, []).append(value)
+    sent["action"] = re.findall(r'<button type="submit" name="action" value="([^"]+)"', form)
+    sent["label"] = re.findall(r'class="govuk-button">([^<]+)</button>', form)
+    return sent
+
+
+def test_after_a_selected_reset_the_list_offers_once_to_print_the_new_passwords(portal, now):
+    made = two_years(portal, now)
+    chosen = [made[0], made[2]]
+    as_staff(portal, now)
+    done = post(portal, "/portal/users/learners/selected", {
+        "action": "reset-passwords", "school": SCHOOL, "account": [a.id for a in chosen], "confirmed": "yes",
+        **FILTERED})
+    offer = print_offer(text(portal.open(done.headers["Location"])))
+    assert offer is not None and offer["label"] == ["Print the 2 new passwords"]
+    assert offer["action"] == ["print-with-passwords"] and offer["q"] == ["Surname"] and offer["page"] == ["2"]
+    assert sorted(offer["account"]) == sorted(a.id for a in chosen)
+    # Following it prints just those two, with the passwords the reset gave them (audited, R-7).
+    slips = text(post(portal, "/portal/users/learners/selected", {
+        name: values for name, values in offer.items() if name not in ("csrf_token", "label")}))
+    assert slips.count('class="slip"') == 2
+    assert all(store(portal).reveal_password(a.id) in slips for a in chosen)
+    assert len(events(portal.porth.runtime.db, AuditFilter(action="print-with-password"))) == 2
+    # Offered once: the list shown again (a reload, the next page) has no such button.
+    assert print_offer(text(portal.open(done.headers["Location"]))) is None
+
+
+def test_no_print_offer_after_other_actions_or_on_another_list(portal, now):
+    made = two_years(portal, now, count=4)
+    as_champion(portal, now)
+    consent = post(portal, "/portal/users/learners/selected", {
+        "action": "confirm-consent", "school": SCHOOL, "account": [made[0].id], "confirmed": "yes"})
+    assert print_offer(text(portal.open(consent.headers["Location"]))) is None
+    reset = post(portal, "/portal/users/learners/selected", {
+        "action": "reset-passwords", "school": SCHOOL, "account": [made[0].id], "confirmed": "yes"})
+    assert 'id="print-just-reset"' not in text(portal.open(f"/portal/users/staff?school={SCHOOL}"))
+    assert print_offer(text(portal.open(reset.headers["Location"]))) is None  # the staff list took it
+
+
 def test_all_matching_stays_within_the_persons_scope(portal, now):
     """R-5: another school's list is not found; staff may not change consent (R-2), however chosen."""
     two_years(portal, now, count=4)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import request
+from flask import request, session
 from flask_babel import gettext as _
 
 from directory.model import Account, AccountKind, AccountState, Consent, Group, GroupKind
@@ -164,6 +164,21 @@ def list_query(school: str, wanted: UserList, filters: dict[str, str],
                         group_class=filters["class"] or None,
                         consent=Consent(filters["consent"]) if filters["consent"] else None,
                         words=query_words(filters["q"]), fields=fields)
+
+
+# Who a Selected Users reset has just given new passwords, for the list to offer printing them once
+# (as a group reset leads to printing its group). Kept in the server-side session, by account id.
+JUST_RESET_KEY = "portal_just_reset"
+
+
+def remember_reset(list_name: str, school: str, account_ids: list[str]) -> None:
+    session[JUST_RESET_KEY] = {"list": list_name, "school": school, "accounts": account_ids}
+
+
+def take_reset(list_name: str, school: str) -> list[str]:
+    """The accounts just reset from this list at this school; asked once (whatever list is shown next)."""
+    kept = session.pop(JUST_RESET_KEY, None) or {}
+    return list(kept.get("accounts", [])) if kept.get("list") == list_name and kept.get("school") == school else []
 
 
 def kept_arguments(values) -> dict[str, Any]:

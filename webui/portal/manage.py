@@ -36,7 +36,15 @@ from webui.portal.forms import (
     name_errors,
     policy_errors,
 )
-from webui.portal.lists import USER_LISTS, group_choice, group_label, kept_arguments, list_filters, list_query
+from webui.portal.lists import (
+    USER_LISTS,
+    group_choice,
+    group_label,
+    kept_arguments,
+    list_filters,
+    list_query,
+    remember_reset,
+)
 from webui.portal.operations import accounts as account_operations
 from webui.portal.operations import passwords as password_operations
 from webui.portal.operations.core import by_name
@@ -252,6 +260,7 @@ def selected_users(list_name: str):
                                                    learner_words=list_name == "learners")
         flash(ngettext("%(num)d password has been reset.", "%(num)d passwords have been reset.", len(done)),
               "success")
+        remember_reset(list_name, selection.school, [account.id for account, _password in done])
     else:
         confirming = what == "confirm-consent"
         count = account_operations.set_consent(records(), caller(), selection.accounts,

@@ -32,6 +32,7 @@ from webui.portal.lists import (
     list_filters,
     list_query,
     page_of,
+    take_reset,
     with_year_groups,
     year_choices,
 )
@@ -63,6 +64,8 @@ def users(list_name: str):
         # ?selection=matching: "Select all N matching accounts" followed without scripts
         matching_selected=args.get("selection") == "matching" and page.total > len(page.items),
         max_selected=MAX_SELECTED,
+        # After a Selected Users reset: the accounts whose new passwords the list offers to print.
+        just_reset=take_reset(list_name, school.dfes),
         year_groups=year_choices(groups),
         registration_groups=[g for g in groups if g.kind is GroupKind.REGISTRATION_GROUP],
         classes=[g for g in groups if g.kind is GroupKind.CLASS],
