@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from directory.model import Account
+from directory.rules.register_order import register_key
 from operational import audit
 from operational.audit import AuditEntry
 from operational.db import Database
@@ -140,4 +141,4 @@ def audit_entry(by: Caller, action: str, target: Account | None = None, *,
 
 def by_name(accounts) -> list[Account]:
     """In register order: surname, then forename (then username, to be stable)."""
-    return sorted(accounts, key=lambda a: (a.surname.casefold(), a.forename.casefold(), a.username.casefold()))
+    return sorted(accounts, key=register_key)
