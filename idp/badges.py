@@ -102,6 +102,7 @@ class BadgeResult:
     account: Account | None = None
     reason: str | None = None  # why refused, for the audit log and the log line only
     account_id: str | None = None  # whose badge it is, once the badge is known
+    school: str | None = None  # the school that printed it, once the badge is known (whose audit log shows it)
 
 
 class BadgeSignIn:
@@ -120,20 +121,24 @@ class BadgeSignIn:
             return BadgeResult(Outcome.REFUSED, reason="unknown badge")
         if found.revoked_why is not None:
             # Revoked, or replaced by a reprint: a photo of the old card opens nothing.
-            return BadgeResult(Outcome.REFUSED, reason=found.revoked_why, account_id=found.account_id)
+            return BadgeResult(Outcome.REFUSED, reason=found.revoked_why, account_id=found.account_id,
+                               school=found.school)
         settings = school_badges(found.settings)
         if settings.mode is BadgeMode.BADGE_AND_PIN:
             if not pin:
-                return BadgeResult(Outcome.NEEDS_PIN, account_id=found.account_id)
+                return BadgeResult(Outcome.NEEDS_PIN, account_id=found.account_id, school=found.school)
             if not pin_shape_ok(pin) or not matches(found.pin_digest, pin_digest(self.key, found.badge_id, pin)):
-                return BadgeResult(Outcome.REFUSED, reason="wrong PIN", account_id=found.account_id)
+                return BadgeResult(Outcome.REFUSED, reason="wrong PIN", account_id=found.account_id,
+                                   school=found.school)
         account = read_account(found.account_id)
         if account is None:
-            return BadgeResult(Outcome.REFUSED, reason="no such account", account_id=found.account_id)
+            return BadgeResult(Outcome.REFUSED, reason="no such account", account_id=found.account_id,
+                               school=found.school)
         refused = badge_refusal(account, found.school, settings)
         if refused is not None:
-            return BadgeResult(Outcome.REFUSED, account=account, reason=refused.value, account_id=account.id)
-        return BadgeResult(Outcome.SIGNED_IN, account=account, account_id=account.id)
+            return BadgeResult(Outcome.REFUSED, account=account, reason=refused.value, account_id=account.id,
+                               school=found.school)
+        return BadgeResult(Outcome.SIGNED_IN, account=account, account_id=account.id, school=found.school)
 
     def audit_refusal(self, result: BadgeResult, scanned: ScannedBadge | None, address: str, at: datetime) -> None:
         """R-7: a refused badge (a revoked card, a guessed PIN, a photo replayed) is on the record."""
@@ -141,6 +146,7 @@ class BadgeSignIn:
         audit.record(self.db, AuditEntry(
             at=at, actor="badge", action=AUDIT_ACTION, target_kind="badge",
             target_id=result.account_id, target_label=account.username if account else None,
-            school=account.school if account else None, source_address=address,
+            # The printing school's log shows it (an unknown badge has none: national administrators see it).
+            school=result.school, source_address=address,
             outcome=AuditOutcome.REFUSED,
             detail={"reason": result.reason or "", "badge": scanned.badge_id if scanned else None}))

@@ -257,6 +257,14 @@ def test_a_revoked_badge_and_a_reprinted_ones_old_card_are_refused_like_a_wrong_
     made_up, _id = with_badge(porth, infants, other_badge.token[:-4] + "AAAA")
     assert made_up.status_code == 400 and NOT_RIGHT in made_up.get_data(as_text=True)
     assert audit_reasons(porth) == ["reprinted", "revoked", "unknown badge"]
+    # R-7, R-5: the printing school's audit log shows its cards' refusals; a made-up badge belongs to no school.
+    assert audit_schools(porth) == [SCHOOL, SCHOOL, None]
+
+
+def audit_schools(porth) -> list[str | None]:
+    with porth.runtime.db.session() as session:
+        return list(session.scalars(select(AuditEvent.school).where(
+            AuditEvent.action == "badge-sign-in", AuditEvent.outcome == "refused").order_by(AuditEvent.id)))
 
 
 def test_pin_mode_asks_for_the_pin_and_a_pin_guessed_again_and_again_is_throttled(porth, store, now):

@@ -86,7 +86,10 @@ def test_actions_roles_and_outcomes_read_as_words_in_english_and_welsh(portal, n
     champion_who_revealed_a_password(portal, now)
     [row] = cells(text(portal.open("/portal/audit")))
     assert row[1] == "PriceN Digital champion" and row[2] == "Show password" and row[6] == "Succeeded"
-    assert "Show password" in options(text(portal.open("/portal/audit")))
+    offered = options(text(portal.open("/portal/audit")))
+    assert "Show password" in offered
+    # Every action Porth records can be chosen, issue 18's badges and second factors too.
+    assert {"Badge sign-in", "Print badge", "Revoke badge", "Second factor used", "Reset second factor"} <= set(offered)
     welsh = text(portal.open("/portal/audit?lang=cy"))
     [row] = cells(welsh)
     assert row[1] == "PriceN Hyrwyddwr digidol" and row[2] == "Dangos cyfrinair" and row[6] == "Llwyddodd"

@@ -16,6 +16,7 @@ from operational.audit import AuditFilter
 from webui.portal.access import require
 from webui.portal.context import operational_db
 from webui.portal.permissions import Action, Target, TargetKind
+from webui.portal.words import AUDIT_ACTIONS
 
 bp = Blueprint("audit", __name__)
 
@@ -58,10 +59,5 @@ def audit_log_page():
 
     return render_template("portal/audit.html", entries=found[:PAGE], older=older, older_url=older_url, school=school,
                            filters={k: request.args.get(k, "") for k in ("actor", "action", "from", "to")},
-                           actions=sorted(ACTION_NAMES))
+                           actions=sorted(AUDIT_ACTIONS))
 
-
-ACTION_NAMES = ("show-password", "reset-password", "edit-names", "request-new-username", "deactivate", "reactivate",
-                "confirm-consent", "withdraw-consent", "print-details", "print-with-password", "download-pupils",
-                "download-staff", "create-account", "extend-expiry", "promote", "demote", "allocate-licence",
-                "revoke-licence", "change-own-password")
