@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
 
 from directory.model import AccountKind, AccountState, Role
 from directory.rules.badges import DEFAULT_YEARS
+from operational.badges import revoke_badges
 from tests.browser.accessibility import keep_screenshot, serious_problems
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import free_port
@@ -152,5 +154,39 @@ def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser,
             assert username == child.username
             assert child_page.locator('[data-attribute="urn:oid:2.5.4.42"]').inner_text() == child.forename
             tablet.close()
+            _a_refused_card_is_posted_once_until_try_again(demo_server, camera, service, child, tmp_path)
     finally:
         camera.close()
+
+
+# Counts the page's camera starts (getUserMedia calls), from the first script of every page on.
+COUNT_CAMERA_STARTS = """window.cameraStarts = 0;
+const realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (wanted) => { window.cameraStarts += 1; return realGetUserMedia(wanted); };"""
+
+
+def _a_refused_card_is_posted_once_until_try_again(demo_server, camera, service, child, tmp_path) -> None:
+    """The card revoked, the same child holds it up: one refusal, and the camera waits for Try
+    again, though the card is still in front of it (it posted the card twice a second before)."""
+    with demo_server.runtime() as runtime:
+        assert revoke_badges(runtime.db, [child.id], datetime.now(UTC)) == [child.id]
+    tablet = camera.new_context(viewport={"width": 1024, "height": 768})
+    tablet.grant_permissions(["camera"], origin=demo_server.url)
+    tablet.add_init_script(COUNT_CAMERA_STARTS)
+    page = tablet.new_page()
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" and r.url.endswith("/idp/badge") else None)
+    page.goto(service.url + "/login")
+    page.get_by_role("button", name="Sign in with my badge").click()
+    expect(page.get_by_text("That badge cannot sign you in. Try again, or ask your teacher.")).to_be_visible()
+    page.wait_for_load_state("load")  # the page's scripts have run: the camera would have started by now
+    retry = page.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    assert page.evaluate("window.cameraStarts") == 0 and page.locator("video").is_hidden()
+    assert len(posts) == 1
+    _shoot(page, "badge-refused", tmp_path)
+    with page.expect_navigation():  # pressed: the camera reads the card again, and posts it once more
+        retry.click()
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    assert len(posts) == 2
+    tablet.close()

@@ -106,7 +106,20 @@
     }).catch(function () { starting = false; stop(); say("no-camera"); });
   }
 
-  if (!panel) { start(); return; }  // the badge page
+  if (!panel) {  // the badge page
+    var retry = document.querySelector("[data-badge-retry]");
+    if (!retry) { start(); return; }
+    // It says why a badge was refused: the card is most likely still in front of the camera, so
+    // the camera waits for "Try again" rather than posting the same card again and again.
+    retry.addEventListener("click", function () {
+      retry.hidden = true;
+      video.hidden = false;
+      if (hint) { hint.hidden = false; }
+      say("starting");
+      start();
+    });
+    return;
+  }
 
   var passwordPart = document.querySelector("[data-password-part]");
   var opener = document.querySelector("[data-badge-open]");
