@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 from directory.model import AccountKind, NewAccount, Organisation, OrganisationKind, Role
@@ -74,8 +74,9 @@ def test_a_digital_champion_reads_every_page_type_in_welsh(portal, now):
                                       registration_group="5B"), now)
     store.add_account(learner("Cadwgan", "Cai", year_group="5", registration_group="5B"), now)
     teacher = store.add_account(staff("Dafis", "Dilys", code="S002", password=PASSWORD), now)
+    # Expiring from the real today, the portal's.
     store.add_account(NewAccount(kind=AccountKind.GOVERNOR, surname="Ifan", forename="Gwen", created_by="test",
-                                 school=SCHOOL, expiry=now + timedelta(days=20)), now)
+                                 school=SCHOOL, expiry=datetime.now(UTC) + timedelta(days=20)), now)
     store.add_account(staff("Prys", "Non", code="DC1", password=PASSWORD, roles=frozenset({Role.DIGITAL_CHAMPION})),
                       now)
     db = portal.porth.runtime.db
