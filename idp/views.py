@@ -556,9 +556,13 @@ def _badge_page(pending: Pending, token: str, error: str | None = None, status: 
     """The camera page, or (`scanned` given: a right badge of a school in badge + PIN mode) the PIN page."""
     service = identity_provider().services.get(pending.service)
     g.language_base = url_for("idp.badge_sign_in", pending=token)
-    if error == BADGE_NOT_RIGHT:
-        # The same words whatever was wrong (unknown, revoked, reprinted, another school, a wrong PIN):
-        # a refusal tells nothing about the badge, as a wrong password tells nothing about the username.
+    if error == BADGE_NOT_RIGHT and scanned:
+        # On the PIN page the same words whatever was wrong there (a wrong PIN, or a right one for a
+        # learner the badge may not sign in): a child who mistyped is not told the card is bad.
+        error = _("That badge and PIN do not match. Try again, or ask your teacher.")
+    elif error == BADGE_NOT_RIGHT:
+        # The same words whatever was wrong (unknown, revoked, reprinted, another school): a refusal
+        # tells nothing about the badge, as a wrong password tells nothing about the username.
         error = _("That badge cannot sign you in. Try again, or ask your teacher.")
     template = "idp/badge_pin.html" if scanned else "idp/badge_sign_in.html"
     return render_template(template, service=service, pending=token, error=error, scanned=scanned,
