@@ -39,7 +39,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
     web_host, web_port = host or settings.web.host, port or settings.web.port
     # The portal signs in through the IdP at its base URL: on another port than the default, the
     # demo's IdP is where the demo serves, unless PORTH_IDP__BASE_URL says otherwise.
-    base_url = os.environ.get("PORTH_IDP__BASE_URL") or (
+    base_url = os.environ.get("PORTH_IDP__BASE_URL") or by_name(
         settings.idp.base_url if (host, port) == (None, None) else f"http://{_reachable(web_host)}:{web_port}")
     fake = FakeGraph().start(graph_port)
     env = {**os.environ, "PORTH_IDP__BASE_URL": base_url,
@@ -70,8 +70,8 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
             server = subprocess.Popen(serve, env=serve_env)
             processes.append((server, signal.SIGINT))
             if _wait_until_answering(f"http://{_reachable(web_host)}:{web_port}/healthz", server):
-                click.echo(ready_block(f"http://{_reachable(web_host)}:{web_port}/", base_url, fake.graph_url,
-                                       sign_ins))
+                click.echo(ready_block(by_name(f"http://{_reachable(web_host)}:{web_port}/"), base_url,
+                                       fake.graph_url, sign_ins))
             server.wait()
             click.echo(f"porth: the web server stopped (exit status {server.returncode}); stopping the demo",
                        err=True)
@@ -98,6 +98,13 @@ def ready_block(home: str, base_url: str, graph_url: str, sign_ins) -> str:
     lines += [f"  User Management Portal: {base_url}/portal/",
               "  Ctrl-C stops the demo.", rule]
     return "\n".join(lines)
+
+
+def by_name(url: str) -> str:
+    """The demo's own address with `localhost` for 127.0.0.1: a security key (WebAuthn) is made for
+    a host name, never an IP address, and browsers treat http://localhost as secure, so the demo's
+    second factors can be set up (docs/sign-in.md)."""
+    return url.replace("://127.0.0.1:", "://localhost:", 1)
 
 
 def _reachable(host: str) -> str:

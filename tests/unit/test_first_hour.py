@@ -13,7 +13,7 @@ from demo import exports as demo_exports
 from demo.loader import DEMO_SCHOOLS, DEMO_SEED
 from demo.people import DEMO_LA
 from entrypoints.cli.context import counted
-from entrypoints.cli.demo import DEFAULT_GRAPH_PORT, ready_block
+from entrypoints.cli.demo import DEFAULT_GRAPH_PORT, by_name, ready_block
 
 ROOT = Path(__file__).parents[2]
 TODAY = date(2026, 12, 2)
@@ -74,3 +74,12 @@ def test_the_demo_exports_hold_a_learner_on_the_roll_of_the_secondary_and_the_sp
     assert guest[0].admission_date <= TODAY
     # Nobody else in any export is dual registered.
     assert sum(r.enrolment_status in ("M", "S") for export in exports.values() for r in export.learners) == 2
+
+
+def test_the_demo_is_reached_by_name_so_a_security_key_can_be_set_up_in_it():
+    """WebAuthn makes a key for a host name, never an IP address: the demo's default address
+    (127.0.0.1) becomes localhost, which browsers treat as secure; other addresses are left alone."""
+    assert by_name("http://127.0.0.1:5000") == "http://localhost:5000"
+    assert by_name("http://127.0.0.1:5000/") == "http://localhost:5000/"
+    assert by_name("https://porth.example.ac.uk") == "https://porth.example.ac.uk"
+    assert by_name("http://10.0.0.7:5000") == "http://10.0.0.7:5000"  # another machine's: reached as given
