@@ -71,7 +71,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
             processes.append((server, signal.SIGINT))
             if _wait_until_answering(f"http://{_reachable(web_host)}:{web_port}/healthz", server):
                 click.echo(ready_block(by_name(f"http://{_reachable(web_host)}:{web_port}/"), base_url,
-                                       fake.graph_url, sign_ins))
+                                       fake.graph_url, sign_ins, second_factor_first=bool(settings.mfa.required_roles)))
             server.wait()
             click.echo(f"porth: the web server stopped (exit status {server.returncode}); stopping the demo",
                        err=True)
@@ -85,7 +85,7 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
     click.echo("Demo stopped. `make demo` (or `porth demo`) starts it again with the same data.")
 
 
-def ready_block(home: str, base_url: str, graph_url: str, sign_ins) -> str:
+def ready_block(home: str, base_url: str, graph_url: str, sign_ins, second_factor_first: bool = False) -> str:
     """What a newcomer needs once the demo answers, in one block: where to go, whom to sign in as,
     how to stop. The portal's address comes last, the line to click."""
     rule = "=" * 78
@@ -95,6 +95,9 @@ def ready_block(home: str, base_url: str, graph_url: str, sign_ins) -> str:
              f"  Microsoft 365 of the demo: a fake Graph at {graph_url}, synced every minute",
              "  Sign in to the User Management Portal as (username / password):"]
     lines += [f"    {who:{width}}  {username} / {password}" for who, username, password in sign_ins]
+    if second_factor_first:  # else the champion's first sign-in seems to stop at a page nobody mentioned
+        lines += ["  Digital champions and administrators set up a second factor at their first sign-in",
+                  "  (an authenticator app's codes, or a security key or passkey), then the portal opens."]
     lines += [f"  User Management Portal: {base_url}/portal/",
               "  Ctrl-C stops the demo.", rule]
     return "\n".join(lines)

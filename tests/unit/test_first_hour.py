@@ -52,6 +52,12 @@ def test_the_demo_ends_with_one_block_whose_last_address_is_the_portal():
     urls = re.findall(r"https?://\S+", block)
     assert urls[-1] == "http://127.0.0.1:5000/portal/"
     assert "Ctrl-C stops the demo." in block
+    assert "second factor" not in block
+    # Where the settings ask champions and administrators for a second factor, the block says so.
+    told = ready_block("http://localhost:5000/", "http://localhost:5000", "http://127.0.0.1:8765/v1.0", sign_ins,
+                       second_factor_first=True)
+    assert "set up a second factor at their first sign-in" in told
+    assert re.findall(r"https?://\S+", told)[-1] == "http://localhost:5000/portal/"
 
 
 def test_counts_on_the_command_line_take_the_singular_for_one():
