@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from html import unescape
 
 import pytest
 
@@ -69,10 +70,18 @@ def give_second_factor(portal, page, code: str):
     return portal.porth.follow(portal.client.post(path_of(posted.action), data=posted.fields))
 
 
+def menu_of(page: str) -> list[str]:
+    """The menu's areas (the links of the portal's navigation; Sign out is a button)."""
+    nav = page[page.index('<ul class="govuk-service-navigation__list"'):page.index("</nav>")]
+    return [unescape(label) for label in re.findall(r'<a class="govuk-service-navigation__link"[^>]*>([^<]+)</a>', nav)]
+
+
 def test_a_champion_without_a_factor_enrols_one_then_is_asked_for_it_and_gets_in(portal, now):
     me = champion(portal, now)
     landed = portal.sign_in("PriceN@hwbcymru.net")
     assert 'id="must-enrol"' in text(landed), "asked to set up a second factor first"
+    # The menu offers only that: every other area would lead straight back here.
+    assert menu_of(text(landed)) == ["Second factors"]
     for closed in ("/portal/", "/portal/users/staff", "/portal/profile"):
         assert path_of(portal.client.get(closed).headers["Location"]).startswith("/portal/profile/second-factors")
 
@@ -81,6 +90,7 @@ def test_a_champion_without_a_factor_enrols_one_then_is_asked_for_it_and_gets_in
     step_up = portal.open("/portal/users/staff")
     dashboard = give_second_factor(portal, step_up, code_for(secret, 1))
     assert dashboard.status_code == 200 and "Staff" in text(dashboard)
+    assert {"Dashboard", "View Users", "My Profile"} <= set(menu_of(text(dashboard)))  # every area again
     assert portal.client.get("/portal/users/staff").status_code == 200
 
     actions = [e.action for _, e in events(portal.porth.runtime.db, AuditFilter(target_id=me.id))]

@@ -62,6 +62,13 @@ def second_factor_gate() -> ResponseReturnValue | None:
     return redirect(url_for("portal.factors.second_factors"), 303)
 
 
+def only_enrolling_open() -> bool:
+    """The gate above lets this person reach nothing but setting up a second factor (they need
+    one and have none yet): the menu then offers nothing that would only lead back there."""
+    return (current_user.is_authenticated and must_enrol()
+            and not checks().store.has_factor(current_user.account.id))
+
+
 def must_enrol() -> bool:
     """The person must set up a second factor before the rest of the portal opens."""
     return (second_factor_required(current_user.role, required_roles())

@@ -9,12 +9,15 @@ from flask_login import current_user
 
 from webui.portal.context import school_register
 from webui.portal.dashboard import ORGANISATION_ROLES
+from webui.portal.factors import only_enrolling_open
 from webui.portal.lists import USER_LISTS
 from webui.portal.permissions import Action, Target, TargetKind
 
 
 def portal_menu() -> list[tuple[str, str, bool]]:
     """(address, label, is this the current area) for each area the person may use."""
+    if only_enrolling_open():  # nothing else opens yet: no links that would only lead back
+        return [(url_for("portal.factors.second_factors"), _("Second factors"), True)]
     user = current_user
     school = request.args.get("school") or user.account.school
     other_school = school if school != user.account.school else None
