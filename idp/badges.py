@@ -44,6 +44,8 @@ log = logging.getLogger("porth.idp")
 AUDIT_ACTION = "badge-sign-in"
 # Usernames are letters and digits (SPEC A-2): a throttle key starting with this is never one.
 THROTTLE_PREFIX = "#badge#"
+# The audit reason of a badge printed without a PIN, scanned while its school is in badge + PIN mode.
+NO_PIN_PRINTED = "printed without a PIN"
 
 
 def badge_key(persistent_id_key: bytes) -> bytes:
@@ -125,6 +127,10 @@ class BadgeSignIn:
                                school=found.school)
         settings = school_badges(found.settings)
         if settings.mode is BadgeMode.BADGE_AND_PIN:
+            if found.pin_digest is None:
+                # Printed before the school chose badge + PIN: it has no PIN, so none is asked for
+                # (the child could never give one); refused like any other, until printed again.
+                return BadgeResult(Outcome.REFUSED, reason=NO_PIN_PRINTED, account_id=found.account_id)
             if not pin:
                 return BadgeResult(Outcome.NEEDS_PIN, account_id=found.account_id, school=found.school)
             if not pin_shape_ok(pin) or not matches(found.pin_digest, pin_digest(self.key, found.badge_id, pin)):

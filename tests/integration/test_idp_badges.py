@@ -299,6 +299,25 @@ def test_the_right_pin_signs_the_learner_in(porth, store, now):
     assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
 
 
+def test_a_badge_printed_before_pin_mode_is_refused_at_once_never_asked_for_a_pin_it_does_not_have(
+        porth, store, now):
+    """A card printed in badge-only mode has no PIN: once the school turns PIN mode on, the child is
+    never asked for one (they could not give it), the badge is refused with the one message every
+    refusal gets, and the audit log says why, until the card is printed again."""
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth)
+    old = print_badge(porth, child)
+    badges_on(porth, BadgeMode.BADGE_AND_PIN)
+    infants = service(porth)
+    refused, _id = with_badge(porth, infants, old.token)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and NOT_RIGHT in page and 'id="pin"' not in page
+    assert audit_reasons(porth) == [badges.NO_PIN_PRINTED]
+    again = print_badge(porth, child, with_pin=True)
+    answer, request_id = with_badge(porth, infants, again.token, pin=again.pin)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+
+
 def test_a_learner_outside_the_chosen_years_staff_and_another_schools_badge_are_refused(porth, store, now):
     year_three = store.add_account(learner(year_group="3"), now)
     teacher = store.add_account(staff(), now)
