@@ -93,6 +93,26 @@ def live_badges(db: Database, school: str) -> dict[str, datetime]:
         return dict(rows.all())
 
 
+@dataclass(frozen=True)
+class BadgeState:
+    """An account's last badge of a school, as the portal's Badges table shows it."""
+
+    issued_at: datetime
+    with_pin: bool  # printed with a PIN (the school was in badge + PIN mode then)
+    revoked_at: datetime | None  # None while it is live; else when it was revoked (none is live)
+
+
+def badge_states(db: Database, school: str) -> dict[str, BadgeState]:
+    """Each account's last badge of the school, live or revoked (a reprinted one is always followed
+    by its reprint, so it is never the last). Accounts never given one are not in it."""
+    with db.session() as session:
+        rows = session.execute(select(Badge.account_id, Badge.issued_at, Badge.pin_digest.is_not(None),
+                                      Badge.revoked_at)
+                               .where(Badge.school == school).order_by(Badge.issued_at, Badge.revoked_at.is_(None)))
+        return {account_id: BadgeState(issued_at, bool(with_pin), revoked_at)
+                for account_id, issued_at, with_pin, revoked_at in rows.all()}
+
+
 def badge_count(db: Database) -> int:
     with db.session() as session:
         return session.scalar(select(func.count()).select_from(Badge)) or 0

@@ -4,6 +4,7 @@ for chosen years and a mode, prints a group's badges (audited, not kept by the b
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -138,6 +139,69 @@ def test_each_school_is_offered_the_years_it_teaches_before_it_ever_saves(portal
     offered, ticked = _years_shown(text(portal.open("/portal/badges")))
     assert offered == [str(year) for year in range(7, 15)] and ticked == []
     refused = post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
-    assert refused.status_code == 303
-    assert "Choose at least one year group" in text(portal.open("/portal/badges"))
+    assert refused.status_code == 400 and "Choose at least one year group" in text(refused)
     assert not badges.read_school_badges(portal.porth.runtime.db, OTHER_SCHOOL).enabled
+
+
+def test_saving_with_no_year_shows_the_error_summary_and_keeps_what_was_chosen(portal, now):
+    """The form comes back as it was sent (badges turned on, no year, the mode), with the GOV.UK error
+    summary linking to the years and the error beside them, as the portal's other forms do."""
+    champion(portal, now)
+    refused = post(portal, "/portal/badges/settings", {"enabled": "yes", "mode": "badge-and-pin"})
+    page = text(refused)
+    assert refused.status_code == 400
+    summary = re.search(r'<div class="govuk-error-summary".*?</ul>', page, re.DOTALL).group(0)
+    assert "There is a problem" in summary and '<a href="#year-N1">Choose at least one year group</a>' in summary
+    assert 'id="years-error"' in page and "govuk-form-group--error" in page
+    assert re.search(r'id="enabled" name="enabled" type="checkbox" value="yes" checked>', page)
+    assert _years_shown(page)[1] == []  # none ticked, as sent: not the years saved put back
+    assert re.search(r'id="mode-pin" [^>]*checked>', page) and not re.search(r'id="mode-badge" [^>]*checked>', page)
+    assert not badges.read_school_badges(portal.porth.runtime.db, SCHOOL).enabled  # nothing saved
+    welsh = text(post(portal, "/portal/badges/settings?lang=cy", {"enabled": "yes"}))
+    assert "Mae problem" in welsh and "Dewiswch o leiaf un grŵp blwyddyn" in welsh
+
+
+def _badge_cells(page: str) -> dict[str, tuple[str, str]]:
+    """Each learner's Badge cell: its state (data-badge) and its words, tags stripped."""
+    rows = re.findall(r'data-username="(\w+)">.*?data-badge="([\w-]+)">(.*?)</td>', page, re.DOTALL)
+    return {username: (state, " ".join(re.sub(r"<[^>]+>", " ", words).split())) for username, state, words in rows}
+
+
+def test_after_pin_mode_is_turned_on_badges_printed_without_a_pin_are_marked_to_print_again(portal, now):
+    """Cards printed in badge-only mode have no PIN: once the school is in badge + PIN mode they sign
+    nobody in (idp/badges.py), so the saved message counts them, the page warns and each row says so."""
+    store = portal.porth.runtime.store
+    old, fresh = [store.add_account(learner(name, "Ann", year_group="1"), now) for name in ("Avery", "Bevan")]
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
+    post(portal, "/portal/badges/print", {"account": [old.id]})
+    saved = post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge-and-pin"})
+    page = text(portal.client.get(saved.headers["Location"]))
+    assert "1 badge printed before has no PIN: it no longer signs in until it is printed again" in page
+    assert "no longer sign in until they are printed again" in page  # the PIN mode's hint says it plainly
+    today = datetime.now(UTC).strftime("%-d %b %Y")
+    marked = f"Print again Printed {today} — no PIN: this card no longer signs in"
+    assert _badge_cells(page) == {"AveryA": ("no-pin", marked), "BevanA": ("none", "No badge")}
+    assert 'id="badges-without-pin"' in page and "1 learner shown has a badge printed without a PIN" in page
+
+    post(portal, "/portal/badges/print", {"account": [old.id, fresh.id]}, page="/portal/badges")
+    confirmed = post(portal, "/portal/badges/print", {"account": [old.id, fresh.id], "confirmed": "yes"})
+    assert confirmed.status_code == 200 and 'class="badge-pins__pin"' in text(confirmed)
+    page = text(portal.open("/portal/badges"))
+    assert {state for state, _ in _badge_cells(page).values()} == {"printed"} and "badges-without-pin" not in page
+    welsh = text(portal.open("/portal/badges?lang=cy"))
+    assert "heb PIN" in welsh
+
+
+def test_a_revoked_badge_shows_when_it_was_revoked_not_no_badge(portal, now):
+    store = portal.porth.runtime.store
+    child = store.add_account(learner("Avery", "Ann", year_group="R"), now)
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["R"], "mode": "badge"})
+    post(portal, "/portal/badges/print", {"account": [child.id]})
+    portal.client.post("/portal/badges/revoke", data={
+        "csrf_token": csrf_token(text(portal.open("/portal/badges"))), "confirmed": "yes", "account": [child.id]})
+    today = datetime.now(UTC).strftime("%-d %b %Y")
+    assert _badge_cells(text(portal.open("/portal/badges"))) == {"AveryA": ("revoked", f"Revoked {today}")}
+    post(portal, "/portal/badges/print", {"account": [child.id]})  # a new card: printed again, nothing to confirm
+    assert _badge_cells(text(portal.open("/portal/badges"))) == {"AveryA": ("printed", f"Printed {today}")}

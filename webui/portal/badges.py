@@ -67,13 +67,29 @@ def _back(school: School):
 def badges():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
-    settings = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
+    return _page(school, badge_settings.read_school_badges(operational_db(), school.dfes, school.type))
+
+
+def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = None,
+          errors: dict[str, str] | None = None):
+    """The Badges page: the settings form (`form`: what was sent, shown again with `errors`), and
+    the learners of the settings as saved."""
     choice = group_choice(school.dfes)
     learners = _learners_shown(school, settings) if settings.enabled else []
-    live = badge_store.live_badges(operational_db(), school.dfes)
-    return render_template("portal/badges.html", school=school, settings=settings,
-                           years=years_offered(school.type, settings.years), year_label=_year_label,
-                           groups=choice.groups, chosen=choice.chosen, learners=learners, live=live, modes=BadgeMode)
+    states = badge_store.badge_states(operational_db(), school.dfes)
+    pin_mode = settings.mode is BadgeMode.BADGE_AND_PIN
+    # In badge + PIN mode a card printed without a PIN signs nobody in (idp/badges.py): say whose.
+    without_pin = [a for a in learners if pin_mode and _needs_reprint(states.get(a.id))]
+    return render_template("portal/badges.html", school=school, settings=settings, form=form or settings,
+                           errors=errors or {}, years=years_offered(school.type, settings.years),
+                           year_label=_year_label, groups=choice.groups, chosen=choice.chosen, learners=learners,
+                           states=states, pin_mode=pin_mode, without_pin=without_pin,
+                           modes=BadgeMode), 400 if errors else 200
+
+
+def _needs_reprint(state: badge_store.BadgeState | None) -> bool:
+    """A live badge printed without a PIN (looked at only while the school is in badge + PIN mode)."""
+    return state is not None and state.revoked_at is None and not state.with_pin
 
 
 @bp.post("/badges/settings")
@@ -82,15 +98,26 @@ def settings():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
     stored = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
-    years = tuple(y for y in years_offered(school.type, stored.years) if y in request.form.getlist("years"))
+    offered = years_offered(school.type, stored.years)
+    years = tuple(y for y in offered if y in request.form.getlist("years"))
     enabled = request.form.get("enabled") == "yes"
-    if enabled and not years:
-        flash(_("Choose at least one year group"), "error")
-        return _back(school)
     mode = BadgeMode.BADGE_AND_PIN if request.form.get("mode") == BadgeMode.BADGE_AND_PIN.value else BadgeMode.BADGE
+    if enabled and not years:
+        # What was chosen is shown again as it was sent, with the error where the years are.
+        first_year = f"year-{offered[0]}" if offered else "enabled"
+        return _page(school, stored, SchoolBadges(enabled=enabled, years=(), mode=mode),
+                     {first_year: _("Choose at least one year group")})
     chosen = SchoolBadges(enabled=enabled, years=years or default_years(school.type), mode=mode)
     badge_operations.change_settings(records(), caller(), school, chosen)
-    flash(_("Badge settings saved."), "success")
+    states = badge_store.badge_states(operational_db(), school.dfes).values()
+    without_pin = sum(1 for state in states if _needs_reprint(state)) if mode is BadgeMode.BADGE_AND_PIN else 0
+    if enabled and without_pin:
+        flash(ngettext("Badge settings saved. %(num)d badge printed before has no PIN: it no longer signs in "
+                       "until it is printed again (marked “Print again” below).",
+                       "Badge settings saved. %(num)d badges printed before have no PIN: they no longer sign in "
+                       "until they are printed again (marked “Print again” below).", without_pin), "success")
+    else:
+        flash(_("Badge settings saved."), "success")
     return _back(school)
 
 
