@@ -102,7 +102,7 @@ def test_badges_of_another_school_are_not_found_and_school_staff_may_not_print_t
     assert portal.open(f"/portal/badges?school={OTHER_SCHOOL}").status_code == 404  # R-5
     post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
     printed = post(portal, "/portal/badges/print", {"account": [stranger.id]})
-    assert printed.status_code == 303  # nobody of this school was chosen: nothing printed
+    assert printed.status_code == 400  # nobody of this school was chosen: nothing printed
     assert stored.live_badges(portal.porth.runtime.db, OTHER_SCHOOL) == {}
 
 
@@ -184,8 +184,10 @@ def test_after_pin_mode_is_turned_on_badges_printed_without_a_pin_are_marked_to_
     assert _badge_cells(page) == {"AveryA": ("no-pin", marked), "BevanA": ("none", "No badge")}
     assert 'id="badges-without-pin"' in page and "1 learner shown has a badge printed without a PIN" in page
 
-    post(portal, "/portal/badges/print", {"account": [old.id, fresh.id]}, page="/portal/badges")
-    confirmed = post(portal, "/portal/badges/print", {"account": [old.id, fresh.id], "confirmed": "yes"})
+    question = text(post(portal, "/portal/badges/print", {"account": [old.id, fresh.id]}))  # Avery's is live
+    confirmed = portal.client.post("/portal/badges/print", data={
+        "csrf_token": csrf_token(question), "account": [old.id, fresh.id],
+        **dict(re.findall(r'<input type="hidden" name="(confirmed|asked)" value="([^"]+)">', question))})
     assert confirmed.status_code == 200 and 'class="badge-pins__pin"' in text(confirmed)
     page = text(portal.open("/portal/badges"))
     assert {state for state, _ in _badge_cells(page).values()} == {"printed"} and "badges-without-pin" not in page
@@ -205,3 +207,53 @@ def test_a_revoked_badge_shows_when_it_was_revoked_not_no_badge(portal, now):
     assert _badge_cells(text(portal.open("/portal/badges"))) == {"AveryA": ("revoked", f"Revoked {today}")}
     post(portal, "/portal/badges/print", {"account": [child.id]})  # a new card: printed again, nothing to confirm
     assert _badge_cells(text(portal.open("/portal/badges"))) == {"AveryA": ("printed", f"Printed {today}")}
+
+
+def test_printing_learners_who_have_a_badge_is_confirmed_first_naming_how_many_cards_stop(portal, now):
+    """Printing again makes a learner's card useless at once: with any chosen learner holding a live
+    badge, Print badges asks first and says how many cards stop; learners with none print at once.
+    A confirmation sent again after those badges were printed asks again instead of reprinting."""
+    store = portal.porth.runtime.store
+    had, new = [store.add_account(learner(name, "Ann", year_group="1"), now) for name in ("Avery", "Bevan")]
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
+    first = post(portal, "/portal/badges/print", {"account": [had.id]})
+    assert first.status_code == 200 and text(first).count('class="badge-card"') == 1  # no badge yet: no question
+    live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+
+    asked = post(portal, "/portal/badges/print?group=year:1", {"all_shown": "yes"}, page="/portal/badges?group=year:1")
+    question = text(asked)
+    assert asked.status_code == 200 and "Print new badges for these 2 learners?" in question
+    assert "1 of these learners already has a badge: printing stops that current card working at once" in question
+    assert re.findall(r"<li>[^<]*\((\w+)\)</li>", question) == ["AveryA", "BevanA"]
+    assert re.search(r'<form method="post" action="/portal/badges/print\?[^"]*" target="_blank"', question)
+    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == live  # nothing printed yet
+    hidden = dict(re.findall(r'<input type="hidden" name="(confirmed|asked)" value="([^"]+)">', question))
+    confirmation = {"csrf_token": csrf_token(question), **hidden,
+                    "account": re.findall(r'name="account" value="([^"]+)"', question)}
+    printed = portal.client.post("/portal/badges/print?group=year:1", data=confirmation)
+    assert printed.status_code == 200 and text(printed).count('class="badge-card"') == 2
+    now_live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+    assert set(now_live) == {had.id, new.id} and now_live[had.id] > live[had.id]
+
+    again = portal.client.post("/portal/badges/print?group=year:1", data=confirmation)  # pressed twice
+    assert again.status_code == 200 and "already have badges: printing stops those 2 current cards" in text(again)
+    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == now_live
+    welsh = text(post(portal, "/portal/badges/print?lang=cy", {"account": [had.id]}))
+    assert "Mae gan y dysgwr hwn fathodyn yn barod" in welsh
+
+
+def test_print_badges_with_nobody_ticked_is_a_short_page_leading_back_not_the_badges_page(portal, now):
+    store = portal.porth.runtime.store
+    store.add_account(learner("Avery", "Ann", year_group="1"), now)
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
+    refused = post(portal, "/portal/badges/print?group=year:1", {}, page="/portal/badges?group=year:1")
+    page = text(refused)
+    assert refused.status_code == 400 and "<h1 class=\"govuk-heading-xl\">Select at least one learner</h1>" in page
+    assert "no badge was printed and nothing changed" in page and 'id="badge-settings"' not in page
+    assert re.search(r'<a class="govuk-link" href="/portal/badges\?[^"]*group=year:1" id="way-back">'
+                     r"Back to Badges</a>", page)
+    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == {}
+    page = text(portal.open("/portal/badges"))  # the page's own message, for its script to show
+    assert 'id="badge-choice-error" tabindex="-1" hidden' in page

@@ -4,7 +4,8 @@ registration group, class or year.
 
     GET  /portal/badges            ?school=&group=   the settings and the learners who may have a badge
     POST /portal/badges/settings   on or off, the years, the mode
-    POST /portal/badges/print      the ticked learners (`account`), or all shown (`all_shown=yes`): A4 sheets
+    POST /portal/badges/print      the ticked learners (`account`), or all shown (`all_shown=yes`): A4 sheets;
+                                   confirmed first when any of them has a live badge (its card stops working)
     POST /portal/badges/revoke     the same choice, confirmed first: their badges stop working at once
 
 A printed sheet holds badges that sign children in: it is a page of secrets (no-store, audited
@@ -13,8 +14,11 @@ per badge, webui/portal/operations/badges.py), in a new tab, as print-with-passw
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import login_required
 from markupsafe import Markup
@@ -33,6 +37,7 @@ from webui.portal.operations.core import by_name
 from webui.portal.permissions import Action, school_target
 
 bp = Blueprint("badges", __name__)
+
 
 
 def _year_label(code: str) -> str:
@@ -83,7 +88,8 @@ def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = No
     return render_template("portal/badges.html", school=school, settings=settings, form=form or settings,
                            errors=errors or {}, years=years_offered(school.type, settings.years),
                            year_label=_year_label, groups=choice.groups, chosen=choice.chosen, learners=learners,
-                           states=states, pin_mode=pin_mode, without_pin=without_pin,
+                           states=states, live_ids={i for i, state in states.items() if _is_live(state)},
+                           pin_mode=pin_mode, without_pin=without_pin,
                            modes=BadgeMode), 400 if errors else 200
 
 
@@ -131,8 +137,11 @@ def print_badges():
         abort(409)
     chosen = _chosen(school, settings)
     if not chosen:
-        flash(_("Select at least one learner"), "error")
-        return _back(school)
+        return _nobody_chosen(school)
+    states = badge_store.badge_states(operational_db(), school.dfes)
+    replaced = [a for a in chosen if _is_live(states.get(a.id))]
+    if replaced and not _print_confirmed([states[a.id] for a in replaced]):
+        return _confirm_print(school, chosen, replaced)
     key = current_app.extensions["porth.idp"].badges.key
     printed = badge_operations.print_badges(records(), caller(), school, settings, chosen, key)
     # segno's own SVG of a token Porth made (base32 and dots): nothing of a person's goes into it.
@@ -162,6 +171,64 @@ def revoke_badges():
     flash(ngettext("%(num)d badge revoked: it no longer signs anyone in.",
                    "%(num)d badges revoked: they no longer sign anyone in.", len(revoked)), "success")
     return _back(school)
+
+
+def _nobody_chosen(school: School):
+    """"Print badges" with nobody ticked and no script on the page (the script says so before
+    anything opens): the new tab's page says what happened and leads back, as an error page."""
+    # Imported here: the error pages draw the portal's menu, which imports every portal blueprint.
+    from webui.error_pages import ErrorWords, error_page
+
+    words = ErrorWords(
+        _l("Select at least one learner"),
+        _l("No learner was ticked, so no badge was printed and nothing changed."),
+        _l("Go back to Badges, tick the learners whose badges you want to print (or All learners shown) and "
+           "press Print badges again. If this page opened in a new tab, you can close it."))
+    group = request.values.get("group") or None
+    return error_page(words, 400, back=(url_for("portal.badges.badges", school=school.dfes, group=group),
+                                        _l("Back to Badges")))
+
+
+def _is_live(state: badge_store.BadgeState | None) -> bool:
+    return state is not None and state.revoked_at is None
+
+
+def _print_confirmed(replaced: list[badge_store.BadgeState]) -> bool:
+    """Confirmed, for the cards that are live now: a confirmation sent again after those learners'
+    badges were printed (twice pressed, or another champion printing meanwhile) asks again."""
+    if request.form.get("confirmed") != "yes":
+        return False
+    try:
+        asked = datetime.fromisoformat(request.form.get("asked", ""))
+    except ValueError:
+        return False
+    if asked.tzinfo is None:
+        return False
+    return all(state.issued_at <= asked for state in replaced)
+
+
+def _confirm_print(school: School, chosen: list[Account], replaced: list[Account]):
+    """Printing a learner's badge again makes the card they hold useless at once (a whole group's
+    cards, ticked by mistake, stop together), so it is confirmed first when any chosen learner has
+    a live badge; learners with none print at once. The confirmation sends the learners listed,
+    by id, and opens the sheet in a new tab as the Badges page's button does."""
+    group = request.values.get("group") or None
+    title = ngettext("Print a new badge for this learner?", "Print new badges for these %(num)d learners?",
+                     len(chosen))
+    if len(chosen) == 1:
+        warning = _("This learner already has a badge: printing a new one stops their current card working at "
+                    "once. Only the new card will sign them in.")
+    else:
+        warning = ngettext("%(num)d of these learners already has a badge: printing stops that current card "
+                           "working at once. Only the new card will sign them in.",
+                           "%(num)d of these learners already have badges: printing stops those %(num)d current "
+                           "cards working at once. Only the new cards will sign them in.", len(replaced))
+    return render_template(
+        "portal/confirm.html", title=title, accounts=chosen, warning=warning, confirm_label=_("Print badges"),
+        hidden={"confirmed": "yes", "asked": caller().at.isoformat(), "account": [a.id for a in chosen]},
+        action=url_for("portal.badges.print_badges", school=school.dfes, group=group), target="_blank",
+        opened=_("The badges opened in a new tab. Their old cards no longer sign in."), back_label=_("Back to Badges"),
+        cancel_url=url_for("portal.badges.badges", school=school.dfes, group=group))
 
 
 def _confirm_revoke(school: School, chosen: list[Account]):

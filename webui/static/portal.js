@@ -140,3 +140,57 @@ document.addEventListener("click", function (event) {
     }
   });
 })();
+
+// Badges: Print and Revoke say at once when nobody is ticked, before anything opens (without
+// script, the server says so). Printing a learner who has a live badge stops their card working,
+// so it asks first, in this tab (the confirmation then opens the sheet in a new tab); printing
+// learners with no badge yet opens the sheet in a new tab straight away.
+(function () {
+  "use strict";
+  var form = document.getElementById("badge-learners");
+  if (!form) { return; }
+  var summary = document.getElementById("badge-choice-error");
+  var group = document.getElementById("badge-choice");
+  var message = document.getElementById("badge-choice-message");
+  var passing = false;
+  function ticked() {
+    var all = document.getElementById("all-shown").checked;
+    return Array.prototype.filter.call(document.querySelectorAll('input[name=account][form="badge-learners"]'),
+                                       function (box) { return all || box.checked; });
+  }
+  function nobody(shown) {
+    summary.hidden = !shown;
+    message.hidden = !shown;
+    group.classList.toggle("govuk-form-group--error", shown);
+    if (shown) { summary.focus(); }
+  }
+  form.addEventListener("submit", function (event) {
+    if (passing) { passing = false; return; }
+    var chosen = ticked();
+    if (!chosen.length) { event.preventDefault(); nobody(true); return; }
+    nobody(false);
+    var button = event.submitter;
+    var live = chosen.some(function (box) { return box.dataset.live === "yes"; });
+    if (button && button.id === "print-badges" && live && form.requestSubmit) {
+      event.preventDefault();
+      button.setAttribute("formtarget", "_self");
+      passing = true;
+      form.requestSubmit(button);
+      setTimeout(function () { button.setAttribute("formtarget", "_blank"); }, 0);
+    }
+  });
+  form.addEventListener("change", function () { if (!summary.hidden && ticked().length) { nobody(false); } });
+})();
+
+// A confirmation whose action opens in a new tab (printing badges): once sent, this page says so
+// and its button is not offered again (sent twice, it would print the badges again).
+document.addEventListener("submit", function (event) {
+  var form = event.target.closest("form[data-opens-elsewhere]");
+  if (!form) { return; }
+  setTimeout(function () {
+    form.querySelector("#confirm").disabled = true;
+    var opened = form.querySelector("[data-opened]");
+    opened.hidden = false;
+    opened.focus();
+  }, 0);
+});
