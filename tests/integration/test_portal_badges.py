@@ -192,7 +192,7 @@ def test_after_pin_mode_is_turned_on_badges_printed_without_a_pin_are_marked_to_
     page = text(portal.open("/portal/badges"))
     assert {state for state, _ in _badge_cells(page).values()} == {"printed"} and "badges-without-pin" not in page
     welsh = text(portal.open("/portal/badges?lang=cy"))
-    assert "heb PIN" in welsh
+    assert "nes iddynt gael eu hargraffu eto" in welsh  # the PIN mode hint, in Welsh
 
 
 def test_a_revoked_badge_shows_when_it_was_revoked_not_no_badge(portal, now):

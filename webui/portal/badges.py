@@ -213,8 +213,10 @@ def _confirm_print(school: School, chosen: list[Account], replaced: list[Account
     a live badge; learners with none print at once. The confirmation sends the learners listed,
     by id, and opens the sheet in a new tab as the Badges page's button does."""
     group = request.values.get("group") or None
-    title = ngettext("Print a new badge for this learner?", "Print new badges for these %(num)d learners?",
-                     len(chosen))
+    if len(chosen) == 1:
+        title = _("Print a new badge for this learner?")
+    else:
+        title = _("Print new badges for these %(num)d learners?", num=len(chosen))
     if len(chosen) == 1:
         warning = _("This learner already has a badge: printing a new one stops their current card working at "
                     "once. Only the new card will sign them in.")
