@@ -180,7 +180,7 @@ def test_after_pin_mode_is_turned_on_badges_printed_without_a_pin_are_marked_to_
     assert "1 badge printed before has no PIN: it no longer signs in until it is printed again" in page
     assert "no longer sign in until they are printed again" in page  # the PIN mode's hint says it plainly
     today = datetime.now(UTC).strftime("%-d %b %Y")
-    marked = f"Print again Printed {today} — no PIN: this card no longer signs in"
+    marked = f"Print again No PIN: this card no longer signs in. Printed {today}"
     assert _badge_cells(page) == {"AveryA": ("no-pin", marked), "BevanA": ("none", "No badge")}
     assert 'id="badges-without-pin"' in page and "1 learner shown has a badge printed without a PIN" in page
 

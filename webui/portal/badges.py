@@ -229,7 +229,8 @@ def _confirm_print(school: School, chosen: list[Account], replaced: list[Account
         "portal/confirm.html", title=title, accounts=chosen, warning=warning, confirm_label=_("Print badges"),
         hidden={"confirmed": "yes", "asked": caller().at.isoformat(), "account": [a.id for a in chosen]},
         action=url_for("portal.badges.print_badges", school=school.dfes, group=group), target="_blank",
-        opened=_("The badges opened in a new tab. Their old cards no longer sign in."), back_label=_("Back to Badges"),
+        opened=_("The badges opened in a new tab. The cards they replace no longer sign in."),
+        back_label=_("Back to Badges"),
         cancel_url=url_for("portal.badges.badges", school=school.dfes, group=group))
 
 

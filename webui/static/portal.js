@@ -172,11 +172,15 @@ document.addEventListener("click", function (event) {
     var button = event.submitter;
     var live = chosen.some(function (box) { return box.dataset.live === "yes"; });
     if (button && button.id === "print-badges" && live && form.requestSubmit) {
+      // Sent again in this tab, once this submit event is over (a form being submitted ignores
+      // another request to submit it).
       event.preventDefault();
-      button.setAttribute("formtarget", "_self");
-      passing = true;
-      form.requestSubmit(button);
-      setTimeout(function () { button.setAttribute("formtarget", "_blank"); }, 0);
+      setTimeout(function () {
+        button.setAttribute("formtarget", "_self");
+        passing = true;
+        form.requestSubmit(button);
+        button.setAttribute("formtarget", "_blank");
+      }, 0);
     }
   });
   form.addEventListener("change", function () { if (!summary.hidden && ticked().length) { nobody(false); } });
