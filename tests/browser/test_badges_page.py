@@ -96,6 +96,13 @@ def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browse
     page.get_by_role("button", name="Revoke badges").click()  # revoking nobody: the same, no page sent
     assert page.url == shown and summary.is_visible()
 
+    # The table's own box ticks and unticks every row.
+    rows = page.locator('#badge-table input[name="account"]')
+    page.locator("#select-all").check()
+    assert rows.evaluate_all("boxes => boxes.every(b => b.checked)")
+    page.locator("#select-all").uncheck()
+    assert rows.evaluate_all("boxes => boxes.every(b => !b.checked)")
+
     # A learner with no badge: the sheet opens in a new tab at once, nothing asked.
     page.locator(f'#badge-table tr[data-username="{first}"]').get_by_role("checkbox").check()
     expect(summary).to_be_hidden()
