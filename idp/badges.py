@@ -130,7 +130,8 @@ class BadgeSignIn:
             if found.pin_digest is None:
                 # Printed before the school chose badge + PIN: it has no PIN, so none is asked for
                 # (the child could never give one); refused like any other, until printed again.
-                return BadgeResult(Outcome.REFUSED, reason=NO_PIN_PRINTED, account_id=found.account_id)
+                return BadgeResult(Outcome.REFUSED, reason=NO_PIN_PRINTED, account_id=found.account_id,
+                                   school=found.school)
             if not pin:
                 return BadgeResult(Outcome.NEEDS_PIN, account_id=found.account_id, school=found.school)
             if not pin_shape_ok(pin) or not matches(found.pin_digest, pin_digest(self.key, found.badge_id, pin)):
