@@ -7,7 +7,7 @@ resets a lost factor (audited), after which they must enrol again; staff are not
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -135,3 +135,48 @@ def test_an_la_administrator_resets_a_champions_lost_factor_and_the_champion_enr
     portal.porth.client = portal.porth.app.test_client()
     landed = portal.sign_in("PriceN@hwbcymru.net")
     assert 'id="must-enrol"' in text(landed), "a reset factor is enrolled again"
+
+
+def secret_on(page) -> str:
+    return re.search(r'id="totp-secret">([^<]+)<', text(page)).group(1).replace(" ", "")
+
+
+def test_the_key_being_enrolled_stays_the_same_across_reloads_and_language_switches_for_ten_minutes(
+        portal, now, monkeypatch):
+    champion(portal, now)
+    portal.sign_in("PriceN@hwbcymru.net")
+    first = portal.open("/portal/profile/second-factors/app")
+    secret = secret_on(first)
+    assert secret_on(portal.open("/portal/profile/second-factors/app")) == secret, "a reload shows the same key"
+    welsh = portal.open("/portal/profile/second-factors/app?lang=cy")
+    assert 'lang="cy"' in text(welsh) and secret_on(welsh) == secret, "so does the language switch"
+    assert secret_on(portal.open("/portal/profile/second-factors/app?lang=en")) == secret
+    # A wrong code keeps it too; the right code from the key scanned first is then accepted.
+    wrong = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(first)), "label": "", "code": "000000" if code_for(secret) != "000000"
+        else "111111"})
+    assert wrong.status_code == 400 and secret_on(wrong) == secret
+    done = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(first)), "label": "My phone", "code": code_for(secret)})
+    assert done.status_code == 200 and "Your recovery codes" in text(done), text(done)[:800]
+
+
+def test_a_key_handed_out_more_than_ten_minutes_ago_is_replaced_and_never_enrolled(portal, now, monkeypatch):
+    from webui.portal import factors
+
+    me = champion(portal, now)
+    portal.sign_in("PriceN@hwbcymru.net")
+    page = portal.open("/portal/profile/second-factors/app")
+    secret = secret_on(page)
+    later = datetime.now(UTC) + timedelta(seconds=factors.TOTP_ENROLMENT_SECONDS + 1)
+    monkeypatch.setattr(factors, "utc_now", lambda: later)
+    late = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(page)), "label": "My phone", "code": code_for(secret)})
+    assert late.status_code == 400 and "The key to scan has expired" in text(late)
+    assert secret_on(late) != secret, "a new key to scan"
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    assert not checks.store.has_factor(me.id)
+    # A key the form names is never taken: only the one handed out is.
+    forged = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(late)), "secret": secret, "code": code_for(secret)})
+    assert forged.status_code == 400 and not checks.store.has_factor(me.id)

@@ -26,14 +26,19 @@ from directory.model import Account
 from idp import second_factor_rules
 from idp.second_factors import SecondFactorChecks
 from webui.portal.access import SIGNED_IN_WITH_SECOND_FACTOR
-from webui.portal.context import account_in_scope, caller, records, school_register
+from webui.portal.context import account_in_scope, caller, records, school_register, utc_now
 from webui.portal.operations import second_factors as operations
 from webui.portal.permissions import Action, account_target, portal_role
 from webui.portal.second_factor_policy import may_reset_second_factor, second_factor_required
 
 bp = Blueprint("factors", __name__)
 
-TOTP_SECRET_KEY = "portal_new_totp_secret"  # noqa: S105 - a session key; the app being enrolled, server-side
+# The app being enrolled, in this browser's server-side session: its key (secret), whose account
+# it is for and when it was handed out. The same key is shown again (a reload, the language switch,
+# a wrong code) until it is enrolled or TOTP_ENROLMENT_SECONDS pass; only a key handed out here is
+# ever enrolled (the form posts a code, never a key).
+TOTP_SECRET_KEY = "portal_new_totp"  # noqa: S105 - a session key, not a secret
+TOTP_ENROLMENT_SECONDS = 10 * 60
 WEBAUTHN_CHALLENGE_KEY = "portal_webauthn_challenge"
 MAX_LABEL = 64
 
@@ -79,6 +84,21 @@ def label_from_form(default: str) -> str:
     return " ".join(request.form.get("label", "").split())[:MAX_LABEL] or default
 
 
+def enrolling_secret(account_id: str, *, new: bool) -> str | None:
+    """The key handed out to this browser for the account's new app while it is still fresh; else
+    (none, another account's, or older than TOTP_ENROLMENT_SECONDS) a new one when `new`, or None."""
+    now = int(utc_now().timestamp())
+    held = session.get(TOTP_SECRET_KEY)
+    if (isinstance(held, dict) and held.get("account") == account_id and isinstance(held.get("secret"), str)
+            and 0 <= now - int(held.get("issued", 0)) < TOTP_ENROLMENT_SECONDS):
+        return held["secret"]
+    if not new:
+        return None
+    secret = second_factor_rules.new_totp_secret()
+    session[TOTP_SECRET_KEY] = {"secret": secret, "account": account_id, "issued": now}
+    return secret
+
+
 def show_recovery_codes(codes: list[str]) -> ResponseReturnValue:
     return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol())
 
@@ -98,19 +118,21 @@ def second_factors() -> ResponseReturnValue:
 def enrol_app() -> ResponseReturnValue:
     account = current_user.account
     error = None
-    if request.method == "POST" and session.get(TOTP_SECRET_KEY):
-        codes = operations.enrol_app(records(), caller(), checks(), label_from_form(_("Authenticator app")),
-                                     session[TOTP_SECRET_KEY], request.form.get("code", ""))
-        if codes is not None:
-            session.pop(TOTP_SECRET_KEY, None)
-            if codes:
-                return show_recovery_codes(codes)
-            flash(_("Your authenticator app is set up."), "success")
-            return redirect(url_for("portal.factors.second_factors"), 303)
-        error = _("That code is not right. Type the 6-digit code your app shows now.")
-    if request.method == "GET" or not session.get(TOTP_SECRET_KEY):
-        session[TOTP_SECRET_KEY] = second_factor_rules.new_totp_secret()
-    secret = session[TOTP_SECRET_KEY]
+    if request.method == "POST":
+        secret = enrolling_secret(account.id, new=False)
+        if secret is None:  # the key shown has expired (or was never handed to this browser)
+            error = _("The key to scan has expired. Remove it from your app, then scan the new QR code below.")
+        else:
+            codes = operations.enrol_app(records(), caller(), checks(), label_from_form(_("Authenticator app")),
+                                         secret, request.form.get("code", ""))
+            if codes is not None:
+                session.pop(TOTP_SECRET_KEY, None)
+                if codes:
+                    return show_recovery_codes(codes)
+                flash(_("Your authenticator app is set up."), "success")
+                return redirect(url_for("portal.factors.second_factors"), 303)
+            error = _("That code is not right. Type the 6-digit code your app shows now.")
+    secret = enrolling_secret(account.id, new=True) or ""
     uri = checks().totp_uri(account, secret)
     qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0b0c0c", light="#ffffff", svgclass="porth-qr",
                                                title=_("QR code to scan with your authenticator app"))
