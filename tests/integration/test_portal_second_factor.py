@@ -124,7 +124,18 @@ def test_an_la_administrator_resets_a_champions_lost_factor_and_the_champion_enr
     give_second_factor(portal, step_up, code_for(admin_secret, 1))
     details = text(portal.open(f"/portal/accounts/{me.id}"))
     assert 'id="reset-second-factor"' in details and "1 second factor" in details
-    portal.client.post(f"/portal/accounts/{me.id}/second-factors/reset", data={"csrf_token": csrf_token(details)})
+    # One click asks first (as deactivating does), naming the person and what follows; nothing is reset yet.
+    reset_url = f"/portal/accounts/{me.id}/second-factors/reset"
+    assert f'href="{reset_url}"' in details and f'action="{reset_url}"' not in details
+    question = portal.client.get(reset_url)
+    assert question.status_code == 200
+    asked = text(question)
+    assert "Reset the second factor of Non Price?" in asked and "Non Price (PriceN)" in asked
+    assert "must set up a second factor again the next time they sign in to the management area" in asked
+    assert f'href="/portal/accounts/{me.id}"' in asked, "Cancel goes back to their page"
+    assert checks.store.has_factor(me.id)
+    done = portal.client.post(reset_url, data={"csrf_token": csrf_token(asked)})
+    assert done.status_code == 303 and path_of(done.headers["Location"]) == f"/portal/accounts/{me.id}"
     assert not checks.store.has_factor(me.id)
     reset = [e for _, e in events(portal.porth.runtime.db, AuditFilter(target_id=me.id))
              if e.action == "reset-second-factor"]

@@ -6,7 +6,8 @@ management area needs one of the roles that must give one (issue 18 points 6, 7)
     GET/POST  /portal/profile/second-factors/security-key    enrol a security key or passkey (WebAuthn)
     POST      /portal/profile/second-factors/<id>/remove
     POST      /portal/profile/second-factors/recovery-codes  new recovery codes (the old ones stop working)
-    POST      /portal/accounts/<id>/second-factors/reset     a higher administrator resets a lost factor
+    GET/POST  /portal/accounts/<id>/second-factors/reset     a higher administrator resets a lost factor
+                                                             (asked first: GET the question, POST does it)
 
 The gate (`second_factor_gate`, run before every portal view): someone whose role must give a
 second factor (PORTH_MFA__REQUIRED_ROLES) and whose portal sign-in gave none is sent to the IdP
@@ -28,6 +29,7 @@ from idp.second_factors import SecondFactorChecks
 from webui.portal.access import SIGNED_IN_WITH_SECOND_FACTOR
 from webui.portal.context import account_in_scope, caller, records, school_register, utc_now
 from webui.portal.operations import second_factors as operations
+from webui.portal.operations.core import NotPermitted
 from webui.portal.permissions import Action, account_target, portal_role
 from webui.portal.second_factor_policy import may_reset_second_factor, second_factor_required
 
@@ -190,10 +192,24 @@ def second_factor_summary(account: Account) -> dict:
             and may_reset_second_factor(current_user.role, role_of(account))}
 
 
-@bp.post("/accounts/<account_id>/second-factors/reset")
+@bp.route("/accounts/<account_id>/second-factors/reset", methods=["GET", "POST"])
 @login_required
 def reset(account_id: str) -> ResponseReturnValue:
+    """Asked first, as the portal's other irreversible actions are (portal/confirm.html); done on its POST."""
     account = account_in_scope(account_id, Action.VIEW_ACCOUNTS)
-    operations.reset_factors(records(), caller(), checks(), account, role_of(account))
-    flash(_("Their second factor has been reset. They will set up a new one when they next sign in."), "success")
-    return redirect(url_for("portal.users.account_details", account_id=account.id), 303)
+    details = url_for("portal.users.account_details", account_id=account.id)
+    if request.method == "POST":
+        operations.reset_factors(records(), caller(), checks(), account, role_of(account))
+        flash(_("Their second factor has been reset. They will set up a new one when they next sign in."), "success")
+        return redirect(details, 303)
+    summary = second_factor_summary(account)
+    if not summary["count"]:
+        return redirect(details, 303)  # nothing (left) to reset
+    if not summary["may_reset"]:
+        raise NotPermitted(Action.RESET_PASSWORD, account_target(account))
+    return render_template(
+        "portal/confirm.html", title=_("Reset the second factor of %(name)s?", name=account.display_name),
+        accounts=[account], hidden={}, confirm_label=_("Reset second factor"), cancel_url=details,
+        warning=_("Every second factor and recovery code of %(name)s will be removed, and they will be signed out "
+                  "everywhere. They must set up a second factor again the next time they sign in to the "
+                  "management area.", name=account.display_name))
