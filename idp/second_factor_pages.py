@@ -17,7 +17,7 @@ from datetime import datetime
 from flask import g, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from directory.model import Account
+from directory.model import Account, Role
 from idp.intake import Pending
 from idp.pages import too_many_attempts
 from idp.second_factors import Used
@@ -32,13 +32,41 @@ log = logging.getLogger("porth.idp")
 CHALLENGE_KEY = "idp_webauthn_challenge"  # the security key's challenge, in this browser's server-side session
 
 
-def refusal_message() -> str:
-    """The one sentence every refused second factor gets."""
+RECOVERY_CODE = "recovery-code"  # the form's method when a recovery code is typed
+
+
+def refusal_message(method: str = "code") -> str:
+    """The one sentence every refused second factor of a kind gets, whatever the reason (a wrong
+    code, one used already): a recovery code's says what to do next, as each works once."""
+    if method == RECOVERY_CODE:
+        return _("That recovery code is not right, or it has been used already: each one works once. "
+                 "Try another of your recovery codes.")
     return _("That code or security key is not right. Try again.")
 
 
+def who_resets(account: Account) -> str:
+    """Whom to ask when every factor and recovery code is lost: someone above the person, as
+    webui/portal/second_factor_policy.py lets reset it (never themselves, nor an equal)."""
+    if Role.NATIONAL_ADMINISTRATOR in account.roles:
+        return _("No recovery code either? Ask the team that runs Porth to reset your second factor. "
+                 "You will then set up a new one.")
+    if Role.REC_ADMINISTRATOR in account.roles:
+        return _("No recovery code either? Ask a national administrator to reset your second factor. "
+                 "You will then set up a new one.")
+    if Role.LA_ADMINISTRATOR in account.roles:
+        return _("No recovery code either? Ask your regional consortium’s Hwb administrator, or a national "
+                 "administrator, to reset your second factor. You will then set up a new one.")
+    if Role.DIGITAL_CHAMPION in account.roles:
+        return _("No recovery code either? Ask your local authority’s Hwb administrator to reset your second "
+                 "factor. You will then set up a new one.")
+    return _("No recovery code either? Ask your local authority’s Hwb administrator, or your school’s digital "
+             "champion, to reset your second factor. You will then set up a new one.")
+
+
 def second_factor_form(pending: Pending, token: str, account: Account, error: str | None = None,
-                       status: int = 200):
+                       status: int = 200, failed: str | None = None):
+    """The page; `failed` is the method whose try was refused, so its error is on its own field
+    (a recovery code's with its section open)."""
     provider = identity_provider()
     service = provider.services.get(pending.service)
     if service is None:
@@ -51,13 +79,15 @@ def second_factor_form(pending: Pending, token: str, account: Account, error: st
         session[CHALLENGE_KEY] = challenge
     g.language_base = url_for("idp.second_factor", pending=token)
     return render_template("idp/second_factor.html", service=service, pending=token, has_app=TOTP in kinds,
-                           webauthn_options=options, error=error), status
+                           webauthn_options=options, error=error,
+                           failed=failed or "code", who_resets=who_resets(account)), status
 
 
 @dataclass(frozen=True)
 class Refusal:
     message: str
     status: int
+    method: str = "code"  # what was tried: code, security-key or recovery-code
 
 
 def check_posted(account: Account, username: str, now: datetime) -> Used | Refusal:
@@ -65,17 +95,19 @@ def check_posted(account: Account, username: str, now: datetime) -> Used | Refus
     provider = identity_provider()
     address = request.remote_addr or "-"
     verdict = provider.throttle.attempt(username, address, now)
+    method = request.form.get("method", "code")
+    if method not in ("security-key", RECOVERY_CODE):
+        method = "code"
     if verdict.wait_seconds:
         log.warning("second factor refused: too many failures (%s, wait %ss)", address, verdict.wait_seconds)
         message = too_many_attempts(verdict.wait_seconds, verdict.locked)
-        return Refusal(message, 429)
+        return Refusal(message, 429, method)
     checks = provider.second_factors
-    method = request.form.get("method", "code")
     try:
         if method == "security-key":
             used = checks.check_assertion(account, request.form.get("credential", ""),
                                           session.pop(CHALLENGE_KEY, ""), now)
-        elif method == "recovery-code":
+        elif method == RECOVERY_CODE:
             used = checks.check_recovery_code(account, request.form.get("recovery_code", ""), now)
         else:
             used = checks.check_code(account, request.form.get("code", ""), now)
@@ -84,9 +116,9 @@ def check_posted(account: Account, username: str, now: datetime) -> Used | Refus
         raise
     if used is None:
         record(account, "second-factor-refused", now, AuditOutcome.REFUSED, {"method": method})
-        return Refusal(refusal_message(), 400)
+        return Refusal(refusal_message(method), 400, method)
     provider.throttle.succeeded(username, address)
-    if used.kind == "recovery-code":
+    if used.kind == RECOVERY_CODE:
         record(account, "recovery-code-used", now, detail={"left": used.recovery_codes_left or 0})
     else:
         record(account, "second-factor-used", now, detail={"kind": used.kind, "label": used.label})

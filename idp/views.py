@@ -534,7 +534,7 @@ def second_factor():
         return answer_after_second_factor(pending, account, sso, given_key, token)
     checked = second_factor_pages.check_posted(account, sso["username"], utc_now())
     if isinstance(checked, second_factor_pages.Refusal):
-        return second_factor_form(pending, token, account, checked.message, checked.status)
+        return second_factor_form(pending, token, account, checked.message, checked.status, checked.method)
     # More is open to this session now: a new session id, as after the password.
     renew_session()
     sso[SECOND_FACTOR_KEY] = True

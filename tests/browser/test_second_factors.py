@@ -35,6 +35,8 @@ from tests.conftest import ROOT, free_port, wait_until_answering
 from tests.saml_test_service import DemoService
 
 WRONG = "That code or security key is not right. Try again."
+WRONG_RECOVERY = ("That recovery code is not right, or it has been used already: each one works once. "
+                  "Try another of your recovery codes.")
 SHIPPED = Path(__file__).parents[2] / "config" / "services"
 
 
@@ -185,7 +187,11 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
                 tab.wait_for_url(service.url + "/acs")
                 assert tab.locator("#authn-context").inner_text() == REFEDS_MFA
             else:
-                assert tab.locator(".govuk-error-summary").inner_text().endswith(WRONG)
+                # Refused on its own field, its section still open, the help naming who is above a champion.
+                assert tab.locator(".govuk-error-summary").inner_text().endswith(WRONG_RECOVERY)
+                expect(tab.locator("#recovery-code-error")).to_be_visible()
+                expect(tab.get_by_label("Recovery code")).to_be_focused()
+                expect(tab.locator("#who-resets")).to_contain_text("Ask your local authority’s Hwb administrator")
                 look(tab, "refused", tmp_path, ("en",))
             lost.close()
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
+from directory.model import Role
 from idp import second_factor_rules
 from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
 from operational.audit import AuditFilter, events
@@ -23,6 +24,8 @@ SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 PPT = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 WRONG_CODE_MESSAGE = "That code or security key is not right. Try again."
+WRONG_RECOVERY_CODE_MESSAGE = ("That recovery code is not right, or it has been used already: each one works once. "
+                               "Try another of your recovery codes.")
 
 
 @pytest.fixture
@@ -104,10 +107,11 @@ def test_a_code_used_once_wrong_codes_and_a_bad_recovery_code_get_one_message_an
     reused = post_second_factor(porth, page, code=code)
     wrong = post_second_factor(porth, page, code="000000" if code != "000000" else "111111")
     bad_recovery = post_second_factor(porth, page, method="recovery-code", recovery_code="abcd-efgh-jkmn")
-    for refused in (reused, wrong, bad_recovery):
+    for refused, message in ((reused, WRONG_CODE_MESSAGE), (wrong, WRONG_CODE_MESSAGE),
+                             (bad_recovery, WRONG_RECOVERY_CODE_MESSAGE)):
         assert refused.status_code == 400
         assert posted_form(refused.get_data(as_text=True)) is None
-        assert error_of(refused) == WRONG_CODE_MESSAGE
+        assert error_of(refused) == message
     audited = events(porth.runtime.db, AuditFilter(target_id=account.id))
     assert [e.action for _, e in audited].count("second-factor-refused") == 3
     assert [e.action for _, e in audited].count("second-factor-used") == 1
@@ -145,8 +149,19 @@ def test_a_recovery_code_works_once(porth, store, now):
     porth.client = porth.app.test_client()
     url, _ = service.login_url()
     page = porth.sign_in(url, "JonesA")
-    assert error_of(post_second_factor(porth, page, method="recovery-code", recovery_code=codes[0])) \
-        == WRONG_CODE_MESSAGE
+    # Used already: refused as a wrong one is (nothing says which), on the recovery code's own field,
+    # its section kept open, saying what to do next.
+    again = post_second_factor(porth, page, method="recovery-code", recovery_code=codes[0])
+    assert again.status_code == 400 and error_of(again) == WRONG_RECOVERY_CODE_MESSAGE
+    shown = again.get_data(as_text=True)
+    assert 'href="#recovery_code" id="second-factor-error"' in shown
+    assert re.search(r'<details class="govuk-details" id="recovery" open>', shown), "the section stays open"
+    assert 'id="recovery-code-error"' in shown and 'id="code-error"' not in shown
+    assert re.search(r'id="recovery_code"[^>]*aria-describedby="recovery-hint recovery-code-error"[^>]*autofocus',
+                     shown)
+    wrong_app_code = post_second_factor(porth, again, code="12345")
+    assert error_of(wrong_app_code) == WRONG_CODE_MESSAGE and 'id="code-error"' in wrong_app_code.get_data(
+        as_text=True) and '<details class="govuk-details" id="recovery">' in wrong_app_code.get_data(as_text=True)
     actions = [e.action for _, e in events(porth.runtime.db, AuditFilter(target_id=account.id))]
     assert actions.count("recovery-code-used") == 1
 
@@ -226,3 +241,19 @@ def test_a_security_keys_answer_from_another_origin_or_with_a_counter_gone_back_
     refused = [e for _, e in events(porth.runtime.db, AuditFilter(target_id=account.id))
                if e.action == "second-factor-refused"]
     assert len(refused) == 2 and all(e.detail == {"method": "security-key"} for e in refused)
+
+
+@pytest.mark.parametrize(("roles", "asked", "not_asked"), [
+    (frozenset(), "your local authority’s Hwb administrator, or your school’s digital champion", None),
+    (frozenset({Role.DIGITAL_CHAMPION}), "Ask your local authority’s Hwb administrator to reset", "digital champion"),
+    (frozenset({Role.LA_ADMINISTRATOR}), ("Ask your regional consortium’s Hwb administrator, or a national "
+     "administrator"), "digital champion"),
+    (frozenset({Role.REC_ADMINISTRATOR}), "Ask a national administrator", "digital champion"),
+])
+def test_the_help_for_a_lost_factor_names_whoever_is_above_the_person(porth, store, now, roles, asked, not_asked):
+    """A digital champion is never told to ask their school's digital champion: themselves."""
+    with_app(porth, store, now, roles=roles)
+    url, _ = mfa_service(porth).login_url()
+    help_text = re.search(r'id="who-resets">([^<]+)<', porth.sign_in(url, "JonesA").get_data(as_text=True)).group(1)
+    assert asked in help_text
+    assert not_asked is None or not_asked not in help_text
