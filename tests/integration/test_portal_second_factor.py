@@ -191,3 +191,52 @@ def test_a_key_handed_out_more_than_ten_minutes_ago_is_replaced_and_never_enroll
     forged = portal.client.post("/portal/profile/second-factors/app", data={
         "csrf_token": csrf_token(text(late)), "secret": secret, "code": code_for(secret)})
     assert forged.status_code == 400 and not checks.store.has_factor(me.id)
+
+
+def test_an_unnamed_factor_is_named_by_its_kind_in_the_readers_language_and_a_wrong_code_keeps_the_name(
+        portal, now):
+    me = champion(portal, now)
+    portal.sign_in("PriceN@hwbcymru.net")
+    page = portal.open("/portal/profile/second-factors/app?lang=cy")  # enrolled from a Welsh page
+    secret = secret_on(page)
+    wrong = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(page)), "label": "  Fy   ffôn ", "code": "12345"})
+    assert wrong.status_code == 400
+    assert re.search(r'id="label" name="label"[^>]*value="Fy ffôn"', text(wrong)), "the name typed is kept"
+    done = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(page)), "label": "", "code": code_for(secret)})
+    assert done.status_code == 200
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    assert [f.label for f in checks.store.factors_of(me.id)] == [""], "no name stored, in no language"
+
+    assert 'lang="en"' in text(portal.open("/schools?lang=en"))  # an English reader from now on
+    step_up = portal.open("/portal/profile/second-factors")
+    listed = text(give_second_factor(portal, step_up, code_for(secret, 1)))
+    assert re.search(r'<td class="govuk-table__cell">Authenticator app</td>', listed), listed[:3000]
+    assert "Ap dilysu" not in listed
+    welsh = text(portal.open("/portal/profile/second-factors?lang=cy"))
+    assert re.search(r'<td class="govuk-table__cell">Ap dilysu</td>', welsh)
+
+
+def test_the_default_names_stored_before_become_no_name(tmp_path):
+    """Migration 0012: a factor enrolled unnamed before stored "Ap dilysu" or "Authenticator app"."""
+    from alembic import command
+    from sqlalchemy import insert, select
+
+    from operational.db import Database
+    from operational.tables import SecondFactor
+
+    db = Database(f"sqlite:///{tmp_path / 'ops.db'}")
+    config = db._alembic_config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0011")
+    rows = [("totp", "Ap dilysu"), ("totp", "Authenticator app"), ("webauthn", "Allwedd ddiogelwch"),
+            ("webauthn", "Security key"), ("totp", "My phone"), ("webauthn", "Ap dilysu")]
+    with db.session() as session, session.begin():
+        session.execute(insert(SecondFactor), [{"account_id": "a", "kind": kind, "label": label, "sign_count": 0,
+                                                "created_at": datetime.now(UTC)} for kind, label in rows])
+    db.migrate()
+    with db.session() as session:
+        labels = list(session.scalars(select(SecondFactor.label).order_by(SecondFactor.id)))
+    assert labels == ["", "", "", "", "My phone", "Ap dilysu"]

@@ -26,6 +26,7 @@ from flask_login import current_user, login_required
 from directory.model import Account
 from idp import second_factor_rules
 from idp.second_factors import SecondFactorChecks
+from operational.second_factors import TOTP, Factor
 from webui.portal.access import SIGNED_IN_WITH_SECOND_FACTOR
 from webui.portal.context import account_in_scope, caller, records, school_register, utc_now
 from webui.portal.operations import second_factors as operations
@@ -82,8 +83,19 @@ def must_enrol() -> bool:
             and not session.get(SIGNED_IN_WITH_SECOND_FACTOR))
 
 
-def label_from_form(default: str) -> str:
-    return " ".join(request.form.get("label", "").split())[:MAX_LABEL] or default
+def label_from_form() -> str:
+    """The name typed, tidied; "" when none was: an unnamed factor is shown by its kind, in the
+    reader's language (default_label), never stored in the language it was enrolled in."""
+    return " ".join(request.form.get("label", "").split())[:MAX_LABEL]
+
+
+def default_label(kind: str) -> str:
+    return _("Authenticator app") if kind == TOTP else _("Security key")
+
+
+def label_of(factor: Factor) -> str:
+    """A factor's name as shown: the one given, else its kind's."""
+    return factor.label or default_label(factor.kind)
 
 
 def enrolling_secret(account_id: str, *, new: bool) -> str | None:
@@ -111,6 +123,7 @@ def show_recovery_codes(codes: list[str]) -> ResponseReturnValue:
 def second_factors() -> ResponseReturnValue:
     account = current_user.account
     return render_template("portal/second_factors.html", factors=checks().store.factors_of(account.id),
+                           label_of=label_of,
                            recovery_codes_left=checks().store.recovery_codes_left(account.id),
                            must_enrol=must_enrol())
 
@@ -125,7 +138,7 @@ def enrol_app() -> ResponseReturnValue:
         if secret is None:  # the key shown has expired (or was never handed to this browser)
             error = _("The key to scan has expired. Remove it from your app, then scan the new QR code below.")
         else:
-            codes = operations.enrol_app(records(), caller(), checks(), label_from_form(_("Authenticator app")),
+            codes = operations.enrol_app(records(), caller(), checks(), label_from_form(),
                                          secret, request.form.get("code", ""))
             if codes is not None:
                 session.pop(TOTP_SECRET_KEY, None)
@@ -139,7 +152,8 @@ def enrol_app() -> ResponseReturnValue:
     qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0b0c0c", light="#ffffff", svgclass="porth-qr",
                                                title=_("QR code to scan with your authenticator app"))
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return render_template("portal/enrol_app.html", qr=qr, secret=grouped, error=error), 400 if error else 200
+    return render_template("portal/enrol_app.html", qr=qr, secret=grouped, error=error,
+                           label=label_from_form()), 400 if error else 200
 
 
 @bp.route("/profile/second-factors/security-key", methods=["GET", "POST"])
@@ -148,7 +162,7 @@ def enrol_security_key() -> ResponseReturnValue:
     account = current_user.account
     error = None
     if request.method == "POST":
-        codes = operations.enrol_security_key(records(), caller(), checks(), label_from_form(_("Security key")),
+        codes = operations.enrol_security_key(records(), caller(), checks(), label_from_form(),
                                               request.form.get("credential", ""),
                                               session.pop(WEBAUTHN_CHALLENGE_KEY, ""))
         if codes is not None:
@@ -159,7 +173,8 @@ def enrol_security_key() -> ResponseReturnValue:
         error = _("Your security key could not be set up. Try again.")
     options, challenge = checks().registration_options(account)
     session[WEBAUTHN_CHALLENGE_KEY] = challenge
-    return render_template("portal/enrol_security_key.html", options=options, error=error), 400 if error else 200
+    return render_template("portal/enrol_security_key.html", options=options, error=error,
+                           label=label_from_form()), 400 if error else 200
 
 
 @bp.post("/profile/second-factors/<int:factor_id>/remove")
