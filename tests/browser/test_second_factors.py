@@ -89,6 +89,19 @@ def look(page, name: str, tmp_path, languages: tuple[str, ...] = ("en", "cy")) -
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def out_of_reach(page, selector: str) -> list[str]:
+    """What `selector` finds that is off the screen's sides, or inside something that scrolls sideways."""
+    return page.evaluate("""(selector) => [...document.querySelectorAll(selector)].filter((element) => {
+        const box = element.getBoundingClientRect();
+        if (box.left < 0 || box.right > document.documentElement.clientWidth) { return true; }
+        for (let parent = element.parentElement; parent; parent = parent.parentElement) {
+            const overflow = getComputedStyle(parent).overflowX;
+            if (overflow !== "visible" && parent.scrollWidth > parent.clientWidth + 1) { return true; }
+        }
+        return false;
+    }).map((element) => element.textContent.trim())""", selector)
+
+
 def virtual_authenticator(context, page):
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
@@ -153,9 +166,19 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
         second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC))))
     with page.expect_navigation():
         page.get_by_role("button", name="Add the app").click()
-    expect(page.get_by_role("cell", name="My phone", exact=True)).to_be_visible()
-    expect(page.get_by_role("cell", name="Blue key", exact=True)).to_be_visible()
+    expect(page.locator("#factors").get_by_role("heading", name="My phone", exact=True)).to_be_visible()
+    expect(page.locator("#factors").get_by_role("heading", name="Blue key", exact=True)).to_be_visible()
     look(page, "factors", tmp_path)
+    # On a phone, in both languages, each factor's Remove (Dileu) is on the screen, not in a region
+    # scrolled sideways.
+    page.set_viewport_size({"width": 375, "height": 900})
+    for language in ("cy", "en"):
+        with page.expect_navigation():
+            page.locator(f'a[hreflang="{language}"]').click()
+        actions = page.locator("#factors button")
+        assert actions.count() == 2
+        assert not out_of_reach(page, "#factors button"), f"cut off at 375 px ({language})"
+    page.set_viewport_size({"width": 1280, "height": 900})
     key = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
 
     with DemoService(free_port(), mfa_server + "/idp/metadata", requested_contexts=(REFEDS_MFA,)) as service:

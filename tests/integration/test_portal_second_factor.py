@@ -212,10 +212,10 @@ def test_an_unnamed_factor_is_named_by_its_kind_in_the_readers_language_and_a_wr
     assert 'lang="en"' in text(portal.open("/schools?lang=en"))  # an English reader from now on
     step_up = portal.open("/portal/profile/second-factors")
     listed = text(give_second_factor(portal, step_up, code_for(secret, 1)))
-    assert re.search(r'<td class="govuk-table__cell">Authenticator app</td>', listed), listed[:3000]
+    assert '<h3 class="govuk-summary-card__title">Authenticator app</h3>' in listed, listed[:3000]
     assert "Ap dilysu" not in listed
     welsh = text(portal.open("/portal/profile/second-factors?lang=cy"))
-    assert re.search(r'<td class="govuk-table__cell">Ap dilysu</td>', welsh)
+    assert '<h3 class="govuk-summary-card__title">Ap dilysu</h3>' in welsh
 
 
 def test_the_default_names_stored_before_become_no_name(tmp_path):
