@@ -146,6 +146,17 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     codes = page.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     look(page, "recovery-codes", tmp_path, ("en",))
+    # Print these codes: the browser's print (portal.js; the CSP runs no inline script), and on paper
+    # only the codes and what they are for.
+    page.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
+    page.get_by_role("button", name="Print these codes").click()
+    assert page.evaluate("window.printed") == 1
+    page.emulate_media(media="print")
+    keep_screenshot(page, tmp_path, "mfa-recovery-codes-print")
+    expect(page.locator("#recovery-codes")).to_be_visible()
+    for off_paper in ("#print-codes", "#continue", ".govuk-service-navigation", ".govuk-footer"):
+        expect(page.locator(off_paper)).to_be_hidden()
+    page.emulate_media(media="screen")
 
     # The management area now asks the IdP for the key: no password again.
     page.locator("#continue").click()

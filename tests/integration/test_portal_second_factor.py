@@ -240,3 +240,19 @@ def test_the_default_names_stored_before_become_no_name(tmp_path):
     with db.session() as session:
         labels = list(session.scalars(select(SecondFactor.label).order_by(SecondFactor.id)))
     assert labels == ["", "", "", "", "My phone", "Ap dilysu"]
+
+
+def test_the_recovery_codes_page_has_a_print_button_run_by_the_portals_own_script(portal, now):
+    champion(portal, now)
+    portal.sign_in("PriceN@hwbcymru.net")
+    page = portal.open("/portal/profile/second-factors/app")
+    codes = portal.client.post("/portal/profile/second-factors/app", data={
+        "csrf_token": csrf_token(text(page)), "label": "", "code": code_for(secret_on(page))})
+    shown = text(codes)
+    assert re.search(r'<button type="button"[^>]*data-print id="print-codes">Print these codes</button>', shown)
+    assert re.search(r'<script src="/static/portal\.js[^"]*" defer></script>', shown)
+    # The CSP allows scripts from the portal's own files only: nothing inline does the printing.
+    policy = codes.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", shown)
+    assert not re.search(r"\son[a-z]+=", shown), "no inline event handlers"
