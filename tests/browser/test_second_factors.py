@@ -26,6 +26,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
+from demo.people import DEMO_LA
 from directory.model import AccountKind, Role
 from idp import second_factor_rules
 from idp.authn_contexts import MICROSOFT_MULTIPLE_AUTHN, REFEDS_MFA
@@ -276,3 +277,24 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     response = base64.b64decode(parse_qs(posted[0])["SAMLResponse"][0]).decode()
     assert f"<saml:AuthnContextClassRef>{MICROSOFT_MULTIPLE_AUTHN}</saml:AuthnContextClassRef>" in response
     context.close()
+
+    # Phone and key lost for good: the LA's Hwb administrator resets the champion's factor (on the demo
+    # server, which asks no role for one), asked first on a page naming them.
+    with demo_server.runtime() as runtime:
+        admin = next(a for a in runtime.store.iter_accounts(organisation=DEMO_LA, kind=AccountKind.LA_NONMIS)
+                     if Role.LA_ADMINISTRATOR in a.roles)
+        admin_password = runtime.store.reveal_password(admin.id)
+    office = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = office.new_page()
+    page.goto(demo_server.url + "/portal/")
+    password(page, admin.username, admin_password)
+    page.goto(f"{demo_server.url}/portal/accounts/{person.id}")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Reset second factor").click()
+    expect(page.get_by_role("heading", name=f"Reset the second factor of {person.display_name}?")).to_be_visible()
+    expect(page.locator(".govuk-warning-text")).to_contain_text("next time they sign in to the management area")
+    look(page, "reset-confirm", tmp_path)
+    with page.expect_navigation():
+        page.locator("#confirm").click()
+    expect(page.locator("#second-factor")).to_have_text("None")
+    office.close()
