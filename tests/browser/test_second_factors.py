@@ -170,9 +170,14 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     # An authenticator app as well, from its QR code's key (what the app would read).
     page.goto(mfa_server + "/portal/profile/second-factors/app")
     expect(page.locator("#qr svg")).to_be_visible()
-    look(page, "enrol-app", tmp_path)
+    scanned = page.locator("#totp-secret").text_content().replace(" ", "")
+    qr = page.locator("#qr").inner_html()
+    look(page, "enrol-app", tmp_path)  # Cymraeg and back: the same key and QR code as scanned
+    page.reload()
+    assert page.locator("#qr").inner_html() == qr
     page.get_by_text("Cannot scan the code?").click()
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    assert secret == scanned
     page.get_by_label("A name for it").fill("My phone")
     page.get_by_label("Code from your authenticator app").fill(
         second_factor_rules.totp_code(secret, second_factor_rules.time_step(datetime.now(UTC))))
