@@ -4,9 +4,10 @@ a recovery code.
 
 Each try is counted by the sign-in throttle (SPEC S-3) under the same username as the
 password, before it is checked, so guessing codes slows down and locks like guessing
-passwords; every refusal says the same sentence, whatever its reason (a wrong code, one used
-already, a key's answer from another origin or with a counter that went back), and is
-audited, as is every use (R-7)."""
+passwords; every refusal of a kind says the same sentence, whatever its reason (a wrong code, one
+used already, a key's answer from another origin or with a counter that went back), on the field
+of what was tried (a recovery code's with its section open, saying each works once), and is
+audited, as is every use (R-7). Whom to ask when everything is lost follows the person's role."""
 
 from __future__ import annotations
 
