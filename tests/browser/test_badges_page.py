@@ -57,6 +57,17 @@ def _state(page, username: str) -> str | None:
     return page.locator(f'#badge-table tr[data-username="{username}"] [data-badge]').get_attribute("data-badge")
 
 
+def _cards_printed(context, page) -> int:
+    """Print badges pressed: the sheet opens in a new tab; how many cards it holds (closed after)."""
+    with context.expect_page() as opened:
+        page.get_by_role("button", name="Print badges").click()
+    sheet = opened.value
+    sheet.wait_for_load_state()
+    count = sheet.locator(".badge-card").count()
+    sheet.close()
+    return count
+
+
 def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browser, demo_server,
                                                                         school_with_infants, tmp_path):
     school, group, champion, password = school_with_infants
@@ -106,12 +117,7 @@ def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browse
     # A learner with no badge: the sheet opens in a new tab at once, nothing asked.
     page.locator(f'#badge-table tr[data-username="{first}"]').get_by_role("checkbox").check()
     expect(summary).to_be_hidden()
-    with context.expect_page() as opened:
-        page.get_by_role("button", name="Print badges").click()
-    sheet = opened.value
-    sheet.wait_for_load_state()
-    assert sheet.locator(".badge-card").count() == 1
-    sheet.close()
+    assert _cards_printed(context, page) == 1
     assert page.url == shown
 
     # One of the two has a live badge: this tab asks first, naming how many cards stop.
@@ -125,12 +131,7 @@ def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browse
     expect(page.locator(".govuk-warning-text")).to_contain_text(
         "1 of these learners already has a badge: printing stops that current card working at once")
     _at_both_widths(page, "badges-print-confirm", tmp_path)
-    with context.expect_page() as opened:
-        page.get_by_role("button", name="Print badges").click()
-    sheet = opened.value
-    sheet.wait_for_load_state()
-    assert sheet.locator(".badge-card").count() == 2
-    sheet.close()
+    assert _cards_printed(context, page) == 2
     expect(page.locator("#opened")).to_be_visible()
     expect(page.locator("#confirm")).to_be_disabled()  # not sent twice from here
     _at_both_widths(page, "badges-print-confirmed", tmp_path)
