@@ -108,9 +108,11 @@ def test_an_la_administrators_day_in_the_portal(browser, demo_server, la_day, tm
     look_at_both_widths(checks, page, "non-mis-active-n")
     page.get_by_label("Active").select_option("Y")
     page.get_by_role("button", name="Search").click()
-    assert page.locator("#users tbody tr").count() == 50 and page.get_by_text("Page 1 of 2").is_visible()
+    expect(page.get_by_text("Page 1 of 2")).to_be_visible()  # waits for the page the search loads
+    assert page.locator("#users tbody tr").count() == 50
     page.get_by_role("link", name="Next").click()
-    assert page.get_by_text("Page 2 of 2").is_visible() and "active=Y" in page.url
+    expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    assert "active=Y" in page.url
     assert page.get_by_label("Active").input_value() == "Y"  # the filter is kept on the next page
     assert page.locator("#users tbody tr").count() >= 3
     assert page.locator("#users tbody tr", has_text="Deactivated").count() == 0
