@@ -39,7 +39,6 @@ from webui.portal.permissions import Action, school_target
 bp = Blueprint("badges", __name__)
 
 
-
 def _year_label(code: str) -> str:
     """A year as the lists name it, in the reader's language."""
     return group_label(Group(id=code, school="", kind=GroupKind.YEAR_GROUP, code=code, name=code))
@@ -95,7 +94,7 @@ def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = No
 
 def _needs_reprint(state: badge_store.BadgeState | None) -> bool:
     """A live badge printed without a PIN (looked at only while the school is in badge + PIN mode)."""
-    return state is not None and state.revoked_at is None and not state.with_pin
+    return state is not None and _is_live(state) and not state.with_pin
 
 
 @bp.post("/badges/settings")
@@ -215,12 +214,10 @@ def _confirm_print(school: School, chosen: list[Account], replaced: list[Account
     group = request.values.get("group") or None
     if len(chosen) == 1:
         title = _("Print a new badge for this learner?")
-    else:
-        title = _("Print new badges for these %(num)d learners?", num=len(chosen))
-    if len(chosen) == 1:
         warning = _("This learner already has a badge: printing a new one stops their current card working at "
                     "once. Only the new card will sign them in.")
     else:
+        title = _("Print new badges for these %(num)d learners?", num=len(chosen))
         warning = ngettext("%(num)d of these learners already has a badge: printing stops that current card "
                            "working at once. Only the new card will sign them in.",
                            "%(num)d of these learners already have badges: printing stops those %(num)d current "
