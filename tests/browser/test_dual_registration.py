@@ -123,9 +123,9 @@ def test_the_second_school_finds_the_learner_and_reads_who_manages_them(browser,
 
     # The same page in Welsh, from the language switch.
     page.get_by_role("link", name="Cymraeg").click()
-    assert page.locator("html").get_attribute("lang") == "cy"
-    assert page.locator("#dual-registration").inner_text() == \
-        f"Cofrestriad deuol — prif ysgol: {main.name} ({main.dfes})"
+    expect(page.locator("html")).to_have_attribute("lang", "cy")
+    expect(page.locator("#dual-registration")).to_have_text(
+        f"Cofrestriad deuol — prif ysgol: {main.name} ({main.dfes})")
     assert page.locator("#main-school-manages").inner_text().startswith("Y brif ysgol sy'n rheoli'r cyfrif hwn")
     look(page, "unit-details-cy", problems)
     page.get_by_role("link", name="English").click()
@@ -144,7 +144,7 @@ def test_the_second_school_finds_the_learner_and_reads_who_manages_them(browser,
     expect(page.locator("#manage").get_by_role("link", name="Deactivate")).to_be_visible()
     look(page, "main-details", problems)
     page.get_by_role("link", name="Cymraeg").click()
-    assert page.locator("#dual-registration").inner_text() == f"Hefyd ar gofrestr {unit.name} ({unit.dfes})"
+    expect(page.locator("#dual-registration")).to_have_text(f"Hefyd ar gofrestr {unit.name} ({unit.dfes})")
     look(page, "main-details-cy", problems)
     page.get_by_role("link", name="English").click()
     context.close()

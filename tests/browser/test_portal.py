@@ -106,7 +106,7 @@ def test_a_digital_champions_day_in_the_portal(browser, demo_server, champion, t
     # The all-pupils CSV, after the warning.
     page.get_by_role("link", name="Dashboard").click()
     page.get_by_role("link", name="All Pupils").click()
-    assert "it is your responsibility" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("it is your responsibility")
     checks.look(page, "download-warning")
     with page.expect_download() as downloaded:
         page.get_by_role("button", name="Proceed with download").click()
