@@ -12,6 +12,10 @@ from operational.db import Database
 from operational.statuses import AuditOutcome
 from operational.tables import AuditEvent
 
+# The actor role of what the team that runs Porth does with the `porth` command on a server
+# (entrypoints/cli/administrators.py): the actor is their login, the address the host.
+OPERATOR_ROLE = "operator"
+
 
 @dataclass(frozen=True)
 class AuditEntry:

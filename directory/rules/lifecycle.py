@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 INACTIVITY_LIMIT = timedelta(days=90)  # L-3
@@ -52,6 +52,11 @@ def expiry_date(choice: ExpiryChoice | str, today: date) -> date:
         ExpiryChoice.SIX_MONTHS: 6,
     }[choice]
     return add_months(today, months)
+
+
+def expiry_instant(day: date) -> datetime:
+    """An expiry day as the account stores it: the start of that day, in UTC."""
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def is_expired(expiry: date | None, today: date) -> bool:

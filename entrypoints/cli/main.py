@@ -12,7 +12,19 @@ import click
 
 from config.settings import ConfigError, settings_from_environment
 from directory.errors import DirectoryError, DirectoryUnavailable
-from entrypoints.cli import backup, claims, demo, directory, jobs, m365, provisioning, schools, secrets, serve
+from entrypoints.cli import (
+    administrators,
+    backup,
+    claims,
+    demo,
+    directory,
+    jobs,
+    m365,
+    provisioning,
+    schools,
+    secrets,
+    serve,
+)
 from entrypoints.cli.context import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
@@ -40,7 +52,7 @@ def show_settings(ctx: click.Context) -> None:
 
 for _command in (serve.serve, demo.load_demo_command, demo.demo, demo.demo_data, directory.directory, directory.db,
                  provisioning.provision, provisioning.status, schools.schools, jobs.scheduler, jobs.jobs, m365.m365,
-                 backup.backup, backup.restore, claims.claims, secrets.secrets):
+                 backup.backup, backup.restore, claims.claims, secrets.secrets, administrators.administrators):
     cli.add_command(_command)
 
 

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from connectors.mis import records as mis_records
 from connectors.provisioning import applier, plan, planner
 from directory.model import Role
+from operational.audit import OPERATOR_ROLE
 from operational.statuses import AuditOutcome, WorkflowOutcome
 from webui.portal.permissions import PortalRole
 
@@ -76,6 +77,7 @@ HELD_ROLES = {
     Role.NATIONAL_ADMINISTRATOR: _l("National administrator"),
 }
 SCHEDULER = _l("Scheduled job")
+OPERATOR = _l("The team that runs Porth (porth command)")
 
 AUDIT_OUTCOMES = {
     AuditOutcome.SUCCESS: _l("Succeeded"),
@@ -172,6 +174,8 @@ def audit_action(action: str) -> str:
 def actor_role(role: str | None, actor: str = "") -> str:
     if not role and actor == "scheduler":
         return str(SCHEDULER)
+    if role == OPERATOR_ROLE:
+        return str(OPERATOR)
     return _word(ROLES, role)
 
 

@@ -3,17 +3,13 @@ a new username (queued), state, consent, new non-MIS accounts and their expiry."
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from directory.model import Account, AccountKind, AccountState, Consent, Contact, NewAccount
-from directory.rules.lifecycle import ExpiryChoice, expiry_date, is_expired
+from directory.rules.lifecycle import ExpiryChoice, expiry_date, expiry_instant, is_expired
 from operational import username_changes
 from webui.portal.operations.core import Caller, Records, audit_entry, permit, permit_each
 from webui.portal.permissions import Action, Target, TargetKind, account_target
-
-
-def _expiry_at(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 def edit_names(records: Records, by: Caller, account: Account, forename: str, surname: str) -> bool:
@@ -54,7 +50,7 @@ def change_state(records: Records, by: Caller, account: Account, wanted: Account
     if reactivating and needs_new_expiry(account, by.at.date()):
         if new_expiry is None:
             raise ValueError("reactivating an expired account needs a new expiry (L-1)")
-        changes = {"expiry": _expiry_at(expiry_date(new_expiry, by.at.date()))}
+        changes = {"expiry": expiry_instant(expiry_date(new_expiry, by.at.date()))}
         detail = {"expiry": new_expiry.value}
     records.directory.set_state(account.id, wanted, by.username, reason, by.at, changes=changes)
     if not reactivating:
@@ -81,7 +77,7 @@ def create_account(records: Records, by: Caller, kind: AccountKind, *, forename:
     expiring as chosen (L-1)."""
     permit(by, Action.CREATE_ACCOUNT, Target(TargetKind.of_account(kind), school=school, organisation=organisation))
     new = NewAccount(kind=kind, surname=surname, forename=forename, created_by=by.username, school=school,
-                     organisation=organisation, expiry=_expiry_at(expiry_date(expiry, by.at.date())),
+                     organisation=organisation, expiry=expiry_instant(expiry_date(expiry, by.at.date())),
                      password=password, contact=contact if contact and any(vars(contact).values()) else None)
     account = records.directory.add_account(new, by.at)
     records.audit.record(audit_entry(by, "create-account", account, detail={"expiry": expiry.value}))
@@ -97,6 +93,6 @@ def extend_expiry(records: Records, by: Caller, accounts: list[Account], extend_
             raise ValueError(f"{account.username} has no expiry to extend (L-1)")
         old_expiry = account.expiry.date()
         new_expiry = expiry_date(extend_by, max(today, old_expiry))
-        records.directory.update_account(account.id, {"expiry": _expiry_at(new_expiry)})
+        records.directory.update_account(account.id, {"expiry": expiry_instant(new_expiry)})
         records.audit.record(audit_entry(by, "extend-expiry", account, detail={
             "from": old_expiry.isoformat(), "to": new_expiry.isoformat()}))
