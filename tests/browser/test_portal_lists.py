@@ -376,3 +376,42 @@ def test_selected_learners_passwords_are_reset_then_printed_from_the_list(browse
     expect(page.locator("#print-just-reset")).to_have_count(0)
     context.close()
     assert not looks.problems, "\n".join(looks.problems)
+
+
+def test_a_selected_users_button_pressed_with_nobody_ticked_says_so_in_this_tab(browser, demo_server, demo):
+    """Print Selected opens its sheet in a new tab: with nobody ticked it opens none, and this tab
+    says what to do (GOV.UK's error summary, and the message at the buttons), in both languages; the
+    same for a button that stays in the tab. Ticking someone takes the message away, and Print
+    then opens the sheet."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESK)
+    page = sign_in(context, demo_server, demo.secondary_champion)
+    page.get_by_role("link", name="View Users").click()
+    summary = page.locator("#selected-users-error")
+    english, welsh = "Select at least one user first.", "Dewiswch o leiaf un defnyddiwr yn gyntaf."
+    for button, language, message in (("Print Selected", "en", english), ("Reset Passwords", "en", english),
+                                      ("Argraffu'r Rhai a Ddewiswyd", "cy", welsh)):
+        if language == "cy":
+            with page.expect_navigation():
+                page.locator('a[hreflang="cy"]').click()
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(summary).to_be_visible()
+        expect(summary).to_be_focused()
+        expect(summary).to_contain_text(message)
+        expect(page.locator("#selected-users-message")).to_contain_text(message)
+        assert len(context.pages) == 1, "no tab opened for nobody"
+        assert "/portal/users/learners" in page.url and "selected" not in page.url
+    with page.expect_navigation():
+        page.locator('a[hreflang="en"]').click()
+    page.get_by_role("button", name="Print Selected", exact=True).click()
+    first = page.locator("#users tbody tr").filter(has=page.locator('input[name="account"]')).first
+    first.locator('input[name="account"]').check()
+    expect(summary).to_be_hidden()
+    with page.expect_popup() as printed:
+        page.get_by_role("button", name="Print Selected", exact=True).click()
+    sheet = printed.value
+    sheet.wait_for_load_state()
+    assert sheet.locator(".slip").evaluate_all("s => s.map(e => e.dataset.username)") == \
+        [first.get_attribute("data-username")]
+    context.close()

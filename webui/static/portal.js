@@ -141,6 +141,39 @@ document.addEventListener("click", function (event) {
   });
 })();
 
+// Selected Users: a button pressed with nobody ticked says so in this tab (Print would otherwise
+// open a new tab that only says it); without script, the server says so on the list.
+(function () {
+  "use strict";
+  var form = document.getElementById("selected-users");
+  if (!form) { return; }
+  var summary = document.getElementById("selected-users-error");
+  var group = document.getElementById("selected-users-choice");
+  var message = document.getElementById("selected-users-message");
+  var matching = document.getElementById("selection-matching");
+  function chosen() {
+    return (matching && !matching.disabled) ||
+      Array.prototype.some.call(document.querySelectorAll('input[name=account][form="selected-users"]'),
+                                function (box) { return box.checked; });
+  }
+  function nobody(shown) {
+    summary.hidden = !shown;
+    message.hidden = !shown;
+    group.classList.toggle("govuk-form-group--error", shown);
+    if (shown) { summary.focus(); }
+  }
+  form.addEventListener("submit", function (event) {
+    if (chosen()) { nobody(false); return; }
+    event.preventDefault();
+    nobody(true);
+  });
+  document.addEventListener("change", function (event) {
+    if (!summary.hidden && event.target.matches("input[name=account], [data-select-all]") && chosen()) {
+      nobody(false);
+    }
+  });
+})();
+
 // Badges: Print and Revoke say at once when nobody is ticked, before anything opens (without
 // script, the server says so). Printing a learner who has a live badge stops their card working,
 // so it asks first, in this tab (the confirmation then opens the sheet in a new tab); printing
