@@ -117,8 +117,25 @@ def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browse
     # A learner with no badge: the sheet opens in a new tab at once, nothing asked.
     page.locator(f'#badge-table tr[data-username="{first}"]').get_by_role("checkbox").check()
     expect(summary).to_be_hidden()
-    assert _cards_printed(context, page) == 1
+    with context.expect_page() as opened:
+        page.get_by_role("button", name="Print badges").click()
+    sheet = opened.value
+    sheet.wait_for_load_state()
+    assert sheet.locator(".badge-card").count() == 1
     assert page.url == shown
+    # The sheet's tab reloaded sends the form again: asked first, as any reprint is; nothing printed.
+    sheet.reload()
+    expect(sheet.get_by_role("heading", name="Print a new badge for this learner?")).to_be_visible()
+    # Its address opened again (a restored tab, a bookmark): back to Badges, told why, in both languages.
+    sheet_url = sheet.url
+    sheet.goto(sheet_url)
+    expect(sheet.get_by_role("heading", name="Badges", exact=True)).to_be_visible()
+    expect(sheet.locator(".porth-flash")).to_contain_text("A sheet of badges is shown only once")
+    _at_both_widths(sheet, "badges-sheet-opened-again", tmp_path, near=".porth-flash")
+    sheet.goto(f"{sheet_url}&lang=cy")
+    expect(sheet.locator(".porth-flash")).to_contain_text("Dim ond unwaith y dangosir dalen o fathodynnau")
+    sheet.goto(f"{sheet_url}&lang=en")  # the language is the browser's: English again for what follows
+    sheet.close()
 
     # One of the two has a live badge: this tab asks first, naming how many cards stop.
     page.goto(shown)

@@ -154,6 +154,21 @@ def print_badges():
     return page, 200, {"Cache-Control": "no-store"}
 
 
+@bp.get("/badges/print")
+@login_required
+def sheet_opened_again():
+    """A sheet's address opened by GET (a tab restored, the address pasted or bookmarked): its
+    badges were shown once and are not kept, so this leads back to Badges and says how to print
+    again. (A reload sends the form again, and is asked first as any reprint is.)"""
+    school = chosen_school(required=True)
+    require(Action.MANAGE_BADGES, school_target(school.dfes))
+    flash(_("A sheet of badges is shown only once, when it is printed, so it cannot be opened again. To print "
+            "a learner's badge again, tick them below and press Print badges: the card printed before will "
+            "stop working."), "info")
+    return redirect(url_for("portal.badges.badges", school=school.dfes, group=request.args.get("group") or None),
+                    303)
+
+
 @bp.post("/badges/revoke")
 @login_required
 def revoke_badges():
