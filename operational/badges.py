@@ -85,14 +85,6 @@ def revoke_badges(db: Database, account_ids: list[str], at: datetime) -> list[st
     return had
 
 
-def live_badges(db: Database, school: str) -> dict[str, datetime]:
-    """When each account with a live badge of the school had it printed."""
-    with db.session() as session:
-        rows = session.execute(select(Badge.account_id, Badge.issued_at)
-                               .where(Badge.school == school, Badge.revoked_at.is_(None)))
-        return dict(rows.all())
-
-
 @dataclass(frozen=True)
 class BadgeState:
     """An account's last badge of a school, as the portal's Badges table shows it."""

@@ -18,6 +18,12 @@ from tests.integration.portal_fixtures import portal  # noqa: F401 (fixture)
 from tests.saml_services import csrf_token
 
 
+def live_badges(db, school: str) -> dict[str, datetime]:
+    """When each account with a live badge of the school had it printed (what the Badges table reads)."""
+    return {account: state.issued_at for account, state in stored.badge_states(db, school).items()
+            if state.revoked_at is None}
+
+
 def text(response) -> str:
     return response.get_data(as_text=True)
 
@@ -52,18 +58,18 @@ def test_a_champion_turns_badges_on_prints_a_year_and_revokes_one_learners_badge
     assert printed.status_code == 200 and printed.headers["Cache-Control"] == "no-store"
     assert sheet.count('class="badge-card"') == 2 and sheet.count("<svg") == 2
     assert re.findall(r'class="badge-pins__pin">(\d{4})<', sheet) and "Ysgol Brawf" in sheet
-    live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+    live = live_badges(portal.porth.runtime.db, SCHOOL)
     assert set(live) == {a.id for a in infants}
 
     asked = post(portal, "/portal/badges/revoke", {"account": [infants[0].id]})
     question = text(asked)
     assert asked.status_code == 200 and "Revoke this learner&#39;s badge?" in question
     assert re.findall(r"<li>[^<]*\((\w+)\)</li>", question) == ["AveryA"]
-    assert set(stored.live_badges(portal.porth.runtime.db, SCHOOL)) == {a.id for a in infants}  # nothing yet
+    assert set(live_badges(portal.porth.runtime.db, SCHOOL)) == {a.id for a in infants}  # nothing yet
     revoked = portal.client.post("/portal/badges/revoke", data={
         "csrf_token": csrf_token(question), "confirmed": "yes", "account": [infants[0].id]})
     assert revoked.status_code == 303
-    assert set(stored.live_badges(portal.porth.runtime.db, SCHOOL)) == {infants[1].id}
+    assert set(live_badges(portal.porth.runtime.db, SCHOOL)) == {infants[1].id}
     with portal.porth.runtime.db.session() as session:
         actions = [(e.action, e.target_id, e.actor) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
                    if "badge" in e.action]
@@ -91,7 +97,7 @@ def test_revoking_a_groups_badges_is_confirmed_in_english_and_welsh_and_cancelli
     done = portal.client.post("/portal/badges/revoke?group=year:R", data={
         "csrf_token": csrf_token(question), "confirmed": "yes",
         "account": re.findall(r'name="account" value="([^"]+)"', question)})
-    assert done.status_code == 303 and stored.live_badges(portal.porth.runtime.db, SCHOOL) == {}
+    assert done.status_code == 303 and live_badges(portal.porth.runtime.db, SCHOOL) == {}
     assert {a.id for a in infants} == set(re.findall(r'name="account" value="([^"]+)"', question))
 
 
@@ -103,7 +109,7 @@ def test_badges_of_another_school_are_not_found_and_school_staff_may_not_print_t
     post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
     printed = post(portal, "/portal/badges/print", {"account": [stranger.id]})
     assert printed.status_code == 400  # nobody of this school was chosen: nothing printed
-    assert stored.live_badges(portal.porth.runtime.db, OTHER_SCHOOL) == {}
+    assert live_badges(portal.porth.runtime.db, OTHER_SCHOOL) == {}
 
 
 def test_school_staff_see_no_badges_page(portal, now):
@@ -219,7 +225,7 @@ def test_printing_learners_who_have_a_badge_is_confirmed_first_naming_how_many_c
     post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1"], "mode": "badge"})
     first = post(portal, "/portal/badges/print", {"account": [had.id]})
     assert first.status_code == 200 and text(first).count('class="badge-card"') == 1  # no badge yet: no question
-    live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+    live = live_badges(portal.porth.runtime.db, SCHOOL)
 
     asked = post(portal, "/portal/badges/print?group=year:1", {"all_shown": "yes"}, page="/portal/badges?group=year:1")
     question = text(asked)
@@ -227,18 +233,18 @@ def test_printing_learners_who_have_a_badge_is_confirmed_first_naming_how_many_c
     assert "1 of these learners already has a badge: printing stops that current card working at once" in question
     assert re.findall(r"<li>[^<]*\((\w+)\)</li>", question) == ["AveryA", "BevanA"]
     assert re.search(r'<form method="post" action="/portal/badges/print\?[^"]*" target="_blank"', question)
-    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == live  # nothing printed yet
+    assert live_badges(portal.porth.runtime.db, SCHOOL) == live  # nothing printed yet
     hidden = dict(re.findall(r'<input type="hidden" name="(confirmed|asked)" value="([^"]+)">', question))
     confirmation = {"csrf_token": csrf_token(question), **hidden,
                     "account": re.findall(r'name="account" value="([^"]+)"', question)}
     printed = portal.client.post("/portal/badges/print?group=year:1", data=confirmation)
     assert printed.status_code == 200 and text(printed).count('class="badge-card"') == 2
-    now_live = stored.live_badges(portal.porth.runtime.db, SCHOOL)
+    now_live = live_badges(portal.porth.runtime.db, SCHOOL)
     assert set(now_live) == {had.id, new.id} and now_live[had.id] > live[had.id]
 
     again = portal.client.post("/portal/badges/print?group=year:1", data=confirmation)  # pressed twice
     assert again.status_code == 200 and "already have badges: printing stops those 2 current cards" in text(again)
-    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == now_live
+    assert live_badges(portal.porth.runtime.db, SCHOOL) == now_live
     welsh = text(post(portal, "/portal/badges/print?lang=cy", {"account": [had.id]}))
     assert "Mae gan y dysgwr hwn fathodyn yn barod" in welsh
 
@@ -254,6 +260,6 @@ def test_print_badges_with_nobody_ticked_is_a_short_page_leading_back_not_the_ba
     assert "no badge was printed and nothing changed" in page and 'id="badge-settings"' not in page
     assert re.search(r'<a class="govuk-link" href="/portal/badges\?[^"]*group=year:1" id="way-back">'
                      r"Back to Badges</a>", page)
-    assert stored.live_badges(portal.porth.runtime.db, SCHOOL) == {}
+    assert live_badges(portal.porth.runtime.db, SCHOOL) == {}
     page = text(portal.open("/portal/badges"))  # the page's own message, for its script to show
     assert 'id="badge-choice-error" tabindex="-1" hidden' in page
