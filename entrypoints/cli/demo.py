@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from demo.files import write_demo_exports
 from entrypoints.cli.context import counted, settings_of, utc_now
 
 DEFAULT_GRAPH_PORT = 8765
+CLASS_APP_PORT = 8766  # demo/class_app.py
 SETTLE_SECONDS = 1.0  # how long the demo's processes have to stop on a Ctrl-C of their own before they are told
 STOP_SECONDS = 3  # then how long each has to stop before it is made to
 
@@ -26,11 +28,14 @@ STOP_SECONDS = 3  # then how long each has to stop before it is made to
 @click.option("--port", type=int, help="Port of the web server (default: web.port).")
 @click.option("--graph-port", type=int, default=DEFAULT_GRAPH_PORT, show_default=True,
               help="Port of the fake Microsoft Graph.")
+@click.option("--class-app-port", type=int, default=CLASS_APP_PORT, show_default=True,
+              help="Port of the demo's class app, a service that takes badges.")
 @click.pass_context
-def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int) -> None:
+def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int, class_app_port: int) -> None:
     """Serve the demo: the web server, the scheduler, and a fake Microsoft Graph (the real
     one cannot be reached from a demo), so licences and usernames are seen being applied.
     Once the portal answers it prints where to go and whom to sign in as."""
+    from demo.class_app import ClassApp
     from demo.fake_graph import FakeGraph
     from demo.loader import demo_sign_ins
     from entrypoints.runtime import build_runtime, directory_running
@@ -41,8 +46,17 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
     # demo's IdP is where the demo serves, unless PORTH_IDP__BASE_URL says otherwise.
     base_url = os.environ.get("PORTH_IDP__BASE_URL") or by_name(
         settings.idp.base_url if (host, port) == (None, None) else f"http://{_reachable(web_host)}:{web_port}")
+    # The demo's services: those configured (Office 365), and its class app, which takes badges.
+    try:
+        class_app = ClassApp(class_app_port, base_url, settings.var_dir)
+    except OSError as exc:
+        raise click.ClickException(f"the class app cannot listen on port {class_app_port} ({exc.strerror}): "
+                                   "choose another with --class-app-port") from None
+    services_dir = demo_services(settings.idp.services_dir, settings.var_dir / "demo-services")
+    class_app.register(services_dir)
     fake = FakeGraph().start(graph_port)
-    env = {**os.environ, "PORTH_IDP__BASE_URL": base_url,
+    class_app.start()
+    env = {**os.environ, "PORTH_IDP__BASE_URL": base_url, "PORTH_IDP__SERVICES_DIR": str(services_dir),
            "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": fake.settings.tenant,
            "PORTH_GRAPH__CLIENT_ID": fake.settings.client_id, "PORTH_GRAPH__CLIENT_SECRET": fake.settings.client_secret,
            "PORTH_GRAPH__AUTHORITY": fake.authority, "PORTH_GRAPH__AUTHORITY_SERVER": fake.url,
@@ -71,7 +85,8 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
             processes.append((server, signal.SIGINT))
             if _wait_until_answering(f"http://{_reachable(web_host)}:{web_port}/healthz", server):
                 click.echo(ready_block(by_name(f"http://{_reachable(web_host)}:{web_port}/"), base_url,
-                                       fake.graph_url, sign_ins, second_factor_first=bool(settings.mfa.required_roles)))
+                                       fake.graph_url, sign_ins, second_factor_first=bool(settings.mfa.required_roles),
+                                       class_app=class_app.url))
             server.wait()
             click.echo(f"porth: the web server stopped (exit status {server.returncode}); stopping the demo",
                        err=True)
@@ -82,10 +97,26 @@ def demo(ctx: click.Context, host: str | None, port: int | None, graph_port: int
             with contextlib.suppress(KeyboardInterrupt):  # an impatient second Ctrl-C: the stopping goes on
                 _stop(processes)
                 fake.stop()
+                class_app.stop()
     click.echo("Demo stopped. `make demo` (or `porth demo`) starts it again with the same data.")
 
 
-def ready_block(home: str, base_url: str, graph_url: str, sign_ins, second_factor_first: bool = False) -> str:
+def demo_services(configured: Path, folder: Path) -> Path:
+    """The demo's services folder, made afresh from the configured one at each start (its own
+    services join it there), so the configured folder, config/services/ in the checkout, is never written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if old.suffix in (".xml", ".toml"):
+            old.unlink()
+    if configured.resolve() != folder.resolve() and configured.is_dir():
+        for source in configured.iterdir():
+            if source.suffix in (".xml", ".toml"):
+                shutil.copyfile(source, folder / source.name)
+    return folder
+
+
+def ready_block(home: str, base_url: str, graph_url: str, sign_ins, second_factor_first: bool = False,
+                class_app: str | None = None) -> str:
     """What a newcomer needs once the demo answers, in one block: where to go, whom to sign in as,
     how to stop. The portal's address comes last, the line to click."""
     rule = "=" * 78
@@ -98,6 +129,8 @@ def ready_block(home: str, base_url: str, graph_url: str, sign_ins, second_facto
     if second_factor_first:  # else the champion's first sign-in seems to stop at a page nobody mentioned
         lines += ["  Digital champions and administrators set up a second factor at their first sign-in",
                   "  (an authenticator app's codes, or a security key or passkey), then the portal opens."]
+    if class_app:
+        lines += [f"  A service that takes badges (print them in the portal's Badges): {class_app}/"]
     lines += [f"  User Management Portal: {base_url}/portal/",
               "  Ctrl-C stops the demo.", rule]
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 badges on and prints a sheet; a photo of one printed card becomes the camera's picture
 (--use-file-for-fake-video-capture, an MJPEG made from the sheet's screenshot); the learner presses
 "Sign in with my badge", the page reads the QR code with jsQR (this Chromium has no
-BarcodeDetector: docs/sign-in.md) and the learner lands at a SAML service with their attributes."""
+BarcodeDetector: docs/sign-in.md) and the learner lands with their attributes at the demo's class
+app (demo/class_app.py, python3-saml), the service `porth demo` offers a newcomer to try badges at."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect
 
+from demo.class_app import SERVICE_NAME, ClassApp
 from directory.model import AccountKind, AccountState, Role
 from directory.rules.badges import DEFAULT_YEARS
 from operational.badges import revoke_badges
 from tests.browser.accessibility import keep_screenshot, serious_problems
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.conftest import free_port
-from tests.saml_test_service import DemoService
 
 CAMERA_FLAGS = [*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
@@ -40,15 +41,12 @@ def infants(demo_server):
     pytest.fail("the demo has no school with learners of nursery to Year 2 and a digital champion")
 
 
-def _registered(demo_server, service: DemoService) -> None:
-    (demo_server.services_dir / "badge-service.xml").write_bytes(service.saml.metadata())
-    (demo_server.services_dir / "badge-service.toml").write_text(
-        'category = "core"\nrelease = ["username", "given_name"]\nallow_badge = true\n'
-        'display_name = { en = "Infant games", cy = "Gemau babanod" }\n')
+def _registered(demo_server, service: ClassApp) -> None:
+    service.register(demo_server.services_dir)  # what `porth demo` does with its own services folder
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(demo_server.url + "/idp/sso/init?service=badge-service", timeout=5):
+            with urllib.request.urlopen(demo_server.url + f"/idp/sso/init?service={SERVICE_NAME}", timeout=5):
                 pass
         except urllib.error.HTTPError as refused:
             if b"reason=not-accepted" in refused.read():
@@ -69,7 +67,7 @@ CAMERA_SETTLED = """() => { const s = document.querySelector('[data-badge-status
     return s.textContent === s.dataset.looking || s.textContent === s.dataset.noCamera; }"""
 
 
-def _shoot_sign_in_pages(browser, service: DemoService, tmp_path) -> None:
+def _shoot_sign_in_pages(browser, service: ClassApp, tmp_path) -> None:
     """The sign-in page a child sees, and its badge panel, at a desk's and a phone's width in both
     languages (this browser has no camera, so the panel says to ask the teacher)."""
     for width in (1280, 375):
@@ -131,7 +129,8 @@ def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser,
     camera = browser.browser_type.launch(executable_path=str(CHROMIUM),
                                          args=[*CAMERA_FLAGS, f"--use-file-for-fake-video-capture={video}"])
     try:
-        with DemoService(free_port(), demo_server.url + "/idp/metadata", requested_authn_context=False) as service:
+        service = ClassApp(free_port(), demo_server.url, demo_server.var_dir).start()
+        try:
             _registered(demo_server, service)
             _shoot_sign_in_pages(browser, service, tmp_path)
             tablet = camera.new_context(viewport={"width": 1024, "height": 768})
@@ -149,12 +148,15 @@ def test_a_champion_prints_a_badge_and_a_child_signs_in_with_the_camera(browser,
             posted = ("POST", demo_server.url + "/idp/badge")
             assert posted in porth_asked  # then the page that posts the Response, with its own assets
             assert porth_asked[:porth_asked.index(posted) + 1] == [("GET", "vendor/jsqr/jsQR.js"), posted]
-            expect(child_page.get_by_role("heading", name="Welcome to the test service")).to_be_visible()
+            expect(child_page.get_by_role("heading", name="Welcome · Croeso")).to_be_visible()
+            expect(child_page.locator("#signed-in")).to_contain_text(f"Signed in as {child.forename} {child.surname}")
             username = child_page.locator('[data-attribute="urn:oid:0.9.2342.19200300.100.1.1"]').inner_text()
             assert username == child.username
             assert child_page.locator('[data-attribute="urn:oid:2.5.4.42"]').inner_text() == child.forename
             tablet.close()
             _a_refused_card_is_posted_once_until_try_again(demo_server, camera, service, child, tmp_path)
+        finally:
+            service.stop()
     finally:
         camera.close()
 

@@ -181,12 +181,23 @@ def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fil
     from demo.fake_graph import FakeTenantSettings
     from tests.conftest import ROOT, free_port, run_porth, wait_until_answering
 
-    web_port, graph_port = free_port(), free_port()
+    web_port, graph_port, class_app_port = free_port(), free_port(), free_port()
+    configured = sorted(p.name for p in demo_server.services_dir.iterdir())
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "demo", "--port", str(web_port),
-                                "--graph-port", str(graph_port)], cwd=ROOT, env=demo_server.env,
+                                "--graph-port", str(graph_port), "--class-app-port", str(class_app_port)],
+                               cwd=ROOT, env=demo_server.env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         wait_until_answering(f"http://127.0.0.1:{web_port}/healthz", process)
+        # Issue 18: the demo offers a service that takes badges, its class app, registered in a
+        # services folder of the demo's own beside the configured services; the configured folder
+        # is not written.
+        own = demo_server.var_dir / "demo-services"
+        assert {p.name for p in own.iterdir() if p.suffix in (".xml", ".toml")} == {
+            *(n for n in configured if n.endswith((".xml", ".toml"))), "demo-class-app.toml", "demo-class-app.xml"}
+        assert sorted(p.name for p in demo_server.services_dir.iterdir()) == configured
+        assert 'id="sign-in"' in _page(f"http://127.0.0.1:{class_app_port}/")
+        assert "allow_badge = true" in (own / "demo-class-app.toml").read_text()
         tenant = FakeTenantSettings()
         env = {**demo_server.env, "PORTH_GRAPH__ENABLED": "true", "PORTH_GRAPH__TENANT_ID": tenant.tenant,
                "PORTH_GRAPH__CLIENT_ID": tenant.client_id, "PORTH_GRAPH__CLIENT_SECRET": tenant.client_secret,
@@ -220,6 +231,8 @@ def test_porth_demo_serves_with_a_scheduler_and_a_fake_graph_the_demo_tenant_fil
     for who in ("digital champion of", "teacher of", "LA administrator (Hwb administrator of Gwynedd)"):
         assert re.search(rf"^    {re.escape(who)}.*\S+@hwbcymru\.net / \S{{8,}}$", block, re.MULTILINE), block
     assert re.findall(r"https?://\S+", block)[-1] == demo_server.env["PORTH_IDP__BASE_URL"] + "/portal/"
+    assert f"A service that takes badges (print them in the portal's Badges): http://localhost:{class_app_port}/" \
+        in block
     assert "HTTP Request" not in output and "apscheduler" not in output and "alembic" not in output, output
     assert "Booting worker" not in output  # gunicorn's start-up would come after the block
     assert "Stopping the demo" in output and "Demo stopped." in output
