@@ -388,7 +388,7 @@ def test_a_selected_users_button_pressed_with_nobody_ticked_says_so_in_this_tab(
     context = browser.new_context(viewport=DESK)
     page = sign_in(context, demo_server, demo.secondary_champion)
     page.get_by_role("link", name="View Users").click()
-    summary = page.locator("#selected-users-error")
+    summary = page.locator("#selected-users-choice-error")
     english, welsh = "Select at least one user first.", "Dewiswch o leiaf un defnyddiwr yn gyntaf."
     for button, language, message in (("Print Selected", "en", english), ("Reset Passwords", "en", english),
                                       ("Argraffu'r Rhai a Ddewiswyd", "cy", welsh)):
@@ -399,7 +399,7 @@ def test_a_selected_users_button_pressed_with_nobody_ticked_says_so_in_this_tab(
         expect(summary).to_be_visible()
         expect(summary).to_be_focused()
         expect(summary).to_contain_text(message)
-        expect(page.locator("#selected-users-message")).to_contain_text(message)
+        expect(page.locator("#selected-users-choice-message")).to_contain_text(message)
         assert len(context.pages) == 1, "no tab opened for nobody"
         assert "/portal/users/learners" in page.url and "selected" not in page.url
     with page.expect_navigation():

@@ -141,26 +141,34 @@ document.addEventListener("click", function (event) {
   });
 })();
 
+// The "Select at least one" error of a list's buttons (portal/_macros.html nobody_ticked): its
+// summary `<name>-error`, and the message in the group `<name>` at the buttons; shown(true) focuses it.
+function nobodyTicked(name) {
+  "use strict";
+  var summary = document.getElementById(name + "-error");
+  var group = document.getElementById(name);
+  var message = document.getElementById(name + "-message");
+  return function (shown) {
+    summary.hidden = !shown;
+    message.hidden = !shown;
+    group.classList.toggle("govuk-form-group--error", shown);
+    if (shown) { summary.focus(); }
+  };
+}
+
 // Selected Users: a button pressed with nobody ticked says so in this tab (Print would otherwise
 // open a new tab that only says it); without script, the server says so on the list.
 (function () {
   "use strict";
   var form = document.getElementById("selected-users");
   if (!form) { return; }
-  var summary = document.getElementById("selected-users-error");
-  var group = document.getElementById("selected-users-choice");
-  var message = document.getElementById("selected-users-message");
+  var summary = document.getElementById("selected-users-choice-error");
+  var nobody = nobodyTicked("selected-users-choice");
   var matching = document.getElementById("selection-matching");
   function chosen() {
     return (matching && !matching.disabled) ||
       Array.prototype.some.call(document.querySelectorAll('input[name=account][form="selected-users"]'),
                                 function (box) { return box.checked; });
-  }
-  function nobody(shown) {
-    summary.hidden = !shown;
-    message.hidden = !shown;
-    group.classList.toggle("govuk-form-group--error", shown);
-    if (shown) { summary.focus(); }
   }
   form.addEventListener("submit", function (event) {
     if (chosen()) { nobody(false); return; }
@@ -183,19 +191,12 @@ document.addEventListener("click", function (event) {
   var form = document.getElementById("badge-learners");
   if (!form) { return; }
   var summary = document.getElementById("badge-choice-error");
-  var group = document.getElementById("badge-choice");
-  var message = document.getElementById("badge-choice-message");
+  var nobody = nobodyTicked("badge-choice");
   var passing = false;
   function ticked() {
     var all = document.getElementById("all-shown").checked;
     return Array.prototype.filter.call(document.querySelectorAll('input[name=account][form="badge-learners"]'),
                                        function (box) { return all || box.checked; });
-  }
-  function nobody(shown) {
-    summary.hidden = !shown;
-    message.hidden = !shown;
-    group.classList.toggle("govuk-form-group--error", shown);
-    if (shown) { summary.focus(); }
   }
   form.addEventListener("submit", function (event) {
     if (passing) { passing = false; return; }
