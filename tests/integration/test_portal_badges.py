@@ -263,3 +263,21 @@ def test_print_badges_with_nobody_ticked_is_a_short_page_leading_back_not_the_ba
     assert live_badges(portal.porth.runtime.db, SCHOOL) == {}
     page = text(portal.open("/portal/badges"))  # the page's own message, for its script to show
     assert 'id="badge-choice-error" tabindex="-1" hidden' in page
+
+
+def test_two_learners_of_one_name_get_cards_and_pins_told_apart_by_their_usernames(portal, now):
+    """A class may hold two Ŵyn Morgans: each card, and each line of the PIN page, names the username,
+    so the teacher hands each child their own card and PIN (a swapped card signs into the other account)."""
+    store = portal.porth.runtime.store
+    twins = [store.add_account(learner("Morgan", "Ŵyn", year_group="R", registration_group="RA"), now)
+             for _ in range(2)]
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["R"], "mode": "badge-and-pin"})
+    sheet = text(post(portal, "/portal/badges/print", {"group": "reg:RA", "all_shown": "yes"}))
+    cards = re.findall(r'<section class="badge-card" data-username="(\w+)">.*?'
+                       r'class="badge-card__username">(\w+)</p>', sheet, re.DOTALL)
+    assert sorted(cards) == sorted((a.username, a.username) for a in twins)
+    assert {a.username for a in twins} == {"MorganW", "MorganW2"}
+    pins = re.findall(r'<tr data-username="(\w+)"><td>Ŵyn Morgan</td><td>(\w+)</td><td class="badge-pins__pin">\d{4}<',
+                      sheet)
+    assert sorted(pins) == sorted((a.username, a.username) for a in twins)
