@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from directory.errors import DirectoryError
 from directory.model import Account, SchoolType
 from directory.rules.badges import (
     BadgeMode,
@@ -42,6 +43,13 @@ from operational.statuses import AuditOutcome
 log = logging.getLogger("porth.idp")
 
 AUDIT_ACTION = "badge-sign-in"
+AUDIT_ACTOR = "badge"  # who refused badge sign-ins are by: someone at the sign-in page holding a card
+# Why a badge was refused, for the audit log (worded for champions by webui/portal/words.py), besides
+# operational.badges' REVOKED and REPRINTED and directory.rules.badges.BadgeRefusal's values.
+NOT_A_BADGE = "not a badge"
+UNKNOWN_BADGE = "unknown badge"
+WRONG_PIN = "wrong PIN"
+NO_SUCH_ACCOUNT = "no such account"
 # Usernames are letters and digits (SPEC A-2): a throttle key starting with this is never one.
 THROTTLE_PREFIX = "#badge#"
 # The audit reason of a badge printed without a PIN, scanned while its school is in badge + PIN mode.
@@ -116,11 +124,11 @@ class BadgeSignIn:
     def check(self, scanned: ScannedBadge | None, pin: str | None, read_account) -> BadgeResult:
         """`read_account(account_id)`: the account as the directory has it now (None if gone)."""
         if scanned is None:
-            return BadgeResult(Outcome.REFUSED, reason="not a badge")
+            return BadgeResult(Outcome.REFUSED, reason=NOT_A_BADGE)
         found = self.lookup.find(scanned.badge_id)
         if found is None or not matches(found.secret_digest,
                                         secret_digest(self.key, scanned.badge_id, scanned.secret)):
-            return BadgeResult(Outcome.REFUSED, reason="unknown badge")
+            return BadgeResult(Outcome.REFUSED, reason=UNKNOWN_BADGE)
         if found.revoked_why is not None:
             # Revoked, or replaced by a reprint: a photo of the old card opens nothing.
             return BadgeResult(Outcome.REFUSED, reason=found.revoked_why, account_id=found.account_id,
@@ -135,11 +143,11 @@ class BadgeSignIn:
             if not pin:
                 return BadgeResult(Outcome.NEEDS_PIN, account_id=found.account_id, school=found.school)
             if not pin_shape_ok(pin) or not matches(found.pin_digest, pin_digest(self.key, found.badge_id, pin)):
-                return BadgeResult(Outcome.REFUSED, reason="wrong PIN", account_id=found.account_id,
+                return BadgeResult(Outcome.REFUSED, reason=WRONG_PIN, account_id=found.account_id,
                                    school=found.school)
         account = read_account(found.account_id)
         if account is None:
-            return BadgeResult(Outcome.REFUSED, reason="no such account", account_id=found.account_id,
+            return BadgeResult(Outcome.REFUSED, reason=NO_SUCH_ACCOUNT, account_id=found.account_id,
                                school=found.school)
         refused = badge_refusal(account, found.school, settings)
         if refused is not None:
@@ -147,11 +155,19 @@ class BadgeSignIn:
                                school=found.school)
         return BadgeResult(Outcome.SIGNED_IN, account=account, account_id=account.id, school=found.school)
 
-    def audit_refusal(self, result: BadgeResult, scanned: ScannedBadge | None, address: str, at: datetime) -> None:
-        """R-7: a refused badge (a revoked card, a guessed PIN, a photo replayed) is on the record."""
+    def audit_refusal(self, result: BadgeResult, scanned: ScannedBadge | None, address: str, at: datetime,
+                      read_account=None) -> None:
+        """R-7: a refused badge (a revoked card, a guessed PIN, a photo replayed) is on the record,
+        naming the learner whose card it is: `read_account(account_id)` reads them when the check
+        stopped before it did (a refusal is rare; the right badge's path reads nothing more)."""
         account = result.account
+        if account is None and result.account_id and read_account is not None:
+            try:
+                account = read_account(result.account_id)
+            except DirectoryError:
+                account = None  # the entry keeps the account's id: the refusal is recorded all the same
         audit.record(self.db, AuditEntry(
-            at=at, actor="badge", action=AUDIT_ACTION, target_kind="badge",
+            at=at, actor=AUDIT_ACTOR, action=AUDIT_ACTION, target_kind="badge",
             target_id=result.account_id, target_label=account.username if account else None,
             # The printing school's log shows it (an unknown badge has none: national administrators see it).
             school=result.school, source_address=address,

@@ -629,7 +629,7 @@ def _attempt_badge_sign_in(pending: Pending, token: str, given_key: str, attempt
         attempt.locked_by_failure(verdict if pin else provider.throttle.failed(name, address, now))
         log.info("badge sign-in refused: account %s, from %s: %s", result.account_id or "(no badge matched)",
                  address, result.reason)
-        provider.badges.audit_refusal(result, scanned, address, now)
+        provider.badges.audit_refusal(result, scanned, address, now, provider.directory.account_by_id)
         return _badge_page(pending, token, BADGE_NOT_RIGHT, 400, scanned=text if pin else None)
     account = result.account
     if account is None:  # never: a SIGNED_IN result always carries its account

@@ -4,14 +4,16 @@ through Porth's pages, against a real slapd and a strict python3-saml service.""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from lxml import etree
 from sqlalchemy import select
 
 from directory import errors
-from directory.model import AccountState, Consent
+from directory.model import AccountState, Consent, Role
 from directory.rules.badges import BadgeMode, SchoolBadges, new_badge
 from idp import badges
 from idp.saml_xml import AUTHN_BADGE
@@ -19,6 +21,7 @@ from operational import badges as stored
 from operational.tables import AuditEvent
 from tests.integration.conftest import OTHER_SCHOOL, SCHOOL, learner, staff
 from tests.integration.idp_fixtures import PASSWORD, make_porth, porth  # noqa: F401 (fixture)
+from tests.integration.portal_fixtures import PortalBrowser
 from tests.integration.test_operational_store import _postgres_database
 from tests.saml_services import OneLoginService, csrf_token, path_of, posted_form
 
@@ -260,6 +263,24 @@ def test_a_revoked_badge_and_a_reprinted_ones_old_card_are_refused_like_a_wrong_
     assert audit_reasons(porth) == ["reprinted", "revoked", "unknown badge"]
     # R-7, R-5: the printing school's audit log shows its cards' refusals; a made-up badge belongs to no school.
     assert audit_schools(porth) == [SCHOOL, SCHOOL, None]
+
+    # The school's champion reads them: whose card it was (the check itself stopped before reading the
+    # account) and why, worded, in both languages.
+    store.add_account(staff("Price", "Non", code="DC1", password=PASSWORD, roles=frozenset({Role.DIGITAL_CHAMPION})),
+                      _now())
+    champion = PortalBrowser(porth)
+    porth.client = porth.app.test_client()
+    champion.sign_in("PriceN@hwbcymru.net")
+    for language, holder, reasons in (
+            ("en", "Someone holding a badge", ["The badge was revoked", "A newer badge was printed"]),
+            ("cy", "Rhywun yn dal bathodyn", ["Cafodd y bathodyn ei ddirymu", "Cafodd bathodyn newydd ei argraffu"])):
+        page = champion.open(f"/portal/audit?action=badge-sign-in&lang={language}").get_data(as_text=True)
+        rows = re.findall(r'<tr class="govuk-table__row" data-action="badge-sign-in">(.*?)</tr>', page, re.DOTALL)
+        assert len(rows) == 2, page[:2000]  # the made-up badge's is a national administrator's to see
+        cells = [re.findall(r'<td class="govuk-table__cell">(.*?)</td>', row, re.DOTALL) for row in rows]
+        assert [unescape(c[1]).strip() for c in cells] == [holder, holder]
+        assert [c[3].split("<")[0].strip() for c in cells] == [other.username, child.username]
+        assert [unescape(re.search(r"data-detail>([^<]+)<", c[2]).group(1)) for c in cells] == reasons
 
 
 def audit_schools(porth) -> list[str | None]:

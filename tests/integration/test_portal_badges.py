@@ -51,6 +51,14 @@ def test_a_champion_turns_badges_on_prints_a_year_and_revokes_one_learners_badge
     saved = post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["N1", "N2", "R", "1", "2"],
                                                      "mode": "badge-and-pin"})
     assert saved.status_code == 303
+    # R-7: the audit log says what the settings became, in the reader's language.
+    english = "Badge sign-in on · Badge and a 4-digit PIN · Nursery 1, Nursery 2, Reception, Year 1, Year 2"
+    welsh = ("Mewngofnodi gyda bathodyn ymlaen · Bathodyn a PIN 4 digid · Meithrin 1, Meithrin 2, Derbyn, "
+             "Blwyddyn 1, Blwyddyn 2")
+    for language, said in (("en", english), ("cy", welsh)):
+        audit = text(portal.open(f"/portal/audit?action=badge-settings&lang={language}"))
+        assert re.findall(r"data-detail>([^<]+)<", audit) == [said]
+    portal.open("/portal/audit?lang=en")
     page = text(portal.open("/portal/badges"))
     assert re.findall(r'data-username="(\w+)"', page) == ["AveryA", "BevanA"]  # Year 4 may not have one
     printed = post(portal, "/portal/badges/print", {"group": "year:1", "all_shown": "yes"})

@@ -87,6 +87,11 @@ def with_year_groups(school: str, groups: list[Group]) -> list[Group]:
                      for year in sorted(present, key=in_year_order)]
 
 
+def year_label(code: str) -> str:
+    """A year by its NC code, in the reader's language (as group_label names a year group)."""
+    return group_label(Group(id=code, school="", kind=GroupKind.YEAR_GROUP, code=code, name=code))
+
+
 def group_label(group: Group) -> str:
     """What a person calls the group, in their language: a year by its NC code ("Year 7" /
     "Blwyddyn 7", "Reception" / "Derbyn"), whatever English name provisioning stored with it

@@ -14,7 +14,10 @@ from flask_babel import lazy_gettext as _l
 from connectors.mis import records as mis_records
 from connectors.provisioning import applier, plan, planner
 from directory.model import Role
+from directory.rules.badges import BadgeMode, BadgeRefusal
+from idp import badges
 from operational.audit import OPERATOR_ROLE
+from operational.badges import REPRINTED, REVOKED
 from operational.statuses import AuditOutcome, WorkflowOutcome
 from webui.portal.permissions import PortalRole
 
@@ -77,6 +80,23 @@ HELD_ROLES = {
     Role.NATIONAL_ADMINISTRATOR: _l("National administrator"),
 }
 SCHEDULER = _l("Scheduled job")
+BADGE_HOLDER = _l("Someone holding a badge")
+# Why a badge sign-in was refused (idp/badges.py), as a digital champion reads it in the audit log.
+BADGE_REFUSALS = {
+    badges.NOT_A_BADGE: _l("Not a Porth badge"),
+    badges.UNKNOWN_BADGE: _l("Unknown badge"),
+    badges.WRONG_PIN: _l("Wrong PIN"),
+    badges.NO_SUCH_ACCOUNT: _l("The account no longer exists"),
+    badges.NO_PIN_PRINTED: _l("Printed without a PIN: print it again"),
+    REVOKED: _l("The badge was revoked"),
+    REPRINTED: _l("A newer badge was printed"),
+    BadgeRefusal.NOT_ENABLED: _l("Badge sign-in is off at the school"),
+    BadgeRefusal.NOT_A_LEARNER: _l("Not a learner"),
+    BadgeRefusal.OTHER_SCHOOL: _l("No longer a learner of the school"),
+    BadgeRefusal.OUTSIDE_YEARS: _l("The learner's year does not use badges"),
+}
+BADGE_MODES = {BadgeMode.BADGE.value: _l("Badge only"),
+               BadgeMode.BADGE_AND_PIN.value: _l("Badge and a 4-digit PIN")}
 OPERATOR = _l("The team that runs Porth (porth command)")
 
 AUDIT_OUTCOMES = {
@@ -171,6 +191,26 @@ def audit_action(action: str) -> str:
     return _word(AUDIT_ACTIONS, action)
 
 
+def actor_name(actor: str, role: str | None) -> str:
+    """Who did it: a username, or what stands for nobody known (a card at the sign-in page)."""
+    return str(BADGE_HOLDER) if actor == badges.AUDIT_ACTOR and not role else actor
+
+
+def audit_detail(action: str, detail: dict) -> str:
+    """What an entry's detail says that a champion needs: why a badge was refused, what a
+    school's badge settings became."""
+    if action == badges.AUDIT_ACTION and detail.get("reason"):
+        return _word(BADGE_REFUSALS, detail["reason"])
+    if action == "badge-settings" and "enabled" in detail:
+        if not detail["enabled"]:
+            return str(_l("Badge sign-in off"))
+        from webui.portal.lists import year_label  # the lists' own year names, in the reader's language
+
+        return " · ".join([str(_l("Badge sign-in on")), _word(BADGE_MODES, detail.get("mode")),
+                           ", ".join(year_label(code) for code in detail.get("years", []))])
+    return ""
+
+
 def actor_role(role: str | None, actor: str = "") -> str:
     if not role and actor == "scheduler":
         return str(SCHEDULER)
@@ -203,5 +243,5 @@ def error_help(name: str) -> str:
     return _word(ERROR_HELP, name) if name in ERROR_HELP else ""
 
 
-TEMPLATE_GLOBALS = {f.__name__: f for f in (audit_action, actor_role, held_role, audit_outcome,
-                                            workflow_outcome, error_name, field_name, error_help)}
+TEMPLATE_GLOBALS = {f.__name__: f for f in (audit_action, actor_name, audit_detail, actor_role, held_role,
+                                            audit_outcome, workflow_outcome, error_name, field_name, error_help)}
