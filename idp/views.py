@@ -270,7 +270,7 @@ def _proceed(pending: Pending, token_key: str | None = None):
             # One answer per request (issue 15 point 3): a reload, the back button or a second use of
             # its continuation link after the Response went gets no second Response.
             log.warning("sign-in request refused: answered already in this browser")
-            return problem(_("This sign-in has been completed. Go back to the service and try again."))
+            return problem(_("This sign-in has been completed."))
         # This browser may load the page again (reload, language switch) until it is answered: the
         # request's second use is then not a replay. Another browser's is.
         _give(request_key)
@@ -392,7 +392,7 @@ def sso_post():
 def sso_continue():
     provider = identity_provider()
     max_age = provider.settings.idp.request_max_age_seconds
-    expired = _("This sign-in link has expired. Go back to the service and try again.")
+    expired = _("This sign-in link has expired.")
     try:
         data = signed_tokens("post").loads(request.args.get("request", ""), max_age=max_age)
     except BadSignature:
@@ -424,7 +424,7 @@ def sign_in():
     token = request.values.get("pending")
     found = pending_from(token)
     if found is None:
-        return problem(_("This sign-in has expired. Go back to the service and try again."))
+        return problem(_("This sign-in has expired."))
     pending, given_key = found
     service = identity_provider().services.get(pending.service)
     if service is None:
@@ -521,7 +521,7 @@ def second_factor():
     token = request.values.get("pending")
     found = pending_from(token)
     if found is None or token is None:
-        return problem(_("This sign-in has expired. Go back to the service and try again."))
+        return problem(_("This sign-in has expired."))
     pending, given_key = found
     sso = live_session()
     if not sso:  # the session ended meanwhile: the password first
@@ -576,7 +576,7 @@ def badge_sign_in():
     token = request.values.get("pending")
     found = pending_from(token)
     if found is None:
-        return problem(_("This sign-in has expired. Go back to the service and try again."))
+        return problem(_("This sign-in has expired."))
     pending, given_key = found
     if not _badge_serves(pending):
         log.info("badge sign-in refused: %s does not take badges, or asks for a password", pending.service)
