@@ -9,6 +9,7 @@ a size limit, before lxml builds a tree.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -121,8 +122,23 @@ class _DoctypeWatch:
         return None
 
 
+# One watching parser per thread, made on first use: lxml inspects a parser target's methods
+# (inspect.getfullargspec) when the parser is made, which cost most of the check per AuthnRequest
+# (bench/login_profile.py). The watch keeps no state between documents, and lxml resets a parser
+# for each document it reads; a parser is never shared between threads (lxml's advice).
+_watchers = threading.local()
+
+
+def _doctype_watcher() -> etree.XMLParser:
+    watcher = getattr(_watchers, "parser", None)
+    if watcher is None:
+        watcher = _watchers.parser = etree.XMLParser(target=_DoctypeWatch(), resolve_entities=False,
+                                                     no_network=True, load_dtd=False)
+    return watcher
+
+
 def _has_doctype(document: bytes) -> bool:
-    watcher = etree.XMLParser(target=_DoctypeWatch(), resolve_entities=False, no_network=True, load_dtd=False)
+    watcher = _doctype_watcher()
     try:
         etree.fromstring(document, watcher)
     except _DoctypeSeen:

@@ -33,6 +33,43 @@ def test_the_same_documents_without_a_dtd_are_read():
         assert root.findtext("a") == "Gwŷn"
 
 
+def test_each_document_is_watched_afresh_by_the_kept_parser():
+    """The DOCTYPE watch's parser is kept per thread: what it saw in one document (a DTD, the root,
+    a syntax error) never decides for the next one."""
+    for _ in range(3):
+        with pytest.raises(XmlRefused, match="has a DTD"):
+            parse(WITH_DTD.encode("utf-16"))
+        assert parse(b"<r><a>1</a></r>").findtext("a") == "1"
+        with pytest.raises(XmlRefused, match="well-formed"):
+            parse(b"<r><a></r>")
+        with pytest.raises(XmlRefused, match="has a DTD"):
+            parse(b"<!DOCTYPE r><r/>")
+        with pytest.raises(XmlRefused, match="well-formed"):
+            parse(b"<!DOCTYPE")
+        assert parse(b"<r/>").tag == "r"
+
+
+def test_a_dtd_is_refused_in_every_thread():
+    import threading
+
+    outcomes: list[str] = []
+
+    def read() -> None:
+        try:
+            parse(WITH_DTD.encode())
+            outcomes.append("read")
+        except XmlRefused as refused:
+            outcomes.append(str(refused))
+        outcomes.append(parse(b"<r/>").tag)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["r"] * 4 + ["the document has a DTD, which SAML messages must not carry"] * 4
+
+
 def test_a_dtd_after_the_root_is_not_well_formed():
     with pytest.raises(XmlRefused, match="well-formed"):
         parse(b"<r><!DOCTYPE x></r>")
