@@ -11,7 +11,7 @@ metadata does not list.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,7 +65,9 @@ class Pending:
     second_factor: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: every value is a str, a bool, None or a tuple of str, which dataclasses.asdict
+        # copied deeply, field by field, for each token that carries a pending sign-in.
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pending:
@@ -210,8 +212,8 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
                 return refuse(f"{service.name}: its policy sends the immutable id as a persistent NameID only, "
                               f"not {quoted(request.name_id_format)}", STATUS_INVALID_NAME_ID_POLICY)
         else:
-            answer = Pending(**{**answer.to_dict(), "name_id_format": request.name_id_format,
-                                "name_id_mode": _MODE_OF_FORMAT[request.name_id_format]})
+            answer = replace(answer, name_id_format=request.name_id_format,
+                             name_id_mode=_MODE_OF_FORMAT[request.name_id_format])
     # A request for a second factor (REFEDS MFA, Microsoft's multipleauthn) is met by asking for one
     # after the password (issue 18 point 8); NoAuthnContext only for what Porth cannot give at all,
     # or later, for an account with no second factor (idp/views.py).
@@ -221,11 +223,10 @@ def check_request(received: Received, registry: ServiceRegistry, rules: IntakeRu
                       STATUS_NO_AUTHN_CONTEXT)
     if request.is_passive and request.force_authn:
         return refuse(f"{service.name}: ForceAuthn and IsPassive together cannot be met", STATUS_NO_PASSIVE)
-    return Pending(**{**answer.to_dict(), "is_passive": request.is_passive,
-                      "asks_password": any(c != AUTHN_UNSPECIFIED for c in request.requested_contexts),
-                      "requested_contexts": request.requested_contexts,
-                      "context_comparison": request.context_comparison,
-                      "second_factor": needed is authn_contexts.Need.SECOND_FACTOR})
+    return replace(answer, is_passive=request.is_passive,
+                   asks_password=any(c != AUTHN_UNSPECIFIED for c in request.requested_contexts),
+                   requested_contexts=request.requested_contexts, context_comparison=request.context_comparison,
+                   second_factor=needed is authn_contexts.Need.SECOND_FACTOR)
 
 
 def idp_initiated(service: Service | None, relay_state: str | None) -> Pending | Refused:
