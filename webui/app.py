@@ -128,11 +128,20 @@ CACHEABLE_ENDPOINTS = frozenset({"static", "idp.metadata"})
 
 
 def _security_headers(response):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    _set_unless_present(response, SECURITY_HEADERS)
     if request.endpoint not in CACHEABLE_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _set_unless_present(response, headers: dict[str, str]) -> None:
+    """What Headers.setdefault does for each header, with one pass over those already set:
+    werkzeug's setdefault raises and catches an exception for every header it does not find,
+    which is each of these on nearly every response (bench/login_profile.py)."""
+    present = {name.lower() for name, _ in response.headers}
+    for name, value in headers.items():
+        if name.lower() not in present:
+            response.headers[name] = value
 
 
 def _language() -> str:
@@ -189,7 +198,7 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
 
 def _strict_transport_security(response):
-    response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    _set_unless_present(response, {"Strict-Transport-Security": STRICT_TRANSPORT_SECURITY})
     return response
 
 
