@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, g, render_template, request, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.datastructures import LanguageAccept
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_accept_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import secret_value
@@ -152,7 +155,15 @@ def _language() -> str:
     remembered = request.cookies.get(current_app.config["PORTH_LANGUAGE_COOKIE"])
     if remembered in LANGUAGES:
         return remembered
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    return _preferred_language(request.headers.get("Accept-Language"))
+
+
+@functools.lru_cache(maxsize=256)
+def _preferred_language(accept_language: str | None) -> str:
+    """The language a browser's Accept-Language prefers (request.accept_languages, as werkzeug
+    parses it): worked out once per header value, since a browser sends the same one with every
+    request and parsing and matching it cost as much as the rest of choosing the language."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES) or "en"
 
 
 def _language_url(code: str) -> str:
