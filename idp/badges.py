@@ -22,6 +22,7 @@ from directory.errors import DirectoryError
 from directory.model import Account, SchoolType
 from directory.rules.badges import (
     BadgeMode,
+    BadgeRefusal,
     NewBadge,
     ScannedBadge,
     SchoolBadges,
@@ -134,6 +135,11 @@ class BadgeSignIn:
             return BadgeResult(Outcome.REFUSED, reason=found.revoked_why, account_id=found.account_id,
                                school=found.school)
         settings = school_badges(found.settings)
+        if not settings.enabled:
+            # Badges off: refused as the card is scanned, before any PIN is asked for (a PIN could
+            # open nothing), as a card with no PIN is in badge + PIN mode (badge_refusal says it again).
+            return BadgeResult(Outcome.REFUSED, reason=BadgeRefusal.NOT_ENABLED.value, account_id=found.account_id,
+                               school=found.school)
         if settings.mode is BadgeMode.BADGE_AND_PIN:
             if found.pin_digest is None:
                 # Printed before the school chose badge + PIN: it has no PIN, so none is asked for

@@ -362,6 +362,32 @@ def test_a_school_that_turns_badges_off_stops_every_badge(porth, store, now):
     assert refused.status_code == 400 and audit_reasons(porth) == ["not-enabled"]
 
 
+def test_a_card_of_a_school_in_pin_mode_that_turns_badges_off_is_refused_at_once_never_asked_for_its_pin(
+        porth, store, now):
+    """Badges off: a card with a PIN is refused when it is scanned, with the one message every refused
+    badge gets, as a card with no PIN is in PIN mode; the child is never asked for a PIN that could
+    open nothing. The audit log says why. Turned on again, the same card asks for its PIN again."""
+    child = store.add_account(learner(year_group="1"), now)
+    badges_on(porth, BadgeMode.BADGE_AND_PIN)
+    badge = print_badge(porth, child, with_pin=True)
+    badges.save_school_badges(porth.runtime.db, SCHOOL, SchoolBadges(enabled=False, mode=BadgeMode.BADGE_AND_PIN),
+                              "test", _now())
+    infants = service(porth)
+    refused, _id = with_badge(porth, infants, badge.token)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and NOT_RIGHT in page and 'id="pin"' not in page
+    assert audit_reasons(porth) == ["not-enabled"] and audit_schools(porth) == [SCHOOL]
+    # A PIN page left open from before badges were turned off: its right PIN opens nothing either, with
+    # the PIN page's one message, and the log says badges were off (not a wrong PIN).
+    url, _request_id = infants.login_url()
+    guessed = post_badge(porth, sign_in_page(porth, url), badge.token, badge.pin)
+    assert guessed.status_code == 400 and PIN_NOT_RIGHT in guessed.get_data(as_text=True)
+    assert audit_reasons(porth) == ["not-enabled", "not-enabled"]
+    badges_on(porth, BadgeMode.BADGE_AND_PIN)
+    answer, request_id = with_badge(porth, infants, badge.token, pin=badge.pin)
+    assert infants.accept(posted_form(answer.get_data(as_text=True)), request_id).is_authenticated()
+
+
 def test_a_deactivated_learner_and_one_without_consent_are_refused_as_with_a_password(porth, store, now):
     gone = store.add_account(learner(year_group="1"), now)
     child = store.add_account(learner("Evans", "Cai", year_group="1", consent=Consent.NOT_OBTAINED), now)
