@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from directory.model import Role
+from directory.model import GroupKind, Role
 from idp import badges
 from operational import badges as stored
 from operational.tables import AuditEvent
@@ -289,3 +289,86 @@ def test_two_learners_of_one_name_get_cards_and_pins_told_apart_by_their_usernam
     pins = re.findall(r'<tr data-username="(\w+)"><td>Ŵyn Morgan</td><td>(\w+)</td><td class="badge-pins__pin">\d{4}<',
                       sheet)
     assert sorted(pins) == sorted((a.username, a.username) for a in twins)
+
+
+def _options(page: str) -> list[str]:
+    """The values the group list offers (its first, "Select a group", has none)."""
+    select = re.search(r'<select class="govuk-select" id="group".*?</select>', page, re.DOTALL).group(0)
+    return [value for value in re.findall(r'<option value="([^"]*)"', select) if value]
+
+
+def test_the_group_list_offers_only_groups_that_can_have_badges_and_an_old_link_says_why(portal, now):
+    """With Reception to Year 2 chosen, Year 4, its registration group and its class are not offered
+    (they could never list anyone); a Year 4 asked for by an old link says why in a sentence, in
+    English and Welsh, instead of a bare "0 learners"."""
+    store = portal.porth.runtime.store
+    for kind, code in ((GroupKind.REGISTRATION_GROUP, "1A"), (GroupKind.REGISTRATION_GROUP, "4B"),
+                       (GroupKind.CLASS, "1M"), (GroupKind.CLASS, "4M")):
+        store.add_group(SCHOOL, kind, code)
+    store.add_account(learner("Avery", "Ann", year_group="1", registration_group="1A", classes=("1M",)), now)
+    store.add_account(learner("Cole", "Ifan", year_group="4", registration_group="4B", classes=("4M",)), now)
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["R", "1", "2"], "mode": "badge"})
+    page = text(portal.open("/portal/badges"))
+    assert _options(page) == ["reg:1A", "class:1M", "year:1"]
+
+    old_link = text(portal.open("/portal/badges?group=year:4"))
+    said = re.search(r'<p class="govuk-body" id="result-count">(.*?)</p>', old_link, re.DOTALL).group(1)
+    assert "No learner of Year 4 may have a badge: badges are for Reception, Year 1, Year 2." in said
+    assert '<a class="govuk-link" href="#badge-settings">Change the year groups in Settings</a>' in said
+    assert "0 learners" not in old_link and 'id="badge-table"' not in old_link
+    assert "No learner of 4B may have a badge" in text(portal.open("/portal/badges?group=reg:4B"))
+    welsh = text(portal.open("/portal/badges?group=year:4&lang=cy"))
+    assert ("Nid oes unrhyw un o ddysgwyr Blwyddyn 4 yn cael bathodyn: mae bathodynnau ar gyfer Derbyn, Blwyddyn 1, "
+            "Blwyddyn 2.") in welsh
+    assert re.findall(r'data-username="(\w+)"', text(portal.open("/portal/badges?group=year:1"))) == ["AveryA"]
+
+
+def test_with_badges_off_live_badges_are_listed_to_revoke_and_nothing_prints(portal, now):
+    """Badges turned off: the page still lists the learners whose badges are live (and only them),
+    says those cards do not sign in while it is off and would again once it is on, offers no Print,
+    and revoking works (audited); a print sent anyway is refused (409) and prints nothing."""
+    store = portal.porth.runtime.store
+    store.add_group(SCHOOL, GroupKind.REGISTRATION_GROUP, "1A")
+    store.add_group(SCHOOL, GroupKind.REGISTRATION_GROUP, "2A")
+    lost, kept = [store.add_account(learner(name, "Ann", year_group="1", registration_group="1A"), now)
+                  for name in ("Avery", "Bevan")]
+    store.add_account(learner("Cole", "Ifan", year_group="2", registration_group="2A"), now)  # never printed
+    champion(portal, now)
+    post(portal, "/portal/badges/settings", {"enabled": "yes", "years": ["1", "2"], "mode": "badge"})
+    post(portal, "/portal/badges/print", {"account": [lost.id, kept.id]})
+    post(portal, "/portal/badges/settings", {"years": ["1", "2"], "mode": "badge"})  # turned off
+    assert not badges.read_school_badges(portal.porth.runtime.db, SCHOOL).enabled
+
+    page = text(portal.open("/portal/badges"))
+    assert re.findall(r'data-username="(\w+)"', page) == ["AveryA", "BevanA"]  # Cole has no badge to revoke
+    assert "Learners with badges" in page and 'id="badges-off"' in page
+    assert "do not sign anyone in while it is off, and will work again if it is turned back on" in page
+    assert 'id="print-badges"' not in page and 'id="revoke-badges"' in page
+    assert re.search(r'<form method="post" action="/portal/badges/revoke\?[^"]*" id="badge-learners"', page)
+    assert _options(page) == ["reg:1A", "year:1"]  # 2A and Year 2 hold no live badge
+    assert "No learner of 2A has a badge that could be revoked." in text(portal.open("/portal/badges?group=reg:2A"))
+    welsh = text(portal.open("/portal/badges?lang=cy"))
+    assert "Dysgwyr â bathodynnau" in welsh and "Mae mewngofnodi gyda bathodyn wedi’i ddiffodd" in welsh
+    portal.open("/portal/badges?lang=en")  # the language is kept: English again for what follows
+
+    refused = post(portal, "/portal/badges/print", {"account": [lost.id]})
+    assert refused.status_code == 409
+    question = text(post(portal, "/portal/badges/revoke", {"account": [lost.id]}))
+    assert "Revoke this learner&#39;s badge?" in question
+    done = portal.client.post("/portal/badges/revoke", data={
+        "csrf_token": csrf_token(question), "confirmed": "yes", "account": [lost.id]})
+    assert done.status_code == 303 and set(live_badges(portal.porth.runtime.db, SCHOOL)) == {kept.id}
+    assert re.findall(r'data-username="(\w+)"', text(portal.open("/portal/badges"))) == ["BevanA"]
+    # "All shown" while off is what was listed: Bevan's live badge, not Cole, who never had one.
+    asked = text(post(portal, "/portal/badges/revoke", {"all_shown": "yes"}))
+    assert re.findall(r"<li>[^<]*\((\w+)\)</li>", asked) == ["BevanA"]
+    with portal.porth.runtime.db.session() as session:
+        actions = [(e.action, e.target_id) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+                   if "badge" in e.action and e.action != "badge-settings"]
+    assert actions == [("print-badge", lost.id), ("print-badge", kept.id), ("revoke-badge", lost.id)]
+
+    portal.client.post("/portal/badges/revoke", data={"csrf_token": csrf_token(asked), "confirmed": "yes",
+                                                      "account": [kept.id]})
+    page = text(portal.open("/portal/badges"))
+    assert 'id="badge-settings"' in page and 'id="badges-off"' not in page  # nothing left to revoke

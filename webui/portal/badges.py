@@ -44,13 +44,32 @@ def _year_label(code: str) -> str:
     return group_label(Group(id=code, school="", kind=GroupKind.YEAR_GROUP, code=code, name=code))
 
 
-def _learners_shown(school: School, settings: SchoolBadges) -> list[Account]:
+def _learners_shown(school: School, settings: SchoolBadges, *, whole_school: bool = False) -> list[Account]:
     """The learners who may have a badge (main school here, in a chosen year), narrowed to the
-    group picked (`group`), in register order; read again on every POST, never a list of ids sent."""
+    group picked (`group`) unless `whole_school`, in register order; read again on every POST,
+    never a list of ids sent."""
     choice = group_choice(school.dfes)
-    people = choice.learners(school.dfes) if choice.group is not None else directory().find_accounts(
+    narrowed = choice.group is not None and not whole_school
+    people = choice.learners(school.dfes) if narrowed else directory().find_accounts(
         AccountQuery(school=school.dfes, kinds=(AccountKind.LEARNER,), states=(AccountState.ACTIVE,)))
     return by_name(a for a in people if a.school == school.dfes and a.year_group in settings.years)
+
+
+def _listed(learners: list[Account], settings: SchoolBadges,
+            states: dict[str, badge_store.BadgeState]) -> list[Account]:
+    """What the page lists of `learners`: all of them while badges are on; while they are off, only
+    those whose badge is live, so that a lost card can still be revoked (nothing can be printed)."""
+    return learners if settings.enabled else [a for a in learners if _is_live(states.get(a.id))]
+
+
+def _groups_of(groups: list[Group], learners: list[Account]) -> list[Group]:
+    """The groups (registration groups, classes, years) holding at least one of `learners` (main
+    school here, so their own fields say their groups): a year not chosen for badges is not offered."""
+    held: dict[GroupKind, set[str | None]] = {
+        GroupKind.REGISTRATION_GROUP: {a.registration_group for a in learners},
+        GroupKind.CLASS: {code for a in learners for code in a.classes},
+        GroupKind.YEAR_GROUP: {a.year_group for a in learners}}
+    return [g for g in groups if g.code in held.get(g.kind, set())]
 
 
 def _chosen(school: School, settings: SchoolBadges) -> list[Account]:
@@ -79,14 +98,22 @@ def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = No
     """The Badges page: the settings form (`form`: what was sent, shown again with `errors`), and
     the learners of the settings as saved."""
     choice = group_choice(school.dfes)
-    learners = _learners_shown(school, settings) if settings.enabled else []
     states = badge_store.badge_states(operational_db(), school.dfes)
+    # The groups offered: those with a learner the page would list (a chosen year, main school here;
+    # while badges are off, a live badge), never a year that can have no badge at all.
+    everyone = _listed(_learners_shown(school, settings, whole_school=True), settings, states)
+    learners = _listed(_learners_shown(school, settings), settings, states) if choice.group is not None else everyone
+    groups = _groups_of(choice.groups, everyone)
+    # A group asked for (an old link, a year no longer chosen) with nobody to list: say why, not "0 learners".
+    empty_group = group_label(choice.group) if choice.group is not None and not learners else None
     pin_mode = settings.mode is BadgeMode.BADGE_AND_PIN
     # In badge + PIN mode a card printed without a PIN signs nobody in (idp/badges.py): say whose.
-    without_pin = [a for a in learners if pin_mode and _needs_reprint(states.get(a.id))]
+    without_pin = [a for a in learners if settings.enabled and pin_mode and _needs_reprint(states.get(a.id))]
     return render_template("portal/badges.html", school=school, settings=settings, form=form or settings,
                            errors=errors or {}, years=years_offered(school.type, settings.years),
-                           year_label=_year_label, groups=choice.groups, chosen=choice.chosen, learners=learners,
+                           year_label=_year_label, groups=groups, chosen=choice.chosen, learners=learners,
+                           empty_group=empty_group, any_listed=bool(everyone),
+                           chosen_years=", ".join(_year_label(y) for y in settings.years),
                            states=states, live_ids={i for i, state in states.items() if _is_live(state)},
                            pin_mode=pin_mode, without_pin=without_pin,
                            modes=BadgeMode), 400 if errors else 200
@@ -175,7 +202,13 @@ def revoke_badges():
     school = chosen_school(required=True)
     require(Action.MANAGE_BADGES, school_target(school.dfes))
     settings = badge_settings.read_school_badges(operational_db(), school.dfes, school.type)
-    chosen = _chosen(school, SchoolBadges(enabled=True, years=NC_YEARS, mode=settings.mode))
+    # Badges on or off alike: a lost card can be revoked while badge sign-in is off. "All shown" is
+    # what the page listed (while off, the live badges); a learner ticked may be of any year.
+    if request.form.get("all_shown") == "yes":
+        chosen = _listed(_learners_shown(school, settings), settings,
+                         badge_store.badge_states(operational_db(), school.dfes))
+    else:
+        chosen = _chosen(school, SchoolBadges(enabled=True, years=NC_YEARS, mode=settings.mode))
     if not chosen:
         flash(_("Select at least one learner"), "error")
         return _back(school)
