@@ -1,7 +1,9 @@
 """The portal's Badges page in Chromium (issue 18 point 1): Print badges with nobody ticked says so
 on the page and opens nothing; printing learners with no badge opens the sheet in a new tab at
 once, printing one who has a badge asks first in this tab (the sheet then opens in a new tab);
-a school turning PIN mode on sees which cards to print again; saving with no year keeps the form.
+a school turning PIN mode on sees which cards to print again; the group list offers only the years
+chosen; a school turning badges off still sees its live badges, to revoke, and cannot print; the table
+fits a phone without scrolling sideways; saving with no year keeps the form.
 Each page is looked at at a desk's (1280 px) and a phone's (375 px) width."""
 
 from __future__ import annotations
@@ -51,6 +53,30 @@ def _at_both_widths(page, name: str, tmp_path, near: str | None = None) -> None:
             page.evaluate("selector => document.querySelector(selector).scrollIntoView()", near)
             keep_screenshot(page, tmp_path, f"{name}-{width}-screen", full_page=False)
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _table_fits_a_phone(page, name: str, tmp_path) -> None:
+    """At 375 px the Badges table is three columns: the box, the name (its year and registration
+    group under it) and the badge, all on the screen, its region not scrolling sideways; at 1280 px
+    Year and Registration group are columns of their own."""
+    page.set_viewport_size({"width": 375, "height": 900})
+    measured = page.evaluate("""() => {
+        const region = document.querySelector('#badge-table').closest('.porth-table-scroll');
+        const row = document.querySelector('#badge-table tbody tr');
+        const shown = [...row.children].filter(c => getComputedStyle(c).display !== 'none');
+        return {region: [region.scrollWidth, region.clientWidth], label: region.getAttribute('aria-label'),
+                right: Math.max(...shown.map(c => c.getBoundingClientRect().right)), inner: innerWidth,
+                shown: shown.map(c => c.dataset.badge ? 'badge' : c.tagName), detail: row.querySelector(
+                    '.porth-row-detail').getBoundingClientRect().width > 0};
+    }""")
+    assert measured["region"][0] <= measured["region"][1], f"{name}: the table scrolls sideways: {measured}"
+    assert measured["right"] <= measured["inner"] and measured["label"], measured
+    assert measured["shown"] == ["TD", "TH", "badge"] and measured["detail"], measured
+    page.locator("#badge-table").scroll_into_view_if_needed()
+    keep_screenshot(page, tmp_path, f"{name}-375-screen", full_page=False)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.locator("#badge-table th", has_text=re.compile("^(Year|Blwyddyn)$")).is_visible()
+    assert not page.locator("#badge-table .porth-row-detail").first.is_visible()
 
 
 def _state(page, username: str) -> str | None:
@@ -165,7 +191,46 @@ def test_print_asks_first_only_for_live_badges_and_never_opens_for_nobody(browse
     for language in ("en", "cy"):
         page.goto(f"{shown}&lang={language}")
         _at_both_widths(page, f"badges-print-again-{language}", tmp_path, near="#badges-without-pin")
+        _table_fits_a_phone(page, f"badges-table-{language}", tmp_path)
     page.goto(f"{shown}&lang=en")
+    # The group list offers only the years chosen (and groups holding them), never a year with no badge.
+    offered = page.locator('#group option[value^="year:"]').evaluate_all("options => options.map(o => o.value)")
+    assert offered and all(value.removeprefix("year:") in DEFAULT_YEARS for value in offered)
+    with demo_server.runtime() as runtime:  # a year the school teaches that may not have badges
+        older = min((a.year_group for a in runtime.store.iter_accounts(school=school.dfes, kind=AccountKind.LEARNER)
+                     if a.state is AccountState.ACTIVE and a.year_group and a.year_group not in DEFAULT_YEARS),
+                    key=lambda year: int(year) if year.isdigit() else 99)
+    assert page.locator(f'#group option[value="year:{older}"]').count() == 0
+    page.goto(f"{badges_url}&group=year:{older}")  # an old link, or a year typed in
+    expect(page.locator("#result-count")).to_contain_text(
+        f"No learner of Year {older} may have a badge: badges are for")
+    expect(page.locator("#badge-table")).to_have_count(0)
+    page.locator("#result-count").get_by_role("link", name="Change the year groups in Settings").click()
+    assert page.url.endswith("#badge-settings")
+
+    # Badges off: the live badges stay listed to revoke (a lost card), nothing prints; on again, they work.
+    page.goto(badges_url)
+    page.get_by_label("Turn on badge sign-in for this school").uncheck()
+    page.get_by_role("button", name="Save settings").click()
+    page.goto(shown)
+    expect(page.locator("#badges-off")).to_contain_text("do not sign anyone in while it is off")
+    expect(page.get_by_role("button", name="Print badges")).to_have_count(0)
+    listed = page.locator("#badge-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.username)")
+    assert listed == [first, second]  # only those with live badges
+    for language in ("en", "cy"):
+        page.goto(f"{shown}&lang={language}")
+        _at_both_widths(page, f"badges-off-{language}", tmp_path, near="#badges-off")
+    page.goto(f"{shown}&lang=en")
+    page.locator(f'#badge-table tr[data-username="{first}"]').get_by_role("checkbox").check()
+    page.get_by_role("button", name="Revoke badges").click()
+    page.get_by_role("button", name="Revoke badges").click()
+    expect(page.locator(".porth-flash")).to_contain_text("1 badge revoked")
+    assert page.locator("#badge-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.username)") == [second]
+    page.goto(badges_url)
+    page.get_by_label("Turn on badge sign-in for this school").check()
+    page.get_by_role("button", name="Save settings").click()
+    page.goto(shown)
+    assert _state(page, first) == "revoked" and _state(page, second) == "no-pin"
 
     # Saving with no year: the error summary, and the form as it was sent.
     for box in page.locator('input[name="years"]').all():
