@@ -4,8 +4,10 @@ management area needs one of the roles that must give one (issue 18 points 6, 7)
     GET       /portal/profile/second-factors                 the person's factors and recovery codes
     GET/POST  /portal/profile/second-factors/app             enrol an authenticator app (QR code)
     GET/POST  /portal/profile/second-factors/security-key    enrol a security key or passkey (WebAuthn)
-    POST      /portal/profile/second-factors/<id>/remove
-    POST      /portal/profile/second-factors/recovery-codes  new recovery codes (the old ones stop working)
+    GET/POST  /portal/profile/second-factors/<id>/remove     remove one (asked first: GET the question, POST
+                                                             does it; the last one takes the recovery codes)
+    GET/POST  /portal/profile/second-factors/recovery-codes  new recovery codes, the old ones stop working
+                                                             (asked first, as removing is)
     GET/POST  /portal/accounts/<id>/second-factors/reset     a higher administrator resets a lost factor
                                                              (asked first: GET the question, POST does it)
 
@@ -113,8 +115,9 @@ def enrolling_secret(account_id: str, *, new: bool) -> str | None:
     return secret
 
 
-def show_recovery_codes(codes: list[str]) -> ResponseReturnValue:
-    return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol())
+def show_recovery_codes(codes: list[str], *, replaced: bool = False) -> ResponseReturnValue:
+    """`replaced`: these take the place of earlier codes, which the page says no longer work."""
+    return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol(), replaced=replaced)
 
 
 # -- My Profile ----------------------------------------------------------------------------------
@@ -177,20 +180,60 @@ def enrol_security_key() -> ResponseReturnValue:
                            label=label_from_form()), 400 if error else 200
 
 
-@bp.post("/profile/second-factors/<int:factor_id>/remove")
+@bp.route("/profile/second-factors/<int:factor_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(factor_id: int) -> ResponseReturnValue:
-    if operations.remove_factor(records(), caller(), checks(), factor_id):
-        flash(_("The second factor has been removed."), "success")
-    return redirect(url_for("portal.factors.second_factors"), 303)
+    """Asked first (portal/confirm.html), naming the factor; the last one's question says the
+    recovery codes go with it and, when the role needs a second factor, what follows. Done on its POST."""
+    listed = url_for("portal.factors.second_factors")
+    account = current_user.account
+    factor = checks().store.factor(account.id, factor_id)
+    if factor is None:
+        return redirect(listed, 303)  # not theirs, or removed already
+    name = label_of(factor)
+    last = len(checks().store.factors_of(account.id)) == 1
+    required = second_factor_required(current_user.role, required_roles())
+    if request.method == "POST":
+        if operations.remove_factor(records(), caller(), checks(), factor_id):
+            if not last:
+                flash(_("%(name)s has been removed. Your other second factors and your recovery codes still work.",
+                        name=name), "success")
+            elif required:
+                flash(_("%(name)s and your recovery codes have been removed. Your role needs a second factor: set "
+                        "one up now. If you do not, you must set one up the next time you sign in, before you can "
+                        "manage accounts.", name=name), "info")  # Important, not Success: something to do
+            else:
+                flash(_("%(name)s and your recovery codes have been removed. You have no second factor now.",
+                        name=name), "success")
+        return redirect(listed, 303)
+    if not last:
+        warning = _("You will not be able to use %(name)s to confirm it is you any more, and you will be signed out "
+                    "everywhere else.", name=name)
+    elif required:
+        warning = _("%(name)s is your only second factor: your recovery codes will be removed with it, and you will "
+                    "be signed out everywhere else. Your role needs a second factor: the next time you sign in, you "
+                    "must set one up again before you can manage accounts.", name=name)
+    else:
+        warning = _("%(name)s is your only second factor: your recovery codes will be removed with it, and you will "
+                    "be signed out everywhere else.", name=name)
+    return render_template("portal/confirm.html", title=_("Remove %(name)s?", name=name), accounts=[], hidden={},
+                           confirm_label=_("Remove second factor"), cancel_url=listed, warning=warning)
 
 
-@bp.post("/profile/second-factors/recovery-codes")
+@bp.route("/profile/second-factors/recovery-codes", methods=["GET", "POST"])
 @login_required
 def new_recovery_codes() -> ResponseReturnValue:
+    """Asked first, as removing is: the codes the person has (perhaps printed) stop working at once."""
+    listed = url_for("portal.factors.second_factors")
     if not checks().store.has_factor(current_user.account.id):
-        return redirect(url_for("portal.factors.second_factors"), 303)
-    return show_recovery_codes(operations.new_recovery_codes(records(), caller(), checks()))
+        return redirect(listed, 303)
+    if request.method == "POST":
+        return show_recovery_codes(operations.new_recovery_codes(records(), caller(), checks()), replaced=True)
+    return render_template(
+        "portal/confirm.html", title=_("Make new recovery codes?"), accounts=[], hidden={},
+        confirm_label=_("Make new recovery codes"), cancel_url=listed,
+        warning=_("The recovery codes you have now, printed or written down, will stop working at once. "
+                  "Porth shows the new ones only once."))
 
 
 # -- a higher administrator's reset --------------------------------------------------------------
