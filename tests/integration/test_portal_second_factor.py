@@ -256,3 +256,114 @@ def test_the_recovery_codes_page_has_a_print_button_run_by_the_portals_own_scrip
     assert "default-src 'self'" in policy and "unsafe-inline" not in policy
     assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", shown)
     assert not re.search(r"\son[a-z]+=", shown), "no inline event handlers"
+
+
+# -- Remove and Make new recovery codes ask first -------------------------------------------------
+def factor_actions(portal, account_id: str) -> list[tuple[str, dict]]:
+    return [(e.action, e.detail) for _, e in events(portal.porth.runtime.db, AuditFilter(target_id=account_id))
+            if e.action in ("remove-second-factor", "new-recovery-codes")]
+
+
+def warning_of(page: str) -> str:
+    """The page's warning, without its hidden "Warning" prefix."""
+    found = re.search(r'<strong class="govuk-warning-text__text"><span class="govuk-visually-hidden">[^<]*</span>'
+                      r'(.*?)</strong>', page, re.S)
+    return unescape(found.group(1)) if found else ""
+
+
+def test_removing_a_factor_and_making_new_codes_ask_first_and_the_last_factor_says_what_follows(portal, now):
+    me = champion(portal, now)
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    portal.sign_in("PriceN@hwbcymru.net")
+    secret = enrol_app(portal)  # "My phone", with the first factor's ten codes
+    give_second_factor(portal, portal.open("/portal/profile/second-factors"), code_for(secret, 1))
+    spare = second_factor_rules.new_totp_secret()
+    checks.enrol_totp(me, "Old phone", spare, code_for(spare), datetime.now(UTC))
+    old_phone = next(f for f in checks.store.factors_of(me.id) if f.label == "Old phone")
+    my_phone = next(f for f in checks.store.factors_of(me.id) if f.label == "My phone")
+    before = factor_actions(portal, me.id)
+
+    listed = text(portal.open("/portal/profile/second-factors"))
+    # Remove and Make new recovery codes are links to a question (no script needed): no form on the
+    # list does either.
+    remove_url = f"/portal/profile/second-factors/{old_phone.id}/remove"
+    assert f'href="{remove_url}"' in listed and f'action="{remove_url}"' not in listed
+    assert 'href="/portal/profile/second-factors/recovery-codes"' in listed
+    assert 'action="/portal/profile/second-factors/recovery-codes"' not in listed
+
+    # One click on Remove (a factor that is not the last): the question, naming it; nothing removed.
+    question = portal.client.get(remove_url)
+    asked = text(question)
+    assert question.status_code == 200 and "<h1 class=\"govuk-heading-l\">Remove Old phone?</h1>" in asked
+    assert warning_of(asked) == ("You will not be able to use Old phone to confirm it is you any more, and you "
+                                 "will be signed out everywhere else.")
+    assert 'href="/portal/profile/second-factors"' in asked, "Cancel goes back to the list"
+    assert len(checks.store.factors_of(me.id)) == 2 and factor_actions(portal, me.id) == before
+    # The POST needs the form's CSRF token; with it, the factor goes and the list says what is left.
+    assert portal.client.post(remove_url).status_code == 400
+    assert len(checks.store.factors_of(me.id)) == 2
+    done = portal.client.post(remove_url, data={"csrf_token": csrf_token(asked)})
+    assert done.status_code == 303 and path_of(done.headers["Location"]) == "/portal/profile/second-factors"
+    assert [f.label for f in checks.store.factors_of(me.id)] == ["My phone"]
+    assert checks.store.recovery_codes_left(me.id) == 10, "the codes stay while a factor is left"
+    after = text(portal.client.get("/portal/profile/second-factors"))
+    assert "Old phone has been removed. Your other second factors and your recovery codes still work." in after
+    assert factor_actions(portal, me.id)[0] == (
+        "remove-second-factor", {"kind": "totp", "label": "Old phone", "factor": old_phone.id})
+
+    # One click on Make new recovery codes: the question; the codes they have still work.
+    codes_url = "/portal/profile/second-factors/recovery-codes"
+    question = portal.client.get(codes_url)
+    asked = text(question)
+    assert question.status_code == 200 and "Make new recovery codes?" in asked
+    assert "will stop working at once" in warning_of(asked)
+    assert len(factor_actions(portal, me.id)) == len(before) + 1, "no new codes made"
+    assert portal.client.post(codes_url).status_code == 400
+    made = portal.client.post(codes_url, data={"csrf_token": csrf_token(asked)})
+    shown = text(made)
+    assert made.status_code == 200 and len(re.findall(r"<li><code>([a-z0-9-]+)</code></li>", shown)) == 10
+    assert "Your earlier recovery codes no longer work" in shown
+    assert factor_actions(portal, me.id)[0] == ("new-recovery-codes", {"count": 10})
+
+    # The last factor: the question says the recovery codes go with it, and that the role needs one.
+    last_url = f"/portal/profile/second-factors/{my_phone.id}/remove"
+    asked = text(portal.client.get(last_url))
+    assert "Remove My phone?" in asked
+    assert warning_of(asked) == (
+        "My phone is your only second factor: your recovery codes will be removed with it, and you will be signed "
+        "out everywhere else. Your role needs a second factor: the next time you sign in, you must set one up "
+        "again before you can manage accounts.")
+    welsh = text(portal.client.get(last_url + "?lang=cy"))
+    assert "Dileu My phone?" in welsh and "rhaid i chi osod un eto cyn y gallwch reoli cyfrifon" in welsh
+    assert checks.store.has_factor(me.id)
+    portal.client.get(last_url + "?lang=en")  # an English reader again (the message is in the POST's language)
+    portal.client.post(last_url, data={"csrf_token": csrf_token(asked)})
+    assert not checks.store.has_factor(me.id) and checks.store.recovery_codes_left(me.id) == 0
+    after = text(portal.client.get("/portal/profile/second-factors"))
+    assert "Important" in after and ("My phone and your recovery codes have been removed. Your role needs a second "
+                                     "factor: set one up now.") in after
+    assert factor_actions(portal, me.id)[0] == (
+        "remove-second-factor", {"kind": "totp", "label": "My phone", "factor": my_phone.id})
+    # A factor gone (or never theirs) is not asked about: the list again.
+    gone = portal.client.get(last_url)
+    assert gone.status_code == 303 and path_of(gone.headers["Location"]) == "/portal/profile/second-factors"
+
+
+def test_the_last_factor_of_a_role_that_needs_none_warns_of_the_codes_only(portal, now):
+    me = portal.porth.runtime.store.add_account(staff(password=PASSWORD), now)
+    checks = portal.porth.app.extensions["porth.idp"].second_factors
+    secret = second_factor_rules.new_totp_secret()
+    checks.enrol_totp(me, "", secret, code_for(secret), datetime.now(UTC))
+    checks.new_recovery_codes(me, datetime.now(UTC))
+    (factor,) = checks.store.factors_of(me.id)
+    portal.sign_in("JonesA@hwbcymru.net")
+    url = f"/portal/profile/second-factors/{factor.id}/remove"
+    asked = text(portal.open(url))
+    assert "Remove Authenticator app?" in asked  # an unnamed factor, by its kind
+    assert warning_of(asked) == ("Authenticator app is your only second factor: your recovery codes will be "
+                                 "removed with it, and you will be signed out everywhere else.")
+    assert "set one up" not in asked
+    portal.client.post(url, data={"csrf_token": csrf_token(asked)})
+    after = text(portal.client.get("/portal/profile/second-factors"))
+    assert "Authenticator app and your recovery codes have been removed. You have no second factor now." in after
+    assert "Success" in after and not checks.store.has_factor(me.id)
