@@ -3,7 +3,8 @@ their first visit, enrols a security key through Chromium's virtual authenticato
 protocol's WebAuthn domain) and an authenticator app (codes computed here), enters the management
 area with the key, signs in to a python3-saml service that asks for REFEDS MFA with the app's code,
 then with a recovery code that works once; a cloned key behind the real one's counter is refused;
-an Entra-shaped request for multipleauthn is answered with it. Screenshots of each page at 1280
+an Entra-shaped request for multipleauthn is answered with it. Make new recovery codes and Remove
+ask first (the last factor's question says what goes with it). Screenshots of each page at 1280
 and 375 px, in English and Welsh, in var/screenshots/mfa-*.png.
 
 The demo server (tests/conftest.py) asks no role for a second factor, so this module starts a
@@ -186,17 +187,30 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
     expect(page.locator("#factors").get_by_role("heading", name="My phone", exact=True)).to_be_visible()
     expect(page.locator("#factors").get_by_role("heading", name="Blue key", exact=True)).to_be_visible()
     look(page, "factors", tmp_path)
-    # On a phone, in both languages, each factor's Remove (Dileu) is on the screen, not in a region
-    # scrolled sideways.
+    # On a phone, in both languages, each factor's Remove (Dileu, a link to its question) is on the
+    # screen, not in a region scrolled sideways.
     page.set_viewport_size({"width": 375, "height": 900})
     for language in ("cy", "en"):
         with page.expect_navigation():
             page.locator(f'a[hreflang="{language}"]').click()
-        actions = page.locator("#factors button")
+        actions = page.locator("#factors .govuk-summary-card__action a")
         assert actions.count() == 2
-        assert not out_of_reach(page, "#factors button"), f"cut off at 375 px ({language})"
+        assert not out_of_reach(page, "#factors .govuk-summary-card__action a"), f"cut off at 375 px ({language})"
     page.set_viewport_size({"width": 1280, "height": 900})
     key = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"][0]
+
+    # Make new recovery codes asks first (the codes they have stop working), then shows the new ones.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make new recovery codes").click()
+    expect(page.get_by_role("heading", name="Make new recovery codes?")).to_be_visible()
+    expect(page.locator(".govuk-warning-text")).to_contain_text("will stop working at once")
+    look(page, "new-codes-confirm", tmp_path)
+    with page.expect_navigation():
+        page.locator("#confirm").click()
+    expect(page.locator("#codes-replaced")).to_be_visible()
+    assert page.locator("#recovery-codes code").all_inner_texts() != codes
+    codes = page.locator("#recovery-codes code").all_inner_texts()  # the ones the recovery below uses
+    assert len(codes) == 10
 
     with DemoService(free_port(), mfa_server + "/idp/metadata", requested_contexts=(REFEDS_MFA,)) as service:
         _registered(demo_server, service)
@@ -281,6 +295,28 @@ def test_second_factors_in_chromium(browser, demo_server, mfa_server, champion, 
         pytest.fail(f"the Entra request was not answered with a Response; {page.url} shows: {shown}")
     response = base64.b64decode(parse_qs(posted[0])["SAMLResponse"][0]).decode()
     assert f"<saml:AuthnContextClassRef>{MICROSOFT_MULTIPLE_AUTHN}</saml:AuthnContextClassRef>" in response
+
+    # Remove asks first, naming the factor; the last one's question says the recovery codes go too
+    # and, a champion needing a second factor, that they must set one up again.
+    page.unroute("https://login.microsoftonline.com/**")
+    page.goto(mfa_server + "/portal/profile/second-factors")
+    with page.expect_navigation():
+        page.locator("#factors").get_by_role("link", name="Remove My phone").click()
+    expect(page.get_by_role("heading", name="Remove My phone?")).to_be_visible()
+    expect(page.locator(".govuk-warning-text")).not_to_contain_text("only second factor")
+    look(page, "remove-confirm", tmp_path)
+    with page.expect_navigation():
+        page.locator("#confirm").click()
+    expect(page.locator(".porth-flash")).to_contain_text("My phone has been removed.")
+    expect(page.locator("#factors").get_by_role("heading", name="My phone", exact=True)).to_have_count(0)
+    with page.expect_navigation():
+        page.locator("#factors").get_by_role("link", name="Remove Blue key").click()
+    expect(page.locator(".govuk-warning-text")).to_contain_text("Blue key is your only second factor")
+    expect(page.locator(".govuk-warning-text")).to_contain_text("you must set one up again")
+    look(page, "remove-last-confirm", tmp_path)
+    with page.expect_navigation():
+        page.get_by_role("link", name="Cancel", exact=True).click()
+    expect(page.locator("#factors").get_by_role("heading", name="Blue key", exact=True)).to_be_visible()
     context.close()
 
     # Phone and key lost for good: the LA's Hwb administrator resets the champion's factor (on the demo
