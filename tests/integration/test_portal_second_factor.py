@@ -267,7 +267,7 @@ def factor_actions(portal, account_id: str) -> list[tuple[str, dict]]:
 def warning_of(page: str) -> str:
     """The page's warning, without its hidden "Warning" prefix."""
     found = re.search(r'<strong class="govuk-warning-text__text"><span class="govuk-visually-hidden">[^<]*</span>'
-                      r'(.*?)</strong>', page, re.S)
+                      r'(.*?)</strong>', page, re.DOTALL)
     return unescape(found.group(1)) if found else ""
 
 
