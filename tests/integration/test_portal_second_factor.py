@@ -55,6 +55,7 @@ def enrol_app(portal) -> str:
     assert codes_page.status_code == 200, text(codes_page)[:500]
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", text(codes_page))
     assert len(codes) == 10
+    assert "Have your security key" not in text(codes_page)  # what comes next is said of an app
     return secret
 
 
@@ -80,6 +81,7 @@ def test_a_champion_without_a_factor_enrols_one_then_is_asked_for_it_and_gets_in
     me = champion(portal, now)
     landed = portal.sign_in("PriceN@hwbcymru.net")
     assert 'id="must-enrol"' in text(landed), "asked to set up a second factor first"
+    assert "Porth asks for it when you manage accounts, and when a service asks for it." in text(landed)
     # The menu offers only that: every other area would lead straight back here.
     assert menu_of(text(landed)) == ["Second factors"]
     for closed in ("/portal/", "/portal/users/staff", "/portal/profile"):
@@ -102,6 +104,10 @@ def test_members_of_staff_are_not_asked(portal, now):
     landed = portal.sign_in("JonesA@hwbcymru.net")
     assert landed.status_code == 200 and 'id="must-enrol"' not in text(landed)
     assert portal.client.get("/portal/profile").status_code == 200
+    # Their page promises only what happens: a service that asks for one, not the management area.
+    page = text(portal.open("/portal/profile/second-factors"))
+    assert "Porth asks for it when a service you sign in to asks for one." in page
+    assert "when you manage accounts" not in page
 
 
 def test_an_la_administrator_resets_a_champions_lost_factor_and_the_champion_enrols_again(portal, now):

@@ -28,7 +28,7 @@ from flask_login import current_user, login_required
 from directory.model import Account
 from idp import second_factor_rules
 from idp.second_factors import SecondFactorChecks
-from operational.second_factors import TOTP, Factor
+from operational.second_factors import TOTP, WEBAUTHN, Factor
 from webui.portal.access import SIGNED_IN_WITH_SECOND_FACTOR
 from webui.portal.context import account_in_scope, caller, records, school_register, utc_now
 from webui.portal.operations import second_factors as operations
@@ -115,9 +115,11 @@ def enrolling_secret(account_id: str, *, new: bool) -> str | None:
     return secret
 
 
-def show_recovery_codes(codes: list[str], *, replaced: bool = False) -> ResponseReturnValue:
-    """`replaced`: these take the place of earlier codes, which the page says no longer work."""
-    return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol(), replaced=replaced)
+def show_recovery_codes(codes: list[str], *, replaced: bool = False, kind: str | None = None) -> ResponseReturnValue:
+    """`replaced`: these take the place of earlier codes, which the page says no longer work;
+    `kind`: of the factor just set up (what the check that follows asks of it)."""
+    return render_template("portal/recovery_codes.html", codes=codes, must_enrol=must_enrol(), replaced=replaced,
+                           kind=kind)
 
 
 # -- My Profile ----------------------------------------------------------------------------------
@@ -128,7 +130,8 @@ def second_factors() -> ResponseReturnValue:
     return render_template("portal/second_factors.html", factors=checks().store.factors_of(account.id),
                            label_of=label_of,
                            recovery_codes_left=checks().store.recovery_codes_left(account.id),
-                           must_enrol=must_enrol())
+                           must_enrol=must_enrol(),
+                           required=second_factor_required(current_user.role, required_roles()))
 
 
 @bp.route("/profile/second-factors/app", methods=["GET", "POST"])
@@ -146,7 +149,7 @@ def enrol_app() -> ResponseReturnValue:
             if codes is not None:
                 session.pop(TOTP_SECRET_KEY, None)
                 if codes:
-                    return show_recovery_codes(codes)
+                    return show_recovery_codes(codes, kind=TOTP)
                 flash(_("Your authenticator app is set up."), "success")
                 return redirect(url_for("portal.factors.second_factors"), 303)
             error = _("That code is not right. Type the 6-digit code your app shows now.")
@@ -170,7 +173,7 @@ def enrol_security_key() -> ResponseReturnValue:
                                               session.pop(WEBAUTHN_CHALLENGE_KEY, ""))
         if codes is not None:
             if codes:
-                return show_recovery_codes(codes)
+                return show_recovery_codes(codes, kind=WEBAUTHN)
             flash(_("Your security key is set up."), "success")
             return redirect(url_for("portal.factors.second_factors"), 303)
         error = _("Your security key could not be set up. Try again.")
