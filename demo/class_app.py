@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from flask import Flask, redirect, request
 from markupsafe import escape
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
@@ -30,7 +29,6 @@ from idp.saml_xml import BINDING_POST, NAMEID_PERSISTENT
 from idp.signing import generate_signing_pair, load_signing_key
 
 SERVICE_NAME = "demo-class-app"  # its files in the services folder: demo-class-app.xml and .toml
-DEFAULT_PORT = 8766
 RELEASED = ("username", "given_name", "surname", "school", "year_group", "registration_group")
 _LABELS = {ATTRIBUTES[name].uri: label for name, label in (
     ("username", "Username · Enw defnyddiwr"), ("given_name", "Forename · Enw cyntaf"),
@@ -81,8 +79,7 @@ class ClassApp:
             "assertionConsumerService": {"url": f"{self.url}/acs", "binding": BINDING_POST},
             "NameIDFormat": NAMEID_PERSISTENT,
             "x509cert": own.certificate_base64,
-            "privateKey": own.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()).decode("ascii"),
+            "privateKey": own.private_key_pem(),
         }
         # No RequestedAuthnContext: python3-saml's default names PasswordProtectedTransport, and a
         # request that asks for a password is never answered with a badge (issue 18 point 3).

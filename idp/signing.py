@@ -62,6 +62,11 @@ class SigningKey:
         self.certificate_pem = self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
         self.certificate_base64 = "".join(self.certificate_pem.splitlines()[1:-1])
 
+    def private_key_pem(self) -> str:
+        """The key as PKCS#8 PEM, unencrypted: what python3-saml's settings take as a privateKey."""
+        return self.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode("ascii")
+
     def sign(self, element: etree._Element) -> etree._Element:
         """An enveloped RSA-SHA256 signature over exclusive C14N, placed right after the
         element's Issuer (where the SAML schema wants it); the element is signed in place.

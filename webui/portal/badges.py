@@ -31,17 +31,12 @@ from idp import badges as badge_settings
 from operational import badges as badge_store
 from webui.portal.access import require
 from webui.portal.context import caller, chosen_school, directory, operational_db, records
-from webui.portal.lists import group_choice, group_label
+from webui.portal.lists import group_choice, group_label, year_label
 from webui.portal.operations import badges as badge_operations
 from webui.portal.operations.core import by_name
 from webui.portal.permissions import Action, school_target
 
 bp = Blueprint("badges", __name__)
-
-
-def _year_label(code: str) -> str:
-    """A year as the lists name it, in the reader's language."""
-    return group_label(Group(id=code, school="", kind=GroupKind.YEAR_GROUP, code=code, name=code))
 
 
 def _learners_shown(school: School, settings: SchoolBadges, *, whole_school: bool = False) -> list[Account]:
@@ -62,14 +57,22 @@ def _listed(learners: list[Account], settings: SchoolBadges,
     return learners if settings.enabled else [a for a in learners if _is_live(states.get(a.id))]
 
 
+# The codes of each kind of group a learner whose main school it is belongs to: their own fields.
+_GROUP_CODES = {
+    GroupKind.REGISTRATION_GROUP: lambda account: {account.registration_group},
+    GroupKind.CLASS: lambda account: set(account.classes),
+    GroupKind.YEAR_GROUP: lambda account: {account.year_group},
+}
+
+
+def _in_group(account: Account, group: Group) -> bool:
+    return group.code in _GROUP_CODES[group.kind](account)
+
+
 def _groups_of(groups: list[Group], learners: list[Account]) -> list[Group]:
     """The groups (registration groups, classes, years) holding at least one of `learners` (main
     school here, so their own fields say their groups): a year not chosen for badges is not offered."""
-    held: dict[GroupKind, set[str | None]] = {
-        GroupKind.REGISTRATION_GROUP: {a.registration_group for a in learners},
-        GroupKind.CLASS: {code for a in learners for code in a.classes},
-        GroupKind.YEAR_GROUP: {a.year_group for a in learners}}
-    return [g for g in groups if g.code in held.get(g.kind, set())]
+    return [g for g in groups if any(_in_group(a, g) for a in learners)]
 
 
 def _chosen(school: School, settings: SchoolBadges) -> list[Account]:
@@ -102,7 +105,8 @@ def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = No
     # The groups offered: those with a learner the page would list (a chosen year, main school here;
     # while badges are off, a live badge), never a year that can have no badge at all.
     everyone = _listed(_learners_shown(school, settings, whole_school=True), settings, states)
-    learners = _listed(_learners_shown(school, settings), settings, states) if choice.group is not None else everyone
+    # The group's: read from those, not asked of the directory again (main-school learners: own fields).
+    learners = [a for a in everyone if _in_group(a, choice.group)] if choice.group is not None else everyone
     groups = _groups_of(choice.groups, everyone)
     # A group asked for (an old link, a year no longer chosen) with nobody to list: say why, not "0 learners".
     empty_group = group_label(choice.group) if choice.group is not None and not learners else None
@@ -111,9 +115,9 @@ def _page(school: School, settings: SchoolBadges, form: SchoolBadges | None = No
     without_pin = [a for a in learners if settings.enabled and pin_mode and _needs_reprint(states.get(a.id))]
     return render_template("portal/badges.html", school=school, settings=settings, form=form or settings,
                            errors=errors or {}, years=years_offered(school.type, settings.years),
-                           year_label=_year_label, groups=groups, chosen=choice.chosen, learners=learners,
+                           year_label=year_label, groups=groups, chosen=choice.chosen, learners=learners,
                            empty_group=empty_group, any_listed=bool(everyone),
-                           chosen_years=", ".join(_year_label(y) for y in settings.years),
+                           chosen_years=", ".join(year_label(y) for y in settings.years),
                            states=states, live_ids={i for i, state in states.items() if _is_live(state)},
                            pin_mode=pin_mode, without_pin=without_pin,
                            modes=BadgeMode), 400 if errors else 200

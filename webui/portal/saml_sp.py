@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
@@ -81,8 +80,6 @@ class PortalServiceProvider:
         self.entity_id = f"{base_url}/portal/saml/metadata"
         generate_signing_pair(key_file, self.entity_id)
         own = load_signing_key(key_file, key_file)
-        key_pem = own.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()).decode("ascii")
         settings: dict[str, Any] = {
             "strict": True,
             "sp": {
@@ -91,7 +88,7 @@ class PortalServiceProvider:
                 "singleLogoutService": {"url": f"{base_url}/portal/saml/sls", "binding": BINDING_REDIRECT},
                 "NameIDFormat": NAMEID_PERSISTENT,
                 "x509cert": own.certificate_base64,
-                "privateKey": key_pem,
+                "privateKey": own.private_key_pem(),
             },
             "idp": {
                 "entityId": idp_entity_id,

@@ -19,6 +19,7 @@ from idp import badges
 from operational.audit import OPERATOR_ROLE
 from operational.badges import REPRINTED, REVOKED
 from operational.statuses import AuditOutcome, WorkflowOutcome
+from webui.portal.lists import year_label
 from webui.portal.permissions import PortalRole
 
 # What was done, as the menu and buttons name it (R-7). `download-credentials` is the one
@@ -204,8 +205,6 @@ def audit_detail(action: str, detail: dict) -> str:
     if action == "badge-settings" and "enabled" in detail:
         if not detail["enabled"]:
             return str(_l("Badge sign-in off"))
-        from webui.portal.lists import year_label  # the lists' own year names, in the reader's language
-
         return " · ".join([str(_l("Badge sign-in on")), _word(BADGE_MODES, detail.get("mode")),
                            ", ".join(year_label(code) for code in detail.get("years", []))])
     return ""
